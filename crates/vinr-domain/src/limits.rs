@@ -1,0 +1,47 @@
+//! Every limit of the system in one place, unit last. Relations between limits are asserted at
+//! compile time so a change to one cannot silently break another.
+
+/// Largest request body the API reads (SPEC §2).
+pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
+pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
+pub const AMOUNT_MINOR_UNITS_MIN: u64 = 1;
+pub const AMOUNT_MINOR_UNITS_MAX: u64 = 99_999_999;
+pub const DESCRIPTION_LEN_MAX: usize = 1000;
+pub const RETURN_URL_LEN_MAX: usize = 2048;
+pub const METADATA_KEYS_MAX: usize = 50;
+pub const METADATA_KEY_LEN_MAX: usize = 40;
+pub const METADATA_VALUE_LEN_MAX: usize = 500;
+pub const ACCOUNT_NAME_LEN_MAX: usize = 200;
+
+pub const LIST_LIMIT_DEFAULT: u32 = 25;
+pub const LIST_LIMIT_MAX: u32 = 100;
+
+/// How long an unfinished checkout stays open (SPEC §3 default: one hour).
+pub const PAYMENT_EXPIRY_MS_DEFAULT: i64 = 60 * 60 * 1000;
+/// How long an authorization may wait for capture before it is cancelled (SPEC §3).
+pub const AUTHORIZATION_TTL_MS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
+/// Idempotency keys are kept at least this long (SPEC §2: ≥ 24 h).
+pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 24 * 60 * 60 * 1000;
+/// Events are kept this long (SPEC §6).
+pub const EVENT_RETENTION_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
+/// Flows the SQLite writer runs inside one transaction (one fsync).
+pub const WRITE_BATCH_FLOWS_MAX: usize = 512;
+/// Flows that may wait for the writer before new writes are refused.
+pub const WRITE_QUEUE_FLOWS_MAX: usize = 16 * 1024;
+/// Random bytes in API keys (SPEC §2: ≥ 192 bits).
+pub const API_KEY_RANDOM_BYTES: usize = 32;
+/// Random characters in object ids and checkout tokens (base62, ~5.95 bits each).
+pub const ID_RANDOM_CHARS: usize = 24;
+pub const CHECKOUT_TOKEN_RANDOM_CHARS: usize = 43;
+/// Rows the maintenance worker deletes per statement, so pruning never holds the writer long.
+pub const PRUNE_BATCH_ROWS_MAX: usize = 1000;
+
+const _: () = assert!(AMOUNT_MINOR_UNITS_MIN >= 1);
+const _: () = assert!(AMOUNT_MINOR_UNITS_MAX < i64::MAX as u64);
+const _: () = assert!(LIST_LIMIT_DEFAULT <= LIST_LIMIT_MAX);
+const _: () = assert!(WRITE_BATCH_FLOWS_MAX >= 1 && WRITE_BATCH_FLOWS_MAX <= WRITE_QUEUE_FLOWS_MAX);
+const _: () = assert!(API_KEY_RANDOM_BYTES * 8 >= 192);
+// 24 base62 characters carry > 140 bits: ids cannot be guessed or enumerated.
+const _: () = assert!(ID_RANDOM_CHARS >= 22);
+const _: () = assert!(IDEMPOTENCY_RETENTION_MS_DEFAULT >= 24 * 60 * 60 * 1000);

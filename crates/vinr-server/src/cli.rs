@@ -1,0 +1,338 @@
+//! The command line (SPEC §8): `serve`, `accounts`, `keys`, `migrate`. Every command takes
+//! `--database-url` like `serve`. Secrets are printed once, on standard output; everything
+//! else a command says goes to standard error through the log.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use vinr_domain::Mode;
+
+use crate::auth::SCOPES;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, Settings, DATABASE_URL_DEFAULT, LISTEN_DEFAULT};
+use crate::flows::{self, FlowError};
+use crate::render;
+use crate::server;
+use crate::store::Store;
+
+#[derive(Parser)]
+#[command(name = "vinr", version, about = "VINR payments server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Database {
+    /// `sqlite://PATH` (created if missing)
+    #[arg(long, env = "VINR_DATABASE_URL", default_value = DATABASE_URL_DEFAULT)]
+    database_url: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API, the checkout pages and the workers
+    Serve {
+        /// Address to listen on
+        #[arg(long, env = "VINR_LISTEN", default_value = LISTEN_DEFAULT)]
+        listen: SocketAddr,
+        #[command(flatten)]
+        database: Database,
+        /// Base of `checkoutUrl` (default `http://<listen>`)
+        #[arg(long, env = "VINR_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// Optional TOML file: modes, rate limits, retention, payment periods
+        #[arg(long, env = "VINR_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Manage merchant accounts
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+    /// Manage API keys
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Apply pending database migrations and exit
+    Migrate {
+        #[command(flatten)]
+        database: Database,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Create an account and print its id and a new `sk_test_…` key
+    Create {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        database: Database,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Test,
+    Live,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(mode: ModeArg) -> Mode {
+        match mode {
+            ModeArg::Test => Mode::Test,
+            ModeArg::Live => Mode::Live,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a secret key, or a restricted one with `--scopes`
+    Create {
+        #[arg(long)]
+        account: String,
+        #[arg(long, value_enum, default_value = "test")]
+        mode: ModeArg,
+        /// Comma-separated scopes for a restricted `rk_…` key, e.g. `payments:read,events:read`
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+        #[command(flatten)]
+        database: Database,
+    },
+    /// List an account's keys (never the secrets)
+    List {
+        #[arg(long)]
+        account: String,
+        #[command(flatten)]
+        database: Database,
+    },
+    /// Revoke a key by its id (`key_…`); it stops working on the next request
+    Revoke {
+        key_id: String,
+        #[command(flatten)]
+        database: Database,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("vinr: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("vinr: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("VINR_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("VINR_LOG_FORMAT").is_ok_and(|format| format == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn open(database: &Database) -> Result<Store, String> {
+    Store::open(&database.database_url)
+        .map_err(|error| format!("cannot open {}: {error}", database.database_url))
+}
+
+fn flow_error(error: FlowError) -> String {
+    match error {
+        FlowError::NotFound { object, id } => format!("no such {object}: {id}"),
+        FlowError::Invalid { param, message } => format!("{param}: {message}"),
+        FlowError::State(error) => error.to_string(),
+        FlowError::Store(error) => error.to_string(),
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    let clock = SystemClock;
+    match command {
+        Command::Serve {
+            listen,
+            database,
+            public_url,
+            config,
+        } => {
+            let file = config::load_file(config.as_deref())?;
+            let settings = Settings::new(listen, database.database_url, public_url, file)?;
+            serve(settings).await
+        }
+        Command::Migrate { database } => {
+            // Opening applies pending migrations.
+            let store = open(&database)?;
+            store.shutdown();
+            eprintln!("vinr: {} is at the newest schema", database.database_url);
+            Ok(())
+        }
+        Command::Accounts {
+            command: AccountsCommand::Create { name, database },
+        } => {
+            let store = open(&database)?;
+            let now = clock.now();
+            let created = store
+                .write(move |tx| flows::accounts::create_account(tx, &name, now))
+                .await;
+            store.shutdown();
+            let (account, key) = created.map_err(flow_error)?;
+            println!("account: {}", account.id);
+            println!(
+                "secret key (test mode, shown once): {}",
+                key.secret.expose()
+            );
+            Ok(())
+        }
+        Command::Keys { command } => keys(command, &clock).await,
+    }
+}
+
+async fn keys(command: KeysCommand, clock: &dyn Clock) -> Result<(), String> {
+    let now = clock.now();
+    match command {
+        KeysCommand::Create {
+            account,
+            mode,
+            scopes,
+            database,
+        } => {
+            if let Some(unknown) = scopes
+                .iter()
+                .find(|scope| !SCOPES.contains(&scope.as_str()))
+            {
+                return Err(format!(
+                    "unknown scope `{unknown}`; scopes are {}",
+                    SCOPES.join(", ")
+                ));
+            }
+            let store = open(&database)?;
+            let created = store
+                .write(move |tx| {
+                    flows::accounts::create_key(tx, &account, mode.into(), scopes, now)
+                })
+                .await;
+            store.shutdown();
+            let key = created.map_err(flow_error)?;
+            println!("key id: {}", key.record.id);
+            println!(
+                "{} key ({} mode, shown once): {}",
+                key.record.kind.as_str(),
+                key.record.mode.as_str(),
+                key.secret.expose()
+            );
+            Ok(())
+        }
+        KeysCommand::List { account, database } => {
+            let store = open(&database)?;
+            let listed = store.read(|reader| {
+                let exists = reader.get_account(&account)?.is_some();
+                Ok::<_, crate::store::StoreError>(exists.then(|| reader.list_api_keys(&account)))
+            });
+            store.shutdown();
+            let keys = listed
+                .map_err(|error| error.to_string())?
+                .ok_or_else(|| format!("no such account: {account}"))?
+                .map_err(|error| error.to_string())?;
+            println!(
+                "{:<28} {:<5} {:<10} {:<18} {:<20} {:<9} scopes",
+                "id", "mode", "kind", "key", "created", "status"
+            );
+            for key in keys {
+                println!(
+                    "{:<28} {:<5} {:<10} {:<18} {:<20} {:<9} {}",
+                    key.id,
+                    key.mode.as_str(),
+                    key.kind.as_str(),
+                    key.display,
+                    render::timestamp(key.created_at),
+                    if key.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    },
+                    key.scopes.join(",")
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Revoke { key_id, database } => {
+            let store = open(&database)?;
+            let revoked = store
+                .write(move |tx| Ok::<_, FlowError>(tx.revoke_api_key(&key_id, now)?))
+                .await;
+            store.shutdown();
+            if revoked.map_err(flow_error)? {
+                println!("revoked");
+                Ok(())
+            } else {
+                Err("no such active key".into())
+            }
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    let running = server::start(settings, Arc::new(SystemClock)).await?;
+    if let Some(bootstrapped) = &running.bootstrapped {
+        println!("Created the sandbox account {}.", bootstrapped.account_id);
+        println!(
+            "Its test secret key (shown once, keep it): {}",
+            bootstrapped.secret_key.expose()
+        );
+    }
+    println!("vinr listening on http://{}", running.addr);
+    tracing::info!(addr = %running.addr, "listening");
+    wait_for_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    running.stop().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot watch SIGTERM; only Ctrl-C stops the server");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

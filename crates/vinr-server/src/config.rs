@@ -1,0 +1,223 @@
+//! Typed configuration: the four flags of SPEC §8 (each with its `VINR_…` variable) plus an
+//! optional TOML file for everything else. Unknown keys in the file are an error, so a typo
+//! never silently falls back to a default.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+use vinr_domain::limits::{
+    AUTHORIZATION_TTL_MS_DEFAULT, IDEMPOTENCY_RETENTION_MS_DEFAULT, PAYMENT_EXPIRY_MS_DEFAULT,
+};
+use vinr_domain::Mode;
+
+pub const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
+pub const DATABASE_URL_DEFAULT: &str = "sqlite://vinr.db";
+
+/// The `[rate_limit]` table (SPEC §2, §8): per API key, separate read and write buckets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub test_per_second: u32,
+    pub test_burst: u32,
+    pub live_per_second: u32,
+    pub live_burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            enabled: true,
+            test_per_second: 25,
+            test_burst: 50,
+            live_per_second: 100,
+            live_burst: 200,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdempotencyConfig {
+    /// How long stored answers are kept (SPEC: at least 24 h).
+    pub retention_hours: u32,
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        IdempotencyConfig {
+            retention_hours: (IDEMPOTENCY_RETENTION_MS_DEFAULT / 3_600_000) as u32,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentsConfig {
+    /// How long a checkout stays open before the payment expires.
+    pub expiry_minutes: u32,
+    /// How long an authorization waits for capture before it is cancelled.
+    pub authorization_ttl_hours: u32,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        PaymentsConfig {
+            expiry_minutes: (PAYMENT_EXPIRY_MS_DEFAULT / 60_000) as u32,
+            authorization_ttl_hours: (AUTHORIZATION_TTL_MS_DEFAULT / 3_600_000) as u32,
+        }
+    }
+}
+
+/// The TOML file named by `--config`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    /// Modes this deployment serves: `["test"]` makes a sandbox host where live keys get 401.
+    pub modes: Vec<String>,
+    pub rate_limit: RateLimitConfig,
+    pub idempotency: IdempotencyConfig,
+    pub payments: PaymentsConfig,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        FileConfig {
+            modes: vec!["test".into(), "live".into()],
+            rate_limit: RateLimitConfig::default(),
+            idempotency: IdempotencyConfig::default(),
+            payments: PaymentsConfig::default(),
+        }
+    }
+}
+
+/// Everything `vinr serve` runs with, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    /// Base of `checkoutUrl`, without a trailing slash.
+    pub public_url: String,
+    pub test_mode_enabled: bool,
+    pub live_mode_enabled: bool,
+    pub rate_limit: RateLimitConfig,
+    pub idempotency_retention_ms: i64,
+    pub payment_expiry_ms: i64,
+    pub authorization_ttl_ms: i64,
+}
+
+impl Settings {
+    pub fn new(
+        listen: SocketAddr,
+        database_url: String,
+        public_url: Option<String>,
+        file: FileConfig,
+    ) -> Result<Settings, String> {
+        let mut test_mode_enabled = false;
+        let mut live_mode_enabled = false;
+        for mode in &file.modes {
+            match Mode::parse(mode) {
+                Some(Mode::Test) => test_mode_enabled = true,
+                Some(Mode::Live) => live_mode_enabled = true,
+                None => return Err(format!("modes: unknown mode `{mode}` (test or live)")),
+            }
+        }
+        if !test_mode_enabled && !live_mode_enabled {
+            return Err("modes: at least one of test and live must be enabled".into());
+        }
+        let limits = &file.rate_limit;
+        if limits.enabled
+            && [
+                limits.test_per_second,
+                limits.test_burst,
+                limits.live_per_second,
+                limits.live_burst,
+            ]
+            .contains(&0)
+        {
+            return Err("rate_limit: rates and bursts must be at least 1".into());
+        }
+        if file.idempotency.retention_hours < 24 {
+            return Err("idempotency.retention_hours must be at least 24".into());
+        }
+        if file.payments.expiry_minutes == 0 || file.payments.authorization_ttl_hours == 0 {
+            return Err(
+                "payments: expiry_minutes and authorization_ttl_hours must be positive".into(),
+            );
+        }
+        let public_url = public_url
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_owned();
+        url::Url::parse(&public_url)
+            .map_err(|error| format!("--public-url `{public_url}`: {error}"))?;
+        Ok(Settings {
+            listen,
+            database_url,
+            public_url,
+            test_mode_enabled,
+            live_mode_enabled,
+            rate_limit: file.rate_limit,
+            idempotency_retention_ms: i64::from(file.idempotency.retention_hours) * 3_600_000,
+            payment_expiry_ms: i64::from(file.payments.expiry_minutes) * 60_000,
+            authorization_ttl_ms: i64::from(file.payments.authorization_ttl_hours) * 3_600_000,
+        })
+    }
+
+    pub fn mode_enabled(&self, mode: Mode) -> bool {
+        match mode {
+            Mode::Test => self.test_mode_enabled,
+            Mode::Live => self.live_mode_enabled,
+        }
+    }
+}
+
+pub fn load_file(path: Option<&Path>) -> Result<FileConfig, String> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    toml::from_str(&text).map_err(|error| format!("{}: {error}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_config_parses_the_documented_table() {
+        let file: FileConfig = toml::from_str(
+            "modes = [\"test\"]\n[rate_limit]\nenabled = false\ntest_per_second = 5\n",
+        )
+        .expect("valid config");
+        assert_eq!(file.modes, vec!["test"]);
+        assert!(!file.rate_limit.enabled);
+        assert_eq!(file.rate_limit.test_per_second, 5);
+        assert_eq!(file.rate_limit.live_burst, 200);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<FileConfig>("[rate_limit]\nenabeld = false\n").is_err());
+    }
+
+    #[test]
+    fn settings_reject_bad_values() {
+        let listen: SocketAddr = "127.0.0.1:8080".parse().expect("addr");
+        let file = FileConfig {
+            modes: vec!["prod".into()],
+            ..FileConfig::default()
+        };
+        assert!(Settings::new(listen, DATABASE_URL_DEFAULT.into(), None, file).is_err());
+        let settings = Settings::new(
+            listen,
+            DATABASE_URL_DEFAULT.into(),
+            None,
+            FileConfig::default(),
+        )
+        .expect("defaults are valid");
+        assert_eq!(settings.public_url, "http://127.0.0.1:8080");
+    }
+}

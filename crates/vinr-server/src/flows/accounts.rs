@@ -1,0 +1,95 @@
+//! Accounts and API keys: creation, revocation and the first-start bootstrap. Keys are shown
+//! once, here, and stored only as a SHA-256 hash.
+
+use vinr_domain::ids::{new_id, Prefix};
+use vinr_domain::limits::ACCOUNT_NAME_LEN_MAX;
+use vinr_domain::{Mode, UnixMillis};
+
+use super::FlowError;
+use crate::auth::{self, SecretKey};
+use crate::store::{AccountRecord, ApiKeyRecord, KeyKind, Tx};
+
+/// A key as created: the record and, once only, the secret itself.
+pub struct CreatedKey {
+    pub record: ApiKeyRecord,
+    pub secret: SecretKey,
+}
+
+pub fn create_key(
+    tx: &mut dyn Tx,
+    account_id: &str,
+    mode: Mode,
+    scopes: Vec<String>,
+    now: UnixMillis,
+) -> Result<CreatedKey, FlowError> {
+    if !tx.account_exists(account_id)? {
+        return Err(FlowError::NotFound {
+            object: "account",
+            id: account_id.to_owned(),
+        });
+    }
+    let kind = if scopes.is_empty() {
+        KeyKind::Secret
+    } else {
+        KeyKind::Restricted
+    };
+    let secret = auth::generate_key(kind, mode);
+    let record = ApiKeyRecord {
+        id: new_id(Prefix::ApiKey),
+        account_id: account_id.to_owned(),
+        mode,
+        kind,
+        scopes,
+        key_hash: auth::hash_key(secret.expose()),
+        display: auth::display_key(secret.expose()),
+        created_at: now,
+        revoked_at: None,
+    };
+    tx.insert_api_key(&record)?;
+    Ok(CreatedKey { record, secret })
+}
+
+/// Creates an account and its first secret test key.
+pub fn create_account(
+    tx: &mut dyn Tx,
+    name: &str,
+    now: UnixMillis,
+) -> Result<(AccountRecord, CreatedKey), FlowError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > ACCOUNT_NAME_LEN_MAX {
+        return Err(FlowError::Invalid {
+            param: "name",
+            message: format!("an account name has 1 to {ACCOUNT_NAME_LEN_MAX} characters"),
+        });
+    }
+    let account = AccountRecord {
+        id: new_id(Prefix::Account),
+        name: name.to_owned(),
+        created_at: now,
+    };
+    tx.insert_account(&account)?;
+    let key = create_key(tx, &account.id, Mode::Test, Vec::new(), now)?;
+    Ok((account, key))
+}
+
+/// On an empty database, creates the sandbox account; answers its key to print.
+pub fn bootstrap(
+    tx: &mut dyn Tx,
+    now: UnixMillis,
+) -> Result<Option<(AccountRecord, CreatedKey)>, FlowError> {
+    if tx.count_accounts()? > 0 {
+        return Ok(None);
+    }
+    create_account(tx, "Sandbox", now).map(Some)
+}
+
+/// The server-wide secret that keys card fingerprints, created on first use.
+pub fn fingerprint_secret(tx: &mut dyn Tx) -> Result<String, FlowError> {
+    const NAME: &str = "card_fingerprint_secret";
+    if let Some(secret) = tx.get_setting(NAME)? {
+        return Ok(secret);
+    }
+    let secret = vinr_domain::ids::random_base62(43);
+    tx.put_setting(NAME, &secret)?;
+    Ok(secret)
+}

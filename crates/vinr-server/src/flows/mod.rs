@@ -1,0 +1,39 @@
+//! (4) Flows: each is one transaction against [`Tx`](crate::store::Tx) that reads, runs the
+//! pure domain rule, writes the new state and its event, and answers. Flows know nothing of
+//! HTTP; the boundary turns [`FlowError`] into status codes.
+
+pub mod accounts;
+pub mod payments;
+
+use vinr_domain::StateError;
+
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub enum FlowError {
+    /// No object with this id in the caller's account and mode.
+    NotFound {
+        object: &'static str,
+        id: String,
+    },
+    /// The state machine refused the operation.
+    State(StateError),
+    /// A request parameter names something that cannot be used (e.g. an unknown account).
+    Invalid {
+        param: &'static str,
+        message: String,
+    },
+    Store(StoreError),
+}
+
+impl From<StoreError> for FlowError {
+    fn from(error: StoreError) -> Self {
+        FlowError::Store(error)
+    }
+}
+
+impl From<StateError> for FlowError {
+    fn from(error: StateError) -> Self {
+        FlowError::State(error)
+    }
+}

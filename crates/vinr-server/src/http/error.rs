@@ -1,0 +1,289 @@
+//! The one error type at the HTTP boundary. Each error knows its status, `type` and stable
+//! `code`; the body is SPEC §2's `{"error": {…}}` with the request id. Internal detail goes to
+//! the log with that request id, never to the client.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use vinr_domain::StateError;
+use vinr_types::{ErrorBody, ErrorDetail};
+
+use crate::flows::FlowError;
+use crate::http::request_id;
+use crate::store::{ListError, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    code: &'static str,
+    message: String,
+    param: Option<String>,
+    retry_after_s: Option<u64>,
+}
+
+impl ApiError {
+    fn new(
+        status: StatusCode,
+        kind: &'static str,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError {
+            status,
+            kind,
+            code,
+            message: message.into(),
+            param: None,
+            retry_after_s: None,
+        }
+    }
+
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// 400 `parameter_invalid`.
+    pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "parameter_invalid",
+            message,
+        )
+        .with_param(param)
+    }
+
+    /// 400 `parameter_missing`.
+    pub fn missing(param: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "parameter_missing",
+            format!("Missing required parameter: `{param}`."),
+        )
+        .with_param(param)
+    }
+
+    /// 400 `parameter_unknown`.
+    pub fn unknown_parameter(param: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "parameter_unknown",
+            format!("Received unknown parameter: `{param}`."),
+        )
+        .with_param(param)
+    }
+
+    /// 400 for a body that is not valid JSON or form data at all.
+    pub fn malformed_body(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "body_invalid",
+            message,
+        )
+    }
+
+    pub fn body_too_large(limit_bytes: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            "body_too_large",
+            format!("The request body is larger than {limit_bytes} bytes."),
+        )
+    }
+
+    pub fn unsupported_media_type(found: &str) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request_error",
+            "content_type_unsupported",
+            format!(
+                "Content-Type `{found}` is not supported; send application/json or \
+                 application/x-www-form-urlencoded."
+            ),
+        )
+    }
+
+    /// 404 `resource_missing`: also the answer for other accounts' and modes' objects.
+    pub fn not_found(object: &str, id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "resource_missing",
+            format!("No such {object}: `{id}`."),
+        )
+        .with_param("id")
+    }
+
+    pub fn route_not_found(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "route_missing",
+            format!("Unrecognized request URL ({method} {path})."),
+        )
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            "method_not_allowed",
+            "This method is not allowed on this URL.",
+        )
+    }
+
+    pub fn state(error: StateError) -> Self {
+        match error {
+            StateError::NotAllowed { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request_error",
+                "payment_state_invalid",
+                error.to_string(),
+            ),
+            StateError::AmountTooLarge { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request_error",
+                "amount_too_large",
+                error.to_string(),
+            )
+            .with_param("amount"),
+        }
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "api_key_invalid",
+            message,
+        )
+    }
+
+    pub fn permission(scope: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "insufficient_permissions",
+            format!("This API key does not have the `{scope}` scope this request needs."),
+        )
+    }
+
+    pub fn idempotency_reused() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "idempotency_error",
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used with a different request body.",
+        )
+        .with_param("Idempotency-Key")
+    }
+
+    pub fn idempotency_in_use() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "idempotency_error",
+            "idempotency_key_in_use",
+            "A request with this Idempotency-Key is still being processed; retry later.",
+        )
+        .with_param("Idempotency-Key")
+    }
+
+    pub fn rate_limited(retry_after_s: u64) -> Self {
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "rate_limited",
+            format!("Too many requests with this API key; retry after {retry_after_s} s."),
+        );
+        error.retry_after_s = Some(retry_after_s);
+        error
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "api_error",
+            "service_unavailable",
+            message,
+        )
+    }
+
+    /// 500: the message is fixed, the detail goes to the log.
+    pub fn internal(detail: &dyn std::fmt::Display) -> Self {
+        tracing::error!(request_id = %request_id::current(), %detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            "internal_error",
+            "Something went wrong on our side; the request id identifies it.",
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(why) => {
+                tracing::warn!(request_id = %request_id::current(), why, "store unavailable");
+                ApiError::unavailable("The server is busy or shutting down; retry shortly.")
+            }
+            StoreError::Database(_) => ApiError::internal(&error),
+        }
+    }
+}
+
+impl From<FlowError> for ApiError {
+    fn from(error: FlowError) -> Self {
+        match error {
+            FlowError::NotFound { object, id } => ApiError::not_found(object, &id),
+            FlowError::State(error) => ApiError::state(error),
+            FlowError::Invalid { param, message } => ApiError::invalid(param, message),
+            FlowError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<ListError> for ApiError {
+    fn from(error: ListError) -> Self {
+        match error {
+            ListError::UnknownCursor(id) => ApiError::invalid(
+                "starting_after",
+                format!("The cursor `{id}` names no object in this list."),
+            ),
+            ListError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                kind: self.kind.to_owned(),
+                code: self.code.to_owned(),
+                message: self.message,
+                param: self.param,
+                request_id: request_id::current(),
+            },
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}

@@ -1,0 +1,138 @@
+//! List query parameters shared by every collection (SPEC §2): `limit`, `starting_after`,
+//! `ending_before`, `created[gte]`, `created[lt]`, plus each resource's own filter. Unknown
+//! parameters are refused, like unknown body fields.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use vinr_domain::limits::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX};
+use vinr_domain::UnixMillis;
+
+use crate::http::error::ApiError;
+use crate::store::{Cursor, ListQuery};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreatedRange {
+    pub gte: Option<String>,
+    pub lt: Option<String>,
+}
+
+/// Query of `GET /v1/payments`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentListParams {
+    pub limit: Option<String>,
+    pub starting_after: Option<String>,
+    pub ending_before: Option<String>,
+    pub created: Option<CreatedRange>,
+    pub status: Option<String>,
+}
+
+/// Query of `GET /v1/events`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventListParams {
+    pub limit: Option<String>,
+    pub starting_after: Option<String>,
+    pub ending_before: Option<String>,
+    pub created: Option<CreatedRange>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+pub fn parse_query<T: DeserializeOwned + Default>(query: Option<&str>) -> Result<T, ApiError> {
+    let Some(query) = query.filter(|query| !query.is_empty()) else {
+        return Ok(T::default());
+    };
+    let config = serde_qs::Config::new(2, false);
+    config.deserialize_str(query).map_err(|error| {
+        let message = error.to_string();
+        match message.split('`').nth(1) {
+            Some(field) if message.contains("unknown field") => ApiError::unknown_parameter(field),
+            _ => ApiError::malformed_body(format!("The query string is invalid: {message}."))
+                .with_param("query"),
+        }
+    })
+}
+
+/// Unix seconds (`1767225600`) or RFC 3339 (`2026-01-01T00:00:00Z`).
+fn instant(param: &str, value: &str) -> Result<UnixMillis, ApiError> {
+    if let Ok(seconds) = value.parse::<i64>() {
+        return seconds
+            .checked_mul(1000)
+            .map(UnixMillis)
+            .ok_or_else(|| ApiError::invalid(param, format!("`{param}` is out of range.")));
+    }
+    OffsetDateTime::parse(value, &Rfc3339)
+        .map(|at| UnixMillis((at.unix_timestamp_nanos() / 1_000_000) as i64))
+        .map_err(|_| {
+            ApiError::invalid(
+                param,
+                format!("`{param}` must be Unix seconds or an RFC 3339 timestamp."),
+            )
+        })
+}
+
+pub fn list_query(
+    limit: Option<&str>,
+    starting_after: Option<String>,
+    ending_before: Option<String>,
+    created: Option<&CreatedRange>,
+) -> Result<ListQuery, ApiError> {
+    let limit = match limit {
+        None => LIST_LIMIT_DEFAULT,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|limit| (1..=LIST_LIMIT_MAX).contains(limit))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "limit",
+                    format!("`limit` must be an integer from 1 to {LIST_LIMIT_MAX}."),
+                )
+            })?,
+    };
+    let cursor = match (starting_after, ending_before) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "ending_before",
+                "Pass at most one of `starting_after` and `ending_before`.",
+            ))
+        }
+        (Some(id), None) => Cursor::StartingAfter(id),
+        (None, Some(id)) => Cursor::EndingBefore(id),
+        (None, None) => Cursor::None,
+    };
+    let created_gte = created
+        .and_then(|range| range.gte.as_deref())
+        .map(|value| instant("created[gte]", value))
+        .transpose()?;
+    let created_lt = created
+        .and_then(|range| range.lt.as_deref())
+        .map(|value| instant("created[lt]", value))
+        .transpose()?;
+    Ok(ListQuery {
+        limit,
+        cursor,
+        created_gte,
+        created_lt,
+    })
+}
+
+/// The cursor for the next page in the same direction, if there is one.
+pub fn next_cursor<'a>(
+    query: &ListQuery,
+    has_more: bool,
+    first: Option<&'a str>,
+    last: Option<&'a str>,
+) -> Option<String> {
+    if !has_more {
+        return None;
+    }
+    match query.cursor {
+        Cursor::EndingBefore(_) => first.map(str::to_owned),
+        Cursor::None | Cursor::StartingAfter(_) => last.map(str::to_owned),
+    }
+}

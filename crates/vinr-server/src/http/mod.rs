@@ -1,0 +1,56 @@
+//! (1) The HTTP surface: the router and its layers, outermost first — request id + span +
+//! metrics, panic catcher, then per route: authentication, scope and rate limit (for `/v1`),
+//! body parsing, the handler.
+
+pub mod body;
+pub mod error;
+pub mod events;
+pub mod list;
+pub mod openapi;
+pub mod ops;
+pub mod payments;
+pub mod request_id;
+
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::auth;
+use crate::http::error::ApiError;
+use crate::state::AppState;
+
+fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::internal(&"a handler panicked").into_response()
+}
+
+pub fn router(app: AppState) -> Router {
+    let api = Router::new()
+        .route("/v1/payments", post(payments::create).get(payments::list))
+        .route("/v1/payments/{id}", get(payments::retrieve))
+        .route("/v1/payments/{id}/capture", post(payments::capture))
+        .route("/v1/payments/{id}/cancel", post(payments::cancel))
+        .route(
+            "/v1/test_helpers/payments/{id}/pay",
+            post(payments::test_pay),
+        )
+        .route(
+            "/v1/test_helpers/payments/{id}/authenticate",
+            post(payments::test_authenticate),
+        )
+        .route("/v1/events", get(events::list))
+        .route("/v1/events/{id}", get(events::retrieve))
+        .route_layer(from_fn_with_state(app.clone(), auth::authenticate));
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/v1/openapi.json", get(ops::openapi))
+        .merge(api)
+        .fallback(ops::route_not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(from_fn(request_id::layer))
+        .with_state(app)
+}

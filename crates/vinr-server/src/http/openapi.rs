@@ -1,0 +1,99 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and the wire types
+//! (utoipa). A committed copy (`openapi.json` at the repository root) is compared with this
+//! in the test suite, so the published contract cannot drift from the code.
+
+use std::sync::OnceLock;
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use vinr_types as wire;
+
+use crate::http::{events, ops, payments};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "VINR API",
+        description = "Payments: create, pay (hosted checkout), capture, cancel; events. \
+            Amounts are integers in minor units. Every error has the body `{\"error\": {type, \
+            code, message, param, request_id}}`; every response carries `X-Request-Id`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    servers((url = "/", description = "This server")),
+    paths(
+        payments::create,
+        payments::list,
+        payments::retrieve,
+        payments::capture,
+        payments::cancel,
+        payments::test_pay,
+        payments::test_authenticate,
+        events::list,
+        events::retrieve,
+        ops::healthz,
+        ops::readyz,
+        ops::metrics,
+        ops::openapi,
+    ),
+    components(schemas(
+        wire::ErrorBody,
+        wire::ErrorDetail,
+        wire::CreatePaymentRequest,
+        wire::CapturePaymentRequest,
+        wire::CancelPaymentRequest,
+        wire::TestPayRequest,
+        wire::TestAuthenticateRequest,
+        wire::ChallengeOutcome,
+        wire::Payment,
+        wire::PaymentMethod,
+        wire::PaymentList,
+        wire::Event,
+        wire::EventData,
+        wire::EventList,
+        wire::Health,
+    )),
+    modifiers(&Security),
+    tags(
+        (name = "payments", description = "Create, read, capture and cancel payments"),
+        (name = "test helpers", description = "Test mode only: act as the shopper"),
+        (name = "events", description = "Every state change, kept 30 days"),
+        (name = "operations", description = "Health, readiness, metrics, this document"),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("`Authorization: Bearer sk_test_…`"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Api-Key",
+                "The same API key in the `X-Api-Key` header",
+            ))),
+        );
+    }
+}
+
+/// The document as pretty JSON, built once.
+pub fn document_json() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let mut json = ApiDoc::openapi()
+            .to_pretty_json()
+            .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"));
+        json.push('\n');
+        json
+    })
+}

@@ -1,0 +1,579 @@
+//! Payment handlers (SPEC §3) and the sandbox test helpers (SPEC §4). Thin: authenticate
+//! (middleware), parse and bound the input, convert wire → domain once, call one flow.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::{Extension, Json};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use time::OffsetDateTime;
+use vinr_domain::card::{CardNumber, CardNumberError, Expiry, ExpiryError};
+use vinr_domain::ids::{looks_like, new_id, random_base62, Prefix};
+use vinr_domain::limits::{CHECKOUT_TOKEN_RANDOM_CHARS, DESCRIPTION_LEN_MAX, RETURN_URL_LEN_MAX};
+use vinr_domain::{
+    metadata, Amount, AmountError, CaptureMethod, Currency, Mode, Operation, Payment,
+    PaymentMethod, PaymentStatus, UnixMillis,
+};
+use vinr_types as wire;
+
+use crate::auth::AuthContext;
+use crate::flows::payments::{self as flow, Transition};
+use crate::http::body::{idempotency_key, validate_idempotency_key, ApiBody};
+use crate::http::error::ApiError;
+use crate::http::list::{list_query, next_cursor, parse_query, PaymentListParams};
+use crate::idempotency::{self, Answer};
+use crate::processor::{Authorization, CardInput};
+use crate::render;
+use crate::state::AppState;
+use crate::store::{IdempotencyScope, Scope};
+
+fn amount(param: &str, value: i64) -> Result<Amount, ApiError> {
+    Amount::parse(value).map_err(|error| {
+        let message = match error {
+            AmountError::TooSmall => format!("`{param}` must be at least 1 (minor units)."),
+            AmountError::TooLarge => format!("`{param}` must be at most 99999999 (minor units)."),
+        };
+        ApiError::invalid(param, message)
+    })
+}
+
+fn return_url(value: &str, mode: Mode) -> Result<String, ApiError> {
+    let invalid = |message: &str| ApiError::invalid("returnUrl", message);
+    if value.len() > RETURN_URL_LEN_MAX {
+        return Err(invalid("`returnUrl` is longer than 2048 characters."));
+    }
+    let url = url::Url::parse(value)
+        .map_err(|_| invalid("`returnUrl` must be an absolute http(s) URL."))?;
+    match (url.scheme(), mode) {
+        ("https", _) | ("http", Mode::Test) => {}
+        ("http", Mode::Live) => return Err(invalid("`returnUrl` must use https in live mode.")),
+        _ => return Err(invalid("`returnUrl` must be an absolute http(s) URL.")),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("`returnUrl` must name a host."));
+    }
+    Ok(value.to_owned())
+}
+
+/// The idempotency key of a POST, scoped to the caller and route.
+fn key_scope(auth: &AuthContext, path: String, key: Option<String>) -> Option<IdempotencyScope> {
+    key.map(|key| IdempotencyScope {
+        account_id: auth.scope.account_id.clone(),
+        mode: auth.scope.mode,
+        method: "POST",
+        path,
+        key,
+    })
+}
+
+fn require_payment_id(id: &str) -> Result<(), ApiError> {
+    if looks_like(Prefix::Payment, id) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("payment", id))
+    }
+}
+
+/// Create a payment.
+#[utoipa::path(post, path = "/v1/payments", tag = "payments",
+    request_body(content((wire::CreatePaymentRequest = "application/json"), (wire::CreatePaymentRequest = "application/x-www-form-urlencoded"))),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (1–255 characters)")),
+    responses(
+        (status = 201, description = "The payment was created", body = wire::Payment),
+        (status = 400, description = "Invalid parameters", body = wire::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
+        (status = 403, description = "The key lacks `payments:write`", body = wire::ErrorBody),
+        (status = 409, description = "Idempotency conflict", body = wire::ErrorBody),
+        (status = 413, description = "Body larger than 64 KiB", body = wire::ErrorBody),
+        (status = 415, description = "Unsupported Content-Type", body = wire::ErrorBody),
+        (status = 429, description = "Rate limited", body = wire::ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn create(
+    State(app): State<AppState>,
+    Extension(auth): Extension<AuthContext>,
+    headers: HeaderMap,
+    body: ApiBody<wire::CreatePaymentRequest>,
+) -> Result<(StatusCode, Answer), ApiError> {
+    let request = body.value;
+    let header_key = idempotency_key(&headers)?;
+    let body_key = request
+        .idempotency_key
+        .as_deref()
+        .map(|key| validate_idempotency_key(key, "idempotencyKey"))
+        .transpose()?;
+    if let (Some(header), Some(body)) = (&header_key, &body_key) {
+        if header != body {
+            return Err(ApiError::invalid(
+                "idempotencyKey",
+                "`idempotencyKey` differs from the Idempotency-Key header.",
+            ));
+        }
+    }
+    let amount = amount("amount", request.amount)?;
+    let currency = Currency::parse(&request.currency).ok_or_else(|| {
+        ApiError::invalid(
+            "currency",
+            format!(
+                "`{}` is not a supported ISO 4217 currency code.",
+                request.currency.chars().take(16).collect::<String>()
+            ),
+        )
+    })?;
+    let return_url = return_url(&request.return_url, auth.mode())?;
+    if let Some(description) = &request.description {
+        if description.chars().count() > DESCRIPTION_LEN_MAX {
+            return Err(ApiError::invalid(
+                "description",
+                format!("`description` is longer than {DESCRIPTION_LEN_MAX} characters."),
+            ));
+        }
+    }
+    let metadata = request.metadata.unwrap_or_default();
+    metadata::validate(&metadata)
+        .map_err(|error| ApiError::invalid("metadata", error.to_string()))?;
+
+    let now = app.clock.now();
+    let payment = Payment {
+        id: new_id(Prefix::Payment),
+        account_id: auth.scope.account_id.clone(),
+        mode: auth.mode(),
+        status: PaymentStatus::Pending,
+        amount: amount.minor_units(),
+        currency,
+        description: request.description,
+        return_url,
+        checkout_token: random_base62(CHECKOUT_TOKEN_RANDOM_CHARS),
+        metadata,
+        capture_method: if request.capture.unwrap_or(true) {
+            CaptureMethod::Automatic
+        } else {
+            CaptureMethod::Manual
+        },
+        amount_capturable: 0,
+        amount_captured: 0,
+        amount_refunded: 0,
+        payment_method: None,
+        failure_code: None,
+        created_at: now,
+        expires_at: now.plus_ms(app.settings.payment_expiry_ms),
+        authorized_at: None,
+        captured_at: None,
+        cancelled_at: None,
+        failed_at: None,
+        expired_at: None,
+    };
+    // Rendered here, not in the writer: the single writer thread only runs SQL.
+    let json = render::payment_json(&payment, &app.settings.public_url);
+    let key = key_scope(&auth, "/v1/payments".into(), header_key.or(body_key));
+    let answer = idempotency::run(
+        &app,
+        key,
+        body.fingerprint,
+        StatusCode::CREATED,
+        now,
+        move |tx| {
+            flow::create(tx, &payment, &json)?;
+            Ok(json.into_bytes())
+        },
+    )
+    .await?;
+    Ok((answer.status, answer))
+}
+
+/// Retrieve a payment.
+#[utoipa::path(get, path = "/v1/payments/{id}", tag = "payments",
+    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    responses(
+        (status = 200, description = "The payment", body = wire::Payment),
+        (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
+        (status = 403, description = "The key lacks `payments:read`", body = wire::ErrorBody),
+        (status = 404, description = "No such payment in this account and mode", body = wire::ErrorBody),
+        (status = 429, description = "Rate limited", body = wire::ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn retrieve(
+    State(app): State<AppState>,
+    Extension(auth): Extension<AuthContext>,
+    Path(id): Path<String>,
+) -> Result<Json<wire::Payment>, ApiError> {
+    let payment = load(&app, &auth.scope, &id)?;
+    Ok(Json(render::payment(&payment, &app.settings.public_url)))
+}
+
+fn load(app: &AppState, scope: &Scope, id: &str) -> Result<Payment, ApiError> {
+    require_payment_id(id)?;
+    app.store
+        .read(|reader| reader.get_payment(scope, id))?
+        .ok_or_else(|| ApiError::not_found("payment", id))
+}
+
+/// List payments, newest first.
+#[utoipa::path(get, path = "/v1/payments", tag = "payments",
+    params(
+        ("limit" = Option<u32>, Query, description = "1 to 100, default 25"),
+        ("starting_after" = Option<String>, Query, description = "A payment id: the page after it (older)"),
+        ("ending_before" = Option<String>, Query, description = "A payment id: the page before it (newer)"),
+        ("created[gte]" = Option<String>, Query, description = "Created at or after (Unix seconds or RFC 3339)"),
+        ("created[lt]" = Option<String>, Query, description = "Created before (Unix seconds or RFC 3339)"),
+        ("status" = Option<String>, Query, description = "Only payments in this status")),
+    responses(
+        (status = 200, description = "A page of payments", body = wire::PaymentList),
+        (status = 400, description = "Invalid parameters", body = wire::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
+        (status = 403, description = "The key lacks `payments:read`", body = wire::ErrorBody),
+        (status = 429, description = "Rate limited", body = wire::ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn list(
+    State(app): State<AppState>,
+    Extension(auth): Extension<AuthContext>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<wire::PaymentList>, ApiError> {
+    let params: PaymentListParams = parse_query(query.as_deref())?;
+    let status = params
+        .status
+        .as_deref()
+        .map(|value| {
+            PaymentStatus::parse(value).ok_or_else(|| {
+                ApiError::invalid("status", format!("`{value}` is not a payment status."))
+            })
+        })
+        .transpose()?;
+    let query = list_query(
+        params.limit.as_deref(),
+        params.starting_after,
+        params.ending_before,
+        params.created.as_ref(),
+    )?;
+    let page = app
+        .store
+        .read(|reader| reader.list_payments(&auth.scope, status, &query))?;
+    let next_cursor = next_cursor(
+        &query,
+        page.has_more,
+        page.items.first().map(|p| p.id.as_str()),
+        page.items.last().map(|p| p.id.as_str()),
+    );
+    Ok(Json(wire::PaymentList {
+        object: "list".into(),
+        data: page
+            .items
+            .iter()
+            .map(|payment| render::payment(payment, &app.settings.public_url))
+            .collect(),
+        has_more: page.has_more,
+        next_cursor,
+    }))
+}
+
+/// One state-machine step requested over HTTP.
+struct Step {
+    /// The request path: part of the idempotency scope.
+    path: String,
+    fingerprint: [u8; 32],
+    id: String,
+    operation: Operation,
+    only_from: Option<&'static [PaymentStatus]>,
+    payment_method: Option<PaymentMethod>,
+    processor_reference: Option<String>,
+}
+
+impl Step {
+    fn new(path: String, fingerprint: [u8; 32], id: String, operation: Operation) -> Step {
+        Step {
+            path,
+            fingerprint,
+            id,
+            operation,
+            only_from: None,
+            payment_method: None,
+            processor_reference: None,
+        }
+    }
+}
+
+/// Runs one state-machine step as an idempotent POST answering the payment.
+async fn step(
+    app: &AppState,
+    auth: &AuthContext,
+    headers: &HeaderMap,
+    step: Step,
+) -> Result<Answer, ApiError> {
+    require_payment_id(&step.id)?;
+    let key = key_scope(auth, step.path, idempotency_key(headers)?);
+    let now = app.clock.now();
+    let scope = auth.scope.clone();
+    let public_url = app.settings.public_url.clone();
+    let Step {
+        id,
+        operation,
+        only_from,
+        payment_method,
+        processor_reference,
+        ..
+    } = step;
+    idempotency::run(app, key, step.fingerprint, StatusCode::OK, now, move |tx| {
+        flow::transition(
+            tx,
+            Transition {
+                scope: &scope,
+                payment_id: &id,
+                operation,
+                only_from,
+                payment_method,
+                processor_reference: processor_reference.as_deref(),
+                now,
+                public_url: &public_url,
+            },
+        )
+        .map(String::into_bytes)
+    })
+    .await
+}
+
+/// Capture an authorized payment, fully or partly; the rest of the authorization is released.
+#[utoipa::path(post, path = "/v1/payments/{id}/capture", tag = "payments",
+    params(("id" = String, Path, description = "The payment id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    request_body(content((wire::CapturePaymentRequest = "application/json"), (wire::CapturePaymentRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The captured payment (`completed`)", body = wire::Payment),
+        (status = 400, description = "Invalid parameters", body = wire::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
+        (status = 403, description = "The key lacks `payments:write`", body = wire::ErrorBody),
+        (status = 404, description = "No such payment", body = wire::ErrorBody),
+        (status = 409, description = "Idempotency conflict", body = wire::ErrorBody),
+        (status = 422, description = "`payment_state_invalid` or `amount_too_large`", body = wire::ErrorBody),
+        (status = 429, description = "Rate limited", body = wire::ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn capture(
+    State(app): State<AppState>,
+    Extension(auth): Extension<AuthContext>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiBody<wire::CapturePaymentRequest>,
+) -> Result<Answer, ApiError> {
+    let amount = body
+        .value
+        .amount
+        .map(|value| amount("amount", value).map(Amount::minor_units))
+        .transpose()?;
+    let path = format!("/v1/payments/{id}/capture");
+    step(
+        &app,
+        &auth,
+        &headers,
+        Step::new(path, body.fingerprint, id, Operation::Capture { amount }),
+    )
+    .await
+}
+
+/// Cancel a payment that is `pending`, `requires_authentication` or `authorized`.
+#[utoipa::path(post, path = "/v1/payments/{id}/cancel", tag = "payments",
+    params(("id" = String, Path, description = "The payment id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    request_body(content((wire::CancelPaymentRequest = "application/json"), (wire::CancelPaymentRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The cancelled payment", body = wire::Payment),
+        (status = 400, description = "Invalid parameters", body = wire::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
+        (status = 403, description = "The key lacks `payments:write`", body = wire::ErrorBody),
+        (status = 404, description = "No such payment", body = wire::ErrorBody),
+        (status = 409, description = "Idempotency conflict", body = wire::ErrorBody),
+        (status = 422, description = "`payment_state_invalid`", body = wire::ErrorBody),
+        (status = 429, description = "Rate limited", body = wire::ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn cancel(
+    State(app): State<AppState>,
+    Extension(auth): Extension<AuthContext>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiBody<wire::CancelPaymentRequest>,
+) -> Result<Answer, ApiError> {
+    let path = format!("/v1/payments/{id}/cancel");
+    step(
+        &app,
+        &auth,
+        &headers,
+        Step::new(path, body.fingerprint, id, Operation::Cancel),
+    )
+    .await
+}
+
+fn test_mode_only(auth: &AuthContext, method: &str, path: &str) -> Result<(), ApiError> {
+    // Live keys do not see test helpers at all, as if the route did not exist.
+    if auth.mode() == Mode::Live {
+        return Err(ApiError::route_not_found(method, path));
+    }
+    Ok(())
+}
+
+fn card_input(request: &wire::TestPayRequest, now: UnixMillis) -> Result<CardInput, ApiError> {
+    let number = CardNumber::parse(&request.card).map_err(|error| {
+        let message = match error {
+            CardNumberError::NotDigits => "`card` may contain only digits, spaces and dashes.",
+            CardNumberError::WrongLength => "`card` must have 12 to 19 digits.",
+            CardNumberError::ChecksumFailed => {
+                "`card` is not a valid card number (Luhn check failed)."
+            }
+        };
+        ApiError::invalid("card", message)
+    })?;
+    let today = OffsetDateTime::from_unix_timestamp(now.0.div_euclid(1000))
+        .map_err(|error| ApiError::internal(&error))?;
+    let (year, month) = (today.year() as u16, u8::from(today.month()));
+    let expiry = Expiry::parse(
+        request.exp_month.unwrap_or(12),
+        request.exp_year.unwrap_or(u32::from(year) + 3),
+        year,
+        month,
+    )
+    .map_err(|error| match error {
+        ExpiryError::InvalidMonth => ApiError::invalid("expMonth", "`expMonth` must be 1 to 12."),
+        ExpiryError::InvalidYear => ApiError::invalid("expYear", "`expYear` is not a valid year."),
+        ExpiryError::InPast => {
+            ApiError::invalid("expYear", "The card's expiry date is in the past.")
+        }
+    })?;
+    if let Some(cvc) = &request.cvc {
+        if !(3..=4).contains(&cvc.len()) || !cvc.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::invalid("cvc", "`cvc` must be 3 or 4 digits."));
+        }
+    }
+    Ok(CardInput { number, expiry })
+}
+
+fn fingerprint(secret: &str, card: &CardNumber) -> Result<String, ApiError> {
+    use base64::Engine;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+        .map_err(|error| ApiError::internal(&error))?;
+    mac.update(card.digits().as_bytes());
+    let digest = mac.finalize().into_bytes();
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16]))
+}
+
+/// Maps a processor answer onto the state machine.
+fn operation_for(answer: &Authorization, capture_method: CaptureMethod) -> (Operation, &str) {
+    match answer {
+        Authorization::Approved { reference } => (
+            Operation::Approve {
+                capture: capture_method == CaptureMethod::Automatic,
+            },
+            reference,
+        ),
+        Authorization::ChallengeRequired { reference } => {
+            (Operation::RequireAuthentication, reference)
+        }
+        Authorization::Declined { code, reference } => {
+            (Operation::Decline { code: *code }, reference)
+        }
+    }
+}
+
+/// Test mode: pay a pending payment with a sandbox test card, as a shopper would at checkout.
+#[utoipa::path(post, path = "/v1/test_helpers/payments/{id}/pay", tag = "test helpers",
+    params(("id" = String, Path, description = "The payment id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    request_body(content((wire::TestPayRequest = "application/json"), (wire::TestPayRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The payment after the card's outcome", body = wire::Payment),
+        (status = 400, description = "Invalid card data", body = wire::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
+        (status = 404, description = "No such payment, or a live key", body = wire::ErrorBody),
+        (status = 409, description = "Idempotency conflict", body = wire::ErrorBody),
+        (status = 422, description = "The payment is not `pending`", body = wire::ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn test_pay(
+    State(app): State<AppState>,
+    Extension(auth): Extension<AuthContext>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiBody<wire::TestPayRequest>,
+) -> Result<Answer, ApiError> {
+    let path = format!("/v1/test_helpers/payments/{id}/pay");
+    test_mode_only(&auth, "POST", &path)?;
+    let card = card_input(&body.value, app.clock.now())?;
+    let payment = load(&app, &auth.scope, &id)?;
+    // Refuse before calling the processor: a final payment must not be charged again. The
+    // flow checks again under the writer, where it counts.
+    const ONLY_FROM: &[PaymentStatus] = &[PaymentStatus::Pending];
+    if !ONLY_FROM.contains(&payment.status) {
+        return Err(ApiError::state(vinr_domain::StateError::NotAllowed {
+            from: payment.status,
+            operation: "pay",
+        }));
+    }
+    let processor = app
+        .processor(auth.mode())
+        .ok_or_else(|| ApiError::unavailable("Card processing is unavailable."))?;
+    let answer = processor.authorize(&payment, &card).await;
+    let (operation, reference) = operation_for(&answer, payment.capture_method);
+    let method = PaymentMethod {
+        brand: card.number.brand().into(),
+        last4: card.number.last4().into(),
+        exp_month: card.expiry.month,
+        exp_year: card.expiry.year,
+        fingerprint: fingerprint(app.fingerprint_secret.expose(), &card.number)?,
+    };
+    let reference = reference.to_owned();
+    step(
+        &app,
+        &auth,
+        &headers,
+        Step {
+            only_from: Some(ONLY_FROM),
+            payment_method: Some(method),
+            processor_reference: Some(reference),
+            ..Step::new(path, body.fingerprint, id, operation)
+        },
+    )
+    .await
+}
+
+/// Test mode: answer a payment's 3-D Secure challenge (`approve` or `fail`).
+#[utoipa::path(post, path = "/v1/test_helpers/payments/{id}/authenticate", tag = "test helpers",
+    params(("id" = String, Path, description = "The payment id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    request_body(content((wire::TestAuthenticateRequest = "application/json"), (wire::TestAuthenticateRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The payment after the challenge", body = wire::Payment),
+        (status = 400, description = "Invalid parameters", body = wire::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
+        (status = 404, description = "No such payment, or a live key", body = wire::ErrorBody),
+        (status = 409, description = "Idempotency conflict", body = wire::ErrorBody),
+        (status = 422, description = "The payment is not `requires_authentication`", body = wire::ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn test_authenticate(
+    State(app): State<AppState>,
+    Extension(auth): Extension<AuthContext>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiBody<wire::TestAuthenticateRequest>,
+) -> Result<Answer, ApiError> {
+    let path = format!("/v1/test_helpers/payments/{id}/authenticate");
+    test_mode_only(&auth, "POST", &path)?;
+    let payment = load(&app, &auth.scope, &id)?;
+    const ONLY_FROM: &[PaymentStatus] = &[PaymentStatus::RequiresAuthentication];
+    if !ONLY_FROM.contains(&payment.status) {
+        return Err(ApiError::state(vinr_domain::StateError::NotAllowed {
+            from: payment.status,
+            operation: "authenticate",
+        }));
+    }
+    let processor = app
+        .processor(auth.mode())
+        .ok_or_else(|| ApiError::unavailable("Card processing is unavailable."))?;
+    let approved = body.value.outcome == wire::ChallengeOutcome::Approve;
+    let answer = processor.complete_challenge(&payment, approved).await;
+    let (operation, reference) = operation_for(&answer, payment.capture_method);
+    let reference = reference.to_owned();
+    step(
+        &app,
+        &auth,
+        &headers,
+        Step {
+            only_from: Some(ONLY_FROM),
+            processor_reference: Some(reference),
+            ..Step::new(path, body.fingerprint, id, operation)
+        },
+    )
+    .await
+}

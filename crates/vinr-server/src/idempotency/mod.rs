@@ -1,0 +1,188 @@
+//! (3) Idempotency (SPEC §2). Before any work a keyed request is one of: `Fresh` (run it; its
+//! answer is stored in the same transaction as its effects), `Replay` (answer the stored
+//! response with `Idempotent-Replayed: true`), `Mismatch` (409 `idempotency_key_reused`) or
+//! `InUse` (409 `idempotency_key_in_use`: the first request with this key is still running).
+//!
+//! "In use" is tracked in memory: with SQLite there is one server process per database, and
+//! the stored answer commits atomically with the effects, so a key is either in this set, or
+//! answered in the database, or free. (A multi-node backend records in-flight keys in the
+//! database instead.)
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use vinr_domain::UnixMillis;
+
+use crate::flows::FlowError;
+use crate::http::error::ApiError;
+use crate::state::AppState;
+use crate::store::{IdempotencyScope, StoredResponse, Tx};
+
+#[derive(Default)]
+pub struct Inflight(Mutex<HashSet<IdempotencyScope>>);
+
+/// Holds a key as in flight until dropped.
+pub struct InflightGuard {
+    set: Arc<Inflight>,
+    key: IdempotencyScope,
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.set
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&self.key);
+    }
+}
+
+impl Inflight {
+    fn claim(self: &Arc<Self>, key: &IdempotencyScope) -> Option<InflightGuard> {
+        let mut set = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        set.insert(key.clone()).then(|| InflightGuard {
+            set: Arc::clone(self),
+            key: key.clone(),
+        })
+    }
+}
+
+pub enum Begin {
+    Fresh(InflightGuard),
+    Replay(StoredResponse),
+    Mismatch,
+    InUse,
+}
+
+fn judge(stored: StoredResponse, fingerprint: &[u8; 32]) -> Begin {
+    if &stored.request_hash == fingerprint {
+        Begin::Replay(stored)
+    } else {
+        Begin::Mismatch
+    }
+}
+
+/// Decides what a keyed request is, reading committed answers first (the cheap path for
+/// retries) and claiming the key otherwise.
+pub fn begin(
+    app: &AppState,
+    key: &IdempotencyScope,
+    fingerprint: &[u8; 32],
+) -> Result<Begin, ApiError> {
+    if let Some(stored) = app
+        .store
+        .read(|reader| reader.find_idempotent_response(key))?
+    {
+        return Ok(judge(stored, fingerprint));
+    }
+    Ok(match app.inflight.claim(key) {
+        Some(guard) => Begin::Fresh(guard),
+        None => Begin::InUse,
+    })
+}
+
+/// A JSON answer, fresh or replayed.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+    pub replayed: bool,
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            self.body,
+        )
+            .into_response();
+        if self.replayed {
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        }
+        response
+    }
+}
+
+impl Answer {
+    fn replay(stored: StoredResponse) -> Answer {
+        Answer {
+            status: StatusCode::from_u16(stored.status_code).unwrap_or(StatusCode::OK),
+            body: stored.body,
+            replayed: true,
+        }
+    }
+}
+
+enum Outcome {
+    Ran(Vec<u8>),
+    Stored(StoredResponse),
+}
+
+/// Runs `effect` (a flow answering its JSON body) at most once per idempotency key. Without a
+/// key the request is simply not deduplicated.
+pub async fn run<F>(
+    app: &AppState,
+    key: Option<IdempotencyScope>,
+    fingerprint: [u8; 32],
+    status: StatusCode,
+    now: UnixMillis,
+    effect: F,
+) -> Result<Answer, ApiError>
+where
+    F: FnOnce(&mut dyn Tx) -> Result<Vec<u8>, FlowError> + Send + 'static,
+{
+    let guard = match &key {
+        None => None,
+        Some(key) => match begin(app, key, &fingerprint)? {
+            Begin::Fresh(guard) => Some(guard),
+            Begin::Replay(stored) => return Ok(Answer::replay(stored)),
+            Begin::Mismatch => return Err(ApiError::idempotency_reused()),
+            Begin::InUse => return Err(ApiError::idempotency_in_use()),
+        },
+    };
+    let outcome = app
+        .store
+        .write(move |tx: &mut dyn Tx| -> Result<Outcome, FlowError> {
+            if let Some(key) = &key {
+                // Checked again inside the transaction: the authoritative answer.
+                if let Some(stored) = tx.find_idempotent_response(key)? {
+                    return Ok(Outcome::Stored(stored));
+                }
+            }
+            let body = effect(tx)?;
+            if let Some(key) = &key {
+                let response = StoredResponse {
+                    request_hash: fingerprint,
+                    status_code: status.as_u16(),
+                    body,
+                };
+                tx.save_idempotent_response(key, &response, now)?;
+                return Ok(Outcome::Ran(response.body));
+            }
+            Ok(Outcome::Ran(body))
+        })
+        .await
+        .map_err(ApiError::from);
+    drop(guard);
+    match outcome? {
+        Outcome::Ran(body) => Ok(Answer {
+            status,
+            body,
+            replayed: false,
+        }),
+        Outcome::Stored(stored) => match judge(stored, &fingerprint) {
+            Begin::Replay(stored) => Ok(Answer::replay(stored)),
+            _ => Err(ApiError::idempotency_reused()),
+        },
+    }
+}

@@ -1,0 +1,30 @@
+//! The `vinr` server: HTTP API, background workers and storage. Modules in the order a request
+//! travels:
+//!
+//! 1. [`http`] — router and layers (request id, metrics, panic catcher), thin handlers,
+//!    body parsing and the one error type.
+//! 2. [`auth`] — API key → account + mode + scopes; rate limits.
+//! 3. [`idempotency`] — Fresh | Replay | Mismatch | InUse, before any work.
+//! 4. [`flows`] — create, pay, capture, cancel: one transaction each, pure domain rules inside.
+//! 5. [`store`] — the `Tx`/`Reader` traits and the SQLite backend (group commit).
+//! 6. [`outbox`] — events written in the flow's transaction.
+//! 7. [`workers`] — background work at its own pace (pruning).
+//!
+//! Around them: [`processor`] (the card processor trait and the sandbox simulator), [`render`]
+//! (domain → wire JSON), [`config`], [`clock`], [`server`] (start and stop), [`cli`].
+
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod flows;
+pub mod http;
+pub mod idempotency;
+pub mod outbox;
+pub mod processor;
+pub mod redacted;
+pub mod render;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod workers;

@@ -1,0 +1,27 @@
+//! (6) Events, written inside the flow's transaction: a state change and its event commit
+//! together or not at all. Delivery to webhook endpoints reads from here later; nothing is
+//! ever sent before the commit.
+
+use vinr_domain::ids::{new_id, Prefix};
+use vinr_domain::UnixMillis;
+
+use crate::store::{EventRecord, Scope, StoreError, Tx};
+
+/// Records `kind` (e.g. `payment.completed`) for the object whose JSON snapshot is `data`.
+pub fn record(
+    tx: &mut dyn Tx,
+    scope: &Scope,
+    kind: &str,
+    object_id: &str,
+    data: String,
+    now: UnixMillis,
+) -> Result<(), StoreError> {
+    tx.insert_event(&EventRecord {
+        id: new_id(Prefix::Event),
+        scope: scope.clone(),
+        kind: kind.to_owned(),
+        object_id: object_id.to_owned(),
+        data,
+        created_at: now,
+    })
+}

@@ -1,0 +1,93 @@
+//! Domain → wire: the one place objects become the JSON merchants see.
+
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use time::OffsetDateTime;
+use vinr_domain::{Mode, Payment, UnixMillis};
+use vinr_types as wire;
+
+use crate::store::EventRecord;
+
+const RFC3339_SECONDS: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+
+/// RFC 3339 UTC with whole seconds, as in the seed (`2026-04-15T10:30:00Z`).
+pub fn timestamp(at: UnixMillis) -> String {
+    OffsetDateTime::from_unix_timestamp(at.0.div_euclid(1000))
+        .ok()
+        .and_then(|at| at.format(RFC3339_SECONDS).ok())
+        .unwrap_or_default()
+}
+
+pub fn checkout_url(public_url: &str, token: &str) -> String {
+    format!("{public_url}/checkout/{token}")
+}
+
+pub fn payment(p: &Payment, public_url: &str) -> wire::Payment {
+    wire::Payment {
+        id: p.id.clone(),
+        object: "payment".into(),
+        status: p.status.as_str().into(),
+        amount: p.amount,
+        currency: p.currency.code().into(),
+        description: p.description.clone(),
+        return_url: p.return_url.clone(),
+        checkout_url: checkout_url(public_url, &p.checkout_token),
+        metadata: p.metadata.clone(),
+        created_at: timestamp(p.created_at),
+        livemode: p.mode == Mode::Live,
+        capture_method: p.capture_method.as_str().into(),
+        amount_capturable: p.amount_capturable,
+        amount_captured: p.amount_captured,
+        amount_refunded: p.amount_refunded,
+        payment_method: p.payment_method.as_ref().map(|m| wire::PaymentMethod {
+            brand: m.brand.clone(),
+            last4: m.last4.clone(),
+            exp_month: m.exp_month,
+            exp_year: m.exp_year,
+            fingerprint: m.fingerprint.clone(),
+        }),
+        failure_code: p.failure_code.map(|code| code.as_str().into()),
+        failure_message: p.failure_code.map(|code| code.message().into()),
+        expires_at: timestamp(p.expires_at),
+        authorized_at: p.authorized_at.map(timestamp),
+        captured_at: p.captured_at.map(timestamp),
+        cancelled_at: p.cancelled_at.map(timestamp),
+        failed_at: p.failed_at.map(timestamp),
+        expired_at: p.expired_at.map(timestamp),
+    }
+}
+
+/// The payment as JSON bytes: the response body, the event snapshot and the stored
+/// idempotent answer are all this one serialization.
+pub fn payment_json(p: &Payment, public_url: &str) -> String {
+    serde_json::to_string(&payment(p, public_url)).unwrap_or_default()
+}
+
+pub fn event(record: EventRecord) -> wire::Event {
+    // The snapshot was written by this server as JSON; a broken one shows as null.
+    let object = serde_json::value::RawValue::from_string(record.data)
+        .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned());
+    wire::Event {
+        id: record.id,
+        object: "event".into(),
+        kind: record.kind,
+        created_at: timestamp(record.created_at),
+        livemode: record.scope.mode == Mode::Live,
+        data: wire::EventData { object },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_seconds() {
+        assert_eq!(
+            timestamp(UnixMillis(1_776_249_000_999)),
+            "2026-04-15T10:30:00Z"
+        );
+        assert_eq!(timestamp(UnixMillis(0)), "1970-01-01T00:00:00Z");
+    }
+}

@@ -1,0 +1,125 @@
+//! Starting and stopping `vinr serve`: open the store, bootstrap an empty database, bind,
+//! serve until told to stop, then finish in-flight requests, stop workers and the writer.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::auth::rate_limit::RateLimits;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::flows::{self, FlowError};
+use crate::idempotency::Inflight;
+use crate::processor::SandboxProcessor;
+use crate::redacted::Redacted;
+use crate::state::{App, AppState};
+use crate::store::Store;
+use crate::{http, workers};
+
+/// The process-wide metrics recorder (a recorder can be installed once per process; tests
+/// start many servers in one).
+fn metrics_handle() -> Result<PrometheusHandle, String> {
+    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    0.5, 1.0, 2.5,
+                ])
+                .and_then(PrometheusBuilder::install_recorder)
+                .map_err(|error| format!("cannot install the metrics recorder: {error}"))
+        })
+        .clone()
+}
+
+/// A sandbox account made on first start, with its key (shown once).
+pub struct Bootstrapped {
+    pub account_id: String,
+    pub secret_key: Redacted<String>,
+}
+
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: AppState,
+    pub bootstrapped: Option<Bootstrapped>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, stops workers, drains the writer.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        if let Ok(Err(error)) = self.server.await {
+            tracing::error!(%error, "server stopped with an error");
+        }
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+        let store = self.app.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.shutdown()).await;
+    }
+}
+
+pub async fn start(settings: Settings, clock: Arc<dyn Clock>) -> Result<Running, String> {
+    let url = settings.database_url.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&url))
+        .await
+        .map_err(|error| error.to_string())?
+        .map_err(|error| format!("cannot open {}: {error}", settings.database_url))?;
+    let now = clock.now();
+    let (bootstrap, fingerprint_secret) = store
+        .write(move |tx| {
+            let bootstrap = flows::accounts::bootstrap(tx, now)?;
+            let secret = flows::accounts::fingerprint_secret(tx)?;
+            Ok::<_, FlowError>((bootstrap, secret))
+        })
+        .await
+        .map_err(|error| format!("cannot prepare the database: {error:?}"))?;
+    let bootstrapped = bootstrap.map(|(account, key)| Bootstrapped {
+        account_id: account.id,
+        secret_key: key.secret,
+    });
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", settings.listen))?;
+    let addr = listener.local_addr().map_err(|error| error.to_string())?;
+    let app: AppState = Arc::new(App {
+        store,
+        rate_limits: RateLimits::new(&settings.rate_limit),
+        settings,
+        clock,
+        test_processor: Arc::new(SandboxProcessor),
+        live_processor: None,
+        inflight: Arc::new(Inflight::default()),
+        metrics: metrics_handle()?,
+        fingerprint_secret: Redacted::new(fingerprint_secret),
+    });
+    let (shutdown, stopped) = watch::channel(false);
+    let router = http::router(app.clone());
+    let mut server_stopped = stopped.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = server_stopped.changed().await;
+            })
+            .await
+    });
+    let workers = vec![tokio::spawn(workers::maintenance::run(
+        app.clone(),
+        stopped,
+    ))];
+    Ok(Running {
+        addr,
+        app,
+        bootstrapped,
+        shutdown,
+        server,
+        workers,
+    })
+}

@@ -1,0 +1,40 @@
+//! What every handler and worker shares: the store, settings, clock, processors, limits.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use vinr_domain::Mode;
+
+use crate::auth::rate_limit::RateLimits;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::idempotency::Inflight;
+use crate::processor::Processor;
+use crate::redacted::Redacted;
+use crate::store::Store;
+
+pub struct App {
+    pub store: Store,
+    pub settings: Settings,
+    pub clock: Arc<dyn Clock>,
+    /// The sandbox simulator.
+    pub test_processor: Arc<dyn Processor>,
+    /// A real acquirer connector; `None` until one is configured.
+    pub live_processor: Option<Arc<dyn Processor>>,
+    pub rate_limits: Option<RateLimits>,
+    pub inflight: Arc<Inflight>,
+    pub metrics: PrometheusHandle,
+    /// Keys card fingerprints (HMAC-SHA256), so equal cards match without storing numbers.
+    pub fingerprint_secret: Redacted<String>,
+}
+
+pub type AppState = Arc<App>;
+
+impl App {
+    pub fn processor(&self, mode: Mode) -> Option<&Arc<dyn Processor>> {
+        match mode {
+            Mode::Test => Some(&self.test_processor),
+            Mode::Live => self.live_processor.as_ref(),
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! (5) Storage. Flows are written once against the [`Tx`] trait (the write side, one
+//! transaction) and reads against [`Reader`]; the backend decides how transactions run.
+//!
+//! SQLite (`sqlite/`): one writer thread takes a batch of waiting flows, runs each in its own
+//! savepoint inside one transaction and commits once (group commit: one fsync per batch), then
+//! answers every flow in the batch. Reads use a small pool of read-only WAL connections.
+//!
+//! A PostgreSQL backend implements the same two traits, each flow being its own transaction;
+//! [`Store`] is the enum the rest of the server holds, so flows never name a backend.
+
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+
+use vinr_domain::{Mode, Payment, PaymentStatus, UnixMillis};
+
+/// One merchant account's view in one mode: every query is confined to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub account_id: String,
+    pub mode: Mode,
+}
+
+#[derive(Debug)]
+pub enum StoreError {
+    /// The database could not do what was asked (I/O, corruption, a broken invariant).
+    Database(String),
+    /// The writer is gone or its queue is full; the request was not run.
+    Unavailable(&'static str),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Database(message) => write!(f, "database error: {message}"),
+            StoreError::Unavailable(why) => write!(f, "store unavailable: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+#[derive(Debug, Clone)]
+pub struct AccountRecord {
+    pub id: String,
+    pub name: String,
+    pub created_at: UnixMillis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Secret,
+    Restricted,
+}
+
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Secret => "secret",
+            KeyKind::Restricted => "restricted",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub account_id: String,
+    pub mode: Mode,
+    pub kind: KeyKind,
+    pub scopes: Vec<String>,
+    pub key_hash: [u8; 32],
+    pub display: String,
+    pub created_at: UnixMillis,
+    pub revoked_at: Option<UnixMillis>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventRecord {
+    pub id: String,
+    pub scope: Scope,
+    pub kind: String,
+    pub object_id: String,
+    /// JSON snapshot of the object after the change.
+    pub data: String,
+    pub created_at: UnixMillis,
+}
+
+/// Where idempotency keys live: account + mode + method + path + key (SPEC §2).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyScope {
+    pub account_id: String,
+    pub mode: Mode,
+    pub method: &'static str,
+    pub path: String,
+    pub key: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredResponse {
+    pub request_hash: [u8; 32],
+    pub status_code: u16,
+    pub body: Vec<u8>,
+}
+
+/// Which way a list page goes from its cursor.
+#[derive(Debug, Clone)]
+pub enum Cursor {
+    None,
+    /// Older than this object (the next page).
+    StartingAfter(String),
+    /// Newer than this object (the previous page).
+    EndingBefore(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub limit: u32,
+    pub cursor: Cursor,
+    pub created_gte: Option<UnixMillis>,
+    pub created_lt: Option<UnixMillis>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// Newest first.
+    pub items: Vec<T>,
+    pub has_more: bool,
+}
+
+#[derive(Debug)]
+pub enum ListError {
+    /// The cursor names no object of this scope.
+    UnknownCursor(String),
+    Store(StoreError),
+}
+
+impl From<StoreError> for ListError {
+    fn from(error: StoreError) -> Self {
+        ListError::Store(error)
+    }
+}
+
+/// The write side: everything a flow may do inside its transaction.
+pub trait Tx {
+    fn insert_account(&mut self, account: &AccountRecord) -> Result<(), StoreError>;
+    fn account_exists(&mut self, account_id: &str) -> Result<bool, StoreError>;
+    fn count_accounts(&mut self) -> Result<u64, StoreError>;
+    fn insert_api_key(&mut self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    /// Marks a key revoked; answers whether a live (unrevoked) key was found.
+    fn revoke_api_key(&mut self, key_id: &str, now: UnixMillis) -> Result<bool, StoreError>;
+    fn get_setting(&mut self, name: &str) -> Result<Option<String>, StoreError>;
+    fn put_setting(&mut self, name: &str, value: &str) -> Result<(), StoreError>;
+
+    /// Reads a payment to change it. On SQLite the single writer already excludes every other
+    /// writer; on PostgreSQL this is `SELECT … FOR UPDATE`.
+    fn get_payment_for_update(
+        &mut self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Option<Payment>, StoreError>;
+    fn insert_payment(&mut self, payment: &Payment) -> Result<(), StoreError>;
+    /// Writes every mutable column of `payment` back, together with its processor reference.
+    fn update_payment(
+        &mut self,
+        payment: &Payment,
+        processor_reference: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    fn insert_event(&mut self, event: &EventRecord) -> Result<(), StoreError>;
+
+    fn find_idempotent_response(
+        &mut self,
+        key: &IdempotencyScope,
+    ) -> Result<Option<StoredResponse>, StoreError>;
+    fn save_idempotent_response(
+        &mut self,
+        key: &IdempotencyScope,
+        response: &StoredResponse,
+        now: UnixMillis,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes at most `limit` idempotency keys created before `before`; answers how many.
+    fn prune_idempotency_keys(
+        &mut self,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<usize, StoreError>;
+    /// Deletes at most `limit` events created before `before`; answers how many.
+    fn prune_events(&mut self, before: UnixMillis, limit: usize) -> Result<usize, StoreError>;
+}
+
+/// The read side: committed data only.
+pub trait Reader {
+    fn ping(&mut self) -> Result<(), StoreError>;
+    fn api_key_by_hash(&mut self, key_hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, StoreError>;
+    fn list_api_keys(&mut self, account_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    fn get_account(&mut self, account_id: &str) -> Result<Option<AccountRecord>, StoreError>;
+    fn get_payment(&mut self, scope: &Scope, id: &str) -> Result<Option<Payment>, StoreError>;
+    fn list_payments(
+        &mut self,
+        scope: &Scope,
+        status: Option<PaymentStatus>,
+        query: &ListQuery,
+    ) -> Result<Page<Payment>, ListError>;
+    fn get_event(&mut self, scope: &Scope, id: &str) -> Result<Option<EventRecord>, StoreError>;
+    fn list_events(
+        &mut self,
+        scope: &Scope,
+        kind: Option<&str>,
+        query: &ListQuery,
+    ) -> Result<Page<EventRecord>, ListError>;
+    fn find_idempotent_response(
+        &mut self,
+        key: &IdempotencyScope,
+    ) -> Result<Option<StoredResponse>, StoreError>;
+}
+
+/// The store the server holds. One variant per backend; flows only see `Tx` and `Reader`.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
+}
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite://path`, `sqlite::memory:` is refused because
+    /// the writer and readers need one shared file), applying pending migrations.
+    pub fn open(url: &str) -> Result<Store, StoreError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            return Ok(Store::Sqlite(sqlite::SqliteStore::open(path)?));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Err(StoreError::Unavailable(
+                "the PostgreSQL backend is not built yet; use sqlite://PATH",
+            ));
+        }
+        Err(StoreError::Unavailable(
+            "unsupported database URL; expected sqlite://PATH",
+        ))
+    }
+
+    /// Runs `flow` in a write transaction and answers once its effects are durable. A flow that
+    /// returns `Err` leaves no trace.
+    pub async fn write<T, E, F>(&self, flow: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match self {
+            Store::Sqlite(store) => store.write(flow).await,
+        }
+    }
+
+    /// Runs `read` against committed data.
+    pub fn read<T, E>(&self, read: impl FnOnce(&mut dyn Reader) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        match self {
+            Store::Sqlite(store) => store.read(read),
+        }
+    }
+
+    /// Waits for queued writes to finish and stops the writer.
+    pub fn shutdown(&self) {
+        match self {
+            Store::Sqlite(store) => store.shutdown(),
+        }
+    }
+}
+
+/// Metadata travels as a JSON object in one column.
+pub(crate) fn metadata_to_json(metadata: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(metadata).unwrap_or_else(|_| "{}".to_owned())
+}

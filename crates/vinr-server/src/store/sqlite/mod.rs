@@ -1,0 +1,266 @@
+//! SQLite backend: WAL, `synchronous=FULL` (every commit is fsync'd), one writer thread with
+//! group commit, and a pool of read-only connections.
+//!
+//! Why one writer: SQLite admits one writer at a time anyway, and the cost of a commit is the
+//! fsync. Taking every flow that is waiting, running each in its own `SAVEPOINT` and
+//! committing once turns N fsyncs into one; a flow that fails rolls back only its savepoint.
+//! No flow is answered before the commit that holds its effects has returned.
+
+mod migrations;
+mod rows;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags};
+use vinr_domain::limits::{WRITE_BATCH_FLOWS_MAX, WRITE_QUEUE_FLOWS_MAX};
+
+use super::{Reader, StoreError, Tx};
+
+pub use rows::{SqliteReader, SqliteTx};
+
+/// Read-only connections kept open between reads.
+const READ_POOL_CONNECTIONS_MAX: usize = 16;
+/// How long a connection waits for another process (e.g. `vinr keys create`) holding the lock.
+const BUSY_TIMEOUT_MS: u64 = 5_000;
+const STATEMENT_CACHE_CAPACITY: usize = 64;
+
+/// What a flow hands back to the writer: whether to keep its savepoint, and how to answer
+/// its caller once the batch's commit is known.
+struct FlowOutcome {
+    keep: bool,
+    answer: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+}
+
+type Job = Box<dyn FnOnce(&mut SqliteTx<'_>) -> FlowOutcome + Send>;
+
+enum Message {
+    Flow(Job),
+    Stop,
+}
+
+struct Inner {
+    path: String,
+    sender: SyncSender<Message>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+fn db_error(error: rusqlite::Error) -> StoreError {
+    StoreError::Database(error.to_string())
+}
+
+fn open_writer(path: &str) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(db_error)?;
+    conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
+        .map_err(db_error)?;
+    // WAL lets readers run beside the writer; FULL syncs the WAL on every commit, which is
+    // what makes a 2xx durable. NORMAL would lose the last commits on power loss.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(db_error)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(db_error)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(db_error)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    Ok(conn)
+}
+
+fn open_reader(path: &str) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(db_error)?;
+    conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
+        .map_err(db_error)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file, applies pending migrations and starts the
+    /// writer thread.
+    pub fn open(path: &str) -> Result<SqliteStore, StoreError> {
+        if path.is_empty() || path.starts_with(':') {
+            return Err(StoreError::Unavailable(
+                "an SQLite database must be a file path (sqlite://vinr.db)",
+            ));
+        }
+        let mut conn = open_writer(path)?;
+        migrations::apply(&mut conn)?;
+        let (sender, receiver) = mpsc::sync_channel(WRITE_QUEUE_FLOWS_MAX);
+        let writer = std::thread::Builder::new()
+            .name("vinr-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, receiver))
+            .map_err(|error| StoreError::Database(format!("cannot start writer: {error}")))?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                sender,
+                writer: Mutex::new(Some(writer)),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    pub async fn write<T, E, F>(&self, flow: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
+        let job: Job = Box::new(move |tx: &mut SqliteTx<'_>| {
+            let result =
+                std::panic::catch_unwind(AssertUnwindSafe(|| flow(tx))).unwrap_or_else(|_| {
+                    tracing::error!("a write flow panicked; its savepoint is rolled back");
+                    Err(E::from(StoreError::Database("write flow panicked".into())))
+                });
+            FlowOutcome {
+                keep: result.is_ok(),
+                answer: Box::new(move |commit| {
+                    let answer = match commit {
+                        Ok(()) => result,
+                        Err(error) => Err(E::from(error)),
+                    };
+                    // The caller may have gone (client disconnected); the effects stand.
+                    let _ = reply.send(answer);
+                }),
+            }
+        });
+        match self.inner.sender.try_send(Message::Flow(job)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err(E::from(StoreError::Unavailable("write queue is full")))
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(E::from(StoreError::Unavailable("writer has stopped")))
+            }
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(E::from(StoreError::Unavailable("writer has stopped"))))
+    }
+
+    pub fn read<T, E>(&self, read: impl FnOnce(&mut dyn Reader) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let pooled = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open_reader(&self.inner.path)?,
+        };
+        let result = read(&mut SqliteReader::new(&conn));
+        let mut pool = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if pool.len() < READ_POOL_CONNECTIONS_MAX {
+            pool.push(conn);
+        }
+        result
+    }
+
+    pub fn shutdown(&self) {
+        let writer = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(writer) = writer {
+            // Blocking send: the writer drains what is queued before it sees Stop.
+            let _ = self.inner.sender.send(Message::Stop);
+            let _ = writer.join();
+        }
+    }
+}
+
+fn writer_loop(conn: Connection, receiver: Receiver<Message>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(WRITE_BATCH_FLOWS_MAX);
+    let mut stopping = false;
+    while !stopping {
+        match receiver.recv() {
+            Ok(Message::Flow(job)) => batch.push(job),
+            Ok(Message::Stop) | Err(_) => break,
+        }
+        while batch.len() < WRITE_BATCH_FLOWS_MAX {
+            match receiver.try_recv() {
+                Ok(Message::Flow(job)) => batch.push(job),
+                Ok(Message::Stop) | Err(TryRecvError::Disconnected) => {
+                    stopping = true;
+                    break;
+                }
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        run_batch(&conn, &mut batch);
+    }
+    tracing::debug!("sqlite writer stopped");
+}
+
+fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
+    let started = Instant::now();
+    let flows = batch.len();
+    let mut answers = Vec::with_capacity(flows);
+    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let message = error.to_string();
+        for job in batch.drain(..) {
+            // The job is dropped unrun; its caller sees the writer error.
+            drop(job);
+        }
+        tracing::error!(%message, "cannot begin write transaction");
+        return;
+    }
+    for job in batch.drain(..) {
+        if let Err(error) = conn.execute_batch("SAVEPOINT flow") {
+            tracing::error!(%error, "cannot open savepoint");
+            drop(job);
+            continue;
+        }
+        let outcome = job(&mut SqliteTx::new(conn));
+        let end = if outcome.keep {
+            "RELEASE flow"
+        } else {
+            "ROLLBACK TO flow; RELEASE flow"
+        };
+        if let Err(error) = conn.execute_batch(end) {
+            tracing::error!(%error, "cannot close savepoint");
+        }
+        answers.push(outcome.answer);
+    }
+    let commit = conn.execute_batch("COMMIT").map_err(|error| {
+        let _ = conn.execute_batch("ROLLBACK");
+        db_error(error)
+    });
+    metrics::histogram!("vinr_store_batch_flows").record(flows as f64);
+    metrics::histogram!("vinr_store_commit_seconds").record(started.elapsed().as_secs_f64());
+    match commit {
+        Ok(()) => answers.into_iter().for_each(|answer| answer(Ok(()))),
+        Err(error) => {
+            let message = error.to_string();
+            tracing::error!(%message, flows, "group commit failed; every flow in it is refused");
+            for answer in answers {
+                answer(Err(StoreError::Database(message.clone())));
+            }
+        }
+    }
+}

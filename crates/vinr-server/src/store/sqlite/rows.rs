@@ -1,0 +1,600 @@
+//! The SQL of the SQLite backend: [`SqliteTx`] (inside the writer's transaction) and
+//! [`SqliteReader`] (a read-only connection). Every statement is cached by rusqlite.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use vinr_domain::{
+    CaptureMethod, Currency, FailureCode, Mode, Payment, PaymentMethod, PaymentStatus, UnixMillis,
+};
+
+use super::db_error;
+use crate::store::{
+    metadata_to_json, AccountRecord, ApiKeyRecord, Cursor, EventRecord, IdempotencyScope, KeyKind,
+    ListError, ListQuery, Page, Reader, Scope, StoreError, StoredResponse, Tx,
+};
+
+const PAYMENT_COLUMNS: &str = "id, account_id, mode, status, amount, currency, description, \
+    return_url, checkout_token, metadata, capture_method, amount_capturable, amount_captured, \
+    amount_refunded, pm_brand, pm_last4, pm_exp_month, pm_exp_year, pm_fingerprint, \
+    failure_code, created_at, expires_at, authorized_at, captured_at, cancelled_at, failed_at, \
+    expired_at";
+
+const API_KEY_COLUMNS: &str =
+    "id, account_id, mode, kind, scopes, key_hash, display, created_at, revoked_at";
+
+const EVENT_COLUMNS: &str = "id, account_id, mode, type, object_id, data, created_at";
+
+/// A value in the database that no version of this server writes.
+fn corrupt(what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("unexpected {what} `{value}` in the database").into(),
+    )
+}
+
+fn mode_from(value: String) -> rusqlite::Result<Mode> {
+    Mode::parse(&value).ok_or_else(|| corrupt("mode", &value))
+}
+
+fn millis(value: Option<i64>) -> Option<UnixMillis> {
+    value.map(UnixMillis)
+}
+
+fn payment_from_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
+    let status: String = row.get(3)?;
+    let currency: String = row.get(5)?;
+    let metadata: String = row.get(9)?;
+    let capture_method: String = row.get(10)?;
+    let brand: Option<String> = row.get(14)?;
+    let failure_code: Option<String> = row.get(19)?;
+    let payment_method = match brand {
+        Some(brand) => Some(PaymentMethod {
+            brand,
+            last4: row.get(15)?,
+            exp_month: row.get(16)?,
+            exp_year: row.get(17)?,
+            fingerprint: row.get(18)?,
+        }),
+        None => None,
+    };
+    Ok(Payment {
+        id: row.get(0)?,
+        account_id: row.get(1)?,
+        mode: mode_from(row.get(2)?)?,
+        status: PaymentStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        amount: row.get(4)?,
+        currency: Currency::parse(&currency).ok_or_else(|| corrupt("currency", &currency))?,
+        description: row.get(6)?,
+        return_url: row.get(7)?,
+        checkout_token: row.get(8)?,
+        metadata: serde_json::from_str::<BTreeMap<String, String>>(&metadata)
+            .map_err(|_| corrupt("metadata", &metadata))?,
+        capture_method: CaptureMethod::parse(&capture_method)
+            .ok_or_else(|| corrupt("capture method", &capture_method))?,
+        amount_capturable: row.get(11)?,
+        amount_captured: row.get(12)?,
+        amount_refunded: row.get(13)?,
+        payment_method,
+        failure_code: match failure_code {
+            Some(code) => {
+                Some(FailureCode::parse(&code).ok_or_else(|| corrupt("failure code", &code))?)
+            }
+            None => None,
+        },
+        created_at: UnixMillis(row.get(20)?),
+        expires_at: UnixMillis(row.get(21)?),
+        authorized_at: millis(row.get(22)?),
+        captured_at: millis(row.get(23)?),
+        cancelled_at: millis(row.get(24)?),
+        failed_at: millis(row.get(25)?),
+        expired_at: millis(row.get(26)?),
+    })
+}
+
+fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
+    let kind: String = row.get(3)?;
+    let scopes: String = row.get(4)?;
+    let hash: Vec<u8> = row.get(5)?;
+    Ok(ApiKeyRecord {
+        id: row.get(0)?,
+        account_id: row.get(1)?,
+        mode: mode_from(row.get(2)?)?,
+        kind: match kind.as_str() {
+            "secret" => KeyKind::Secret,
+            "restricted" => KeyKind::Restricted,
+            _ => return Err(corrupt("key kind", &kind)),
+        },
+        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+        key_hash: hash
+            .try_into()
+            .map_err(|_| corrupt("key hash", "of wrong length"))?,
+        display: row.get(6)?,
+        created_at: UnixMillis(row.get(7)?),
+        revoked_at: millis(row.get(8)?),
+    })
+}
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
+    Ok(EventRecord {
+        id: row.get(0)?,
+        scope: Scope {
+            account_id: row.get(1)?,
+            mode: mode_from(row.get(2)?)?,
+        },
+        kind: row.get(3)?,
+        object_id: row.get(4)?,
+        data: row.get(5)?,
+        created_at: UnixMillis(row.get(6)?),
+    })
+}
+
+fn get_payment(conn: &Connection, scope: &Scope, id: &str) -> Result<Option<Payment>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = ?1 AND account_id = ?2 AND mode = ?3"
+    ))
+    .and_then(|mut stmt| {
+        stmt.query_row(
+            params![id, scope.account_id, scope.mode.as_str()],
+            payment_from_row,
+        )
+        .optional()
+    })
+    .map_err(db_error)
+}
+
+fn find_idempotent_response(
+    conn: &Connection,
+    key: &IdempotencyScope,
+) -> Result<Option<StoredResponse>, StoreError> {
+    conn.prepare_cached(
+        "SELECT request_hash, status_code, response_body FROM idempotency_keys
+         WHERE account_id = ?1 AND mode = ?2 AND method = ?3 AND path = ?4 AND key = ?5",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(
+            params![
+                key.account_id,
+                key.mode.as_str(),
+                key.method,
+                key.path,
+                key.key
+            ],
+            |row| {
+                let hash: Vec<u8> = row.get(0)?;
+                Ok(StoredResponse {
+                    request_hash: hash
+                        .try_into()
+                        .map_err(|_| corrupt("request hash", "of wrong length"))?,
+                    status_code: row.get(1)?,
+                    body: row.get(2)?,
+                })
+            },
+        )
+        .optional()
+    })
+    .map_err(db_error)
+}
+
+/// Runs a newest-first list query over `table` confined to `scope`, with optional extra
+/// equality filter, `created` bounds and a cursor. Fetches one row more than asked to learn
+/// `has_more` without a count.
+fn list<T>(
+    conn: &Connection,
+    table: &str,
+    columns: &str,
+    scope: &Scope,
+    filter: Option<(&str, &str)>,
+    query: &ListQuery,
+    from_row: fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Page<T>, ListError> {
+    let mut sql = format!("SELECT {columns} FROM {table} WHERE account_id = ?1 AND mode = ?2");
+    let mut args: Vec<rusqlite::types::Value> = vec![
+        scope.account_id.clone().into(),
+        scope.mode.as_str().to_owned().into(),
+    ];
+    if let Some((column, value)) = filter {
+        args.push(value.to_owned().into());
+        sql.push_str(&format!(" AND {column} = ?{}", args.len()));
+    }
+    if let Some(gte) = query.created_gte {
+        args.push(gte.0.into());
+        sql.push_str(&format!(" AND created_at >= ?{}", args.len()));
+    }
+    if let Some(lt) = query.created_lt {
+        args.push(lt.0.into());
+        sql.push_str(&format!(" AND created_at < ?{}", args.len()));
+    }
+    let (cursor_id, older) = match &query.cursor {
+        Cursor::None => (None, true),
+        Cursor::StartingAfter(id) => (Some(id), true),
+        Cursor::EndingBefore(id) => (Some(id), false),
+    };
+    if let Some(id) = cursor_id {
+        let seq: Option<i64> = conn
+            .prepare_cached(&format!(
+                "SELECT seq FROM {table} WHERE id = ?1 AND account_id = ?2 AND mode = ?3"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_row(params![id, scope.account_id, scope.mode.as_str()], |row| {
+                    row.get(0)
+                })
+                .optional()
+            })
+            .map_err(db_error)?;
+        let seq = seq.ok_or_else(|| ListError::UnknownCursor(id.clone()))?;
+        args.push(seq.into());
+        let op = if older { "<" } else { ">" };
+        sql.push_str(&format!(" AND seq {op} ?{}", args.len()));
+    }
+    let order = if older { "DESC" } else { "ASC" };
+    args.push(i64::from(query.limit + 1).into());
+    sql.push_str(&format!(" ORDER BY seq {order} LIMIT ?{}", args.len()));
+    let mut items = conn
+        .prepare_cached(&sql)
+        .and_then(|mut stmt| {
+            stmt.query_map(rusqlite::params_from_iter(args), from_row)?
+                .collect::<rusqlite::Result<Vec<T>>>()
+        })
+        .map_err(db_error)?;
+    let has_more = items.len() > query.limit as usize;
+    items.truncate(query.limit as usize);
+    if !older {
+        items.reverse();
+    }
+    Ok(Page { items, has_more })
+}
+
+pub struct SqliteTx<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> SqliteTx<'c> {
+    pub(super) fn new(conn: &'c Connection) -> Self {
+        SqliteTx { conn }
+    }
+
+    fn execute(&self, sql: &str, args: impl rusqlite::Params) -> Result<usize, StoreError> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut stmt| stmt.execute(args))
+            .map_err(db_error)
+    }
+}
+
+impl Tx for SqliteTx<'_> {
+    fn insert_account(&mut self, account: &AccountRecord) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO accounts (id, name, created_at) VALUES (?1, ?2, ?3)",
+            params![account.id, account.name, account.created_at.0],
+        )
+        .map(drop)
+    }
+
+    fn account_exists(&mut self, account_id: &str) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM accounts WHERE id = ?1")
+            .and_then(|mut stmt| stmt.exists(params![account_id]))
+            .map_err(db_error)
+    }
+
+    fn count_accounts(&mut self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM accounts", [], |row| row.get(0))
+            .map_err(db_error)
+    }
+
+    fn insert_api_key(&mut self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO api_keys (id, account_id, mode, kind, scopes, key_hash, display,
+                                   created_at, revoked_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                key.id,
+                key.account_id,
+                key.mode.as_str(),
+                key.kind.as_str(),
+                key.scopes.join(" "),
+                &key.key_hash[..],
+                key.display,
+                key.created_at.0,
+                key.revoked_at.map(|at| at.0),
+            ],
+        )
+        .map(drop)
+    }
+
+    fn revoke_api_key(&mut self, key_id: &str, now: UnixMillis) -> Result<bool, StoreError> {
+        self.execute(
+            "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![key_id, now.0],
+        )
+        .map(|changed| changed == 1)
+    }
+
+    fn get_setting(&mut self, name: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT value FROM settings WHERE name = ?1")
+            .and_then(|mut stmt| stmt.query_row(params![name], |row| row.get(0)).optional())
+            .map_err(db_error)
+    }
+
+    fn put_setting(&mut self, name: &str, value: &str) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO settings (name, value) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            params![name, value],
+        )
+        .map(drop)
+    }
+
+    fn get_payment_for_update(
+        &mut self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        get_payment(self.conn, scope, id)
+    }
+
+    fn insert_payment(&mut self, p: &Payment) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO payments (id, account_id, mode, status, amount, currency, description,
+                 return_url, checkout_token, metadata, capture_method, amount_capturable,
+                 amount_captured, amount_refunded, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            params![
+                p.id,
+                p.account_id,
+                p.mode.as_str(),
+                p.status.as_str(),
+                p.amount,
+                p.currency.code(),
+                p.description,
+                p.return_url,
+                p.checkout_token,
+                metadata_to_json(&p.metadata),
+                p.capture_method.as_str(),
+                p.amount_capturable,
+                p.amount_captured,
+                p.amount_refunded,
+                p.created_at.0,
+                p.expires_at.0,
+            ],
+        )
+        .map(drop)
+    }
+
+    fn update_payment(
+        &mut self,
+        p: &Payment,
+        processor_reference: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let pm = p.payment_method.as_ref();
+        let changed = self.execute(
+            "UPDATE payments SET status = ?2, amount_capturable = ?3, amount_captured = ?4,
+                 amount_refunded = ?5, pm_brand = ?6, pm_last4 = ?7, pm_exp_month = ?8,
+                 pm_exp_year = ?9, pm_fingerprint = ?10, failure_code = ?11,
+                 authorized_at = ?12, captured_at = ?13, cancelled_at = ?14, failed_at = ?15,
+                 expired_at = ?16,
+                 processor_reference = coalesce(?17, processor_reference)
+             WHERE id = ?1",
+            params![
+                p.id,
+                p.status.as_str(),
+                p.amount_capturable,
+                p.amount_captured,
+                p.amount_refunded,
+                pm.map(|m| &m.brand),
+                pm.map(|m| &m.last4),
+                pm.map(|m| m.exp_month),
+                pm.map(|m| m.exp_year),
+                pm.map(|m| &m.fingerprint),
+                p.failure_code.map(FailureCode::as_str),
+                p.authorized_at.map(|at| at.0),
+                p.captured_at.map(|at| at.0),
+                p.cancelled_at.map(|at| at.0),
+                p.failed_at.map(|at| at.0),
+                p.expired_at.map(|at| at.0),
+                processor_reference,
+            ],
+        )?;
+        if changed != 1 {
+            return Err(StoreError::Database(format!(
+                "payment {} vanished during its update",
+                p.id
+            )));
+        }
+        Ok(())
+    }
+
+    fn insert_event(&mut self, e: &EventRecord) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO events (id, account_id, mode, type, object_id, data, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                e.id,
+                e.scope.account_id,
+                e.scope.mode.as_str(),
+                e.kind,
+                e.object_id,
+                e.data,
+                e.created_at.0
+            ],
+        )
+        .map(drop)
+    }
+
+    fn find_idempotent_response(
+        &mut self,
+        key: &IdempotencyScope,
+    ) -> Result<Option<StoredResponse>, StoreError> {
+        find_idempotent_response(self.conn, key)
+    }
+
+    fn save_idempotent_response(
+        &mut self,
+        key: &IdempotencyScope,
+        response: &StoredResponse,
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO idempotency_keys (account_id, mode, method, path, key, request_hash,
+                 status_code, response_body, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                key.account_id,
+                key.mode.as_str(),
+                key.method,
+                key.path,
+                key.key,
+                &response.request_hash[..],
+                response.status_code,
+                response.body,
+                now.0,
+            ],
+        )
+        .map(drop)
+    }
+
+    fn prune_idempotency_keys(
+        &mut self,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        self.execute(
+            "DELETE FROM idempotency_keys WHERE rowid IN (
+                 SELECT rowid FROM idempotency_keys WHERE created_at < ?1 LIMIT ?2)",
+            params![before.0, limit as i64],
+        )
+    }
+
+    fn prune_events(&mut self, before: UnixMillis, limit: usize) -> Result<usize, StoreError> {
+        self.execute(
+            "DELETE FROM events WHERE seq IN (
+                 SELECT seq FROM events WHERE created_at < ?1 LIMIT ?2)",
+            params![before.0, limit as i64],
+        )
+    }
+}
+
+pub struct SqliteReader<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> SqliteReader<'c> {
+    pub(super) fn new(conn: &'c Connection) -> Self {
+        SqliteReader { conn }
+    }
+}
+
+impl Reader for SqliteReader<'_> {
+    fn ping(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM schema_migrations", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map(drop)
+            .map_err(db_error)
+    }
+
+    fn api_key_by_hash(&mut self, key_hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_row(params![&key_hash[..]], api_key_from_row)
+                    .optional()
+            })
+            .map_err(db_error)
+    }
+
+    fn list_api_keys(&mut self, account_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE account_id = ?1 ORDER BY seq"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_map(params![account_id], api_key_from_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(db_error)
+    }
+
+    fn get_account(&mut self, account_id: &str) -> Result<Option<AccountRecord>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT id, name, created_at FROM accounts WHERE id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![account_id], |row| {
+                    Ok(AccountRecord {
+                        id: row.get(0)?,
+                        name: row.get(1)?,
+                        created_at: UnixMillis(row.get(2)?),
+                    })
+                })
+                .optional()
+            })
+            .map_err(db_error)
+    }
+
+    fn get_payment(&mut self, scope: &Scope, id: &str) -> Result<Option<Payment>, StoreError> {
+        get_payment(self.conn, scope, id)
+    }
+
+    fn list_payments(
+        &mut self,
+        scope: &Scope,
+        status: Option<PaymentStatus>,
+        query: &ListQuery,
+    ) -> Result<Page<Payment>, ListError> {
+        list(
+            self.conn,
+            "payments",
+            PAYMENT_COLUMNS,
+            scope,
+            status.map(|status| ("status", status.as_str())),
+            query,
+            payment_from_row,
+        )
+    }
+
+    fn get_event(&mut self, scope: &Scope, id: &str) -> Result<Option<EventRecord>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1 AND account_id = ?2 AND mode = ?3"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![id, scope.account_id, scope.mode.as_str()],
+                    event_from_row,
+                )
+                .optional()
+            })
+            .map_err(db_error)
+    }
+
+    fn list_events(
+        &mut self,
+        scope: &Scope,
+        kind: Option<&str>,
+        query: &ListQuery,
+    ) -> Result<Page<EventRecord>, ListError> {
+        list(
+            self.conn,
+            "events",
+            EVENT_COLUMNS,
+            scope,
+            kind.map(|kind| ("type", kind)),
+            query,
+            event_from_row,
+        )
+    }
+
+    fn find_idempotent_response(
+        &mut self,
+        key: &IdempotencyScope,
+    ) -> Result<Option<StoredResponse>, StoreError> {
+        find_idempotent_response(self.conn, key)
+    }
+}

@@ -1,0 +1,62 @@
+//! Maintenance: prunes idempotency keys past their retention (SPEC §2: ≥ 24 h) and events past
+//! 30 days (SPEC §6), in bounded batches so the writer is never held long, and forgets idle
+//! rate-limit buckets.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use vinr_domain::limits::{EVENT_RETENTION_MS, PRUNE_BATCH_ROWS_MAX};
+
+use crate::flows::FlowError;
+use crate::state::AppState;
+
+const INTERVAL: Duration = Duration::from_secs(60);
+/// Batches per step: at most this many × PRUNE_BATCH_ROWS_MAX rows of each kind per minute.
+const BATCHES_PER_STEP_MAX: usize = 100;
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub idempotency_keys: usize,
+    pub events: usize,
+}
+
+/// One pass: prune what is due now.
+pub async fn step(app: &AppState) -> Result<Pruned, FlowError> {
+    let now = app.clock.now();
+    let keys_before = now.plus_ms(-app.settings.idempotency_retention_ms);
+    let events_before = now.plus_ms(-EVENT_RETENTION_MS);
+    let mut pruned = Pruned::default();
+    for _ in 0..BATCHES_PER_STEP_MAX {
+        let (keys, events) = app
+            .store
+            .write(move |tx| {
+                let keys = tx.prune_idempotency_keys(keys_before, PRUNE_BATCH_ROWS_MAX)?;
+                let events = tx.prune_events(events_before, PRUNE_BATCH_ROWS_MAX)?;
+                Ok::<_, FlowError>((keys, events))
+            })
+            .await?;
+        pruned.idempotency_keys += keys;
+        pruned.events += events;
+        if keys < PRUNE_BATCH_ROWS_MAX && events < PRUNE_BATCH_ROWS_MAX {
+            break;
+        }
+    }
+    if let Some(limits) = &app.rate_limits {
+        limits.shrink();
+    }
+    Ok(pruned)
+}
+
+pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(INTERVAL) => {}
+            _ = shutdown.changed() => break,
+        }
+        match step(&app).await {
+            Ok(pruned) if pruned != Pruned::default() => tracing::info!(?pruned, "pruned"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(?error, "maintenance step failed"),
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! The wire contract of the VINR API: request and response bodies exactly as they travel,
+//! with the seed's field names (`returnUrl`, `checkoutUrl`, `created_at`) and camelCase for the
+//! rest. Serde and OpenAPI schemas only: no validation (that is `vinr-domain`'s) and no I/O.
+//!
+//! Request bodies reject unknown fields, so a typo in a field name is a 400, not a silent no-op.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
+
+/// `{"error": {...}}`: the body of every non-2xx answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// `invalid_request_error`, `authentication_error`, `permission_error`,
+    /// `idempotency_error`, `rate_limit_error` or `api_error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A stable snake_case identifier such as `parameter_invalid` or `resource_missing`.
+    pub code: String,
+    /// A human-readable explanation.
+    pub message: String,
+    /// The offending request field, if one is to blame.
+    pub param: Option<String>,
+    /// The `X-Request-Id` of the request that failed.
+    pub request_id: String,
+}
+
+/// Body of `POST /v1/payments`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePaymentRequest {
+    /// Minor units of `currency` (1000 EUR = €10.00), 1 to 99 999 999.
+    #[schema(minimum = 1, maximum = 99_999_999, example = 1000)]
+    pub amount: i64,
+    /// ISO 4217 code in any case.
+    #[schema(example = "EUR")]
+    pub currency: String,
+    /// Where the shopper returns after checkout; `paymentId=<id>` is appended to its query.
+    #[serde(rename = "returnUrl")]
+    #[schema(example = "https://shop.example/return")]
+    pub return_url: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// Same as the `Idempotency-Key` header (the header wins; both must agree).
+    #[serde(rename = "idempotencyKey", default)]
+    pub idempotency_key: Option<String>,
+    /// `true` (default) captures on approval; `false` stops at `authorized`.
+    #[serde(default)]
+    pub capture: Option<bool>,
+}
+
+/// Body of `POST /v1/payments/{id}/capture`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CapturePaymentRequest {
+    /// Minor units to capture, at most `amountCapturable`; the rest is released. Default: all.
+    #[serde(default)]
+    pub amount: Option<i64>,
+}
+
+/// Body of `POST /v1/payments/{id}/cancel` (no fields).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelPaymentRequest {}
+
+/// Body of `POST /v1/test_helpers/payments/{id}/pay`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestPayRequest {
+    /// A sandbox test card number (SPEC §4), spaces allowed.
+    #[schema(example = "4242424242424242")]
+    pub card: String,
+    /// Expiry month 1–12 (default: December).
+    #[serde(rename = "expMonth", default)]
+    pub exp_month: Option<u32>,
+    /// Expiry year (default: three years from now).
+    #[serde(rename = "expYear", default)]
+    pub exp_year: Option<u32>,
+    #[serde(default)]
+    pub cvc: Option<String>,
+}
+
+/// The shopper's answer to a 3-D Secure challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChallengeOutcome {
+    Approve,
+    Fail,
+}
+
+/// Body of `POST /v1/test_helpers/payments/{id}/authenticate`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestAuthenticateRequest {
+    pub outcome: ChallengeOutcome,
+}
+
+/// What is kept of the card a payment was paid with.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PaymentMethod {
+    pub brand: String,
+    pub last4: String,
+    #[serde(rename = "expMonth")]
+    pub exp_month: u8,
+    #[serde(rename = "expYear")]
+    pub exp_year: u16,
+    /// Keyed hash of the card number: equal for the same card on this server.
+    pub fingerprint: String,
+}
+
+/// A payment.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Payment {
+    #[schema(example = "pay_3kTz8gW1qYbN5cVxR2mLp0aD")]
+    pub id: String,
+    /// Always `payment`.
+    pub object: String,
+    /// `pending`, `requires_authentication`, `authorized`, `completed`, `failed`, `cancelled`
+    /// or `expired`; clients must tolerate new values.
+    pub status: String,
+    pub amount: u64,
+    pub currency: String,
+    pub description: Option<String>,
+    #[serde(rename = "returnUrl")]
+    pub return_url: String,
+    #[serde(rename = "checkoutUrl")]
+    pub checkout_url: String,
+    pub metadata: BTreeMap<String, String>,
+    pub created_at: String,
+    pub livemode: bool,
+    /// `automatic` or `manual`.
+    #[serde(rename = "captureMethod")]
+    pub capture_method: String,
+    #[serde(rename = "amountCapturable")]
+    pub amount_capturable: u64,
+    #[serde(rename = "amountCaptured")]
+    pub amount_captured: u64,
+    #[serde(rename = "amountRefunded")]
+    pub amount_refunded: u64,
+    #[serde(rename = "paymentMethod")]
+    pub payment_method: Option<PaymentMethod>,
+    /// `card_declined`, `insufficient_funds`, `expired_card`, `processing_error` or
+    /// `authentication_failed`.
+    #[serde(rename = "failureCode")]
+    pub failure_code: Option<String>,
+    #[serde(rename = "failureMessage")]
+    pub failure_message: Option<String>,
+    #[serde(rename = "expiresAt")]
+    pub expires_at: String,
+    #[serde(rename = "authorizedAt")]
+    pub authorized_at: Option<String>,
+    #[serde(rename = "capturedAt")]
+    pub captured_at: Option<String>,
+    #[serde(rename = "cancelledAt")]
+    pub cancelled_at: Option<String>,
+    #[serde(rename = "failedAt")]
+    pub failed_at: Option<String>,
+    #[serde(rename = "expiredAt")]
+    pub expired_at: Option<String>,
+}
+
+/// A page of payments, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PaymentList {
+    /// Always `list`.
+    pub object: String,
+    pub data: Vec<Payment>,
+    pub has_more: bool,
+    /// Pass as `starting_after` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `{"object": <snapshot of the resource after the change>}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventData {
+    #[schema(value_type = Object)]
+    pub object: Box<RawValue>,
+}
+
+/// Something that happened, written in the same transaction as the change it describes.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    #[schema(example = "evt_3kTz8gW1qYbN5cVxR2mLp0aD")]
+    pub id: String,
+    /// Always `event`.
+    pub object: String,
+    /// For example `payment.completed`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub created_at: String,
+    pub livemode: bool,
+    pub data: EventData,
+}
+
+/// A page of events, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventList {
+    /// Always `list`.
+    pub object: String,
+    pub data: Vec<Event>,
+    pub has_more: bool,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /healthz` and `GET /readyz`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}
