@@ -33,7 +33,7 @@ pub const WRITE_QUEUE_FLOWS_MAX: usize = 16 * 1024;
 pub const API_KEY_RANDOM_BYTES: usize = 32;
 /// Random characters in object ids and checkout tokens (base62, ~5.95 bits each).
 pub const ID_RANDOM_CHARS: usize = 24;
-pub const CHECKOUT_TOKEN_RANDOM_CHARS: usize = 43;
+pub const CHECKOUT_TOKEN_RANDOM_CHARS: usize = 32;
 /// Rows the maintenance worker deletes per statement, so pruning never holds the writer long.
 pub const PRUNE_BATCH_ROWS_MAX: usize = 1000;
 

@@ -17,7 +17,7 @@ pub fn record(
     now: UnixMillis,
 ) -> Result<(), StoreError> {
     tx.insert_event(&EventRecord {
-        id: new_id(Prefix::Event),
+        id: new_id(Prefix::Event, now),
         scope: scope.clone(),
         kind: kind.to_owned(),
         object_id: object_id.to_owned(),

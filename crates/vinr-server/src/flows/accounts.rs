@@ -35,7 +35,7 @@ pub fn create_key(
     };
     let secret = auth::generate_key(kind, mode);
     let record = ApiKeyRecord {
-        id: new_id(Prefix::ApiKey),
+        id: new_id(Prefix::ApiKey, now),
         account_id: account_id.to_owned(),
         mode,
         kind,
@@ -63,7 +63,7 @@ pub fn create_account(
         });
     }
     let account = AccountRecord {
-        id: new_id(Prefix::Account),
+        id: new_id(Prefix::Account, now),
         name: name.to_owned(),
         created_at: now,
     };

@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use time::OffsetDateTime;
 use vinr_domain::card::{CardNumber, CardNumberError, Expiry, ExpiryError};
-use vinr_domain::ids::{looks_like, new_id, random_base62, Prefix};
+use vinr_domain::ids::{looks_like, new_id, new_token, Prefix};
 use vinr_domain::limits::{CHECKOUT_TOKEN_RANDOM_CHARS, DESCRIPTION_LEN_MAX, RETURN_URL_LEN_MAX};
 use vinr_domain::{
     metadata, Amount, AmountError, CaptureMethod, Currency, Mode, Operation, Payment,
@@ -134,7 +134,7 @@ pub async fn create(
 
     let now = app.clock.now();
     let payment = Payment {
-        id: new_id(Prefix::Payment),
+        id: new_id(Prefix::Payment, now),
         account_id: auth.scope.account_id.clone(),
         mode: auth.mode(),
         status: PaymentStatus::Pending,
@@ -142,7 +142,7 @@ pub async fn create(
         currency,
         description: request.description,
         return_url,
-        checkout_token: random_base62(CHECKOUT_TOKEN_RANDOM_CHARS),
+        checkout_token: new_token(now, CHECKOUT_TOKEN_RANDOM_CHARS),
         metadata,
         capture_method: if request.capture.unwrap_or(true) {
             CaptureMethod::Automatic

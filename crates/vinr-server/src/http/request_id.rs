@@ -11,6 +11,8 @@ use axum::response::Response;
 use tracing::Instrument;
 use vinr_domain::ids::{new_id, Prefix};
 
+use crate::clock::{Clock, SystemClock};
+
 tokio::task_local! {
     static REQUEST_ID: String;
 }
@@ -22,7 +24,7 @@ pub fn current() -> String {
 
 pub async fn layer(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let id = new_id(Prefix::Request);
+    let id = new_id(Prefix::Request, SystemClock.now());
     let method = request.method().clone();
     let route = request
         .extensions()

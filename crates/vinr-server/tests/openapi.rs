@@ -1,0 +1,82 @@
+//! The OpenAPI document served at `/v1/openapi.json` is the committed `openapi.json`, byte for
+//! byte, and covers every route. After an intended API change, regenerate the copy with
+//! `VINR_UPDATE_OPENAPI=1 cargo test -p vinr-server --test openapi` and commit it.
+
+use std::sync::Arc;
+
+use vinr_server::clock::SystemClock;
+use vinr_server::config::{FileConfig, Settings};
+
+const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.json");
+
+#[tokio::test]
+async fn served_document_matches_the_committed_copy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = Settings::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        format!("sqlite://{}/vinr.db", dir.path().display()),
+        None,
+        FileConfig::default(),
+    )
+    .expect("settings");
+    let running = vinr_server::server::start(settings, Arc::new(SystemClock))
+        .await
+        .expect("server starts");
+    let response = reqwest::get(format!("http://{}/v1/openapi.json", running.addr))
+        .await
+        .expect("GET /v1/openapi.json");
+    assert_eq!(response.status(), 200);
+    let served = response.text().await.expect("body");
+    running.stop().await;
+
+    if std::env::var_os("VINR_UPDATE_OPENAPI").is_some() {
+        std::fs::write(COMMITTED, &served).expect("write openapi.json");
+    }
+    let committed = std::fs::read_to_string(COMMITTED).unwrap_or_default();
+    assert!(
+        served == committed,
+        "openapi.json is stale: regenerate it with \
+         `VINR_UPDATE_OPENAPI=1 cargo test -p vinr-server --test openapi` and commit it"
+    );
+
+    let document: serde_json::Value = serde_json::from_str(&served).expect("valid JSON");
+    assert!(document["openapi"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("3.1")));
+    let paths = document["paths"].as_object().expect("paths");
+    let expected = [
+        ("/v1/payments", &["get", "post"][..]),
+        ("/v1/payments/{id}", &["get"]),
+        ("/v1/payments/{id}/capture", &["post"]),
+        ("/v1/payments/{id}/cancel", &["post"]),
+        ("/v1/test_helpers/payments/{id}/pay", &["post"]),
+        ("/v1/test_helpers/payments/{id}/authenticate", &["post"]),
+        ("/v1/events", &["get"]),
+        ("/v1/events/{id}", &["get"]),
+        ("/healthz", &["get"]),
+        ("/readyz", &["get"]),
+        ("/metrics", &["get"]),
+        ("/v1/openapi.json", &["get"]),
+    ];
+    assert_eq!(paths.len(), expected.len(), "routes: {:?}", paths.keys());
+    for (path, methods) in expected {
+        for method in methods {
+            assert!(
+                paths[path][method].is_object(),
+                "{method} {path} is missing from the document"
+            );
+        }
+    }
+    for schema in [
+        "Payment",
+        "ErrorBody",
+        "CreatePaymentRequest",
+        "Event",
+        "PaymentList",
+    ] {
+        assert!(
+            document["components"]["schemas"][schema].is_object(),
+            "schema {schema} is missing"
+        );
+    }
+}
