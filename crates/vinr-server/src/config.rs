@@ -99,6 +99,9 @@ pub struct Settings {
     pub database_url: String,
     /// Base of `checkoutUrl`, without a trailing slash.
     pub public_url: String,
+    /// No `--public-url` was given: the server derives it from the address it bound (which
+    /// differs from `listen` when that asks for port 0).
+    pub public_url_is_default: bool,
     pub test_mode_enabled: bool,
     pub live_mode_enabled: bool,
     pub rate_limit: RateLimitConfig,
@@ -146,6 +149,7 @@ impl Settings {
                 "payments: expiry_minutes and authorization_ttl_hours must be positive".into(),
             );
         }
+        let public_url_is_default = public_url.is_none();
         let public_url = public_url
             .unwrap_or_else(|| format!("http://{listen}"))
             .trim_end_matches('/')
@@ -156,6 +160,7 @@ impl Settings {
             listen,
             database_url,
             public_url,
+            public_url_is_default,
             test_mode_enabled,
             live_mode_enabled,
             rate_limit: file.rate_limit,

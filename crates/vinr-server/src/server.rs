@@ -66,7 +66,7 @@ impl Running {
     }
 }
 
-pub async fn start(settings: Settings, clock: Arc<dyn Clock>) -> Result<Running, String> {
+pub async fn start(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<Running, String> {
     let url = settings.database_url.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&url))
         .await
@@ -89,6 +89,9 @@ pub async fn start(settings: Settings, clock: Arc<dyn Clock>) -> Result<Running,
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", settings.listen))?;
     let addr = listener.local_addr().map_err(|error| error.to_string())?;
+    if settings.public_url_is_default {
+        settings.public_url = format!("http://{addr}");
+    }
     let app: AppState = Arc::new(App {
         store,
         rate_limits: RateLimits::new(&settings.rate_limit),

@@ -68,7 +68,6 @@ CREATE TABLE payments (
 );
 CREATE INDEX payments_by_account ON payments (account_id, mode, seq);
 CREATE INDEX payments_by_status ON payments (account_id, mode, status, seq);
-CREATE INDEX payments_by_created ON payments (account_id, mode, created_at);
 
 CREATE TABLE events (
     seq        INTEGER PRIMARY KEY,

@@ -64,7 +64,14 @@ fn deserialize_error(path: &str, message: &str) -> ApiError {
         return ApiError::missing(&param(quoted()));
     }
     if message.starts_with("unknown field") {
-        return ApiError::unknown_parameter(&param(quoted()));
+        // The path already ends at the unknown field itself.
+        let name = quoted();
+        let full = if path.ends_with(name.as_str()) {
+            path.to_owned()
+        } else {
+            param(name)
+        };
+        return ApiError::unknown_parameter(&full);
     }
     // Strip serde_json's " at line 1 column 17" suffix: the param says where.
     let clean = message.split(" at line ").next().unwrap_or(message);
@@ -96,14 +103,23 @@ pub fn parse_body<T: DeserializeOwned + Serialize>(
             })?
         }
     };
-    let canonical = serde_json::to_vec(&value).map_err(|error| ApiError::internal(&error))?;
-    Ok(ApiBody {
-        value,
-        fingerprint: Sha256::digest(&canonical).into(),
-    })
+    let fingerprint = fingerprint(&value)?;
+    Ok(ApiBody { value, fingerprint })
+}
+
+/// SHA-256 of a request's canonical JSON form.
+pub fn fingerprint<T: Serialize>(value: &T) -> Result<[u8; 32], ApiError> {
+    let canonical = serde_json::to_vec(value).map_err(|error| ApiError::internal(&error))?;
+    Ok(Sha256::digest(&canonical).into())
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde accepts a struct written as an array (`[1000, "EUR", …]`); the API does not.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::malformed_body(
+            "The request body must be a JSON object.",
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let inner = error.inner();
@@ -164,7 +180,6 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
 }
 
 pub fn validate_idempotency_key(key: &str, param: &str) -> Result<String, ApiError> {
-    let key = key.trim();
     if key.is_empty() || key.chars().count() > IDEMPOTENCY_KEY_LEN_MAX {
         return Err(ApiError::invalid(
             param,
@@ -172,6 +187,23 @@ pub fn validate_idempotency_key(key: &str, param: &str) -> Result<String, ApiErr
         ));
     }
     Ok(key.to_owned())
+}
+
+/// The `{id}` of a route, or a 400 (not axum's plain-text rejection) when it is not text.
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(id)| PathId(id))
+            .map_err(|_| ApiError::invalid("id", "The id in the URL is not valid text."))
+    }
 }
 
 #[cfg(test)]

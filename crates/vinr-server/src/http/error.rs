@@ -19,6 +19,8 @@ pub struct ApiError {
     message: String,
     param: Option<String>,
     retry_after_s: Option<u64>,
+    /// The request body was not read: the connection cannot carry another request.
+    close_connection: bool,
 }
 
 impl ApiError {
@@ -35,6 +37,7 @@ impl ApiError {
             message: message.into(),
             param: None,
             retry_after_s: None,
+            close_connection: false,
         }
     }
 
@@ -95,12 +98,14 @@ impl ApiError {
     }
 
     pub fn body_too_large(limit_bytes: usize) -> Self {
-        Self::new(
+        let mut error = Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "invalid_request_error",
             "body_too_large",
             format!("The request body is larger than {limit_bytes} bytes."),
-        )
+        );
+        error.close_connection = true;
+        error
     }
 
     pub fn unsupported_media_type(found: &str) -> Self {
@@ -279,6 +284,12 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();
+        if self.close_connection {
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                HeaderValue::from_static("close"),
+            );
+        }
         if let Some(seconds) = self.retry_after_s {
             response
                 .headers_mut()

@@ -1,11 +1,12 @@
 //! Event handlers (SPEC §6): read-only views of the events flows wrote.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::{Extension, Json};
 use vinr_domain::ids::{looks_like, Prefix};
 use vinr_types as wire;
 
 use crate::auth::AuthContext;
+use crate::http::body::PathId;
 use crate::http::error::ApiError;
 use crate::http::list::{list_query, next_cursor, parse_query, EventListParams};
 use crate::render;
@@ -24,7 +25,7 @@ use crate::state::AppState;
 pub async fn retrieve(
     State(app): State<AppState>,
     Extension(auth): Extension<AuthContext>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<wire::Event>, ApiError> {
     if !looks_like(Prefix::Event, &id) {
         return Err(ApiError::not_found("event", &id));

@@ -1,7 +1,7 @@
 //! Payment handlers (SPEC §3) and the sandbox test helpers (SPEC §4). Thin: authenticate
 //! (middleware), parse and bound the input, convert wire → domain once, call one flow.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use hmac::{Hmac, Mac};
@@ -18,7 +18,7 @@ use vinr_types as wire;
 
 use crate::auth::AuthContext;
 use crate::flows::payments::{self as flow, Transition};
-use crate::http::body::{idempotency_key, validate_idempotency_key, ApiBody};
+use crate::http::body::{fingerprint, idempotency_key, validate_idempotency_key, ApiBody, PathId};
 use crate::http::error::ApiError;
 use crate::http::list::{list_query, next_cursor, parse_query, PaymentListParams};
 use crate::idempotency::{self, Answer};
@@ -41,6 +41,15 @@ fn return_url(value: &str, mode: Mode) -> Result<String, ApiError> {
     let invalid = |message: &str| ApiError::invalid("returnUrl", message);
     if value.len() > RETURN_URL_LEN_MAX {
         return Err(invalid("`returnUrl` is longer than 2048 characters."));
+    }
+    // `http:///x` parses (the URL standard skips the empty host) but is not what was meant.
+    let authority = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"));
+    if authority.is_none_or(|rest| rest.is_empty() || rest.starts_with('/')) {
+        return Err(invalid(
+            "`returnUrl` must be an absolute http(s) URL with a host.",
+        ));
     }
     let url = url::Url::parse(value)
         .map_err(|_| invalid("`returnUrl` must be an absolute http(s) URL."))?;
@@ -95,6 +104,12 @@ pub async fn create(
     body: ApiBody<wire::CreatePaymentRequest>,
 ) -> Result<(StatusCode, Answer), ApiError> {
     let request = body.value;
+    // The body's `idempotencyKey` and the header are one key: the fingerprint leaves it out,
+    // so a retry may move the key from one to the other.
+    let fingerprint = fingerprint(&wire::CreatePaymentRequest {
+        idempotency_key: None,
+        ..request.clone()
+    })?;
     let header_key = idempotency_key(&headers)?;
     let body_key = request
         .idempotency_key
@@ -168,7 +183,7 @@ pub async fn create(
     let answer = idempotency::run(
         &app,
         key,
-        body.fingerprint,
+        fingerprint,
         StatusCode::CREATED,
         now,
         move |tx| {
@@ -193,7 +208,7 @@ pub async fn create(
 pub async fn retrieve(
     State(app): State<AppState>,
     Extension(auth): Extension<AuthContext>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<wire::Payment>, ApiError> {
     let payment = load(&app, &auth.scope, &id)?;
     Ok(Json(render::payment(&payment, &app.settings.public_url)))
@@ -347,7 +362,7 @@ async fn step(
 pub async fn capture(
     State(app): State<AppState>,
     Extension(auth): Extension<AuthContext>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     body: ApiBody<wire::CapturePaymentRequest>,
 ) -> Result<Answer, ApiError> {
@@ -384,7 +399,7 @@ pub async fn capture(
 pub async fn cancel(
     State(app): State<AppState>,
     Extension(auth): Extension<AuthContext>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     body: ApiBody<wire::CancelPaymentRequest>,
 ) -> Result<Answer, ApiError> {
@@ -441,7 +456,7 @@ fn card_input(request: &wire::TestPayRequest, now: UnixMillis) -> Result<CardInp
     Ok(CardInput { number, expiry })
 }
 
-fn fingerprint(secret: &str, card: &CardNumber) -> Result<String, ApiError> {
+fn card_fingerprint(secret: &str, card: &CardNumber) -> Result<String, ApiError> {
     use base64::Engine;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
         .map_err(|error| ApiError::internal(&error))?;
@@ -484,7 +499,7 @@ fn operation_for(answer: &Authorization, capture_method: CaptureMethod) -> (Oper
 pub async fn test_pay(
     State(app): State<AppState>,
     Extension(auth): Extension<AuthContext>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     body: ApiBody<wire::TestPayRequest>,
 ) -> Result<Answer, ApiError> {
@@ -511,7 +526,7 @@ pub async fn test_pay(
         last4: card.number.last4().into(),
         exp_month: card.expiry.month,
         exp_year: card.expiry.year,
-        fingerprint: fingerprint(app.fingerprint_secret.expose(), &card.number)?,
+        fingerprint: card_fingerprint(app.fingerprint_secret.expose(), &card.number)?,
     };
     let reference = reference.to_owned();
     step(
@@ -544,7 +559,7 @@ pub async fn test_pay(
 pub async fn test_authenticate(
     State(app): State<AppState>,
     Extension(auth): Extension<AuthContext>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     headers: HeaderMap,
     body: ApiBody<wire::TestAuthenticateRequest>,
 ) -> Result<Answer, ApiError> {

@@ -1,7 +1,8 @@
-//! (3) Idempotency (SPEC §2). Before any work a keyed request is one of: `Fresh` (run it; its
-//! answer is stored in the same transaction as its effects), `Replay` (answer the stored
-//! response with `Idempotent-Replayed: true`), `Mismatch` (409 `idempotency_key_reused`) or
-//! `InUse` (409 `idempotency_key_in_use`: the first request with this key is still running).
+//! (3) Idempotency (SPEC §2). Before any work a keyed request is one of: fresh (run it; its
+//! answer is stored in the same transaction as its effects), replay (answer the stored
+//! response with `Idempotent-Replayed: true`), mismatch (409 `idempotency_key_reused`: the
+//! stored answer was for another body) or in use (409 `idempotency_key_in_use`: the first
+//! request with this key is still running).
 //!
 //! "In use" is tracked in memory: with SQLite there is one server process per database, and
 //! the stored answer commits atomically with the effects, so a key is either in this set, or
@@ -52,38 +53,13 @@ impl Inflight {
     }
 }
 
-pub enum Begin {
-    Fresh(InflightGuard),
-    Replay(StoredResponse),
-    Mismatch,
-    InUse,
-}
-
-fn judge(stored: StoredResponse, fingerprint: &[u8; 32]) -> Begin {
+/// What a stored answer means for a request with the same key.
+fn judge(stored: StoredResponse, fingerprint: &[u8; 32]) -> Result<Answer, ApiError> {
     if &stored.request_hash == fingerprint {
-        Begin::Replay(stored)
+        Ok(Answer::replay(stored))
     } else {
-        Begin::Mismatch
+        Err(ApiError::idempotency_reused())
     }
-}
-
-/// Decides what a keyed request is, reading committed answers first (the cheap path for
-/// retries) and claiming the key otherwise.
-pub fn begin(
-    app: &AppState,
-    key: &IdempotencyScope,
-    fingerprint: &[u8; 32],
-) -> Result<Begin, ApiError> {
-    if let Some(stored) = app
-        .store
-        .read(|reader| reader.find_idempotent_response(key))?
-    {
-        return Ok(judge(stored, fingerprint));
-    }
-    Ok(match app.inflight.claim(key) {
-        Some(guard) => Begin::Fresh(guard),
-        None => Begin::InUse,
-    })
 }
 
 /// A JSON answer, fresh or replayed.
@@ -141,14 +117,16 @@ pub async fn run<F>(
 where
     F: FnOnce(&mut dyn Tx) -> Result<Vec<u8>, FlowError> + Send + 'static,
 {
+    // InUse is decided here, before any work; Replay and Mismatch inside the transaction,
+    // where the stored answer is authoritative (no separate read before the write: a retry is
+    // rare, a fresh key is the common case).
     let guard = match &key {
         None => None,
-        Some(key) => match begin(app, key, &fingerprint)? {
-            Begin::Fresh(guard) => Some(guard),
-            Begin::Replay(stored) => return Ok(Answer::replay(stored)),
-            Begin::Mismatch => return Err(ApiError::idempotency_reused()),
-            Begin::InUse => return Err(ApiError::idempotency_in_use()),
-        },
+        Some(key) => Some(
+            app.inflight
+                .claim(key)
+                .ok_or_else(ApiError::idempotency_in_use)?,
+        ),
     };
     let outcome = app
         .store
@@ -180,9 +158,6 @@ where
             body,
             replayed: false,
         }),
-        Outcome::Stored(stored) => match judge(stored, &fingerprint) {
-            Begin::Replay(stored) => Ok(Answer::replay(stored)),
-            _ => Err(ApiError::idempotency_reused()),
-        },
+        Outcome::Stored(stored) => judge(stored, &fingerprint),
     }
 }

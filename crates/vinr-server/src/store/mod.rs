@@ -210,10 +210,6 @@ pub trait Reader {
         kind: Option<&str>,
         query: &ListQuery,
     ) -> Result<Page<EventRecord>, ListError>;
-    fn find_idempotent_response(
-        &mut self,
-        key: &IdempotencyScope,
-    ) -> Result<Option<StoredResponse>, StoreError>;
 }
 
 /// The store the server holds. One variant per backend; flows only see `Tx` and `Reader`.

@@ -290,6 +290,12 @@ fn writer_loop(conn: Connection, receiver: Receiver<Message>) {
     tracing::debug!("sqlite writer stopped");
 }
 
+/// Runs a statement without parameters through the statement cache (savepoint statements run
+/// once per flow: parsing them each time would show in the writer's profile).
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
     let started = Instant::now();
     let flows = batch.len();
@@ -304,18 +310,18 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
         return;
     }
     for job in batch.drain(..) {
-        if let Err(error) = conn.execute_batch("SAVEPOINT flow") {
+        if let Err(error) = run_cached(conn, "SAVEPOINT flow") {
             tracing::error!(%error, "cannot open savepoint");
             drop(job);
             continue;
         }
         let outcome = job(&mut SqliteTx::new(conn));
-        let end = if outcome.keep {
-            "RELEASE flow"
+        let closed = if outcome.keep {
+            run_cached(conn, "RELEASE flow")
         } else {
-            "ROLLBACK TO flow; RELEASE flow"
+            run_cached(conn, "ROLLBACK TO flow").and_then(|()| run_cached(conn, "RELEASE flow"))
         };
-        if let Err(error) = conn.execute_batch(end) {
+        if let Err(error) = closed {
             tracing::error!(%error, "cannot close savepoint");
         }
         answers.push(outcome.answer);

@@ -463,8 +463,10 @@ impl Tx for SqliteTx<'_> {
         limit: usize,
     ) -> Result<usize, StoreError> {
         self.execute(
-            "DELETE FROM idempotency_keys WHERE rowid IN (
-                 SELECT rowid FROM idempotency_keys WHERE created_at < ?1 LIMIT ?2)",
+            // WITHOUT ROWID: rows are named by their primary key.
+            "DELETE FROM idempotency_keys WHERE (account_id, mode, method, path, key) IN (
+                 SELECT account_id, mode, method, path, key FROM idempotency_keys
+                 WHERE created_at < ?1 LIMIT ?2)",
             params![before.0, limit as i64],
         )
     }
@@ -589,12 +591,5 @@ impl Reader for SqliteReader<'_> {
             query,
             event_from_row,
         )
-    }
-
-    fn find_idempotent_response(
-        &mut self,
-        key: &IdempotencyScope,
-    ) -> Result<Option<StoredResponse>, StoreError> {
-        find_idempotent_response(self.conn, key)
     }
 }

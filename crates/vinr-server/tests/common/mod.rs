@@ -1,0 +1,542 @@
+//! Black-box harness: a real `vinr` server per test on `127.0.0.1:0` with a fresh SQLite file
+//! in its own temporary directory, and a small HTTP client that speaks to it over the port.
+//! Extra accounts and keys come from the real flows through the store, never from SQL.
+//!
+//! Every test binary uses a subset of these helpers.
+#![allow(dead_code)]
+
+pub mod process;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use vinr_domain::{Mode, UnixMillis};
+use vinr_server::clock::{Clock, ManualClock, SystemClock};
+use vinr_server::config::{FileConfig, RateLimitConfig, Settings};
+use vinr_server::flows::FlowError;
+use vinr_server::server::{self, Running};
+use vinr_server::state::AppState;
+
+pub const CARD_APPROVED: &str = "4242424242424242";
+pub const CARD_3DS: &str = "4000000000003220";
+pub const CARD_DECLINED: &str = "4000000000000002";
+pub const CARD_INSUFFICIENT_FUNDS: &str = "4000000000009995";
+pub const CARD_EXPIRED: &str = "4000000000000069";
+pub const CARD_PROCESSING_ERROR: &str = "4000000000000119";
+pub const CARD_MASTERCARD: &str = "5555555555554444";
+pub const CARD_REFUNDS_FAIL: &str = "4000000000005126";
+
+pub const RETURN_URL: &str = "https://shop.example/return";
+
+/// How a test server differs from the default (rate limits off, both modes, public URL from
+/// the listen address, a fresh database).
+#[derive(Default)]
+pub struct Options {
+    pub rate_limit: Option<RateLimitConfig>,
+    pub modes: Option<Vec<String>>,
+    pub public_url: Option<String>,
+    /// An existing database to serve instead of a fresh one.
+    pub database_url: Option<String>,
+}
+
+pub struct TestServer {
+    running: Running,
+    pub base: String,
+    pub clock: Arc<ManualClock>,
+    /// The sandbox account made on first start (absent when the database already had one).
+    pub account_id: Option<String>,
+    key: Option<String>,
+    pub dir: TempDir,
+}
+
+/// A clock on a whole second near the real time, moved only by hand.
+fn manual_clock() -> Arc<ManualClock> {
+    let now = SystemClock.now().0;
+    Arc::new(ManualClock::new(UnixMillis(now - now % 1000)))
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> TestServer {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let database_url = options
+            .database_url
+            .unwrap_or_else(|| format!("sqlite://{}/vinr.db", dir.path().display()));
+        let defaults = FileConfig::default();
+        let file = FileConfig {
+            modes: options.modes.unwrap_or(defaults.modes),
+            rate_limit: options.rate_limit.unwrap_or(RateLimitConfig {
+                enabled: false,
+                ..RateLimitConfig::default()
+            }),
+            ..FileConfig::default()
+        };
+        let listen: SocketAddr = "127.0.0.1:0".parse().expect("a socket address");
+        let settings = Settings::new(listen, database_url, options.public_url, file)
+            .expect("valid test settings");
+        let clock = manual_clock();
+        let running = server::start(settings, clock.clone())
+            .await
+            .expect("the server starts");
+        let base = format!("http://{}", running.addr);
+        let (account_id, key) = match &running.bootstrapped {
+            Some(bootstrapped) => (
+                Some(bootstrapped.account_id.clone()),
+                Some(bootstrapped.secret_key.expose().clone()),
+            ),
+            None => (None, None),
+        };
+        TestServer {
+            running,
+            base,
+            clock,
+            account_id,
+            key,
+            dir,
+        }
+    }
+
+    pub fn app(&self) -> &AppState {
+        &self.running.app
+    }
+
+    /// The server clock's time in Unix seconds.
+    pub fn now_s(&self) -> i64 {
+        self.clock.now().0 / 1000
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.running.addr
+    }
+
+    /// The sandbox account's API, with its bootstrapped `sk_test_` key.
+    pub fn api(&self) -> Api {
+        self.client(self.key.as_deref().expect("a bootstrapped sandbox key"))
+    }
+
+    pub fn client(&self, key: &str) -> Api {
+        Api::new(&self.base, key)
+    }
+
+    pub fn sandbox_account(&self) -> String {
+        self.account_id
+            .clone()
+            .expect("a bootstrapped sandbox account")
+    }
+
+    /// A new account through the real flow; answers its id and its `sk_test_` key's API.
+    pub async fn new_account(&self, name: &str) -> (String, Api) {
+        let name = name.to_owned();
+        let now = self.clock.now();
+        let (account, key) = self
+            .app()
+            .store
+            .write(move |tx| vinr_server::flows::accounts::create_account(tx, &name, now))
+            .await
+            .expect("account created");
+        (account.id, self.client(key.secret.expose()))
+    }
+
+    /// A new key for `account_id`: secret without scopes, restricted with them. Answers the key
+    /// id (`key_…`) and an API using the key.
+    pub async fn new_key(&self, account_id: &str, mode: Mode, scopes: &[&str]) -> (String, Api) {
+        let account_id = account_id.to_owned();
+        let scopes: Vec<String> = scopes.iter().map(|scope| (*scope).to_owned()).collect();
+        let now = self.clock.now();
+        let key = self
+            .app()
+            .store
+            .write(move |tx| {
+                vinr_server::flows::accounts::create_key(tx, &account_id, mode, scopes, now)
+            })
+            .await
+            .expect("key created");
+        (key.record.id, self.client(key.secret.expose()))
+    }
+
+    pub async fn revoke(&self, key_id: &str) {
+        let key_id = key_id.to_owned();
+        let now = self.clock.now();
+        let revoked = self
+            .app()
+            .store
+            .write(move |tx| Ok::<_, FlowError>(tx.revoke_api_key(&key_id, now)?))
+            .await
+            .expect("revocation written");
+        assert!(revoked, "the key was active before revocation");
+    }
+
+    pub async fn stop(self) {
+        self.running.stop().await;
+    }
+}
+
+/// One HTTP answer, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    /// The body as JSON, or `Null` when it is not JSON.
+    pub json: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// Panics with the body unless the status is `status`; answers the JSON body.
+    #[track_caller]
+    pub fn expect_status(&self, status: u16) -> &Value {
+        assert_eq!(
+            self.status, status,
+            "expected HTTP {status}, got {} with body {}",
+            self.status, self.text
+        );
+        &self.json
+    }
+
+    /// Asserts SPEC §2's error body: status, `type`, `code`, `param`, and a `request_id`
+    /// equal to the `X-Request-Id` header.
+    #[track_caller]
+    pub fn expect_error(&self, status: u16, kind: &str, code: &str, param: Option<&str>) {
+        self.expect_status(status);
+        let error = &self.json["error"];
+        assert_eq!(error["type"], kind, "error type in {}", self.text);
+        assert_eq!(error["code"], code, "error code in {}", self.text);
+        assert!(
+            error.get("param").is_some(),
+            "a param field in {}",
+            self.text
+        );
+        assert_eq!(
+            error["param"].as_str(),
+            param,
+            "error param in {}",
+            self.text
+        );
+        let message = error["message"].as_str().expect("an error message");
+        assert!(!message.is_empty(), "an empty error message");
+        let request_id = self.header("x-request-id").expect("X-Request-Id header");
+        assert!(request_id.starts_with("req_"), "request id {request_id}");
+        assert_eq!(error["request_id"], request_id, "body request_id vs header");
+        assert_eq!(self.header("x-vinr-request-id"), Some(request_id));
+    }
+}
+
+/// A client of one server with one API key.
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    pub base: String,
+    pub key: String,
+}
+
+/// What a request carries as its body.
+enum Payload {
+    None,
+    Json(Value),
+    Raw {
+        content_type: Option<String>,
+        bytes: Vec<u8>,
+    },
+}
+
+/// A request being built: `api.call(Method::POST, "/v1/payments").json(..).send().await`.
+pub struct Call<'a> {
+    api: &'a Api,
+    method: Method,
+    path: String,
+    payload: Payload,
+    headers: Vec<(String, String)>,
+    auth: bool,
+}
+
+impl Call<'_> {
+    pub fn json(mut self, body: Value) -> Self {
+        self.payload = Payload::Json(body);
+        self
+    }
+
+    pub fn form(self, body: &str) -> Self {
+        self.raw(Some("application/x-www-form-urlencoded"), body.as_bytes())
+    }
+
+    pub fn raw(mut self, content_type: Option<&str>, bytes: &[u8]) -> Self {
+        self.payload = Payload::Raw {
+            content_type: content_type.map(str::to_owned),
+            bytes: bytes.to_vec(),
+        };
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn idempotency_key(self, key: &str) -> Self {
+        self.header("Idempotency-Key", key)
+    }
+
+    /// Sends no `Authorization` header (add one by hand with [`Call::header`]).
+    pub fn without_key(mut self) -> Self {
+        self.auth = false;
+        self
+    }
+
+    /// Sends the request; `Err` only when no HTTP answer came back.
+    pub async fn try_send(self) -> Result<Reply, reqwest::Error> {
+        let url = format!("{}{}", self.api.base, self.path);
+        let mut request = self.api.http.request(self.method, url);
+        if self.auth {
+            request = request.bearer_auth(&self.api.key);
+        }
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        request = match self.payload {
+            Payload::None => request,
+            Payload::Json(body) => request.json(&body),
+            Payload::Raw {
+                content_type,
+                bytes,
+            } => {
+                if let Some(content_type) = content_type {
+                    request = request.header("content-type", content_type);
+                }
+                request.body(bytes)
+            }
+        };
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await?;
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Reply {
+            status,
+            headers,
+            text,
+            json,
+        })
+    }
+
+    pub async fn send(self) -> Reply {
+        let what = format!("{} {}", self.method, self.path);
+        self.try_send()
+            .await
+            .unwrap_or_else(|error| panic!("{what}: no HTTP answer: {error}"))
+    }
+}
+
+/// A payment body with the required fields and `extra` merged in.
+pub fn payment_body(amount: i64, extra: Value) -> Value {
+    let mut body = json!({"amount": amount, "currency": "EUR", "returnUrl": RETURN_URL});
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        for (name, value) in extra {
+            body.insert(name.clone(), value.clone());
+        }
+    }
+    body
+}
+
+/// The id of an object answered as JSON.
+#[track_caller]
+pub fn id_of(object: &Value) -> String {
+    object["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {object}"))
+        .to_owned()
+}
+
+impl Api {
+    pub fn new(base: &str, key: &str) -> Api {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client");
+        Api {
+            http,
+            base: base.to_owned(),
+            key: key.to_owned(),
+        }
+    }
+
+    pub fn call(&self, method: Method, path: &str) -> Call<'_> {
+        Call {
+            api: self,
+            method,
+            path: path.to_owned(),
+            payload: Payload::None,
+            headers: Vec::new(),
+            auth: true,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path).send().await
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path).json(body).send().await
+    }
+
+    pub async fn post_form(&self, path: &str, body: &str) -> Reply {
+        self.call(Method::POST, path).form(body).send().await
+    }
+
+    /// `POST /v1/payments` with `body`, expecting 201; answers the payment.
+    pub async fn create_payment(&self, body: Value) -> Value {
+        self.post_json("/v1/payments", body)
+            .await
+            .expect_status(201)
+            .clone()
+    }
+
+    /// A pending 1000 EUR payment (capture on approval).
+    pub async fn new_payment(&self) -> Value {
+        self.create_payment(payment_body(1000, json!({}))).await
+    }
+
+    /// A payment for 1000 EUR with `capture: false`, paid with an approved card: `authorized`.
+    pub async fn authorized_payment(&self) -> Value {
+        let payment = self
+            .create_payment(payment_body(1000, json!({"capture": false})))
+            .await;
+        let paid = self.pay(&id_of(&payment), CARD_APPROVED).await;
+        let paid = paid.expect_status(200);
+        assert_eq!(paid["status"], "authorized");
+        paid.clone()
+    }
+
+    /// A payment paid with an approved card: `completed`.
+    pub async fn completed_payment(&self) -> Value {
+        let payment = self.new_payment().await;
+        let paid = self.pay(&id_of(&payment), CARD_APPROVED).await;
+        let paid = paid.expect_status(200);
+        assert_eq!(paid["status"], "completed");
+        paid.clone()
+    }
+
+    pub async fn pay(&self, payment_id: &str, card: &str) -> Reply {
+        self.post_json(
+            &format!("/v1/test_helpers/payments/{payment_id}/pay"),
+            json!({"card": card}),
+        )
+        .await
+    }
+
+    pub async fn authenticate(&self, payment_id: &str, outcome: &str) -> Reply {
+        self.post_json(
+            &format!("/v1/test_helpers/payments/{payment_id}/authenticate"),
+            json!({"outcome": outcome}),
+        )
+        .await
+    }
+
+    pub async fn capture(&self, payment_id: &str, body: Value) -> Reply {
+        self.post_json(&format!("/v1/payments/{payment_id}/capture"), body)
+            .await
+    }
+
+    pub async fn cancel(&self, payment_id: &str) -> Reply {
+        self.post_json(&format!("/v1/payments/{payment_id}/cancel"), json!({}))
+            .await
+    }
+
+    pub async fn payment(&self, payment_id: &str) -> Value {
+        self.get(&format!("/v1/payments/{payment_id}"))
+            .await
+            .expect_status(200)
+            .clone()
+    }
+
+    /// Every object of a list endpoint (`/v1/payments`, `/v1/events?type=…`), newest first,
+    /// following `next_cursor` page by page.
+    pub async fn list_all(&self, path: &str) -> Vec<Value> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut objects = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let url = match &cursor {
+                None => format!("{path}{separator}limit=100"),
+                Some(id) => format!("{path}{separator}limit=100&starting_after={id}"),
+            };
+            let page = self.get(&url).await;
+            let page = page.expect_status(200);
+            let data = page["data"].as_array().expect("a data array");
+            objects.extend(data.iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) if page["has_more"] == true => cursor = Some(next.to_owned()),
+                _ => return objects,
+            }
+        }
+    }
+
+    pub async fn payments(&self) -> Vec<Value> {
+        self.list_all("/v1/payments").await
+    }
+
+    pub async fn events(&self) -> Vec<Value> {
+        self.list_all("/v1/events").await
+    }
+
+    /// Events about one object, newest first.
+    pub async fn events_of(&self, object_id: &str) -> Vec<Value> {
+        self.events()
+            .await
+            .into_iter()
+            .filter(|event| event["data"]["object"]["id"] == object_id)
+            .collect()
+    }
+
+    /// Everything this key can see (payments and events), to compare before and after a
+    /// request that must change nothing.
+    pub async fn state(&self) -> (Vec<Value>, Vec<Value>) {
+        (self.payments().await, self.events().await)
+    }
+
+    /// Asserts the account's payments and events are exactly `before`.
+    #[track_caller]
+    pub fn assert_unchanged(
+        &self,
+        before: &(Vec<Value>, Vec<Value>),
+        after: &(Vec<Value>, Vec<Value>),
+        what: &str,
+    ) {
+        assert_eq!(
+            before.0.len(),
+            after.0.len(),
+            "{what}: the payment count changed"
+        );
+        assert_eq!(before.0, after.0, "{what}: a payment changed");
+        assert_eq!(
+            before.1.len(),
+            after.1.len(),
+            "{what}: the event count changed"
+        );
+        assert_eq!(before.1, after.1, "{what}: an event changed");
+    }
+
+    /// As [`Api::assert_unchanged`], reading the state now.
+    pub async fn expect_unchanged(&self, before: &(Vec<Value>, Vec<Value>), what: &str) {
+        let after = self.state().await;
+        self.assert_unchanged(before, &after, what);
+    }
+}
+
+/// The first whitespace-separated word of `text` that starts with `prefix`.
+pub fn word_with_prefix(text: &str, prefix: &str) -> Option<String> {
+    text.split_whitespace()
+        .find(|word| word.starts_with(prefix))
+        .map(str::to_owned)
+}

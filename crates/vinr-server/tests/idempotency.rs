@@ -1,0 +1,269 @@
+//! Idempotency (SPEC §2): replays answer the stored status and body with
+//! `Idempotent-Replayed: true`; another body with the same key is 409; keys are scoped to
+//! account + mode + method + path; kept at least 24 h, then pruned.
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+use vinr_server::workers::maintenance;
+
+const HOUR_MS: i64 = 60 * 60 * 1000;
+
+async fn create_with_key(api: &Api, key: &str, body: Value) -> Reply {
+    api.call(Method::POST, "/v1/payments")
+        .json(body)
+        .idempotency_key(key)
+        .send()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_replays_the_first_answer() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let body = payment_body(1500, json!({"metadata": {"order": "9"}}));
+    let first = create_with_key(&api, "order-9", body.clone()).await;
+    first.expect_status(201);
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let state = api.state().await;
+
+    let retry = create_with_key(&api, "order-9", body).await;
+    retry.expect_status(201);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.text, first.text, "byte-identical body");
+    assert_ne!(
+        retry.header("x-request-id"),
+        first.header("x-request-id"),
+        "a replay is a new request"
+    );
+
+    // The same request sent as a form is the same request.
+    let form = api
+        .call(Method::POST, "/v1/payments")
+        .form("currency=EUR&amount=1500&returnUrl=https%3A%2F%2Fshop.example%2Freturn&metadata[order]=9")
+        .idempotency_key("order-9")
+        .send()
+        .await;
+    form.expect_status(201);
+    assert_eq!(form.header("idempotent-replayed"), Some("true"));
+    assert_eq!(form.text, first.text);
+
+    api.expect_unchanged(&state, "replays").await;
+    assert_eq!(state.0.len(), 1);
+    assert_eq!(state.1.len(), 1, "one payment.created");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_key_with_another_body_is_409() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    create_with_key(&api, "k1", payment_body(1000, json!({})))
+        .await
+        .expect_status(201);
+    let state = api.state().await;
+    for body in [
+        payment_body(1001, json!({})),
+        payment_body(1000, json!({"description": "other"})),
+        payment_body(1000, json!({"capture": false})),
+    ] {
+        let reply = create_with_key(&api, "k1", body).await;
+        reply.expect_error(
+            409,
+            "idempotency_error",
+            "idempotency_key_reused",
+            Some("Idempotency-Key"),
+        );
+        assert_eq!(reply.header("idempotent-replayed"), None);
+    }
+    api.expect_unchanged(&state, "409 reused").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_and_body_keys_must_agree() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let reply = create_with_key(
+        &api,
+        "header-key",
+        payment_body(1000, json!({"idempotencyKey": "body-key"})),
+    )
+    .await;
+    reply.expect_error(
+        400,
+        "invalid_request_error",
+        "parameter_invalid",
+        Some("idempotencyKey"),
+    );
+    assert_eq!(api.state().await, (vec![], vec![]), "nothing created");
+
+    // Equal keys are one key.
+    let body = payment_body(1000, json!({"idempotencyKey": "same"}));
+    let first = create_with_key(&api, "same", body.clone()).await;
+    first.expect_status(201);
+    let retry = create_with_key(&api, "same", body).await;
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.text, first.text);
+    assert_eq!(api.payments().await.len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_body_field_alone_deduplicates() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let body = payment_body(1000, json!({"idempotencyKey": "in-body"}));
+    let first = api.post_json("/v1/payments", body.clone()).await;
+    first.expect_status(201);
+    let retry = api.post_json("/v1/payments", body).await;
+    retry.expect_status(201);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.text, first.text);
+    assert_eq!(api.payments().await.len(), 1);
+    server.stop().await;
+}
+
+/// SPEC §2: on `POST /payments` the body field `idempotencyKey` "is the same thing" as the
+/// header. A client that sent the key as a header and retries with it in the body (or the
+/// other way round) is retrying the same request with the same key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_body_field_and_the_header_are_one_key() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let first = create_with_key(&api, "moved", payment_body(1000, json!({}))).await;
+    first.expect_status(201);
+    let retry = api
+        .post_json(
+            "/v1/payments",
+            payment_body(1000, json!({"idempotencyKey": "moved"})),
+        )
+        .await;
+    assert_eq!(
+        retry.status, 201,
+        "a retry with the key in the body: {}",
+        retry.text
+    );
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.text, first.text);
+    assert_eq!(api.payments().await.len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_key_nothing_is_deduplicated() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let body = payment_body(1000, json!({}));
+    let first = api.create_payment(body.clone()).await;
+    let second = api.create_payment(body).await;
+    assert_ne!(first["id"], second["id"]);
+    assert_eq!(api.payments().await.len(), 2);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_scoped_to_path_and_account() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let created = create_with_key(&api, "shared", payment_body(1000, json!({}))).await;
+    let payment = created.expect_status(201).clone();
+    let id = id_of(&payment);
+
+    // The same key on another path is another key.
+    let cancelled = api
+        .call(Method::POST, &format!("/v1/payments/{id}/cancel"))
+        .json(json!({}))
+        .idempotency_key("shared")
+        .send()
+        .await;
+    assert_eq!(cancelled.expect_status(200)["status"], "cancelled");
+    assert_eq!(cancelled.header("idempotent-replayed"), None);
+
+    // And the creation still replays its own first answer (the pending snapshot).
+    let retry = create_with_key(&api, "shared", payment_body(1000, json!({}))).await;
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.json, payment);
+
+    // Another account's identical request is its own.
+    let (_, other) = server.new_account("Other").await;
+    let theirs = create_with_key(&other, "shared", payment_body(1000, json!({}))).await;
+    theirs.expect_status(201);
+    assert_eq!(theirs.header("idempotent-replayed"), None);
+    assert_ne!(theirs.json["id"], payment["id"]);
+    assert_eq!(api.payments().await.len(), 1);
+    assert_eq!(other.payments().await.len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_changes_replay_too() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let id = id_of(&api.authorized_payment().await);
+    let capture = |amount: i64| {
+        api.call(Method::POST, &format!("/v1/payments/{id}/capture"))
+            .json(json!({"amount": amount}))
+            .idempotency_key("capture-1")
+            .send()
+    };
+    let first = capture(400).await;
+    assert_eq!(first.expect_status(200)["amountCaptured"], 400);
+    let state = api.state().await;
+    let retry = capture(400).await;
+    retry.expect_status(200);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.text, first.text);
+    let other = capture(500).await;
+    other.expect_error(
+        409,
+        "idempotency_error",
+        "idempotency_key_reused",
+        Some("Idempotency-Key"),
+    );
+    api.expect_unchanged(&state, "capture replays").await;
+    let completed: Vec<Value> = api
+        .events_of(&id)
+        .await
+        .into_iter()
+        .filter(|event| event["type"] == "payment.completed")
+        .collect();
+    assert_eq!(completed.len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_kept_24_hours_then_pruned() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    create_with_key(&api, "daily", payment_body(1000, json!({})))
+        .await
+        .expect_status(201);
+
+    // 23 hours on, the key is still held.
+    server.clock.advance_ms(23 * HOUR_MS);
+    maintenance::step(server.app())
+        .await
+        .expect("the maintenance step runs");
+    let reply = create_with_key(&api, "daily", payment_body(2000, json!({}))).await;
+    reply.expect_error(
+        409,
+        "idempotency_error",
+        "idempotency_key_reused",
+        Some("Idempotency-Key"),
+    );
+
+    // Past the 24-hour retention, pruning frees it.
+    server.clock.advance_ms(2 * HOUR_MS);
+    let pruned = maintenance::step(server.app())
+        .await
+        .expect("the maintenance step prunes idempotency keys");
+    assert_eq!(pruned.idempotency_keys, 1);
+    let reply = create_with_key(&api, "daily", payment_body(2000, json!({}))).await;
+    assert_eq!(reply.expect_status(201)["amount"], 2000);
+    assert_eq!(reply.header("idempotent-replayed"), None);
+    assert_eq!(api.payments().await.len(), 2);
+    server.stop().await;
+}
