@@ -72,8 +72,8 @@ pub struct CapturePaymentRequest {
 #[serde(deny_unknown_fields)]
 pub struct CancelPaymentRequest {}
 
-/// Body of `POST /v1/test_helpers/payments/{id}/pay`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// Body of `POST /v1/test_helpers/payments/{id}/pay`. Its `Debug` hides the card.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestPayRequest {
     /// A sandbox test card number (SPEC §4), spaces allowed.
@@ -87,6 +87,17 @@ pub struct TestPayRequest {
     pub exp_year: Option<u32>,
     #[serde(default)]
     pub cvc: Option<String>,
+}
+
+impl std::fmt::Debug for TestPayRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestPayRequest")
+            .field("card", &"<redacted>")
+            .field("exp_month", &self.exp_month)
+            .field("exp_year", &self.exp_year)
+            .field("cvc", &self.cvc.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// The shopper's answer to a 3-D Secure challenge.
