@@ -158,8 +158,9 @@ fn init_logging() {
     }
 }
 
-fn open(database: &Database) -> Result<Store, String> {
+async fn open(database: &Database) -> Result<Store, String> {
     Store::open(&database.database_url)
+        .await
         .map_err(|error| format!("cannot open {}: {error}", database.database_url))
 }
 
@@ -187,7 +188,7 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Migrate { database } => {
             // Opening applies pending migrations.
-            let store = open(&database)?;
+            let store = open(&database).await?;
             store.shutdown();
             eprintln!("vinr: {} is at the newest schema", database.database_url);
             Ok(())
@@ -195,7 +196,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Accounts {
             command: AccountsCommand::Create { name, database },
         } => {
-            let store = open(&database)?;
+            let store = open(&database).await?;
             let now = clock.now();
             let created = store
                 .write(move |tx| flows::accounts::create_account(tx, &name, now))
@@ -231,7 +232,7 @@ async fn keys(command: KeysCommand, clock: &dyn Clock) -> Result<(), String> {
                     SCOPES.join(", ")
                 ));
             }
-            let store = open(&database)?;
+            let store = open(&database).await?;
             let created = store
                 .write(move |tx| {
                     flows::accounts::create_key(tx, &account, mode.into(), scopes, now)
@@ -249,16 +250,20 @@ async fn keys(command: KeysCommand, clock: &dyn Clock) -> Result<(), String> {
             Ok(())
         }
         KeysCommand::List { account, database } => {
-            let store = open(&database)?;
-            let listed = store.read(|reader| {
-                let exists = reader.get_account(&account)?.is_some();
-                Ok::<_, crate::store::StoreError>(exists.then(|| reader.list_api_keys(&account)))
-            });
+            let store = open(&database).await?;
+            let wanted = account.clone();
+            let listed = store
+                .read(move |reader| {
+                    if reader.get_account(&wanted)?.is_none() {
+                        return Ok(None);
+                    }
+                    reader.list_api_keys(&wanted).map(Some)
+                })
+                .await;
             store.shutdown();
             let keys = listed
-                .map_err(|error| error.to_string())?
-                .ok_or_else(|| format!("no such account: {account}"))?
-                .map_err(|error| error.to_string())?;
+                .map_err(|error: crate::store::StoreError| error.to_string())?
+                .ok_or_else(|| format!("no such account: {account}"))?;
             println!(
                 "{:<28} {:<5} {:<10} {:<18} {:<20} {:<9} scopes",
                 "id", "mode", "kind", "key", "created", "status"
@@ -282,7 +287,7 @@ async fn keys(command: KeysCommand, clock: &dyn Clock) -> Result<(), String> {
             Ok(())
         }
         KeysCommand::Revoke { key_id, database } => {
-            let store = open(&database)?;
+            let store = open(&database).await?;
             let revoked = store
                 .write(move |tx| Ok::<_, FlowError>(tx.revoke_api_key(&key_id, now)?))
                 .await;

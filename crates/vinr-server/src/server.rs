@@ -67,10 +67,8 @@ impl Running {
 }
 
 pub async fn start(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<Running, String> {
-    let url = settings.database_url.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&url))
+    let store = Store::open(&settings.database_url)
         .await
-        .map_err(|error| error.to_string())?
         .map_err(|error| format!("cannot open {}: {error}", settings.database_url))?;
     let now = clock.now();
     let (bootstrap, fingerprint_secret) = store

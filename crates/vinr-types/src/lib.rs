@@ -72,7 +72,8 @@ pub struct CapturePaymentRequest {
 #[serde(deny_unknown_fields)]
 pub struct CancelPaymentRequest {}
 
-/// Body of `POST /v1/test_helpers/payments/{id}/pay`. Its `Debug` hides the card.
+/// Body of `POST /v1/test_helpers/payments/{id}/pay`.
+// `Debug` is written by hand below: it must not print the card number.
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestPayRequest {

@@ -142,7 +142,7 @@ fn presented_key(headers: &HeaderMap) -> Result<&str, ApiError> {
     ))
 }
 
-fn resolve(app: &AppState, headers: &HeaderMap) -> Result<ApiKeyRecord, ApiError> {
+async fn resolve(app: &AppState, headers: &HeaderMap) -> Result<ApiKeyRecord, ApiError> {
     let key = presented_key(headers)?;
     let invalid = || ApiError::unauthenticated("Invalid API key provided.");
     let claimed_mode = parse_key_shape(key).ok_or_else(invalid)?;
@@ -155,7 +155,8 @@ fn resolve(app: &AppState, headers: &HeaderMap) -> Result<ApiKeyRecord, ApiError
     let hash = hash_key(key);
     let record = app
         .store
-        .read(|reader| reader.api_key_by_hash(&hash))
+        .read(move |reader| reader.api_key_by_hash(&hash))
+        .await
         .map_err(ApiError::from)?
         .ok_or_else(invalid)?;
     // The lookup was by hash; compare again in constant time so that no code path
@@ -175,7 +176,7 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let record = match resolve(&app, request.headers()) {
+    let record = match resolve(&app, request.headers()).await {
         Ok(record) => record,
         Err(error) => return error.into_response(),
     };

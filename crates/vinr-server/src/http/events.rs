@@ -32,7 +32,11 @@ pub async fn retrieve(
     }
     let record = app
         .store
-        .read(|reader| reader.get_event(&auth.scope, &id))?
+        .read({
+            let (scope, id) = (auth.scope.clone(), id.clone());
+            move |reader| reader.get_event(&scope, &id)
+        })
+        .await?
         .ok_or_else(|| ApiError::not_found("event", &id))?;
     Ok(Json(render::event(record)))
 }
@@ -76,7 +80,11 @@ pub async fn list(
     )?;
     let page = app
         .store
-        .read(|reader| reader.list_events(&auth.scope, params.kind.as_deref(), &query))?;
+        .read({
+            let (scope, kind, query) = (auth.scope.clone(), params.kind.clone(), query.clone());
+            move |reader| reader.list_events(&scope, kind.as_deref(), &query)
+        })
+        .await?;
     let next_cursor = next_cursor(
         &query,
         page.has_more,

@@ -25,7 +25,7 @@ pub async fn healthz() -> Json<Health> {
         (status = 200, description = "Ready to serve", body = Health),
         (status = 503, description = "The database does not answer", body = Health)))]
 pub async fn readyz(State(app): State<AppState>) -> Response {
-    match app.store.read(|reader| reader.ping()) {
+    match app.store.read(|reader| reader.ping()).await {
         Ok(()) => Json(Health {
             status: "ok".into(),
         })

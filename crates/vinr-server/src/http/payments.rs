@@ -210,14 +210,16 @@ pub async fn retrieve(
     Extension(auth): Extension<AuthContext>,
     PathId(id): PathId,
 ) -> Result<Json<wire::Payment>, ApiError> {
-    let payment = load(&app, &auth.scope, &id)?;
+    let payment = load(&app, &auth.scope, &id).await?;
     Ok(Json(render::payment(&payment, &app.settings.public_url)))
 }
 
-fn load(app: &AppState, scope: &Scope, id: &str) -> Result<Payment, ApiError> {
+async fn load(app: &AppState, scope: &Scope, id: &str) -> Result<Payment, ApiError> {
     require_payment_id(id)?;
+    let (scope, owned_id) = (scope.clone(), id.to_owned());
     app.store
-        .read(|reader| reader.get_payment(scope, id))?
+        .read(move |reader| reader.get_payment(&scope, &owned_id))
+        .await?
         .ok_or_else(|| ApiError::not_found("payment", id))
 }
 
@@ -258,9 +260,11 @@ pub async fn list(
         params.ending_before,
         params.created.as_ref(),
     )?;
+    let (scope, page_query) = (auth.scope.clone(), query.clone());
     let page = app
         .store
-        .read(|reader| reader.list_payments(&auth.scope, status, &query))?;
+        .read(move |reader| reader.list_payments(&scope, status, &page_query))
+        .await?;
     let next_cursor = next_cursor(
         &query,
         page.has_more,
@@ -506,7 +510,7 @@ pub async fn test_pay(
     let path = format!("/v1/test_helpers/payments/{id}/pay");
     test_mode_only(&auth, "POST", &path)?;
     let card = card_input(&body.value, app.clock.now())?;
-    let payment = load(&app, &auth.scope, &id)?;
+    let payment = load(&app, &auth.scope, &id).await?;
     // Refuse before calling the processor: a final payment must not be charged again. The
     // flow checks again under the writer, where it counts.
     const ONLY_FROM: &[PaymentStatus] = &[PaymentStatus::Pending];
@@ -565,7 +569,7 @@ pub async fn test_authenticate(
 ) -> Result<Answer, ApiError> {
     let path = format!("/v1/test_helpers/payments/{id}/authenticate");
     test_mode_only(&auth, "POST", &path)?;
-    let payment = load(&app, &auth.scope, &id)?;
+    let payment = load(&app, &auth.scope, &id).await?;
     const ONLY_FROM: &[PaymentStatus] = &[PaymentStatus::RequiresAuthentication];
     if !ONLY_FROM.contains(&payment.status) {
         return Err(ApiError::state(vinr_domain::StateError::NotAllowed {

@@ -4,10 +4,10 @@
 //! stored answer was for another body) or in use (409 `idempotency_key_in_use`: the first
 //! request with this key is still running).
 //!
-//! "In use" is tracked in memory: with SQLite there is one server process per database, and
-//! the stored answer commits atomically with the effects, so a key is either in this set, or
-//! answered in the database, or free. (A multi-node backend records in-flight keys in the
-//! database instead.)
+//! "In use" is decided twice: in this process's memory (cheap, before any database work) and
+//! inside the transaction by [`Tx::lock_idempotency_key`], which on a shared database is a
+//! lock every node sees. The stored answer commits atomically with the effects, so a key is
+//! either held, or answered in the database, or free.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -102,6 +102,8 @@ impl Answer {
 enum Outcome {
     Ran(Vec<u8>),
     Stored(StoredResponse),
+    /// Another node's request with this key is still running.
+    InUse,
 }
 
 /// Runs `effect` (a flow answering its JSON body) at most once per idempotency key. Without a
@@ -132,7 +134,10 @@ where
         .store
         .write(move |tx: &mut dyn Tx| -> Result<Outcome, FlowError> {
             if let Some(key) = &key {
-                // Checked again inside the transaction: the authoritative answer.
+                if !tx.lock_idempotency_key(key)? {
+                    return Ok(Outcome::InUse);
+                }
+                // The authoritative answer: committed with the first request's effects.
                 if let Some(stored) = tx.find_idempotent_response(key)? {
                     return Ok(Outcome::Stored(stored));
                 }
@@ -159,5 +164,6 @@ where
             replayed: false,
         }),
         Outcome::Stored(stored) => judge(stored, &fingerprint),
+        Outcome::InUse => Err(ApiError::idempotency_in_use()),
     }
 }

@@ -169,6 +169,9 @@ pub trait Tx {
 
     fn insert_event(&mut self, event: &EventRecord) -> Result<(), StoreError>;
 
+    /// Claims `key` for the rest of this transaction; `false` when another transaction (on any
+    /// node) holds it, i.e. the first request with this key is still running.
+    fn lock_idempotency_key(&mut self, key: &IdempotencyScope) -> Result<bool, StoreError>;
     fn find_idempotent_response(
         &mut self,
         key: &IdempotencyScope,
@@ -219,11 +222,16 @@ pub enum Store {
 }
 
 impl Store {
-    /// Opens the database named by `url` (`sqlite://path`, `sqlite::memory:` is refused because
-    /// the writer and readers need one shared file), applying pending migrations.
-    pub fn open(url: &str) -> Result<Store, StoreError> {
+    /// Opens the database named by `url` (`sqlite://path`; an in-memory SQLite database is
+    /// refused because the writer and readers need one shared file), applying pending
+    /// migrations.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
         if let Some(path) = url.strip_prefix("sqlite://") {
-            return Ok(Store::Sqlite(sqlite::SqliteStore::open(path)?));
+            let path = path.to_owned();
+            return tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&path))
+                .await
+                .map_err(|error| StoreError::Database(error.to_string()))?
+                .map(Store::Sqlite);
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Err(StoreError::Unavailable(
@@ -248,10 +256,13 @@ impl Store {
         }
     }
 
-    /// Runs `read` against committed data.
-    pub fn read<T, E>(&self, read: impl FnOnce(&mut dyn Reader) -> Result<T, E>) -> Result<T, E>
+    /// Runs `read` against committed data. On SQLite the read runs right here (a point read
+    /// takes microseconds); a network database runs it on a blocking thread.
+    pub async fn read<T, E, F>(&self, read: F) -> Result<T, E>
     where
-        E: From<StoreError>,
+        F: FnOnce(&mut dyn Reader) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
     {
         match self {
             Store::Sqlite(store) => store.read(read),

@@ -425,6 +425,12 @@ impl Tx for SqliteTx<'_> {
         .map(drop)
     }
 
+    fn lock_idempotency_key(&mut self, _key: &IdempotencyScope) -> Result<bool, StoreError> {
+        // The single writer runs one flow at a time, and the server's in-memory set already
+        // answered `in use` for a key claimed by a running request.
+        Ok(true)
+    }
+
     fn find_idempotent_response(
         &mut self,
         key: &IdempotencyScope,
