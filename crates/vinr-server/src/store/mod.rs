@@ -5,9 +5,11 @@
 //! savepoint inside one transaction and commits once (group commit: one fsync per batch), then
 //! answers every flow in the batch. Reads use a small pool of read-only WAL connections.
 //!
-//! A PostgreSQL backend implements the same two traits, each flow being its own transaction;
-//! [`Store`] is the enum the rest of the server holds, so flows never name a backend.
+//! PostgreSQL (`postgres/`) implements the same two traits, each flow being its own
+//! transaction, so several server nodes can share one database. [`Store`] is the enum the
+//! rest of the server holds; flows never name a backend.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::collections::BTreeMap;
@@ -219,6 +221,7 @@ pub trait Reader {
 #[derive(Clone)]
 pub enum Store {
     Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
 }
 
 impl Store {
@@ -234,12 +237,10 @@ impl Store {
                 .map(Store::Sqlite);
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err(StoreError::Unavailable(
-                "the PostgreSQL backend is not built yet; use sqlite://PATH",
-            ));
+            return postgres::PgStore::open(url).await.map(Store::Postgres);
         }
         Err(StoreError::Unavailable(
-            "unsupported database URL; expected sqlite://PATH",
+            "unsupported database URL; expected sqlite://PATH or postgres://…",
         ))
     }
 
@@ -253,6 +254,7 @@ impl Store {
     {
         match self {
             Store::Sqlite(store) => store.write(flow).await,
+            Store::Postgres(store) => store.write(flow).await,
         }
     }
 
@@ -266,6 +268,7 @@ impl Store {
     {
         match self {
             Store::Sqlite(store) => store.read(read),
+            Store::Postgres(store) => store.read(read).await,
         }
     }
 
@@ -273,6 +276,7 @@ impl Store {
     pub fn shutdown(&self) {
         match self {
             Store::Sqlite(store) => store.shutdown(),
+            Store::Postgres(store) => store.shutdown(),
         }
     }
 }

@@ -1,0 +1,617 @@
+//! The SQL of the PostgreSQL backend: [`PgTx`] (one flow's transaction) and [`PgReader`]
+//! (a pooled connection). Same statements as SQLite's, in PostgreSQL's dialect, plus row
+//! locks (`FOR UPDATE`), advisory locks for idempotency keys and `SKIP LOCKED` pruning.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+use vinr_domain::{
+    CaptureMethod, Currency, FailureCode, Mode, Payment, PaymentMethod, PaymentStatus, UnixMillis,
+};
+
+use super::{db_error, Blocking};
+use crate::store::{
+    metadata_to_json, AccountRecord, ApiKeyRecord, Cursor, EventRecord, IdempotencyScope, KeyKind,
+    ListError, ListQuery, Page, Reader, Scope, StoreError, StoredResponse, Tx,
+};
+
+/// A flow's transaction.
+pub type PgTx<'a, 'c> = Blocking<'a, deadpool_postgres::Transaction<'c>>;
+/// A pooled connection for reads.
+pub type PgReader<'a> = Blocking<'a, deadpool_postgres::Client>;
+
+const PAYMENT_COLUMNS: &str = "id, account_id, mode, status, amount, currency, description, \
+    return_url, checkout_token, metadata, capture_method, amount_capturable, amount_captured, \
+    amount_refunded, pm_brand, pm_last4, pm_exp_month, pm_exp_year, pm_fingerprint, \
+    failure_code, created_at, expires_at, authorized_at, captured_at, cancelled_at, failed_at, \
+    expired_at";
+
+const API_KEY_COLUMNS: &str =
+    "id, account_id, mode, kind, scopes, key_hash, display, created_at, revoked_at";
+
+const EVENT_COLUMNS: &str = "id, account_id, mode, type, object_id, data, created_at";
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Database(format!("unexpected {what} `{value}` in the database"))
+}
+
+fn get<'r, T: tokio_postgres::types::FromSql<'r>>(
+    row: &'r Row,
+    index: usize,
+) -> Result<T, StoreError> {
+    row.try_get(index).map_err(db_error)
+}
+
+/// A non-negative BIGINT as minor units (the schema's CHECKs keep them non-negative).
+fn minor(row: &Row, index: usize) -> Result<u64, StoreError> {
+    let value: i64 = get(row, index)?;
+    u64::try_from(value).map_err(|_| corrupt("amount", &value.to_string()))
+}
+
+fn millis(row: &Row, index: usize) -> Result<Option<UnixMillis>, StoreError> {
+    Ok(get::<Option<i64>>(row, index)?.map(UnixMillis))
+}
+
+fn mode_from(row: &Row, index: usize) -> Result<Mode, StoreError> {
+    let value: String = get(row, index)?;
+    Mode::parse(&value).ok_or_else(|| corrupt("mode", &value))
+}
+
+fn small<T: TryFrom<i32>>(row: &Row, index: usize, what: &str) -> Result<Option<T>, StoreError> {
+    get::<Option<i32>>(row, index)?
+        .map(|value| T::try_from(value).map_err(|_| corrupt(what, &value.to_string())))
+        .transpose()
+}
+
+fn payment_from_row(row: &Row) -> Result<Payment, StoreError> {
+    let status: String = get(row, 3)?;
+    let currency: String = get(row, 5)?;
+    let metadata: String = get(row, 9)?;
+    let capture_method: String = get(row, 10)?;
+    let brand: Option<String> = get(row, 14)?;
+    let failure_code: Option<String> = get(row, 19)?;
+    let payment_method = match brand {
+        Some(brand) => Some(PaymentMethod {
+            brand,
+            last4: get::<Option<String>>(row, 15)?.unwrap_or_default(),
+            exp_month: small(row, 16, "expiry month")?.unwrap_or_default(),
+            exp_year: small(row, 17, "expiry year")?.unwrap_or_default(),
+            fingerprint: get::<Option<String>>(row, 18)?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(Payment {
+        id: get(row, 0)?,
+        account_id: get(row, 1)?,
+        mode: mode_from(row, 2)?,
+        status: PaymentStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        amount: minor(row, 4)?,
+        currency: Currency::parse(&currency).ok_or_else(|| corrupt("currency", &currency))?,
+        description: get(row, 6)?,
+        return_url: get(row, 7)?,
+        checkout_token: get(row, 8)?,
+        metadata: serde_json::from_str::<BTreeMap<String, String>>(&metadata)
+            .map_err(|_| corrupt("metadata", &metadata))?,
+        capture_method: CaptureMethod::parse(&capture_method)
+            .ok_or_else(|| corrupt("capture method", &capture_method))?,
+        amount_capturable: minor(row, 11)?,
+        amount_captured: minor(row, 12)?,
+        amount_refunded: minor(row, 13)?,
+        payment_method,
+        failure_code: failure_code
+            .map(|code| FailureCode::parse(&code).ok_or_else(|| corrupt("failure code", &code)))
+            .transpose()?,
+        created_at: UnixMillis(get(row, 20)?),
+        expires_at: UnixMillis(get(row, 21)?),
+        authorized_at: millis(row, 22)?,
+        captured_at: millis(row, 23)?,
+        cancelled_at: millis(row, 24)?,
+        failed_at: millis(row, 25)?,
+        expired_at: millis(row, 26)?,
+    })
+}
+
+fn api_key_from_row(row: &Row) -> Result<ApiKeyRecord, StoreError> {
+    let kind: String = get(row, 3)?;
+    let scopes: String = get(row, 4)?;
+    let hash: Vec<u8> = get(row, 5)?;
+    Ok(ApiKeyRecord {
+        id: get(row, 0)?,
+        account_id: get(row, 1)?,
+        mode: mode_from(row, 2)?,
+        kind: match kind.as_str() {
+            "secret" => KeyKind::Secret,
+            "restricted" => KeyKind::Restricted,
+            _ => return Err(corrupt("key kind", &kind)),
+        },
+        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+        key_hash: hash
+            .try_into()
+            .map_err(|_| corrupt("key hash", "of wrong length"))?,
+        display: get(row, 6)?,
+        created_at: UnixMillis(get(row, 7)?),
+        revoked_at: millis(row, 8)?,
+    })
+}
+
+fn event_from_row(row: &Row) -> Result<EventRecord, StoreError> {
+    Ok(EventRecord {
+        id: get(row, 0)?,
+        scope: Scope {
+            account_id: get(row, 1)?,
+            mode: mode_from(row, 2)?,
+        },
+        kind: get(row, 3)?,
+        object_id: get(row, 4)?,
+        data: get(row, 5)?,
+        created_at: UnixMillis(get(row, 6)?),
+    })
+}
+
+/// The statements both sides share.
+impl<C: deadpool_postgres::GenericClient> Blocking<'_, C> {
+    fn payment(&self, scope: &Scope, id: &str, lock: bool) -> Result<Option<Payment>, StoreError> {
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1 AND account_id = $2 AND mode = $3{}",
+            if lock { " FOR UPDATE" } else { "" }
+        );
+        self.query_opt(&sql, &[&id, &scope.account_id, &scope.mode.as_str()])?
+            .map(|row| payment_from_row(&row))
+            .transpose()
+    }
+
+    /// Newest first, confined to `scope`, one row more than asked to learn `has_more`.
+    fn list<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        scope: &Scope,
+        filter: Option<(&str, &str)>,
+        query: &ListQuery,
+        from_row: fn(&Row) -> Result<T, StoreError>,
+    ) -> Result<Page<T>, ListError> {
+        let mode = scope.mode.as_str();
+        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&scope.account_id, &mode];
+        let mut sql = format!("SELECT {columns} FROM {table} WHERE account_id = $1 AND mode = $2");
+        let filter_value;
+        if let Some((column, value)) = filter {
+            filter_value = value.to_owned();
+            args.push(&filter_value);
+            sql.push_str(&format!(" AND {column} = ${}", args.len()));
+        }
+        let (gte, lt) = (
+            query.created_gte.map(|at| at.0),
+            query.created_lt.map(|at| at.0),
+        );
+        if let Some(gte) = &gte {
+            args.push(gte);
+            sql.push_str(&format!(" AND created_at >= ${}", args.len()));
+        }
+        if let Some(lt) = &lt {
+            args.push(lt);
+            sql.push_str(&format!(" AND created_at < ${}", args.len()));
+        }
+        let (cursor_id, older) = match &query.cursor {
+            Cursor::None => (None, true),
+            Cursor::StartingAfter(id) => (Some(id), true),
+            Cursor::EndingBefore(id) => (Some(id), false),
+        };
+        let cursor_seq: i64;
+        if let Some(id) = cursor_id {
+            cursor_seq = self
+                .query_opt(
+                    &format!(
+                        "SELECT seq FROM {table} WHERE id = $1 AND account_id = $2 AND mode = $3"
+                    ),
+                    &[id, &scope.account_id, &mode],
+                )?
+                .map(|row| get::<i64>(&row, 0))
+                .transpose()?
+                .ok_or_else(|| ListError::UnknownCursor(id.clone()))?;
+            args.push(&cursor_seq);
+            let op = if older { "<" } else { ">" };
+            sql.push_str(&format!(" AND seq {op} ${}", args.len()));
+        }
+        let order = if older { "DESC" } else { "ASC" };
+        let fetch = i64::from(query.limit) + 1;
+        args.push(&fetch);
+        sql.push_str(&format!(" ORDER BY seq {order} LIMIT ${}", args.len()));
+        let mut items = self
+            .query(&sql, &args)?
+            .iter()
+            .map(from_row)
+            .collect::<Result<Vec<T>, StoreError>>()?;
+        let has_more = items.len() > query.limit as usize;
+        items.truncate(query.limit as usize);
+        if !older {
+            items.reverse();
+        }
+        Ok(Page { items, has_more })
+    }
+
+    fn stored_response(
+        &self,
+        key: &IdempotencyScope,
+    ) -> Result<Option<StoredResponse>, StoreError> {
+        let row = self.query_opt(
+            "SELECT request_hash, status_code, response_body FROM idempotency_keys
+             WHERE account_id = $1 AND mode = $2 AND method = $3 AND path = $4 AND key = $5",
+            &[
+                &key.account_id,
+                &key.mode.as_str(),
+                &key.method,
+                &key.path,
+                &key.key,
+            ],
+        )?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let hash: Vec<u8> = get(&row, 0)?;
+        let status: i32 = get(&row, 1)?;
+        Ok(Some(StoredResponse {
+            request_hash: hash
+                .try_into()
+                .map_err(|_| corrupt("request hash", "of wrong length"))?,
+            status_code: u16::try_from(status)
+                .map_err(|_| corrupt("status", &status.to_string()))?,
+            body: get(&row, 2)?,
+        }))
+    }
+}
+
+/// The advisory-lock key of an idempotency scope: 64 bits of its SHA-256. A collision only
+/// makes an unrelated request wait for a retry (409 in use), never mixes answers.
+fn advisory_key(key: &IdempotencyScope) -> i64 {
+    let mut hasher = Sha256::new();
+    for part in [
+        key.account_id.as_str(),
+        key.mode.as_str(),
+        key.method,
+        key.path.as_str(),
+        key.key.as_str(),
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+fn as_i64(value: u64) -> i64 {
+    // Amounts are bounded by AMOUNT_MINOR_UNITS_MAX, far below i64::MAX.
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl Tx for PgTx<'_, '_> {
+    fn insert_account(&mut self, account: &AccountRecord) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)",
+            &[&account.id, &account.name, &account.created_at.0],
+        )
+        .map(drop)
+    }
+
+    fn account_exists(&mut self, account_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .query_opt("SELECT 1 FROM accounts WHERE id = $1", &[&account_id])?
+            .is_some())
+    }
+
+    fn count_accounts(&mut self) -> Result<u64, StoreError> {
+        let row = self
+            .query_opt("SELECT count(*) FROM accounts", &[])?
+            .ok_or_else(|| StoreError::Database("count returned no row".into()))?;
+        Ok(u64::try_from(get::<i64>(&row, 0)?).unwrap_or_default())
+    }
+
+    fn insert_api_key(&mut self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let hash = key.key_hash.to_vec();
+        let scopes = key.scopes.join(" ");
+        let revoked_at = key.revoked_at.map(|at| at.0);
+        self.execute(
+            "INSERT INTO api_keys (id, account_id, mode, kind, scopes, key_hash, display,
+                                   created_at, revoked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &key.id,
+                &key.account_id,
+                &key.mode.as_str(),
+                &key.kind.as_str(),
+                &scopes,
+                &hash,
+                &key.display,
+                &key.created_at.0,
+                &revoked_at,
+            ],
+        )
+        .map(drop)
+    }
+
+    fn revoke_api_key(&mut self, key_id: &str, now: UnixMillis) -> Result<bool, StoreError> {
+        self.execute(
+            "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+            &[&key_id, &now.0],
+        )
+        .map(|changed| changed == 1)
+    }
+
+    fn get_setting(&mut self, name: &str) -> Result<Option<String>, StoreError> {
+        self.query_opt("SELECT value FROM settings WHERE name = $1", &[&name])?
+            .map(|row| get(&row, 0))
+            .transpose()
+    }
+
+    fn put_setting(&mut self, name: &str, value: &str) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO settings (name, value) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            &[&name, &value],
+        )
+        .map(drop)
+    }
+
+    fn get_payment_for_update(
+        &mut self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        self.payment(scope, id, true)
+    }
+
+    fn insert_payment(&mut self, p: &Payment) -> Result<(), StoreError> {
+        let metadata = metadata_to_json(&p.metadata);
+        self.execute(
+            "INSERT INTO payments (id, account_id, mode, status, amount, currency, description,
+                 return_url, checkout_token, metadata, capture_method, amount_capturable,
+                 amount_captured, amount_refunded, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+            &[
+                &p.id,
+                &p.account_id,
+                &p.mode.as_str(),
+                &p.status.as_str(),
+                &as_i64(p.amount),
+                &p.currency.code(),
+                &p.description,
+                &p.return_url,
+                &p.checkout_token,
+                &metadata,
+                &p.capture_method.as_str(),
+                &as_i64(p.amount_capturable),
+                &as_i64(p.amount_captured),
+                &as_i64(p.amount_refunded),
+                &p.created_at.0,
+                &p.expires_at.0,
+            ],
+        )
+        .map(drop)
+    }
+
+    fn update_payment(
+        &mut self,
+        p: &Payment,
+        processor_reference: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let pm = p.payment_method.as_ref();
+        let at = |value: Option<UnixMillis>| value.map(|at| at.0);
+        let changed = self.execute(
+            "UPDATE payments SET status = $2, amount_capturable = $3, amount_captured = $4,
+                 amount_refunded = $5, pm_brand = $6, pm_last4 = $7, pm_exp_month = $8,
+                 pm_exp_year = $9, pm_fingerprint = $10, failure_code = $11,
+                 authorized_at = $12, captured_at = $13, cancelled_at = $14, failed_at = $15,
+                 expired_at = $16,
+                 processor_reference = coalesce($17, processor_reference)
+             WHERE id = $1",
+            &[
+                &p.id,
+                &p.status.as_str(),
+                &as_i64(p.amount_capturable),
+                &as_i64(p.amount_captured),
+                &as_i64(p.amount_refunded),
+                &pm.map(|m| m.brand.as_str()),
+                &pm.map(|m| m.last4.as_str()),
+                &pm.map(|m| i32::from(m.exp_month)),
+                &pm.map(|m| i32::from(m.exp_year)),
+                &pm.map(|m| m.fingerprint.as_str()),
+                &p.failure_code.map(FailureCode::as_str),
+                &at(p.authorized_at),
+                &at(p.captured_at),
+                &at(p.cancelled_at),
+                &at(p.failed_at),
+                &at(p.expired_at),
+                &processor_reference,
+            ],
+        )?;
+        if changed != 1 {
+            return Err(StoreError::Database(format!(
+                "payment {} vanished during its update",
+                p.id
+            )));
+        }
+        Ok(())
+    }
+
+    fn insert_event(&mut self, e: &EventRecord) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO events (id, account_id, mode, type, object_id, data, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &e.id,
+                &e.scope.account_id,
+                &e.scope.mode.as_str(),
+                &e.kind,
+                &e.object_id,
+                &e.data,
+                &e.created_at.0,
+            ],
+        )
+        .map(drop)
+    }
+
+    fn lock_idempotency_key(&mut self, key: &IdempotencyScope) -> Result<bool, StoreError> {
+        // Held until this transaction ends; a request with the same key on any node that
+        // arrives meanwhile is told the key is in use instead of waiting.
+        let row = self
+            .query_opt(
+                "SELECT pg_try_advisory_xact_lock($1)",
+                &[&advisory_key(key)],
+            )?
+            .ok_or_else(|| StoreError::Database("advisory lock returned no row".into()))?;
+        get(&row, 0)
+    }
+
+    fn find_idempotent_response(
+        &mut self,
+        key: &IdempotencyScope,
+    ) -> Result<Option<StoredResponse>, StoreError> {
+        self.stored_response(key)
+    }
+
+    fn save_idempotent_response(
+        &mut self,
+        key: &IdempotencyScope,
+        response: &StoredResponse,
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        let hash = response.request_hash.to_vec();
+        let status = i32::from(response.status_code);
+        self.execute(
+            "INSERT INTO idempotency_keys (account_id, mode, method, path, key, request_hash,
+                 status_code, response_body, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &key.account_id,
+                &key.mode.as_str(),
+                &key.method,
+                &key.path,
+                &key.key,
+                &hash,
+                &status,
+                &response.body,
+                &now.0,
+            ],
+        )
+        .map(drop)
+    }
+
+    fn prune_idempotency_keys(
+        &mut self,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        // SKIP LOCKED: nodes pruning at the same time take disjoint rows.
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.execute(
+            "DELETE FROM idempotency_keys WHERE ctid IN (
+                 SELECT ctid FROM idempotency_keys WHERE created_at < $1
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            &[&before.0, &limit],
+        )
+        .map(|deleted| usize::try_from(deleted).unwrap_or(usize::MAX))
+    }
+
+    fn prune_events(&mut self, before: UnixMillis, limit: usize) -> Result<usize, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.execute(
+            "DELETE FROM events WHERE seq IN (
+                 SELECT seq FROM events WHERE created_at < $1
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            &[&before.0, &limit],
+        )
+        .map(|deleted| usize::try_from(deleted).unwrap_or(usize::MAX))
+    }
+}
+
+impl Reader for PgReader<'_> {
+    fn ping(&mut self) -> Result<(), StoreError> {
+        self.query_opt("SELECT count(*) FROM schema_migrations", &[])
+            .map(drop)
+    }
+
+    fn api_key_by_hash(&mut self, key_hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let hash = key_hash.to_vec();
+        self.query_opt(
+            &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"),
+            &[&hash],
+        )?
+        .map(|row| api_key_from_row(&row))
+        .transpose()
+    }
+
+    fn list_api_keys(&mut self, account_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.query(
+            &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE account_id = $1 ORDER BY seq"),
+            &[&account_id],
+        )?
+        .iter()
+        .map(api_key_from_row)
+        .collect()
+    }
+
+    fn get_account(&mut self, account_id: &str) -> Result<Option<AccountRecord>, StoreError> {
+        self.query_opt(
+            "SELECT id, name, created_at FROM accounts WHERE id = $1",
+            &[&account_id],
+        )?
+        .map(|row| {
+            Ok(AccountRecord {
+                id: get(&row, 0)?,
+                name: get(&row, 1)?,
+                created_at: UnixMillis(get(&row, 2)?),
+            })
+        })
+        .transpose()
+    }
+
+    fn get_payment(&mut self, scope: &Scope, id: &str) -> Result<Option<Payment>, StoreError> {
+        self.payment(scope, id, false)
+    }
+
+    fn list_payments(
+        &mut self,
+        scope: &Scope,
+        status: Option<PaymentStatus>,
+        query: &ListQuery,
+    ) -> Result<Page<Payment>, ListError> {
+        self.list(
+            "payments",
+            PAYMENT_COLUMNS,
+            scope,
+            status.map(|status| ("status", status.as_str())),
+            query,
+            payment_from_row,
+        )
+    }
+
+    fn get_event(&mut self, scope: &Scope, id: &str) -> Result<Option<EventRecord>, StoreError> {
+        self.query_opt(
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE id = $1 AND account_id = $2 AND mode = $3"
+            ),
+            &[&id, &scope.account_id, &scope.mode.as_str()],
+        )?
+        .map(|row| event_from_row(&row))
+        .transpose()
+    }
+
+    fn list_events(
+        &mut self,
+        scope: &Scope,
+        kind: Option<&str>,
+        query: &ListQuery,
+    ) -> Result<Page<EventRecord>, ListError> {
+        self.list(
+            "events",
+            EVENT_COLUMNS,
+            scope,
+            kind.map(|kind| ("type", kind)),
+            query,
+            event_from_row,
+        )
+    }
+}
