@@ -77,6 +77,9 @@ pub fn bootstrap(
     tx: &mut dyn Tx,
     now: UnixMillis,
 ) -> Result<Option<(AccountRecord, CreatedKey)>, FlowError> {
+    // Nodes starting together on one database: the second waits here, then sees the first's
+    // account (and, in `fingerprint_secret`, its secret).
+    tx.lock_exclusive("bootstrap")?;
     if tx.count_accounts()? > 0 {
         return Ok(None);
     }

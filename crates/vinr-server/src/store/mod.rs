@@ -151,6 +151,9 @@ pub trait Tx {
     fn insert_api_key(&mut self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     /// Marks a key revoked; answers whether a live (unrevoked) key was found.
     fn revoke_api_key(&mut self, key_id: &str, now: UnixMillis) -> Result<bool, StoreError>;
+    /// Waits for, then holds until this transaction ends, the lock called `name`: the way to
+    /// make a check-then-insert (first-start bootstrap, singleton runs) safe across nodes.
+    fn lock_exclusive(&mut self, name: &str) -> Result<(), StoreError>;
     fn get_setting(&mut self, name: &str) -> Result<Option<String>, StoreError>;
     fn put_setting(&mut self, name: &str, value: &str) -> Result<(), StoreError>;
 

@@ -276,10 +276,13 @@ fn advisory_key(key: &IdempotencyScope) -> i64 {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
-    let digest = hasher.finalize();
+    i64::from_be_bytes(first_eight(&hasher.finalize()))
+}
+
+fn first_eight(digest: &[u8]) -> [u8; 8] {
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(first)
+    first
 }
 
 fn as_i64(value: u64) -> i64 {
@@ -338,6 +341,12 @@ impl Tx for PgTx<'_, '_> {
             &[&key_id, &now.0],
         )
         .map(|changed| changed == 1)
+    }
+
+    fn lock_exclusive(&mut self, name: &str) -> Result<(), StoreError> {
+        let key = i64::from_be_bytes(first_eight(&Sha256::digest(name.as_bytes())));
+        self.query_opt("SELECT pg_advisory_xact_lock($1)", &[&key])
+            .map(drop)
     }
 
     fn get_setting(&mut self, name: &str) -> Result<Option<String>, StoreError> {

@@ -313,6 +313,11 @@ impl Tx for SqliteTx<'_> {
         .map(|changed| changed == 1)
     }
 
+    fn lock_exclusive(&mut self, _name: &str) -> Result<(), StoreError> {
+        // The single writer already runs one flow at a time.
+        Ok(())
+    }
+
     fn get_setting(&mut self, name: &str) -> Result<Option<String>, StoreError> {
         self.conn
             .prepare_cached("SELECT value FROM settings WHERE name = ?1")
