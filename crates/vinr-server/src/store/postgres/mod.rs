@@ -22,8 +22,9 @@ use super::{Reader, StoreError, Tx};
 
 pub use rows::{PgReader, PgTx};
 
-/// Connections per node. PostgreSQL's default `max_connections` is 100: ten nodes fit.
-const POOL_CONNECTIONS_MAX: usize = 8;
+/// Connections per node: enough concurrent transactions for PostgreSQL to batch their WAL
+/// flushes. PostgreSQL's default `max_connections` is 100: six nodes fit.
+const POOL_CONNECTIONS_MAX: usize = 16;
 
 fn db_error(error: impl std::fmt::Display) -> StoreError {
     StoreError::Database(error.to_string())

@@ -153,13 +153,37 @@ fn event_from_row(row: &Row) -> Result<EventRecord, StoreError> {
 /// The statements both sides share.
 impl<C: deadpool_postgres::GenericClient> Blocking<'_, C> {
     fn payment(&self, scope: &Scope, id: &str, lock: bool) -> Result<Option<Payment>, StoreError> {
+        // By id alone, then the scope check in code: with `account_id = $2` in the WHERE
+        // clause PostgreSQL's generic plan walked the account's index and filtered by id
+        // (measured: 4.6 ms instead of 0.1 ms at 15 000 payments).
         let sql = format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1 AND account_id = $2 AND mode = $3{}",
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1{}",
             if lock { " FOR UPDATE" } else { "" }
         );
-        self.query_opt(&sql, &[&id, &scope.account_id, &scope.mode.as_str()])?
-            .map(|row| payment_from_row(&row))
-            .transpose()
+        let Some(row) = self.query_opt(&sql, &[&id])? else {
+            return Ok(None);
+        };
+        let payment = payment_from_row(&row)?;
+        Ok(
+            (payment.account_id == scope.account_id && payment.mode == scope.mode)
+                .then_some(payment),
+        )
+    }
+
+    /// The `seq` of an object of `scope` in `table` (a list cursor), by id alone as above.
+    fn seq_of(&self, table: &str, scope: &Scope, id: &str) -> Result<Option<i64>, StoreError> {
+        let row = self.query_opt(
+            &format!("SELECT seq, account_id, mode FROM {table} WHERE id = $1"),
+            &[&id],
+        )?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let (account_id, mode): (String, String) = (get(&row, 1)?, get(&row, 2)?);
+        if account_id != scope.account_id || mode != scope.mode.as_str() {
+            return Ok(None);
+        }
+        get(&row, 0).map(Some)
     }
 
     /// Newest first, confined to `scope`, one row more than asked to learn `has_more`.
@@ -201,14 +225,7 @@ impl<C: deadpool_postgres::GenericClient> Blocking<'_, C> {
         let cursor_seq: i64;
         if let Some(id) = cursor_id {
             cursor_seq = self
-                .query_opt(
-                    &format!(
-                        "SELECT seq FROM {table} WHERE id = $1 AND account_id = $2 AND mode = $3"
-                    ),
-                    &[id, &scope.account_id, &mode],
-                )?
-                .map(|row| get::<i64>(&row, 0))
-                .transpose()?
+                .seq_of(table, scope, id)?
                 .ok_or_else(|| ListError::UnknownCursor(id.clone()))?;
             args.push(&cursor_seq);
             let op = if older { "<" } else { ">" };
@@ -598,14 +615,12 @@ impl Reader for PgReader<'_> {
     }
 
     fn get_event(&mut self, scope: &Scope, id: &str) -> Result<Option<EventRecord>, StoreError> {
-        self.query_opt(
-            &format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE id = $1 AND account_id = $2 AND mode = $3"
-            ),
-            &[&id, &scope.account_id, &scope.mode.as_str()],
-        )?
-        .map(|row| event_from_row(&row))
-        .transpose()
+        let row = self.query_opt(
+            &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1"),
+            &[&id],
+        )?;
+        let event = row.map(|row| event_from_row(&row)).transpose()?;
+        Ok(event.filter(|event| &event.scope == scope))
     }
 
     fn list_events(
