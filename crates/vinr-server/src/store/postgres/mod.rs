@@ -69,7 +69,10 @@ impl PgStore {
             let tx = runtime
                 .block_on(client.transaction())
                 .map_err(|e| E::from(db_error(e)))?;
-            let result = flow(&mut PgTx::new(&tx, &runtime));
+            let result = {
+                let mut pg_tx = PgTx::new(&tx, &runtime);
+                flow(&mut pg_tx).and_then(|value| pg_tx.flush().map(|()| value).map_err(E::from))
+            };
             match result {
                 Ok(value) => runtime
                     .block_on(tx.commit())
@@ -106,22 +109,96 @@ impl PgStore {
 }
 
 /// Runs statements of one connection or transaction to completion from blocking code, each
-/// statement prepared once per connection.
+/// statement prepared once per connection. Writes whose only answer is success (inserts, the
+/// update of a locked row) are deferred and sent together, pipelined in one round trip, before
+/// the next read or the commit: a created payment costs five round trips instead of eight.
 pub struct Blocking<'a, C> {
     client: &'a C,
     runtime: &'a Handle,
+    deferred: Vec<Deferred>,
+}
+
+/// Owned statement parameters, kept until the deferred statement is sent.
+pub(crate) type Params = Vec<Box<dyn ToSql + Sync + Send>>;
+
+struct Deferred {
+    sql: &'static str,
+    params: Params,
+    /// Rows the statement must change; checked when it has run.
+    expect_changed: u64,
 }
 
 impl<'a, C: GenericClient> Blocking<'a, C> {
     pub(crate) fn new(client: &'a C, runtime: &'a Handle) -> Self {
-        Blocking { client, runtime }
+        Blocking {
+            client,
+            runtime,
+            deferred: Vec::new(),
+        }
+    }
+
+    /// Queues a statement that must change exactly `expect_changed` rows.
+    pub(crate) fn defer(&mut self, sql: &'static str, params: Params, expect_changed: u64) {
+        self.deferred.push(Deferred {
+            sql,
+            params,
+            expect_changed,
+        });
+    }
+
+    /// Sends every deferred statement, pipelined, and checks each one's effect.
+    pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
+        if self.deferred.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.deferred);
+        let client = self.client;
+        self.runtime.block_on(async move {
+            let mut statements = Vec::with_capacity(batch.len());
+            for deferred in &batch {
+                statements.push(
+                    client
+                        .prepare_cached(deferred.sql)
+                        .await
+                        .map_err(db_error)?,
+                );
+            }
+            // Polled together, tokio-postgres writes them back to back on the connection.
+            let runs = batch.iter().zip(&statements).map(|(deferred, statement)| {
+                let params: Vec<&(dyn ToSql + Sync)> = deferred
+                    .params
+                    .iter()
+                    .map(|param| param.as_ref() as &(dyn ToSql + Sync))
+                    .collect();
+                async move { client.execute(statement, &params).await }
+            });
+            let changed = futures_util::future::try_join_all(runs)
+                .await
+                .map_err(db_error)?;
+            for (deferred, changed) in batch.iter().zip(changed) {
+                if changed != deferred.expect_changed {
+                    return Err(StoreError::Database(format!(
+                        "`{}` changed {changed} rows, expected {}",
+                        deferred
+                            .sql
+                            .split_whitespace()
+                            .take(3)
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        deferred.expect_changed
+                    )));
+                }
+            }
+            Ok(())
+        })
     }
 
     pub(crate) fn query(
-        &self,
+        &mut self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, StoreError> {
+        self.flush()?;
         self.runtime.block_on(async {
             let statement = self.client.prepare_cached(sql).await.map_err(db_error)?;
             self.client
@@ -132,10 +209,11 @@ impl<'a, C: GenericClient> Blocking<'a, C> {
     }
 
     pub(crate) fn query_opt(
-        &self,
+        &mut self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, StoreError> {
+        self.flush()?;
         self.runtime.block_on(async {
             let statement = self.client.prepare_cached(sql).await.map_err(db_error)?;
             self.client
@@ -146,10 +224,11 @@ impl<'a, C: GenericClient> Blocking<'a, C> {
     }
 
     pub(crate) fn execute(
-        &self,
+        &mut self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, StoreError> {
+        self.flush()?;
         self.runtime.block_on(async {
             let statement = self.client.prepare_cached(sql).await.map_err(db_error)?;
             self.client
