@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::process::{database_url, vinr};
+use common::process::vinr;
 use common::*;
 use serde_json::json;
 
@@ -31,8 +31,8 @@ async fn create_key(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounts_create_prints_an_id_and_a_working_test_key() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let db = database_url(dir.path());
+    let database = fresh_database().await;
+    let db = database.url.clone();
     let output = vinr(&[
         "accounts",
         "create",
@@ -92,7 +92,7 @@ async fn accounts_create_prints_an_id_and_a_working_test_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_create_makes_live_and_restricted_keys() {
     let server = TestServer::start().await;
-    let db = database_url(server.dir.path());
+    let db = server.database_url().to_owned();
     let account = server.sandbox_account();
 
     let (_, live) = create_key(&db, &account, &["--mode", "live"], "sk_live_").await;
@@ -160,7 +160,7 @@ async fn keys_create_makes_live_and_restricted_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_list_shows_keys_but_never_their_secrets() {
     let server = TestServer::start().await;
-    let db = database_url(server.dir.path());
+    let db = server.database_url().to_owned();
     let account = server.sandbox_account();
     let (live_id, live) = create_key(&db, &account, &["--mode", "live"], "sk_live_").await;
     let (reader_id, reader) =
@@ -218,7 +218,7 @@ async fn keys_list_shows_keys_but_never_their_secrets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_revoke_stops_the_key_on_the_next_request() {
     let server = TestServer::start().await;
-    let db = database_url(server.dir.path());
+    let db = server.database_url().to_owned();
     let account = server.sandbox_account();
     let (key_id, secret) = create_key(&db, &account, &[], "sk_test_").await;
     let doomed = server.client(&secret);
@@ -252,19 +252,19 @@ async fn keys_revoke_stops_the_key_on_the_next_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_prepares_a_fresh_database() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let db = database_url(dir.path());
+    let database = fresh_database().await;
+    let db = database.url.clone();
+    assert_eq!(database.table_count().await, 0, "a fresh database is empty");
     vinr(&["migrate", "--database-url", &db])
         .await
         .expect_success();
-    assert!(
-        dir.path().join("vinr.db").exists(),
-        "the database file is created"
-    );
+    let tables = database.table_count().await;
+    assert!(tables > 0, "the migration creates the schema");
     // Again: nothing left to apply, still a success.
     vinr(&["migrate", "--database-url", &db])
         .await
         .expect_success();
+    assert_eq!(database.table_count().await, tables);
 
     let server = TestServer::start_with(Options {
         database_url: Some(db),

@@ -5,17 +5,55 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use common::process::{config_without_rate_limits, database_url, Served};
+use common::process::{config_without_rate_limits, Served};
 use common::*;
 use serde_json::{json, Value};
+use tempfile::TempDir;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 /// Payments acknowledged before the process is stopped.
 const ACKNOWLEDGED_MIN: usize = 50;
 const CLIENTS: usize = 8;
+
+/// What `vinr serve` runs on, across restarts: a fresh database, and a directory for its
+/// configuration and logs.
+struct Deployment {
+    dir: TempDir,
+    config: PathBuf,
+    database: TestDatabase,
+}
+
+impl Deployment {
+    async fn new() -> Deployment {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let config = config_without_rate_limits(dir.path());
+        let database = fresh_database().await;
+        Deployment {
+            dir,
+            config,
+            database,
+        }
+    }
+
+    fn serve(&self) -> Served {
+        Served::start(self.dir.path(), &self.database.url, &self.config)
+    }
+
+    /// The first start: the server and the sandbox key it printed.
+    fn first_start(&self) -> (Served, String) {
+        let served = self.serve();
+        let key = served
+            .printed_key
+            .clone()
+            .expect("the first start prints a key");
+        assert!(key.starts_with("sk_test_"), "{key}");
+        (served, key)
+    }
+}
 
 /// A payment as it must survive: everything but `checkoutUrl`, whose base is the address of
 /// the process that answered.
@@ -93,13 +131,12 @@ async fn drain(
 /// `payment.created` event, is there; and that no payment exists without its event. With
 /// `exactly`, also that nothing else was stored (every request taken in was answered).
 async fn assert_all_survived(
-    dir: &std::path::Path,
+    deployment: &Deployment,
     key: &str,
     acknowledged: &[Value],
     exactly: bool,
 ) {
-    let config = config_without_rate_limits(dir);
-    let served = Served::start(dir, &database_url(dir), &config);
+    let served = deployment.serve();
     assert_eq!(
         served.printed_key, None,
         "a restart makes no new sandbox account"
@@ -141,14 +178,8 @@ async fn assert_all_survived(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_load_loses_no_acknowledged_payment() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let config = config_without_rate_limits(dir.path());
-    let served = Served::start(dir.path(), &database_url(dir.path()), &config);
-    let key = served
-        .printed_key
-        .clone()
-        .expect("the first start prints a key");
-    assert!(key.starts_with("sk_test_"), "{key}");
+    let deployment = Deployment::new().await;
+    let (served, key) = deployment.first_start();
     let api = Api::new(&served.base, &key);
 
     let (mut receiver, clients) = load(&api);
@@ -158,18 +189,13 @@ async fn kill_9_under_load_loses_no_acknowledged_payment() {
     drain(receiver, clients, &mut payments).await;
     assert!(payments.len() >= ACKNOWLEDGED_MIN);
 
-    assert_all_survived(dir.path(), &key, &payments, false).await;
+    assert_all_survived(&deployment, &key, &payments, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let config = config_without_rate_limits(dir.path());
-    let served = Served::start(dir.path(), &database_url(dir.path()), &config);
-    let key = served
-        .printed_key
-        .clone()
-        .expect("the first start prints a key");
+    let deployment = Deployment::new().await;
+    let (served, key) = deployment.first_start();
     let api = Api::new(&served.base, &key);
 
     let (mut receiver, clients) = load(&api);
@@ -185,5 +211,5 @@ async fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
         "SIGTERM took {took:?} to stop the server"
     );
 
-    assert_all_survived(dir.path(), &key, &payments, true).await;
+    assert_all_survived(&deployment, &key, &payments, true).await;
 }

@@ -11,25 +11,17 @@ use vinr_server::workers::maintenance;
 
 const HOUR_MS: i64 = 60 * 60 * 1000;
 
-async fn create_with_key(api: &Api, key: &str, body: Value) -> Reply {
-    api.call(Method::POST, "/v1/payments")
-        .json(body)
-        .idempotency_key(key)
-        .send()
-        .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_replays_the_first_answer() {
     let server = TestServer::start().await;
     let api = server.api();
     let body = payment_body(1500, json!({"metadata": {"order": "9"}}));
-    let first = create_with_key(&api, "order-9", body.clone()).await;
+    let first = api.create_with_key("order-9", body.clone()).await;
     first.expect_status(201);
     assert_eq!(first.header("idempotent-replayed"), None);
     let state = api.state().await;
 
-    let retry = create_with_key(&api, "order-9", body).await;
+    let retry = api.create_with_key("order-9", body).await;
     retry.expect_status(201);
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
     assert_eq!(retry.text, first.text, "byte-identical body");
@@ -60,7 +52,7 @@ async fn a_retry_replays_the_first_answer() {
 async fn the_same_key_with_another_body_is_409() {
     let server = TestServer::start().await;
     let api = server.api();
-    create_with_key(&api, "k1", payment_body(1000, json!({})))
+    api.create_with_key("k1", payment_body(1000, json!({})))
         .await
         .expect_status(201);
     let state = api.state().await;
@@ -69,7 +61,7 @@ async fn the_same_key_with_another_body_is_409() {
         payment_body(1000, json!({"description": "other"})),
         payment_body(1000, json!({"capture": false})),
     ] {
-        let reply = create_with_key(&api, "k1", body).await;
+        let reply = api.create_with_key("k1", body).await;
         reply.expect_error(
             409,
             "idempotency_error",
@@ -86,12 +78,12 @@ async fn the_same_key_with_another_body_is_409() {
 async fn header_and_body_keys_must_agree() {
     let server = TestServer::start().await;
     let api = server.api();
-    let reply = create_with_key(
-        &api,
-        "header-key",
-        payment_body(1000, json!({"idempotencyKey": "body-key"})),
-    )
-    .await;
+    let reply = api
+        .create_with_key(
+            "header-key",
+            payment_body(1000, json!({"idempotencyKey": "body-key"})),
+        )
+        .await;
     reply.expect_error(
         400,
         "invalid_request_error",
@@ -102,9 +94,9 @@ async fn header_and_body_keys_must_agree() {
 
     // Equal keys are one key.
     let body = payment_body(1000, json!({"idempotencyKey": "same"}));
-    let first = create_with_key(&api, "same", body.clone()).await;
+    let first = api.create_with_key("same", body.clone()).await;
     first.expect_status(201);
-    let retry = create_with_key(&api, "same", body).await;
+    let retry = api.create_with_key("same", body).await;
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
     assert_eq!(retry.text, first.text);
     assert_eq!(api.payments().await.len(), 1);
@@ -133,7 +125,9 @@ async fn the_body_field_alone_deduplicates() {
 async fn the_body_field_and_the_header_are_one_key() {
     let server = TestServer::start().await;
     let api = server.api();
-    let first = create_with_key(&api, "moved", payment_body(1000, json!({}))).await;
+    let first = api
+        .create_with_key("moved", payment_body(1000, json!({})))
+        .await;
     first.expect_status(201);
     let retry = api
         .post_json(
@@ -168,7 +162,9 @@ async fn without_a_key_nothing_is_deduplicated() {
 async fn keys_are_scoped_to_path_and_account() {
     let server = TestServer::start().await;
     let api = server.api();
-    let created = create_with_key(&api, "shared", payment_body(1000, json!({}))).await;
+    let created = api
+        .create_with_key("shared", payment_body(1000, json!({})))
+        .await;
     let payment = created.expect_status(201).clone();
     let id = id_of(&payment);
 
@@ -183,13 +179,17 @@ async fn keys_are_scoped_to_path_and_account() {
     assert_eq!(cancelled.header("idempotent-replayed"), None);
 
     // And the creation still replays its own first answer (the pending snapshot).
-    let retry = create_with_key(&api, "shared", payment_body(1000, json!({}))).await;
+    let retry = api
+        .create_with_key("shared", payment_body(1000, json!({})))
+        .await;
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
     assert_eq!(retry.json, payment);
 
     // Another account's identical request is its own.
     let (_, other) = server.new_account("Other").await;
-    let theirs = create_with_key(&other, "shared", payment_body(1000, json!({}))).await;
+    let theirs = other
+        .create_with_key("shared", payment_body(1000, json!({})))
+        .await;
     theirs.expect_status(201);
     assert_eq!(theirs.header("idempotent-replayed"), None);
     assert_ne!(theirs.json["id"], payment["id"]);
@@ -238,7 +238,7 @@ async fn state_changes_replay_too() {
 async fn keys_are_kept_24_hours_then_pruned() {
     let server = TestServer::start().await;
     let api = server.api();
-    create_with_key(&api, "daily", payment_body(1000, json!({})))
+    api.create_with_key("daily", payment_body(1000, json!({})))
         .await
         .expect_status(201);
 
@@ -247,7 +247,9 @@ async fn keys_are_kept_24_hours_then_pruned() {
     maintenance::step(server.app())
         .await
         .expect("the maintenance step runs");
-    let reply = create_with_key(&api, "daily", payment_body(2000, json!({}))).await;
+    let reply = api
+        .create_with_key("daily", payment_body(2000, json!({})))
+        .await;
     reply.expect_error(
         409,
         "idempotency_error",
@@ -261,7 +263,9 @@ async fn keys_are_kept_24_hours_then_pruned() {
         .await
         .expect("the maintenance step prunes idempotency keys");
     assert_eq!(pruned.idempotency_keys, 1);
-    let reply = create_with_key(&api, "daily", payment_body(2000, json!({}))).await;
+    let reply = api
+        .create_with_key("daily", payment_body(2000, json!({})))
+        .await;
     assert_eq!(reply.expect_status(201)["amount"], 2000);
     assert_eq!(reply.header("idempotent-replayed"), None);
     assert_eq!(api.payments().await.len(), 2);

@@ -2,32 +2,19 @@
 //! byte, and covers every route. After an intended API change, regenerate the copy with
 //! `VINR_UPDATE_OPENAPI=1 cargo test -p vinr-server --test openapi` and commit it.
 
-use std::sync::Arc;
+mod common;
 
-use vinr_server::clock::SystemClock;
-use vinr_server::config::{FileConfig, Settings};
+use common::TestServer;
 
 const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.json");
 
 #[tokio::test]
 async fn served_document_matches_the_committed_copy() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let settings = Settings::new(
-        "127.0.0.1:0".parse().expect("addr"),
-        format!("sqlite://{}/vinr.db", dir.path().display()),
-        None,
-        FileConfig::default(),
-    )
-    .expect("settings");
-    let running = vinr_server::server::start(settings, Arc::new(SystemClock))
-        .await
-        .expect("server starts");
-    let response = reqwest::get(format!("http://{}/v1/openapi.json", running.addr))
-        .await
-        .expect("GET /v1/openapi.json");
-    assert_eq!(response.status(), 200);
-    let served = response.text().await.expect("body");
-    running.stop().await;
+    let server = TestServer::start().await;
+    let reply = server.api().get("/v1/openapi.json").await;
+    reply.expect_status(200);
+    let served = reply.text;
+    server.stop().await;
 
     if std::env::var_os("VINR_UPDATE_OPENAPI").is_some() {
         std::fs::write(COMMITTED, &served).expect("write openapi.json");

@@ -1,11 +1,14 @@
-//! Black-box harness: a real `vinr` server per test on `127.0.0.1:0` with a fresh SQLite file
-//! in its own temporary directory, and a small HTTP client that speaks to it over the port.
-//! Extra accounts and keys come from the real flows through the store, never from SQL.
+//! Black-box harness: a real `vinr` server per test on `127.0.0.1:0` with a fresh database
+//! (SQLite, or PostgreSQL with `VINR_TEST_DATABASE_URL`: see [`database`]), and a small HTTP
+//! client that speaks to it over the port. Extra accounts and keys come from the real flows
+//! through the store, never from SQL.
 //!
 //! Every test binary uses a subset of these helpers.
 #![allow(dead_code)]
 
+pub mod database;
 pub mod process;
+pub mod race;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,13 +17,14 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
-use tempfile::TempDir;
 use vinr_domain::{Mode, UnixMillis};
 use vinr_server::clock::{Clock, ManualClock, SystemClock};
 use vinr_server::config::{FileConfig, RateLimitConfig, Settings};
 use vinr_server::flows::FlowError;
 use vinr_server::server::{self, Running};
 use vinr_server::state::AppState;
+
+pub use database::{fresh_database, TestDatabase};
 
 pub const CARD_APPROVED: &str = "4242424242424242";
 pub const CARD_3DS: &str = "4000000000003220";
@@ -34,14 +38,16 @@ pub const CARD_REFUNDS_FAIL: &str = "4000000000005126";
 pub const RETURN_URL: &str = "https://shop.example/return";
 
 /// How a test server differs from the default (rate limits off, both modes, public URL from
-/// the listen address, a fresh database).
+/// the listen address, a fresh database, its own clock).
 #[derive(Default)]
 pub struct Options {
     pub rate_limit: Option<RateLimitConfig>,
     pub modes: Option<Vec<String>>,
     pub public_url: Option<String>,
-    /// An existing database to serve instead of a fresh one.
+    /// An existing database to serve instead of a fresh one; the test owns it.
     pub database_url: Option<String>,
+    /// A clock shared with other servers (nodes of one deployment) instead of a new one.
+    pub clock: Option<Arc<ManualClock>>,
 }
 
 pub struct TestServer {
@@ -51,11 +57,13 @@ pub struct TestServer {
     /// The sandbox account made on first start (absent when the database already had one).
     pub account_id: Option<String>,
     key: Option<String>,
-    pub dir: TempDir,
+    /// The fresh database made for this server, removed after it stops; `None` when serving
+    /// [`Options::database_url`].
+    database: Option<TestDatabase>,
 }
 
 /// A clock on a whole second near the real time, moved only by hand.
-fn manual_clock() -> Arc<ManualClock> {
+pub fn manual_clock() -> Arc<ManualClock> {
     let now = SystemClock.now().0;
     Arc::new(ManualClock::new(UnixMillis(now - now % 1000)))
 }
@@ -66,10 +74,14 @@ impl TestServer {
     }
 
     pub async fn start_with(options: Options) -> TestServer {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let database_url = options
-            .database_url
-            .unwrap_or_else(|| format!("sqlite://{}/vinr.db", dir.path().display()));
+        let (database, database_url) = match options.database_url {
+            Some(url) => (None, url),
+            None => {
+                let database = fresh_database().await;
+                let url = database.url.clone();
+                (Some(database), url)
+            }
+        };
         let defaults = FileConfig::default();
         let file = FileConfig {
             modes: options.modes.unwrap_or(defaults.modes),
@@ -82,7 +94,7 @@ impl TestServer {
         let listen: SocketAddr = "127.0.0.1:0".parse().expect("a socket address");
         let settings = Settings::new(listen, database_url, options.public_url, file)
             .expect("valid test settings");
-        let clock = manual_clock();
+        let clock = options.clock.unwrap_or_else(manual_clock);
         let running = server::start(settings, clock.clone())
             .await
             .expect("the server starts");
@@ -100,7 +112,7 @@ impl TestServer {
             clock,
             account_id,
             key,
-            dir,
+            database,
         }
     }
 
@@ -115,6 +127,11 @@ impl TestServer {
 
     pub fn addr(&self) -> SocketAddr {
         self.running.addr
+    }
+
+    /// The database this server serves, for the command line and other servers.
+    pub fn database_url(&self) -> &str {
+        &self.app().settings.database_url
     }
 
     /// The sandbox account's API, with its bootstrapped `sk_test_` key.
@@ -174,8 +191,13 @@ impl TestServer {
         assert!(revoked, "the key was active before revocation");
     }
 
+    /// Stops the server, then removes the database made for it.
     pub async fn stop(self) {
-        self.running.stop().await;
+        let TestServer {
+            running, database, ..
+        } = self;
+        running.stop().await;
+        drop(database);
     }
 }
 
@@ -392,6 +414,15 @@ impl Api {
 
     pub async fn post_form(&self, path: &str, body: &str) -> Reply {
         self.call(Method::POST, path).form(body).send().await
+    }
+
+    /// `POST /v1/payments` with `body` and an `Idempotency-Key` header.
+    pub async fn create_with_key(&self, key: &str, body: Value) -> Reply {
+        self.call(Method::POST, "/v1/payments")
+            .json(body)
+            .idempotency_key(key)
+            .send()
+            .await
     }
 
     /// `POST /v1/payments` with `body`, expecting 201; answers the payment.

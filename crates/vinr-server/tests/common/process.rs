@@ -1,5 +1,6 @@
 //! The real `vinr` binary as a child process: `vinr serve` (read its key and address from
-//! standard output) and the one-shot commands (`accounts`, `keys`, `migrate`).
+//! standard output) and the one-shot commands (`accounts`, `keys`, `migrate`). Database URLs
+//! come from [`super::database`], so the binary runs on the backend the suite runs on.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -12,11 +13,6 @@ const PROCESS_DEADLINE: Duration = Duration::from_secs(30);
 
 pub fn vinr_bin() -> &'static str {
     env!("CARGO_BIN_EXE_vinr")
-}
-
-/// `sqlite://<dir>/vinr.db`.
-pub fn database_url(dir: &Path) -> String {
-    format!("sqlite://{}/vinr.db", dir.display())
 }
 
 /// Writes `<dir>/vinr.toml` with rate limits off; answers its path.
