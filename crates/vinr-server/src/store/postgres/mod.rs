@@ -11,6 +11,7 @@
 mod migrations;
 mod rows;
 
+use std::panic::AssertUnwindSafe;
 use std::str::FromStr;
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -63,31 +64,34 @@ impl PgStore {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let mut client = self.pool.get().await.map_err(|e| E::from(db_error(e)))?;
+        let client = self.pool.get().await.map_err(|e| E::from(db_error(e)))?;
         let runtime = Handle::current();
-        tokio::task::spawn_blocking(move || {
-            let tx = runtime
-                .block_on(client.transaction())
-                .map_err(|e| E::from(db_error(e)))?;
-            let result = {
-                let mut pg_tx = PgTx::new(&tx, &runtime);
-                flow(&mut pg_tx).and_then(|value| pg_tx.flush().map(|()| value).map_err(E::from))
-            };
-            match result {
-                Ok(value) => runtime
-                    .block_on(tx.commit())
-                    .map(|()| value)
-                    .map_err(|e| E::from(db_error(e))),
-                Err(error) => {
-                    // Dropping an unfinished transaction rolls it back too; doing it here
-                    // returns the connection to the pool clean.
-                    let _ = runtime.block_on(tx.rollback());
-                    Err(error)
+        let answer = tokio::task::spawn_blocking(move || {
+            let mut tx = PgTx::new(&client, &runtime);
+            // BEGIN goes out with the flow's first statement, COMMIT with its last writes.
+            tx.defer("BEGIN", Vec::new(), 0);
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| flow(&mut tx)))
+                .unwrap_or_else(|_| {
+                    tracing::error!("a write flow panicked; its transaction is rolled back");
+                    Err(E::from(StoreError::Database("write flow panicked".into())))
+                })
+                .and_then(|value| {
+                    tx.defer("COMMIT", Vec::new(), 0);
+                    tx.flush().map(|()| value).map_err(E::from)
+                });
+            if result.is_err() {
+                // Whatever failed, the connection goes back to the pool outside a
+                // transaction (PostgreSQL only warns when none is open).
+                tx.discard_deferred();
+                if tx.execute("ROLLBACK", &[]).is_err() {
+                    // A connection that cannot even roll back is not given to anyone else.
+                    let _ = deadpool_postgres::Object::take(client);
                 }
             }
+            result
         })
-        .await
-        .unwrap_or_else(|_| Err(E::from(StoreError::Database("write flow panicked".into()))))
+        .await;
+        answer.unwrap_or_else(|_| Err(E::from(StoreError::Database("write flow panicked".into()))))
     }
 
     pub async fn read<T, E, F>(&self, read: F) -> Result<T, E>
@@ -108,10 +112,11 @@ impl PgStore {
     }
 }
 
-/// Runs statements of one connection or transaction to completion from blocking code, each
-/// statement prepared once per connection. Writes whose only answer is success (inserts, the
-/// update of a locked row) are deferred and sent together, pipelined in one round trip, before
-/// the next read or the commit: a created payment costs five round trips instead of eight.
+/// Runs statements of one connection to completion from blocking code, each statement
+/// prepared once per connection. Statements whose only answer is success (BEGIN, inserts, the
+/// update of a locked row, COMMIT) are deferred and sent pipelined with the next statement
+/// that answers something, or at the commit: a created payment costs three round trips
+/// (BEGIN + key lock, stored-answer lookup, three inserts + COMMIT) instead of eight.
 pub struct Blocking<'a, C> {
     client: &'a C,
     runtime: &'a Handle,
@@ -146,6 +151,11 @@ impl<'a, C: GenericClient> Blocking<'a, C> {
         });
     }
 
+    /// Drops queued statements unsent (the flow failed).
+    pub(crate) fn discard_deferred(&mut self) {
+        self.deferred.clear();
+    }
+
     /// Sends every deferred statement, pipelined, and checks each one's effect.
     pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
         if self.deferred.is_empty() {
@@ -153,44 +163,8 @@ impl<'a, C: GenericClient> Blocking<'a, C> {
         }
         let batch = std::mem::take(&mut self.deferred);
         let client = self.client;
-        self.runtime.block_on(async move {
-            let mut statements = Vec::with_capacity(batch.len());
-            for deferred in &batch {
-                statements.push(
-                    client
-                        .prepare_cached(deferred.sql)
-                        .await
-                        .map_err(db_error)?,
-                );
-            }
-            // Polled together, tokio-postgres writes them back to back on the connection.
-            let runs = batch.iter().zip(&statements).map(|(deferred, statement)| {
-                let params: Vec<&(dyn ToSql + Sync)> = deferred
-                    .params
-                    .iter()
-                    .map(|param| param.as_ref() as &(dyn ToSql + Sync))
-                    .collect();
-                async move { client.execute(statement, &params).await }
-            });
-            let changed = futures_util::future::try_join_all(runs)
-                .await
-                .map_err(db_error)?;
-            for (deferred, changed) in batch.iter().zip(changed) {
-                if changed != deferred.expect_changed {
-                    return Err(StoreError::Database(format!(
-                        "`{}` changed {changed} rows, expected {}",
-                        deferred
-                            .sql
-                            .split_whitespace()
-                            .take(3)
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                        deferred.expect_changed
-                    )));
-                }
-            }
-            Ok(())
-        })
+        self.runtime
+            .block_on(async move { pipelined(client, &batch, async { Ok(()) }).await })
     }
 
     pub(crate) fn query(
@@ -198,13 +172,11 @@ impl<'a, C: GenericClient> Blocking<'a, C> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, StoreError> {
-        self.flush()?;
-        self.runtime.block_on(async {
-            let statement = self.client.prepare_cached(sql).await.map_err(db_error)?;
-            self.client
-                .query(&statement, params)
-                .await
-                .map_err(db_error)
+        let batch = std::mem::take(&mut self.deferred);
+        let client = self.client;
+        self.runtime.block_on(async move {
+            let statement = client.prepare_cached(sql).await.map_err(db_error)?;
+            pipelined(client, &batch, client.query(&statement, params)).await
         })
     }
 
@@ -213,13 +185,11 @@ impl<'a, C: GenericClient> Blocking<'a, C> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, StoreError> {
-        self.flush()?;
-        self.runtime.block_on(async {
-            let statement = self.client.prepare_cached(sql).await.map_err(db_error)?;
-            self.client
-                .query_opt(&statement, params)
-                .await
-                .map_err(db_error)
+        let batch = std::mem::take(&mut self.deferred);
+        let client = self.client;
+        self.runtime.block_on(async move {
+            let statement = client.prepare_cached(sql).await.map_err(db_error)?;
+            pipelined(client, &batch, client.query_opt(&statement, params)).await
         })
     }
 
@@ -228,13 +198,57 @@ impl<'a, C: GenericClient> Blocking<'a, C> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, StoreError> {
-        self.flush()?;
-        self.runtime.block_on(async {
-            let statement = self.client.prepare_cached(sql).await.map_err(db_error)?;
-            self.client
-                .execute(&statement, params)
-                .await
-                .map_err(db_error)
+        let batch = std::mem::take(&mut self.deferred);
+        let client = self.client;
+        self.runtime.block_on(async move {
+            let statement = client.prepare_cached(sql).await.map_err(db_error)?;
+            pipelined(client, &batch, client.execute(&statement, params)).await
         })
     }
+}
+
+/// Runs the deferred `batch` and then `last`, written back to back on the connection (one
+/// round trip): tokio-postgres sends each request when its future is first polled, and both
+/// are polled in order. A failed deferred statement wins over `last`'s answer.
+async fn pipelined<C, T>(
+    client: &C,
+    batch: &[Deferred],
+    last: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, StoreError>
+where
+    C: GenericClient,
+{
+    let mut statements = Vec::with_capacity(batch.len());
+    for deferred in batch {
+        statements.push(
+            client
+                .prepare_cached(deferred.sql)
+                .await
+                .map_err(db_error)?,
+        );
+    }
+    let runs = batch.iter().zip(&statements).map(|(deferred, statement)| {
+        let params: Vec<&(dyn ToSql + Sync)> = deferred
+            .params
+            .iter()
+            .map(|param| param.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        async move { client.execute(statement, &params).await }
+    });
+    let (changed, answer) = tokio::join!(futures_util::future::try_join_all(runs), last);
+    for (deferred, changed) in batch.iter().zip(changed.map_err(db_error)?) {
+        if changed != deferred.expect_changed {
+            return Err(StoreError::Database(format!(
+                "`{}` changed {changed} rows, expected {}",
+                deferred
+                    .sql
+                    .split_whitespace()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                deferred.expect_changed
+            )));
+        }
+    }
+    answer.map_err(db_error)
 }

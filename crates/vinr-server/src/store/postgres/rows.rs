@@ -17,8 +17,9 @@ use crate::store::{
     ListError, ListQuery, Page, Reader, Scope, StoreError, StoredResponse, Tx,
 };
 
-/// A flow's transaction.
-pub type PgTx<'a, 'c> = Blocking<'a, deadpool_postgres::Transaction<'c>>;
+/// A flow's transaction: a pooled connection between the BEGIN and COMMIT that
+/// `PgStore::write` sends.
+pub type PgTx<'a> = Blocking<'a, deadpool_postgres::Client>;
 /// A pooled connection for reads.
 pub type PgReader<'a> = Blocking<'a, deadpool_postgres::Client>;
 
@@ -312,7 +313,7 @@ fn as_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-impl Tx for PgTx<'_, '_> {
+impl Tx for PgTx<'_> {
     fn insert_account(&mut self, account: &AccountRecord) -> Result<(), StoreError> {
         self.execute(
             "INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)",
