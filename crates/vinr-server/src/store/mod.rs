@@ -9,6 +9,7 @@
 //! transaction, so several server nodes can share one database. [`Store`] is the enum the
 //! rest of the server holds; flows never name a backend.
 
+mod columns;
 pub mod postgres;
 pub mod sqlite;
 

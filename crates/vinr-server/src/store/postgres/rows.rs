@@ -2,18 +2,18 @@
 //! (a pooled connection). Same statements as SQLite's, in PostgreSQL's dialect, plus row
 //! locks (`FOR UPDATE`), advisory locks for idempotency keys and `SKIP LOCKED` pruning.
 
-use std::collections::BTreeMap;
-
 use sha2::{Digest, Sha256};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
-use vinr_domain::{
-    CaptureMethod, Currency, FailureCode, Mode, Payment, PaymentMethod, PaymentStatus, UnixMillis,
-};
+use vinr_domain::{FailureCode, Payment, PaymentStatus, UnixMillis};
 
 use super::{db_error, Blocking, Params};
+use crate::store::columns::{
+    corrupt, request_hash, ApiKeyRow, EventRow, PaymentRow, API_KEY_COLUMNS, EVENT_COLUMNS,
+    PAYMENT_COLUMNS,
+};
 use crate::store::{
-    metadata_to_json, AccountRecord, ApiKeyRecord, Cursor, EventRecord, IdempotencyScope, KeyKind,
+    metadata_to_json, AccountRecord, ApiKeyRecord, Cursor, EventRecord, IdempotencyScope,
     ListError, ListQuery, Page, Reader, Scope, StoreError, StoredResponse, Tx,
 };
 
@@ -23,21 +23,6 @@ pub type PgTx<'a> = Blocking<'a, deadpool_postgres::Client>;
 /// A pooled connection for reads.
 pub type PgReader<'a> = Blocking<'a, deadpool_postgres::Client>;
 
-const PAYMENT_COLUMNS: &str = "id, account_id, mode, status, amount, currency, description, \
-    return_url, checkout_token, metadata, capture_method, amount_capturable, amount_captured, \
-    amount_refunded, pm_brand, pm_last4, pm_exp_month, pm_exp_year, pm_fingerprint, \
-    failure_code, created_at, expires_at, authorized_at, captured_at, cancelled_at, failed_at, \
-    expired_at";
-
-const API_KEY_COLUMNS: &str =
-    "id, account_id, mode, kind, scopes, key_hash, display, created_at, revoked_at";
-
-const EVENT_COLUMNS: &str = "id, account_id, mode, type, object_id, data, created_at";
-
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Database(format!("unexpected {what} `{value}` in the database"))
-}
-
 fn get<'r, T: tokio_postgres::types::FromSql<'r>>(
     row: &'r Row,
     index: usize,
@@ -45,110 +30,70 @@ fn get<'r, T: tokio_postgres::types::FromSql<'r>>(
     row.try_get(index).map_err(db_error)
 }
 
-/// A non-negative BIGINT as minor units (the schema's CHECKs keep them non-negative).
-fn minor(row: &Row, index: usize) -> Result<u64, StoreError> {
-    let value: i64 = get(row, index)?;
-    u64::try_from(value).map_err(|_| corrupt("amount", &value.to_string()))
-}
-
-fn millis(row: &Row, index: usize) -> Result<Option<UnixMillis>, StoreError> {
-    Ok(get::<Option<i64>>(row, index)?.map(UnixMillis))
-}
-
-fn mode_from(row: &Row, index: usize) -> Result<Mode, StoreError> {
-    let value: String = get(row, index)?;
-    Mode::parse(&value).ok_or_else(|| corrupt("mode", &value))
-}
-
-fn small<T: TryFrom<i32>>(row: &Row, index: usize, what: &str) -> Result<Option<T>, StoreError> {
-    get::<Option<i32>>(row, index)?
-        .map(|value| T::try_from(value).map_err(|_| corrupt(what, &value.to_string())))
-        .transpose()
+/// An INTEGER column (expiry month and year) widened to the shared row's i64.
+fn int(row: &Row, index: usize) -> Result<Option<i64>, StoreError> {
+    Ok(get::<Option<i32>>(row, index)?.map(i64::from))
 }
 
 fn payment_from_row(row: &Row) -> Result<Payment, StoreError> {
-    let status: String = get(row, 3)?;
-    let currency: String = get(row, 5)?;
-    let metadata: String = get(row, 9)?;
-    let capture_method: String = get(row, 10)?;
-    let brand: Option<String> = get(row, 14)?;
-    let failure_code: Option<String> = get(row, 19)?;
-    let payment_method = match brand {
-        Some(brand) => Some(PaymentMethod {
-            brand,
-            last4: get::<Option<String>>(row, 15)?.unwrap_or_default(),
-            exp_month: small(row, 16, "expiry month")?.unwrap_or_default(),
-            exp_year: small(row, 17, "expiry year")?.unwrap_or_default(),
-            fingerprint: get::<Option<String>>(row, 18)?.unwrap_or_default(),
-        }),
-        None => None,
-    };
-    Ok(Payment {
+    PaymentRow {
         id: get(row, 0)?,
         account_id: get(row, 1)?,
-        mode: mode_from(row, 2)?,
-        status: PaymentStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
-        amount: minor(row, 4)?,
-        currency: Currency::parse(&currency).ok_or_else(|| corrupt("currency", &currency))?,
+        mode: get(row, 2)?,
+        status: get(row, 3)?,
+        amount: get(row, 4)?,
+        currency: get(row, 5)?,
         description: get(row, 6)?,
         return_url: get(row, 7)?,
         checkout_token: get(row, 8)?,
-        metadata: serde_json::from_str::<BTreeMap<String, String>>(&metadata)
-            .map_err(|_| corrupt("metadata", &metadata))?,
-        capture_method: CaptureMethod::parse(&capture_method)
-            .ok_or_else(|| corrupt("capture method", &capture_method))?,
-        amount_capturable: minor(row, 11)?,
-        amount_captured: minor(row, 12)?,
-        amount_refunded: minor(row, 13)?,
-        payment_method,
-        failure_code: failure_code
-            .map(|code| FailureCode::parse(&code).ok_or_else(|| corrupt("failure code", &code)))
-            .transpose()?,
-        created_at: UnixMillis(get(row, 20)?),
-        expires_at: UnixMillis(get(row, 21)?),
-        authorized_at: millis(row, 22)?,
-        captured_at: millis(row, 23)?,
-        cancelled_at: millis(row, 24)?,
-        failed_at: millis(row, 25)?,
-        expired_at: millis(row, 26)?,
-    })
+        metadata: get(row, 9)?,
+        capture_method: get(row, 10)?,
+        amount_capturable: get(row, 11)?,
+        amount_captured: get(row, 12)?,
+        amount_refunded: get(row, 13)?,
+        pm_brand: get(row, 14)?,
+        pm_last4: get(row, 15)?,
+        pm_exp_month: int(row, 16)?,
+        pm_exp_year: int(row, 17)?,
+        pm_fingerprint: get(row, 18)?,
+        failure_code: get(row, 19)?,
+        created_at: get(row, 20)?,
+        expires_at: get(row, 21)?,
+        authorized_at: get(row, 22)?,
+        captured_at: get(row, 23)?,
+        cancelled_at: get(row, 24)?,
+        failed_at: get(row, 25)?,
+        expired_at: get(row, 26)?,
+    }
+    .into_payment()
 }
 
 fn api_key_from_row(row: &Row) -> Result<ApiKeyRecord, StoreError> {
-    let kind: String = get(row, 3)?;
-    let scopes: String = get(row, 4)?;
-    let hash: Vec<u8> = get(row, 5)?;
-    Ok(ApiKeyRecord {
+    ApiKeyRow {
         id: get(row, 0)?,
         account_id: get(row, 1)?,
-        mode: mode_from(row, 2)?,
-        kind: match kind.as_str() {
-            "secret" => KeyKind::Secret,
-            "restricted" => KeyKind::Restricted,
-            _ => return Err(corrupt("key kind", &kind)),
-        },
-        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
-        key_hash: hash
-            .try_into()
-            .map_err(|_| corrupt("key hash", "of wrong length"))?,
+        mode: get(row, 2)?,
+        kind: get(row, 3)?,
+        scopes: get(row, 4)?,
+        key_hash: get(row, 5)?,
         display: get(row, 6)?,
-        created_at: UnixMillis(get(row, 7)?),
-        revoked_at: millis(row, 8)?,
-    })
+        created_at: get(row, 7)?,
+        revoked_at: get(row, 8)?,
+    }
+    .into_record()
 }
 
 fn event_from_row(row: &Row) -> Result<EventRecord, StoreError> {
-    Ok(EventRecord {
+    EventRow {
         id: get(row, 0)?,
-        scope: Scope {
-            account_id: get(row, 1)?,
-            mode: mode_from(row, 2)?,
-        },
+        account_id: get(row, 1)?,
+        mode: get(row, 2)?,
         kind: get(row, 3)?,
         object_id: get(row, 4)?,
         data: get(row, 5)?,
-        created_at: UnixMillis(get(row, 6)?),
-    })
+        created_at: get(row, 6)?,
+    }
+    .into_record()
 }
 
 /// The statements both sides share.
@@ -272,12 +217,9 @@ impl<C: deadpool_postgres::GenericClient> Blocking<'_, C> {
         let Some(row) = row else {
             return Ok(None);
         };
-        let hash: Vec<u8> = get(&row, 0)?;
         let status: i32 = get(&row, 1)?;
         Ok(Some(StoredResponse {
-            request_hash: hash
-                .try_into()
-                .map_err(|_| corrupt("request hash", "of wrong length"))?,
+            request_hash: request_hash(get(&row, 0)?)?,
             status_code: u16::try_from(status)
                 .map_err(|_| corrupt("status", &status.to_string()))?,
             body: get(&row, 2)?,

@@ -1,132 +1,73 @@
 //! The SQL of the SQLite backend: [`SqliteTx`] (inside the writer's transaction) and
 //! [`SqliteReader`] (a read-only connection). Every statement is cached by rusqlite.
 
-use std::collections::BTreeMap;
-
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use vinr_domain::{
-    CaptureMethod, Currency, FailureCode, Mode, Payment, PaymentMethod, PaymentStatus, UnixMillis,
-};
+use vinr_domain::{FailureCode, Payment, PaymentStatus, UnixMillis};
 
 use super::db_error;
+use crate::store::columns::{
+    request_hash, ApiKeyRow, EventRow, PaymentRow, API_KEY_COLUMNS, EVENT_COLUMNS, PAYMENT_COLUMNS,
+};
 use crate::store::{
-    metadata_to_json, AccountRecord, ApiKeyRecord, Cursor, EventRecord, IdempotencyScope, KeyKind,
+    metadata_to_json, AccountRecord, ApiKeyRecord, Cursor, EventRecord, IdempotencyScope,
     ListError, ListQuery, Page, Reader, Scope, StoreError, StoredResponse, Tx,
 };
 
-const PAYMENT_COLUMNS: &str = "id, account_id, mode, status, amount, currency, description, \
-    return_url, checkout_token, metadata, capture_method, amount_capturable, amount_captured, \
-    amount_refunded, pm_brand, pm_last4, pm_exp_month, pm_exp_year, pm_fingerprint, \
-    failure_code, created_at, expires_at, authorized_at, captured_at, cancelled_at, failed_at, \
-    expired_at";
-
-const API_KEY_COLUMNS: &str =
-    "id, account_id, mode, kind, scopes, key_hash, display, created_at, revoked_at";
-
-const EVENT_COLUMNS: &str = "id, account_id, mode, type, object_id, data, created_at";
-
-/// A value in the database that no version of this server writes.
-fn corrupt(what: &str, value: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Text,
-        format!("unexpected {what} `{value}` in the database").into(),
-    )
-}
-
-fn mode_from(value: String) -> rusqlite::Result<Mode> {
-    Mode::parse(&value).ok_or_else(|| corrupt("mode", &value))
-}
-
-fn millis(value: Option<i64>) -> Option<UnixMillis> {
-    value.map(UnixMillis)
-}
-
-fn payment_from_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
-    let status: String = row.get(3)?;
-    let currency: String = row.get(5)?;
-    let metadata: String = row.get(9)?;
-    let capture_method: String = row.get(10)?;
-    let brand: Option<String> = row.get(14)?;
-    let failure_code: Option<String> = row.get(19)?;
-    let payment_method = match brand {
-        Some(brand) => Some(PaymentMethod {
-            brand,
-            last4: row.get(15)?,
-            exp_month: row.get(16)?,
-            exp_year: row.get(17)?,
-            fingerprint: row.get(18)?,
-        }),
-        None => None,
-    };
-    Ok(Payment {
+fn payment_row(row: &Row<'_>) -> rusqlite::Result<PaymentRow> {
+    Ok(PaymentRow {
         id: row.get(0)?,
         account_id: row.get(1)?,
-        mode: mode_from(row.get(2)?)?,
-        status: PaymentStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        mode: row.get(2)?,
+        status: row.get(3)?,
         amount: row.get(4)?,
-        currency: Currency::parse(&currency).ok_or_else(|| corrupt("currency", &currency))?,
+        currency: row.get(5)?,
         description: row.get(6)?,
         return_url: row.get(7)?,
         checkout_token: row.get(8)?,
-        metadata: serde_json::from_str::<BTreeMap<String, String>>(&metadata)
-            .map_err(|_| corrupt("metadata", &metadata))?,
-        capture_method: CaptureMethod::parse(&capture_method)
-            .ok_or_else(|| corrupt("capture method", &capture_method))?,
+        metadata: row.get(9)?,
+        capture_method: row.get(10)?,
         amount_capturable: row.get(11)?,
         amount_captured: row.get(12)?,
         amount_refunded: row.get(13)?,
-        payment_method,
-        failure_code: match failure_code {
-            Some(code) => {
-                Some(FailureCode::parse(&code).ok_or_else(|| corrupt("failure code", &code))?)
-            }
-            None => None,
-        },
-        created_at: UnixMillis(row.get(20)?),
-        expires_at: UnixMillis(row.get(21)?),
-        authorized_at: millis(row.get(22)?),
-        captured_at: millis(row.get(23)?),
-        cancelled_at: millis(row.get(24)?),
-        failed_at: millis(row.get(25)?),
-        expired_at: millis(row.get(26)?),
+        pm_brand: row.get(14)?,
+        pm_last4: row.get(15)?,
+        pm_exp_month: row.get(16)?,
+        pm_exp_year: row.get(17)?,
+        pm_fingerprint: row.get(18)?,
+        failure_code: row.get(19)?,
+        created_at: row.get(20)?,
+        expires_at: row.get(21)?,
+        authorized_at: row.get(22)?,
+        captured_at: row.get(23)?,
+        cancelled_at: row.get(24)?,
+        failed_at: row.get(25)?,
+        expired_at: row.get(26)?,
     })
 }
 
-fn api_key_from_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
-    let kind: String = row.get(3)?;
-    let scopes: String = row.get(4)?;
-    let hash: Vec<u8> = row.get(5)?;
-    Ok(ApiKeyRecord {
+fn api_key_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRow> {
+    Ok(ApiKeyRow {
         id: row.get(0)?,
         account_id: row.get(1)?,
-        mode: mode_from(row.get(2)?)?,
-        kind: match kind.as_str() {
-            "secret" => KeyKind::Secret,
-            "restricted" => KeyKind::Restricted,
-            _ => return Err(corrupt("key kind", &kind)),
-        },
-        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
-        key_hash: hash
-            .try_into()
-            .map_err(|_| corrupt("key hash", "of wrong length"))?,
+        mode: row.get(2)?,
+        kind: row.get(3)?,
+        scopes: row.get(4)?,
+        key_hash: row.get(5)?,
         display: row.get(6)?,
-        created_at: UnixMillis(row.get(7)?),
-        revoked_at: millis(row.get(8)?),
+        created_at: row.get(7)?,
+        revoked_at: row.get(8)?,
     })
 }
 
-fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
-    Ok(EventRecord {
+fn event_row(row: &Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
         id: row.get(0)?,
-        scope: Scope {
-            account_id: row.get(1)?,
-            mode: mode_from(row.get(2)?)?,
-        },
+        account_id: row.get(1)?,
+        mode: row.get(2)?,
         kind: row.get(3)?,
         object_id: row.get(4)?,
         data: row.get(5)?,
-        created_at: UnixMillis(row.get(6)?),
+        created_at: row.get(6)?,
     })
 }
 
@@ -137,11 +78,13 @@ fn get_payment(conn: &Connection, scope: &Scope, id: &str) -> Result<Option<Paym
     .and_then(|mut stmt| {
         stmt.query_row(
             params![id, scope.account_id, scope.mode.as_str()],
-            payment_from_row,
+            payment_row,
         )
         .optional()
     })
-    .map_err(db_error)
+    .map_err(db_error)?
+    .map(PaymentRow::into_payment)
+    .transpose()
 }
 
 fn find_idempotent_response(
@@ -161,34 +104,59 @@ fn find_idempotent_response(
                 key.path,
                 key.key
             ],
-            |row| {
-                let hash: Vec<u8> = row.get(0)?;
-                Ok(StoredResponse {
-                    request_hash: hash
-                        .try_into()
-                        .map_err(|_| corrupt("request hash", "of wrong length"))?,
-                    status_code: row.get(1)?,
-                    body: row.get(2)?,
-                })
-            },
+            |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get(1)?, row.get(2)?)),
         )
         .optional()
     })
-    .map_err(db_error)
+    .map_err(db_error)?
+    .map(|(hash, status_code, body)| {
+        Ok(StoredResponse {
+            request_hash: request_hash(hash)?,
+            status_code,
+            body,
+        })
+    })
+    .transpose()
 }
+
+/// A listable table: its name, its columns, and how a row becomes an object.
+struct Listed<R, T> {
+    table: &'static str,
+    columns: &'static str,
+    read: fn(&Row<'_>) -> rusqlite::Result<R>,
+    convert: fn(R) -> Result<T, StoreError>,
+}
+
+const PAYMENTS: Listed<PaymentRow, Payment> = Listed {
+    table: "payments",
+    columns: PAYMENT_COLUMNS,
+    read: payment_row,
+    convert: PaymentRow::into_payment,
+};
+
+const EVENTS: Listed<EventRow, EventRecord> = Listed {
+    table: "events",
+    columns: EVENT_COLUMNS,
+    read: event_row,
+    convert: EventRow::into_record,
+};
 
 /// Runs a newest-first list query over `table` confined to `scope`, with optional extra
 /// equality filter, `created` bounds and a cursor. Fetches one row more than asked to learn
 /// `has_more` without a count.
-fn list<T>(
+fn list<R, T>(
     conn: &Connection,
-    table: &str,
-    columns: &str,
+    listed: &Listed<R, T>,
     scope: &Scope,
     filter: Option<(&str, &str)>,
     query: &ListQuery,
-    from_row: fn(&Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Page<T>, ListError> {
+    let Listed {
+        table,
+        columns,
+        read,
+        convert,
+    } = *listed;
     let mut sql = format!("SELECT {columns} FROM {table} WHERE account_id = ?1 AND mode = ?2");
     let mut args: Vec<rusqlite::types::Value> = vec![
         scope.account_id.clone().into(),
@@ -234,10 +202,13 @@ fn list<T>(
     let mut items = conn
         .prepare_cached(&sql)
         .and_then(|mut stmt| {
-            stmt.query_map(rusqlite::params_from_iter(args), from_row)?
-                .collect::<rusqlite::Result<Vec<T>>>()
+            stmt.query_map(rusqlite::params_from_iter(args), read)?
+                .collect::<rusqlite::Result<Vec<R>>>()
         })
-        .map_err(db_error)?;
+        .map_err(db_error)?
+        .into_iter()
+        .map(convert)
+        .collect::<Result<Vec<T>, StoreError>>()?;
     let has_more = items.len() > query.limit as usize;
     items.truncate(query.limit as usize);
     if !older {
@@ -517,10 +488,12 @@ impl Reader for SqliteReader<'_> {
                 "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1"
             ))
             .and_then(|mut stmt| {
-                stmt.query_row(params![&key_hash[..]], api_key_from_row)
+                stmt.query_row(params![&key_hash[..]], api_key_row)
                     .optional()
             })
-            .map_err(db_error)
+            .map_err(db_error)?
+            .map(ApiKeyRow::into_record)
+            .transpose()
     }
 
     fn list_api_keys(&mut self, account_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
@@ -529,10 +502,13 @@ impl Reader for SqliteReader<'_> {
                 "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE account_id = ?1 ORDER BY seq"
             ))
             .and_then(|mut stmt| {
-                stmt.query_map(params![account_id], api_key_from_row)?
+                stmt.query_map(params![account_id], api_key_row)?
                     .collect::<rusqlite::Result<Vec<_>>>()
             })
-            .map_err(db_error)
+            .map_err(db_error)?
+            .into_iter()
+            .map(ApiKeyRow::into_record)
+            .collect()
     }
 
     fn get_account(&mut self, account_id: &str) -> Result<Option<AccountRecord>, StoreError> {
@@ -563,12 +539,10 @@ impl Reader for SqliteReader<'_> {
     ) -> Result<Page<Payment>, ListError> {
         list(
             self.conn,
-            "payments",
-            PAYMENT_COLUMNS,
+            &PAYMENTS,
             scope,
             status.map(|status| ("status", status.as_str())),
             query,
-            payment_from_row,
         )
     }
 
@@ -580,11 +554,13 @@ impl Reader for SqliteReader<'_> {
             .and_then(|mut stmt| {
                 stmt.query_row(
                     params![id, scope.account_id, scope.mode.as_str()],
-                    event_from_row,
+                    event_row,
                 )
                 .optional()
             })
-            .map_err(db_error)
+            .map_err(db_error)?
+            .map(EventRow::into_record)
+            .transpose()
     }
 
     fn list_events(
@@ -595,12 +571,10 @@ impl Reader for SqliteReader<'_> {
     ) -> Result<Page<EventRecord>, ListError> {
         list(
             self.conn,
-            "events",
-            EVENT_COLUMNS,
+            &EVENTS,
             scope,
             kind.map(|kind| ("type", kind)),
             query,
-            event_from_row,
         )
     }
 }

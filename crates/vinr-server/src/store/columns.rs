@@ -1,0 +1,190 @@
+//! What both backends share about rows: the column lists of the hot tables and the
+//! conversion of a row's raw values into domain types. Each backend only reads its driver's
+//! row into these raw structs, so a value no version of the server writes is refused the same
+//! way on SQLite and on PostgreSQL.
+
+use std::collections::BTreeMap;
+
+use vinr_domain::{
+    CaptureMethod, Currency, FailureCode, Mode, Payment, PaymentMethod, PaymentStatus, UnixMillis,
+};
+
+use super::{ApiKeyRecord, EventRecord, KeyKind, Scope, StoreError};
+
+pub const PAYMENT_COLUMNS: &str = "id, account_id, mode, status, amount, currency, \
+    description, return_url, checkout_token, metadata, capture_method, amount_capturable, \
+    amount_captured, amount_refunded, pm_brand, pm_last4, pm_exp_month, pm_exp_year, \
+    pm_fingerprint, failure_code, created_at, expires_at, authorized_at, captured_at, \
+    cancelled_at, failed_at, expired_at";
+
+pub const API_KEY_COLUMNS: &str =
+    "id, account_id, mode, kind, scopes, key_hash, display, created_at, revoked_at";
+
+pub const EVENT_COLUMNS: &str = "id, account_id, mode, type, object_id, data, created_at";
+
+/// A value in the database that no version of this server writes.
+pub fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Database(format!("unexpected {what} `{value}` in the database"))
+}
+
+fn mode(value: &str) -> Result<Mode, StoreError> {
+    Mode::parse(value).ok_or_else(|| corrupt("mode", value))
+}
+
+/// A non-negative integer column as minor units (the schemas' CHECKs keep them so).
+fn minor(value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| corrupt("amount", &value.to_string()))
+}
+
+fn small<T: TryFrom<i64>>(value: Option<i64>, what: &str) -> Result<T, StoreError> {
+    let value = value.unwrap_or_default();
+    T::try_from(value).map_err(|_| corrupt(what, &value.to_string()))
+}
+
+/// The columns of [`PAYMENT_COLUMNS`], in order, as the driver reads them.
+pub struct PaymentRow {
+    pub id: String,
+    pub account_id: String,
+    pub mode: String,
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+    pub description: Option<String>,
+    pub return_url: String,
+    pub checkout_token: String,
+    pub metadata: String,
+    pub capture_method: String,
+    pub amount_capturable: i64,
+    pub amount_captured: i64,
+    pub amount_refunded: i64,
+    pub pm_brand: Option<String>,
+    pub pm_last4: Option<String>,
+    pub pm_exp_month: Option<i64>,
+    pub pm_exp_year: Option<i64>,
+    pub pm_fingerprint: Option<String>,
+    pub failure_code: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub authorized_at: Option<i64>,
+    pub captured_at: Option<i64>,
+    pub cancelled_at: Option<i64>,
+    pub failed_at: Option<i64>,
+    pub expired_at: Option<i64>,
+}
+
+impl PaymentRow {
+    pub fn into_payment(self) -> Result<Payment, StoreError> {
+        let payment_method = match self.pm_brand {
+            Some(brand) => Some(PaymentMethod {
+                brand,
+                last4: self.pm_last4.unwrap_or_default(),
+                exp_month: small(self.pm_exp_month, "expiry month")?,
+                exp_year: small(self.pm_exp_year, "expiry year")?,
+                fingerprint: self.pm_fingerprint.unwrap_or_default(),
+            }),
+            None => None,
+        };
+        Ok(Payment {
+            mode: mode(&self.mode)?,
+            status: PaymentStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("status", &self.status))?,
+            amount: minor(self.amount)?,
+            currency: Currency::parse(&self.currency)
+                .ok_or_else(|| corrupt("currency", &self.currency))?,
+            metadata: serde_json::from_str::<BTreeMap<String, String>>(&self.metadata)
+                .map_err(|_| corrupt("metadata", &self.metadata))?,
+            capture_method: CaptureMethod::parse(&self.capture_method)
+                .ok_or_else(|| corrupt("capture method", &self.capture_method))?,
+            amount_capturable: minor(self.amount_capturable)?,
+            amount_captured: minor(self.amount_captured)?,
+            amount_refunded: minor(self.amount_refunded)?,
+            payment_method,
+            failure_code: self
+                .failure_code
+                .map(|code| FailureCode::parse(&code).ok_or_else(|| corrupt("failure code", &code)))
+                .transpose()?,
+            id: self.id,
+            account_id: self.account_id,
+            description: self.description,
+            return_url: self.return_url,
+            checkout_token: self.checkout_token,
+            created_at: UnixMillis(self.created_at),
+            expires_at: UnixMillis(self.expires_at),
+            authorized_at: self.authorized_at.map(UnixMillis),
+            captured_at: self.captured_at.map(UnixMillis),
+            cancelled_at: self.cancelled_at.map(UnixMillis),
+            failed_at: self.failed_at.map(UnixMillis),
+            expired_at: self.expired_at.map(UnixMillis),
+        })
+    }
+}
+
+/// The columns of [`API_KEY_COLUMNS`], in order.
+pub struct ApiKeyRow {
+    pub id: String,
+    pub account_id: String,
+    pub mode: String,
+    pub kind: String,
+    pub scopes: String,
+    pub key_hash: Vec<u8>,
+    pub display: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl ApiKeyRow {
+    pub fn into_record(self) -> Result<ApiKeyRecord, StoreError> {
+        Ok(ApiKeyRecord {
+            mode: mode(&self.mode)?,
+            kind: match self.kind.as_str() {
+                "secret" => KeyKind::Secret,
+                "restricted" => KeyKind::Restricted,
+                _ => return Err(corrupt("key kind", &self.kind)),
+            },
+            scopes: self.scopes.split_whitespace().map(str::to_owned).collect(),
+            key_hash: self
+                .key_hash
+                .try_into()
+                .map_err(|_| corrupt("key hash", "of wrong length"))?,
+            id: self.id,
+            account_id: self.account_id,
+            display: self.display,
+            created_at: UnixMillis(self.created_at),
+            revoked_at: self.revoked_at.map(UnixMillis),
+        })
+    }
+}
+
+/// The columns of [`EVENT_COLUMNS`], in order.
+pub struct EventRow {
+    pub id: String,
+    pub account_id: String,
+    pub mode: String,
+    pub kind: String,
+    pub object_id: String,
+    pub data: String,
+    pub created_at: i64,
+}
+
+impl EventRow {
+    pub fn into_record(self) -> Result<EventRecord, StoreError> {
+        Ok(EventRecord {
+            scope: Scope {
+                mode: mode(&self.mode)?,
+                account_id: self.account_id,
+            },
+            id: self.id,
+            kind: self.kind,
+            object_id: self.object_id,
+            data: self.data,
+            created_at: UnixMillis(self.created_at),
+        })
+    }
+}
+
+/// A stored idempotent answer's request hash, which must be a SHA-256.
+pub fn request_hash(value: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    value
+        .try_into()
+        .map_err(|_| corrupt("request hash", "of wrong length"))
+}
