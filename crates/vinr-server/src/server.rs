@@ -111,10 +111,10 @@ pub async fn start(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<Runn
             })
             .await
     });
-    let workers = vec![tokio::spawn(workers::maintenance::run(
-        app.clone(),
-        stopped,
-    ))];
+    let workers = vec![
+        tokio::spawn(workers::expiry::run(app.clone(), stopped.clone())),
+        tokio::spawn(workers::maintenance::run(app.clone(), stopped)),
+    ];
     Ok(Running {
         addr,
         app,

@@ -6,7 +6,7 @@ use vinr_domain::{Operation, Payment, PaymentMethod, PaymentStatus, UnixMillis};
 use super::FlowError;
 use crate::outbox;
 use crate::render;
-use crate::store::{Scope, Tx};
+use crate::store::{Due, Scope, Tx};
 
 /// Inserts a new payment and its `payment.created` event. `json` is the payment rendered
 /// once by the caller (outside the writer), reused as the event snapshot.
@@ -44,7 +44,7 @@ pub struct Transition<'a> {
 
 /// Applies the transition and records its event; answers the payment's JSON after the change.
 pub fn transition(tx: &mut dyn Tx, step: Transition<'_>) -> Result<String, FlowError> {
-    let mut payment = tx
+    let payment = tx
         .get_payment_for_update(step.scope, step.payment_id)?
         .ok_or_else(|| FlowError::NotFound {
             object: "payment",
@@ -58,6 +58,11 @@ pub fn transition(tx: &mut dyn Tx, step: Transition<'_>) -> Result<String, FlowE
             }));
         }
     }
+    apply(tx, payment, step)
+}
+
+/// Runs `step.operation` on a payment read for update, writes it and its event.
+fn apply(tx: &mut dyn Tx, mut payment: Payment, step: Transition<'_>) -> Result<String, FlowError> {
     let reached = payment.apply(step.operation, step.now)?;
     if let Some(method) = step.payment_method {
         payment.payment_method = Some(method);
@@ -73,4 +78,44 @@ pub fn transition(tx: &mut dyn Tx, step: Transition<'_>) -> Result<String, FlowE
         step.now,
     )?;
     Ok(json)
+}
+
+/// Expires unfinished checkouts, or cancels authorizations left uncaptured, that are due by
+/// `now`: at most `limit` payments, each with its event. Answers how many it changed.
+pub fn sweep(
+    tx: &mut dyn Tx,
+    due: Due,
+    before: UnixMillis,
+    now: UnixMillis,
+    limit: usize,
+    public_url: &str,
+) -> Result<usize, FlowError> {
+    let operation = match due {
+        Due::Expiry => Operation::Expire,
+        Due::AutoCancel => Operation::AutoCancel,
+    };
+    let payments = tx.claim_due_payments(due, before, limit)?;
+    let swept = payments.len();
+    for payment in payments {
+        let scope = Scope {
+            account_id: payment.account_id.clone(),
+            mode: payment.mode,
+        };
+        let payment_id = payment.id.clone();
+        apply(
+            tx,
+            payment,
+            Transition {
+                scope: &scope,
+                payment_id: &payment_id,
+                operation,
+                only_from: None,
+                payment_method: None,
+                processor_reference: None,
+                now,
+                public_url,
+            },
+        )?;
+    }
+    Ok(swept)
 }

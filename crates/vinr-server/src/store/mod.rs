@@ -106,6 +106,25 @@ pub struct StoredResponse {
     pub body: Vec<u8>,
 }
 
+/// Work the clock makes due on a payment (SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// `pending` or `requires_authentication` past `expiresAt`.
+    Expiry,
+    /// `authorized` since before the capture window closed.
+    AutoCancel,
+}
+
+impl Due {
+    /// The `WHERE` clause for this work; `before` is the first parameter.
+    pub(crate) fn condition(self) -> &'static str {
+        match self {
+            Due::Expiry => "status IN ('pending', 'requires_authentication') AND expires_at <= ",
+            Due::AutoCancel => "status = 'authorized' AND authorized_at <= ",
+        }
+    }
+}
+
 /// Which way a list page goes from its cursor.
 #[derive(Debug, Clone)]
 pub enum Cursor {
@@ -173,6 +192,15 @@ pub trait Tx {
         processor_reference: Option<&str>,
     ) -> Result<(), StoreError>;
 
+    /// Up to `limit` payments that `due` has made due by `before`, locked for this
+    /// transaction; on PostgreSQL rows another node holds are skipped, not waited for.
+    fn claim_due_payments(
+        &mut self,
+        due: Due,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError>;
+
     fn insert_event(&mut self, event: &EventRecord) -> Result<(), StoreError>;
 
     /// Claims `key` for the rest of this transaction; `false` when another transaction (on any
@@ -206,6 +234,8 @@ pub trait Reader {
     fn list_api_keys(&mut self, account_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError>;
     fn get_account(&mut self, account_id: &str) -> Result<Option<AccountRecord>, StoreError>;
     fn get_payment(&mut self, scope: &Scope, id: &str) -> Result<Option<Payment>, StoreError>;
+    /// The payment behind a checkout link, in whichever account and mode it lives.
+    fn payment_by_checkout_token(&mut self, token: &str) -> Result<Option<Payment>, StoreError>;
     fn list_payments(
         &mut self,
         scope: &Scope,

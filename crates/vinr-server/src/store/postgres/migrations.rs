@@ -5,11 +5,18 @@
 use super::db_error;
 use crate::store::StoreError;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "expiry",
+        include_str!("../../../migrations/postgres/0002_expiry.sql"),
+    ),
+];
 
 /// Advisory lock key of the migration run ("vinr mig" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x7669_6e72_206d_6967;

@@ -13,7 +13,7 @@ use crate::store::columns::{
     PAYMENT_COLUMNS,
 };
 use crate::store::{
-    metadata_to_json, AccountRecord, ApiKeyRecord, Cursor, EventRecord, IdempotencyScope,
+    metadata_to_json, AccountRecord, ApiKeyRecord, Cursor, Due, EventRecord, IdempotencyScope,
     ListError, ListQuery, Page, Reader, Scope, StoreError, StoredResponse, Tx,
 };
 
@@ -408,6 +408,25 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
+    fn claim_due_payments(
+        &mut self,
+        due: Due,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        // SKIP LOCKED: two nodes sweeping at once take disjoint payments.
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE {}$1 ORDER BY seq LIMIT $2
+             FOR UPDATE SKIP LOCKED",
+            due.condition()
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query(&sql, &[&before.0, &limit])?
+            .iter()
+            .map(payment_from_row)
+            .collect()
+    }
+
     fn insert_event(&mut self, e: &EventRecord) -> Result<(), StoreError> {
         let params: Params = vec![
             Box::new(e.id.clone()),
@@ -544,6 +563,15 @@ impl Reader for PgReader<'_> {
 
     fn get_payment(&mut self, scope: &Scope, id: &str) -> Result<Option<Payment>, StoreError> {
         self.payment(scope, id, false)
+    }
+
+    fn payment_by_checkout_token(&mut self, token: &str) -> Result<Option<Payment>, StoreError> {
+        self.query_opt(
+            &format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE checkout_token = $1"),
+            &[&token],
+        )?
+        .map(|row| payment_from_row(&row))
+        .transpose()
     }
 
     fn list_payments(

@@ -6,11 +6,18 @@ use rusqlite::Connection;
 use super::db_error;
 use crate::store::StoreError;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "expiry",
+        include_str!("../../../migrations/sqlite/0002_expiry.sql"),
+    ),
+];
 
 /// Applies every migration not yet recorded; answers the versions it applied.
 pub fn apply(conn: &mut Connection) -> Result<Vec<i64>, StoreError> {

@@ -9,7 +9,7 @@ use crate::store::columns::{
     request_hash, ApiKeyRow, EventRow, PaymentRow, API_KEY_COLUMNS, EVENT_COLUMNS, PAYMENT_COLUMNS,
 };
 use crate::store::{
-    metadata_to_json, AccountRecord, ApiKeyRecord, Cursor, EventRecord, IdempotencyScope,
+    metadata_to_json, AccountRecord, ApiKeyRecord, Cursor, Due, EventRecord, IdempotencyScope,
     ListError, ListQuery, Page, Reader, Scope, StoreError, StoredResponse, Tx,
 };
 
@@ -384,6 +384,29 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn claim_due_payments(
+        &mut self,
+        due: Due,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        // The single writer is the only one changing payments: reading them is claiming them.
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE {}?1 ORDER BY seq LIMIT ?2",
+            due.condition()
+        );
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| {
+                stmt.query_map(params![before.0, limit as i64], payment_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(db_error)?
+            .into_iter()
+            .map(PaymentRow::into_payment)
+            .collect()
+    }
+
     fn insert_event(&mut self, e: &EventRecord) -> Result<(), StoreError> {
         self.execute(
             "INSERT INTO events (id, account_id, mode, type, object_id, data, created_at)
@@ -529,6 +552,17 @@ impl Reader for SqliteReader<'_> {
 
     fn get_payment(&mut self, scope: &Scope, id: &str) -> Result<Option<Payment>, StoreError> {
         get_payment(self.conn, scope, id)
+    }
+
+    fn payment_by_checkout_token(&mut self, token: &str) -> Result<Option<Payment>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE checkout_token = ?1"
+            ))
+            .and_then(|mut stmt| stmt.query_row(params![token], payment_row).optional())
+            .map_err(db_error)?
+            .map(PaymentRow::into_payment)
+            .transpose()
     }
 
     fn list_payments(

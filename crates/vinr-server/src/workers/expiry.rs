@@ -1,0 +1,69 @@
+//! Expiry (SPEC §3): unfinished checkouts become `expired` at `expiresAt`, and authorizations
+//! not captured within the capture window (7 days by default) become `cancelled`, each with
+//! its event. Claimed through the database in bounded batches, so any number of nodes can run
+//! this worker without doing a payment twice.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::flows::{payments, FlowError};
+use crate::state::AppState;
+use crate::store::Due;
+
+const INTERVAL: Duration = Duration::from_secs(1);
+/// Payments per transaction: bounds how long one sweep holds the writer or row locks.
+const BATCH_PAYMENTS_MAX: usize = 100;
+/// Batches per step, so a backlog is worked off over several steps without starving others.
+const BATCHES_PER_STEP_MAX: usize = 50;
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub expired: usize,
+    pub auto_cancelled: usize,
+}
+
+/// One pass over what is due now.
+pub async fn step(app: &AppState) -> Result<Swept, FlowError> {
+    let now = app.clock.now();
+    let mut swept = Swept::default();
+    for (due, before) in [
+        (Due::Expiry, now),
+        (
+            Due::AutoCancel,
+            now.plus_ms(-app.settings.authorization_ttl_ms),
+        ),
+    ] {
+        for _ in 0..BATCHES_PER_STEP_MAX {
+            let public_url = app.settings.public_url.clone();
+            let count = app
+                .store
+                .write(move |tx| {
+                    payments::sweep(tx, due, before, now, BATCH_PAYMENTS_MAX, &public_url)
+                })
+                .await?;
+            match due {
+                Due::Expiry => swept.expired += count,
+                Due::AutoCancel => swept.auto_cancelled += count,
+            }
+            if count < BATCH_PAYMENTS_MAX {
+                break;
+            }
+        }
+    }
+    Ok(swept)
+}
+
+pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(INTERVAL) => {}
+            _ = shutdown.changed() => break,
+        }
+        match step(&app).await {
+            Ok(swept) if swept != Swept::default() => tracing::info!(?swept, "payments swept"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(?error, "expiry step failed"),
+        }
+    }
+}
