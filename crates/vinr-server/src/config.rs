@@ -7,12 +7,14 @@ use std::path::Path;
 
 use serde::Deserialize;
 use vinr_domain::limits::{
-    AUTHORIZATION_TTL_MS_DEFAULT, IDEMPOTENCY_RETENTION_MS_DEFAULT, PAYMENT_EXPIRY_MS_DEFAULT,
+    AUTHORIZATION_TTL_MS_DEFAULT, EVENT_RETENTION_MS, IDEMPOTENCY_RETENTION_MS_DEFAULT,
+    PAYMENT_EXPIRY_MS_DEFAULT,
 };
 use vinr_domain::Mode;
 
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
 pub const DATABASE_URL_DEFAULT: &str = "sqlite://vinr.db";
+const IDEMPOTENCY_RETENTION_HOURS_MAX: u32 = (EVENT_RETENTION_MS / 3_600_000) as u32;
 
 /// The `[rate_limit]` table (SPEC §2, §8): per API key, separate read and write buckets.
 #[derive(Debug, Clone, Deserialize)]
@@ -141,8 +143,11 @@ impl Settings {
         {
             return Err("rate_limit: rates and bursts must be at least 1".into());
         }
-        if file.idempotency.retention_hours < 24 {
-            return Err("idempotency.retention_hours must be at least 24".into());
+        // At most the events' 30 days: a stored answer may be the snapshot held by its event.
+        if !(24..=IDEMPOTENCY_RETENTION_HOURS_MAX).contains(&file.idempotency.retention_hours) {
+            return Err(format!(
+                "idempotency.retention_hours must be from 24 to {IDEMPOTENCY_RETENTION_HOURS_MAX}"
+            ));
         }
         if file.payments.expiry_minutes == 0 || file.payments.authorization_ttl_hours == 0 {
             return Err(

@@ -127,9 +127,14 @@ fn presented_key(headers: &HeaderMap) -> Result<&str, ApiError> {
         let value = value.to_str().map_err(|_| {
             ApiError::unauthenticated("The Authorization header is not valid text.")
         })?;
-        return value.strip_prefix("Bearer ").map(str::trim).ok_or_else(|| {
-            ApiError::unauthenticated("The Authorization header must be `Bearer <API key>`.")
-        });
+        // The scheme name is case-insensitive (RFC 9110 §11.1).
+        return value
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| key.trim())
+            .ok_or_else(|| {
+                ApiError::unauthenticated("The Authorization header must be `Bearer <API key>`.")
+            });
     }
     if let Some(value) = headers.get("x-api-key") {
         return value

@@ -188,3 +188,34 @@ pub fn request_hash(value: Vec<u8>) -> Result<[u8; 32], StoreError> {
         .try_into()
         .map_err(|_| corrupt("request hash", "of wrong length"))
 }
+
+/// How to store an idempotent answer: as a reference to the flow's last event when the answer
+/// is that event's snapshot (the common case), else as the body itself.
+pub fn answer_reference<'a>(
+    last_event: Option<&'a (String, String)>,
+    body: &'a [u8],
+) -> (Option<&'a str>, &'a [u8]) {
+    match last_event {
+        Some((event_id, data)) if data.as_bytes() == body => (Some(event_id.as_str()), &[]),
+        _ => (None, body),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_equal_to_the_last_event_become_references() {
+        let event = ("evt_1".to_owned(), "{\"id\":\"pay_1\"}".to_owned());
+        assert_eq!(
+            answer_reference(Some(&event), b"{\"id\":\"pay_1\"}"),
+            (Some("evt_1"), &b""[..])
+        );
+        assert_eq!(
+            answer_reference(Some(&event), b"{\"id\":\"pay_2\"}"),
+            (None, &b"{\"id\":\"pay_2\"}"[..])
+        );
+        assert_eq!(answer_reference(None, b"{}"), (None, &b"{}"[..]));
+    }
+}

@@ -16,6 +16,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "expiry",
         include_str!("../../../migrations/postgres/0002_expiry.sql"),
     ),
+    (
+        3,
+        "idempotency_event_answers",
+        include_str!("../../../migrations/postgres/0003_idempotency_event_answers.sql"),
+    ),
 ];
 
 /// Advisory lock key of the migration run ("vinr mig" in ASCII).

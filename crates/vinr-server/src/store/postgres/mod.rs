@@ -121,6 +121,9 @@ pub struct Blocking<'a, C> {
     client: &'a C,
     runtime: &'a Handle,
     deferred: Vec<Deferred>,
+    /// The event this flow wrote last (id, snapshot): an idempotent answer equal to the
+    /// snapshot is stored as a reference to it.
+    pub(crate) last_event: Option<(String, String)>,
 }
 
 /// Owned statement parameters, kept until the deferred statement is sent.
@@ -139,6 +142,7 @@ impl<'a, C: GenericClient> Blocking<'a, C> {
             client,
             runtime,
             deferred: Vec::new(),
+            last_event: None,
         }
     }
 

@@ -9,8 +9,8 @@ use vinr_domain::{FailureCode, Payment, PaymentStatus, UnixMillis};
 
 use super::{db_error, Blocking, Params};
 use crate::store::columns::{
-    corrupt, request_hash, ApiKeyRow, EventRow, PaymentRow, API_KEY_COLUMNS, EVENT_COLUMNS,
-    PAYMENT_COLUMNS,
+    answer_reference, corrupt, request_hash, ApiKeyRow, EventRow, PaymentRow, API_KEY_COLUMNS,
+    EVENT_COLUMNS, PAYMENT_COLUMNS,
 };
 use crate::store::{
     metadata_to_json, AccountRecord, ApiKeyRecord, Cursor, Due, EventRecord, IdempotencyScope,
@@ -204,8 +204,11 @@ impl<C: deadpool_postgres::GenericClient> Blocking<'_, C> {
         key: &IdempotencyScope,
     ) -> Result<Option<StoredResponse>, StoreError> {
         let row = self.query_opt(
-            "SELECT request_hash, status_code, response_body FROM idempotency_keys
-             WHERE account_id = $1 AND mode = $2 AND method = $3 AND path = $4 AND key = $5",
+            "SELECT k.request_hash, k.status_code,
+                    coalesce(convert_to(e.data, 'UTF8'), k.response_body)
+             FROM idempotency_keys k LEFT JOIN events e ON e.id = k.response_event_id
+             WHERE k.account_id = $1 AND k.mode = $2 AND k.method = $3 AND k.path = $4
+               AND k.key = $5",
             &[
                 &key.account_id,
                 &key.mode.as_str(),
@@ -443,6 +446,7 @@ impl Tx for PgTx<'_> {
             params,
             1,
         );
+        self.last_event = Some((e.id.clone(), e.data.clone()));
         Ok(())
     }
 
@@ -471,6 +475,7 @@ impl Tx for PgTx<'_> {
         response: &StoredResponse,
         now: UnixMillis,
     ) -> Result<(), StoreError> {
+        let (event_id, body) = answer_reference(self.last_event.as_ref(), &response.body);
         let params: Params = vec![
             Box::new(key.account_id.clone()),
             Box::new(key.mode.as_str()),
@@ -479,13 +484,14 @@ impl Tx for PgTx<'_> {
             Box::new(key.key.clone()),
             Box::new(response.request_hash.to_vec()),
             Box::new(i32::from(response.status_code)),
-            Box::new(response.body.clone()),
+            Box::new(body.to_vec()),
+            Box::new(event_id.map(str::to_owned)),
             Box::new(now.0),
         ];
         self.defer(
             "INSERT INTO idempotency_keys (account_id, mode, method, path, key, request_hash,
-                 status_code, response_body, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 status_code, response_body, response_event_id, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             params,
             1,
         );

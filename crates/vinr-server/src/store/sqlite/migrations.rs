@@ -17,6 +17,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "expiry",
         include_str!("../../../migrations/sqlite/0002_expiry.sql"),
     ),
+    (
+        3,
+        "idempotency_event_answers",
+        include_str!("../../../migrations/sqlite/0003_idempotency_event_answers.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded; answers the versions it applied.

@@ -6,7 +6,8 @@ use vinr_domain::{FailureCode, Payment, PaymentStatus, UnixMillis};
 
 use super::db_error;
 use crate::store::columns::{
-    request_hash, ApiKeyRow, EventRow, PaymentRow, API_KEY_COLUMNS, EVENT_COLUMNS, PAYMENT_COLUMNS,
+    answer_reference, request_hash, ApiKeyRow, EventRow, PaymentRow, API_KEY_COLUMNS,
+    EVENT_COLUMNS, PAYMENT_COLUMNS,
 };
 use crate::store::{
     metadata_to_json, AccountRecord, ApiKeyRecord, Cursor, Due, EventRecord, IdempotencyScope,
@@ -92,8 +93,10 @@ fn find_idempotent_response(
     key: &IdempotencyScope,
 ) -> Result<Option<StoredResponse>, StoreError> {
     conn.prepare_cached(
-        "SELECT request_hash, status_code, response_body FROM idempotency_keys
-         WHERE account_id = ?1 AND mode = ?2 AND method = ?3 AND path = ?4 AND key = ?5",
+        "SELECT k.request_hash, k.status_code, coalesce(e.data, k.response_body)
+         FROM idempotency_keys k LEFT JOIN events e ON e.id = k.response_event_id
+         WHERE k.account_id = ?1 AND k.mode = ?2 AND k.method = ?3 AND k.path = ?4
+           AND k.key = ?5",
     )
     .and_then(|mut stmt| {
         stmt.query_row(
@@ -104,7 +107,15 @@ fn find_idempotent_response(
                 key.path,
                 key.key
             ],
-            |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get(1)?, row.get(2)?)),
+            |row| {
+                // An event's data is TEXT, a stored body a BLOB: read either as bytes.
+                let body = match row.get_ref(2)? {
+                    rusqlite::types::ValueRef::Text(bytes)
+                    | rusqlite::types::ValueRef::Blob(bytes) => bytes.to_vec(),
+                    _ => Vec::new(),
+                };
+                Ok((row.get::<_, Vec<u8>>(0)?, row.get(1)?, body))
+            },
         )
         .optional()
     })
@@ -219,11 +230,17 @@ fn list<R, T>(
 
 pub struct SqliteTx<'c> {
     conn: &'c Connection,
+    /// The event this flow wrote last, so that an idempotent answer equal to its snapshot is
+    /// stored as a reference to it.
+    last_event: Option<(String, String)>,
 }
 
 impl<'c> SqliteTx<'c> {
     pub(super) fn new(conn: &'c Connection) -> Self {
-        SqliteTx { conn }
+        SqliteTx {
+            conn,
+            last_event: None,
+        }
     }
 
     fn execute(&self, sql: &str, args: impl rusqlite::Params) -> Result<usize, StoreError> {
@@ -420,8 +437,9 @@ impl Tx for SqliteTx<'_> {
                 e.data,
                 e.created_at.0
             ],
-        )
-        .map(drop)
+        )?;
+        self.last_event = Some((e.id.clone(), e.data.clone()));
+        Ok(())
     }
 
     fn lock_idempotency_key(&mut self, _key: &IdempotencyScope) -> Result<bool, StoreError> {
@@ -443,10 +461,11 @@ impl Tx for SqliteTx<'_> {
         response: &StoredResponse,
         now: UnixMillis,
     ) -> Result<(), StoreError> {
+        let (event_id, body) = answer_reference(self.last_event.as_ref(), &response.body);
         self.execute(
             "INSERT INTO idempotency_keys (account_id, mode, method, path, key, request_hash,
-                 status_code, response_body, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 status_code, response_body, response_event_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 key.account_id,
                 key.mode.as_str(),
@@ -455,7 +474,8 @@ impl Tx for SqliteTx<'_> {
                 key.key,
                 &response.request_hash[..],
                 response.status_code,
-                response.body,
+                body,
+                event_id,
                 now.0,
             ],
         )
