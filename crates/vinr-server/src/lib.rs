@@ -10,10 +10,15 @@
 //! 6. [`outbox`] — events written in the flow's transaction.
 //! 7. [`workers`] — background work at its own pace (pruning).
 //!
+//! Beside the API: [`checkout`] — the hosted checkout pages (public, reached by a payment's
+//! unguessable checkout token), which charge cards through [`charge`] as the test helper does.
+//!
 //! Around them: [`processor`] (the card processor trait and the sandbox simulator), [`render`]
 //! (domain → wire JSON), [`config`], [`clock`], [`server`] (start and stop), [`cli`].
 
 pub mod auth;
+pub mod charge;
+pub mod checkout;
 pub mod cli;
 pub mod clock;
 pub mod config;

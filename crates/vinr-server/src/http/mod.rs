@@ -18,6 +18,7 @@ use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::auth;
+use crate::checkout;
 use crate::http::error::ApiError;
 use crate::state::AppState;
 
@@ -47,6 +48,14 @@ pub fn router(app: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/v1/openapi.json", get(ops::openapi))
+        // Hosted checkout: public, the checkout token in the path is the credential.
+        .route(checkout::STYLESHEET_PATH, get(checkout::stylesheet))
+        .route("/checkout/{token}", get(checkout::page))
+        .route("/checkout/{token}/pay", post(checkout::pay))
+        .route(
+            "/checkout/{token}/authenticate",
+            post(checkout::authenticate),
+        )
         .merge(api)
         .fallback(ops::route_not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)

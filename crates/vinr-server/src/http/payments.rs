@@ -4,9 +4,6 @@
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use time::OffsetDateTime;
 use vinr_domain::card::{CardNumber, CardNumberError, Expiry, ExpiryError};
 use vinr_domain::ids::{looks_like, new_id, new_token, Prefix};
 use vinr_domain::limits::{CHECKOUT_TOKEN_RANDOM_CHARS, DESCRIPTION_LEN_MAX, RETURN_URL_LEN_MAX};
@@ -17,12 +14,13 @@ use vinr_domain::{
 use vinr_types as wire;
 
 use crate::auth::AuthContext;
+use crate::charge;
 use crate::flows::payments::{self as flow, Transition};
 use crate::http::body::{fingerprint, idempotency_key, validate_idempotency_key, ApiBody, PathId};
 use crate::http::error::ApiError;
 use crate::http::list::{list_query, next_cursor, parse_query, PaymentListParams};
 use crate::idempotency::{self, Answer};
-use crate::processor::{Authorization, CardInput};
+use crate::processor::CardInput;
 use crate::render;
 use crate::state::AppState;
 use crate::store::{IdempotencyScope, Scope};
@@ -436,9 +434,7 @@ fn card_input(request: &wire::TestPayRequest, now: UnixMillis) -> Result<CardInp
         };
         ApiError::invalid("card", message)
     })?;
-    let today = OffsetDateTime::from_unix_timestamp(now.0.div_euclid(1000))
-        .map_err(|error| ApiError::internal(&error))?;
-    let (year, month) = (today.year() as u16, u8::from(today.month()));
+    let (year, month) = charge::year_month(now).map_err(|error| ApiError::internal(&error))?;
     let expiry = Expiry::parse(
         request.exp_month.unwrap_or(12),
         request.exp_year.unwrap_or(u32::from(year) + 3),
@@ -458,33 +454,6 @@ fn card_input(request: &wire::TestPayRequest, now: UnixMillis) -> Result<CardInp
         }
     }
     Ok(CardInput { number, expiry })
-}
-
-fn card_fingerprint(secret: &str, card: &CardNumber) -> Result<String, ApiError> {
-    use base64::Engine;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .map_err(|error| ApiError::internal(&error))?;
-    mac.update(card.digits().as_bytes());
-    let digest = mac.finalize().into_bytes();
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16]))
-}
-
-/// Maps a processor answer onto the state machine.
-fn operation_for(answer: &Authorization, capture_method: CaptureMethod) -> (Operation, &str) {
-    match answer {
-        Authorization::Approved { reference } => (
-            Operation::Approve {
-                capture: capture_method == CaptureMethod::Automatic,
-            },
-            reference,
-        ),
-        Authorization::ChallengeRequired { reference } => {
-            (Operation::RequireAuthentication, reference)
-        }
-        Authorization::Declined { code, reference } => {
-            (Operation::Decline { code: *code }, reference)
-        }
-    }
 }
 
 /// Test mode: pay a pending payment with a sandbox test card, as a shopper would at checkout.
@@ -524,14 +493,9 @@ pub async fn test_pay(
         .processor(auth.mode())
         .ok_or_else(|| ApiError::unavailable("Card processing is unavailable."))?;
     let answer = processor.authorize(&payment, &card).await;
-    let (operation, reference) = operation_for(&answer, payment.capture_method);
-    let method = PaymentMethod {
-        brand: card.number.brand().into(),
-        last4: card.number.last4().into(),
-        exp_month: card.expiry.month,
-        exp_year: card.expiry.year,
-        fingerprint: card_fingerprint(app.fingerprint_secret.expose(), &card.number)?,
-    };
+    let (operation, reference) = charge::operation_for(&answer, payment.capture_method);
+    let method = charge::payment_method(app.fingerprint_secret.expose(), &card)
+        .map_err(|error| ApiError::internal(&error))?;
     let reference = reference.to_owned();
     step(
         &app,
@@ -582,7 +546,7 @@ pub async fn test_authenticate(
         .ok_or_else(|| ApiError::unavailable("Card processing is unavailable."))?;
     let approved = body.value.outcome == wire::ChallengeOutcome::Approve;
     let answer = processor.complete_challenge(&payment, approved).await;
-    let (operation, reference) = operation_for(&answer, payment.capture_method);
+    let (operation, reference) = charge::operation_for(&answer, payment.capture_method);
     let reference = reference.to_owned();
     step(
         &app,

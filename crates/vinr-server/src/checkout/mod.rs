@@ -1,0 +1,708 @@
+//! Hosted checkout (SPEC §4): the page behind a payment's `checkoutUrl`, its card form, the
+//! 3-D Secure challenge, and the 303 back to the merchant's `returnUrl?…&paymentId=…`.
+//!
+//! Public routes (no API key): the unguessable checkout token in the path is the only
+//! credential, and it opens its one payment. Pages are server-rendered from compile-time,
+//! auto-escaped templates ([`pages`]), work without JavaScript and carry a strict CSP
+//! ([`headers`]); every form is CSRF-protected ([`csrf`]). A card number lives only in the
+//! request being served: it is never logged, stored or rendered (only brand, last4, expiry and
+//! a keyed fingerprint are kept).
+//!
+//! Double submits: a second POST for the same payment on this node waits for the first, then
+//! follows its outcome; across nodes the flow's `only_from` refuses the second transition
+//! inside the write transaction, so a payment is paid at most once. (The processor is called
+//! with the payment, whose id a real acquirer connector sends as its idempotency key.)
+
+pub mod csrf;
+pub mod form;
+pub mod headers;
+pub mod pages;
+
+use std::collections::HashSet;
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use vinr_domain::limits::CHECKOUT_TOKEN_RANDOM_CHARS;
+use vinr_domain::{Mode, Payment, PaymentStatus};
+
+use crate::charge;
+use crate::flows::payments::{self as flow, Transition};
+use crate::flows::FlowError;
+use crate::http::request_id;
+use crate::state::AppState;
+use crate::store::{Scope, StoreError};
+use form::{FieldErrors, FormBody, Kept};
+use pages::{ChallengePage, ErrorPage, PayPage, StatusPage, Summary};
+
+/// The stylesheet, compiled in (the CSP allows styles from this server only, none inline).
+pub const STYLESHEET: &str = include_str!("../../templates/checkout/checkout.css");
+pub const STYLESHEET_PATH: &str = "/checkout/assets/checkout.css";
+/// How long a second submit waits for the first of the same payment before giving up.
+const CONCURRENT_SUBMIT_WAIT_MS: u64 = 15_000;
+const CONCURRENT_SUBMIT_POLL_MS: u64 = 20;
+
+/// Longest checkout token looked up (tokens are a few time characters plus the random part).
+const TOKEN_LEN_MAX: usize = 64;
+
+/// Whether `token` could be a checkout token; anything else is a 404 without a database read.
+fn token_shape_ok(token: &str) -> bool {
+    (CHECKOUT_TOKEN_RANDOM_CHARS..=TOKEN_LEN_MAX).contains(&token.len())
+        && token.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// An HTML answer with the checkout's security headers.
+struct Html {
+    status: StatusCode,
+    body: String,
+    /// The return URL's origin, allowed as a `form-action` target (the 303 after a POST).
+    return_origin: Option<String>,
+    set_cookie: Option<HeaderValue>,
+}
+
+impl IntoResponse for Html {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            self.body,
+        )
+            .into_response();
+        headers::apply(response.headers_mut(), self.return_origin.as_deref());
+        if let Some(cookie) = self.set_cookie {
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+        }
+        response
+    }
+}
+
+/// A page that is not about a payment: unknown link, forbidden form, an error of ours.
+fn error_page(
+    status: StatusCode,
+    title: &'static str,
+    message: &'static str,
+    back: Option<String>,
+) -> Response {
+    let page = ErrorPage {
+        test_mode: false,
+        title,
+        message,
+        back,
+    };
+    let body = page.render().unwrap_or_else(|_| title.to_owned());
+    Html {
+        status,
+        body,
+        return_origin: None,
+        set_cookie: None,
+    }
+    .into_response()
+}
+
+fn not_found() -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Payment link not found",
+        "This payment link is not valid. Check the link, or go back to the shop and start again.",
+        None,
+    )
+}
+
+fn internal(detail: &dyn std::fmt::Display) -> Response {
+    tracing::error!(request_id = %request_id::current(), %detail, "checkout failed");
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "Your payment could not be processed because of an error on our side. Please try again.",
+        None,
+    )
+}
+
+fn store_failure(error: StoreError) -> Response {
+    match error {
+        StoreError::Unavailable(why) => {
+            tracing::warn!(request_id = %request_id::current(), why, "store unavailable");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please try again",
+                "The payment service is busy. Nothing was charged; please try again shortly.",
+                None,
+            )
+        }
+        StoreError::Database(_) => internal(&error),
+    }
+}
+
+fn see_other(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    headers::apply(response.headers_mut(), None);
+    response
+}
+
+/// `returnUrl` with `paymentId=<id>` appended to the query it already has.
+pub fn return_url_with_id(return_url: &str, payment_id: &str) -> Option<String> {
+    let mut url = url::Url::parse(return_url).ok()?;
+    url.query_pairs_mut().append_pair("paymentId", payment_id);
+    Some(url.into())
+}
+
+/// A payment found by its checkout token, with what its pages show.
+struct Loaded {
+    payment: Payment,
+    summary: Summary,
+}
+
+impl Loaded {
+    fn action(&self, what: &str) -> String {
+        format!("/checkout/{}/{what}", self.payment.checkout_token)
+    }
+
+    fn page_path(&self) -> String {
+        format!("/checkout/{}", self.payment.checkout_token)
+    }
+
+    fn test_mode(&self) -> bool {
+        self.payment.mode == Mode::Test
+    }
+
+    fn return_link(&self) -> Option<String> {
+        return_url_with_id(&self.payment.return_url, &self.payment.id)
+    }
+
+    fn html(&self, status: StatusCode, body: String, set_cookie: Option<HeaderValue>) -> Response {
+        Html {
+            status,
+            body,
+            return_origin: headers::origin_of(&self.payment.return_url),
+            set_cookie,
+        }
+        .into_response()
+    }
+}
+
+async fn load(app: &AppState, token: &str) -> Result<Option<Loaded>, Response> {
+    if !token_shape_ok(token) {
+        return Ok(None);
+    }
+    let token = token.to_owned();
+    let found = app
+        .store
+        .read(move |reader| {
+            let Some(payment) = reader.payment_by_checkout_token(&token)? else {
+                return Ok(None);
+            };
+            let merchant = reader
+                .get_account(&payment.account_id)?
+                .map(|account| account.name);
+            Ok::<_, StoreError>(Some((payment, merchant)))
+        })
+        .await
+        .map_err(store_failure)?;
+    Ok(found.map(|(payment, merchant)| {
+        let summary = Summary {
+            merchant: merchant.unwrap_or_else(|| "the merchant".into()),
+            amount: format!(
+                "{} {}",
+                payment.currency.format_minor(payment.amount),
+                payment.currency.code()
+            ),
+            description: payment.description.clone(),
+        };
+        Loaded { payment, summary }
+    }))
+}
+
+/// Whether the shopper may still act on this payment (the expiry worker may not have run yet).
+fn open(app: &AppState, payment: &Payment) -> bool {
+    matches!(
+        payment.status,
+        PaymentStatus::Pending | PaymentStatus::RequiresAuthentication
+    ) && app.clock.now() < payment.expires_at
+}
+
+fn render(loaded: &Loaded, status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(body) => loaded.html(status, body, None),
+        Err(error) => internal(&error),
+    }
+}
+
+/// The page for a payment whose checkout is over (or never began): what happened, and the
+/// way back to the merchant.
+fn status_page(loaded: &Loaded) -> Response {
+    let payment = &loaded.payment;
+    let (tone, title, message) = match payment.status {
+        PaymentStatus::Completed | PaymentStatus::Authorized => (
+            "success",
+            "Payment received",
+            format!(
+                "Thank you: {} has received your payment of {}.",
+                loaded.summary.merchant, loaded.summary.amount
+            ),
+        ),
+        PaymentStatus::Failed => (
+            "failure",
+            "Payment failed",
+            format!(
+                "{} Nothing was charged.",
+                payment
+                    .failure_code
+                    .map_or("The payment could not be completed.", |code| code.message())
+            ),
+        ),
+        PaymentStatus::Cancelled => (
+            "notice",
+            "Payment cancelled",
+            "The merchant cancelled this payment. Nothing was charged.".to_owned(),
+        ),
+        PaymentStatus::Expired | PaymentStatus::Pending | PaymentStatus::RequiresAuthentication => (
+            "notice",
+            "This payment link has expired",
+            "The time to pay has run out. Nothing was charged; return to the shop to start again."
+                .to_owned(),
+        ),
+    };
+    render(
+        loaded,
+        StatusCode::OK,
+        &StatusPage {
+            test_mode: loaded.test_mode(),
+            summary: &loaded.summary,
+            tone,
+            title,
+            message,
+            return_link: loaded.return_link(),
+        },
+    )
+}
+
+fn pay_page(
+    app: &AppState,
+    loaded: &Loaded,
+    csrf_cookie: &str,
+    errors: FieldErrors,
+    kept: Kept,
+) -> Result<String, askama::Error> {
+    PayPage {
+        test_mode: loaded.test_mode(),
+        summary: &loaded.summary,
+        action: loaded.action("pay"),
+        csrf: csrf_key(app).sign(csrf_cookie, &loaded.payment.checkout_token),
+        unavailable: app.processor(loaded.payment.mode).is_none(),
+        error_list: errors.list(),
+        errors,
+        kept,
+        test_cards: pages::TEST_CARDS,
+    }
+    .render()
+}
+
+fn challenge_page(
+    app: &AppState,
+    loaded: &Loaded,
+    csrf_cookie: &str,
+    error: Option<&'static str>,
+) -> Result<String, askama::Error> {
+    ChallengePage {
+        test_mode: loaded.test_mode(),
+        summary: &loaded.summary,
+        action: loaded.action("authenticate"),
+        csrf: csrf_key(app).sign(csrf_cookie, &loaded.payment.checkout_token),
+        error,
+    }
+    .render()
+}
+
+fn csrf_key(app: &AppState) -> csrf::CsrfKey {
+    csrf::CsrfKey::derive(app.fingerprint_secret.expose())
+}
+
+fn secure_cookies(app: &AppState) -> bool {
+    app.settings.public_url.starts_with("https://")
+}
+
+/// `GET /checkout/{token}`: the form, the challenge, or what became of the payment.
+pub async fn page(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+    request_headers: HeaderMap,
+) -> Response {
+    let loaded = match load(&app, &token).await {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) => return not_found(),
+        Err(response) => return response,
+    };
+    if !open(&app, &loaded.payment) {
+        return status_page(&loaded);
+    }
+    let (cookie, set_cookie) = csrf::cookie_or_new(&request_headers, secure_cookies(&app));
+    let (status, body) = match loaded.payment.status {
+        PaymentStatus::RequiresAuthentication => {
+            (StatusCode::OK, challenge_page(&app, &loaded, &cookie, None))
+        }
+        _ => {
+            let status = if app.processor(loaded.payment.mode).is_some() {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            (
+                status,
+                pay_page(
+                    &app,
+                    &loaded,
+                    &cookie,
+                    FieldErrors::default(),
+                    Kept::default(),
+                ),
+            )
+        }
+    };
+    match body {
+        Ok(body) => loaded.html(status, body, set_cookie),
+        Err(error) => internal(&error),
+    }
+}
+
+/// Where the browser goes once a POST is done: back to the merchant when the payment
+/// succeeded, otherwise to the checkout page, which shows the challenge or the outcome.
+fn after(loaded: &Loaded) -> Response {
+    match loaded.payment.status {
+        PaymentStatus::Completed | PaymentStatus::Authorized => match loaded.return_link() {
+            Some(link) => {
+                let mut response = see_other(&link);
+                headers::apply(
+                    response.headers_mut(),
+                    headers::origin_of(&loaded.payment.return_url).as_deref(),
+                );
+                response
+            }
+            None => see_other(&loaded.page_path()),
+        },
+        _ => see_other(&loaded.page_path()),
+    }
+}
+
+/// Holds a payment as being submitted on this node until dropped.
+struct Submitting(String);
+
+static SUBMITTING: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Mutex::default);
+
+impl Drop for Submitting {
+    fn drop(&mut self) {
+        SUBMITTING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&self.0);
+    }
+}
+
+/// Claims `payment_id` for one submission; a second one waits for the first. Answers the
+/// claim and whether it had to wait (then the payment must be read again), or `None` when the
+/// first took too long.
+async fn claim(payment_id: &str) -> Option<(Submitting, bool)> {
+    let mut waited = false;
+    for _ in 0..CONCURRENT_SUBMIT_WAIT_MS / CONCURRENT_SUBMIT_POLL_MS {
+        let claimed = SUBMITTING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(payment_id.to_owned());
+        if claimed {
+            return Some((Submitting(payment_id.to_owned()), waited));
+        }
+        waited = true;
+        tokio::time::sleep(Duration::from_millis(CONCURRENT_SUBMIT_POLL_MS)).await;
+    }
+    None
+}
+
+/// The common start of both POSTs: the payment, a valid CSRF field, and the form.
+async fn begin_post(
+    app: &AppState,
+    token: &str,
+    request_headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Loaded, String, FormBody), Response> {
+    let loaded = match load(app, token).await? {
+        Some(loaded) => loaded,
+        None => return Err(not_found()),
+    };
+    if body.len() > form::FORM_BYTES_MAX {
+        return Err(error_page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The form was too large",
+            "The form sent was too large. Go back to the payment page and try again.",
+            Some(loaded.page_path()),
+        ));
+    }
+    let form = FormBody::parse(body);
+    let cookie = csrf::cookie(request_headers);
+    if !csrf_key(app).verify(cookie.as_deref(), form.get(csrf::FIELD_NAME), token) {
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "For your security this form could not be accepted: it was not sent from this \
+             payment page, or the page is out of date. Nothing was charged. Open the payment \
+             page again and retry.",
+            Some(loaded.page_path()),
+        ));
+    }
+    let cookie = cookie.unwrap_or_default();
+    Ok((loaded, cookie, form))
+}
+
+/// Reads the payment again after another submission or a refused transition.
+async fn reload(app: &AppState, token: &str) -> Response {
+    match load(app, token).await {
+        Ok(Some(loaded)) => after(&loaded),
+        Ok(None) => not_found(),
+        Err(response) => response,
+    }
+}
+
+/// Runs one transition for the shopper, refused inside the transaction unless the payment is
+/// still in `only_from`.
+async fn transition(
+    app: &AppState,
+    payment: &Payment,
+    operation: vinr_domain::Operation,
+    only_from: &'static [PaymentStatus],
+    payment_method: Option<vinr_domain::PaymentMethod>,
+    reference: String,
+) -> Result<(), Response> {
+    let scope = Scope {
+        account_id: payment.account_id.clone(),
+        mode: payment.mode,
+    };
+    let payment_id = payment.id.clone();
+    let now = app.clock.now();
+    let public_url = app.settings.public_url.clone();
+    let written = app
+        .store
+        .write(move |tx| {
+            flow::transition(
+                tx,
+                Transition {
+                    scope: &scope,
+                    payment_id: &payment_id,
+                    operation,
+                    only_from: Some(only_from),
+                    payment_method,
+                    processor_reference: Some(&reference),
+                    now,
+                    public_url: &public_url,
+                },
+            )
+        })
+        .await;
+    match written {
+        Ok(_) => Ok(()),
+        // Another submission (another tab or node) got there first: follow its outcome.
+        Err(FlowError::State(_)) => Ok(()),
+        Err(FlowError::Store(error)) => Err(store_failure(error)),
+        Err(error) => Err(internal(&format!("{error:?}"))),
+    }
+}
+
+fn busy(loaded: &Loaded) -> Response {
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Please try again",
+        "Your payment is still being processed. Open the payment page again in a moment.",
+        Some(loaded.page_path()),
+    )
+}
+
+/// `POST /checkout/{token}/pay`: validate the card, run the processor, record the outcome.
+pub async fn pay(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+    request_headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    const ONLY_FROM: &[PaymentStatus] = &[PaymentStatus::Pending];
+    let (loaded, cookie, form) = match begin_post(&app, &token, &request_headers, &body).await {
+        Ok(begun) => begun,
+        Err(response) => return response,
+    };
+    if loaded.payment.status != PaymentStatus::Pending || !open(&app, &loaded.payment) {
+        return after(&loaded);
+    }
+    let Some(processor) = app.processor(loaded.payment.mode).cloned() else {
+        return match pay_page(
+            &app,
+            &loaded,
+            &cookie,
+            FieldErrors::default(),
+            Kept::default(),
+        ) {
+            Ok(body) => loaded.html(StatusCode::SERVICE_UNAVAILABLE, body, None),
+            Err(error) => internal(&error),
+        };
+    };
+    let today = match charge::year_month(app.clock.now()) {
+        Ok(today) => today,
+        Err(error) => return internal(&error),
+    };
+    let card = match form::validate(&form, today) {
+        Ok(card) => card,
+        Err(invalid) => {
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return match pay_page(&app, &loaded, &cookie, invalid.errors, invalid.kept) {
+                Ok(body) => loaded.html(status, body, None),
+                Err(error) => internal(&error),
+            };
+        }
+    };
+    let Some((_claim, waited)) = claim(&loaded.payment.id).await else {
+        return busy(&loaded);
+    };
+    if waited {
+        // Another submit of this payment finished meanwhile: follow it, unless it left the
+        // payment pending (it failed before recording anything).
+        match load(&app, &token).await {
+            Ok(Some(fresh)) if fresh.payment.status != PaymentStatus::Pending => {
+                return after(&fresh)
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return not_found(),
+            Err(response) => return response,
+        }
+    }
+    let method = match charge::payment_method(app.fingerprint_secret.expose(), &card) {
+        Ok(method) => method,
+        Err(error) => return internal(&error),
+    };
+    let answer = processor.authorize(&loaded.payment, &card).await;
+    drop(card);
+    let (operation, reference) = charge::operation_for(&answer, loaded.payment.capture_method);
+    let reference = reference.to_owned();
+    if let Err(response) = transition(
+        &app,
+        &loaded.payment,
+        operation,
+        ONLY_FROM,
+        Some(method),
+        reference,
+    )
+    .await
+    {
+        return response;
+    }
+    tracing::info!(
+        request_id = %request_id::current(),
+        payment_id = %loaded.payment.id,
+        operation = operation.name(),
+        "checkout payment submitted"
+    );
+    reload(&app, &token).await
+}
+
+/// `POST /checkout/{token}/authenticate`: the shopper's answer to the 3-D Secure challenge.
+pub async fn authenticate(
+    State(app): State<AppState>,
+    Path(token): Path<String>,
+    request_headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    const ONLY_FROM: &[PaymentStatus] = &[PaymentStatus::RequiresAuthentication];
+    let (loaded, cookie, form) = match begin_post(&app, &token, &request_headers, &body).await {
+        Ok(begun) => begun,
+        Err(response) => return response,
+    };
+    if loaded.payment.status != PaymentStatus::RequiresAuthentication
+        || !open(&app, &loaded.payment)
+    {
+        return after(&loaded);
+    }
+    let approved = match form.get("outcome") {
+        Some("approve") => true,
+        Some("fail") => false,
+        _ => {
+            return match challenge_page(&app, &loaded, &cookie, Some("Choose an answer.")) {
+                Ok(body) => loaded.html(StatusCode::UNPROCESSABLE_ENTITY, body, None),
+                Err(error) => internal(&error),
+            }
+        }
+    };
+    let Some(processor) = app.processor(loaded.payment.mode).cloned() else {
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Card processing is unavailable",
+            "Card processing is unavailable right now. Nothing was charged.",
+            None,
+        );
+    };
+    let Some((_claim, waited)) = claim(&loaded.payment.id).await else {
+        return busy(&loaded);
+    };
+    if waited {
+        match load(&app, &token).await {
+            Ok(Some(fresh)) if fresh.payment.status != PaymentStatus::RequiresAuthentication => {
+                return after(&fresh)
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return not_found(),
+            Err(response) => return response,
+        }
+    }
+    let answer = processor
+        .complete_challenge(&loaded.payment, approved)
+        .await;
+    let (operation, reference) = charge::operation_for(&answer, loaded.payment.capture_method);
+    let reference = reference.to_owned();
+    if let Err(response) =
+        transition(&app, &loaded.payment, operation, ONLY_FROM, None, reference).await
+    {
+        return response;
+    }
+    reload(&app, &token).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_return_url_keeps_its_query() {
+        assert_eq!(
+            return_url_with_id("https://shop.example/return?order=7&x=a%20b", "pay_1").as_deref(),
+            Some("https://shop.example/return?order=7&x=a%20b&paymentId=pay_1")
+        );
+        assert_eq!(
+            return_url_with_id("http://localhost:3000/done", "pay_1").as_deref(),
+            Some("http://localhost:3000/done?paymentId=pay_1")
+        );
+        assert_eq!(
+            return_url_with_id("https://shop.example/r#top", "pay_1").as_deref(),
+            Some("https://shop.example/r?paymentId=pay_1#top")
+        );
+    }
+
+    #[test]
+    fn token_shapes() {
+        assert!(token_shape_ok(&"a".repeat(40)));
+        assert!(!token_shape_ok(&"a".repeat(31)));
+        assert!(!token_shape_ok(&"a".repeat(65)));
+        assert!(!token_shape_ok(&format!("{}-", "a".repeat(39))));
+    }
+}

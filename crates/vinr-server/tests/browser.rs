@@ -1,0 +1,521 @@
+//! The hosted checkout in a real browser: headless Chromium driven through chromedriver
+//! (WebDriver, via `fantoccini`). Pays with each kind of test card, goes through 3-D Secure
+//! both ways, shows inline errors and an expired link, and saves screenshots of the key pages
+//! to `target/artifacts/checkout/` (or `$VINR_ARTIFACTS_DIR`).
+//!
+//! Without `chromium` and `chromedriver` on the machine each test says why on standard error
+//! and passes; with `VINR_REQUIRE_BROWSER=1` (set by `.ci/run`) their absence fails it.
+
+mod common;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+
+const REQUIRE_BROWSER_VAR: &str = "VINR_REQUIRE_BROWSER";
+const CHROMIUM_CANDIDATES: &[&str] = &["/usr/bin/chromium", "/usr/bin/chromium-browser"];
+const CHROMEDRIVER_CANDIDATES: &[&str] =
+    &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"];
+const WAIT: Duration = Duration::from_secs(15);
+
+fn first_existing(candidates: &[&str]) -> Option<PathBuf> {
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.is_file())
+}
+
+/// One headless Chromium session with its own chromedriver; both end when dropped.
+struct Browser {
+    client: Client,
+    _driver: Child,
+}
+
+impl Browser {
+    /// A browser, or `None` after saying on standard error why the test is skipped.
+    async fn start() -> Option<Browser> {
+        let required = std::env::var(REQUIRE_BROWSER_VAR).is_ok_and(|value| value == "1");
+        let (chromium, driver) = match (
+            first_existing(CHROMIUM_CANDIDATES),
+            first_existing(CHROMEDRIVER_CANDIDATES),
+        ) {
+            (Some(chromium), Some(driver)) => (chromium, driver),
+            _ => {
+                assert!(
+                    !required,
+                    "{REQUIRE_BROWSER_VAR}=1 but chromium or chromedriver is missing; \
+                     install them with `apt-get install -y chromium chromium-driver`"
+                );
+                // Written to the process's standard error, not with `eprintln!`, which libtest
+                // captures: a skipped test must not look like a passing one.
+                let thread = std::thread::current();
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "skipping {}: it needs chromium and chromedriver \
+                     (apt-get install -y chromium chromium-driver)",
+                    thread.name().unwrap_or("a browser test")
+                );
+                return None;
+            }
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": ["--headless", "--no-sandbox", "--disable-gpu",
+                         "--disable-background-networking", "--no-first-run",
+                         "--disable-dev-shm-usage", "--window-size=1000,1200"],
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let started = Instant::now();
+        let client = loop {
+            match ClientBuilder::new(connector.clone())
+                .capabilities(capabilities.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => break client,
+                Err(error) if started.elapsed() > WAIT => {
+                    panic!("cannot start a chromium session: {error}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        Some(Browser {
+            client,
+            _driver: driver,
+        })
+    }
+
+    async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("navigation");
+    }
+
+    async fn fill(&self, id: &str, text: &str) {
+        let field = self
+            .client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|error| panic!("#{id}: {error}"));
+        field.clear().await.expect("cleared");
+        field.send_keys(text).await.expect("typed");
+    }
+
+    async fn click(&self, id: &str) {
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|error| panic!("#{id}: {error}"))
+            .click()
+            .await
+            .expect("clicked");
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|error| panic!("{css}: {error}"))
+            .text()
+            .await
+            .expect("text")
+    }
+
+    async fn value(&self, id: &str) -> String {
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|error| panic!("#{id}: {error}"))
+            .prop("value")
+            .await
+            .expect("a value")
+            .unwrap_or_default()
+    }
+
+    async fn url(&self) -> String {
+        self.client.current_url().await.expect("a URL").to_string()
+    }
+
+    /// Waits until the page's URL satisfies `done`; answers it.
+    async fn wait_for_url(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let url = self.url().await;
+            if done(&url) {
+                return url;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "waited for {what}; still at {url}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Fills the card form and submits it.
+    async fn pay_with(&self, card: &str) {
+        self.fill("card-number", card).await;
+        self.fill("card-expiry", "12/30").await;
+        self.fill("card-cvc", "123").await;
+        self.fill("card-name", "Ada Lovelace").await;
+        self.click("pay").await;
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        let dir = artifacts_dir();
+        std::fs::create_dir_all(&dir).expect("the artifacts directory");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("the screenshot is saved");
+    }
+
+    async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}
+
+fn artifacts_dir() -> PathBuf {
+    std::env::var_os("VINR_ARTIFACTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/artifacts/checkout")
+        })
+}
+
+/// A merchant's site: `/return` answers a small page, as a shop's order page would.
+async fn merchant() -> String {
+    let app = axum::Router::new().route(
+        "/return",
+        axum::routing::get(|| async {
+            axum::response::Html("<!doctype html><title>Shop</title><h1>Thank you</h1>")
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port for the merchant");
+    let addr = listener.local_addr().expect("an address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/return?order=7")
+}
+
+async fn new_payment(api: &Api, return_url: &str, extra: Value) -> Value {
+    let mut body = payment_body(
+        1999,
+        json!({"returnUrl": return_url,
+        "description": "Two pots of tea"}),
+    );
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    api.create_payment(body).await
+}
+
+fn checkout_url(payment: &Value) -> &str {
+    payment["checkoutUrl"].as_str().expect("a checkoutUrl")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paying_with_4242_lands_on_the_return_url() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let api = server.api();
+    let return_url = merchant().await;
+    let payment = new_payment(&api, &return_url, json!({})).await;
+    let id = id_of(&payment);
+    browser.goto(checkout_url(&payment)).await;
+    assert_eq!(browser.text(".amount").await, "19.99 EUR");
+    assert_eq!(browser.text(".merchant").await, "Sandbox");
+    assert!(browser.text(".test-banner").await.contains("Test mode"));
+    assert!(browser
+        .text(".test-cards")
+        .await
+        .contains("4242 4242 4242 4242"));
+    // The stylesheet loaded under the CSP: the pay button is styled, not a grey default.
+    let background = browser
+        .client
+        .find(Locator::Id("pay"))
+        .await
+        .expect("the pay button")
+        .css_value("background-color")
+        .await
+        .expect("a colour");
+    assert_eq!(background, "rgba(47, 74, 224, 1)");
+    browser.screenshot("01-pay-form").await;
+    browser.pay_with("4242 4242 4242 4242").await;
+    let landed = browser
+        .wait_for_url("the return URL", |url| url.contains("paymentId="))
+        .await;
+    assert_eq!(landed, format!("{return_url}&paymentId={id}"));
+    let paid = api.payment(&id).await;
+    assert_eq!(paid["status"], "completed");
+    assert_eq!(paid["paymentMethod"]["last4"], "4242");
+    // Back on the link: the outcome, and the way back.
+    browser.goto(checkout_url(&payment)).await;
+    assert_eq!(browser.text("#status h1").await, "Payment received");
+    browser.screenshot("02-payment-received").await;
+
+    // A phone-sized window still fits the form.
+    let small = new_payment(&api, &return_url, json!({})).await;
+    browser
+        .client
+        .set_window_size(390, 844)
+        .await
+        .expect("resized");
+    browser.goto(checkout_url(&small)).await;
+    browser.screenshot("03-pay-form-mobile").await;
+    let width: Value = browser
+        .client
+        .execute("return document.documentElement.scrollWidth", vec![])
+        .await
+        .expect("a width");
+    assert!(
+        width.as_u64().is_some_and(|w| w <= 390),
+        "no sideways scrolling: {width}"
+    );
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_capture_ends_authorized() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let api = server.api();
+    let return_url = merchant().await;
+    let payment = new_payment(&api, &return_url, json!({"capture": false})).await;
+    browser.goto(checkout_url(&payment)).await;
+    browser.pay_with(CARD_MASTERCARD).await;
+    browser
+        .wait_for_url("the return URL", |url| url.contains("paymentId="))
+        .await;
+    let paid = api.payment(&id_of(&payment)).await;
+    assert_eq!(paid["status"], "authorized");
+    assert_eq!(paid["paymentMethod"]["brand"], "mastercard");
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_d_secure_approved_and_failed() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let api = server.api();
+    let return_url = merchant().await;
+
+    let approved = new_payment(&api, &return_url, json!({})).await;
+    browser.goto(checkout_url(&approved)).await;
+    browser.pay_with(CARD_3DS).await;
+    browser
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("approve"))
+        .await
+        .expect("the challenge page");
+    assert_eq!(
+        api.payment(&id_of(&approved)).await["status"],
+        "requires_authentication"
+    );
+    browser.screenshot("04-3ds-challenge").await;
+    browser.click("approve").await;
+    browser
+        .wait_for_url("the return URL", |url| url.contains("paymentId="))
+        .await;
+    assert_eq!(api.payment(&id_of(&approved)).await["status"], "completed");
+
+    let failed = new_payment(&api, &return_url, json!({})).await;
+    browser.goto(checkout_url(&failed)).await;
+    browser.pay_with(CARD_3DS).await;
+    browser
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("fail"))
+        .await
+        .expect("the challenge page");
+    browser.click("fail").await;
+    browser
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("status"))
+        .await
+        .expect("the outcome page");
+    assert!(browser
+        .text("#status-message")
+        .await
+        .contains("3-D Secure authentication failed."));
+    let paid = api.payment(&id_of(&failed)).await;
+    assert_eq!(paid["status"], "failed");
+    assert_eq!(paid["failureCode"], "authentication_failed");
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_decline_card_shows_its_message() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let api = server.api();
+    let return_url = merchant().await;
+    for (card, code, message) in [
+        (CARD_DECLINED, "card_declined", "The card was declined."),
+        (
+            CARD_INSUFFICIENT_FUNDS,
+            "insufficient_funds",
+            "The card has insufficient funds.",
+        ),
+        (CARD_EXPIRED, "expired_card", "The card has expired."),
+        (
+            CARD_PROCESSING_ERROR,
+            "processing_error",
+            "An error occurred while processing the card.",
+        ),
+    ] {
+        let payment = new_payment(&api, &return_url, json!({})).await;
+        browser.goto(checkout_url(&payment)).await;
+        browser.pay_with(card).await;
+        browser
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Id("status-message"))
+            .await
+            .expect("the outcome page");
+        assert_eq!(browser.text("#status h1").await, "Payment failed");
+        assert!(
+            browser.text("#status-message").await.contains(message),
+            "{card}"
+        );
+        let link = browser
+            .client
+            .find(Locator::Id("return"))
+            .await
+            .expect("a way back")
+            .attr("href")
+            .await
+            .expect("an href");
+        assert_eq!(
+            link,
+            Some(format!("{return_url}&paymentId={}", id_of(&payment)))
+        );
+        if code == "card_declined" {
+            browser.screenshot("05-declined").await;
+        }
+        let failed = api.payment(&id_of(&payment)).await;
+        assert_eq!(failed["status"], "failed", "{card}");
+        assert_eq!(failed["failureCode"], code, "{card}");
+    }
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_input_shows_inline_errors() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let api = server.api();
+    let return_url = merchant().await;
+    let payment = new_payment(&api, &return_url, json!({})).await;
+    browser.goto(checkout_url(&payment)).await;
+    browser.fill("card-number", "4242 4242 4242 4241").await;
+    browser.fill("card-expiry", "01/20").await;
+    browser.fill("card-cvc", "12").await;
+    browser.fill("card-name", "Ada Lovelace").await;
+    browser.click("pay").await;
+    browser
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("error-summary"))
+        .await
+        .expect("the errors");
+    assert!(browser
+        .text("#card-number-error")
+        .await
+        .contains("This card number is not valid."));
+    assert!(browser.text("#card-expiry-error").await.contains("expired"));
+    assert!(browser
+        .text("#card-cvc-error")
+        .await
+        .contains("3 or 4 digits"));
+    // What was typed is still there, except the card number.
+    assert_eq!(browser.value("card-number").await, "");
+    assert_eq!(browser.value("card-expiry").await, "01/20");
+    assert_eq!(browser.value("card-cvc").await, "12");
+    assert_eq!(browser.value("card-name").await, "Ada Lovelace");
+    browser.screenshot("06-inline-errors").await;
+    // Fixing the fields pays.
+    browser.fill("card-expiry", "12/30").await;
+    browser.fill("card-cvc", "123").await;
+    browser.fill("card-number", CARD_APPROVED).await;
+    browser.click("pay").await;
+    browser
+        .wait_for_url("the return URL", |url| url.contains("paymentId="))
+        .await;
+    assert_eq!(api.payment(&id_of(&payment)).await["status"], "completed");
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_payment_shows_a_clear_page() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let api = server.api();
+    let return_url = merchant().await;
+    let payment = new_payment(&api, &return_url, json!({})).await;
+    server.clock.advance_ms(60 * 60 * 1000 + 1000);
+    vinr_server::workers::expiry::step(server.app())
+        .await
+        .expect("an expiry step");
+    assert_eq!(api.payment(&id_of(&payment)).await["status"], "expired");
+    browser.goto(checkout_url(&payment)).await;
+    assert_eq!(
+        browser.text("#status h1").await,
+        "This payment link has expired"
+    );
+    assert!(browser
+        .client
+        .find_all(Locator::Id("card-number"))
+        .await
+        .expect("a search")
+        .is_empty());
+    browser.screenshot("07-expired").await;
+    browser.click("return").await;
+    browser
+        .wait_for_url("the return URL", |url| url.contains("paymentId="))
+        .await;
+    browser.close().await;
+    server.stop().await;
+}
