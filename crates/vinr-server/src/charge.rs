@@ -2,7 +2,7 @@
 //! fingerprint, the calendar month expiry is judged against, and the mapping of a processor's
 //! answer onto the state machine. Knows nothing of HTTP; never keeps or prints a card number.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use time::OffsetDateTime;
 use vinr_domain::card::CardNumber;

@@ -5,7 +5,7 @@
 //! a field from one payment's page is useless on another's.
 
 use axum::http::{header, HeaderMap, HeaderValue};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use vinr_domain::ids::random_base62;
