@@ -98,6 +98,7 @@ pub async fn start(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<Runn
         test_processor: Arc::new(SandboxProcessor),
         live_processor: None,
         inflight: Arc::new(Inflight::default()),
+        checkout_submissions: Arc::new(Inflight::default()),
         metrics: metrics_handle()?,
         fingerprint_secret: Redacted::new(fingerprint_secret),
     });

@@ -11,7 +11,7 @@ use crate::config::Settings;
 use crate::idempotency::Inflight;
 use crate::processor::Processor;
 use crate::redacted::Redacted;
-use crate::store::Store;
+use crate::store::{IdempotencyScope, Store};
 
 pub struct App {
     pub store: Store,
@@ -22,7 +22,10 @@ pub struct App {
     /// A real acquirer connector; `None` until one is configured.
     pub live_processor: Option<Arc<dyn Processor>>,
     pub rate_limits: Option<RateLimits>,
-    pub inflight: Arc<Inflight>,
+    /// Idempotency keys whose first request is running on this node.
+    pub inflight: Arc<Inflight<IdempotencyScope>>,
+    /// Payments whose checkout form is being submitted on this node.
+    pub checkout_submissions: Arc<Inflight<String>>,
     pub metrics: PrometheusHandle,
     /// Keys card fingerprints (HMAC-SHA256), so equal cards match without storing numbers.
     pub fingerprint_secret: Redacted<String>,

@@ -18,8 +18,6 @@ pub mod form;
 pub mod headers;
 pub mod pages;
 
-use std::collections::HashSet;
-use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use askama::Template;
@@ -34,6 +32,7 @@ use crate::charge;
 use crate::flows::payments::{self as flow, Transition};
 use crate::flows::FlowError;
 use crate::http::request_id;
+use crate::idempotency::InflightGuard;
 use crate::state::AppState;
 use crate::store::{Scope, StoreError};
 use form::{FieldErrors, FormBody, Kept};
@@ -402,32 +401,15 @@ fn after(loaded: &Loaded) -> Response {
     }
 }
 
-/// Holds a payment as being submitted on this node until dropped.
-struct Submitting(String);
-
-static SUBMITTING: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Mutex::default);
-
-impl Drop for Submitting {
-    fn drop(&mut self) {
-        SUBMITTING
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(&self.0);
-    }
-}
-
-/// Claims `payment_id` for one submission; a second one waits for the first. Answers the
-/// claim and whether it had to wait (then the payment must be read again), or `None` when the
-/// first took too long.
-async fn claim(payment_id: &str) -> Option<(Submitting, bool)> {
+/// Claims `payment_id` for one submission on this node; a second one waits for the first.
+/// Answers the claim and whether it had to wait (then the payment must be read again), or
+/// `None` when the first took too long.
+async fn claim(app: &AppState, payment_id: &str) -> Option<(InflightGuard<String>, bool)> {
+    let key = payment_id.to_owned();
     let mut waited = false;
     for _ in 0..CONCURRENT_SUBMIT_WAIT_MS / CONCURRENT_SUBMIT_POLL_MS {
-        let claimed = SUBMITTING
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(payment_id.to_owned());
-        if claimed {
-            return Some((Submitting(payment_id.to_owned()), waited));
+        if let Some(guard) = app.checkout_submissions.claim(&key) {
+            return Some((guard, waited));
         }
         waited = true;
         tokio::time::sleep(Duration::from_millis(CONCURRENT_SUBMIT_POLL_MS)).await;
@@ -573,7 +555,7 @@ pub async fn pay(
             };
         }
     };
-    let Some((_claim, waited)) = claim(&loaded.payment.id).await else {
+    let Some((_claim, waited)) = claim(&app, &loaded.payment.id).await else {
         return busy(&loaded);
     };
     if waited {
@@ -652,7 +634,7 @@ pub async fn authenticate(
             None,
         );
     };
-    let Some((_claim, waited)) = claim(&loaded.payment.id).await else {
+    let Some((_claim, waited)) = claim(&app, &loaded.payment.id).await else {
         return busy(&loaded);
     };
     if waited {

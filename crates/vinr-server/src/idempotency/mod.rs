@@ -10,6 +10,7 @@
 //! either held, or answered in the database, or free.
 
 use std::collections::HashSet;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderValue, StatusCode};
@@ -21,16 +22,22 @@ use crate::http::error::ApiError;
 use crate::state::AppState;
 use crate::store::{IdempotencyScope, StoredResponse, Tx};
 
-#[derive(Default)]
-pub struct Inflight(Mutex<HashSet<IdempotencyScope>>);
+/// Keys of work running in this process (idempotency keys, checkout submissions).
+pub struct Inflight<K: Eq + Hash + Clone>(Mutex<HashSet<K>>);
 
-/// Holds a key as in flight until dropped.
-pub struct InflightGuard {
-    set: Arc<Inflight>,
-    key: IdempotencyScope,
+impl<K: Eq + Hash + Clone> Default for Inflight<K> {
+    fn default() -> Self {
+        Inflight(Mutex::new(HashSet::new()))
+    }
 }
 
-impl Drop for InflightGuard {
+/// Holds a key as in flight until dropped.
+pub struct InflightGuard<K: Eq + Hash + Clone> {
+    set: Arc<Inflight<K>>,
+    key: K,
+}
+
+impl<K: Eq + Hash + Clone> Drop for InflightGuard<K> {
     fn drop(&mut self) {
         self.set
             .0
@@ -40,8 +47,9 @@ impl Drop for InflightGuard {
     }
 }
 
-impl Inflight {
-    fn claim(self: &Arc<Self>, key: &IdempotencyScope) -> Option<InflightGuard> {
+impl<K: Eq + Hash + Clone> Inflight<K> {
+    /// Claims `key`, or answers `None` while another holder has it.
+    pub fn claim(self: &Arc<Self>, key: &K) -> Option<InflightGuard<K>> {
         let mut set = self
             .0
             .lock()
