@@ -8,12 +8,14 @@ pub mod limits;
 pub mod metadata;
 pub mod money;
 pub mod payment;
+pub mod refund;
 pub mod time;
 
 pub use money::{Amount, AmountError, Currency};
 pub use payment::{
     CaptureMethod, FailureCode, Operation, Payment, PaymentMethod, PaymentStatus, StateError,
 };
+pub use refund::{Refund, RefundError, RefundReason, RefundStatus};
 pub use time::UnixMillis;
 
 /// The two worlds an API key and every object live in.

@@ -169,6 +169,7 @@ fn flow_error(error: FlowError) -> String {
         FlowError::NotFound { object, id } => format!("no such {object}: {id}"),
         FlowError::Invalid { param, message } => format!("{param}: {message}"),
         FlowError::State(error) => error.to_string(),
+        FlowError::Refund(error) => error.to_string(),
         FlowError::Store(error) => error.to_string(),
     }
 }

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use vinr_domain::card::{sandbox_outcome, CardNumber, Expiry, SandboxOutcome};
-use vinr_domain::{FailureCode, Payment};
+use vinr_domain::{FailureCode, Payment, Refund};
 
 pub type ProcessorFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -39,6 +39,14 @@ pub trait Processor: Send + Sync + 'static {
         payment: &'a Payment,
         card: &'a CardInput,
     ) -> ProcessorFuture<'a, Authorization>;
+
+    /// Refunds `refund.amount` of the payment the processor knows as `payment_reference`:
+    /// `Ok` when the money went back, `Err(reason)` when refused (e.g. `declined`).
+    fn refund<'a>(
+        &'a self,
+        payment_reference: Option<&'a str>,
+        refund: &'a Refund,
+    ) -> ProcessorFuture<'a, Result<(), String>>;
 
     /// Finishes a 3-D Secure challenge with the shopper's answer.
     fn complete_challenge<'a>(
@@ -75,6 +83,19 @@ impl Processor for SandboxProcessor {
                 code,
                 reference: "sim_declined".into(),
             },
+        };
+        Box::pin(std::future::ready(answer))
+    }
+
+    fn refund<'a>(
+        &'a self,
+        payment_reference: Option<&'a str>,
+        _refund: &'a Refund,
+    ) -> ProcessorFuture<'a, Result<(), String>> {
+        let answer = if payment_reference == Some(SANDBOX_REFUNDS_FAIL_REFERENCE) {
+            Err("declined".to_owned())
+        } else {
+            Ok(())
         };
         Box::pin(std::future::ready(answer))
     }

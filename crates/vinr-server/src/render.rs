@@ -3,7 +3,7 @@
 use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::OffsetDateTime;
-use vinr_domain::{Mode, Payment, UnixMillis};
+use vinr_domain::{Mode, Payment, Refund, UnixMillis};
 use vinr_types as wire;
 
 use crate::store::EventRecord;
@@ -62,6 +62,26 @@ pub fn payment(p: &Payment, public_url: &str) -> wire::Payment {
 /// idempotent answer are all this one serialization.
 pub fn payment_json(p: &Payment, public_url: &str) -> String {
     serde_json::to_string(&payment(p, public_url)).unwrap_or_default()
+}
+
+pub fn refund(r: &Refund) -> wire::Refund {
+    wire::Refund {
+        id: r.id.clone(),
+        object: "refund".into(),
+        payment: r.payment_id.clone(),
+        amount: r.amount,
+        currency: r.currency.code().into(),
+        status: r.status.as_str().into(),
+        reason: r.reason.map(|reason| reason.as_str().into()),
+        metadata: r.metadata.clone(),
+        failure_reason: r.failure_reason.clone(),
+        created_at: timestamp(r.created_at),
+        livemode: r.mode == Mode::Live,
+    }
+}
+
+pub fn refund_json(r: &Refund) -> String {
+    serde_json::to_string(&refund(r)).unwrap_or_default()
 }
 
 pub fn event(record: EventRecord) -> wire::Event {

@@ -114,6 +114,7 @@ pub async fn start(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<Runn
     });
     let workers = vec![
         tokio::spawn(workers::expiry::run(app.clone(), stopped.clone())),
+        tokio::spawn(workers::refunds::run(app.clone(), stopped.clone())),
         tokio::spawn(workers::maintenance::run(app.clone(), stopped)),
     ];
     Ok(Running {

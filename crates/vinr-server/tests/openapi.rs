@@ -38,6 +38,8 @@ async fn served_document_matches_the_committed_copy() {
         ("/v1/payments/{id}/cancel", &["post"]),
         ("/v1/test_helpers/payments/{id}/pay", &["post"]),
         ("/v1/test_helpers/payments/{id}/authenticate", &["post"]),
+        ("/v1/refunds", &["get", "post"]),
+        ("/v1/refunds/{id}", &["get"]),
         ("/v1/events", &["get"]),
         ("/v1/events/{id}", &["get"]),
         ("/healthz", &["get"]),

@@ -228,3 +228,51 @@ pub struct EventList {
 pub struct Health {
     pub status: String,
 }
+
+/// Body of `POST /v1/refunds`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRefundRequest {
+    /// The `completed` payment to refund (`pay_…`).
+    pub payment: String,
+    /// Minor units; default: all that remains refundable.
+    #[serde(default)]
+    pub amount: Option<i64>,
+    /// `duplicate`, `fraudulent` or `requested_by_customer`.
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+/// A refund: created `pending`, then `succeeded` or `failed` by the processor.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Refund {
+    #[schema(example = "re_0Vc0Q2m8kX1b4ZpT7rWq9nLs")]
+    pub id: String,
+    /// Always `refund`.
+    pub object: String,
+    /// The refunded payment's id.
+    pub payment: String,
+    pub amount: u64,
+    pub currency: String,
+    /// `pending`, `succeeded` or `failed`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    /// Why the processor refused the refund (e.g. `declined`), once `failed`.
+    #[serde(rename = "failureReason")]
+    pub failure_reason: Option<String>,
+    pub created_at: String,
+    pub livemode: bool,
+}
+
+/// A page of refunds, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RefundList {
+    /// Always `list`.
+    pub object: String,
+    pub data: Vec<Refund>,
+    pub has_more: bool,
+    pub next_cursor: Option<String>,
+}

@@ -4,8 +4,9 @@
 
 pub mod accounts;
 pub mod payments;
+pub mod refunds;
 
-use vinr_domain::StateError;
+use vinr_domain::{RefundError, StateError};
 
 use crate::store::StoreError;
 
@@ -18,6 +19,8 @@ pub enum FlowError {
     },
     /// The state machine refused the operation.
     State(StateError),
+    /// The refund rules refused the refund.
+    Refund(RefundError),
     /// A request parameter names something that cannot be used (e.g. an unknown account).
     Invalid {
         param: &'static str,
@@ -29,6 +32,12 @@ pub enum FlowError {
 impl From<StoreError> for FlowError {
     fn from(error: StoreError) -> Self {
         FlowError::Store(error)
+    }
+}
+
+impl From<RefundError> for FlowError {
+    fn from(error: RefundError) -> Self {
+        FlowError::Refund(error)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use vinr_domain::StateError;
+use vinr_domain::{RefundError, StateError};
 use vinr_types::{ErrorBody, ErrorDetail};
 
 use crate::flows::FlowError;
@@ -167,6 +167,25 @@ impl ApiError {
         }
     }
 
+    pub fn refund(error: RefundError) -> Self {
+        match error {
+            RefundError::PaymentNotCompleted(_) | RefundError::AlreadyFinal(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request_error",
+                "payment_state_invalid",
+                error.to_string(),
+            )
+            .with_param("payment"),
+            RefundError::AmountTooLarge { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request_error",
+                "amount_too_large",
+                error.to_string(),
+            )
+            .with_param("amount"),
+        }
+    }
+
     pub fn unauthenticated(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -254,6 +273,7 @@ impl From<FlowError> for ApiError {
         match error {
             FlowError::NotFound { object, id } => ApiError::not_found(object, &id),
             FlowError::State(error) => ApiError::state(error),
+            FlowError::Refund(error) => ApiError::refund(error),
             FlowError::Invalid { param, message } => ApiError::invalid(param, message),
             FlowError::Store(error) => error.into(),
         }

@@ -30,6 +30,17 @@ pub struct PaymentListParams {
     pub status: Option<String>,
 }
 
+/// Query of `GET /v1/refunds`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundListParams {
+    pub limit: Option<String>,
+    pub starting_after: Option<String>,
+    pub ending_before: Option<String>,
+    pub created: Option<CreatedRange>,
+    pub payment: Option<String>,
+}
+
 /// Query of `GET /v1/events`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

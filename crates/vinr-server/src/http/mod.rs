@@ -9,6 +9,7 @@ pub mod list;
 pub mod openapi;
 pub mod ops;
 pub mod payments;
+pub mod refunds;
 pub mod request_id;
 
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -40,6 +41,8 @@ pub fn router(app: AppState) -> Router {
             "/v1/test_helpers/payments/{id}/authenticate",
             post(payments::test_authenticate),
         )
+        .route("/v1/refunds", post(refunds::create).get(refunds::list))
+        .route("/v1/refunds/{id}", get(refunds::retrieve))
         .route("/v1/events", get(events::list))
         .route("/v1/events/{id}", get(events::retrieve))
         .route_layer(from_fn_with_state(app.clone(), auth::authenticate));

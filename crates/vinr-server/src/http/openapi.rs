@@ -8,13 +8,13 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use vinr_types as wire;
 
-use crate::http::{events, ops, payments};
+use crate::http::{events, ops, payments, refunds};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "VINR API",
-        description = "Payments: create, pay (hosted checkout), capture, cancel; events. \
+        description = "Payments: create, pay (hosted checkout), capture, cancel; refunds; events. \
             Amounts are integers in minor units. Every error has the body `{\"error\": {type, \
             code, message, param, request_id}}`; every response carries `X-Request-Id`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
@@ -28,6 +28,9 @@ use crate::http::{events, ops, payments};
         payments::cancel,
         payments::test_pay,
         payments::test_authenticate,
+        refunds::create,
+        refunds::list,
+        refunds::retrieve,
         events::list,
         events::retrieve,
         ops::healthz,
@@ -47,6 +50,9 @@ use crate::http::{events, ops, payments};
         wire::Payment,
         wire::PaymentMethod,
         wire::PaymentList,
+        wire::CreateRefundRequest,
+        wire::Refund,
+        wire::RefundList,
         wire::Event,
         wire::EventData,
         wire::EventList,
@@ -56,6 +62,7 @@ use crate::http::{events, ops, payments};
     tags(
         (name = "payments", description = "Create, read, capture and cancel payments"),
         (name = "test helpers", description = "Test mode only: act as the shopper"),
+        (name = "refunds", description = "Refunds of completed payments, settled asynchronously"),
         (name = "events", description = "Every state change, kept 30 days"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )

@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use vinr_domain::{
-    CaptureMethod, Currency, FailureCode, Mode, Payment, PaymentMethod, PaymentStatus, UnixMillis,
+    CaptureMethod, Currency, FailureCode, Mode, Payment, PaymentMethod, PaymentStatus, Refund,
+    RefundReason, RefundStatus, UnixMillis,
 };
 
 use super::{ApiKeyRecord, EventRecord, KeyKind, Scope, StoreError};
@@ -177,6 +178,50 @@ impl EventRow {
             kind: self.kind,
             object_id: self.object_id,
             data: self.data,
+            created_at: UnixMillis(self.created_at),
+        })
+    }
+}
+
+pub const REFUND_COLUMNS: &str = "id, account_id, mode, payment_id, amount, currency, \
+    status, reason, metadata, failure_reason, created_at";
+
+/// The columns of [`REFUND_COLUMNS`], in order.
+pub struct RefundRow {
+    pub id: String,
+    pub account_id: String,
+    pub mode: String,
+    pub payment_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub metadata: String,
+    pub failure_reason: Option<String>,
+    pub created_at: i64,
+}
+
+impl RefundRow {
+    pub fn into_refund(self) -> Result<Refund, StoreError> {
+        Ok(Refund {
+            mode: mode(&self.mode)?,
+            amount: minor(self.amount)?,
+            currency: Currency::parse(&self.currency)
+                .ok_or_else(|| corrupt("currency", &self.currency))?,
+            status: RefundStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("refund status", &self.status))?,
+            reason: self
+                .reason
+                .map(|reason| {
+                    RefundReason::parse(&reason).ok_or_else(|| corrupt("reason", &reason))
+                })
+                .transpose()?,
+            metadata: serde_json::from_str::<BTreeMap<String, String>>(&self.metadata)
+                .map_err(|_| corrupt("metadata", &self.metadata))?,
+            id: self.id,
+            account_id: self.account_id,
+            payment_id: self.payment_id,
+            failure_reason: self.failure_reason,
             created_at: UnixMillis(self.created_at),
         })
     }

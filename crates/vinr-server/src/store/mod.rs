@@ -15,7 +15,7 @@ pub mod sqlite;
 
 use std::collections::BTreeMap;
 
-use vinr_domain::{Mode, Payment, PaymentStatus, UnixMillis};
+use vinr_domain::{Mode, Payment, PaymentStatus, Refund, UnixMillis};
 
 /// One merchant account's view in one mode: every query is confined to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +201,26 @@ pub trait Tx {
         limit: usize,
     ) -> Result<Vec<Payment>, StoreError>;
 
+    /// The reference the processor gave a payment (what its refunds are made against).
+    fn payment_processor_reference(
+        &mut self,
+        payment_id: &str,
+    ) -> Result<Option<String>, StoreError>;
+
+    fn insert_refund(&mut self, refund: &Refund) -> Result<(), StoreError>;
+    /// Reads a refund to change it (its status), by id alone: workers have no caller's scope.
+    fn get_refund_for_update(&mut self, id: &str) -> Result<Option<Refund>, StoreError>;
+    /// Writes a refund's status and failure reason back.
+    fn update_refund(&mut self, refund: &Refund) -> Result<(), StoreError>;
+    /// Leases up to `limit` pending refunds whose lease has run out until `lease_until`, so one
+    /// worker at a time asks the processor about each.
+    fn lease_pending_refunds(
+        &mut self,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<Refund>, StoreError>;
+
     fn insert_event(&mut self, event: &EventRecord) -> Result<(), StoreError>;
 
     /// Claims `key` for the rest of this transaction; `false` when another transaction (on any
@@ -242,6 +262,13 @@ pub trait Reader {
         status: Option<PaymentStatus>,
         query: &ListQuery,
     ) -> Result<Page<Payment>, ListError>;
+    fn get_refund(&mut self, scope: &Scope, id: &str) -> Result<Option<Refund>, StoreError>;
+    fn list_refunds(
+        &mut self,
+        scope: &Scope,
+        payment_id: Option<&str>,
+        query: &ListQuery,
+    ) -> Result<Page<Refund>, ListError>;
     fn get_event(&mut self, scope: &Scope, id: &str) -> Result<Option<EventRecord>, StoreError>;
     fn list_events(
         &mut self,

@@ -3,3 +3,4 @@
 
 pub mod expiry;
 pub mod maintenance;
+pub mod refunds;

@@ -21,6 +21,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency_event_answers",
         include_str!("../../../migrations/postgres/0003_idempotency_event_answers.sql"),
     ),
+    (
+        4,
+        "refunds",
+        include_str!("../../../migrations/postgres/0004_refunds.sql"),
+    ),
 ];
 
 /// Advisory lock key of the migration run ("vinr mig" in ASCII).

@@ -5,12 +5,12 @@
 use sha2::{Digest, Sha256};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
-use vinr_domain::{FailureCode, Payment, PaymentStatus, UnixMillis};
+use vinr_domain::{FailureCode, Payment, PaymentStatus, Refund, RefundReason, UnixMillis};
 
 use super::{db_error, Blocking, Params};
 use crate::store::columns::{
-    answer_reference, corrupt, request_hash, ApiKeyRow, EventRow, PaymentRow, API_KEY_COLUMNS,
-    EVENT_COLUMNS, PAYMENT_COLUMNS,
+    answer_reference, corrupt, request_hash, ApiKeyRow, EventRow, PaymentRow, RefundRow,
+    API_KEY_COLUMNS, EVENT_COLUMNS, PAYMENT_COLUMNS, REFUND_COLUMNS,
 };
 use crate::store::{
     metadata_to_json, AccountRecord, ApiKeyRecord, Cursor, Due, EventRecord, IdempotencyScope,
@@ -81,6 +81,23 @@ fn api_key_from_row(row: &Row) -> Result<ApiKeyRecord, StoreError> {
         revoked_at: get(row, 8)?,
     }
     .into_record()
+}
+
+fn refund_from_row(row: &Row) -> Result<Refund, StoreError> {
+    RefundRow {
+        id: get(row, 0)?,
+        account_id: get(row, 1)?,
+        mode: get(row, 2)?,
+        payment_id: get(row, 3)?,
+        amount: get(row, 4)?,
+        currency: get(row, 5)?,
+        status: get(row, 6)?,
+        reason: get(row, 7)?,
+        metadata: get(row, 8)?,
+        failure_reason: get(row, 9)?,
+        created_at: get(row, 10)?,
+    }
+    .into_refund()
 }
 
 fn event_from_row(row: &Row) -> Result<EventRecord, StoreError> {
@@ -430,6 +447,91 @@ impl Tx for PgTx<'_> {
             .collect()
     }
 
+    fn payment_processor_reference(
+        &mut self,
+        payment_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = self.query_opt(
+            "SELECT processor_reference FROM payments WHERE id = $1",
+            &[&payment_id],
+        )?;
+        Ok(row
+            .map(|row| get::<Option<String>>(&row, 0))
+            .transpose()?
+            .flatten())
+    }
+
+    fn insert_refund(&mut self, r: &Refund) -> Result<(), StoreError> {
+        let params: Params = vec![
+            Box::new(r.id.clone()),
+            Box::new(r.account_id.clone()),
+            Box::new(r.mode.as_str()),
+            Box::new(r.payment_id.clone()),
+            Box::new(as_i64(r.amount)),
+            Box::new(r.currency.code()),
+            Box::new(r.status.as_str()),
+            Box::new(r.reason.map(RefundReason::as_str)),
+            Box::new(metadata_to_json(&r.metadata)),
+            Box::new(r.failure_reason.clone()),
+            Box::new(r.created_at.0),
+        ];
+        self.defer(
+            "INSERT INTO refunds (id, account_id, mode, payment_id, amount, currency, status,
+                 reason, metadata, failure_reason, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            params,
+            1,
+        );
+        Ok(())
+    }
+
+    fn get_refund_for_update(&mut self, id: &str) -> Result<Option<Refund>, StoreError> {
+        self.query_opt(
+            &format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1 FOR UPDATE"),
+            &[&id],
+        )?
+        .map(|row| refund_from_row(&row))
+        .transpose()
+    }
+
+    fn update_refund(&mut self, r: &Refund) -> Result<(), StoreError> {
+        let params: Params = vec![
+            Box::new(r.id.clone()),
+            Box::new(r.status.as_str()),
+            Box::new(r.failure_reason.clone()),
+        ];
+        self.defer(
+            "UPDATE refunds SET status = $2, failure_reason = $3, lease_until = NULL
+             WHERE id = $1",
+            params,
+            1,
+        );
+        Ok(())
+    }
+
+    fn lease_pending_refunds(
+        &mut self,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<Refund>, StoreError> {
+        // SKIP LOCKED: nodes leasing at the same time take disjoint refunds.
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query(
+            &format!(
+                "UPDATE refunds SET lease_until = $2 WHERE id IN (
+                     SELECT id FROM refunds
+                     WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= $1)
+                     ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED)
+                 RETURNING {REFUND_COLUMNS}"
+            ),
+            &[&now.0, &lease_until.0, &limit],
+        )?
+        .iter()
+        .map(refund_from_row)
+        .collect()
+    }
+
     fn insert_event(&mut self, e: &EventRecord) -> Result<(), StoreError> {
         let params: Params = vec![
             Box::new(e.id.clone()),
@@ -593,6 +695,31 @@ impl Reader for PgReader<'_> {
             status.map(|status| ("status", status.as_str())),
             query,
             payment_from_row,
+        )
+    }
+
+    fn get_refund(&mut self, scope: &Scope, id: &str) -> Result<Option<Refund>, StoreError> {
+        let row = self.query_opt(
+            &format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE id = $1"),
+            &[&id],
+        )?;
+        let refund = row.map(|row| refund_from_row(&row)).transpose()?;
+        Ok(refund.filter(|r| r.account_id == scope.account_id && r.mode == scope.mode))
+    }
+
+    fn list_refunds(
+        &mut self,
+        scope: &Scope,
+        payment_id: Option<&str>,
+        query: &ListQuery,
+    ) -> Result<Page<Refund>, ListError> {
+        self.list(
+            "refunds",
+            REFUND_COLUMNS,
+            scope,
+            payment_id.map(|id| ("payment_id", id)),
+            query,
+            refund_from_row,
         )
     }
 

@@ -22,6 +22,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency_event_answers",
         include_str!("../../../migrations/sqlite/0003_idempotency_event_answers.sql"),
     ),
+    (
+        4,
+        "refunds",
+        include_str!("../../../migrations/sqlite/0004_refunds.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded; answers the versions it applied.

@@ -2,12 +2,12 @@
 //! [`SqliteReader`] (a read-only connection). Every statement is cached by rusqlite.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use vinr_domain::{FailureCode, Payment, PaymentStatus, UnixMillis};
+use vinr_domain::{FailureCode, Payment, PaymentStatus, Refund, RefundReason, UnixMillis};
 
 use super::db_error;
 use crate::store::columns::{
-    answer_reference, request_hash, ApiKeyRow, EventRow, PaymentRow, API_KEY_COLUMNS,
-    EVENT_COLUMNS, PAYMENT_COLUMNS,
+    answer_reference, request_hash, ApiKeyRow, EventRow, PaymentRow, RefundRow, API_KEY_COLUMNS,
+    EVENT_COLUMNS, PAYMENT_COLUMNS, REFUND_COLUMNS,
 };
 use crate::store::{
     metadata_to_json, AccountRecord, ApiKeyRecord, Cursor, Due, EventRecord, IdempotencyScope,
@@ -57,6 +57,22 @@ fn api_key_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRow> {
         display: row.get(6)?,
         created_at: row.get(7)?,
         revoked_at: row.get(8)?,
+    })
+}
+
+fn refund_row(row: &Row<'_>) -> rusqlite::Result<RefundRow> {
+    Ok(RefundRow {
+        id: row.get(0)?,
+        account_id: row.get(1)?,
+        mode: row.get(2)?,
+        payment_id: row.get(3)?,
+        amount: row.get(4)?,
+        currency: row.get(5)?,
+        status: row.get(6)?,
+        reason: row.get(7)?,
+        metadata: row.get(8)?,
+        failure_reason: row.get(9)?,
+        created_at: row.get(10)?,
     })
 }
 
@@ -143,6 +159,13 @@ const PAYMENTS: Listed<PaymentRow, Payment> = Listed {
     columns: PAYMENT_COLUMNS,
     read: payment_row,
     convert: PaymentRow::into_payment,
+};
+
+const REFUNDS: Listed<RefundRow, Refund> = Listed {
+    table: "refunds",
+    columns: REFUND_COLUMNS,
+    read: refund_row,
+    convert: RefundRow::into_refund,
 };
 
 const EVENTS: Listed<EventRow, EventRecord> = Listed {
@@ -424,6 +447,89 @@ impl Tx for SqliteTx<'_> {
             .collect()
     }
 
+    fn payment_processor_reference(
+        &mut self,
+        payment_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT processor_reference FROM payments WHERE id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![payment_id], |row| row.get::<_, Option<String>>(0))
+                    .optional()
+            })
+            .map(Option::flatten)
+            .map_err(db_error)
+    }
+
+    fn insert_refund(&mut self, r: &Refund) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO refunds (id, account_id, mode, payment_id, amount, currency, status,
+                 reason, metadata, failure_reason, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                r.id,
+                r.account_id,
+                r.mode.as_str(),
+                r.payment_id,
+                r.amount,
+                r.currency.code(),
+                r.status.as_str(),
+                r.reason.map(RefundReason::as_str),
+                metadata_to_json(&r.metadata),
+                r.failure_reason,
+                r.created_at.0,
+            ],
+        )
+        .map(drop)
+    }
+
+    fn get_refund_for_update(&mut self, id: &str) -> Result<Option<Refund>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {REFUND_COLUMNS} FROM refunds WHERE id = ?1"
+            ))
+            .and_then(|mut stmt| stmt.query_row(params![id], refund_row).optional())
+            .map_err(db_error)?
+            .map(RefundRow::into_refund)
+            .transpose()
+    }
+
+    fn update_refund(&mut self, r: &Refund) -> Result<(), StoreError> {
+        let changed = self.execute(
+            "UPDATE refunds SET status = ?2, failure_reason = ?3, lease_until = NULL
+             WHERE id = ?1",
+            params![r.id, r.status.as_str(), r.failure_reason],
+        )?;
+        if changed != 1 {
+            return Err(StoreError::Database(format!("refund {} vanished", r.id)));
+        }
+        Ok(())
+    }
+
+    fn lease_pending_refunds(
+        &mut self,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<Refund>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "UPDATE refunds SET lease_until = ?2 WHERE id IN (
+                     SELECT id FROM refunds
+                     WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= ?1)
+                     ORDER BY seq LIMIT ?3)
+                 RETURNING {REFUND_COLUMNS}"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_map(params![now.0, lease_until.0, limit as i64], refund_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(db_error)?
+            .into_iter()
+            .map(RefundRow::into_refund)
+            .collect()
+    }
+
     fn insert_event(&mut self, e: &EventRecord) -> Result<(), StoreError> {
         self.execute(
             "INSERT INTO events (id, account_id, mode, type, object_id, data, created_at)
@@ -596,6 +702,38 @@ impl Reader for SqliteReader<'_> {
             &PAYMENTS,
             scope,
             status.map(|status| ("status", status.as_str())),
+            query,
+        )
+    }
+
+    fn get_refund(&mut self, scope: &Scope, id: &str) -> Result<Option<Refund>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {REFUND_COLUMNS} FROM refunds WHERE id = ?1 AND account_id = ?2 AND mode = ?3"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![id, scope.account_id, scope.mode.as_str()],
+                    refund_row,
+                )
+                .optional()
+            })
+            .map_err(db_error)?
+            .map(RefundRow::into_refund)
+            .transpose()
+    }
+
+    fn list_refunds(
+        &mut self,
+        scope: &Scope,
+        payment_id: Option<&str>,
+        query: &ListQuery,
+    ) -> Result<Page<Refund>, ListError> {
+        list(
+            self.conn,
+            &REFUNDS,
+            scope,
+            payment_id.map(|id| ("payment_id", id)),
             query,
         )
     }

@@ -1,0 +1,106 @@
+//! Refund flows (SPEC §5): create (reserve the amount on the payment, insert the `pending`
+//! refund, `refund.created`) and settle (the processor's answer: `refund.succeeded`, or
+//! `refund.failed`, which frees the amount again). The payment's `amount_refunded` changes in
+//! the same transaction as the refund, under the database's CHECK that it never passes
+//! `amount_captured` — on any number of nodes.
+
+use std::collections::BTreeMap;
+
+use vinr_domain::ids::{new_id, Prefix};
+use vinr_domain::refund::{reserve, settle as settle_refund};
+use vinr_domain::{Refund, RefundReason, RefundStatus, UnixMillis};
+
+use super::FlowError;
+use crate::outbox;
+use crate::render;
+use crate::store::{Scope, Tx};
+
+pub struct NewRefund {
+    pub scope: Scope,
+    pub payment_id: String,
+    /// Minor units, or `None` for all that remains refundable.
+    pub amount: Option<u64>,
+    pub reason: Option<RefundReason>,
+    pub metadata: BTreeMap<String, String>,
+    pub now: UnixMillis,
+}
+
+/// Creates a `pending` refund; answers its JSON.
+pub fn create(tx: &mut dyn Tx, new: NewRefund) -> Result<String, FlowError> {
+    let mut payment = tx
+        .get_payment_for_update(&new.scope, &new.payment_id)?
+        .ok_or_else(|| FlowError::NotFound {
+            object: "payment",
+            id: new.payment_id.clone(),
+        })?;
+    let amount = reserve(&mut payment, new.amount)?;
+    let refund = Refund {
+        id: new_id(Prefix::Refund, new.now),
+        account_id: payment.account_id.clone(),
+        mode: payment.mode,
+        payment_id: payment.id.clone(),
+        amount,
+        currency: payment.currency,
+        status: RefundStatus::Pending,
+        reason: new.reason,
+        metadata: new.metadata,
+        failure_reason: None,
+        created_at: new.now,
+    };
+    tx.insert_refund(&refund)?;
+    tx.update_payment(&payment, None)?;
+    let json = render::refund_json(&refund);
+    outbox::record(
+        tx,
+        &new.scope,
+        "refund.created",
+        &refund.id,
+        json.clone(),
+        new.now,
+    )?;
+    Ok(json)
+}
+
+/// Records the processor's answer for a pending refund (`failure_reason` `None` = succeeded).
+/// Answers the status reached, or `None` when the refund was already final (another worker
+/// settled it first).
+pub fn settle(
+    tx: &mut dyn Tx,
+    refund_id: &str,
+    failure_reason: Option<String>,
+    now: UnixMillis,
+) -> Result<Option<RefundStatus>, FlowError> {
+    let mut refund = tx
+        .get_refund_for_update(refund_id)?
+        .ok_or_else(|| FlowError::NotFound {
+            object: "refund",
+            id: refund_id.to_owned(),
+        })?;
+    if refund.status != RefundStatus::Pending {
+        return Ok(None);
+    }
+    let scope = Scope {
+        account_id: refund.account_id.clone(),
+        mode: refund.mode,
+    };
+    let mut payment = tx
+        .get_payment_for_update(&scope, &refund.payment_id)?
+        .ok_or_else(|| FlowError::NotFound {
+            object: "payment",
+            id: refund.payment_id.clone(),
+        })?;
+    let reached = settle_refund(&mut refund, &mut payment, failure_reason)?;
+    tx.update_refund(&refund)?;
+    if reached == RefundStatus::Failed {
+        tx.update_payment(&payment, None)?;
+    }
+    outbox::record(
+        tx,
+        &scope,
+        &format!("refund.{}", reached.as_str()),
+        &refund.id,
+        render::refund_json(&refund),
+        now,
+    )?;
+    Ok(Some(reached))
+}

@@ -1,0 +1,63 @@
+//! Refund processing: asks the processor about each `pending` refund and records its answer
+//! (sandbox: within a second). A refund is leased in one transaction, sent to the processor
+//! outside any transaction, and settled in another; the lease keeps a second worker (on this
+//! or another node) from asking about it at the same time, and an expired lease (a crash in
+//! between) lets it be asked again.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::flows::{refunds, FlowError};
+use crate::state::AppState;
+
+const INTERVAL: Duration = Duration::from_millis(200);
+const BATCH_REFUNDS_MAX: usize = 100;
+/// How long a leased refund is left to its worker before another may take it.
+const LEASE_MS: i64 = 60_000;
+
+/// One pass: answers how many refunds it settled.
+pub async fn step(app: &AppState) -> Result<usize, FlowError> {
+    let now = app.clock.now();
+    let leased = app
+        .store
+        .write(move |tx| {
+            let refunds =
+                tx.lease_pending_refunds(now, now.plus_ms(LEASE_MS), BATCH_REFUNDS_MAX)?;
+            refunds
+                .into_iter()
+                .map(|refund| {
+                    let reference = tx.payment_processor_reference(&refund.payment_id)?;
+                    Ok((refund, reference))
+                })
+                .collect::<Result<Vec<_>, FlowError>>()
+        })
+        .await?;
+    let mut settled = 0;
+    for (refund, reference) in leased {
+        let answer = match app.processor(refund.mode) {
+            Some(processor) => processor.refund(reference.as_deref(), &refund).await,
+            None => Err("processor_unavailable".to_owned()),
+        };
+        let now = app.clock.now();
+        let id = refund.id.clone();
+        let reached = app
+            .store
+            .write(move |tx| refunds::settle(tx, &id, answer.err(), now))
+            .await?;
+        settled += usize::from(reached.is_some());
+    }
+    Ok(settled)
+}
+
+pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(INTERVAL) => {}
+            _ = shutdown.changed() => break,
+        }
+        if let Err(error) = step(&app).await {
+            tracing::warn!(?error, "refund step failed");
+        }
+    }
+}
