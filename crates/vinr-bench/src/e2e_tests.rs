@@ -93,18 +93,19 @@ async fn mixed_runs_the_payment_chain_in_order() {
     // Any out-of-order step would be a 404/409 from the server.
     assert_eq!(report.error_total, 0, "{}", report.render_text());
     assert_eq!(c.client_bugs.load(Ordering::Relaxed), 0);
-    let (creates, pays, captures, gets) = (
+    let (creates, pays, captures, refunds, gets) = (
         c.creates.load(Ordering::Relaxed),
         c.pays.load(Ordering::Relaxed),
         c.captures.load(Ordering::Relaxed),
+        c.refunds.load(Ordering::Relaxed),
         c.gets.load(Ordering::Relaxed),
     );
     assert_eq!(
         report.ok,
-        creates + pays + captures + gets,
+        creates + pays + captures + refunds + gets,
         "every request is one op"
     );
-    assert!(creates >= pays && pays >= captures && captures >= gets);
+    assert!(creates >= pays && pays >= captures && captures >= refunds && refunds >= gets);
     assert!(
         creates - gets <= 4,
         "at most one unfinished chain per connection"
@@ -112,7 +113,13 @@ async fn mixed_runs_the_payment_chain_in_order() {
     let kinds: Vec<OpKind> = report.per_op.iter().map(|(k, _)| *k).collect();
     assert_eq!(
         kinds,
-        [OpKind::Create, OpKind::Pay, OpKind::Capture, OpKind::Get]
+        [
+            OpKind::Create,
+            OpKind::Pay,
+            OpKind::Capture,
+            OpKind::Refund,
+            OpKind::Get
+        ]
     );
 }
 

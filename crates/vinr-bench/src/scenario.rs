@@ -34,7 +34,7 @@ pub enum Scenario {
     Create,
     /// GET /v1/payments/{id} over `--prepare` pre-created payments.
     Get,
-    /// create (manual capture) -> pay -> capture -> get; each request is one op.
+    /// create (manual capture) -> pay -> capture -> refund -> get; each request is one op.
     Mixed,
     /// healthz, create, get, mixed in turn, compared with healthz.
     Suite,
@@ -76,16 +76,18 @@ pub enum OpKind {
     Create,
     Pay,
     Capture,
+    Refund,
     Get,
 }
 
 impl OpKind {
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 6;
     pub const ALL: [OpKind; OpKind::COUNT] = [
         OpKind::Healthz,
         OpKind::Create,
         OpKind::Pay,
         OpKind::Capture,
+        OpKind::Refund,
         OpKind::Get,
     ];
 
@@ -99,6 +101,7 @@ impl OpKind {
             OpKind::Create => "create",
             OpKind::Pay => "pay",
             OpKind::Capture => "capture",
+            OpKind::Refund => "refund",
             OpKind::Get => "get",
         }
     }
@@ -165,11 +168,12 @@ pub struct VuState {
     mixed: MixedStep,
 }
 
-/// Where a virtual user is in the create -> pay -> capture -> get chain.
+/// Where a virtual user is in the create -> pay -> capture -> refund -> get chain.
 enum MixedStep {
     Create,
     Pay(String),
     Capture(String),
+    Refund(String),
     Get(String),
 }
 
@@ -293,6 +297,19 @@ impl Workload {
                         keep_body: false,
                     }
                 }
+                MixedStep::Refund(id) => {
+                    let uri = self
+                        .target
+                        .uri("/v1/refunds")
+                        .map_err(|f| (OpKind::Refund, f))?;
+                    // A partial refund, so the payment stays refundable for nothing else.
+                    let body = Bytes::from(format!(r#"{{"payment":"{id}","amount":300}}"#));
+                    Op {
+                        kind: OpKind::Refund,
+                        req: self.post(st, uri, &body),
+                        keep_body: false,
+                    }
+                }
                 MixedStep::Get(id) => {
                     let uri = self
                         .target
@@ -327,7 +344,8 @@ impl Workload {
             st.mixed = match std::mem::replace(&mut st.mixed, MixedStep::Create) {
                 MixedStep::Create => MixedStep::Pay(payment_id(&resp.body)?),
                 MixedStep::Pay(id) => MixedStep::Capture(id),
-                MixedStep::Capture(id) => MixedStep::Get(id),
+                MixedStep::Capture(id) => MixedStep::Refund(id),
+                MixedStep::Refund(id) => MixedStep::Get(id),
                 MixedStep::Get(_) => MixedStep::Create,
             };
         }

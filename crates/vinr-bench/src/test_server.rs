@@ -35,6 +35,7 @@ pub struct Counters {
     pub creates: AtomicU64,
     pub pays: AtomicU64,
     pub captures: AtomicU64,
+    pub refunds: AtomicU64,
     pub gets: AtomicU64,
     pub injected_failures: AtomicU64,
     /// Requests the real server would reject for a client bug (unknown id,
@@ -144,6 +145,7 @@ async fn handle(
         (&Method::POST, ["v1", "payments", _, "capture"]) => {
             c.captures.fetch_add(1, Ordering::Relaxed)
         }
+        (&Method::POST, ["v1", "refunds"]) => c.refunds.fetch_add(1, Ordering::Relaxed),
         (&Method::GET, ["v1", "payments", _]) => c.gets.fetch_add(1, Ordering::Relaxed),
         _ => return client_bug(&state, StatusCode::NOT_FOUND, "no such route"),
     };
@@ -213,6 +215,19 @@ async fn handle(
             Some(_) => client_bug(&state, StatusCode::CONFLICT, "not capturable"),
             None => client_bug(&state, StatusCode::NOT_FOUND, "no such payment"),
         },
+        (&Method::POST, ["v1", "refunds"]) => {
+            let id = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|json| json.get("payment")?.as_str().map(str::to_owned));
+            match id.as_deref().and_then(|id| payments.get(id)) {
+                Some(status) if *status == "succeeded" => reply(
+                    StatusCode::CREATED,
+                    r#"{"id":"re_1","object":"refund","status":"pending"}"#.to_owned(),
+                ),
+                Some(_) => client_bug(&state, StatusCode::CONFLICT, "not refundable"),
+                None => client_bug(&state, StatusCode::NOT_FOUND, "no such payment"),
+            }
+        }
         (&Method::GET, ["v1", "payments", id]) => match payments.get(*id) {
             Some(status) => reply(
                 StatusCode::OK,
