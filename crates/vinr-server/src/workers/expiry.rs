@@ -54,16 +54,6 @@ pub async fn step(app: &AppState) -> Result<Swept, FlowError> {
     Ok(swept)
 }
 
-pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(INTERVAL) => {}
-            _ = shutdown.changed() => break,
-        }
-        match step(&app).await {
-            Ok(swept) if swept != Swept::default() => tracing::info!(?swept, "payments swept"),
-            Ok(_) => {}
-            Err(error) => tracing::warn!(?error, "expiry step failed"),
-        }
-    }
+pub async fn run(app: AppState, shutdown: watch::Receiver<bool>) {
+    super::every("expiry", INTERVAL, shutdown, || step(&app)).await;
 }

@@ -47,16 +47,6 @@ pub async fn step(app: &AppState) -> Result<Pruned, FlowError> {
     Ok(pruned)
 }
 
-pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(INTERVAL) => {}
-            _ = shutdown.changed() => break,
-        }
-        match step(&app).await {
-            Ok(pruned) if pruned != Pruned::default() => tracing::info!(?pruned, "pruned"),
-            Ok(_) => {}
-            Err(error) => tracing::warn!(?error, "maintenance step failed"),
-        }
-    }
+pub async fn run(app: AppState, shutdown: watch::Receiver<bool>) {
+    super::every("maintenance", INTERVAL, shutdown, || step(&app)).await;
 }

@@ -4,3 +4,36 @@
 pub mod expiry;
 pub mod maintenance;
 pub mod refunds;
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::flows::FlowError;
+
+/// Runs `step` every `interval` until `shutdown` changes, logging what each step did (when it
+/// did anything) and every failure; a failed step is simply tried again next time.
+pub async fn every<T, F, Fut>(
+    name: &'static str,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    mut step: F,
+) where
+    T: Debug + Default + PartialEq,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, FlowError>>,
+{
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => break,
+        }
+        match step().await {
+            Ok(done) if done != T::default() => tracing::info!(worker = name, ?done, "worked"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(worker = name, ?error, "step failed"),
+        }
+    }
+}

@@ -50,14 +50,6 @@ pub async fn step(app: &AppState) -> Result<usize, FlowError> {
     Ok(settled)
 }
 
-pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(INTERVAL) => {}
-            _ = shutdown.changed() => break,
-        }
-        if let Err(error) = step(&app).await {
-            tracing::warn!(?error, "refund step failed");
-        }
-    }
+pub async fn run(app: AppState, shutdown: watch::Receiver<bool>) {
+    super::every("refunds", INTERVAL, shutdown, || step(&app)).await;
 }
