@@ -4,6 +4,7 @@
 
 pub mod card;
 pub mod ids;
+pub mod ledger;
 pub mod limits;
 pub mod metadata;
 pub mod money;

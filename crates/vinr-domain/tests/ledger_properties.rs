@@ -1,0 +1,136 @@
+//! Property test over random sequences of create → pay → capture → refunds (some of which
+//! fail): every ledger movement sums to zero, `amount_refunded` equals the sum of refunds that
+//! have not failed, and the merchant's balance equals captured − refunds − fees.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use vinr_domain::ledger::{self, Entry, Pricing};
+use vinr_domain::refund::{reserve, settle};
+use vinr_domain::{
+    CaptureMethod, Currency, Mode, Operation, Payment, PaymentStatus, Refund, RefundStatus,
+    UnixMillis,
+};
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// Ask for a refund of this much (`None`: everything that remains).
+    Refund(Option<u64>),
+    /// The processor answers the oldest pending refund: `true` succeeded, `false` failed.
+    Settle(bool),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        proptest::option::of(1u64..2_000).prop_map(Step::Refund),
+        any::<bool>().prop_map(Step::Settle),
+    ]
+}
+
+fn new_payment(amount: u64, currency: &str) -> Payment {
+    Payment {
+        id: "pay_p".into(),
+        account_id: "acct_p".into(),
+        mode: Mode::Test,
+        status: PaymentStatus::Pending,
+        amount,
+        currency: Currency::parse(currency).expect("a currency"),
+        description: None,
+        return_url: "https://example.com".into(),
+        checkout_token: "t".into(),
+        metadata: BTreeMap::new(),
+        capture_method: CaptureMethod::Manual,
+        amount_capturable: 0,
+        amount_captured: 0,
+        amount_refunded: 0,
+        payment_method: None,
+        failure_code: None,
+        created_at: UnixMillis(0),
+        expires_at: UnixMillis(1),
+        authorized_at: None,
+        captured_at: None,
+        cancelled_at: None,
+        failed_at: None,
+        expired_at: None,
+    }
+}
+
+fn sums_to_zero(movement: &[Entry]) -> bool {
+    movement.iter().map(|entry| entry.amount).sum::<i64>() == 0
+}
+
+proptest! {
+    #[test]
+    fn ledger_and_refunds_always_add_up(
+        amount in 1u64..100_000,
+        capture_share in 1u64..=100,
+        currency in prop_oneof![Just("JPY"), Just("EUR"), Just("KWD")],
+        percent_bps in 0u32..500,
+        fixed_minor in 0u64..100,
+        steps in proptest::collection::vec(step(), 0..40),
+    ) {
+        let pricing = Pricing { percent_bps, fixed_minor };
+        let mut payment = new_payment(amount, currency);
+        payment.apply(Operation::Approve { capture: false }, UnixMillis(1)).expect("authorize");
+        let captured = (amount * capture_share / 100).max(1);
+        payment.apply(Operation::Capture { amount: Some(captured) }, UnixMillis(2)).expect("capture");
+
+        let fee = pricing.card_fee(captured);
+        prop_assert!(fee <= captured);
+        let mut entries = ledger::capture(captured, fee);
+        prop_assert!(sums_to_zero(&entries));
+
+        let mut refunds: Vec<Refund> = Vec::new();
+        for step in steps {
+            match step {
+                Step::Refund(requested) => {
+                    let before = payment.amount_refunded;
+                    match reserve(&mut payment, requested) {
+                        Ok(refunded) => {
+                            let movement = ledger::refund(refunded);
+                            prop_assert!(sums_to_zero(&movement));
+                            entries.extend(movement);
+                            refunds.push(Refund {
+                                id: format!("re_{}", refunds.len()),
+                                account_id: "acct_p".into(),
+                                mode: Mode::Test,
+                                payment_id: "pay_p".into(),
+                                amount: refunded,
+                                currency: payment.currency,
+                                status: RefundStatus::Pending,
+                                reason: None,
+                                metadata: BTreeMap::new(),
+                                failure_reason: None,
+                                created_at: UnixMillis(3),
+                            });
+                        }
+                        Err(_) => prop_assert_eq!(payment.amount_refunded, before),
+                    }
+                }
+                Step::Settle(succeeded) => {
+                    if let Some(refund) = refunds.iter_mut().find(|r| r.status == RefundStatus::Pending) {
+                        let failure = (!succeeded).then(|| "declined".to_owned());
+                        let reached = settle(refund, &mut payment, failure).expect("pending");
+                        if reached == RefundStatus::Failed {
+                            let movement = ledger::refund_failed(refund.amount);
+                            prop_assert!(sums_to_zero(&movement));
+                            entries.extend(movement);
+                        }
+                    }
+                }
+            }
+            let not_failed: u64 = refunds
+                .iter()
+                .filter(|r| r.status != RefundStatus::Failed)
+                .map(|r| r.amount)
+                .sum();
+            prop_assert_eq!(payment.amount_refunded, not_failed);
+            prop_assert!(payment.amount_refunded <= payment.amount_captured);
+            let expected = i64::try_from(captured).expect("small")
+                - i64::try_from(not_failed).expect("small")
+                - i64::try_from(fee).expect("small");
+            prop_assert_eq!(ledger::merchant_balance(&entries), expected);
+            prop_assert!(sums_to_zero(&entries));
+        }
+    }
+}
