@@ -85,12 +85,7 @@ pub async fn list(
             move |reader| reader.list_events(&scope, kind.as_deref(), &query)
         })
         .await?;
-    let next_cursor = next_cursor(
-        &query,
-        page.has_more,
-        page.items.first().map(|e| e.id.as_str()),
-        page.items.last().map(|e| e.id.as_str()),
-    );
+    let next_cursor = next_cursor(&query, &page, |e| e.id.as_str());
     Ok(Json(wire::EventList {
         object: "list".into(),
         has_more: page.has_more,

@@ -10,7 +10,7 @@ use vinr_domain::limits::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX};
 use vinr_domain::UnixMillis;
 
 use crate::http::error::ApiError;
-use crate::store::{Cursor, ListQuery};
+use crate::store::{Cursor, ListQuery, Page};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -132,18 +132,19 @@ pub fn list_query(
     })
 }
 
-/// The cursor for the next page in the same direction, if there is one.
-pub fn next_cursor<'a>(
+/// The cursor for the next page in the same direction, if there is one: the last object's id
+/// when paging to older objects, the first's when paging to newer ones.
+pub fn next_cursor<T>(
     query: &ListQuery,
-    has_more: bool,
-    first: Option<&'a str>,
-    last: Option<&'a str>,
+    page: &Page<T>,
+    id: impl Fn(&T) -> &str,
 ) -> Option<String> {
-    if !has_more {
+    if !page.has_more {
         return None;
     }
-    match query.cursor {
-        Cursor::EndingBefore(_) => first.map(str::to_owned),
-        Cursor::None | Cursor::StartingAfter(_) => last.map(str::to_owned),
-    }
+    let edge = match query.cursor {
+        Cursor::EndingBefore(_) => page.items.first(),
+        Cursor::None | Cursor::StartingAfter(_) => page.items.last(),
+    };
+    edge.map(|item| id(item).to_owned())
 }

@@ -263,12 +263,7 @@ pub async fn list(
         .store
         .read(move |reader| reader.list_payments(&scope, status, &page_query))
         .await?;
-    let next_cursor = next_cursor(
-        &query,
-        page.has_more,
-        page.items.first().map(|p| p.id.as_str()),
-        page.items.last().map(|p| p.id.as_str()),
-    );
+    let next_cursor = next_cursor(&query, &page, |p| p.id.as_str());
     Ok(Json(wire::PaymentList {
         object: "list".into(),
         data: page

@@ -170,12 +170,7 @@ pub async fn list(
         .store
         .read(move |reader| reader.list_refunds(&scope, payment.as_deref(), &page_query))
         .await?;
-    let next_cursor = next_cursor(
-        &query,
-        page.has_more,
-        page.items.first().map(|r| r.id.as_str()),
-        page.items.last().map(|r| r.id.as_str()),
-    );
+    let next_cursor = next_cursor(&query, &page, |r| r.id.as_str());
     Ok(Json(wire::RefundList {
         object: "list".into(),
         data: page.items.iter().map(render::refund).collect(),
