@@ -283,8 +283,8 @@ impl From<FlowError> for ApiError {
 impl From<ListError> for ApiError {
     fn from(error: ListError) -> Self {
         match error {
-            ListError::UnknownCursor(id) => ApiError::invalid(
-                "starting_after",
+            ListError::UnknownCursor { param, id } => ApiError::invalid(
+                param,
                 format!("The cursor `{id}` names no object in this list."),
             ),
             ListError::Store(error) => error.into(),

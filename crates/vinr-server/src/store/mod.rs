@@ -135,6 +135,24 @@ pub enum Cursor {
     EndingBefore(String),
 }
 
+impl Cursor {
+    /// The query parameter that named this cursor.
+    pub fn param(&self) -> &'static str {
+        match self {
+            Cursor::EndingBefore(_) => "ending_before",
+            Cursor::None | Cursor::StartingAfter(_) => "starting_after",
+        }
+    }
+
+    /// The error for a cursor that names no object of the list.
+    pub fn unknown(&self, id: &str) -> ListError {
+        ListError::UnknownCursor {
+            param: self.param(),
+            id: id.to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ListQuery {
     pub limit: u32,
@@ -153,7 +171,11 @@ pub struct Page<T> {
 #[derive(Debug)]
 pub enum ListError {
     /// The cursor names no object of this scope.
-    UnknownCursor(String),
+    UnknownCursor {
+        /// `starting_after` or `ending_before`.
+        param: &'static str,
+        id: String,
+    },
     Store(StoreError),
 }
 

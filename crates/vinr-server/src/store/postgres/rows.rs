@@ -194,7 +194,7 @@ impl<C: deadpool_postgres::GenericClient> Blocking<'_, C> {
         if let Some(id) = cursor_id {
             cursor_seq = self
                 .seq_of(table, scope, id)?
-                .ok_or_else(|| ListError::UnknownCursor(id.clone()))?;
+                .ok_or_else(|| query.cursor.unknown(id))?;
             args.push(&cursor_seq);
             let op = if older { "<" } else { ">" };
             sql.push_str(&format!(" AND seq {op} ${}", args.len()));

@@ -225,7 +225,7 @@ fn list<R, T>(
                 .optional()
             })
             .map_err(db_error)?;
-        let seq = seq.ok_or_else(|| ListError::UnknownCursor(id.clone()))?;
+        let seq = seq.ok_or_else(|| query.cursor.unknown(id))?;
         args.push(seq.into());
         let op = if older { "<" } else { ">" };
         sql.push_str(&format!(" AND seq {op} ?{}", args.len()));
