@@ -6,22 +6,43 @@
 //! merchant's balance is a liability of the platform, so money the merchant is owed shows as
 //! a credit there: the merchant's balance is minus the sum of its entries.
 
-/// What an account pays per captured card payment.
+use crate::{Mode, UnixMillis};
+
+/// What an account pays: per captured card payment, and optionally per refund.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pricing {
     /// Percentage part in basis points (140 = 1.4 %).
     pub percent_bps: u32,
     /// Fixed part in minor units of the payment's currency.
     pub fixed_minor: u64,
+    /// A fee per refund, in minor units (0 by default: SPEC §7, refunds cost nothing and
+    /// return no fee). Charged when the refund is made and kept if it fails, as acquirers do.
+    pub refund_fixed_minor: u64,
 }
 
 impl Default for Pricing {
-    /// SPEC §7: 1.4 % + 25 minor units.
+    /// SPEC §7: 1.4 % + 25 minor units, nothing per refund.
     fn default() -> Self {
         Pricing {
             percent_bps: 140,
             fixed_minor: 25,
+            refund_fixed_minor: 0,
         }
+    }
+}
+
+/// How long funds wait before a live settlement may pay them out (T+2).
+pub const LIVE_AVAILABILITY_DAYS: i64 = 2;
+const DAY_MS: i64 = 86_400_000;
+
+/// When money moved at `created_at` may be settled: at once in test mode (SPEC §7), else at
+/// midnight UTC `LIVE_AVAILABILITY_DAYS` days after the day it moved.
+pub fn available_on(mode: Mode, created_at: UnixMillis) -> UnixMillis {
+    match mode {
+        Mode::Test => created_at,
+        Mode::Live => UnixMillis(
+            (created_at.0.div_euclid(DAY_MS) + LIVE_AVAILABILITY_DAYS).saturating_mul(DAY_MS),
+        ),
     }
 }
 
@@ -52,6 +73,19 @@ pub enum LedgerAccount {
     MerchantBalance,
     /// The platform's fee revenue.
     FeeRevenue,
+    /// Money paid out to the merchant's bank by settlements.
+    Payouts,
+}
+
+impl LedgerAccount {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerAccount::ProcessorClearing => "processor_clearing",
+            LedgerAccount::MerchantBalance => "merchant_balance",
+            LedgerAccount::FeeRevenue => "fee_revenue",
+            LedgerAccount::Payouts => "payouts",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +153,124 @@ pub fn refund_failed(amount: u64) -> Vec<Entry> {
     .to_vec()
 }
 
+/// A fee charged on its own (not part of a capture): the merchant pays the platform.
+pub fn fee(amount: u64) -> Vec<Entry> {
+    transfer(
+        LedgerAccount::MerchantBalance,
+        LedgerAccount::FeeRevenue,
+        amount,
+    )
+    .to_vec()
+}
+
+/// A settlement paying `amount` out to the merchant's bank (negative: the merchant owed the
+/// platform, and the payout collects it).
+pub fn payout(amount: i64) -> Vec<Entry> {
+    vec![
+        Entry {
+            account: LedgerAccount::MerchantBalance,
+            amount,
+        },
+        Entry {
+            account: LedgerAccount::Payouts,
+            amount: -amount,
+        },
+    ]
+}
+
+/// The kinds of balance transaction (SPEC §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BalanceType {
+    /// A captured payment: `amount` captured, `fee` its card fee.
+    Payment,
+    /// A refund (negative `amount`), or the reversal of one that failed (positive).
+    Refund,
+    /// A fee charged on its own (a refund fee): `amount` 0, `fee` what was charged.
+    Fee,
+}
+
+impl BalanceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BalanceType::Payment => "payment",
+            BalanceType::Refund => "refund",
+            BalanceType::Fee => "fee",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<BalanceType> {
+        match value {
+            "payment" => Some(BalanceType::Payment),
+            "refund" => Some(BalanceType::Refund),
+            "fee" => Some(BalanceType::Fee),
+            _ => None,
+        }
+    }
+}
+
+/// One change to a merchant's balance: what a balance transaction shows (`amount`, `fee`,
+/// `net` = `amount` − `fee`, the change to the balance) and the ledger entries behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Movement {
+    pub kind: BalanceType,
+    pub amount: i64,
+    pub fee: i64,
+    pub net: i64,
+    pub entries: Vec<Entry>,
+}
+
+impl Movement {
+    /// A payment captured for `captured`, with its card fee.
+    pub fn capture(captured: u64, pricing: Pricing) -> Movement {
+        let fee = pricing.card_fee(captured);
+        Movement {
+            kind: BalanceType::Payment,
+            amount: minor(captured),
+            fee: minor(fee),
+            net: minor(captured) - minor(fee),
+            entries: capture(captured, fee),
+        }
+    }
+
+    /// A refund of `amount`, booked when it is made.
+    pub fn refund(amount: u64) -> Movement {
+        Movement {
+            kind: BalanceType::Refund,
+            amount: -minor(amount),
+            fee: 0,
+            net: -minor(amount),
+            entries: refund(amount),
+        }
+    }
+
+    /// A refund of `amount` that failed: the balance gets it back.
+    pub fn refund_reversal(amount: u64) -> Movement {
+        Movement {
+            kind: BalanceType::Refund,
+            amount: minor(amount),
+            fee: 0,
+            net: minor(amount),
+            entries: refund_failed(amount),
+        }
+    }
+
+    /// A fee of `amount` charged on its own; `None` when there is nothing to charge.
+    pub fn fee(amount: u64) -> Option<Movement> {
+        (amount > 0).then(|| Movement {
+            kind: BalanceType::Fee,
+            amount: 0,
+            fee: minor(amount),
+            net: -minor(amount),
+            entries: fee(amount),
+        })
+    }
+
+    /// What this movement changes the merchant's balance by, from its entries.
+    pub fn balance_change(&self) -> i64 {
+        merchant_balance(&self.entries)
+    }
+}
+
 /// What the merchant is owed after `entries`: minus the sum of its balance entries.
 pub fn merchant_balance<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> i64 {
     -entries
@@ -166,6 +318,41 @@ mod tests {
             Currency::parse("KWD").map(|c| c.format_minor(42)),
             Some("0.042".into())
         );
+    }
+
+    #[test]
+    fn live_funds_are_available_at_midnight_two_days_later_test_funds_at_once() {
+        // 2026-11-25T17:30:00Z → 2026-11-27T00:00:00Z.
+        let moved = UnixMillis(1_795_627_800_000);
+        assert_eq!(available_on(Mode::Test, moved), moved);
+        assert_eq!(
+            available_on(Mode::Live, moved),
+            UnixMillis(1_795_737_600_000)
+        );
+        // Exactly midnight still waits two whole days.
+        assert_eq!(
+            available_on(Mode::Live, UnixMillis(1_795_564_800_000)),
+            UnixMillis(1_795_737_600_000)
+        );
+    }
+
+    #[test]
+    fn a_movement_shows_what_its_entries_do_to_the_balance() {
+        let pricing = Pricing::default();
+        for movement in [
+            Movement::capture(1000, pricing),
+            Movement::capture(10, pricing),
+            Movement::refund(400),
+            Movement::refund_reversal(400),
+            Movement::fee(30).expect("a fee"),
+        ] {
+            assert_eq!(movement.net, movement.amount - movement.fee, "{movement:?}");
+            assert_eq!(movement.balance_change(), movement.net, "{movement:?}");
+            assert_eq!(movement.entries.iter().map(|e| e.amount).sum::<i64>(), 0);
+        }
+        let capture = Movement::capture(1000, pricing);
+        assert_eq!((capture.amount, capture.fee, capture.net), (1000, 39, 961));
+        assert_eq!(Movement::fee(0), None);
     }
 
     #[test]

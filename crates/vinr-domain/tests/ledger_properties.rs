@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use vinr_domain::ledger::{self, Entry, Pricing};
+use vinr_domain::ledger::{self, Entry, Movement, Pricing};
 use vinr_domain::refund::{reserve, settle};
 use vinr_domain::{
     CaptureMethod, Currency, Mode, Operation, Payment, PaymentStatus, Refund, RefundStatus,
@@ -67,18 +67,24 @@ proptest! {
         currency in prop_oneof![Just("JPY"), Just("EUR"), Just("KWD")],
         percent_bps in 0u32..500,
         fixed_minor in 0u64..100,
+        refund_fixed_minor in prop_oneof![Just(0u64), 1u64..50],
         steps in proptest::collection::vec(step(), 0..40),
     ) {
-        let pricing = Pricing { percent_bps, fixed_minor };
+        let pricing = Pricing { percent_bps, fixed_minor, refund_fixed_minor };
         let mut payment = new_payment(amount, currency);
         payment.apply(Operation::Approve { capture: false }, UnixMillis(1)).expect("authorize");
         let captured = (amount * capture_share / 100).max(1);
         payment.apply(Operation::Capture { amount: Some(captured) }, UnixMillis(2)).expect("capture");
 
+        let capture = Movement::capture(captured, pricing);
         let fee = pricing.card_fee(captured);
         prop_assert!(fee <= captured);
-        let mut entries = ledger::capture(captured, fee);
-        prop_assert!(sums_to_zero(&entries));
+        prop_assert_eq!(capture.fee, i64::try_from(fee).expect("small"));
+        prop_assert!(sums_to_zero(&capture.entries));
+        // What balance transactions show must be what the ledger says.
+        let mut shown_net = capture.net;
+        let mut entries = capture.entries;
+        let mut refund_fees = 0i64;
 
         let mut refunds: Vec<Refund> = Vec::new();
         for step in steps {
@@ -87,9 +93,17 @@ proptest! {
                     let before = payment.amount_refunded;
                     match reserve(&mut payment, requested) {
                         Ok(refunded) => {
-                            let movement = ledger::refund(refunded);
-                            prop_assert!(sums_to_zero(&movement));
-                            entries.extend(movement);
+                            let movement = Movement::refund(refunded);
+                            prop_assert!(sums_to_zero(&movement.entries));
+                            prop_assert_eq!(movement.balance_change(), movement.net);
+                            shown_net += movement.net;
+                            entries.extend(movement.entries);
+                            if let Some(charged) = Movement::fee(pricing.refund_fixed_minor) {
+                                prop_assert!(sums_to_zero(&charged.entries));
+                                refund_fees += charged.fee;
+                                shown_net += charged.net;
+                                entries.extend(charged.entries);
+                            }
                             refunds.push(Refund {
                                 id: format!("re_{}", refunds.len()),
                                 account_id: "acct_p".into(),
@@ -112,9 +126,10 @@ proptest! {
                         let failure = (!succeeded).then(|| "declined".to_owned());
                         let reached = settle(refund, &mut payment, failure).expect("pending");
                         if reached == RefundStatus::Failed {
-                            let movement = ledger::refund_failed(refund.amount);
-                            prop_assert!(sums_to_zero(&movement));
-                            entries.extend(movement);
+                            let movement = Movement::refund_reversal(refund.amount);
+                            prop_assert!(sums_to_zero(&movement.entries));
+                            shown_net += movement.net;
+                            entries.extend(movement.entries);
                         }
                     }
                 }
@@ -128,8 +143,10 @@ proptest! {
             prop_assert!(payment.amount_refunded <= payment.amount_captured);
             let expected = i64::try_from(captured).expect("small")
                 - i64::try_from(not_failed).expect("small")
-                - i64::try_from(fee).expect("small");
+                - i64::try_from(fee).expect("small")
+                - refund_fees;
             prop_assert_eq!(ledger::merchant_balance(&entries), expected);
+            prop_assert_eq!(shown_net, expected);
             prop_assert!(sums_to_zero(&entries));
         }
     }

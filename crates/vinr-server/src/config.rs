@@ -2,10 +2,12 @@
 //! optional TOML file for everything else. Unknown keys in the file are an error, so a typo
 //! never silently falls back to a default.
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
 
 use serde::Deserialize;
+use vinr_domain::ledger::Pricing;
 use vinr_domain::limits::{
     AUTHORIZATION_TTL_MS_DEFAULT, EVENT_RETENTION_MS, IDEMPOTENCY_RETENTION_MS_DEFAULT,
     PAYMENT_EXPIRY_MS_DEFAULT,
@@ -72,6 +74,95 @@ impl Default for PaymentsConfig {
     }
 }
 
+/// The `[pricing]` table (SPEC §7): the deployment's default fees, and per-account overrides
+/// under `[pricing.accounts.<acct_id>]` (each key optional, falling back to the default).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PricingConfig {
+    /// Percentage of each captured card payment, in basis points (140 = 1.4 %).
+    pub percent_bps: u32,
+    /// Fixed fee per captured card payment, in minor units.
+    pub fixed_minor: u64,
+    /// Fee per refund, in minor units (0: refunds are free).
+    pub refund_fixed_minor: u64,
+    pub accounts: BTreeMap<String, AccountPricingConfig>,
+}
+
+impl Default for PricingConfig {
+    fn default() -> Self {
+        let pricing = Pricing::default();
+        PricingConfig {
+            percent_bps: pricing.percent_bps,
+            fixed_minor: pricing.fixed_minor,
+            refund_fixed_minor: pricing.refund_fixed_minor,
+            accounts: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPricingConfig {
+    pub percent_bps: Option<u32>,
+    pub fixed_minor: Option<u64>,
+    pub refund_fixed_minor: Option<u64>,
+}
+
+/// Every account's pricing, resolved from [`PricingConfig`].
+#[derive(Debug, Clone, Default)]
+pub struct Pricings {
+    default: Pricing,
+    accounts: HashMap<String, Pricing>,
+}
+
+impl Pricings {
+    fn new(config: &PricingConfig) -> Result<Pricings, String> {
+        let default = Pricing {
+            percent_bps: config.percent_bps,
+            fixed_minor: config.fixed_minor,
+            refund_fixed_minor: config.refund_fixed_minor,
+        };
+        check_pricing("pricing", default)?;
+        let mut accounts = HashMap::new();
+        for (account, custom) in &config.accounts {
+            let pricing = Pricing {
+                percent_bps: custom.percent_bps.unwrap_or(default.percent_bps),
+                fixed_minor: custom.fixed_minor.unwrap_or(default.fixed_minor),
+                refund_fixed_minor: custom
+                    .refund_fixed_minor
+                    .unwrap_or(default.refund_fixed_minor),
+            };
+            check_pricing(&format!("pricing.accounts.{account}"), pricing)?;
+            accounts.insert(account.clone(), pricing);
+        }
+        Ok(Pricings { default, accounts })
+    }
+
+    /// What `account_id` pays.
+    pub fn for_account(&self, account_id: &str) -> Pricing {
+        self.accounts
+            .get(account_id)
+            .copied()
+            .unwrap_or(self.default)
+    }
+}
+
+fn check_pricing(table: &str, pricing: Pricing) -> Result<(), String> {
+    const BPS_MAX: u32 = 10_000;
+    const MINOR_MAX: u64 = vinr_domain::limits::AMOUNT_MINOR_UNITS_MAX;
+    if pricing.percent_bps > BPS_MAX {
+        return Err(format!(
+            "{table}.percent_bps must be at most {BPS_MAX} (100 %)"
+        ));
+    }
+    if pricing.fixed_minor > MINOR_MAX || pricing.refund_fixed_minor > MINOR_MAX {
+        return Err(format!(
+            "{table}: fixed_minor and refund_fixed_minor must be at most {MINOR_MAX}"
+        ));
+    }
+    Ok(())
+}
+
 /// The TOML file named by `--config`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -81,6 +172,7 @@ pub struct FileConfig {
     pub rate_limit: RateLimitConfig,
     pub idempotency: IdempotencyConfig,
     pub payments: PaymentsConfig,
+    pub pricing: PricingConfig,
 }
 
 impl Default for FileConfig {
@@ -90,6 +182,7 @@ impl Default for FileConfig {
             rate_limit: RateLimitConfig::default(),
             idempotency: IdempotencyConfig::default(),
             payments: PaymentsConfig::default(),
+            pricing: PricingConfig::default(),
         }
     }
 }
@@ -110,6 +203,7 @@ pub struct Settings {
     pub idempotency_retention_ms: i64,
     pub payment_expiry_ms: i64,
     pub authorization_ttl_ms: i64,
+    pub pricing: Pricings,
 }
 
 impl Settings {
@@ -154,6 +248,7 @@ impl Settings {
                 "payments: expiry_minutes and authorization_ttl_hours must be positive".into(),
             );
         }
+        let pricing = Pricings::new(&file.pricing)?;
         let public_url_is_default = public_url.is_none();
         let public_url = public_url
             .unwrap_or_else(|| format!("http://{listen}"))
@@ -172,6 +267,7 @@ impl Settings {
             idempotency_retention_ms: i64::from(file.idempotency.retention_hours) * 3_600_000,
             payment_expiry_ms: i64::from(file.payments.expiry_minutes) * 60_000,
             authorization_ttl_ms: i64::from(file.payments.authorization_ttl_hours) * 3_600_000,
+            pricing,
         })
     }
 
@@ -206,6 +302,27 @@ mod tests {
         assert!(!file.rate_limit.enabled);
         assert_eq!(file.rate_limit.test_per_second, 5);
         assert_eq!(file.rate_limit.live_burst, 200);
+    }
+
+    #[test]
+    fn pricing_has_a_default_and_per_account_overrides() {
+        let file: FileConfig = toml::from_str(
+            "[pricing]\nfixed_minor = 30\n[pricing.accounts.acct_big]\npercent_bps = 90\n",
+        )
+        .expect("valid config");
+        let listen: SocketAddr = "127.0.0.1:8080".parse().expect("addr");
+        let settings =
+            Settings::new(listen, DATABASE_URL_DEFAULT.into(), None, file).expect("valid");
+        let default = settings.pricing.for_account("acct_other");
+        assert_eq!((default.percent_bps, default.fixed_minor), (140, 30));
+        let big = settings.pricing.for_account("acct_big");
+        assert_eq!(
+            (big.percent_bps, big.fixed_minor, big.refund_fixed_minor),
+            (90, 30, 0)
+        );
+        let bad: FileConfig =
+            toml::from_str("[pricing.accounts.acct_x]\npercent_bps = 10001\n").expect("parses");
+        assert!(Settings::new(listen, DATABASE_URL_DEFAULT.into(), None, bad).is_err());
     }
 
     #[test]

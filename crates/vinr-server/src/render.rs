@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use vinr_domain::{Mode, Payment, Refund, UnixMillis};
 use vinr_types as wire;
 
-use crate::store::EventRecord;
+use crate::store::{BalanceAmounts, BalanceTransactionRecord, EventRecord};
 
 const RFC3339_SECONDS: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
@@ -82,6 +82,41 @@ pub fn refund(r: &Refund) -> wire::Refund {
 
 pub fn refund_json(r: &Refund) -> String {
     serde_json::to_string(&refund(r)).unwrap_or_default()
+}
+
+pub fn balance_transaction(b: &BalanceTransactionRecord) -> wire::BalanceTransaction {
+    wire::BalanceTransaction {
+        id: b.id.clone(),
+        object: "balance_transaction".into(),
+        kind: b.kind.as_str().into(),
+        source: b.source.clone(),
+        amount: b.amount,
+        fee: b.fee,
+        net: b.net,
+        currency: b.currency.code().into(),
+        created_at: timestamp(b.created_at),
+        available_on: timestamp(b.available_on),
+        settlement: b.settlement_id.clone(),
+        livemode: b.scope.mode == Mode::Live,
+    }
+}
+
+pub fn balance(amounts: &[BalanceAmounts], mode: Mode) -> wire::Balance {
+    let side = |pick: fn(&BalanceAmounts) -> i64| {
+        amounts
+            .iter()
+            .map(|a| wire::BalanceAmount {
+                amount: pick(a),
+                currency: a.currency.code().into(),
+            })
+            .collect()
+    };
+    wire::Balance {
+        object: "balance".into(),
+        available: side(|a| a.available),
+        pending: side(|a| a.pending),
+        livemode: mode == Mode::Live,
+    }
 }
 
 pub fn event(record: EventRecord) -> wire::Event {

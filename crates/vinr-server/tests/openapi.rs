@@ -40,6 +40,9 @@ async fn served_document_matches_the_committed_copy() {
         ("/v1/test_helpers/payments/{id}/authenticate", &["post"]),
         ("/v1/refunds", &["get", "post"]),
         ("/v1/refunds/{id}", &["get"]),
+        ("/v1/balance", &["get"]),
+        ("/v1/balance_transactions", &["get"]),
+        ("/v1/balance_transactions/{id}", &["get"]),
         ("/v1/events", &["get"]),
         ("/v1/events/{id}", &["get"]),
         ("/healthz", &["get"]),
@@ -62,6 +65,8 @@ async fn served_document_matches_the_committed_copy() {
         "CreatePaymentRequest",
         "Event",
         "PaymentList",
+        "Balance",
+        "BalanceTransaction",
     ] {
         assert!(
             document["components"]["schemas"][schema].is_object(),

@@ -276,3 +276,62 @@ pub struct RefundList {
     pub has_more: bool,
     pub next_cursor: Option<String>,
 }
+
+/// One movement of a merchant's money (SPEC §7): a captured payment with its fee, a refund
+/// (or the reversal of one that failed), or a fee charged on its own.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BalanceTransaction {
+    #[schema(example = "btx_0Vc0Q2m8kX1b4ZpT7rWq9nLs")]
+    pub id: String,
+    /// Always `balance_transaction`.
+    pub object: String,
+    /// `payment`, `refund` or `fee`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The `pay_…` or `re_…` id the money moved for.
+    pub source: String,
+    /// Minor units: positive for a payment or a failed refund's reversal, negative for a
+    /// refund, 0 for a fee.
+    pub amount: i64,
+    /// The fee charged on this movement (minor units, never negative).
+    pub fee: i64,
+    /// `amount` − `fee`: what this changes the merchant's balance by.
+    pub net: i64,
+    pub currency: String,
+    pub created_at: String,
+    /// When a settlement may pay it out (at once in test mode; live: midnight UTC, T+2).
+    #[serde(rename = "availableOn")]
+    pub available_on: String,
+    /// The settlement that gathered it, once settled.
+    pub settlement: Option<String>,
+    pub livemode: bool,
+}
+
+/// A page of balance transactions, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BalanceTransactionList {
+    /// Always `list`.
+    pub object: String,
+    pub data: Vec<BalanceTransaction>,
+    pub has_more: bool,
+    pub next_cursor: Option<String>,
+}
+
+/// An amount of one currency.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BalanceAmount {
+    /// Minor units; negative when refunds and fees exceed what was captured.
+    pub amount: i64,
+    pub currency: String,
+}
+
+/// What the platform owes the merchant, per currency, from the ledger: `available` may be
+/// settled now, `pending` waits for its `availableOn`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Balance {
+    /// Always `balance`.
+    pub object: String,
+    pub available: Vec<BalanceAmount>,
+    pub pending: Vec<BalanceAmount>,
+    pub livemode: bool,
+}

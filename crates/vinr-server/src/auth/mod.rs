@@ -33,6 +33,7 @@ pub const SCOPES: &[&str] = &[
     "webhooks:read",
     "webhooks:write",
     "settlements:read",
+    "balance:read",
     "events:read",
 ];
 
@@ -104,6 +105,7 @@ fn required_scope(method: &Method, path: &str) -> Option<&'static str> {
         ("webhooks", true) => "webhooks:read",
         ("webhooks", false) => "webhooks:write",
         ("settlements", _) => "settlements:read",
+        ("balance" | "balance_transactions", _) => "balance:read",
         ("events", _) => "events:read",
         _ => return None,
     })

@@ -478,6 +478,7 @@ async fn transition(
     let payment_id = payment.id.clone();
     let now = app.clock.now();
     let public_url = app.settings.public_url.clone();
+    let pricing = app.settings.pricing.for_account(&scope.account_id);
     let written = app
         .store
         .write(move |tx| {
@@ -492,6 +493,7 @@ async fn transition(
                     processor_reference: Some(&reference),
                     now,
                     public_url: &public_url,
+                    pricing,
                 },
             )
         })

@@ -1,9 +1,11 @@
 //! Payment flows: create, and every transition of the state machine (pay, 3-D Secure result,
-//! capture, cancel). Each writes the payment and its `payment.<status>` event together.
+//! capture, cancel). Each writes the payment and its `payment.<status>` event together; the
+//! step that completes a payment also books the captured amount and its fee in the ledger.
 
+use vinr_domain::ledger::{Movement, Pricing};
 use vinr_domain::{Operation, Payment, PaymentMethod, PaymentStatus, UnixMillis};
 
-use super::FlowError;
+use super::{ledger, FlowError};
 use crate::outbox;
 use crate::render;
 use crate::store::{Due, Scope, Tx};
@@ -40,6 +42,8 @@ pub struct Transition<'a> {
     pub processor_reference: Option<&'a str>,
     pub now: UnixMillis,
     pub public_url: &'a str,
+    /// What the account pays, should this step capture money.
+    pub pricing: Pricing,
 }
 
 /// Applies the transition and records its event; answers the payment's JSON after the change.
@@ -68,6 +72,16 @@ fn apply(tx: &mut dyn Tx, mut payment: Payment, step: Transition<'_>) -> Result<
         payment.payment_method = Some(method);
     }
     tx.update_payment(&payment, step.processor_reference)?;
+    if reached == PaymentStatus::Completed {
+        ledger::book(
+            tx,
+            step.scope,
+            Movement::capture(payment.amount_captured, step.pricing),
+            &payment.id,
+            payment.currency,
+            step.now,
+        )?;
+    }
     let json = render::payment_json(&payment, step.public_url);
     outbox::record(
         tx,
@@ -114,6 +128,8 @@ pub fn sweep(
                 processor_reference: None,
                 now,
                 public_url,
+                // Expiry and auto-cancel never capture.
+                pricing: Pricing::default(),
             },
         )?;
     }

@@ -1,16 +1,18 @@
 //! Refund flows (SPEC §5): create (reserve the amount on the payment, insert the `pending`
 //! refund, `refund.created`) and settle (the processor's answer: `refund.succeeded`, or
-//! `refund.failed`, which frees the amount again). The payment's `amount_refunded` changes in
+//! `refund.failed`, which frees the amount again). A refund is booked in the ledger when it is
+//! made (with the account's refund fee, if any) and reversed if it fails. The payment's `amount_refunded` changes in
 //! the same transaction as the refund, under the database's CHECK that it never passes
 //! `amount_captured` — on any number of nodes.
 
 use std::collections::BTreeMap;
 
 use vinr_domain::ids::{new_id, Prefix};
+use vinr_domain::ledger::{Movement, Pricing};
 use vinr_domain::refund::{reserve, settle as settle_refund};
 use vinr_domain::{Refund, RefundReason, RefundStatus, UnixMillis};
 
-use super::FlowError;
+use super::{ledger, FlowError};
 use crate::outbox;
 use crate::render;
 use crate::store::{Scope, Tx};
@@ -23,6 +25,7 @@ pub struct NewRefund {
     pub reason: Option<RefundReason>,
     pub metadata: BTreeMap<String, String>,
     pub now: UnixMillis,
+    pub pricing: Pricing,
 }
 
 /// Creates a `pending` refund; answers its JSON.
@@ -49,6 +52,17 @@ pub fn create(tx: &mut dyn Tx, new: NewRefund) -> Result<String, FlowError> {
     };
     tx.insert_refund(&refund)?;
     tx.update_payment(&payment, None)?;
+    ledger::book(
+        tx,
+        &new.scope,
+        Movement::refund(amount),
+        &refund.id,
+        refund.currency,
+        new.now,
+    )?;
+    if let Some(fee) = Movement::fee(new.pricing.refund_fixed_minor) {
+        ledger::book(tx, &new.scope, fee, &refund.id, refund.currency, new.now)?;
+    }
     let json = render::refund_json(&refund);
     outbox::record(
         tx,
@@ -93,6 +107,14 @@ pub fn settle(
     tx.update_refund(&refund)?;
     if reached == RefundStatus::Failed {
         tx.update_payment(&payment, None)?;
+        ledger::book(
+            tx,
+            &scope,
+            Movement::refund_reversal(refund.amount),
+            &refund.id,
+            refund.currency,
+            now,
+        )?;
     }
     outbox::record(
         tx,

@@ -41,6 +41,20 @@ pub struct RefundListParams {
     pub payment: Option<String>,
 }
 
+/// Query of `GET /v1/balance_transactions`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceTransactionListParams {
+    pub limit: Option<String>,
+    pub starting_after: Option<String>,
+    pub ending_before: Option<String>,
+    pub created: Option<CreatedRange>,
+    pub source: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub settlement: Option<String>,
+}
+
 /// Query of `GET /v1/events`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -2,6 +2,7 @@
 //! metrics, panic catcher, then per route: authentication, scope and rate limit (for `/v1`),
 //! body parsing, the handler.
 
+pub mod balance;
 pub mod body;
 pub mod error;
 pub mod events;
@@ -43,6 +44,12 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/v1/refunds", post(refunds::create).get(refunds::list))
         .route("/v1/refunds/{id}", get(refunds::retrieve))
+        .route("/v1/balance", get(balance::retrieve))
+        .route("/v1/balance_transactions", get(balance::list_transactions))
+        .route(
+            "/v1/balance_transactions/{id}",
+            get(balance::retrieve_transaction),
+        )
         .route("/v1/events", get(events::list))
         .route("/v1/events/{id}", get(events::retrieve))
         .route_layer(from_fn_with_state(app.clone(), auth::authenticate));

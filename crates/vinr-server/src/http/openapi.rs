@@ -8,13 +8,14 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use vinr_types as wire;
 
-use crate::http::{events, ops, payments, refunds};
+use crate::http::{balance, events, ops, payments, refunds};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "VINR API",
-        description = "Payments: create, pay (hosted checkout), capture, cancel; refunds; events. \
+        description = "Payments: create, pay (hosted checkout), capture, cancel; refunds; the \
+            balance and its ledger transactions; events. \
             Amounts are integers in minor units. Every error has the body `{\"error\": {type, \
             code, message, param, request_id}}`; every response carries `X-Request-Id`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
@@ -31,6 +32,9 @@ use crate::http::{events, ops, payments, refunds};
         refunds::create,
         refunds::list,
         refunds::retrieve,
+        balance::retrieve,
+        balance::list_transactions,
+        balance::retrieve_transaction,
         events::list,
         events::retrieve,
         ops::healthz,
@@ -53,6 +57,10 @@ use crate::http::{events, ops, payments, refunds};
         wire::CreateRefundRequest,
         wire::Refund,
         wire::RefundList,
+        wire::Balance,
+        wire::BalanceAmount,
+        wire::BalanceTransaction,
+        wire::BalanceTransactionList,
         wire::Event,
         wire::EventData,
         wire::EventList,
@@ -63,6 +71,7 @@ use crate::http::{events, ops, payments, refunds};
         (name = "payments", description = "Create, read, capture and cancel payments"),
         (name = "test helpers", description = "Test mode only: act as the shopper"),
         (name = "refunds", description = "Refunds of completed payments, settled asynchronously"),
+        (name = "balance", description = "The ledger: balance per currency and the balance transactions behind it"),
         (name = "events", description = "Every state change, kept 30 days"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )

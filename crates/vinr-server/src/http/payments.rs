@@ -314,6 +314,7 @@ async fn step(
     let now = app.clock.now();
     let scope = auth.scope.clone();
     let public_url = app.settings.public_url.clone();
+    let pricing = app.settings.pricing.for_account(&scope.account_id);
     let Step {
         id,
         operation,
@@ -334,6 +335,7 @@ async fn step(
                 processor_reference: processor_reference.as_deref(),
                 now,
                 public_url: &public_url,
+                pricing,
             },
         )
         .map(String::into_bytes)

@@ -90,6 +90,7 @@ pub async fn create(
         reason,
         metadata,
         now,
+        pricing: app.settings.pricing.for_account(&auth.scope.account_id),
     };
     let key = key.map(|key| IdempotencyScope {
         account_id: auth.scope.account_id.clone(),

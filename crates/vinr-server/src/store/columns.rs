@@ -10,7 +10,11 @@ use vinr_domain::{
     RefundReason, RefundStatus, UnixMillis,
 };
 
-use super::{ApiKeyRecord, EventRecord, KeyKind, Scope, StoreError};
+use vinr_domain::ledger::BalanceType;
+
+use super::{
+    ApiKeyRecord, BalanceAmounts, BalanceTransactionRecord, EventRecord, KeyKind, Scope, StoreError,
+};
 
 pub const PAYMENT_COLUMNS: &str = "id, account_id, mode, status, amount, currency, \
     description, return_url, checkout_token, metadata, capture_method, amount_capturable, \
@@ -244,6 +248,78 @@ pub fn answer_reference<'a>(
         Some((event_id, data)) if data.as_bytes() == body => (Some(event_id.as_str()), &[]),
         _ => (None, body),
     }
+}
+
+pub const BALANCE_TRANSACTION_COLUMNS: &str = "id, account_id, mode, type, source, amount, fee, \
+    net, currency, created_at, available_on, settlement_id";
+
+/// The columns of [`BALANCE_TRANSACTION_COLUMNS`], in order.
+pub struct BalanceTransactionRow {
+    pub id: String,
+    pub account_id: String,
+    pub mode: String,
+    pub kind: String,
+    pub source: String,
+    pub amount: i64,
+    pub fee: i64,
+    pub net: i64,
+    pub currency: String,
+    pub created_at: i64,
+    pub available_on: i64,
+    pub settlement_id: Option<String>,
+}
+
+impl BalanceTransactionRow {
+    pub fn into_record(self) -> Result<BalanceTransactionRecord, StoreError> {
+        Ok(BalanceTransactionRecord {
+            scope: Scope {
+                mode: mode(&self.mode)?,
+                account_id: self.account_id,
+            },
+            kind: BalanceType::parse(&self.kind)
+                .ok_or_else(|| corrupt("balance transaction type", &self.kind))?,
+            currency: Currency::parse(&self.currency)
+                .ok_or_else(|| corrupt("currency", &self.currency))?,
+            id: self.id,
+            source: self.source,
+            amount: self.amount,
+            fee: self.fee,
+            net: self.net,
+            created_at: UnixMillis(self.created_at),
+            available_on: UnixMillis(self.available_on),
+            settlement_id: self.settlement_id,
+        })
+    }
+}
+
+/// The ledger query behind a balance, the same on both backends: the merchant's entries per
+/// currency, split by whether their movement is available at the time given as the third
+/// parameter (payouts, which have no balance transaction, count as available). `{p}` is the
+/// backend's parameter prefix (`?` or `$`).
+pub fn balance_sql(p: char) -> String {
+    format!(
+        "SELECT e.currency,
+             CAST(COALESCE(SUM(CASE WHEN b.available_on IS NULL OR b.available_on <= {p}3
+                 THEN -e.amount ELSE 0 END), 0) AS BIGINT),
+             CAST(COALESCE(SUM(CASE WHEN b.available_on > {p}3
+                 THEN -e.amount ELSE 0 END), 0) AS BIGINT)
+         FROM ledger_entries e LEFT JOIN balance_transactions b ON b.id = e.movement_id
+         WHERE e.account_id = {p}1 AND e.mode = {p}2 AND e.ledger_account = 'merchant_balance'
+         GROUP BY e.currency ORDER BY e.currency"
+    )
+}
+
+/// One row of [`balance_sql`].
+pub fn balance_amounts(
+    currency: String,
+    available: i64,
+    pending: i64,
+) -> Result<BalanceAmounts, StoreError> {
+    Ok(BalanceAmounts {
+        currency: Currency::parse(&currency).ok_or_else(|| corrupt("currency", &currency))?,
+        available,
+        pending,
+    })
 }
 
 #[cfg(test)]

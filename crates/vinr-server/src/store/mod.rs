@@ -15,7 +15,8 @@ pub mod sqlite;
 
 use std::collections::BTreeMap;
 
-use vinr_domain::{Mode, Payment, PaymentStatus, Refund, UnixMillis};
+use vinr_domain::ledger::{BalanceType, Entry};
+use vinr_domain::{Currency, Mode, Payment, PaymentStatus, Refund, UnixMillis};
 
 /// One merchant account's view in one mode: every query is confined to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +88,54 @@ pub struct EventRecord {
     /// JSON snapshot of the object after the change.
     pub data: String,
     pub created_at: UnixMillis,
+}
+
+/// A balance transaction (SPEC §7): one movement of a merchant's money as they see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceTransactionRecord {
+    pub id: String,
+    pub scope: Scope,
+    pub kind: BalanceType,
+    /// The `pay_`/`re_` id the money moved for.
+    pub source: String,
+    pub amount: i64,
+    pub fee: i64,
+    pub net: i64,
+    pub currency: Currency,
+    pub created_at: UnixMillis,
+    pub available_on: UnixMillis,
+    pub settlement_id: Option<String>,
+}
+
+/// Which balance transactions a list shows; every filter given must match.
+#[derive(Debug, Clone, Default)]
+pub struct BalanceTransactionFilter {
+    pub source: Option<String>,
+    pub kind: Option<BalanceType>,
+    pub settlement: Option<String>,
+}
+
+impl BalanceTransactionFilter {
+    /// The filters as (column, value) pairs for a list query.
+    pub(crate) fn columns(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("source", self.source.as_deref()),
+            ("type", self.kind.map(BalanceType::as_str)),
+            ("settlement_id", self.settlement.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(column, value)| value.map(|value| (column, value)))
+        .collect()
+    }
+}
+
+/// One currency of a merchant's balance, from the ledger: what may be settled now and what
+/// waits for its `availableOn`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceAmounts {
+    pub currency: Currency,
+    pub available: i64,
+    pub pending: i64,
 }
 
 /// Where idempotency keys live: account + mode + method + path + key (SPEC §2).
@@ -243,6 +292,13 @@ pub trait Tx {
         limit: usize,
     ) -> Result<Vec<Refund>, StoreError>;
 
+    /// Books a movement: the balance transaction and its ledger entries (which sum to zero).
+    fn insert_balance_transaction(
+        &mut self,
+        btx: &BalanceTransactionRecord,
+        entries: &[Entry],
+    ) -> Result<(), StoreError>;
+
     fn insert_event(&mut self, event: &EventRecord) -> Result<(), StoreError>;
 
     /// Claims `key` for the rest of this transaction; `false` when another transaction (on any
@@ -291,6 +347,23 @@ pub trait Reader {
         payment_id: Option<&str>,
         query: &ListQuery,
     ) -> Result<Page<Refund>, ListError>;
+    /// The merchant's balance per currency at `now`, summed from the ledger's entries.
+    fn balance(
+        &mut self,
+        scope: &Scope,
+        now: UnixMillis,
+    ) -> Result<Vec<BalanceAmounts>, StoreError>;
+    fn get_balance_transaction(
+        &mut self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Option<BalanceTransactionRecord>, StoreError>;
+    fn list_balance_transactions(
+        &mut self,
+        scope: &Scope,
+        filter: &BalanceTransactionFilter,
+        query: &ListQuery,
+    ) -> Result<Page<BalanceTransactionRecord>, ListError>;
     fn get_event(&mut self, scope: &Scope, id: &str) -> Result<Option<EventRecord>, StoreError>;
     fn list_events(
         &mut self,

@@ -195,3 +195,30 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// The integers in the first column of every row `sql` answers on the database `url` names
+/// (SQLite or PostgreSQL; cast sums to BIGINT so both backends answer integers): for tests
+/// that check invariants the API cannot show, such as every ledger movement summing to zero.
+pub async fn query_integers(url: &str, sql: &str) -> Vec<i64> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let connection =
+            rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .expect("the SQLite file opens");
+        let mut statement = connection.prepare(sql).expect("a valid query");
+        return statement
+            .query_map([], |row| row.get(0))
+            .and_then(|rows| rows.collect())
+            .unwrap_or_else(|error| panic!("`{sql}`: {error}"));
+    }
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .unwrap_or_else(|error| panic!("cannot connect to {url}: {error}"));
+    tokio::spawn(connection);
+    client
+        .query(sql, &[])
+        .await
+        .unwrap_or_else(|error| panic!("`{sql}`: {error}"))
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}

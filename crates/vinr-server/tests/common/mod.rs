@@ -19,7 +19,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use vinr_domain::{Mode, UnixMillis};
 use vinr_server::clock::{Clock, ManualClock, SystemClock};
-use vinr_server::config::{FileConfig, RateLimitConfig, Settings};
+use vinr_server::config::{FileConfig, PricingConfig, RateLimitConfig, Settings};
 use vinr_server::flows::FlowError;
 use vinr_server::server::{self, Running};
 use vinr_server::state::AppState;
@@ -48,6 +48,8 @@ pub struct Options {
     pub database_url: Option<String>,
     /// A clock shared with other servers (nodes of one deployment) instead of a new one.
     pub clock: Option<Arc<ManualClock>>,
+    /// Fees other than the default pricing.
+    pub pricing: Option<PricingConfig>,
 }
 
 pub struct TestServer {
@@ -89,6 +91,7 @@ impl TestServer {
                 enabled: false,
                 ..RateLimitConfig::default()
             }),
+            pricing: options.pricing.unwrap_or(defaults.pricing),
             ..FileConfig::default()
         };
         let listen: SocketAddr = "127.0.0.1:0".parse().expect("a socket address");

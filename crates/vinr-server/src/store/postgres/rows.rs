@@ -8,13 +8,17 @@ use tokio_postgres::Row;
 use vinr_domain::{FailureCode, Payment, PaymentStatus, Refund, RefundReason, UnixMillis};
 
 use super::{db_error, Blocking, Params};
+use vinr_domain::ledger::Entry;
+
 use crate::store::columns::{
-    answer_reference, corrupt, request_hash, ApiKeyRow, EventRow, PaymentRow, RefundRow,
-    API_KEY_COLUMNS, EVENT_COLUMNS, PAYMENT_COLUMNS, REFUND_COLUMNS,
+    answer_reference, balance_amounts, balance_sql, corrupt, request_hash, ApiKeyRow,
+    BalanceTransactionRow, EventRow, PaymentRow, RefundRow, API_KEY_COLUMNS,
+    BALANCE_TRANSACTION_COLUMNS, EVENT_COLUMNS, PAYMENT_COLUMNS, REFUND_COLUMNS,
 };
 use crate::store::{
-    metadata_to_json, AccountRecord, ApiKeyRecord, Cursor, Due, EventRecord, IdempotencyScope,
-    ListError, ListQuery, Page, Reader, Scope, StoreError, StoredResponse, Tx,
+    metadata_to_json, AccountRecord, ApiKeyRecord, BalanceAmounts, BalanceTransactionFilter,
+    BalanceTransactionRecord, Cursor, Due, EventRecord, IdempotencyScope, ListError, ListQuery,
+    Page, Reader, Scope, StoreError, StoredResponse, Tx,
 };
 
 /// A flow's transaction: a pooled connection between the BEGIN and COMMIT that
@@ -100,6 +104,24 @@ fn refund_from_row(row: &Row) -> Result<Refund, StoreError> {
     .into_refund()
 }
 
+fn balance_transaction_from_row(row: &Row) -> Result<BalanceTransactionRecord, StoreError> {
+    BalanceTransactionRow {
+        id: get(row, 0)?,
+        account_id: get(row, 1)?,
+        mode: get(row, 2)?,
+        kind: get(row, 3)?,
+        source: get(row, 4)?,
+        amount: get(row, 5)?,
+        fee: get(row, 6)?,
+        net: get(row, 7)?,
+        currency: get(row, 8)?,
+        created_at: get(row, 9)?,
+        available_on: get(row, 10)?,
+        settlement_id: get(row, 11)?,
+    }
+    .into_record()
+}
+
 fn event_from_row(row: &Row) -> Result<EventRecord, StoreError> {
     EventRow {
         id: get(row, 0)?,
@@ -154,23 +176,26 @@ impl<C: deadpool_postgres::GenericClient> Blocking<'_, C> {
         get(&row, 0).map(Some)
     }
 
-    /// Newest first, confined to `scope`, one row more than asked to learn `has_more`.
+    /// Newest first, confined to `scope` and to every (column, value) of `filters`, one row
+    /// more than asked to learn `has_more`.
     fn list<T>(
         &mut self,
         table: &str,
         columns: &str,
         scope: &Scope,
-        filter: Option<(&str, &str)>,
+        filters: &[(&str, &str)],
         query: &ListQuery,
         from_row: fn(&Row) -> Result<T, StoreError>,
     ) -> Result<Page<T>, ListError> {
         let mode = scope.mode.as_str();
         let mut args: Vec<&(dyn ToSql + Sync)> = vec![&scope.account_id, &mode];
         let mut sql = format!("SELECT {columns} FROM {table} WHERE account_id = $1 AND mode = $2");
-        let filter_value;
-        if let Some((column, value)) = filter {
-            filter_value = value.to_owned();
-            args.push(&filter_value);
+        let values: Vec<String> = filters
+            .iter()
+            .map(|(_, value)| (*value).to_owned())
+            .collect();
+        for ((column, _), value) in filters.iter().zip(&values) {
+            args.push(value);
             sql.push_str(&format!(" AND {column} = ${}", args.len()));
         }
         let (gte, lt) = (
@@ -532,6 +557,54 @@ impl Tx for PgTx<'_> {
         .collect()
     }
 
+    fn insert_balance_transaction(
+        &mut self,
+        b: &BalanceTransactionRecord,
+        entries: &[Entry],
+    ) -> Result<(), StoreError> {
+        let btx: Params = vec![
+            Box::new(b.id.clone()),
+            Box::new(b.scope.account_id.clone()),
+            Box::new(b.scope.mode.as_str()),
+            Box::new(b.kind.as_str()),
+            Box::new(b.source.clone()),
+            Box::new(b.amount),
+            Box::new(b.fee),
+            Box::new(b.net),
+            Box::new(b.currency.code()),
+            Box::new(b.created_at.0),
+            Box::new(b.available_on.0),
+            Box::new(b.settlement_id.clone()),
+        ];
+        self.defer(
+            "INSERT INTO balance_transactions (id, account_id, mode, type, source, amount, fee,
+                 net, currency, created_at, available_on, settlement_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            btx,
+            1,
+        );
+        // All of the movement's entries in one statement.
+        let accounts: Vec<&'static str> = entries.iter().map(|e| e.account.as_str()).collect();
+        let amounts: Vec<i64> = entries.iter().map(|e| e.amount).collect();
+        let rows: Params = vec![
+            Box::new(b.id.clone()),
+            Box::new(b.scope.account_id.clone()),
+            Box::new(b.scope.mode.as_str()),
+            Box::new(b.currency.code()),
+            Box::new(accounts),
+            Box::new(amounts),
+        ];
+        self.defer(
+            "INSERT INTO ledger_entries (movement_id, account_id, mode, currency,
+                 ledger_account, amount)
+             SELECT $1, $2, $3, $4, e.ledger_account, e.amount
+             FROM unnest($5::text[], $6::bigint[]) AS e (ledger_account, amount)",
+            rows,
+            entries.len() as u64,
+        );
+        Ok(())
+    }
+
     fn insert_event(&mut self, e: &EventRecord) -> Result<(), StoreError> {
         let params: Params = vec![
             Box::new(e.id.clone()),
@@ -692,7 +765,10 @@ impl Reader for PgReader<'_> {
             "payments",
             PAYMENT_COLUMNS,
             scope,
-            status.map(|status| ("status", status.as_str())),
+            &status
+                .map(|status| ("status", status.as_str()))
+                .into_iter()
+                .collect::<Vec<_>>(),
             query,
             payment_from_row,
         )
@@ -717,9 +793,57 @@ impl Reader for PgReader<'_> {
             "refunds",
             REFUND_COLUMNS,
             scope,
-            payment_id.map(|id| ("payment_id", id)),
+            &payment_id
+                .map(|id| ("payment_id", id))
+                .into_iter()
+                .collect::<Vec<_>>(),
             query,
             refund_from_row,
+        )
+    }
+
+    fn balance(
+        &mut self,
+        scope: &Scope,
+        now: UnixMillis,
+    ) -> Result<Vec<BalanceAmounts>, StoreError> {
+        let mode = scope.mode.as_str();
+        self.query(&balance_sql('$'), &[&scope.account_id, &mode, &now.0])?
+            .iter()
+            .map(|row| balance_amounts(get(row, 0)?, get(row, 1)?, get(row, 2)?))
+            .collect()
+    }
+
+    fn get_balance_transaction(
+        &mut self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Option<BalanceTransactionRecord>, StoreError> {
+        let row = self.query_opt(
+            &format!(
+                "SELECT {BALANCE_TRANSACTION_COLUMNS} FROM balance_transactions WHERE id = $1"
+            ),
+            &[&id],
+        )?;
+        let btx = row
+            .map(|row| balance_transaction_from_row(&row))
+            .transpose()?;
+        Ok(btx.filter(|btx| &btx.scope == scope))
+    }
+
+    fn list_balance_transactions(
+        &mut self,
+        scope: &Scope,
+        filter: &BalanceTransactionFilter,
+        query: &ListQuery,
+    ) -> Result<Page<BalanceTransactionRecord>, ListError> {
+        self.list(
+            "balance_transactions",
+            BALANCE_TRANSACTION_COLUMNS,
+            scope,
+            &filter.columns(),
+            query,
+            balance_transaction_from_row,
         )
     }
 
@@ -742,7 +866,10 @@ impl Reader for PgReader<'_> {
             "events",
             EVENT_COLUMNS,
             scope,
-            kind.map(|kind| ("type", kind)),
+            &kind
+                .map(|kind| ("type", kind))
+                .into_iter()
+                .collect::<Vec<_>>(),
             query,
             event_from_row,
         )

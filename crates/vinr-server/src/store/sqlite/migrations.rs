@@ -27,6 +27,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "refunds",
         include_str!("../../../migrations/sqlite/0004_refunds.sql"),
     ),
+    (
+        5,
+        "ledger",
+        include_str!("../../../migrations/sqlite/0005_ledger.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded; answers the versions it applied.

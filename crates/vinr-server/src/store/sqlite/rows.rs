@@ -5,13 +5,17 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use vinr_domain::{FailureCode, Payment, PaymentStatus, Refund, RefundReason, UnixMillis};
 
 use super::db_error;
+use vinr_domain::ledger::Entry;
+
 use crate::store::columns::{
-    answer_reference, request_hash, ApiKeyRow, EventRow, PaymentRow, RefundRow, API_KEY_COLUMNS,
-    EVENT_COLUMNS, PAYMENT_COLUMNS, REFUND_COLUMNS,
+    answer_reference, balance_amounts, balance_sql, request_hash, ApiKeyRow, BalanceTransactionRow,
+    EventRow, PaymentRow, RefundRow, API_KEY_COLUMNS, BALANCE_TRANSACTION_COLUMNS, EVENT_COLUMNS,
+    PAYMENT_COLUMNS, REFUND_COLUMNS,
 };
 use crate::store::{
-    metadata_to_json, AccountRecord, ApiKeyRecord, Cursor, Due, EventRecord, IdempotencyScope,
-    ListError, ListQuery, Page, Reader, Scope, StoreError, StoredResponse, Tx,
+    metadata_to_json, AccountRecord, ApiKeyRecord, BalanceAmounts, BalanceTransactionFilter,
+    BalanceTransactionRecord, Cursor, Due, EventRecord, IdempotencyScope, ListError, ListQuery,
+    Page, Reader, Scope, StoreError, StoredResponse, Tx,
 };
 
 fn payment_row(row: &Row<'_>) -> rusqlite::Result<PaymentRow> {
@@ -73,6 +77,23 @@ fn refund_row(row: &Row<'_>) -> rusqlite::Result<RefundRow> {
         metadata: row.get(8)?,
         failure_reason: row.get(9)?,
         created_at: row.get(10)?,
+    })
+}
+
+fn balance_transaction_row(row: &Row<'_>) -> rusqlite::Result<BalanceTransactionRow> {
+    Ok(BalanceTransactionRow {
+        id: row.get(0)?,
+        account_id: row.get(1)?,
+        mode: row.get(2)?,
+        kind: row.get(3)?,
+        source: row.get(4)?,
+        amount: row.get(5)?,
+        fee: row.get(6)?,
+        net: row.get(7)?,
+        currency: row.get(8)?,
+        created_at: row.get(9)?,
+        available_on: row.get(10)?,
+        settlement_id: row.get(11)?,
     })
 }
 
@@ -168,6 +189,13 @@ const REFUNDS: Listed<RefundRow, Refund> = Listed {
     convert: RefundRow::into_refund,
 };
 
+const BALANCE_TRANSACTIONS: Listed<BalanceTransactionRow, BalanceTransactionRecord> = Listed {
+    table: "balance_transactions",
+    columns: BALANCE_TRANSACTION_COLUMNS,
+    read: balance_transaction_row,
+    convert: BalanceTransactionRow::into_record,
+};
+
 const EVENTS: Listed<EventRow, EventRecord> = Listed {
     table: "events",
     columns: EVENT_COLUMNS,
@@ -175,14 +203,14 @@ const EVENTS: Listed<EventRow, EventRecord> = Listed {
     convert: EventRow::into_record,
 };
 
-/// Runs a newest-first list query over `table` confined to `scope`, with optional extra
-/// equality filter, `created` bounds and a cursor. Fetches one row more than asked to learn
+/// Runs a newest-first list query over `table` confined to `scope`, with extra equality
+/// filters (all must match), `created` bounds and a cursor. Fetches one row more than asked to learn
 /// `has_more` without a count.
 fn list<R, T>(
     conn: &Connection,
     listed: &Listed<R, T>,
     scope: &Scope,
-    filter: Option<(&str, &str)>,
+    filters: &[(&str, &str)],
     query: &ListQuery,
 ) -> Result<Page<T>, ListError> {
     let Listed {
@@ -196,8 +224,8 @@ fn list<R, T>(
         scope.account_id.clone().into(),
         scope.mode.as_str().to_owned().into(),
     ];
-    if let Some((column, value)) = filter {
-        args.push(value.to_owned().into());
+    for (column, value) in filters {
+        args.push((*value).to_owned().into());
         sql.push_str(&format!(" AND {column} = ?{}", args.len()));
     }
     if let Some(gte) = query.created_gte {
@@ -530,6 +558,48 @@ impl Tx for SqliteTx<'_> {
             .collect()
     }
 
+    fn insert_balance_transaction(
+        &mut self,
+        b: &BalanceTransactionRecord,
+        entries: &[Entry],
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO balance_transactions (id, account_id, mode, type, source, amount, fee,
+                 net, currency, created_at, available_on, settlement_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                b.id,
+                b.scope.account_id,
+                b.scope.mode.as_str(),
+                b.kind.as_str(),
+                b.source,
+                b.amount,
+                b.fee,
+                b.net,
+                b.currency.code(),
+                b.created_at.0,
+                b.available_on.0,
+                b.settlement_id,
+            ],
+        )?;
+        for entry in entries {
+            self.execute(
+                "INSERT INTO ledger_entries (movement_id, account_id, mode, currency,
+                     ledger_account, amount)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    b.id,
+                    b.scope.account_id,
+                    b.scope.mode.as_str(),
+                    b.currency.code(),
+                    entry.account.as_str(),
+                    entry.amount,
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
     fn insert_event(&mut self, e: &EventRecord) -> Result<(), StoreError> {
         self.execute(
             "INSERT INTO events (id, account_id, mode, type, object_id, data, created_at)
@@ -701,7 +771,10 @@ impl Reader for SqliteReader<'_> {
             self.conn,
             &PAYMENTS,
             scope,
-            status.map(|status| ("status", status.as_str())),
+            &status
+                .map(|status| ("status", status.as_str()))
+                .into_iter()
+                .collect::<Vec<_>>(),
             query,
         )
     }
@@ -733,7 +806,67 @@ impl Reader for SqliteReader<'_> {
             self.conn,
             &REFUNDS,
             scope,
-            payment_id.map(|id| ("payment_id", id)),
+            &payment_id
+                .map(|id| ("payment_id", id))
+                .into_iter()
+                .collect::<Vec<_>>(),
+            query,
+        )
+    }
+
+    fn balance(
+        &mut self,
+        scope: &Scope,
+        now: UnixMillis,
+    ) -> Result<Vec<BalanceAmounts>, StoreError> {
+        self.conn
+            .prepare_cached(&balance_sql('?'))
+            .and_then(|mut stmt| {
+                stmt.query_map(
+                    params![scope.account_id, scope.mode.as_str(), now.0],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )?
+                .collect::<rusqlite::Result<Vec<(String, i64, i64)>>>()
+            })
+            .map_err(db_error)?
+            .into_iter()
+            .map(|(currency, available, pending)| balance_amounts(currency, available, pending))
+            .collect()
+    }
+
+    fn get_balance_transaction(
+        &mut self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Option<BalanceTransactionRecord>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {BALANCE_TRANSACTION_COLUMNS} FROM balance_transactions
+                 WHERE id = ?1 AND account_id = ?2 AND mode = ?3"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![id, scope.account_id, scope.mode.as_str()],
+                    balance_transaction_row,
+                )
+                .optional()
+            })
+            .map_err(db_error)?
+            .map(BalanceTransactionRow::into_record)
+            .transpose()
+    }
+
+    fn list_balance_transactions(
+        &mut self,
+        scope: &Scope,
+        filter: &BalanceTransactionFilter,
+        query: &ListQuery,
+    ) -> Result<Page<BalanceTransactionRecord>, ListError> {
+        list(
+            self.conn,
+            &BALANCE_TRANSACTIONS,
+            scope,
+            &filter.columns(),
             query,
         )
     }
@@ -765,7 +898,10 @@ impl Reader for SqliteReader<'_> {
             self.conn,
             &EVENTS,
             scope,
-            kind.map(|kind| ("type", kind)),
+            &kind
+                .map(|kind| ("type", kind))
+                .into_iter()
+                .collect::<Vec<_>>(),
             query,
         )
     }
