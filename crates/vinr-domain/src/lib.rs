@@ -10,6 +10,7 @@ pub mod metadata;
 pub mod money;
 pub mod payment;
 pub mod refund;
+pub mod settlement;
 pub mod time;
 
 pub use money::{Amount, AmountError, Currency};

@@ -1,4 +1,4 @@
-//! The command line (SPEC §8): `serve`, `accounts`, `keys`, `migrate`. Every command takes
+//! The command line (SPEC §8): `serve`, `accounts`, `keys`, `settle`, `migrate`. Every command takes
 //! `--database-url` like `serve`. Secrets are printed once, on standard output; everything
 //! else a command says goes to standard error through the log.
 
@@ -8,15 +8,19 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use vinr_domain::settlement::{Line, Totals};
 use vinr_domain::Mode;
 
 use crate::auth::SCOPES;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{self, Settings, DATABASE_URL_DEFAULT, LISTEN_DEFAULT};
+use crate::config::{self, Settings, SettlementSettings, DATABASE_URL_DEFAULT, LISTEN_DEFAULT};
 use crate::flows::{self, FlowError};
 use crate::render;
 use crate::server;
-use crate::store::Store;
+use crate::store::{
+    BalanceTransactionFilter, Cursor, ListError, ListQuery, Scope, Store, StoreError,
+};
+use crate::workers::settlements::{run_once, Selection};
 
 #[derive(Parser)]
 #[command(name = "vinr", version, about = "VINR payments server")]
@@ -57,6 +61,24 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Settle now everything that is due (whatever the schedules) and send due payouts; or,
+    /// with `--report`, print one settlement's reconciliation
+    Settle {
+        /// Only this account
+        #[arg(long)]
+        account: Option<String>,
+        /// Only this mode
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
+        /// Print this settlement's transactions and check that they add up, instead of running
+        #[arg(long, value_name = "SETTLEMENT_ID")]
+        report: Option<String>,
+        /// The server's TOML file, for `[settlements]` (payout delay)
+        #[arg(long, env = "VINR_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        database: Database,
     },
     /// Apply pending database migrations and exit
     Migrate {
@@ -212,6 +234,207 @@ async fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Keys { command } => keys(command, &clock).await,
+        Command::Settle {
+            report: Some(id),
+            database,
+            ..
+        } => {
+            let store = open(&database).await?;
+            let printed = settlement_report(&store, &id).await;
+            store.shutdown();
+            printed
+        }
+        Command::Settle {
+            account,
+            mode,
+            report: None,
+            config,
+            database,
+        } => {
+            let file = config::load_file(config.as_deref())?;
+            let settings = SettlementSettings::new(&file.settlements)?;
+            let store = open(&database).await?;
+            let selection = Selection {
+                account_id: account,
+                mode: mode.map(Mode::from),
+                on_demand: true,
+            };
+            let outcome = run_once(&store, &settings, clock.now(), &selection).await;
+            store.shutdown();
+            let outcome = outcome.map_err(flow_error)?;
+            println!(
+                "{:<30} {:<5} {:<8} {:<8} {:>12} {:>12} {:>10} {:>12} {:>6}",
+                "settlement",
+                "mode",
+                "currency",
+                "status",
+                "gross",
+                "refunds",
+                "fees",
+                "net",
+                "count"
+            );
+            for made in &outcome.created {
+                let shown = outcome
+                    .paid
+                    .iter()
+                    .find(|paid| paid.id == made.id)
+                    .unwrap_or(made);
+                println!(
+                    "{:<30} {:<5} {:<8} {:<8} {:>12} {:>12} {:>10} {:>12} {:>6}",
+                    shown.id,
+                    shown.mode.as_str(),
+                    shown.currency.code(),
+                    shown.status.as_str(),
+                    shown.totals.gross,
+                    shown.totals.refunds,
+                    shown.totals.fees,
+                    shown.totals.net,
+                    shown.totals.transaction_count
+                );
+            }
+            let earlier = outcome
+                .paid
+                .iter()
+                .filter(|paid| !outcome.created.iter().any(|made| made.id == paid.id))
+                .count();
+            eprintln!(
+                "vinr: {} settlement(s) made, {} payout(s) sent ({earlier} of earlier settlements)",
+                outcome.created.len(),
+                outcome.paid.len()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Prints settlement `id`'s transactions and checks them against its totals; an error when
+/// they do not add up.
+async fn settlement_report(store: &Store, id: &str) -> Result<(), String> {
+    let wanted = id.to_owned();
+    let settlement = store
+        .read(move |reader| reader.get_settlement(&wanted))
+        .await
+        .map_err(|error: StoreError| error.to_string())?
+        .ok_or_else(|| format!("no such settlement: {id}"))?;
+    let scope = Scope {
+        account_id: settlement.account_id.clone(),
+        mode: settlement.mode,
+    };
+    let filter = BalanceTransactionFilter {
+        settlement: Some(settlement.id.clone()),
+        ..BalanceTransactionFilter::default()
+    };
+    let mut lines = Vec::new();
+    let mut cursor = Cursor::None;
+    loop {
+        let query = ListQuery {
+            limit: 1000,
+            cursor,
+            created_gte: None,
+            created_lt: None,
+        };
+        let (scope, filter) = (scope.clone(), filter.clone());
+        let page = store
+            .read(move |reader| reader.list_balance_transactions(&scope, &filter, &query))
+            .await
+            .map_err(|error| match error {
+                ListError::Store(error) => error.to_string(),
+                ListError::UnknownCursor { id, .. } => format!("lost the cursor {id}"),
+            })?;
+        let last = page.items.last().map(|b| b.id.clone());
+        lines.extend(page.items);
+        match (page.has_more, last) {
+            (true, Some(id)) => cursor = Cursor::StartingAfter(id),
+            _ => break,
+        }
+    }
+    lines.reverse();
+    let totals = &settlement.totals;
+    println!(
+        "settlement {}  account {}  {} mode  {}  {}",
+        settlement.id,
+        settlement.account_id,
+        settlement.mode.as_str(),
+        settlement.currency.code(),
+        settlement.status.as_str()
+    );
+    println!(
+        "period {} → {}   created {}   paid {}",
+        render::timestamp(settlement.period_start),
+        render::timestamp(settlement.period_end),
+        render::timestamp(settlement.created_at),
+        settlement
+            .paid_at
+            .map_or_else(|| "-".to_owned(), render::timestamp)
+    );
+    println!();
+    println!(
+        "{:<30} {:<8} {:<30} {:>12} {:>10} {:>12}  created",
+        "transaction", "type", "source", "amount", "fee", "net"
+    );
+    for b in &lines {
+        println!(
+            "{:<30} {:<8} {:<30} {:>12} {:>10} {:>12}  {}",
+            b.id,
+            b.kind.as_str(),
+            b.source,
+            b.amount,
+            b.fee,
+            b.net,
+            render::timestamp(b.created_at)
+        );
+    }
+    let listed = Totals::of(
+        &lines
+            .iter()
+            .map(|b| Line {
+                kind: b.kind,
+                amount: b.amount,
+                fee: b.fee,
+                net: b.net,
+                created_at: b.created_at,
+            })
+            .collect::<Vec<_>>(),
+    );
+    println!();
+    println!(
+        "gross {}  refunds {}  fees {}  net {}  (minor units of {})",
+        totals.gross,
+        totals.refunds,
+        totals.fees,
+        totals.net,
+        settlement.currency.code()
+    );
+    let checks = [
+        (
+            "transactions",
+            listed.transaction_count as i64,
+            totals.transaction_count as i64,
+        ),
+        ("gross", listed.gross, totals.gross),
+        ("refunds", listed.refunds, totals.refunds),
+        ("fees", listed.fees, totals.fees),
+        ("net", listed.net, totals.net),
+        (
+            "gross − refunds − fees",
+            totals.gross - totals.refunds - totals.fees,
+            totals.net,
+        ),
+    ];
+    let mut all_good = true;
+    for (what, from_lines, stated) in checks {
+        let good = from_lines == stated;
+        all_good &= good;
+        println!(
+            "{} {what}: {from_lines} from the transactions, {stated} on the settlement",
+            if good { "ok  " } else { "FAIL" }
+        );
+    }
+    if all_good {
+        Ok(())
+    } else {
+        Err(format!("settlement {} does not add up", settlement.id))
     }
 }
 

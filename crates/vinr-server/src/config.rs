@@ -12,6 +12,7 @@ use vinr_domain::limits::{
     AUTHORIZATION_TTL_MS_DEFAULT, EVENT_RETENTION_MS, IDEMPOTENCY_RETENTION_MS_DEFAULT,
     PAYMENT_EXPIRY_MS_DEFAULT,
 };
+use vinr_domain::settlement::Schedule;
 use vinr_domain::Mode;
 
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
@@ -163,6 +164,87 @@ fn check_pricing(table: &str, pricing: Pricing) -> Result<(), String> {
     Ok(())
 }
 
+/// The `[settlements]` table (SPEC §7): when accounts are settled and when payouts are sent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SettlementsConfig {
+    /// `daily` (default), `weekly` or `manual`: how often live balances are settled.
+    pub schedule: String,
+    /// Test mode settles every this many minutes (unless the account is `manual`).
+    pub test_interval_minutes: u32,
+    /// A live settlement's payout is sent (`paid`) this long after it is made; test mode
+    /// payouts are sent on the worker's next pass.
+    pub live_payout_delay_hours: u32,
+    /// Per-account schedules under `[settlements.accounts.<acct_id>]`.
+    pub accounts: BTreeMap<String, AccountSettlementsConfig>,
+}
+
+impl Default for SettlementsConfig {
+    fn default() -> Self {
+        SettlementsConfig {
+            schedule: Schedule::Daily.as_str().into(),
+            test_interval_minutes: 5,
+            live_payout_delay_hours: 24,
+            accounts: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSettlementsConfig {
+    pub schedule: String,
+}
+
+/// [`SettlementsConfig`], validated.
+#[derive(Debug, Clone)]
+pub struct SettlementSettings {
+    default_schedule: Schedule,
+    schedules: HashMap<String, Schedule>,
+    pub test_interval_minutes: u32,
+    pub live_payout_delay_ms: i64,
+}
+
+impl SettlementSettings {
+    pub fn new(config: &SettlementsConfig) -> Result<SettlementSettings, String> {
+        let parse = |table: &str, value: &str| {
+            Schedule::parse(value).ok_or_else(|| {
+                format!("{table}.schedule must be `daily`, `weekly` or `manual`, not `{value}`")
+            })
+        };
+        let default_schedule = parse("settlements", &config.schedule)?;
+        let mut schedules = HashMap::new();
+        for (account, custom) in &config.accounts {
+            let table = format!("settlements.accounts.{account}");
+            schedules.insert(account.clone(), parse(&table, &custom.schedule)?);
+        }
+        if config.test_interval_minutes == 0 {
+            return Err("settlements.test_interval_minutes must be at least 1".into());
+        }
+        Ok(SettlementSettings {
+            default_schedule,
+            schedules,
+            test_interval_minutes: config.test_interval_minutes,
+            live_payout_delay_ms: i64::from(config.live_payout_delay_hours) * 3_600_000,
+        })
+    }
+
+    /// How often `account_id` is settled.
+    pub fn schedule(&self, account_id: &str) -> Schedule {
+        self.schedules
+            .get(account_id)
+            .copied()
+            .unwrap_or(self.default_schedule)
+    }
+}
+
+impl Default for SettlementSettings {
+    fn default() -> Self {
+        SettlementSettings::new(&SettlementsConfig::default())
+            .unwrap_or_else(|error| unreachable!("the defaults are valid: {error}"))
+    }
+}
+
 /// The TOML file named by `--config`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -173,6 +255,7 @@ pub struct FileConfig {
     pub idempotency: IdempotencyConfig,
     pub payments: PaymentsConfig,
     pub pricing: PricingConfig,
+    pub settlements: SettlementsConfig,
 }
 
 impl Default for FileConfig {
@@ -183,6 +266,7 @@ impl Default for FileConfig {
             idempotency: IdempotencyConfig::default(),
             payments: PaymentsConfig::default(),
             pricing: PricingConfig::default(),
+            settlements: SettlementsConfig::default(),
         }
     }
 }
@@ -204,6 +288,7 @@ pub struct Settings {
     pub payment_expiry_ms: i64,
     pub authorization_ttl_ms: i64,
     pub pricing: Pricings,
+    pub settlements: SettlementSettings,
 }
 
 impl Settings {
@@ -249,6 +334,7 @@ impl Settings {
             );
         }
         let pricing = Pricings::new(&file.pricing)?;
+        let settlements = SettlementSettings::new(&file.settlements)?;
         let public_url_is_default = public_url.is_none();
         let public_url = public_url
             .unwrap_or_else(|| format!("http://{listen}"))
@@ -268,6 +354,7 @@ impl Settings {
             payment_expiry_ms: i64::from(file.payments.expiry_minutes) * 60_000,
             authorization_ttl_ms: i64::from(file.payments.authorization_ttl_hours) * 3_600_000,
             pricing,
+            settlements,
         })
     }
 
@@ -322,6 +409,22 @@ mod tests {
         );
         let bad: FileConfig =
             toml::from_str("[pricing.accounts.acct_x]\npercent_bps = 10001\n").expect("parses");
+        assert!(Settings::new(listen, DATABASE_URL_DEFAULT.into(), None, bad).is_err());
+    }
+
+    #[test]
+    fn settlement_schedules_have_a_default_and_per_account_overrides() {
+        let listen: SocketAddr = "127.0.0.1:8080".parse().expect("addr");
+        let file: FileConfig = toml::from_str(
+            "[settlements]\nschedule = \"weekly\"\n[settlements.accounts.acct_m]\nschedule = \"manual\"\n",
+        )
+        .expect("valid config");
+        let settings =
+            Settings::new(listen, DATABASE_URL_DEFAULT.into(), None, file).expect("valid");
+        assert_eq!(settings.settlements.schedule("acct_x"), Schedule::Weekly);
+        assert_eq!(settings.settlements.schedule("acct_m"), Schedule::Manual);
+        let bad: FileConfig =
+            toml::from_str("[settlements]\nschedule = \"hourly\"\n").expect("parses");
         assert!(Settings::new(listen, DATABASE_URL_DEFAULT.into(), None, bad).is_err());
     }
 

@@ -3,6 +3,7 @@
 use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::OffsetDateTime;
+use vinr_domain::settlement::Settlement;
 use vinr_domain::{Mode, Payment, Refund, UnixMillis};
 use vinr_types as wire;
 
@@ -117,6 +118,29 @@ pub fn balance(amounts: &[BalanceAmounts], mode: Mode) -> wire::Balance {
         pending: side(|a| a.pending),
         livemode: mode == Mode::Live,
     }
+}
+
+pub fn settlement(s: &Settlement) -> wire::Settlement {
+    wire::Settlement {
+        id: s.id.clone(),
+        object: "settlement".into(),
+        status: s.status.as_str().into(),
+        currency: s.currency.code().into(),
+        gross: s.totals.gross,
+        refunds: s.totals.refunds,
+        fees: s.totals.fees,
+        net: s.totals.net,
+        transaction_count: s.totals.transaction_count,
+        period_start: timestamp(s.period_start),
+        period_end: timestamp(s.period_end),
+        created_at: timestamp(s.created_at),
+        paid_at: s.paid_at.map(timestamp),
+        livemode: s.mode == Mode::Live,
+    }
+}
+
+pub fn settlement_json(s: &Settlement) -> String {
+    serde_json::to_string(&settlement(s)).unwrap_or_default()
 }
 
 pub fn event(record: EventRecord) -> wire::Event {

@@ -115,6 +115,7 @@ pub async fn start(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<Runn
     let workers = vec![
         tokio::spawn(workers::expiry::run(app.clone(), stopped.clone())),
         tokio::spawn(workers::refunds::run(app.clone(), stopped.clone())),
+        tokio::spawn(workers::settlements::run(app.clone(), stopped.clone())),
         tokio::spawn(workers::maintenance::run(app.clone(), stopped)),
     ];
     Ok(Running {

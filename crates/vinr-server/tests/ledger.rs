@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::database::query_integers;
+use common::ledger::assert_ledger_consistent;
 use common::race::all_at_once;
 use common::*;
 use serde_json::{json, Value};
@@ -48,42 +48,6 @@ async fn settle_refunds(server: &TestServer, api: &Api) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("refunds still pending");
-}
-
-/// Checks the ledger in the database: every movement sums to zero, every balance transaction
-/// has entries whose merchant side equals its `net`, and nothing else is in the ledger.
-async fn assert_ledger_consistent(server: &TestServer) {
-    let url = server.database_url();
-    let unbalanced = query_integers(
-        url,
-        "SELECT count(*) FROM (SELECT movement_id FROM ledger_entries
-             GROUP BY movement_id HAVING SUM(amount) <> 0) AS m",
-    )
-    .await;
-    assert_eq!(
-        unbalanced,
-        vec![0],
-        "movements whose entries do not sum to zero"
-    );
-    let disagreeing = query_integers(
-        url,
-        "SELECT count(*) FROM balance_transactions b WHERE b.net <> -(
-             SELECT CAST(COALESCE(SUM(e.amount), 0) AS BIGINT) FROM ledger_entries e
-             WHERE e.movement_id = b.id AND e.ledger_account = 'merchant_balance')",
-    )
-    .await;
-    assert_eq!(
-        disagreeing,
-        vec![0],
-        "balance transactions whose net is not what their entries move"
-    );
-    let orphans = query_integers(
-        url,
-        "SELECT count(*) FROM ledger_entries e
-         WHERE NOT EXISTS (SELECT 1 FROM balance_transactions b WHERE b.id = e.movement_id)",
-    )
-    .await;
-    assert_eq!(orphans, vec![0], "entries without a balance transaction");
 }
 
 #[tokio::test]
@@ -132,7 +96,7 @@ async fn a_capture_books_the_payment_and_its_fee() {
         (&json!(600), &json!(33))
     );
     assert_eq!(balance_in(&api, "EUR").await, (961 + 567, 0));
-    assert_ledger_consistent(&server).await;
+    assert_ledger_consistent(server.database_url()).await;
     server.stop().await;
 }
 
@@ -165,7 +129,7 @@ async fn fees_round_half_up_in_minor_units_for_zero_two_and_three_decimal_curren
     // A fee never exceeds what was captured: 10 fils pays 10, not 25.
     assert_eq!(balance_in(&api, "KWD").await, (1234 - 42, 0));
     assert_eq!(balance_in(&api, "JPY").await, (1234 - 42 + 1750 - 50, 0));
-    assert_ledger_consistent(&server).await;
+    assert_ledger_consistent(server.database_url()).await;
     server.stop().await;
 }
 
@@ -240,7 +204,7 @@ async fn refunds_are_booked_when_made_and_reversed_when_they_fail() {
             "parameter_invalid",
             Some("type"),
         );
-    assert_ledger_consistent(&server).await;
+    assert_ledger_consistent(server.database_url()).await;
     server.stop().await;
 }
 
@@ -305,7 +269,7 @@ async fn pricing_is_configurable_per_account_with_an_optional_refund_fee() {
     let (_, other) = server.new_account("other").await;
     let elsewhere = id_of(&other.completed_payment().await);
     assert_eq!(movements_of(&other, &elsewhere).await[0]["fee"], 39);
-    assert_ledger_consistent(&server).await;
+    assert_ledger_consistent(server.database_url()).await;
     server.stop().await;
     drop(database);
 }
@@ -481,6 +445,6 @@ async fn after_a_random_workload_the_balance_is_captured_minus_refunds_minus_fee
             "{currency}: the transactions add up to the balance"
         );
     }
-    assert_ledger_consistent(&server).await;
+    assert_ledger_consistent(server.database_url()).await;
     server.stop().await;
 }

@@ -43,6 +43,10 @@ async fn served_document_matches_the_committed_copy() {
         ("/v1/balance", &["get"]),
         ("/v1/balance_transactions", &["get"]),
         ("/v1/balance_transactions/{id}", &["get"]),
+        ("/v1/settlements", &["get"]),
+        ("/v1/settlements/{id}", &["get"]),
+        ("/v1/settlements/{id}/transactions", &["get"]),
+        ("/v1/test_helpers/settlements/run", &["post"]),
         ("/v1/events", &["get"]),
         ("/v1/events/{id}", &["get"]),
         ("/healthz", &["get"]),
@@ -67,6 +71,7 @@ async fn served_document_matches_the_committed_copy() {
         "PaymentList",
         "Balance",
         "BalanceTransaction",
+        "Settlement",
     ] {
         assert!(
             document["components"]["schemas"][schema].is_object(),

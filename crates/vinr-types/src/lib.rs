@@ -335,3 +335,46 @@ pub struct Balance {
     pub pending: Vec<BalanceAmount>,
     pub livemode: bool,
 }
+
+/// A settlement (SPEC §7): one account's due balance transactions of one mode and currency,
+/// gathered by a run and paid out. `net` = `gross` − `refunds` − `fees` = the sum of its
+/// transactions' `net`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Settlement {
+    #[schema(example = "setl_0Vc0Q2m8kX1b4ZpT7rWq9nLs")]
+    pub id: String,
+    /// Always `settlement`.
+    pub object: String,
+    /// `pending` (gathered), then `paid` (the payout was sent).
+    pub status: String,
+    pub currency: String,
+    /// What captured payments brought (minor units).
+    pub gross: i64,
+    /// What refunds took back, less the reversals of refunds that failed.
+    pub refunds: i64,
+    pub fees: i64,
+    /// What is paid out (negative: collected from the merchant).
+    pub net: i64,
+    #[serde(rename = "transactionCount")]
+    pub transaction_count: u64,
+    /// The earliest gathered transaction's `created_at`.
+    #[serde(rename = "periodStart")]
+    pub period_start: String,
+    /// The run's cut-off: every gathered transaction was available by then.
+    #[serde(rename = "periodEnd")]
+    pub period_end: String,
+    pub created_at: String,
+    #[serde(rename = "paidAt")]
+    pub paid_at: Option<String>,
+    pub livemode: bool,
+}
+
+/// A page of settlements, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SettlementList {
+    /// Always `list`.
+    pub object: String,
+    pub data: Vec<Settlement>,
+    pub has_more: bool,
+    pub next_cursor: Option<String>,
+}

@@ -25,7 +25,8 @@ CREATE TABLE balance_transactions (
 CREATE INDEX btx_by_account ON balance_transactions (account_id, mode, seq);
 CREATE INDEX btx_by_source ON balance_transactions (account_id, mode, source, seq);
 CREATE INDEX btx_by_settlement ON balance_transactions (account_id, mode, settlement_id, seq);
-CREATE INDEX btx_unsettled ON balance_transactions (available_on, seq)
+-- What settlement runs look for: per account, mode and currency, unsettled and due.
+CREATE INDEX btx_unsettled ON balance_transactions (account_id, mode, currency, available_on)
     WHERE settlement_id IS NULL;
 -- One capture per payment: a second capture movement for the same payment is refused.
 CREATE UNIQUE INDEX btx_one_capture ON balance_transactions (source) WHERE type = 'payment';

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod ledger;
 pub mod payments;
 pub mod refunds;
+pub mod settlements;
 
 use vinr_domain::{RefundError, StateError};
 

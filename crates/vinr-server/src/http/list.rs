@@ -55,6 +55,28 @@ pub struct BalanceTransactionListParams {
     pub settlement: Option<String>,
 }
 
+/// Query of `GET /v1/settlements`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementListParams {
+    pub limit: Option<String>,
+    pub starting_after: Option<String>,
+    pub ending_before: Option<String>,
+    pub created: Option<CreatedRange>,
+    pub status: Option<String>,
+    pub currency: Option<String>,
+}
+
+/// Query of `GET /v1/settlements/:id/transactions`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementTransactionListParams {
+    pub limit: Option<String>,
+    pub starting_after: Option<String>,
+    pub ending_before: Option<String>,
+    pub created: Option<CreatedRange>,
+}
+
 /// Query of `GET /v1/events`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -12,6 +12,7 @@ pub mod ops;
 pub mod payments;
 pub mod refunds;
 pub mod request_id;
+pub mod settlements;
 
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -49,6 +50,16 @@ pub fn router(app: AppState) -> Router {
         .route(
             "/v1/balance_transactions/{id}",
             get(balance::retrieve_transaction),
+        )
+        .route("/v1/settlements", get(settlements::list))
+        .route("/v1/settlements/{id}", get(settlements::retrieve))
+        .route(
+            "/v1/settlements/{id}/transactions",
+            get(settlements::transactions),
+        )
+        .route(
+            "/v1/test_helpers/settlements/run",
+            post(settlements::test_run),
         )
         .route("/v1/events", get(events::list))
         .route("/v1/events/{id}", get(events::retrieve))

@@ -8,14 +8,14 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use vinr_types as wire;
 
-use crate::http::{balance, events, ops, payments, refunds};
+use crate::http::{balance, events, ops, payments, refunds, settlements};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "VINR API",
         description = "Payments: create, pay (hosted checkout), capture, cancel; refunds; the \
-            balance and its ledger transactions; events. \
+            balance and its ledger transactions; settlements; events. \
             Amounts are integers in minor units. Every error has the body `{\"error\": {type, \
             code, message, param, request_id}}`; every response carries `X-Request-Id`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
@@ -35,6 +35,10 @@ use crate::http::{balance, events, ops, payments, refunds};
         balance::retrieve,
         balance::list_transactions,
         balance::retrieve_transaction,
+        settlements::list,
+        settlements::retrieve,
+        settlements::transactions,
+        settlements::test_run,
         events::list,
         events::retrieve,
         ops::healthz,
@@ -61,6 +65,8 @@ use crate::http::{balance, events, ops, payments, refunds};
         wire::BalanceAmount,
         wire::BalanceTransaction,
         wire::BalanceTransactionList,
+        wire::Settlement,
+        wire::SettlementList,
         wire::Event,
         wire::EventData,
         wire::EventList,
@@ -72,6 +78,7 @@ use crate::http::{balance, events, ops, payments, refunds};
         (name = "test helpers", description = "Test mode only: act as the shopper"),
         (name = "refunds", description = "Refunds of completed payments, settled asynchronously"),
         (name = "balance", description = "The ledger: balance per currency and the balance transactions behind it"),
+        (name = "settlements", description = "Payouts: due balance transactions gathered per account, mode and currency"),
         (name = "events", description = "Every state change, kept 30 days"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
     )

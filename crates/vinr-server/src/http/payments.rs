@@ -412,7 +412,7 @@ pub async fn cancel(
     .await
 }
 
-fn test_mode_only(auth: &AuthContext, method: &str, path: &str) -> Result<(), ApiError> {
+pub(crate) fn test_mode_only(auth: &AuthContext, method: &str, path: &str) -> Result<(), ApiError> {
     // Live keys do not see test helpers at all, as if the route did not exist.
     if auth.mode() == Mode::Live {
         return Err(ApiError::route_not_found(method, path));

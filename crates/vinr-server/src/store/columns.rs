@@ -11,6 +11,7 @@ use vinr_domain::{
 };
 
 use vinr_domain::ledger::BalanceType;
+use vinr_domain::settlement::{Line, Settlement, SettlementStatus, Totals};
 
 use super::{
     ApiKeyRecord, BalanceAmounts, BalanceTransactionRecord, EventRecord, KeyKind, Scope, StoreError,
@@ -319,6 +320,86 @@ pub fn balance_amounts(
         currency: Currency::parse(&currency).ok_or_else(|| corrupt("currency", &currency))?,
         available,
         pending,
+    })
+}
+
+pub const SETTLEMENT_COLUMNS: &str = "id, account_id, mode, currency, status, gross, refunds, \
+    fees, net, transaction_count, period_start, period_end, created_at, paid_at";
+
+/// The columns of [`SETTLEMENT_COLUMNS`], in order.
+pub struct SettlementRow {
+    pub id: String,
+    pub account_id: String,
+    pub mode: String,
+    pub currency: String,
+    pub status: String,
+    pub gross: i64,
+    pub refunds: i64,
+    pub fees: i64,
+    pub net: i64,
+    pub transaction_count: i64,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub created_at: i64,
+    pub paid_at: Option<i64>,
+}
+
+impl SettlementRow {
+    pub fn into_settlement(self) -> Result<Settlement, StoreError> {
+        Ok(Settlement {
+            mode: mode(&self.mode)?,
+            currency: Currency::parse(&self.currency)
+                .ok_or_else(|| corrupt("currency", &self.currency))?,
+            status: SettlementStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("settlement status", &self.status))?,
+            totals: Totals {
+                gross: self.gross,
+                refunds: self.refunds,
+                fees: self.fees,
+                net: self.net,
+                transaction_count: minor(self.transaction_count)?,
+                period_start: Some(UnixMillis(self.period_start)),
+            },
+            id: self.id,
+            account_id: self.account_id,
+            period_start: UnixMillis(self.period_start),
+            period_end: UnixMillis(self.period_end),
+            created_at: UnixMillis(self.created_at),
+            paid_at: self.paid_at.map(UnixMillis),
+        })
+    }
+}
+
+/// A gathered balance transaction as a settlement counts it: (type, amount, fee, net,
+/// created_at) as stored.
+pub fn settlement_line(
+    kind: &str,
+    amount: i64,
+    fee: i64,
+    net: i64,
+    created_at: i64,
+) -> Result<Line, StoreError> {
+    Ok(Line {
+        kind: BalanceType::parse(kind).ok_or_else(|| corrupt("balance transaction type", kind))?,
+        amount,
+        fee,
+        net,
+        created_at: UnixMillis(created_at),
+    })
+}
+
+/// What [`SettlementGroup`](super::SettlementGroup) a row of (account, mode, currency) is.
+pub fn settlement_group(
+    account_id: String,
+    mode_text: &str,
+    currency: &str,
+) -> Result<super::SettlementGroup, StoreError> {
+    Ok(super::SettlementGroup {
+        scope: Scope {
+            account_id,
+            mode: mode(mode_text)?,
+        },
+        currency: Currency::parse(currency).ok_or_else(|| corrupt("currency", currency))?,
     })
 }
 

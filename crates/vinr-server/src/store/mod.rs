@@ -16,10 +16,11 @@ pub mod sqlite;
 use std::collections::BTreeMap;
 
 use vinr_domain::ledger::{BalanceType, Entry};
+use vinr_domain::settlement::{Line, Settlement, SettlementStatus};
 use vinr_domain::{Currency, Mode, Payment, PaymentStatus, Refund, UnixMillis};
 
 /// One merchant account's view in one mode: every query is confined to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Scope {
     pub account_id: String,
     pub mode: Mode,
@@ -127,6 +128,27 @@ impl BalanceTransactionFilter {
         .filter_map(|(column, value)| value.map(|value| (column, value)))
         .collect()
     }
+}
+
+/// Balance transactions that one settlement may gather: one account, mode and currency.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SettlementGroup {
+    pub scope: Scope,
+    pub currency: Currency,
+}
+
+/// The settlement list's filters as (column, value) pairs.
+pub(crate) fn settlement_filters(
+    status: Option<SettlementStatus>,
+    currency: Option<Currency>,
+) -> Vec<(&'static str, &'static str)> {
+    [
+        ("status", status.map(SettlementStatus::as_str)),
+        ("currency", currency.map(Currency::code)),
+    ]
+    .into_iter()
+    .filter_map(|(column, value)| value.map(|value| (column, value)))
+    .collect()
 }
 
 /// One currency of a merchant's balance, from the ledger: what may be settled now and what
@@ -299,6 +321,35 @@ pub trait Tx {
         entries: &[Entry],
     ) -> Result<(), StoreError>;
 
+    /// Writes ledger entries of a movement that has no balance transaction (a payout).
+    fn insert_ledger_entries(
+        &mut self,
+        movement_id: &str,
+        scope: &Scope,
+        currency: Currency,
+        entries: &[Entry],
+    ) -> Result<(), StoreError>;
+
+    /// Marks the group's unsettled balance transactions available by `before` as gathered by
+    /// `settlement_id`, answering exactly the rows it marked.
+    fn gather_balance_transactions(
+        &mut self,
+        group: &SettlementGroup,
+        before: UnixMillis,
+        settlement_id: &str,
+    ) -> Result<Vec<Line>, StoreError>;
+    fn insert_settlement(&mut self, settlement: &Settlement) -> Result<(), StoreError>;
+    /// Up to `limit` `pending` settlements of `mode` created by `before`, locked for this
+    /// transaction (rows another node holds are skipped).
+    fn claim_pending_settlements(
+        &mut self,
+        mode: Mode,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<Settlement>, StoreError>;
+    /// Writes a settlement's status and payout time back.
+    fn update_settlement(&mut self, settlement: &Settlement) -> Result<(), StoreError>;
+
     fn insert_event(&mut self, event: &EventRecord) -> Result<(), StoreError>;
 
     /// Claims `key` for the rest of this transaction; `false` when another transaction (on any
@@ -364,6 +415,22 @@ pub trait Reader {
         filter: &BalanceTransactionFilter,
         query: &ListQuery,
     ) -> Result<Page<BalanceTransactionRecord>, ListError>;
+    /// Every group with unsettled balance transactions available by `before`, optionally of
+    /// one account, with the earliest `available_on` among them.
+    fn unsettled_groups(
+        &mut self,
+        before: UnixMillis,
+        account_id: Option<&str>,
+    ) -> Result<Vec<(SettlementGroup, UnixMillis)>, StoreError>;
+    /// A settlement by id alone (the command line's report has no caller's scope).
+    fn get_settlement(&mut self, id: &str) -> Result<Option<Settlement>, StoreError>;
+    fn list_settlements(
+        &mut self,
+        scope: &Scope,
+        status: Option<SettlementStatus>,
+        currency: Option<Currency>,
+        query: &ListQuery,
+    ) -> Result<Page<Settlement>, ListError>;
     fn get_event(&mut self, scope: &Scope, id: &str) -> Result<Option<EventRecord>, StoreError>;
     fn list_events(
         &mut self,

@@ -4,6 +4,7 @@
 pub mod expiry;
 pub mod maintenance;
 pub mod refunds;
+pub mod settlements;
 
 use std::fmt::Debug;
 use std::future::Future;

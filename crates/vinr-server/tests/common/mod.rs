@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod database;
+pub mod ledger;
 pub mod process;
 pub mod race;
 
@@ -19,7 +20,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use vinr_domain::{Mode, UnixMillis};
 use vinr_server::clock::{Clock, ManualClock, SystemClock};
-use vinr_server::config::{FileConfig, PricingConfig, RateLimitConfig, Settings};
+use vinr_server::config::{
+    FileConfig, PricingConfig, RateLimitConfig, Settings, SettlementsConfig,
+};
 use vinr_server::flows::FlowError;
 use vinr_server::server::{self, Running};
 use vinr_server::state::AppState;
@@ -50,6 +53,9 @@ pub struct Options {
     pub clock: Option<Arc<ManualClock>>,
     /// Fees other than the default pricing.
     pub pricing: Option<PricingConfig>,
+    /// Settlement schedules; by default every account is `manual`, so the settlement worker
+    /// never settles behind a test's back (tests that need it say so).
+    pub settlements: Option<SettlementsConfig>,
 }
 
 pub struct TestServer {
@@ -92,6 +98,10 @@ impl TestServer {
                 ..RateLimitConfig::default()
             }),
             pricing: options.pricing.unwrap_or(defaults.pricing),
+            settlements: options.settlements.unwrap_or(SettlementsConfig {
+                schedule: "manual".into(),
+                ..SettlementsConfig::default()
+            }),
             ..FileConfig::default()
         };
         let listen: SocketAddr = "127.0.0.1:0".parse().expect("a socket address");

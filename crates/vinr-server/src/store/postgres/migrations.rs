@@ -31,6 +31,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "ledger",
         include_str!("../../../migrations/postgres/0005_ledger.sql"),
     ),
+    (
+        7,
+        "settlements",
+        include_str!("../../../migrations/postgres/0007_settlements.sql"),
+    ),
 ];
 
 /// Advisory lock key of the migration run ("vinr mig" in ASCII).

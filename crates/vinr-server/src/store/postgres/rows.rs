@@ -5,20 +5,23 @@
 use sha2::{Digest, Sha256};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
-use vinr_domain::{FailureCode, Payment, PaymentStatus, Refund, RefundReason, UnixMillis};
+use vinr_domain::ledger::Entry;
+use vinr_domain::settlement::{Line, Settlement, SettlementStatus};
+use vinr_domain::{
+    Currency, FailureCode, Mode, Payment, PaymentStatus, Refund, RefundReason, UnixMillis,
+};
 
 use super::{db_error, Blocking, Params};
-use vinr_domain::ledger::Entry;
-
 use crate::store::columns::{
-    answer_reference, balance_amounts, balance_sql, corrupt, request_hash, ApiKeyRow,
-    BalanceTransactionRow, EventRow, PaymentRow, RefundRow, API_KEY_COLUMNS,
-    BALANCE_TRANSACTION_COLUMNS, EVENT_COLUMNS, PAYMENT_COLUMNS, REFUND_COLUMNS,
+    answer_reference, balance_amounts, balance_sql, corrupt, request_hash, settlement_group,
+    settlement_line, ApiKeyRow, BalanceTransactionRow, EventRow, PaymentRow, RefundRow,
+    SettlementRow, API_KEY_COLUMNS, BALANCE_TRANSACTION_COLUMNS, EVENT_COLUMNS, PAYMENT_COLUMNS,
+    REFUND_COLUMNS, SETTLEMENT_COLUMNS,
 };
 use crate::store::{
-    metadata_to_json, AccountRecord, ApiKeyRecord, BalanceAmounts, BalanceTransactionFilter,
-    BalanceTransactionRecord, Cursor, Due, EventRecord, IdempotencyScope, ListError, ListQuery,
-    Page, Reader, Scope, StoreError, StoredResponse, Tx,
+    metadata_to_json, settlement_filters, AccountRecord, ApiKeyRecord, BalanceAmounts,
+    BalanceTransactionFilter, BalanceTransactionRecord, Cursor, Due, EventRecord, IdempotencyScope,
+    ListError, ListQuery, Page, Reader, Scope, SettlementGroup, StoreError, StoredResponse, Tx,
 };
 
 /// A flow's transaction: a pooled connection between the BEGIN and COMMIT that
@@ -120,6 +123,26 @@ fn balance_transaction_from_row(row: &Row) -> Result<BalanceTransactionRecord, S
         settlement_id: get(row, 11)?,
     }
     .into_record()
+}
+
+fn settlement_from_row(row: &Row) -> Result<Settlement, StoreError> {
+    SettlementRow {
+        id: get(row, 0)?,
+        account_id: get(row, 1)?,
+        mode: get(row, 2)?,
+        currency: get(row, 3)?,
+        status: get(row, 4)?,
+        gross: get(row, 5)?,
+        refunds: get(row, 6)?,
+        fees: get(row, 7)?,
+        net: get(row, 8)?,
+        transaction_count: get(row, 9)?,
+        period_start: get(row, 10)?,
+        period_end: get(row, 11)?,
+        created_at: get(row, 12)?,
+        paid_at: get(row, 13)?,
+    }
+    .into_settlement()
 }
 
 fn event_from_row(row: &Row) -> Result<EventRecord, StoreError> {
@@ -583,14 +606,24 @@ impl Tx for PgTx<'_> {
             btx,
             1,
         );
+        self.insert_ledger_entries(&b.id, &b.scope, b.currency, entries)
+    }
+
+    fn insert_ledger_entries(
+        &mut self,
+        movement_id: &str,
+        scope: &Scope,
+        currency: Currency,
+        entries: &[Entry],
+    ) -> Result<(), StoreError> {
         // All of the movement's entries in one statement.
         let accounts: Vec<&'static str> = entries.iter().map(|e| e.account.as_str()).collect();
         let amounts: Vec<i64> = entries.iter().map(|e| e.amount).collect();
         let rows: Params = vec![
-            Box::new(b.id.clone()),
-            Box::new(b.scope.account_id.clone()),
-            Box::new(b.scope.mode.as_str()),
-            Box::new(b.currency.code()),
+            Box::new(movement_id.to_owned()),
+            Box::new(scope.account_id.clone()),
+            Box::new(scope.mode.as_str()),
+            Box::new(currency.code()),
             Box::new(accounts),
             Box::new(amounts),
         ];
@@ -601,6 +634,103 @@ impl Tx for PgTx<'_> {
              FROM unnest($5::text[], $6::bigint[]) AS e (ledger_account, amount)",
             rows,
             entries.len() as u64,
+        );
+        Ok(())
+    }
+
+    fn gather_balance_transactions(
+        &mut self,
+        group: &SettlementGroup,
+        before: UnixMillis,
+        settlement_id: &str,
+    ) -> Result<Vec<Line>, StoreError> {
+        // Under READ COMMITTED a row another transaction settled meanwhile is re-checked
+        // after its lock is released and skipped: the answer is exactly the rows marked here.
+        let mode = group.scope.mode.as_str();
+        let currency = group.currency.code();
+        self.query(
+            "UPDATE balance_transactions SET settlement_id = $5
+             WHERE settlement_id IS NULL AND available_on <= $4
+                 AND account_id = $1 AND mode = $2 AND currency = $3
+             RETURNING type, amount, fee, net, created_at",
+            &[
+                &group.scope.account_id,
+                &mode,
+                &currency,
+                &before.0,
+                &settlement_id,
+            ],
+        )?
+        .iter()
+        .map(|row| {
+            settlement_line(
+                &get::<String>(row, 0)?,
+                get(row, 1)?,
+                get(row, 2)?,
+                get(row, 3)?,
+                get(row, 4)?,
+            )
+        })
+        .collect()
+    }
+
+    fn insert_settlement(&mut self, s: &Settlement) -> Result<(), StoreError> {
+        let params: Params = vec![
+            Box::new(s.id.clone()),
+            Box::new(s.account_id.clone()),
+            Box::new(s.mode.as_str()),
+            Box::new(s.currency.code()),
+            Box::new(s.status.as_str()),
+            Box::new(s.totals.gross),
+            Box::new(s.totals.refunds),
+            Box::new(s.totals.fees),
+            Box::new(s.totals.net),
+            Box::new(as_i64(s.totals.transaction_count)),
+            Box::new(s.period_start.0),
+            Box::new(s.period_end.0),
+            Box::new(s.created_at.0),
+            Box::new(s.paid_at.map(|at| at.0)),
+        ];
+        self.defer(
+            "INSERT INTO settlements (id, account_id, mode, currency, status, gross, refunds,
+                 fees, net, transaction_count, period_start, period_end, created_at, paid_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            params,
+            1,
+        );
+        Ok(())
+    }
+
+    fn claim_pending_settlements(
+        &mut self,
+        mode: Mode,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<Settlement>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query(
+            &format!(
+                "SELECT {SETTLEMENT_COLUMNS} FROM settlements
+                 WHERE status = 'pending' AND mode = $1 AND created_at <= $2
+                 ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED"
+            ),
+            &[&mode.as_str(), &before.0, &limit],
+        )?
+        .iter()
+        .map(settlement_from_row)
+        .collect()
+    }
+
+    fn update_settlement(&mut self, s: &Settlement) -> Result<(), StoreError> {
+        let params: Params = vec![
+            Box::new(s.id.clone()),
+            Box::new(s.status.as_str()),
+            Box::new(s.paid_at.map(|at| at.0)),
+        ];
+        self.defer(
+            "UPDATE settlements SET status = $2, paid_at = $3 WHERE id = $1",
+            params,
+            1,
         );
         Ok(())
     }
@@ -844,6 +974,56 @@ impl Reader for PgReader<'_> {
             &filter.columns(),
             query,
             balance_transaction_from_row,
+        )
+    }
+
+    fn unsettled_groups(
+        &mut self,
+        before: UnixMillis,
+        account_id: Option<&str>,
+    ) -> Result<Vec<(SettlementGroup, UnixMillis)>, StoreError> {
+        self.query(
+            "SELECT account_id, mode, currency, min(available_on) FROM balance_transactions
+             WHERE settlement_id IS NULL AND available_on <= $1
+                 AND ($2::text IS NULL OR account_id = $2)
+             GROUP BY account_id, mode, currency",
+            &[&before.0, &account_id],
+        )?
+        .iter()
+        .map(|row| {
+            let group = settlement_group(
+                get(row, 0)?,
+                &get::<String>(row, 1)?,
+                &get::<String>(row, 2)?,
+            )?;
+            Ok((group, UnixMillis(get(row, 3)?)))
+        })
+        .collect()
+    }
+
+    fn get_settlement(&mut self, id: &str) -> Result<Option<Settlement>, StoreError> {
+        self.query_opt(
+            &format!("SELECT {SETTLEMENT_COLUMNS} FROM settlements WHERE id = $1"),
+            &[&id],
+        )?
+        .map(|row| settlement_from_row(&row))
+        .transpose()
+    }
+
+    fn list_settlements(
+        &mut self,
+        scope: &Scope,
+        status: Option<SettlementStatus>,
+        currency: Option<Currency>,
+        query: &ListQuery,
+    ) -> Result<Page<Settlement>, ListError> {
+        self.list(
+            "settlements",
+            SETTLEMENT_COLUMNS,
+            scope,
+            &settlement_filters(status, currency),
+            query,
+            settlement_from_row,
         )
     }
 

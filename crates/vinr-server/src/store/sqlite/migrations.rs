@@ -32,6 +32,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "ledger",
         include_str!("../../../migrations/sqlite/0005_ledger.sql"),
     ),
+    (
+        7,
+        "settlements",
+        include_str!("../../../migrations/sqlite/0007_settlements.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded; answers the versions it applied.

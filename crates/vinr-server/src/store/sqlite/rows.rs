@@ -2,20 +2,23 @@
 //! [`SqliteReader`] (a read-only connection). Every statement is cached by rusqlite.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use vinr_domain::{FailureCode, Payment, PaymentStatus, Refund, RefundReason, UnixMillis};
+use vinr_domain::ledger::Entry;
+use vinr_domain::settlement::{Line, Settlement, SettlementStatus};
+use vinr_domain::{
+    Currency, FailureCode, Mode, Payment, PaymentStatus, Refund, RefundReason, UnixMillis,
+};
 
 use super::db_error;
-use vinr_domain::ledger::Entry;
-
 use crate::store::columns::{
-    answer_reference, balance_amounts, balance_sql, request_hash, ApiKeyRow, BalanceTransactionRow,
-    EventRow, PaymentRow, RefundRow, API_KEY_COLUMNS, BALANCE_TRANSACTION_COLUMNS, EVENT_COLUMNS,
-    PAYMENT_COLUMNS, REFUND_COLUMNS,
+    answer_reference, balance_amounts, balance_sql, request_hash, settlement_group,
+    settlement_line, ApiKeyRow, BalanceTransactionRow, EventRow, PaymentRow, RefundRow,
+    SettlementRow, API_KEY_COLUMNS, BALANCE_TRANSACTION_COLUMNS, EVENT_COLUMNS, PAYMENT_COLUMNS,
+    REFUND_COLUMNS, SETTLEMENT_COLUMNS,
 };
 use crate::store::{
-    metadata_to_json, AccountRecord, ApiKeyRecord, BalanceAmounts, BalanceTransactionFilter,
-    BalanceTransactionRecord, Cursor, Due, EventRecord, IdempotencyScope, ListError, ListQuery,
-    Page, Reader, Scope, StoreError, StoredResponse, Tx,
+    metadata_to_json, settlement_filters, AccountRecord, ApiKeyRecord, BalanceAmounts,
+    BalanceTransactionFilter, BalanceTransactionRecord, Cursor, Due, EventRecord, IdempotencyScope,
+    ListError, ListQuery, Page, Reader, Scope, SettlementGroup, StoreError, StoredResponse, Tx,
 };
 
 fn payment_row(row: &Row<'_>) -> rusqlite::Result<PaymentRow> {
@@ -94,6 +97,25 @@ fn balance_transaction_row(row: &Row<'_>) -> rusqlite::Result<BalanceTransaction
         created_at: row.get(9)?,
         available_on: row.get(10)?,
         settlement_id: row.get(11)?,
+    })
+}
+
+fn settlement_row(row: &Row<'_>) -> rusqlite::Result<SettlementRow> {
+    Ok(SettlementRow {
+        id: row.get(0)?,
+        account_id: row.get(1)?,
+        mode: row.get(2)?,
+        currency: row.get(3)?,
+        status: row.get(4)?,
+        gross: row.get(5)?,
+        refunds: row.get(6)?,
+        fees: row.get(7)?,
+        net: row.get(8)?,
+        transaction_count: row.get(9)?,
+        period_start: row.get(10)?,
+        period_end: row.get(11)?,
+        created_at: row.get(12)?,
+        paid_at: row.get(13)?,
     })
 }
 
@@ -194,6 +216,13 @@ const BALANCE_TRANSACTIONS: Listed<BalanceTransactionRow, BalanceTransactionReco
     columns: BALANCE_TRANSACTION_COLUMNS,
     read: balance_transaction_row,
     convert: BalanceTransactionRow::into_record,
+};
+
+const SETTLEMENTS: Listed<SettlementRow, Settlement> = Listed {
+    table: "settlements",
+    columns: SETTLEMENT_COLUMNS,
+    read: settlement_row,
+    convert: SettlementRow::into_settlement,
 };
 
 const EVENTS: Listed<EventRow, EventRecord> = Listed {
@@ -582,20 +611,134 @@ impl Tx for SqliteTx<'_> {
                 b.settlement_id,
             ],
         )?;
+        self.insert_ledger_entries(&b.id, &b.scope, b.currency, entries)
+    }
+
+    fn insert_ledger_entries(
+        &mut self,
+        movement_id: &str,
+        scope: &Scope,
+        currency: Currency,
+        entries: &[Entry],
+    ) -> Result<(), StoreError> {
         for entry in entries {
             self.execute(
                 "INSERT INTO ledger_entries (movement_id, account_id, mode, currency,
                      ledger_account, amount)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
-                    b.id,
-                    b.scope.account_id,
-                    b.scope.mode.as_str(),
-                    b.currency.code(),
+                    movement_id,
+                    scope.account_id,
+                    scope.mode.as_str(),
+                    currency.code(),
                     entry.account.as_str(),
                     entry.amount,
                 ],
             )?;
+        }
+        Ok(())
+    }
+
+    fn gather_balance_transactions(
+        &mut self,
+        group: &SettlementGroup,
+        before: UnixMillis,
+        settlement_id: &str,
+    ) -> Result<Vec<Line>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE balance_transactions SET settlement_id = ?5
+                 WHERE settlement_id IS NULL AND available_on <= ?4
+                     AND account_id = ?1 AND mode = ?2 AND currency = ?3
+                 RETURNING type, amount, fee, net, created_at",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map(
+                    params![
+                        group.scope.account_id,
+                        group.scope.mode.as_str(),
+                        group.currency.code(),
+                        before.0,
+                        settlement_id
+                    ],
+                    |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get(1)?,
+                            row.get(2)?,
+                            row.get(3)?,
+                            row.get(4)?,
+                        ))
+                    },
+                )?
+                .collect::<rusqlite::Result<Vec<(String, i64, i64, i64, i64)>>>()
+            })
+            .map_err(db_error)?
+            .into_iter()
+            .map(|(kind, amount, fee, net, at)| settlement_line(&kind, amount, fee, net, at))
+            .collect()
+    }
+
+    fn insert_settlement(&mut self, s: &Settlement) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO settlements (id, account_id, mode, currency, status, gross, refunds,
+                 fees, net, transaction_count, period_start, period_end, created_at, paid_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            params![
+                s.id,
+                s.account_id,
+                s.mode.as_str(),
+                s.currency.code(),
+                s.status.as_str(),
+                s.totals.gross,
+                s.totals.refunds,
+                s.totals.fees,
+                s.totals.net,
+                s.totals.transaction_count as i64,
+                s.period_start.0,
+                s.period_end.0,
+                s.created_at.0,
+                s.paid_at.map(|at| at.0),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn claim_pending_settlements(
+        &mut self,
+        mode: Mode,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<Settlement>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {SETTLEMENT_COLUMNS} FROM settlements
+                 WHERE status = 'pending' AND mode = ?1 AND created_at <= ?2
+                 ORDER BY created_at LIMIT ?3"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_map(
+                    params![mode.as_str(), before.0, limit as i64],
+                    settlement_row,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(db_error)?
+            .into_iter()
+            .map(SettlementRow::into_settlement)
+            .collect()
+    }
+
+    fn update_settlement(&mut self, s: &Settlement) -> Result<(), StoreError> {
+        let changed = self.execute(
+            "UPDATE settlements SET status = ?2, paid_at = ?3 WHERE id = ?1",
+            params![s.id, s.status.as_str(), s.paid_at.map(|at| at.0)],
+        )?;
+        if changed != 1 {
+            return Err(StoreError::Database(format!(
+                "settlement {} vanished",
+                s.id
+            )));
         }
         Ok(())
     }
@@ -869,6 +1012,62 @@ impl Reader for SqliteReader<'_> {
             &filter.columns(),
             query,
         )
+    }
+
+    fn unsettled_groups(
+        &mut self,
+        before: UnixMillis,
+        account_id: Option<&str>,
+    ) -> Result<Vec<(SettlementGroup, UnixMillis)>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT account_id, mode, currency, min(available_on) FROM balance_transactions
+                 WHERE settlement_id IS NULL AND available_on <= ?1
+                     AND (?2 IS NULL OR account_id = ?2)
+                 GROUP BY account_id, mode, currency",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map(params![before.0, account_id], |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get(3)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<(String, String, String, i64)>>>()
+            })
+            .map_err(db_error)?
+            .into_iter()
+            .map(|(account, mode, currency, oldest)| {
+                Ok((
+                    settlement_group(account, &mode, &currency)?,
+                    UnixMillis(oldest),
+                ))
+            })
+            .collect()
+    }
+
+    fn get_settlement(&mut self, id: &str) -> Result<Option<Settlement>, StoreError> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {SETTLEMENT_COLUMNS} FROM settlements WHERE id = ?1"
+            ))
+            .and_then(|mut stmt| stmt.query_row(params![id], settlement_row).optional())
+            .map_err(db_error)?
+            .map(SettlementRow::into_settlement)
+            .transpose()
+    }
+
+    fn list_settlements(
+        &mut self,
+        scope: &Scope,
+        status: Option<SettlementStatus>,
+        currency: Option<Currency>,
+        query: &ListQuery,
+    ) -> Result<Page<Settlement>, ListError> {
+        let filters = settlement_filters(status, currency);
+        list(self.conn, &SETTLEMENTS, scope, &filters, query)
     }
 
     fn get_event(&mut self, scope: &Scope, id: &str) -> Result<Option<EventRecord>, StoreError> {

@@ -1,0 +1,624 @@
+//! Settlements (SPEC §7) through the API, on both backends: the test helper and the scheduled
+//! worker gather due balance transactions per account, mode and currency into settlements
+//! whose figures add up; payouts empty the balance through the ledger; nothing is settled
+//! twice, nothing due is left out (also with two nodes running at once on PostgreSQL); the
+//! transactions come as JSON pages or CSV; events, filters, isolation and scopes.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::database::fresh_postgres_database;
+use common::ledger::{assert_ledger_consistent, assert_settlements_consistent};
+use common::*;
+use serde_json::{json, Value};
+use vinr_domain::Mode;
+use vinr_server::clock::Clock;
+use vinr_server::config::SettlementsConfig;
+use vinr_server::workers::{refunds, settlements};
+
+const RUN: &str = "/v1/test_helpers/settlements/run";
+const FIVE_MINUTES_MS: i64 = 5 * 60_000;
+
+async fn step(server: &TestServer) {
+    settlements::step(server.app())
+        .await
+        .expect("a settlement step");
+}
+
+async fn run_now(api: &Api) -> Vec<Value> {
+    api.post_json(RUN, json!({})).await.expect_status(200)["data"]
+        .as_array()
+        .expect("a list")
+        .clone()
+}
+
+async fn settle_refunds(server: &TestServer, api: &Api) {
+    for _ in 0..100 {
+        refunds::step(server.app()).await.expect("a refunds step");
+        let all = api.list_all("/v1/refunds").await;
+        if all.iter().all(|refund| refund["status"] != "pending") {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("refunds still pending");
+}
+
+fn int(value: &Value) -> i64 {
+    value
+        .as_i64()
+        .unwrap_or_else(|| panic!("not an integer: {value}"))
+}
+
+/// A payment of `amount` `currency`, paid with `card`, optionally captured in part.
+async fn paid(api: &Api, amount: i64, currency: &str, card: &str, capture: Option<i64>) -> String {
+    let payment = api
+        .create_payment(payment_body(
+            amount,
+            json!({"currency": currency, "capture": capture.is_none()}),
+        ))
+        .await;
+    let id = id_of(&payment);
+    api.pay(&id, card).await.expect_status(200);
+    if let Some(part) = capture {
+        api.capture(&id, json!({"amount": part}))
+            .await
+            .expect_status(200);
+    }
+    id
+}
+
+/// Checks one settlement against its transactions as the API lists them.
+async fn assert_adds_up(api: &Api, settlement: &Value) -> Vec<Value> {
+    let id = id_of(settlement);
+    let lines = api
+        .list_all(&format!("/v1/settlements/{id}/transactions"))
+        .await;
+    assert_eq!(lines.len() as i64, int(&settlement["transactionCount"]));
+    let sum = |pick: &dyn Fn(&Value) -> i64| lines.iter().map(pick).sum::<i64>();
+    assert_eq!(
+        sum(&|b| int(&b["net"])),
+        int(&settlement["net"]),
+        "{settlement}"
+    );
+    assert_eq!(
+        sum(&|b| if b["type"] == "payment" {
+            int(&b["amount"])
+        } else {
+            0
+        }),
+        int(&settlement["gross"])
+    );
+    assert_eq!(
+        sum(&|b| if b["type"] == "refund" {
+            -int(&b["amount"])
+        } else {
+            0
+        }),
+        int(&settlement["refunds"])
+    );
+    assert_eq!(sum(&|b| int(&b["fee"])), int(&settlement["fees"]));
+    assert_eq!(
+        int(&settlement["net"]),
+        int(&settlement["gross"]) - int(&settlement["refunds"]) - int(&settlement["fees"])
+    );
+    for line in &lines {
+        assert_eq!(line["settlement"], id.as_str());
+        assert_eq!(line["currency"], settlement["currency"]);
+    }
+    lines
+}
+
+#[tokio::test]
+async fn a_run_settles_each_currency_once_and_the_figures_add_up() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let full = paid(&api, 1000, "EUR", CARD_APPROVED, None).await;
+    let part = paid(&api, 1000, "EUR", CARD_APPROVED, Some(600)).await;
+    let doomed = paid(&api, 500, "EUR", CARD_REFUNDS_FAIL, None).await;
+    let yen = paid(&api, 1234, "JPY", CARD_APPROVED, None).await;
+    api.post_json("/v1/refunds", json!({"payment": full, "amount": 400}))
+        .await
+        .expect_status(201);
+    api.post_json("/v1/refunds", json!({"payment": doomed}))
+        .await
+        .expect_status(201);
+    settle_refunds(&server, &api).await;
+
+    let made = run_now(&api).await;
+    assert_eq!(made.len(), 2, "one settlement per currency: {made:?}");
+    let by_currency: BTreeMap<String, Value> = made
+        .iter()
+        .map(|s| {
+            (
+                s["currency"].as_str().expect("a currency").to_owned(),
+                s.clone(),
+            )
+        })
+        .collect();
+    let eur = &by_currency["EUR"];
+    assert!(id_of(eur).starts_with("setl_"));
+    assert_eq!(eur["object"], "settlement");
+    // The sandbox sends test payouts at once.
+    assert_eq!(eur["status"], "paid");
+    assert!(eur["paidAt"].is_string());
+    assert_eq!(eur["livemode"], false);
+    // 1000 + 600 + 500 captured; 400 refunded (the failed 500 and its reversal cancel out);
+    // fees 39 + 33 + 32.
+    assert_eq!(int(&eur["gross"]), 2100);
+    assert_eq!(int(&eur["refunds"]), 400);
+    assert_eq!(int(&eur["fees"]), 39 + 33 + 32);
+    assert_eq!(int(&eur["net"]), 2100 - 400 - 104);
+    assert_eq!(int(&eur["transactionCount"]), 6);
+    let lines = assert_adds_up(&api, eur).await;
+    let sources: BTreeSet<&str> = lines.iter().filter_map(|b| b["source"].as_str()).collect();
+    assert!(sources.contains(full.as_str()) && sources.contains(part.as_str()));
+    let jpy = &by_currency["JPY"];
+    assert_eq!(
+        (int(&jpy["gross"]), int(&jpy["fees"]), int(&jpy["net"])),
+        (1234, 42, 1192)
+    );
+    assert_adds_up(&api, jpy).await;
+    assert_eq!(
+        api.get(&format!("/v1/balance_transactions?source={yen}"))
+            .await
+            .expect_status(200)["data"][0]["settlement"],
+        jpy["id"]
+    );
+
+    // Paid out: nothing is left on the balance, and nothing is settled twice.
+    let balance = api.get("/v1/balance").await;
+    for amount in balance.expect_status(200)["available"]
+        .as_array()
+        .expect("a list")
+    {
+        assert_eq!(amount["amount"], 0, "{amount}");
+    }
+    assert!(run_now(&api).await.is_empty(), "a second run finds nothing");
+    assert_eq!(api.list_all("/v1/settlements").await.len(), 2);
+
+    // Each settlement wrote `settlement.created` (pending) then `settlement.paid`.
+    let created = api.list_all("/v1/events?type=settlement.created").await;
+    let paid_events = api.list_all("/v1/events?type=settlement.paid").await;
+    assert_eq!((created.len(), paid_events.len()), (2, 2));
+    assert!(created
+        .iter()
+        .all(|event| event["data"]["object"]["status"] == "pending"));
+    assert!(paid_events
+        .iter()
+        .all(|event| event["data"]["object"]["status"] == "paid"));
+
+    // New activity goes into the next settlement only.
+    let later = paid(&api, 2000, "EUR", CARD_APPROVED, None).await;
+    let next = run_now(&api).await;
+    assert_eq!(next.len(), 1);
+    assert_eq!(int(&next[0]["transactionCount"]), 1);
+    assert_eq!(int(&next[0]["net"]), 2000 - 53);
+    let lines = assert_adds_up(&api, &next[0]).await;
+    assert_eq!(lines[0]["source"], later.as_str());
+    assert_ledger_consistent(server.database_url()).await;
+    assert_settlements_consistent(server.database_url()).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn settlements_list_filter_retrieve_and_export_csv() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    paid(&api, 1000, "EUR", CARD_APPROVED, None).await;
+    let eur = run_now(&api).await.remove(0);
+    paid(&api, 300, "USD", CARD_APPROVED, None).await;
+    paid(&api, 700, "USD", CARD_APPROVED, None).await;
+    let usd = run_now(&api).await.remove(0);
+
+    let fetched = api.get(&format!("/v1/settlements/{}", id_of(&eur))).await;
+    assert_eq!(fetched.expect_status(200), &eur);
+    let all = api.list_all("/v1/settlements").await;
+    assert_eq!(
+        all.iter().map(id_of).collect::<Vec<_>>(),
+        vec![id_of(&usd), id_of(&eur)],
+        "newest first"
+    );
+    let only_usd = api.list_all("/v1/settlements?currency=USD").await;
+    assert_eq!(only_usd.len(), 1);
+    assert_eq!(only_usd[0]["currency"], "USD");
+    assert_eq!(api.list_all("/v1/settlements?status=paid").await.len(), 2);
+    assert!(api
+        .list_all("/v1/settlements?status=pending")
+        .await
+        .is_empty());
+    let page = api.get("/v1/settlements?limit=1").await;
+    assert_eq!(page.expect_status(200)["has_more"], true);
+    api.get("/v1/settlements?status=done").await.expect_error(
+        400,
+        "invalid_request_error",
+        "parameter_invalid",
+        Some("status"),
+    );
+    api.get("/v1/settlements?currency=XXX").await.expect_error(
+        400,
+        "invalid_request_error",
+        "parameter_invalid",
+        Some("currency"),
+    );
+    api.get("/v1/settlements?colour=red").await.expect_error(
+        400,
+        "invalid_request_error",
+        "parameter_unknown",
+        Some("colour"),
+    );
+    api.get("/v1/settlements/setl_000000000000000000000000")
+        .await
+        .expect_error(404, "invalid_request_error", "resource_missing", Some("id"));
+
+    // CSV: a header and one line per transaction, oldest first, adding up to `net`.
+    let csv = api
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/settlements/{}/transactions", id_of(&usd)),
+        )
+        .header("Accept", "text/csv")
+        .send()
+        .await;
+    assert_eq!(csv.status, 200);
+    assert!(csv
+        .header("content-type")
+        .is_some_and(|value| value.starts_with("text/csv")));
+    assert!(csv
+        .header("content-disposition")
+        .is_some_and(|value| value.contains(&format!("{}.csv", id_of(&usd)))));
+    let rows: Vec<Vec<&str>> = csv
+        .text
+        .lines()
+        .map(|line| line.split(',').collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        vec![
+            "id",
+            "type",
+            "source",
+            "amount",
+            "fee",
+            "net",
+            "currency",
+            "created_at",
+            "availableOn"
+        ]
+    );
+    assert_eq!(rows.len(), 3);
+    let net: i64 = rows[1..]
+        .iter()
+        .map(|row| row[5].parse::<i64>().expect("an integer net"))
+        .sum();
+    assert_eq!(net, int(&usd["net"]));
+    assert!(rows[1..]
+        .iter()
+        .all(|row| row[1] == "payment" && row[6] == "USD"));
+
+    // Another account sees none of it; restricted keys need `settlements:read`.
+    let (_, other) = server.new_account("other").await;
+    other
+        .get(&format!("/v1/settlements/{}", id_of(&eur)))
+        .await
+        .expect_error(404, "invalid_request_error", "resource_missing", Some("id"));
+    other
+        .get(&format!("/v1/settlements/{}/transactions", id_of(&eur)))
+        .await
+        .expect_error(404, "invalid_request_error", "resource_missing", Some("id"));
+    assert!(other.list_all("/v1/settlements").await.is_empty());
+    assert!(run_now(&other).await.is_empty());
+    let sandbox = server.sandbox_account();
+    let (_, payments_only) = server
+        .new_key(&sandbox, Mode::Test, &["payments:read"])
+        .await;
+    payments_only.get("/v1/settlements").await.expect_error(
+        403,
+        "permission_error",
+        "insufficient_permissions",
+        None,
+    );
+    let (_, reader) = server
+        .new_key(&sandbox, Mode::Test, &["settlements:read"])
+        .await;
+    assert_eq!(reader.list_all("/v1/settlements").await.len(), 2);
+    // The run helper is test mode only.
+    let (_, live) = server.new_key(&sandbox, Mode::Live, &[]).await;
+    assert_eq!(live.post_json(RUN, json!({})).await.status, 404);
+    assert!(live.list_all("/v1/settlements").await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_schedule_settles_each_test_interval_once() {
+    let server = TestServer::start_with(Options {
+        settlements: Some(SettlementsConfig::default()),
+        ..Options::default()
+    })
+    .await;
+    let api = server.api();
+    // Start just after a five-minute boundary, so nothing made now is due yet.
+    let now = server.clock.now().0;
+    server
+        .clock
+        .advance_ms(FIVE_MINUTES_MS - now.rem_euclid(FIVE_MINUTES_MS) + 1_000);
+    // The server's own worker runs too (every 2 s, on the same clock): the test drives steps
+    // by hand and asserts what exists, never which step made it.
+    let first = paid(&api, 1000, "EUR", CARD_APPROVED, None).await;
+    step(&server).await;
+    assert!(api.list_all("/v1/settlements").await.is_empty());
+
+    // Past the boundary, the worker settles what was available by it, and pays it out.
+    server.clock.advance_ms(FIVE_MINUTES_MS);
+    let second = paid(&api, 500, "EUR", CARD_APPROVED, None).await;
+    step(&server).await;
+    let made = api.list_all("/v1/settlements").await;
+    assert_eq!(made.len(), 1);
+    let lines = assert_adds_up(&api, &made[0]).await;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["source"], first.as_str());
+    assert_eq!(made[0]["status"], "paid");
+    // The period ends at the boundary, and runs within the same interval find nothing.
+    step(&server).await;
+    server.clock.advance_ms(60_000);
+    step(&server).await;
+    assert_eq!(api.list_all("/v1/settlements").await.len(), 1);
+
+    server.clock.advance_ms(FIVE_MINUTES_MS);
+    step(&server).await;
+    let made = api.list_all("/v1/settlements").await;
+    assert_eq!(made.len(), 2);
+    let lines = assert_adds_up(&api, &made[0]).await;
+    assert_eq!(lines[0]["source"], second.as_str());
+    assert_settlements_consistent(server.database_url()).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_manual_account_is_settled_only_on_demand() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    paid(&api, 1000, "EUR", CARD_APPROVED, None).await;
+    server.clock.advance_ms(3 * FIVE_MINUTES_MS);
+    step(&server).await;
+    assert!(api.list_all("/v1/settlements").await.is_empty());
+    assert_eq!(run_now(&api).await.len(), 1);
+    server.stop().await;
+}
+
+/// A small deterministic generator, so a failing workload can be replayed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % bound
+    }
+}
+
+/// SPEC §7's invariants over everything the key can see: every captured payment and every
+/// refund is in exactly one settlement once due (here: after a final run, everything), each
+/// settlement's `net` is its transactions' and `gross − refunds − fees`, and the settlements
+/// plus the unsettled balance are the ledger's total.
+async fn assert_invariants(api: &Api) {
+    let settled = api.list_all("/v1/settlements").await;
+    let transactions = api.list_all("/v1/balance_transactions").await;
+    let mut seen = BTreeSet::new();
+    for settlement in &settled {
+        for line in assert_adds_up(api, settlement).await {
+            assert!(
+                seen.insert(id_of(&line)),
+                "{} is in two settlements",
+                id_of(&line)
+            );
+        }
+    }
+    let unsettled: Vec<&Value> = transactions
+        .iter()
+        .filter(|b| b["settlement"].is_null())
+        .collect();
+    assert_eq!(
+        seen.len() + unsettled.len(),
+        transactions.len(),
+        "every transaction is settled once or not yet"
+    );
+    for payment in api.payments().await {
+        if int(&payment["amountCaptured"]) > 0 {
+            let id = id_of(&payment);
+            let booked: Vec<&Value> = transactions
+                .iter()
+                .filter(|b| b["source"] == id.as_str() && b["type"] == "payment")
+                .collect();
+            assert_eq!(booked.len(), 1, "{id} is booked once");
+        }
+    }
+    let balance = api.get("/v1/balance").await;
+    let balance = balance.expect_status(200);
+    for currency in ["EUR", "JPY", "KWD"] {
+        let total: i64 = transactions
+            .iter()
+            .filter(|b| b["currency"] == currency)
+            .map(|b| int(&b["net"]))
+            .sum();
+        let in_settlements: i64 = settled
+            .iter()
+            .filter(|s| s["currency"] == currency)
+            .map(|s| int(&s["net"]))
+            .sum();
+        let paid_out: i64 = settled
+            .iter()
+            .filter(|s| s["currency"] == currency && s["status"] == "paid")
+            .map(|s| int(&s["net"]))
+            .sum();
+        let on_balance: i64 = ["available", "pending"]
+            .iter()
+            .flat_map(|side| balance[*side].as_array().expect("a list"))
+            .filter(|amount| amount["currency"] == currency)
+            .map(|amount| int(&amount["amount"]))
+            .sum();
+        let unsettled_net: i64 = unsettled
+            .iter()
+            .filter(|b| b["currency"] == currency)
+            .map(|b| int(&b["net"]))
+            .sum();
+        assert_eq!(in_settlements + unsettled_net, total, "{currency}");
+        assert_eq!(
+            on_balance,
+            total - paid_out,
+            "{currency}: the balance is what was not paid out"
+        );
+    }
+}
+
+/// Random payments, captures, refunds (some failing) and runs, with the clock moving.
+async fn random_workload(server: &TestServer, api: &Api, seed: u64, steps: usize) {
+    let mut rng = Lcg(seed);
+    let currencies = ["EUR", "JPY", "KWD"];
+    let mut completed: Vec<String> = Vec::new();
+    for _ in 0..steps {
+        match rng.below(7) {
+            0..=2 => {
+                let currency = currencies[rng.below(3) as usize];
+                let amount = 1 + rng.below(30_000) as i64;
+                let card = if rng.below(4) == 0 {
+                    CARD_REFUNDS_FAIL
+                } else {
+                    CARD_APPROVED
+                };
+                let capture = (rng.below(3) == 0).then(|| 1 + rng.below(amount as u64) as i64);
+                completed.push(paid(api, amount, currency, card, capture).await);
+            }
+            3 if !completed.is_empty() => {
+                let id = &completed[rng.below(completed.len() as u64) as usize];
+                let reply = api
+                    .post_json(
+                        "/v1/refunds",
+                        json!({"payment": id, "amount": 1 + rng.below(10_000)}),
+                    )
+                    .await;
+                assert!(reply.status == 201 || reply.status == 422, "{}", reply.json);
+            }
+            4 => settle_refunds(server, api).await,
+            5 => {
+                run_now(api).await;
+            }
+            _ => {
+                server
+                    .clock
+                    .advance_ms(1 + rng.below(FIVE_MINUTES_MS as u64) as i64);
+                step(server).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invariants_hold_after_a_random_workload() {
+    let server = TestServer::start_with(Options {
+        settlements: Some(SettlementsConfig::default()),
+        ..Options::default()
+    })
+    .await;
+    let api = server.api();
+    random_workload(&server, &api, 0x5e771e, 80).await;
+    // Some transactions may still be unsettled here; the invariants hold all the same.
+    assert_invariants(&api).await;
+    settle_refunds(&server, &api).await;
+    run_now(&api).await;
+    assert_invariants(&api).await;
+    let left: Vec<Value> = api
+        .list_all("/v1/balance_transactions")
+        .await
+        .into_iter()
+        .filter(|b| b["settlement"].is_null())
+        .collect();
+    assert!(left.is_empty(), "nothing due is left out: {left:?}");
+    assert_ledger_consistent(server.database_url()).await;
+    assert_settlements_consistent(server.database_url()).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_running_settlement_at_once_settle_everything_once() {
+    let Some(database) = fresh_postgres_database().await else {
+        return;
+    };
+    let clock = manual_clock();
+    let node = || {
+        TestServer::start_with(Options {
+            database_url: Some(database.url.clone()),
+            clock: Some(clock.clone()),
+            ..Options::default()
+        })
+    };
+    let (a, b) = tokio::join!(node(), node());
+    let account = a
+        .account_id
+        .clone()
+        .or(b.account_id.clone())
+        .expect("one bootstrap");
+    let (_, api) = a.new_key(&account, Mode::Test, &[]).await;
+    // Several accounts, so a run is many transactions that the nodes interleave.
+    let mut apis = vec![api];
+    for n in 0..5 {
+        apis.push(a.new_account(&format!("merchant {n}")).await.1);
+    }
+    for round in 0..4 {
+        for (n, api) in apis.iter().enumerate() {
+            for currency in ["EUR", "JPY"] {
+                paid(
+                    api,
+                    1000 + (round * 10 + n) as i64,
+                    currency,
+                    CARD_APPROVED,
+                    None,
+                )
+                .await;
+            }
+        }
+        let everyone = settlements::Selection {
+            on_demand: true,
+            ..settlements::Selection::default()
+        };
+        let (one, two) = tokio::join!(
+            settlements::run_once(
+                &a.app().store,
+                &a.app().settings.settlements,
+                clock.now(),
+                &everyone
+            ),
+            settlements::run_once(
+                &b.app().store,
+                &b.app().settings.settlements,
+                clock.now(),
+                &everyone
+            ),
+        );
+        let (one, two) = (one.expect("node a runs"), two.expect("node b runs"));
+        let made: BTreeSet<String> = one
+            .created
+            .iter()
+            .chain(&two.created)
+            .map(|s| s.id.clone())
+            .collect();
+        assert_eq!(made.len(), one.created.len() + two.created.len());
+        assert_eq!(
+            made.len(),
+            apis.len() * 2,
+            "one settlement per account and currency per round, whichever node made it"
+        );
+        clock.advance_ms(1_000);
+    }
+    for api in &apis {
+        assert_invariants(api).await;
+        assert_eq!(api.list_all("/v1/settlements").await.len(), 8);
+    }
+    assert_settlements_consistent(&database.url).await;
+    assert_ledger_consistent(&database.url).await;
+    a.stop().await;
+    b.stop().await;
+}
