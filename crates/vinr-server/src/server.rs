@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::flows::{self, FlowError};
 use crate::idempotency::Inflight;
-use crate::processor::SandboxProcessor;
+use crate::processor::{Processor, SandboxProcessor};
 use crate::redacted::Redacted;
 use crate::state::{App, AppState};
 use crate::store::Store;
@@ -66,7 +66,17 @@ impl Running {
     }
 }
 
-pub async fn start(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<Running, String> {
+pub async fn start(settings: Settings, clock: Arc<dyn Clock>) -> Result<Running, String> {
+    start_with_live_processor(settings, clock, None).await
+}
+
+/// [`start`] with a card processor for live mode (none is configured by default, and live
+/// card payments answer that processing is unavailable).
+pub async fn start_with_live_processor(
+    mut settings: Settings,
+    clock: Arc<dyn Clock>,
+    live_processor: Option<Arc<dyn Processor>>,
+) -> Result<Running, String> {
     let store = Store::open(&settings.database_url)
         .await
         .map_err(|error| format!("cannot open {}: {error}", settings.database_url))?;
@@ -96,7 +106,7 @@ pub async fn start(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<Runn
         settings,
         clock,
         test_processor: Arc::new(SandboxProcessor),
-        live_processor: None,
+        live_processor,
         inflight: Arc::new(Inflight::default()),
         checkout_submissions: Arc::new(Inflight::default()),
         metrics: metrics_handle()?,

@@ -622,3 +622,118 @@ async fn two_nodes_running_settlement_at_once_settle_everything_once() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Pays `payment` through the hosted checkout with `card`, as a shopper's browser would.
+async fn pay_at_checkout(payment: &Value, card: &str) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+    let url = payment["checkoutUrl"].as_str().expect("a checkoutUrl");
+    let page = http.get(url).send().await.expect("the checkout page");
+    let cookie = page
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .expect("a CSRF cookie")
+        .to_owned();
+    let text = page.text().await.expect("a page");
+    let marker = "name=\"csrf\" value=\"";
+    let start = text.find(marker).expect("a CSRF field") + marker.len();
+    let csrf = &text[start..start + text[start..].find('"').expect("a quote")];
+    let answer = http
+        .post(format!("{url}/pay"))
+        .header("cookie", cookie)
+        .form(&[
+            ("csrf", csrf),
+            ("number", card),
+            ("expiry", "12/30"),
+            ("cvc", "123"),
+            ("name", "Ada Lovelace"),
+        ])
+        .send()
+        .await
+        .expect("the payment answer");
+    assert_eq!(answer.status(), 303, "paid and sent back to the shop");
+}
+
+#[tokio::test]
+async fn live_funds_wait_two_days_settle_after_midnight_and_are_paid_out_a_day_later() {
+    const HOUR_MS: i64 = 3_600_000;
+    const DAY_MS: i64 = 24 * HOUR_MS;
+    let server = TestServer::start_with(Options {
+        settlements: Some(SettlementsConfig::default()),
+        live_sandbox: true,
+        ..Options::default()
+    })
+    .await;
+    // Day D, 10:00 UTC.
+    let now = server.clock.now().0;
+    server
+        .clock
+        .advance_ms(DAY_MS - now.rem_euclid(DAY_MS) + 10 * HOUR_MS);
+    let day = server.clock.now().0 - 10 * HOUR_MS;
+    let (_, live) = server
+        .new_key(&server.sandbox_account(), Mode::Live, &[])
+        .await;
+    let payment = live
+        .create_payment(payment_body(1000, json!({"currency": "EUR"})))
+        .await;
+    pay_at_checkout(&payment, CARD_APPROVED).await;
+    let id = id_of(&payment);
+    assert_eq!(live.payment(&id).await["status"], "completed");
+    let booked = live
+        .list_all(&format!("/v1/balance_transactions?source={id}"))
+        .await;
+    assert_eq!(booked.len(), 1);
+    assert_eq!(booked[0]["livemode"], true);
+    // T+2: available at midnight two days later.
+    let two_days_later = vinr_server::render::timestamp(vinr_domain::UnixMillis(day + 2 * DAY_MS));
+    assert_eq!(booked[0]["availableOn"], two_days_later.as_str());
+    let balance = |api: Api| async move {
+        let reply = api.get("/v1/balance").await;
+        let body = reply.expect_status(200).clone();
+        let first = |side: &str| {
+            body[side]
+                .as_array()
+                .and_then(|a| a.first())
+                .map(|a| int(&a["amount"]))
+        };
+        (first("available"), first("pending"))
+    };
+    assert_eq!(balance(live.clone()).await, (Some(0), Some(961)));
+
+    // Day D+1 just after midnight: not available yet, nothing to settle.
+    server.clock.advance_ms(DAY_MS - 10 * HOUR_MS + 1_000);
+    step(&server).await;
+    assert!(live.list_all("/v1/settlements").await.is_empty());
+    // Day D+2 just after midnight: the daily run settles it; the payout waits 24 h.
+    server.clock.advance_ms(DAY_MS);
+    step(&server).await;
+    let made = live.list_all("/v1/settlements").await;
+    assert_eq!(made.len(), 1);
+    assert_eq!(made[0]["status"], "pending");
+    assert_eq!(made[0]["livemode"], true);
+    assert_eq!(made[0]["periodEnd"], two_days_later.as_str());
+    assert_eq!(int(&made[0]["net"]), 961);
+    assert_eq!(balance(live.clone()).await, (Some(961), Some(0)));
+    // Another run the same day finds nothing new.
+    server.clock.advance_ms(12 * HOUR_MS);
+    step(&server).await;
+    assert_eq!(live.list_all("/v1/settlements").await.len(), 1);
+    assert_eq!(
+        live.list_all("/v1/settlements").await[0]["status"],
+        "pending"
+    );
+    // 24 h after it was made, the payout is sent.
+    server.clock.advance_ms(12 * HOUR_MS);
+    step(&server).await;
+    let paid_out = live.list_all("/v1/settlements").await;
+    assert_eq!(paid_out[0]["status"], "paid");
+    assert_eq!(balance(live.clone()).await, (Some(0), Some(0)));
+    // Test mode saw none of it.
+    assert!(server.api().list_all("/v1/settlements").await.is_empty());
+    assert_settlements_consistent(server.database_url()).await;
+    server.stop().await;
+}

@@ -15,7 +15,7 @@ use vinr_domain::{Mode, UnixMillis};
 use super::FlowError;
 use crate::outbox;
 use crate::render;
-use crate::store::{SettlementGroup, Tx};
+use crate::store::{Scope, SettlementGroup, Tx};
 
 /// Settles what `group` had available by `cutoff` (the run's cut-off, inclusive) if anything;
 /// answers the settlement.
@@ -76,7 +76,7 @@ pub fn pay_out(
             continue;
         }
         tx.update_settlement(&settlement)?;
-        let scope = crate::store::Scope {
+        let scope = Scope {
             account_id: settlement.account_id.clone(),
             mode: settlement.mode,
         };

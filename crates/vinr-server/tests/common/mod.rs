@@ -24,6 +24,7 @@ use vinr_server::config::{
     FileConfig, PricingConfig, RateLimitConfig, Settings, SettlementsConfig,
 };
 use vinr_server::flows::FlowError;
+use vinr_server::processor::{Processor, SandboxProcessor};
 use vinr_server::server::{self, Running};
 use vinr_server::state::AppState;
 
@@ -56,6 +57,9 @@ pub struct Options {
     /// Settlement schedules; by default every account is `manual`, so the settlement worker
     /// never settles behind a test's back (tests that need it say so).
     pub settlements: Option<SettlementsConfig>,
+    /// Serve live mode with the sandbox simulator standing in for a real acquirer, so live
+    /// money flows (T+2 availability, live payouts) can be tested.
+    pub live_sandbox: bool,
 }
 
 pub struct TestServer {
@@ -108,7 +112,10 @@ impl TestServer {
         let settings = Settings::new(listen, database_url, options.public_url, file)
             .expect("valid test settings");
         let clock = options.clock.unwrap_or_else(manual_clock);
-        let running = server::start(settings, clock.clone())
+        let live: Option<Arc<dyn Processor>> = options
+            .live_sandbox
+            .then(|| Arc::new(SandboxProcessor) as Arc<dyn Processor>);
+        let running = server::start_with_live_processor(settings, clock.clone(), live)
             .await
             .expect("the server starts");
         let base = format!("http://{}", running.addr);
