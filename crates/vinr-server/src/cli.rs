@@ -254,6 +254,17 @@ async fn run(command: Command) -> Result<(), String> {
             let file = config::load_file(config.as_deref())?;
             let settings = SettlementSettings::new(&file.settlements)?;
             let store = open(&database).await?;
+            if let Some(account) = account.clone() {
+                let wanted = account.clone();
+                let found = store
+                    .read(move |reader| reader.get_account(&wanted))
+                    .await
+                    .map_err(|error: StoreError| error.to_string());
+                if !matches!(found, Ok(Some(_))) {
+                    store.shutdown();
+                    return Err(found.err().unwrap_or(format!("no such account: {account}")));
+                }
+            }
             let selection = Selection {
                 account_id: account,
                 mode: mode.map(Mode::from),

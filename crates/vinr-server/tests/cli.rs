@@ -1,12 +1,21 @@
-//! The command line (SPEC §8): `vinr accounts create`, `vinr keys create|list|revoke` and
-//! `vinr migrate`, run as real processes against the database a server is serving; every
-//! printed key is tried over HTTP.
+//! The command line (SPEC §8): `vinr accounts create`, `vinr keys create|list|revoke`,
+//! `vinr settle [--report]` and `vinr migrate`, run as real processes against the database a
+//! server is serving; every printed key is tried over HTTP, and every printed settlement is
+//! compared with what the API answers.
 
 mod common;
 
+use std::sync::Arc;
+
+use common::database::execute;
 use common::process::vinr;
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
+use vinr_domain::{Mode, UnixMillis};
+use vinr_server::clock::{Clock, ManualClock};
+use vinr_server::workers::refunds;
+
+const DAY_MS: i64 = 86_400_000;
 
 /// `vinr keys create …` on `db`; answers the key id and the secret it printed.
 async fn create_key(
@@ -280,4 +289,333 @@ async fn migrate_prepares_a_fresh_database() {
 
     let output = vinr(&["migrate", "--database-url", "mysql://localhost/vinr"]).await;
     output.expect_failure();
+}
+
+/// The columns `vinr settle` prints, one row per settlement it made.
+const SETTLE_COLUMNS: [&str; 9] = [
+    "settlement",
+    "mode",
+    "currency",
+    "status",
+    "gross",
+    "refunds",
+    "fees",
+    "net",
+    "count",
+];
+
+/// Runs `vinr settle <extra…>` on `db`, expecting success and the header; answers the rows
+/// it printed, split into columns.
+async fn settle(db: &str, extra: &[&str]) -> Vec<Vec<String>> {
+    let mut args = vec!["settle", "--database-url", db];
+    args.extend_from_slice(extra);
+    let output = vinr(&args).await;
+    let stdout = output.expect_success();
+    let mut lines = stdout.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_else(|| panic!("no header:\n{stdout}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, SETTLE_COLUMNS, "the header:\n{stdout}");
+    let rows: Vec<Vec<String>> = lines
+        .map(|line| line.split_whitespace().map(str::to_owned).collect())
+        .collect();
+    for row in &rows {
+        assert_eq!(row.len(), SETTLE_COLUMNS.len(), "a row:\n{stdout}");
+        assert!(row[0].starts_with("setl_"), "a settlement id:\n{stdout}");
+    }
+    assert!(
+        output
+            .stderr
+            .contains(&format!("{} settlement(s) made", rows.len())),
+        "the summary on standard error: {}",
+        output.stderr
+    );
+    rows
+}
+
+/// A captured payment of `amount` `currency`, optionally captured in part; answers its id.
+async fn captured(api: &Api, amount: i64, currency: &str, part: Option<i64>) -> String {
+    let payment = api
+        .create_payment(payment_body(
+            amount,
+            json!({"currency": currency, "capture": part.is_none()}),
+        ))
+        .await;
+    let id = id_of(&payment);
+    api.pay(&id, CARD_APPROVED).await.expect_status(200);
+    if let Some(part) = part {
+        api.capture(&id, json!({"amount": part}))
+            .await
+            .expect_status(200);
+    }
+    id
+}
+
+/// A refund of `amount` of `payment`, driven to `succeeded` by the refunds worker.
+async fn refunded(server: &TestServer, api: &Api, payment: &str, amount: i64) -> String {
+    let refund = api
+        .post_json("/v1/refunds", json!({"payment": payment, "amount": amount}))
+        .await;
+    let id = id_of(refund.expect_status(201));
+    for _ in 0..100 {
+        refunds::step(server.app()).await.expect("a refunds step");
+        let status = api.get(&format!("/v1/refunds/{id}")).await;
+        match status.expect_status(200)["status"].as_str() {
+            Some("pending") => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            Some("succeeded") => return id,
+            other => panic!("refund {id} ended {other:?}"),
+        }
+    }
+    panic!("refund {id} still pending");
+}
+
+/// Asserts a printed row is the settlement the API answers.
+async fn assert_row_is(api: &Api, row: &[String]) -> Value {
+    let settlement = api.get(&format!("/v1/settlements/{}", row[0])).await;
+    let settlement = settlement.expect_status(200).clone();
+    let text = |name: &str| settlement[name].as_str().unwrap_or_default().to_owned();
+    let expected = [
+        if settlement["livemode"] == true {
+            "live"
+        } else {
+            "test"
+        }
+        .to_owned(),
+        text("currency"),
+        text("status"),
+        settlement["gross"].to_string(),
+        settlement["refunds"].to_string(),
+        settlement["fees"].to_string(),
+        settlement["net"].to_string(),
+        settlement["transactionCount"].to_string(),
+    ];
+    assert_eq!(row[1..], expected, "{settlement}");
+    settlement
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settle_prints_each_settlement_and_settles_only_what_is_selected() {
+    // `vinr settle` runs on the real clock; the server's runs three days behind it, so live
+    // funds (available T+2) are due when the command runs.
+    let now = vinr_server::clock::SystemClock.now().0;
+    let clock = Arc::new(ManualClock::new(UnixMillis(now - now % 1000 - 3 * DAY_MS)));
+    let server = TestServer::start_with(Options {
+        clock: Some(clock),
+        live_sandbox: true,
+        ..Options::default()
+    })
+    .await;
+    let db = server.database_url().to_owned();
+    let api = server.api();
+    let full = captured(&api, 1000, "EUR", None).await;
+    captured(&api, 1000, "EUR", Some(600)).await;
+    refunded(&server, &api, &full, 400).await;
+    captured(&api, 1234, "JPY", None).await;
+    let (other_id, other) = server.new_account("Other").await;
+    captured(&other, 500, "EUR", None).await;
+    let (_, live) = server
+        .new_key(&server.sandbox_account(), Mode::Live, &[])
+        .await;
+    let payment = live.create_payment(payment_body(2000, json!({}))).await;
+    pay_at_checkout(&payment, CARD_APPROVED).await;
+
+    // `--mode live` settles the live funds only; the live payout waits 24 h.
+    let rows = settle(&db, &["--mode", "live"]).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let settlement = assert_row_is(&live, &rows[0]).await;
+    assert_eq!(
+        (&rows[0][1], &rows[0][3]),
+        (&"live".into(), &"pending".into())
+    );
+    assert_eq!(settlement["net"], 2000 - 53);
+    assert!(api.list_all("/v1/settlements").await.is_empty());
+    assert!(other.list_all("/v1/settlements").await.is_empty());
+
+    // `--account` settles that account only.
+    let rows = settle(&db, &["--account", &other_id]).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let settlement = assert_row_is(&other, &rows[0]).await;
+    assert_eq!(
+        (&rows[0][2], &rows[0][3]),
+        (&"EUR".to_owned(), &"paid".to_owned()),
+        "test payouts are sent at once"
+    );
+    assert_eq!(settlement["net"], 500 - 32);
+    assert!(api.list_all("/v1/settlements").await.is_empty());
+
+    // `--mode test` settles the rest: the sandbox's EUR and JPY, each once.
+    let rows = settle(&db, &["--mode", "test"]).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let mut by_currency = Vec::new();
+    for row in &rows {
+        let settlement = assert_row_is(&api, row).await;
+        by_currency.push((row[2].clone(), settlement));
+    }
+    by_currency.sort_by(|a, b| a.0.cmp(&b.0));
+    let (eur, jpy) = (&by_currency[0].1, &by_currency[1].1);
+    assert_eq!(by_currency[0].0, "EUR");
+    // 1000 + 600 captured, 400 refunded, fees 39 + 33; two captures and a refund.
+    assert_eq!(
+        (&eur["gross"], &eur["refunds"], &eur["fees"], &eur["net"]),
+        (&json!(1600), &json!(400), &json!(72), &json!(1128))
+    );
+    assert_eq!(eur["transactionCount"], 3);
+    assert_eq!(
+        (&jpy["net"], &jpy["transactionCount"]),
+        (&json!(1192), &json!(1))
+    );
+
+    // Nothing is left, so another run (of everything) makes nothing, and sends no live payout
+    // before its delay.
+    assert!(settle(&db, &[]).await.is_empty());
+    assert_eq!(api.list_all("/v1/settlements").await.len(), 2);
+    assert_eq!(other.list_all("/v1/settlements").await.len(), 1);
+    let made = live.list_all("/v1/settlements").await;
+    assert_eq!((made.len(), &made[0]["status"]), (1, &json!("pending")));
+
+    // `--config` brings the server's `[settlements]`: without a payout delay, the live
+    // settlement made earlier is paid out.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let config = dir.path().join("vinr.toml");
+    std::fs::write(&config, "[settlements]\nlive_payout_delay_hours = 0\n").expect("written");
+    let config = config.to_str().expect("a UTF-8 path");
+    let output = vinr(&["settle", "--config", config, "--database-url", &db]).await;
+    output.expect_success();
+    assert!(
+        output
+            .stderr
+            .contains("1 payout(s) sent (1 of earlier settlements)"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(live.list_all("/v1/settlements").await[0]["status"], "paid");
+
+    // New activity is settled by the next run, alone.
+    captured(&api, 2000, "EUR", None).await;
+    let rows = settle(&db, &[]).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][8], "1");
+
+    let output = vinr(&["settle", "--mode", "sometimes", "--database-url", &db]).await;
+    assert!(output.expect_failure().contains("sometimes"));
+    // A mistyped account is an error, not a run that settles nothing.
+    let output = vinr(&["settle", "--account", "acct_nope", "--database-url", &db]).await;
+    assert!(output
+        .expect_failure()
+        .contains("no such account: acct_nope"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settle_report_prints_the_reconciliation_and_fails_when_it_does_not_add_up() {
+    let server = TestServer::start().await;
+    let db = server.database_url().to_owned();
+    let api = server.api();
+    let full = captured(&api, 1000, "EUR", None).await;
+    let part = captured(&api, 1000, "EUR", Some(600)).await;
+    let refund = refunded(&server, &api, &full, 400).await;
+    let rows = settle(&db, &[]).await;
+    assert_eq!(rows.len(), 1);
+    let id = rows[0][0].clone();
+
+    let output = vinr(&["settle", "--report", &id, "--database-url", &db]).await;
+    let report = output.expect_success();
+    let title = report.lines().next().unwrap_or_default();
+    for word in [
+        id.as_str(),
+        &server.sandbox_account(),
+        "test",
+        "EUR",
+        "paid",
+    ] {
+        assert!(title.contains(word), "{word} in the title:\n{report}");
+    }
+    // One line per transaction, naming its source, so each matches a payment or refund.
+    let transactions = api
+        .list_all(&format!("/v1/settlements/{id}/transactions"))
+        .await;
+    assert_eq!(transactions.len(), 3);
+    for transaction in &transactions {
+        let line = report
+            .lines()
+            .find(|line| line.starts_with(&id_of(transaction)))
+            .unwrap_or_else(|| panic!("{} is not listed:\n{report}", id_of(transaction)));
+        let source = transaction["source"].as_str().unwrap_or_default();
+        assert!(line.contains(source), "{line}");
+        assert!(
+            line.contains(&format!(" {} ", transaction["net"])),
+            "{line}"
+        );
+    }
+    let sources: Vec<&str> = transactions
+        .iter()
+        .filter_map(|transaction| transaction["source"].as_str())
+        .collect();
+    for source in [&full, &part, &refund] {
+        assert!(
+            sources.contains(&source.as_str()),
+            "{source} in {sources:?}"
+        );
+    }
+    assert_eq!(
+        report
+            .lines()
+            .filter(|line| line.starts_with("btx_"))
+            .count(),
+        3
+    );
+    assert!(
+        report.contains("gross 1600  refunds 400  fees 72  net 1128"),
+        "{report}"
+    );
+    let checks: Vec<&str> = report
+        .lines()
+        .filter(|line| line.starts_with("ok") || line.starts_with("FAIL"))
+        .collect();
+    assert_eq!(checks.len(), 6, "{report}");
+    assert!(checks.iter().all(|line| line.starts_with("ok")), "{report}");
+
+    // An unknown settlement is an error that says so.
+    let output = vinr(&[
+        "settle",
+        "--report",
+        "setl_000000000000000000000000",
+        "--database-url",
+        &db,
+    ])
+    .await;
+    assert!(
+        output
+            .expect_failure()
+            .contains("no such settlement: setl_000000000000000000000000"),
+        "{}",
+        output.stderr
+    );
+
+    // A transaction taken out of the settlement behind the server's back: the report says
+    // which checks fail, and exits with an error.
+    let detached = id_of(&transactions[0]);
+    let changed = execute(
+        &db,
+        &format!("UPDATE balance_transactions SET settlement_id = NULL WHERE id = '{detached}'"),
+    )
+    .await;
+    assert_eq!(changed, 1);
+    let output = vinr(&["settle", "--report", &id, "--database-url", &db]).await;
+    assert!(
+        output.expect_failure().contains("does not add up"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output
+            .stdout
+            .contains("FAIL transactions: 2 from the transactions, 3"),
+        "{}",
+        output.stdout
+    );
+    assert!(!output.stdout.contains(&detached), "{}", output.stdout);
+    server.stop().await;
 }

@@ -623,41 +623,6 @@ async fn two_nodes_running_settlement_at_once_settle_everything_once() {
     b.stop().await;
 }
 
-/// Pays `payment` through the hosted checkout with `card`, as a shopper's browser would.
-async fn pay_at_checkout(payment: &Value, card: &str) {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("an HTTP client");
-    let url = payment["checkoutUrl"].as_str().expect("a checkoutUrl");
-    let page = http.get(url).send().await.expect("the checkout page");
-    let cookie = page
-        .headers()
-        .get("set-cookie")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .expect("a CSRF cookie")
-        .to_owned();
-    let text = page.text().await.expect("a page");
-    let marker = "name=\"csrf\" value=\"";
-    let start = text.find(marker).expect("a CSRF field") + marker.len();
-    let csrf = &text[start..start + text[start..].find('"').expect("a quote")];
-    let answer = http
-        .post(format!("{url}/pay"))
-        .header("cookie", cookie)
-        .form(&[
-            ("csrf", csrf),
-            ("number", card),
-            ("expiry", "12/30"),
-            ("cvc", "123"),
-            ("name", "Ada Lovelace"),
-        ])
-        .send()
-        .await
-        .expect("the payment answer");
-    assert_eq!(answer.status(), 303, "paid and sent back to the shop");
-}
-
 #[tokio::test]
 async fn live_funds_wait_two_days_settle_after_midnight_and_are_paid_out_a_day_later() {
     const HOUR_MS: i64 = 3_600_000;

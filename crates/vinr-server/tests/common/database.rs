@@ -222,3 +222,54 @@ pub async fn query_integers(url: &str, sql: &str) -> Vec<i64> {
         .map(|row| row.get(0))
         .collect()
 }
+
+/// The text in the first column of every row `sql` answers on the database `url` names, as
+/// [`query_integers`] does for integers: ids the API does not list in one place, such as every
+/// settlement of every account.
+pub async fn query_strings(url: &str, sql: &str) -> Vec<String> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let connection =
+            rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .expect("the SQLite file opens");
+        let mut statement = connection.prepare(sql).expect("a valid query");
+        return statement
+            .query_map([], |row| row.get(0))
+            .and_then(|rows| rows.collect())
+            .unwrap_or_else(|error| panic!("`{sql}`: {error}"));
+    }
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .unwrap_or_else(|error| panic!("cannot connect to {url}: {error}"));
+    tokio::spawn(connection);
+    client
+        .query(sql, &[])
+        .await
+        .unwrap_or_else(|error| panic!("`{sql}`: {error}"))
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+/// Runs one writing statement on the database `url` names and answers how many rows it
+/// changed: only for tests that damage data on purpose, to show a check notices.
+pub async fn execute(url: &str, sql: &str) -> u64 {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let connection = rusqlite::Connection::open(path).expect("the SQLite file opens");
+        // The server's writer may hold the write lock for a batch.
+        connection
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .expect("a busy timeout");
+        let changed = connection
+            .execute(sql, [])
+            .unwrap_or_else(|error| panic!("`{sql}`: {error}"));
+        return changed as u64;
+    }
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .unwrap_or_else(|error| panic!("cannot connect to {url}: {error}"));
+    tokio::spawn(connection);
+    client
+        .execute(sql, &[])
+        .await
+        .unwrap_or_else(|error| panic!("`{sql}`: {error}"))
+}
