@@ -32,4 +32,5 @@ pub mod render;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod webhooks;
 pub mod workers;

@@ -17,6 +17,7 @@ use crate::processor::SandboxProcessor;
 use crate::redacted::Redacted;
 use crate::state::{App, AppState};
 use crate::store::Store;
+use crate::webhooks::send::Sender;
 use crate::{http, workers};
 
 /// The process-wide metrics recorder (a recorder can be installed once per process; tests
@@ -90,6 +91,7 @@ pub async fn start(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<Runn
     if settings.public_url_is_default {
         settings.public_url = format!("http://{addr}");
     }
+    let webhooks = Arc::new(Sender::new(&settings.webhooks)?);
     let app: AppState = Arc::new(App {
         store,
         rate_limits: RateLimits::new(&settings.rate_limit),
@@ -101,6 +103,7 @@ pub async fn start(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<Runn
         checkout_submissions: Arc::new(Inflight::default()),
         metrics: metrics_handle()?,
         fingerprint_secret: Redacted::new(fingerprint_secret),
+        webhooks,
     });
     let (shutdown, stopped) = watch::channel(false);
     let router = http::router(app.clone());
@@ -115,7 +118,8 @@ pub async fn start(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<Runn
     let workers = vec![
         tokio::spawn(workers::expiry::run(app.clone(), stopped.clone())),
         tokio::spawn(workers::refunds::run(app.clone(), stopped.clone())),
-        tokio::spawn(workers::maintenance::run(app.clone(), stopped)),
+        tokio::spawn(workers::maintenance::run(app.clone(), stopped.clone())),
+        tokio::spawn(workers::webhooks::run(app.clone(), stopped)),
     ];
     Ok(Running {
         addr,

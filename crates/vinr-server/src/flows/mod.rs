@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod payments;
 pub mod refunds;
+pub mod webhooks;
 
 use vinr_domain::{RefundError, StateError};
 

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use vinr_types as wire;
 
-use crate::http::{events, ops, payments, refunds};
+use crate::http::{events, ops, payments, refunds, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +37,13 @@ use crate::http::{events, ops, payments, refunds};
         ops::readyz,
         ops::metrics,
         ops::openapi,
+        webhooks::create,
+        webhooks::list,
+        webhooks::retrieve,
+        webhooks::delete,
+        webhooks::deliveries,
+        webhooks::test,
+        webhooks::resend,
     ),
     components(schemas(
         wire::ErrorBody,
@@ -57,6 +64,14 @@ use crate::http::{events, ops, payments, refunds};
         wire::EventData,
         wire::EventList,
         wire::Health,
+        wire::CreateWebhookRequest,
+        wire::WebhookEndpoint,
+        wire::WebhookEndpointList,
+        wire::WebhookAttempt,
+        wire::WebhookAttemptList,
+        wire::ResendEventRequest,
+        wire::EventResend,
+        wire::TestWebhookRequest,
     )),
     modifiers(&Security),
     tags(
@@ -65,6 +80,7 @@ use crate::http::{events, ops, payments, refunds};
         (name = "refunds", description = "Refunds of completed payments, settled asynchronously"),
         (name = "events", description = "Every state change, kept 30 days"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
+        (name = "webhooks", description = "Endpoints that receive every event, signed (Standard Webhooks)"),
     )
 )]
 struct ApiDoc;

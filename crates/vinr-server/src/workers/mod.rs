@@ -4,6 +4,7 @@
 pub mod expiry;
 pub mod maintenance;
 pub mod refunds;
+pub mod webhooks;
 
 use std::fmt::Debug;
 use std::future::Future;

@@ -9,6 +9,7 @@
 pub mod database;
 pub mod process;
 pub mod race;
+pub mod receiver;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use vinr_domain::{Mode, UnixMillis};
 use vinr_server::clock::{Clock, ManualClock, SystemClock};
-use vinr_server::config::{FileConfig, RateLimitConfig, Settings};
+use vinr_server::config::{FileConfig, RateLimitConfig, Settings, WebhooksConfig};
 use vinr_server::flows::FlowError;
 use vinr_server::server::{self, Running};
 use vinr_server::state::AppState;
@@ -48,6 +49,8 @@ pub struct Options {
     pub database_url: Option<String>,
     /// A clock shared with other servers (nodes of one deployment) instead of a new one.
     pub clock: Option<Arc<ManualClock>>,
+    /// The `[webhooks]` table (retry schedule, timeout) instead of the defaults.
+    pub webhooks: Option<WebhooksConfig>,
 }
 
 pub struct TestServer {
@@ -89,6 +92,7 @@ impl TestServer {
                 enabled: false,
                 ..RateLimitConfig::default()
             }),
+            webhooks: options.webhooks.unwrap_or_default(),
             ..FileConfig::default()
         };
         let listen: SocketAddr = "127.0.0.1:0".parse().expect("a socket address");

@@ -26,6 +26,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "refunds",
         include_str!("../../../migrations/postgres/0004_refunds.sql"),
     ),
+    (
+        6,
+        "webhooks",
+        include_str!("../../../migrations/postgres/0006_webhooks.sql"),
+    ),
 ];
 
 /// Advisory lock key of the migration run ("vinr mig" in ASCII).

@@ -27,6 +27,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "refunds",
         include_str!("../../../migrations/sqlite/0004_refunds.sql"),
     ),
+    (
+        6,
+        "webhooks",
+        include_str!("../../../migrations/sqlite/0006_webhooks.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded; answers the versions it applied.
