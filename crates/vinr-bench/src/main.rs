@@ -86,7 +86,8 @@ struct Cli {
     #[arg(long, short = 's', value_enum, default_value_t = Scenario::Healthz)]
     scenario: Scenario,
 
-    /// Payments to create before the `get` scenario starts.
+    /// Payments to create before the `get` scenario starts; for `webhooks`, the backlog whose
+    /// drain measures delivery alone (0: no backlog phase).
     #[arg(long, default_value_t = 1000)]
     prepare: usize,
 
@@ -198,7 +199,7 @@ async fn run(cli: Cli) -> Result<bool, String> {
         rate: cli.rate,
     };
     if cli.scenario == Scenario::Webhooks {
-        return webhooks::run(target, &run_id, &cfg).await;
+        return webhooks::run(target, &run_id, &cfg, cli.prepare).await;
     }
     let suite = cli.scenario == Scenario::Suite;
     let mut healthz_ok_per_sec = None;

@@ -8,6 +8,12 @@
 //! report gives that lag's distribution and deliveries per second. Lag is measured on this
 //! process's monotonic clock at both ends, so no clock skew enters it; a delivery that arrives
 //! before the create's answer has been read counts as 0.
+//!
+//! With creation and delivery sharing the machine, the first phase's deliveries per second can
+//! be no more than the creates per second. A second phase measures delivery alone: the receiver
+//! holds every request (the server's in-flight limit is reached and the rest queue up in the
+//! database) while `--prepare` payments are created, then answers everything, and the time to
+//! drain that backlog gives deliveries per second.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -33,10 +39,42 @@ use crate::scenario::{payment_id, RunId, SETUP_TIMEOUT};
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// First arrivals by payment id, and every request counted.
-#[derive(Default)]
 struct Arrivals {
     first: Mutex<HashMap<String, Instant>>,
     requests: AtomicU64,
+    /// While `false`, requests are held unanswered.
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl Arrivals {
+    fn new() -> Arrivals {
+        Arrivals {
+            first: Mutex::new(HashMap::new()),
+            requests: AtomicU64::new(0),
+            open: tokio::sync::watch::Sender::new(true),
+        }
+    }
+
+    /// How many of `ids` have arrived, and the last arrival among them.
+    fn arrived(&self, ids: &[(String, Instant)]) -> (usize, Option<Instant>) {
+        let first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+        let mut count = 0;
+        let mut last = None;
+        for (id, _) in ids {
+            if let Some(at) = first.get(id) {
+                count += 1;
+                last = last.max(Some(*at));
+            }
+        }
+        (count, last)
+    }
+
+    async fn wait_for(&self, ids: &[(String, Instant)]) {
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while self.arrived(ids).0 < ids.len() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
 }
 
 /// The payment id of a `payment.created` event: `"data":{"object":{"id":"pay_…"`.
@@ -60,6 +98,8 @@ async fn receive(
         let mut first = arrivals.first.lock().unwrap_or_else(|e| e.into_inner());
         first.entry(id).or_insert(at);
     }
+    let mut open = arrivals.open.subscribe();
+    let _ = open.wait_for(|open| *open).await;
     Ok(Response::new(Full::new(Bytes::from_static(b"ok"))))
 }
 
@@ -85,22 +125,44 @@ async fn start_receiver(arrivals: Arc<Arrivals>) -> Result<SocketAddr, String> {
     Ok(addr)
 }
 
-/// Registers the receiver as an endpoint for `payment.created`.
-async fn register(target: &Target, receiver: SocketAddr) -> Result<(), String> {
+/// Registers the receiver as an endpoint for `payment.created`; answers its id.
+async fn register(target: &Target, receiver: SocketAddr) -> Result<String, String> {
     let uri = target.uri("/v1/webhooks").map_err(|f| f.to_string())?;
     let body = format!(
         r#"{{"url":"http://127.0.0.1:{}/hooks","events":["payment.created"],"description":"vinr-bench"}}"#,
         receiver.port()
     );
     let mut conn = Conn::new(target.addr);
-    conn.send(
-        target.request(Method::POST, uri, Some(Bytes::from(body)), None),
-        false,
-        Instant::now() + SETUP_TIMEOUT,
-    )
-    .await
-    .map(drop)
-    .map_err(|f| format!("cannot register the webhook endpoint: {f}"))
+    let response = conn
+        .send(
+            target.request(Method::POST, uri, Some(Bytes::from(body)), None),
+            true,
+            Instant::now() + SETUP_TIMEOUT,
+        )
+        .await
+        .map_err(|f| format!("cannot register the webhook endpoint: {f}"))?;
+    let endpoint: serde_json::Value = serde_json::from_slice(&response.body)
+        .map_err(|e| format!("the webhook endpoint answer is not JSON: {e}"))?;
+    endpoint["id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| "the webhook endpoint answer has no id".to_owned())
+}
+
+/// Deletes the endpoint, so a later run's events are not queued for this run's receiver.
+async fn unregister(target: &Target, endpoint: &str) -> Result<(), String> {
+    let uri = target
+        .uri(&format!("/v1/webhooks/{endpoint}"))
+        .map_err(|f| f.to_string())?;
+    Conn::new(target.addr)
+        .send(
+            target.request(Method::DELETE, uri, None, None),
+            false,
+            Instant::now() + SETUP_TIMEOUT,
+        )
+        .await
+        .map(drop)
+        .map_err(|f| format!("cannot delete the webhook endpoint {endpoint}: {f}"))
 }
 
 const CREATE_BODY: &[u8] =
@@ -113,11 +175,25 @@ struct Created {
     example: Option<String>,
 }
 
+/// Creates `count` payments, closed loop; answers them with when they were answered.
+async fn create_backlog(
+    target: Arc<Target>,
+    run: &RunId,
+    cfg: &LoadConfig,
+    count: usize,
+) -> Vec<(String, Instant)> {
+    let left = Arc::new(AtomicU64::new(count as u64));
+    let created = create_load(target, run, cfg, Instant::now(), Some(left), "b").await;
+    created.answered
+}
+
 async fn create_load(
     target: Arc<Target>,
     run: &RunId,
     cfg: &LoadConfig,
     start: Instant,
+    left: Option<Arc<AtomicU64>>,
+    tag: &str,
 ) -> Created {
     let end = start + cfg.duration;
     let mut tasks = JoinSet::new();
@@ -128,7 +204,8 @@ async fn create_load(
     let connections = cfg.connections;
     for vu in 0..connections {
         let target = target.clone();
-        let prefix = format!("{}-w{vu}", run.prefix);
+        let prefix = format!("{}-w{tag}{vu}", run.prefix);
+        let left = left.clone();
         tasks.spawn(async move {
             let mut conn = Conn::new(target.addr);
             let _ = conn.connect().await;
@@ -155,6 +232,13 @@ async fn create_load(
                 }
                 if Instant::now() >= end {
                     return created;
+                }
+                if let Some(left) = &left {
+                    let taken = left
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                    if taken.is_err() {
+                        return created;
+                    }
                 }
                 n += 1;
                 let key = HeaderValue::try_from(format!("{prefix}-{n}"))
@@ -198,10 +282,15 @@ async fn create_load(
 
 /// Runs the scenario and prints its report; `Ok(true)` when every create succeeded and every
 /// payment's delivery arrived.
-pub async fn run(target: Arc<Target>, run: &RunId, cfg: &LoadConfig) -> Result<bool, String> {
-    let arrivals = Arc::new(Arrivals::default());
+pub async fn run(
+    target: Arc<Target>,
+    run: &RunId,
+    cfg: &LoadConfig,
+    backlog: usize,
+) -> Result<bool, String> {
+    let arrivals = Arc::new(Arrivals::new());
     let receiver = start_receiver(arrivals.clone()).await?;
-    register(&target, receiver).await?;
+    let endpoint = register(&target, receiver).await?;
     eprintln!(
         "vinr-bench: webhooks: receiver on {receiver}; creating payments for {}s on {} connections{}",
         cfg.duration.as_secs_f64(),
@@ -209,25 +298,39 @@ pub async fn run(target: Arc<Target>, run: &RunId, cfg: &LoadConfig) -> Result<b
         cfg.rate.map_or_else(String::new, |r| format!(" at {r}/s"))
     );
     let start = Instant::now();
-    let created = create_load(target, run, cfg, start).await;
+    let created = create_load(target.clone(), run, cfg, start, None, "w").await;
     let load_end = Instant::now();
     // Wait for the stragglers.
     let wanted = created.answered.len();
-    let drain_deadline = Instant::now() + DRAIN_TIMEOUT;
-    loop {
-        let arrived = {
-            let first = arrivals.first.lock().unwrap_or_else(|e| e.into_inner());
-            created
-                .answered
-                .iter()
-                .filter(|(id, _)| first.contains_key(id))
-                .count()
+    arrivals.wait_for(&created.answered).await;
+    // Phase 2: a backlog, then delivery alone.
+    let (queued, held, drained, drain_s) = if backlog == 0 {
+        (Vec::new(), 0, 0, 0.0)
+    } else {
+        eprintln!(
+            "vinr-bench: webhooks: holding the receiver, creating a backlog of {backlog} payments"
+        );
+        arrivals.open.send_replace(false);
+        let backlog_cfg = LoadConfig {
+            rate: None,
+            duration: Duration::from_secs(3600),
+            ..cfg.clone()
         };
-        if arrived == wanted || Instant::now() > drain_deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+        let queued = create_backlog(target.clone(), run, &backlog_cfg, backlog).await;
+        let held = arrivals.arrived(&queued).0;
+        let released = Instant::now();
+        arrivals.open.send_replace(true);
+        arrivals.wait_for(&queued).await;
+        let (drained, last) = arrivals.arrived(&queued);
+        let drain_s = last
+            .map_or(Duration::ZERO, |last| {
+                last.saturating_duration_since(released)
+            })
+            .as_secs_f64()
+            .max(1e-3);
+        (queued, held, drained, drain_s)
+    };
+    unregister(&target, &endpoint).await?;
     let first = arrivals.first.lock().unwrap_or_else(|e| e.into_inner());
     let mut lag = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)
         .map_err(|e| format!("histogram: {e}"))?;
@@ -278,6 +381,20 @@ pub async fn run(target: Arc<Target>, run: &RunId, cfg: &LoadConfig) -> Result<b
         through_last_s,
         arrivals.requests.load(Ordering::Relaxed)
     );
+    if !queued.is_empty() {
+        println!(
+            "  backlog           {} payments queued while the receiver held {held} requests; \
+         the other {} arrived in {drain_s:.2}s after it answered = {:.0} deliveries/s{}",
+            queued.len(),
+            drained.saturating_sub(held),
+            drained.saturating_sub(held) as f64 / drain_s,
+            if drained < queued.len() {
+                format!(" ({} missing)", queued.len() - drained)
+            } else {
+                String::new()
+            }
+        );
+    }
     println!(
         "  commit -> first attempt  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  \
          ({early} arrived before the create's answer was read: counted as 0)",
@@ -287,7 +404,7 @@ pub async fn run(target: Arc<Target>, run: &RunId, cfg: &LoadConfig) -> Result<b
         q(0.999),
         format_us(lag.max())
     );
-    Ok(created.failures == 0 && missing == 0)
+    Ok(created.failures == 0 && missing == 0 && drained == queued.len())
 }
 
 #[cfg(test)]
