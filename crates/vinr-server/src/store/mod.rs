@@ -420,6 +420,9 @@ pub trait Reader {
     ) -> Result<Page<WebhookAttemptRecord>, ListError>;
     /// Deliveries waiting for an attempt (due or not), for the queue-depth gauge.
     fn webhook_queue_depth(&mut self) -> Result<u64, StoreError>;
+    /// Whether any endpoint exists: without one there is nothing to deliver, and the worker
+    /// need not lease at every commit.
+    fn webhook_endpoints_exist(&mut self) -> Result<bool, StoreError>;
 }
 
 /// The store the server holds. One variant per backend; flows only see `Tx` and `Reader`.

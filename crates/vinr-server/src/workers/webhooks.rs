@@ -207,6 +207,19 @@ async fn refresh_gauge(app: &AppState) {
     }
 }
 
+/// Whether any endpoint exists (on any node). Until one does, commits that may have queued
+/// deliveries (on PostgreSQL: every event, the outbox insert being sent unanswered) do not
+/// cost a lease each; the answer is asked again at every poll.
+async fn endpoints_exist(app: &AppState) -> bool {
+    app.store
+        .read(|reader| reader.webhook_endpoints_exist())
+        .await
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "cannot tell whether webhook endpoints exist");
+            true
+        })
+}
+
 pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
     let wake = app.store.outbox_wake();
     let poll = Duration::from_millis(app.settings.webhooks.poll_interval_ms);
@@ -214,6 +227,8 @@ pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
     let (outcomes, received) = mpsc::unbounded_channel();
     let recording = tokio::spawn(recorder(app.clone(), received));
     let mut gauge_at = tokio::time::Instant::now();
+    let mut checked_at = tokio::time::Instant::now();
+    let mut any_endpoint = endpoints_exist(&app).await;
     loop {
         if *shutdown.borrow() {
             break;
@@ -221,6 +236,17 @@ pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
         if gauge_at.elapsed() >= GAUGE_INTERVAL {
             gauge_at = tokio::time::Instant::now();
             refresh_gauge(&app).await;
+        }
+        if !any_endpoint {
+            if checked_at.elapsed() < poll {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(checked_at + poll) => {}
+                    _ = shutdown.changed() => break,
+                }
+            }
+            checked_at = tokio::time::Instant::now();
+            any_endpoint = endpoints_exist(&app).await;
+            continue;
         }
         // Wait for room before leasing: a leased delivery is sent at once.
         let first = tokio::select! {
@@ -263,6 +289,11 @@ pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(poll) => {}
                 _ = shutdown.changed() => break,
+            }
+            if leased == 0 && checked_at.elapsed() >= GAUGE_INTERVAL {
+                // The last endpoint may have been deleted meanwhile.
+                checked_at = tokio::time::Instant::now();
+                any_endpoint = endpoints_exist(&app).await;
             }
         }
     }

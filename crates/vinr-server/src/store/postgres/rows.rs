@@ -824,4 +824,8 @@ impl Reader for PgReader<'_> {
     fn webhook_queue_depth(&mut self) -> Result<u64, StoreError> {
         self.wh_queue_depth()
     }
+
+    fn webhook_endpoints_exist(&mut self) -> Result<bool, StoreError> {
+        self.wh_endpoints_exist()
+    }
 }

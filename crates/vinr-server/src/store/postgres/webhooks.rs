@@ -321,4 +321,11 @@ impl<C: deadpool_postgres::GenericClient> Blocking<'_, C> {
             .ok_or_else(|| StoreError::Database("count returned no row".into()))?;
         Ok(u64::try_from(get::<i64>(&row, 0)?).unwrap_or_default())
     }
+
+    pub(crate) fn wh_endpoints_exist(&mut self) -> Result<bool, StoreError> {
+        let row = self
+            .query_opt("SELECT EXISTS (SELECT 1 FROM webhook_endpoints)", &[])?
+            .ok_or_else(|| StoreError::Database("EXISTS returned no row".into()))?;
+        get(&row, 0)
+    }
 }

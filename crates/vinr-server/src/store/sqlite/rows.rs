@@ -855,4 +855,8 @@ impl Reader for SqliteReader<'_> {
     fn webhook_queue_depth(&mut self) -> Result<u64, StoreError> {
         webhooks::queue_depth(self.conn)
     }
+
+    fn webhook_endpoints_exist(&mut self) -> Result<bool, StoreError> {
+        webhooks::endpoints_exist(self.conn)
+    }
 }

@@ -320,3 +320,9 @@ pub fn queue_depth(conn: &Connection) -> Result<u64, StoreError> {
         .map(|count| u64::try_from(count).unwrap_or_default())
         .map_err(db_error)
 }
+
+pub fn endpoints_exist(conn: &Connection) -> Result<bool, StoreError> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM webhook_endpoints)")
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get::<_, bool>(0)))
+        .map_err(db_error)
+}
