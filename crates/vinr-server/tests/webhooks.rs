@@ -713,3 +713,63 @@ async fn two_nodes_never_attempt_one_delivery_at_the_same_time() {
     second.stop().await;
     drop(database);
 }
+
+#[tokio::test]
+async fn delivery_history_is_pruned_with_the_events_but_pending_deliveries_stay() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let receiver = Receiver::start().await;
+    // Only `payment.created`: the month the clock jumps expires the payments, and those events
+    // must not be delivered into what this test counts.
+    let created_only = |url: String| json!({"url": url, "events": ["payment.created"]});
+    let endpoint = id_of(
+        api.post_json("/v1/webhooks", created_only(receiver.url()))
+            .await
+            .expect_status(201),
+    );
+    let payment = api.new_payment().await;
+    let created = event_ids(&api.events_of(&id_of(&payment)).await);
+    receiver.wait_delivered(&created, WAIT).await;
+    // A second endpoint that fails: its delivery stays pending (next attempt in a minute).
+    let failing = Receiver::with_plan(Arc::new(|_, _, _| Answer::status(500))).await;
+    let failing_endpoint = id_of(
+        api.post_json("/v1/webhooks", created_only(failing.url()))
+            .await
+            .expect_status(201),
+    );
+    let second = api.new_payment().await;
+    let second_event = event_ids(&api.events_of(&id_of(&second)).await);
+    failing
+        .wait_until(WAIT, "the failing attempt", |received| !received.is_empty())
+        .await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while attempts(&api, &failing_endpoint).await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the failure is recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!attempts(&api, &endpoint).await.is_empty());
+    let app = server.app();
+    assert_eq!(
+        vinr_server::workers::webhooks::prune(app)
+            .await
+            .expect("pruned"),
+        0,
+        "nothing is old yet"
+    );
+    server.clock.advance_ms(31 * 24 * 60 * 60 * 1000);
+    let pruned = vinr_server::workers::webhooks::prune(app)
+        .await
+        .expect("pruned");
+    // Two finished deliveries (the first endpoint got both events) and three attempts.
+    assert!(pruned >= 4, "pruned {pruned} rows");
+    assert!(attempts(&api, &endpoint).await.is_empty());
+    // The pending delivery is still attempted: it is due, its clock having moved on.
+    failing.set_plan(Arc::new(|_, _, _| Answer::ok()));
+    failing.wait_delivered(&second_event, WAIT).await;
+    receiver.stop();
+    failing.stop();
+    server.stop().await;
+}

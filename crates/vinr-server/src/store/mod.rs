@@ -369,6 +369,13 @@ pub trait Tx {
         attempt: &WebhookAttemptRecord,
         next: DeliveryNext,
     ) -> Result<(), StoreError>;
+    /// Deletes at most `limit` finished deliveries and `limit` attempts made before `before`
+    /// (kept as long as events); answers how many rows.
+    fn prune_webhook_history(
+        &mut self,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<usize, StoreError>;
 }
 
 /// The read side: committed data only.

@@ -16,6 +16,7 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::sync::{mpsc, watch, Semaphore};
 use vinr_domain::ids::{new_id, Prefix};
+use vinr_domain::limits::{EVENT_RETENTION_MS, PRUNE_BATCH_ROWS_MAX};
 use vinr_domain::UnixMillis;
 
 use crate::clock::{Clock, SystemClock};
@@ -39,6 +40,10 @@ const LEASE_MARGIN_MS: i64 = 15_000;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the queue-depth gauge is refreshed.
 const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
+/// How often finished deliveries and attempts older than the events' 30 days are pruned.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+/// Prune statements per pass, each of at most `PRUNE_BATCH_ROWS_MAX` rows per table.
+const PRUNE_BATCHES_MAX: usize = 100;
 
 /// An attempt made, waiting to be recorded.
 struct Attempted {
@@ -200,6 +205,25 @@ async fn recorder(app: AppState, mut outcomes: mpsc::UnboundedReceiver<Attempted
     }
 }
 
+/// Deletes delivery history past the events' retention, in bounded batches.
+pub async fn prune(app: &AppState) -> Result<usize, FlowError> {
+    let before = app.clock.now().plus_ms(-EVENT_RETENTION_MS);
+    let mut pruned = 0;
+    for _ in 0..PRUNE_BATCHES_MAX {
+        let rows = app
+            .store
+            .write(move |tx| {
+                Ok::<_, FlowError>(tx.prune_webhook_history(before, PRUNE_BATCH_ROWS_MAX)?)
+            })
+            .await?;
+        pruned += rows;
+        if rows < PRUNE_BATCH_ROWS_MAX {
+            break;
+        }
+    }
+    Ok(pruned)
+}
+
 async fn refresh_gauge(app: &AppState) {
     match app.store.read(|reader| reader.webhook_queue_depth()).await {
         Ok(depth) => metrics::gauge!("vinr_webhook_queue_depth").set(depth as f64),
@@ -227,6 +251,7 @@ pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
     let (outcomes, received) = mpsc::unbounded_channel();
     let recording = tokio::spawn(recorder(app.clone(), received));
     let mut gauge_at = tokio::time::Instant::now();
+    let mut pruned_at = tokio::time::Instant::now();
     let mut checked_at = tokio::time::Instant::now();
     let mut any_endpoint = endpoints_exist(&app).await;
     loop {
@@ -236,6 +261,14 @@ pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
         if gauge_at.elapsed() >= GAUGE_INTERVAL {
             gauge_at = tokio::time::Instant::now();
             refresh_gauge(&app).await;
+        }
+        if pruned_at.elapsed() >= PRUNE_INTERVAL {
+            pruned_at = tokio::time::Instant::now();
+            match prune(&app).await {
+                Ok(0) => {}
+                Ok(rows) => tracing::info!(rows, "pruned webhook delivery history"),
+                Err(error) => tracing::warn!(?error, "cannot prune webhook delivery history"),
+            }
         }
         if !any_endpoint {
             if checked_at.elapsed() < poll {

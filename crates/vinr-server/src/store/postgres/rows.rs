@@ -673,6 +673,14 @@ impl Tx for PgTx<'_> {
     ) -> Result<(), StoreError> {
         self.wh_record_attempt(attempt, next)
     }
+
+    fn prune_webhook_history(
+        &mut self,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        self.wh_prune_history(before, limit)
+    }
 }
 
 impl Reader for PgReader<'_> {

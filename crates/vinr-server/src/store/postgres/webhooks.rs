@@ -328,4 +328,27 @@ impl<C: deadpool_postgres::GenericClient> Blocking<'_, C> {
             .ok_or_else(|| StoreError::Database("EXISTS returned no row".into()))?;
         get(&row, 0)
     }
+
+    pub(crate) fn wh_prune_history(
+        &mut self,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        // SKIP LOCKED: nodes pruning at the same time take disjoint rows.
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let deliveries = self.execute(
+            "DELETE FROM webhook_deliveries WHERE seq IN (
+                 SELECT seq FROM webhook_deliveries
+                 WHERE status <> 'pending' AND created_at < $1
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            &[&before.0, &limit],
+        )?;
+        let attempts = self.execute(
+            "DELETE FROM webhook_attempts WHERE seq IN (
+                 SELECT seq FROM webhook_attempts WHERE created_at < $1
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            &[&before.0, &limit],
+        )?;
+        Ok(usize::try_from(deliveries + attempts).unwrap_or(usize::MAX))
+    }
 }

@@ -665,6 +665,14 @@ impl Tx for SqliteTx<'_> {
     ) -> Result<(), StoreError> {
         webhooks::record_attempt(self.conn, attempt, next)
     }
+
+    fn prune_webhook_history(
+        &mut self,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        webhooks::prune_history(self.conn, before, limit)
+    }
 }
 
 pub struct SqliteReader<'c> {

@@ -326,3 +326,27 @@ pub fn endpoints_exist(conn: &Connection) -> Result<bool, StoreError> {
         .and_then(|mut stmt| stmt.query_row([], |row| row.get::<_, bool>(0)))
         .map_err(db_error)
 }
+
+pub fn prune_history(
+    conn: &Connection,
+    before: UnixMillis,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let deliveries = conn
+        .prepare_cached(
+            "DELETE FROM webhook_deliveries WHERE seq IN (
+                 SELECT seq FROM webhook_deliveries
+                 WHERE status <> 'pending' AND created_at < ?1 LIMIT ?2)",
+        )
+        .and_then(|mut stmt| stmt.execute(params![before.0, limit]))
+        .map_err(db_error)?;
+    let attempts = conn
+        .prepare_cached(
+            "DELETE FROM webhook_attempts WHERE seq IN (
+                 SELECT seq FROM webhook_attempts WHERE created_at < ?1 LIMIT ?2)",
+        )
+        .and_then(|mut stmt| stmt.execute(params![before.0, limit]))
+        .map_err(db_error)?;
+    Ok(deliveries + attempts)
+}
