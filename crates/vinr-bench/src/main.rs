@@ -9,7 +9,9 @@
 //! * `get`     – `GET /v1/payments/{id}` over `--prepare` payments created first;
 //! * `mixed`   – create (manual capture) → pay → capture → get, one op per request;
 //! * `suite`   – all of the above in turn, each compared with healthz from the
-//!   same run.
+//!   same run;
+//! * `webhooks` – creates with an in-process webhook receiver registered: commit to
+//!   first delivery attempt latency and deliveries per second (see `webhooks.rs`).
 //!
 //! Two load modes:
 //!
@@ -30,6 +32,7 @@ mod http;
 mod load;
 mod report;
 mod scenario;
+mod webhooks;
 
 #[cfg(test)]
 mod e2e_tests;
@@ -83,7 +86,8 @@ struct Cli {
     #[arg(long, short = 's', value_enum, default_value_t = Scenario::Healthz)]
     scenario: Scenario,
 
-    /// Payments to create before the `get` scenario starts.
+    /// Payments to create before the `get` scenario starts; for `webhooks`, the backlog whose
+    /// drain measures delivery alone (0: no backlog phase).
     #[arg(long, default_value_t = 1000)]
     prepare: usize,
 
@@ -194,6 +198,9 @@ async fn run(cli: Cli) -> Result<bool, String> {
         warmup: cli.warmup,
         rate: cli.rate,
     };
+    if cli.scenario == Scenario::Webhooks {
+        return webhooks::run(target, &run_id, &cfg, cli.prepare).await;
+    }
     let suite = cli.scenario == Scenario::Suite;
     let mut healthz_ok_per_sec = None;
     let mut reports = Vec::with_capacity(scenarios.len());
@@ -258,7 +265,9 @@ async fn run_scenario(
             }
             Workload::get(target.clone(), run_id, prepared.uris)?
         }
-        Scenario::Suite => return Err("suite is not a single scenario".to_owned()),
+        Scenario::Suite | Scenario::Webhooks => {
+            return Err(format!("{} is not a load scenario", scenario.name()))
+        }
     };
     eprintln!(
         "vinr-bench: running {} for {}{} on {} connections{}",

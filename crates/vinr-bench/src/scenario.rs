@@ -38,6 +38,9 @@ pub enum Scenario {
     Mixed,
     /// healthz, create, get, mixed in turn, compared with healthz.
     Suite,
+    /// Creates payments with an in-process webhook receiver registered: commit to first
+    /// delivery attempt latency and deliveries per second (not part of `suite`).
+    Webhooks,
 }
 
 impl Scenario {
@@ -48,6 +51,7 @@ impl Scenario {
             Scenario::Get => "get",
             Scenario::Mixed => "mixed",
             Scenario::Suite => "suite",
+            Scenario::Webhooks => "webhooks",
         }
     }
 

@@ -23,6 +23,7 @@ pub enum Prefix {
     Request,
     Account,
     ApiKey,
+    WebhookAttempt,
 }
 
 impl Prefix {
@@ -37,6 +38,7 @@ impl Prefix {
             Prefix::Request => "req_",
             Prefix::Account => "acct_",
             Prefix::ApiKey => "key_",
+            Prefix::WebhookAttempt => "wha_",
         }
     }
 }

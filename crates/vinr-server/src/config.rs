@@ -75,6 +75,32 @@ impl Default for PaymentsConfig {
     }
 }
 
+/// The `[webhooks]` table (SPEC §6): the retry schedule and the attempt timeout. Tests and
+/// sandboxes use a schedule in seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Delay before each retry after a failed attempt; after the last, the delivery fails.
+    pub retry_schedule_seconds: Vec<u64>,
+    /// How long an attempt may take (connect, send, answer) before it counts as failed.
+    pub timeout_seconds: u64,
+    /// The most a receiver's `Retry-After` may postpone the next attempt.
+    pub retry_after_max_seconds: u64,
+    /// How often a node looks for due deliveries when no commit of its own woke it.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            retry_schedule_seconds: vec![60, 300, 1800, 7200, 86400],
+            timeout_seconds: 30,
+            retry_after_max_seconds: 86400,
+            poll_interval_ms: 250,
+        }
+    }
+}
+
 /// The `[pricing]` table (SPEC §7): the deployment's default fees, and per-account overrides
 /// under `[pricing.accounts.<acct_id>]` (each key optional, falling back to the default).
 #[derive(Debug, Clone, Deserialize)]
@@ -254,6 +280,7 @@ pub struct FileConfig {
     pub rate_limit: RateLimitConfig,
     pub idempotency: IdempotencyConfig,
     pub payments: PaymentsConfig,
+    pub webhooks: WebhooksConfig,
     pub pricing: PricingConfig,
     pub settlements: SettlementsConfig,
 }
@@ -265,6 +292,7 @@ impl Default for FileConfig {
             rate_limit: RateLimitConfig::default(),
             idempotency: IdempotencyConfig::default(),
             payments: PaymentsConfig::default(),
+            webhooks: WebhooksConfig::default(),
             pricing: PricingConfig::default(),
             settlements: SettlementsConfig::default(),
         }
@@ -287,6 +315,7 @@ pub struct Settings {
     pub idempotency_retention_ms: i64,
     pub payment_expiry_ms: i64,
     pub authorization_ttl_ms: i64,
+    pub webhooks: WebhooksConfig,
     pub pricing: Pricings,
     pub settlements: SettlementSettings,
 }
@@ -333,6 +362,23 @@ impl Settings {
                 "payments: expiry_minutes and authorization_ttl_hours must be positive".into(),
             );
         }
+        let webhooks = &file.webhooks;
+        if webhooks.retry_schedule_seconds.len() > 20
+            || webhooks
+                .retry_schedule_seconds
+                .iter()
+                .any(|&s| s == 0 || s > 7 * 86400)
+        {
+            return Err(
+                "webhooks.retry_schedule_seconds: at most 20 steps, each 1 s to 7 days".into(),
+            );
+        }
+        if !(1..=300).contains(&webhooks.timeout_seconds) {
+            return Err("webhooks.timeout_seconds must be from 1 to 300".into());
+        }
+        if !(10..=60_000).contains(&webhooks.poll_interval_ms) {
+            return Err("webhooks.poll_interval_ms must be from 10 to 60000".into());
+        }
         let pricing = Pricings::new(&file.pricing)?;
         let settlements = SettlementSettings::new(&file.settlements)?;
         let public_url_is_default = public_url.is_none();
@@ -353,6 +399,7 @@ impl Settings {
             idempotency_retention_ms: i64::from(file.idempotency.retention_hours) * 3_600_000,
             payment_expiry_ms: i64::from(file.payments.expiry_minutes) * 60_000,
             authorization_ttl_ms: i64::from(file.payments.authorization_ttl_hours) * 3_600_000,
+            webhooks: file.webhooks,
             pricing,
             settlements,
         })
@@ -426,6 +473,20 @@ mod tests {
         let bad: FileConfig =
             toml::from_str("[settlements]\nschedule = \"hourly\"\n").expect("parses");
         assert!(Settings::new(listen, DATABASE_URL_DEFAULT.into(), None, bad).is_err());
+    }
+
+    #[test]
+    fn webhooks_table_parses_and_is_checked() {
+        let file: FileConfig =
+            toml::from_str("[webhooks]\nretry_schedule_seconds = [1, 2]\ntimeout_seconds = 2\n")
+                .expect("valid config");
+        assert_eq!(file.webhooks.retry_schedule_seconds, vec![1, 2]);
+        assert_eq!(file.webhooks.retry_after_max_seconds, 86400);
+        let listen: SocketAddr = "127.0.0.1:8080".parse().expect("addr");
+        let mut bad = FileConfig::default();
+        bad.webhooks.timeout_seconds = 0;
+        assert!(Settings::new(listen, DATABASE_URL_DEFAULT.into(), None, bad).is_err());
+        assert!(toml::from_str::<FileConfig>("[webhooks]\ntimeout = 1\n").is_err());
     }
 
     #[test]

@@ -7,11 +7,15 @@
 //! 3. [`idempotency`] — Fresh | Replay | Mismatch | InUse, before any work.
 //! 4. [`flows`] — create, pay, capture, cancel: one transaction each, pure domain rules inside.
 //! 5. [`store`] — the `Tx`/`Reader` traits and the SQLite backend (group commit).
-//! 6. [`outbox`] — events written in the flow's transaction.
-//! 7. [`workers`] — background work at its own pace (pruning).
+//! 6. [`outbox`] — events written in the flow's transaction, with their webhook deliveries.
+//! 7. [`workers`] — background work at its own pace (expiry, refunds, pruning, webhook
+//!    delivery).
 //!
 //! Beside the API: [`checkout`] — the hosted checkout pages (public, reached by a payment's
 //! unguessable checkout token), which charge cards through [`charge`] as the test helper does.
+//!
+//! Webhooks: [`webhooks`] holds the pure parts (event types, URL rules, Standard Webhooks
+//! signatures, the retry schedule, SSRF address rules) and the signed sender.
 //!
 //! Around them: [`processor`] (the card processor trait and the sandbox simulator), [`render`]
 //! (domain → wire JSON), [`config`], [`clock`], [`server`] (start and stop), [`cli`].
@@ -32,4 +36,5 @@ pub mod render;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod webhooks;
 pub mod workers;

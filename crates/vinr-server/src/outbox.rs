@@ -1,6 +1,7 @@
 //! (6) Events, written inside the flow's transaction: a state change and its event commit
-//! together or not at all. Delivery to webhook endpoints reads from here later; nothing is
-//! ever sent before the commit.
+//! together or not at all. Each event also queues, in the same transaction, one webhook
+//! delivery per matching endpoint (SPEC §6); the delivery worker sends them after the commit,
+//! never before.
 
 use vinr_domain::ids::{new_id, Prefix};
 use vinr_domain::UnixMillis;
@@ -16,12 +17,14 @@ pub fn record(
     data: String,
     now: UnixMillis,
 ) -> Result<(), StoreError> {
-    tx.insert_event(&EventRecord {
+    let event = EventRecord {
         id: new_id(Prefix::Event, now),
         scope: scope.clone(),
         kind: kind.to_owned(),
         object_id: object_id.to_owned(),
         data,
         created_at: now,
-    })
+    };
+    tx.insert_event(&event)?;
+    tx.queue_webhook_deliveries(&event)
 }

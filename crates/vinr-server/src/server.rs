@@ -17,6 +17,7 @@ use crate::processor::{Processor, SandboxProcessor};
 use crate::redacted::Redacted;
 use crate::state::{App, AppState};
 use crate::store::Store;
+use crate::webhooks::send::Sender;
 use crate::{http, workers};
 
 /// The process-wide metrics recorder (a recorder can be installed once per process; tests
@@ -100,6 +101,7 @@ pub async fn start_with_live_processor(
     if settings.public_url_is_default {
         settings.public_url = format!("http://{addr}");
     }
+    let webhooks = Arc::new(Sender::new(&settings.webhooks)?);
     let app: AppState = Arc::new(App {
         store,
         rate_limits: RateLimits::new(&settings.rate_limit),
@@ -111,6 +113,7 @@ pub async fn start_with_live_processor(
         checkout_submissions: Arc::new(Inflight::default()),
         metrics: metrics_handle()?,
         fingerprint_secret: Redacted::new(fingerprint_secret),
+        webhooks,
     });
     let (shutdown, stopped) = watch::channel(false);
     let router = http::router(app.clone());
@@ -126,7 +129,8 @@ pub async fn start_with_live_processor(
         tokio::spawn(workers::expiry::run(app.clone(), stopped.clone())),
         tokio::spawn(workers::refunds::run(app.clone(), stopped.clone())),
         tokio::spawn(workers::settlements::run(app.clone(), stopped.clone())),
-        tokio::spawn(workers::maintenance::run(app.clone(), stopped)),
+        tokio::spawn(workers::maintenance::run(app.clone(), stopped.clone())),
+        tokio::spawn(workers::webhooks::run(app.clone(), stopped)),
     ];
     Ok(Running {
         addr,

@@ -12,6 +12,7 @@ use crate::idempotency::Inflight;
 use crate::processor::Processor;
 use crate::redacted::Redacted;
 use crate::store::{IdempotencyScope, Store};
+use crate::webhooks::send::Sender;
 
 pub struct App {
     pub store: Store,
@@ -29,6 +30,8 @@ pub struct App {
     pub metrics: PrometheusHandle,
     /// Keys card fingerprints (HMAC-SHA256), so equal cards match without storing numbers.
     pub fingerprint_secret: Redacted<String>,
+    /// Sends signed webhook requests (SPEC §6), for the delivery worker and test sends.
+    pub webhooks: Arc<Sender>,
 }
 
 pub type AppState = Arc<App>;

@@ -378,3 +378,131 @@ pub struct SettlementList {
     pub has_more: bool,
     pub next_cursor: Option<String>,
 }
+
+// Webhooks (SPEC §6)
+
+/// Body of `POST /v1/webhooks`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhookRequest {
+    /// Where events are POSTed: `https` (in test mode also `http://localhost`,
+    /// `http://127.0.0.1` or `http://[::1]`).
+    #[schema(example = "https://shop.example/webhooks/vinr")]
+    pub url: String,
+    /// Event types to receive, or `["*"]` for all (the default).
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A webhook endpoint. `secret` is present only in the answer to its creation.
+// `Debug` is written by hand below: it must not print the secret.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookEndpoint {
+    #[schema(example = "we_0Vc0Q2m8kX1b4ZpT7rWq9nLs")]
+    pub id: String,
+    /// Always `webhook_endpoint`.
+    pub object: String,
+    pub url: String,
+    pub description: Option<String>,
+    /// The subscribed event types, or `["*"]`.
+    pub events: Vec<String>,
+    /// `enabled` or `disabled`.
+    pub status: String,
+    pub created_at: String,
+    pub livemode: bool,
+    /// The signing secret (`whsec_…`, Standard Webhooks format); shown once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for WebhookEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookEndpoint")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("status", &self.status)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A page of webhook endpoints, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookEndpointList {
+    /// Always `list`.
+    pub object: String,
+    pub data: Vec<WebhookEndpoint>,
+    pub has_more: bool,
+    pub next_cursor: Option<String>,
+}
+
+/// One attempt to deliver an event to an endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookAttempt {
+    #[schema(example = "wha_0Vc0Q2m8kX1b4ZpT7rWq9nLs")]
+    pub id: String,
+    /// Always `webhook_attempt`.
+    pub object: String,
+    /// The endpoint (`we_…`).
+    pub webhook: String,
+    /// The event delivered (`evt_…`); the `webhook-id` header.
+    pub event: String,
+    #[serde(rename = "eventType")]
+    pub event_type: String,
+    /// 1 for a delivery's first attempt.
+    pub attempt: u32,
+    /// `succeeded` (a 2xx in time) or `failed`.
+    pub status: String,
+    /// The receiver's HTTP status, when it answered.
+    #[serde(rename = "statusCode")]
+    pub status_code: Option<u16>,
+    #[serde(rename = "latencyMs")]
+    pub latency_ms: u64,
+    /// The start of the receiver's answer (at most 1 KiB).
+    #[serde(rename = "responseExcerpt")]
+    pub response_excerpt: Option<String>,
+    /// Why the attempt failed without an answer (timeout, refused address, …).
+    pub error: Option<String>,
+    /// When the next attempt is due, if the delivery is retried.
+    #[serde(rename = "nextAttemptAt")]
+    pub next_attempt_at: Option<String>,
+    pub created_at: String,
+    pub livemode: bool,
+}
+
+/// A page of attempts, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WebhookAttemptList {
+    /// Always `list`.
+    pub object: String,
+    pub data: Vec<WebhookAttempt>,
+    pub has_more: bool,
+    pub next_cursor: Option<String>,
+}
+
+/// Body of `POST /v1/events/{id}/resend`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResendEventRequest {
+    /// Only this endpoint (`we_…`); default: every enabled endpoint subscribed to the type.
+    #[serde(default)]
+    pub webhook: Option<String>,
+}
+
+/// What `POST /v1/events/{id}/resend` queued: one new delivery per endpoint listed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EventResend {
+    /// Always `event_resend`.
+    pub object: String,
+    pub event: String,
+    /// The endpoints a new delivery was queued for (`we_…`).
+    pub webhooks: Vec<String>,
+}
+
+/// Body of `POST /v1/webhooks/{id}/test` (no fields).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestWebhookRequest {}

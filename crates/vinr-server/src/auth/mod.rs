@@ -106,6 +106,8 @@ fn required_scope(method: &Method, path: &str) -> Option<&'static str> {
         ("webhooks", false) => "webhooks:write",
         ("settlements", _) => "settlements:read",
         ("balance" | "balance_transactions", _) => "balance:read",
+        // Resending an event queues webhook deliveries.
+        ("events", false) if rest.ends_with("/resend") => "webhooks:write",
         ("events", _) => "events:read",
         _ => return None,
     })
@@ -259,6 +261,14 @@ mod tests {
             Some("events:read")
         );
         assert_eq!(required_scope(&Method::GET, "/healthz"), None);
+        assert_eq!(
+            required_scope(&Method::POST, "/v1/events/evt_x/resend"),
+            Some("webhooks:write")
+        );
+        assert_eq!(
+            required_scope(&Method::POST, "/v1/webhooks/we_x/test"),
+            Some("webhooks:write")
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod ledger;
 pub mod payments;
 pub mod refunds;
 pub mod settlements;
+pub mod webhooks;
 
 use vinr_domain::{RefundError, StateError};
 

@@ -13,6 +13,7 @@ pub mod payments;
 pub mod refunds;
 pub mod request_id;
 pub mod settlements;
+pub mod webhooks;
 
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -63,6 +64,15 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/v1/events", get(events::list))
         .route("/v1/events/{id}", get(events::retrieve))
+        // Webhooks (SPEC §6)
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::retrieve).delete(webhooks::delete),
+        )
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/v1/webhooks/{id}/test", post(webhooks::test))
+        .route("/v1/events/{id}/resend", post(webhooks::resend))
         .route_layer(from_fn_with_state(app.clone(), auth::authenticate));
     Router::new()
         .route("/healthz", get(ops::healthz))

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use vinr_types as wire;
 
-use crate::http::{balance, events, ops, payments, refunds, settlements};
+use crate::http::{balance, events, ops, payments, refunds, settlements, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -45,6 +45,13 @@ use crate::http::{balance, events, ops, payments, refunds, settlements};
         ops::readyz,
         ops::metrics,
         ops::openapi,
+        webhooks::create,
+        webhooks::list,
+        webhooks::retrieve,
+        webhooks::delete,
+        webhooks::deliveries,
+        webhooks::test,
+        webhooks::resend,
     ),
     components(schemas(
         wire::ErrorBody,
@@ -71,6 +78,14 @@ use crate::http::{balance, events, ops, payments, refunds, settlements};
         wire::EventData,
         wire::EventList,
         wire::Health,
+        wire::CreateWebhookRequest,
+        wire::WebhookEndpoint,
+        wire::WebhookEndpointList,
+        wire::WebhookAttempt,
+        wire::WebhookAttemptList,
+        wire::ResendEventRequest,
+        wire::EventResend,
+        wire::TestWebhookRequest,
     )),
     modifiers(&Security),
     tags(
@@ -81,6 +96,7 @@ use crate::http::{balance, events, ops, payments, refunds, settlements};
         (name = "settlements", description = "Payouts: due balance transactions gathered per account, mode and currency"),
         (name = "events", description = "Every state change, kept 30 days"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
+        (name = "webhooks", description = "Endpoints that receive every event, signed (Standard Webhooks)"),
     )
 )]
 struct ApiDoc;

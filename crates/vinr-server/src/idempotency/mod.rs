@@ -175,3 +175,19 @@ where
         Outcome::InUse => Err(ApiError::idempotency_in_use()),
     }
 }
+
+/// The stored answer for `key`, replayed (or refused as a mismatch), if its first request has
+/// completed; for requests whose effect happens outside the transaction (a test webhook send),
+/// which must not repeat it for a retry.
+pub async fn stored_answer(
+    app: &AppState,
+    key: &IdempotencyScope,
+    fingerprint: [u8; 32],
+) -> Result<Option<Answer>, ApiError> {
+    let key = key.clone();
+    let stored = app
+        .store
+        .write(move |tx| Ok::<_, FlowError>(tx.find_idempotent_response(&key)?))
+        .await?;
+    stored.map(|stored| judge(stored, &fingerprint)).transpose()
+}

@@ -12,12 +12,18 @@
 mod columns;
 pub mod postgres;
 pub mod sqlite;
+mod webhook_rows;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
 
 use vinr_domain::ledger::{BalanceType, Entry};
 use vinr_domain::settlement::{Line, Settlement, SettlementStatus};
 use vinr_domain::{Currency, Mode, Payment, PaymentStatus, Refund, UnixMillis};
+
+use crate::redacted::Redacted;
 
 /// One merchant account's view in one mode: every query is confined to it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -158,6 +164,67 @@ pub struct BalanceAmounts {
     pub currency: Currency,
     pub available: i64,
     pub pending: i64,
+}
+
+/// A webhook endpoint (SPEC §6). `events` is empty for "every type" (`["*"]`).
+#[derive(Debug, Clone)]
+pub struct WebhookEndpointRecord {
+    pub id: String,
+    pub scope: Scope,
+    pub url: String,
+    pub description: Option<String>,
+    pub events: Vec<String>,
+    /// `whsec_…`: needed to sign, so stored; never printed.
+    pub secret: Redacted<String>,
+    pub enabled: bool,
+    pub created_at: UnixMillis,
+}
+
+/// A delivery leased for one attempt: where to, with what key, of which event.
+#[derive(Debug, Clone)]
+pub struct DeliveryJob {
+    pub delivery_seq: i64,
+    pub endpoint_id: String,
+    pub url: String,
+    pub secret: Redacted<String>,
+    /// `None` when the event is gone (pruned after 30 days): the delivery fails unsent.
+    pub event: Option<EventRecord>,
+    pub scope: Scope,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    /// When the delivery was queued (its event's commit).
+    pub queued_at: UnixMillis,
+}
+
+/// One attempt to POST an event to an endpoint.
+#[derive(Debug, Clone)]
+pub struct WebhookAttemptRecord {
+    pub id: String,
+    pub scope: Scope,
+    pub endpoint_id: String,
+    pub delivery_seq: Option<i64>,
+    pub event_id: String,
+    pub event_type: String,
+    /// 1 for the first attempt of a delivery.
+    pub attempt: u32,
+    pub succeeded: bool,
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    pub response_excerpt: Option<String>,
+    pub error: Option<String>,
+    /// When the next attempt is due, if the delivery is retried.
+    pub next_attempt_at: Option<UnixMillis>,
+    pub created_at: UnixMillis,
+}
+
+/// What an attempt means for its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryNext {
+    /// A `webhook.test` send: there is no delivery row.
+    None,
+    Succeeded,
+    RetryAt(UnixMillis),
+    Failed,
 }
 
 /// Where idempotency keys live: account + mode + method + path + key (SPEC §2).
@@ -374,6 +441,48 @@ pub trait Tx {
     ) -> Result<usize, StoreError>;
     /// Deletes at most `limit` events created before `before`; answers how many.
     fn prune_events(&mut self, before: UnixMillis, limit: usize) -> Result<usize, StoreError>;
+
+    // Webhooks (SPEC §6)
+    fn count_webhook_endpoints(&mut self, scope: &Scope) -> Result<u64, StoreError>;
+    fn insert_webhook_endpoint(
+        &mut self,
+        endpoint: &WebhookEndpointRecord,
+    ) -> Result<(), StoreError>;
+    /// Deletes an endpoint with its queued deliveries and attempts; answers whether it existed.
+    fn delete_webhook_endpoint(&mut self, scope: &Scope, id: &str) -> Result<bool, StoreError>;
+    /// The outbox: queues `event` for every enabled endpoint of its scope subscribed to its
+    /// type, due at once, in one `INSERT … SELECT` (deferred on PostgreSQL: no round trip).
+    fn queue_webhook_deliveries(&mut self, event: &EventRecord) -> Result<(), StoreError>;
+    /// Queues `event` again for its matching endpoints (only `endpoint_id` when given, which
+    /// must then exist and be enabled); answers the endpoint ids queued.
+    fn requeue_webhook_event(
+        &mut self,
+        event: &EventRecord,
+        endpoint_id: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Leases up to `limit` due deliveries of existing endpoints until `lease_until`: one
+    /// attempt at a time for each, on any number of nodes (`SKIP LOCKED` on PostgreSQL).
+    fn lease_webhook_deliveries(
+        &mut self,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<DeliveryJob>, StoreError>;
+    /// Records one attempt and what it means for its delivery (none for `webhook.test`). An
+    /// attempt for an endpoint deleted meanwhile is dropped.
+    fn record_webhook_attempt(
+        &mut self,
+        attempt: &WebhookAttemptRecord,
+        next: DeliveryNext,
+    ) -> Result<(), StoreError>;
+    /// Deletes at most `limit` finished deliveries and `limit` attempts made before `before`
+    /// (kept as long as events); answers how many rows.
+    fn prune_webhook_history(
+        &mut self,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<usize, StoreError>;
 }
 
 /// The read side: committed data only.
@@ -438,6 +547,29 @@ pub trait Reader {
         kind: Option<&str>,
         query: &ListQuery,
     ) -> Result<Page<EventRecord>, ListError>;
+
+    // Webhooks (SPEC §6)
+    fn get_webhook_endpoint(
+        &mut self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Option<WebhookEndpointRecord>, StoreError>;
+    fn list_webhook_endpoints(
+        &mut self,
+        scope: &Scope,
+        query: &ListQuery,
+    ) -> Result<Page<WebhookEndpointRecord>, ListError>;
+    fn list_webhook_attempts(
+        &mut self,
+        scope: &Scope,
+        endpoint_id: &str,
+        query: &ListQuery,
+    ) -> Result<Page<WebhookAttemptRecord>, ListError>;
+    /// Deliveries waiting for an attempt (due or not), for the queue-depth gauge.
+    fn webhook_queue_depth(&mut self) -> Result<u64, StoreError>;
+    /// Whether any endpoint exists: without one there is nothing to deliver, and the worker
+    /// need not lease at every commit.
+    fn webhook_endpoints_exist(&mut self) -> Result<bool, StoreError>;
 }
 
 /// The store the server holds. One variant per backend; flows only see `Tx` and `Reader`.
@@ -492,6 +624,15 @@ impl Store {
         match self {
             Store::Sqlite(store) => store.read(read),
             Store::Postgres(store) => store.read(read).await,
+        }
+    }
+
+    /// Signalled after each commit that may have queued webhook deliveries, so the delivery
+    /// worker of this node starts at once instead of at its next poll.
+    pub fn outbox_wake(&self) -> Arc<Notify> {
+        match self {
+            Store::Sqlite(store) => store.outbox_wake(),
+            Store::Postgres(store) => store.outbox_wake(),
         }
     }
 

@@ -5,6 +5,7 @@ pub mod expiry;
 pub mod maintenance;
 pub mod refunds;
 pub mod settlements;
+pub mod webhooks;
 
 use std::fmt::Debug;
 use std::future::Future;

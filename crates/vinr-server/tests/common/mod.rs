@@ -10,6 +10,7 @@ pub mod database;
 pub mod ledger;
 pub mod process;
 pub mod race;
+pub mod receiver;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use serde_json::{json, Value};
 use vinr_domain::{Mode, UnixMillis};
 use vinr_server::clock::{Clock, ManualClock, SystemClock};
 use vinr_server::config::{
-    FileConfig, PricingConfig, RateLimitConfig, Settings, SettlementsConfig,
+    FileConfig, PricingConfig, RateLimitConfig, Settings, SettlementsConfig, WebhooksConfig,
 };
 use vinr_server::flows::FlowError;
 use vinr_server::processor::{Processor, SandboxProcessor};
@@ -60,6 +61,8 @@ pub struct Options {
     /// Serve live mode with the sandbox simulator standing in for a real acquirer, so live
     /// money flows (T+2 availability, live payouts) can be tested.
     pub live_sandbox: bool,
+    /// The `[webhooks]` table (retry schedule, timeout) instead of the defaults.
+    pub webhooks: Option<WebhooksConfig>,
 }
 
 pub struct TestServer {
@@ -106,6 +109,7 @@ impl TestServer {
                 schedule: "manual".into(),
                 ..SettlementsConfig::default()
             }),
+            webhooks: options.webhooks.unwrap_or_default(),
             ..FileConfig::default()
         };
         let listen: SocketAddr = "127.0.0.1:0".parse().expect("a socket address");

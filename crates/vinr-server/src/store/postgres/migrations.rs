@@ -32,6 +32,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0005_ledger.sql"),
     ),
     (
+        6,
+        "webhooks",
+        include_str!("../../../migrations/postgres/0006_webhooks.sql"),
+    ),
+    (
         7,
         "settlements",
         include_str!("../../../migrations/postgres/0007_settlements.sql"),

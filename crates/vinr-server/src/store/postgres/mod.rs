@@ -10,12 +10,15 @@
 
 mod migrations;
 mod rows;
+mod webhooks;
 
 use std::panic::AssertUnwindSafe;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::runtime::Handle;
+use tokio::sync::Notify;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
@@ -34,6 +37,8 @@ fn db_error(error: impl std::fmt::Display) -> StoreError {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Signalled after a commit that may have queued webhook deliveries.
+    outbox_wake: Arc<Notify>,
 }
 
 impl PgStore {
@@ -55,7 +60,10 @@ impl PgStore {
             .map_err(db_error)?;
         let mut client = pool.get().await.map_err(db_error)?;
         migrations::apply(&mut client).await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            outbox_wake: Arc::new(Notify::new()),
+        })
     }
 
     pub async fn write<T, E, F>(&self, flow: F) -> Result<T, E>
@@ -66,6 +74,7 @@ impl PgStore {
     {
         let client = self.pool.get().await.map_err(|e| E::from(db_error(e)))?;
         let runtime = Handle::current();
+        let outbox_wake = Arc::clone(&self.outbox_wake);
         let answer = tokio::task::spawn_blocking(move || {
             let mut tx = PgTx::new(&client, &runtime);
             // BEGIN goes out with the flow's first statement, COMMIT with its last writes.
@@ -79,6 +88,9 @@ impl PgStore {
                     tx.defer("COMMIT", Vec::new(), 0);
                     tx.flush().map(|()| value).map_err(E::from)
                 });
+            if result.is_ok() && tx.queued_deliveries {
+                outbox_wake.notify_one();
+            }
             if result.is_err() {
                 // Whatever failed, the connection goes back to the pool outside a
                 // transaction (PostgreSQL only warns when none is open).
@@ -107,6 +119,10 @@ impl PgStore {
             .unwrap_or_else(|_| Err(E::from(StoreError::Database("read panicked".into()))))
     }
 
+    pub fn outbox_wake(&self) -> Arc<Notify> {
+        Arc::clone(&self.outbox_wake)
+    }
+
     pub fn shutdown(&self) {
         self.pool.close();
     }
@@ -124,7 +140,13 @@ pub struct Blocking<'a, C> {
     /// The event this flow wrote last (id, snapshot): an idempotent answer equal to the
     /// snapshot is stored as a reference to it.
     pub(crate) last_event: Option<(String, String)>,
+    /// This flow may have queued webhook deliveries: wake the delivery worker after the commit.
+    pub(crate) queued_deliveries: bool,
 }
+
+/// `expect_changed` of a deferred statement whose row count is not checked (the outbox's
+/// `INSERT … SELECT` queues one delivery per matching endpoint, possibly none).
+pub(crate) const ANY_ROWS: u64 = u64::MAX;
 
 /// Owned statement parameters, kept until the deferred statement is sent.
 pub(crate) type Params = Vec<Box<dyn ToSql + Sync + Send>>;
@@ -143,6 +165,7 @@ impl<'a, C: GenericClient> Blocking<'a, C> {
             runtime,
             deferred: Vec::new(),
             last_event: None,
+            queued_deliveries: false,
         }
     }
 
@@ -241,7 +264,7 @@ where
     });
     let (changed, answer) = tokio::join!(futures_util::future::try_join_all(runs), last);
     for (deferred, changed) in batch.iter().zip(changed.map_err(db_error)?) {
-        if changed != deferred.expect_changed {
+        if deferred.expect_changed != ANY_ROWS && changed != deferred.expect_changed {
             return Err(StoreError::Database(format!(
                 "`{}` changed {changed} rows, expected {}",
                 deferred

@@ -23,6 +23,7 @@ use crate::store::{
     BalanceTransactionFilter, BalanceTransactionRecord, Cursor, Due, EventRecord, IdempotencyScope,
     ListError, ListQuery, Page, Reader, Scope, SettlementGroup, StoreError, StoredResponse, Tx,
 };
+use crate::store::{DeliveryJob, DeliveryNext, WebhookAttemptRecord, WebhookEndpointRecord};
 
 /// A flow's transaction: a pooled connection between the BEGIN and COMMIT that
 /// `PgStore::write` sends.
@@ -201,7 +202,7 @@ impl<C: deadpool_postgres::GenericClient> Blocking<'_, C> {
 
     /// Newest first, confined to `scope` and to every (column, value) of `filters`, one row
     /// more than asked to learn `has_more`.
-    fn list<T>(
+    pub(super) fn list<T>(
         &mut self,
         table: &str,
         columns: &str,
@@ -829,6 +830,60 @@ impl Tx for PgTx<'_> {
         )
         .map(|deleted| usize::try_from(deleted).unwrap_or(usize::MAX))
     }
+
+    // Webhooks (SPEC §6)
+    fn count_webhook_endpoints(&mut self, scope: &Scope) -> Result<u64, StoreError> {
+        self.wh_count_endpoints(scope)
+    }
+
+    fn insert_webhook_endpoint(
+        &mut self,
+        endpoint: &WebhookEndpointRecord,
+    ) -> Result<(), StoreError> {
+        self.wh_insert_endpoint(endpoint)
+    }
+
+    fn delete_webhook_endpoint(&mut self, scope: &Scope, id: &str) -> Result<bool, StoreError> {
+        self.wh_delete_endpoint(scope, id)
+    }
+
+    fn queue_webhook_deliveries(&mut self, event: &EventRecord) -> Result<(), StoreError> {
+        self.wh_queue_deliveries(event)
+    }
+
+    fn requeue_webhook_event(
+        &mut self,
+        event: &EventRecord,
+        endpoint_id: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<Vec<String>, StoreError> {
+        self.wh_requeue_event(event, endpoint_id, now)
+    }
+
+    fn lease_webhook_deliveries(
+        &mut self,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<DeliveryJob>, StoreError> {
+        self.wh_lease_deliveries(now, lease_until, limit)
+    }
+
+    fn record_webhook_attempt(
+        &mut self,
+        attempt: &WebhookAttemptRecord,
+        next: DeliveryNext,
+    ) -> Result<(), StoreError> {
+        self.wh_record_attempt(attempt, next)
+    }
+
+    fn prune_webhook_history(
+        &mut self,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        self.wh_prune_history(before, limit)
+    }
 }
 
 impl Reader for PgReader<'_> {
@@ -1053,5 +1108,39 @@ impl Reader for PgReader<'_> {
             query,
             event_from_row,
         )
+    }
+
+    // Webhooks (SPEC §6)
+    fn get_webhook_endpoint(
+        &mut self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Option<WebhookEndpointRecord>, StoreError> {
+        self.wh_get_endpoint(scope, id)
+    }
+
+    fn list_webhook_endpoints(
+        &mut self,
+        scope: &Scope,
+        query: &ListQuery,
+    ) -> Result<Page<WebhookEndpointRecord>, ListError> {
+        self.wh_list_endpoints(scope, query)
+    }
+
+    fn list_webhook_attempts(
+        &mut self,
+        scope: &Scope,
+        endpoint_id: &str,
+        query: &ListQuery,
+    ) -> Result<Page<WebhookAttemptRecord>, ListError> {
+        self.wh_list_attempts(scope, endpoint_id, query)
+    }
+
+    fn webhook_queue_depth(&mut self) -> Result<u64, StoreError> {
+        self.wh_queue_depth()
+    }
+
+    fn webhook_endpoints_exist(&mut self) -> Result<bool, StoreError> {
+        self.wh_endpoints_exist()
     }
 }

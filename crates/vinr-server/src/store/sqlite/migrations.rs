@@ -33,6 +33,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0005_ledger.sql"),
     ),
     (
+        6,
+        "webhooks",
+        include_str!("../../../migrations/sqlite/0006_webhooks.sql"),
+    ),
+    (
         7,
         "settlements",
         include_str!("../../../migrations/sqlite/0007_settlements.sql"),

@@ -8,6 +8,7 @@
 
 mod migrations;
 mod rows;
+mod webhooks;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
@@ -16,6 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
+use tokio::sync::Notify;
 use vinr_domain::limits::{WRITE_BATCH_FLOWS_MAX, WRITE_QUEUE_FLOWS_MAX};
 
 use super::{Reader, StoreError, Tx};
@@ -59,6 +61,8 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     checkpointer: Mutex<Option<(SyncSender<()>, JoinHandle<()>)>>,
     readers: Mutex<Vec<Connection>>,
+    /// Signalled after a commit that queued webhook deliveries.
+    outbox_wake: Arc<Notify>,
 }
 
 #[derive(Clone)]
@@ -134,9 +138,11 @@ impl SqliteStore {
         let mut conn = open_writer(path)?;
         migrations::apply(&mut conn)?;
         let (sender, receiver) = mpsc::sync_channel(WRITE_QUEUE_FLOWS_MAX);
+        let outbox_wake = Arc::new(Notify::new());
+        let wake = Arc::clone(&outbox_wake);
         let writer = std::thread::Builder::new()
             .name("vinr-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, receiver))
+            .spawn(move || writer_loop(conn, receiver, &wake))
             .map_err(|error| StoreError::Database(format!("cannot start writer: {error}")))?;
         let checkpointer = start_checkpointer(path)?;
         Ok(SqliteStore {
@@ -146,6 +152,7 @@ impl SqliteStore {
                 writer: Mutex::new(Some(writer)),
                 checkpointer: Mutex::new(Some(checkpointer)),
                 readers: Mutex::new(Vec::new()),
+                outbox_wake,
             }),
         })
     }
@@ -215,6 +222,10 @@ impl SqliteStore {
         result
     }
 
+    pub fn outbox_wake(&self) -> Arc<Notify> {
+        Arc::clone(&self.inner.outbox_wake)
+    }
+
     pub fn shutdown(&self) {
         let writer = self
             .inner
@@ -267,7 +278,7 @@ fn start_checkpointer(path: &str) -> Result<(SyncSender<()>, JoinHandle<()>), St
     Ok((stop, handle))
 }
 
-fn writer_loop(conn: Connection, receiver: Receiver<Message>) {
+fn writer_loop(conn: Connection, receiver: Receiver<Message>, outbox_wake: &Notify) {
     let mut batch: Vec<Job> = Vec::with_capacity(WRITE_BATCH_FLOWS_MAX);
     let mut stopping = false;
     while !stopping {
@@ -285,7 +296,7 @@ fn writer_loop(conn: Connection, receiver: Receiver<Message>) {
                 Err(TryRecvError::Empty) => break,
             }
         }
-        run_batch(&conn, &mut batch);
+        run_batch(&conn, &mut batch, outbox_wake);
     }
     tracing::debug!("sqlite writer stopped");
 }
@@ -296,10 +307,11 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
-fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
+fn run_batch(conn: &Connection, batch: &mut Vec<Job>, outbox_wake: &Notify) {
     let started = Instant::now();
     let flows = batch.len();
     let mut answers = Vec::with_capacity(flows);
+    let mut queued_deliveries = false;
     if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
         let message = error.to_string();
         for job in batch.drain(..) {
@@ -315,7 +327,9 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
             drop(job);
             continue;
         }
-        let outcome = job(&mut SqliteTx::new(conn));
+        let mut tx = SqliteTx::new(conn);
+        let outcome = job(&mut tx);
+        queued_deliveries |= outcome.keep && tx.queued_deliveries;
         let closed = if outcome.keep {
             run_cached(conn, "RELEASE flow")
         } else {
@@ -336,7 +350,12 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>) {
     metrics::histogram!("vinr_store_batch_commit_seconds")
         .record((started.elapsed() - executed).as_secs_f64());
     match commit {
-        Ok(()) => answers.into_iter().for_each(|answer| answer(Ok(()))),
+        Ok(()) => {
+            if queued_deliveries {
+                outbox_wake.notify_one();
+            }
+            answers.into_iter().for_each(|answer| answer(Ok(())));
+        }
         Err(error) => {
             let message = error.to_string();
             tracing::error!(%message, flows, "group commit failed; every flow in it is refused");

@@ -8,7 +8,7 @@ use vinr_domain::{
     Currency, FailureCode, Mode, Payment, PaymentStatus, Refund, RefundReason, UnixMillis,
 };
 
-use super::db_error;
+use super::{db_error, webhooks};
 use crate::store::columns::{
     answer_reference, balance_amounts, balance_sql, request_hash, settlement_group,
     settlement_line, ApiKeyRow, BalanceTransactionRow, EventRow, PaymentRow, RefundRow,
@@ -20,6 +20,7 @@ use crate::store::{
     BalanceTransactionFilter, BalanceTransactionRecord, Cursor, Due, EventRecord, IdempotencyScope,
     ListError, ListQuery, Page, Reader, Scope, SettlementGroup, StoreError, StoredResponse, Tx,
 };
+use crate::store::{DeliveryJob, DeliveryNext, WebhookAttemptRecord, WebhookEndpointRecord};
 
 fn payment_row(row: &Row<'_>) -> rusqlite::Result<PaymentRow> {
     Ok(PaymentRow {
@@ -190,11 +191,11 @@ fn find_idempotent_response(
 }
 
 /// A listable table: its name, its columns, and how a row becomes an object.
-struct Listed<R, T> {
-    table: &'static str,
-    columns: &'static str,
-    read: fn(&Row<'_>) -> rusqlite::Result<R>,
-    convert: fn(R) -> Result<T, StoreError>,
+pub(super) struct Listed<R, T> {
+    pub(super) table: &'static str,
+    pub(super) columns: &'static str,
+    pub(super) read: fn(&Row<'_>) -> rusqlite::Result<R>,
+    pub(super) convert: fn(R) -> Result<T, StoreError>,
 }
 
 const PAYMENTS: Listed<PaymentRow, Payment> = Listed {
@@ -235,7 +236,7 @@ const EVENTS: Listed<EventRow, EventRecord> = Listed {
 /// Runs a newest-first list query over `table` confined to `scope`, with extra equality
 /// filters (all must match), `created` bounds and a cursor. Fetches one row more than asked to learn
 /// `has_more` without a count.
-fn list<R, T>(
+pub(super) fn list<R, T>(
     conn: &Connection,
     listed: &Listed<R, T>,
     scope: &Scope,
@@ -313,6 +314,9 @@ pub struct SqliteTx<'c> {
     /// The event this flow wrote last, so that an idempotent answer equal to its snapshot is
     /// stored as a reference to it.
     last_event: Option<(String, String)>,
+    /// This flow queued webhook deliveries: the writer wakes the delivery worker after the
+    /// commit.
+    pub(super) queued_deliveries: bool,
 }
 
 impl<'c> SqliteTx<'c> {
@@ -320,6 +324,7 @@ impl<'c> SqliteTx<'c> {
         SqliteTx {
             conn,
             last_event: None,
+            queued_deliveries: false,
         }
     }
 
@@ -822,6 +827,65 @@ impl Tx for SqliteTx<'_> {
             params![before.0, limit as i64],
         )
     }
+
+    // Webhooks (SPEC §6)
+    fn count_webhook_endpoints(&mut self, scope: &Scope) -> Result<u64, StoreError> {
+        webhooks::count_endpoints(self.conn, scope)
+    }
+
+    fn insert_webhook_endpoint(
+        &mut self,
+        endpoint: &WebhookEndpointRecord,
+    ) -> Result<(), StoreError> {
+        webhooks::insert_endpoint(self.conn, endpoint)
+    }
+
+    fn delete_webhook_endpoint(&mut self, scope: &Scope, id: &str) -> Result<bool, StoreError> {
+        webhooks::delete_endpoint(self.conn, scope, id)
+    }
+
+    fn queue_webhook_deliveries(&mut self, event: &EventRecord) -> Result<(), StoreError> {
+        if webhooks::queue_deliveries(self.conn, event)? > 0 {
+            self.queued_deliveries = true;
+        }
+        Ok(())
+    }
+
+    fn requeue_webhook_event(
+        &mut self,
+        event: &EventRecord,
+        endpoint_id: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<Vec<String>, StoreError> {
+        let queued = webhooks::requeue_event(self.conn, event, endpoint_id, now)?;
+        self.queued_deliveries |= !queued.is_empty();
+        Ok(queued)
+    }
+
+    fn lease_webhook_deliveries(
+        &mut self,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<DeliveryJob>, StoreError> {
+        webhooks::lease_deliveries(self.conn, now, lease_until, limit)
+    }
+
+    fn record_webhook_attempt(
+        &mut self,
+        attempt: &WebhookAttemptRecord,
+        next: DeliveryNext,
+    ) -> Result<(), StoreError> {
+        webhooks::record_attempt(self.conn, attempt, next)
+    }
+
+    fn prune_webhook_history(
+        &mut self,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        webhooks::prune_history(self.conn, before, limit)
+    }
 }
 
 pub struct SqliteReader<'c> {
@@ -1103,5 +1167,39 @@ impl Reader for SqliteReader<'_> {
                 .collect::<Vec<_>>(),
             query,
         )
+    }
+
+    // Webhooks (SPEC §6)
+    fn get_webhook_endpoint(
+        &mut self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Option<WebhookEndpointRecord>, StoreError> {
+        webhooks::get_endpoint(self.conn, scope, id)
+    }
+
+    fn list_webhook_endpoints(
+        &mut self,
+        scope: &Scope,
+        query: &ListQuery,
+    ) -> Result<Page<WebhookEndpointRecord>, ListError> {
+        webhooks::list_endpoints(self.conn, scope, query)
+    }
+
+    fn list_webhook_attempts(
+        &mut self,
+        scope: &Scope,
+        endpoint_id: &str,
+        query: &ListQuery,
+    ) -> Result<Page<WebhookAttemptRecord>, ListError> {
+        webhooks::list_attempts(self.conn, scope, endpoint_id, query)
+    }
+
+    fn webhook_queue_depth(&mut self) -> Result<u64, StoreError> {
+        webhooks::queue_depth(self.conn)
+    }
+
+    fn webhook_endpoints_exist(&mut self) -> Result<bool, StoreError> {
+        webhooks::endpoints_exist(self.conn)
     }
 }

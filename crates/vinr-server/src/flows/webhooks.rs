@@ -1,0 +1,77 @@
+//! Webhook flows (SPEC §6): register and delete endpoints, queue an event again. Deliveries of
+//! new events are queued by the outbox inside every flow that records an event.
+
+use vinr_domain::ids::{new_id, Prefix};
+use vinr_domain::UnixMillis;
+use vinr_types as wire;
+
+use super::FlowError;
+use crate::store::{EventRecord, Scope, Tx, WebhookEndpointRecord};
+use crate::webhooks::{self, ENDPOINTS_PER_SCOPE_MAX};
+
+pub struct NewEndpoint {
+    pub scope: Scope,
+    /// Checked by [`webhooks::validate_url`].
+    pub url: String,
+    /// Checked against [`webhooks::EVENT_TYPES`]; empty for every type.
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    pub now: UnixMillis,
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, FlowError> {
+    serde_json::to_string(value)
+        .map_err(|error| FlowError::Store(crate::store::StoreError::Database(error.to_string())))
+}
+
+/// Creates an enabled endpoint with a new secret; answers its JSON, secret included (the only
+/// time it is shown).
+pub fn create_endpoint(tx: &mut dyn Tx, new: NewEndpoint) -> Result<String, FlowError> {
+    if tx.count_webhook_endpoints(&new.scope)? >= ENDPOINTS_PER_SCOPE_MAX {
+        return Err(FlowError::Invalid {
+            param: "url",
+            message: format!(
+                "This account already has {ENDPOINTS_PER_SCOPE_MAX} webhook endpoints in this \
+                 mode; delete one first."
+            ),
+        });
+    }
+    let endpoint = WebhookEndpointRecord {
+        id: new_id(Prefix::WebhookEndpoint, new.now),
+        scope: new.scope,
+        url: new.url,
+        description: new.description,
+        events: new.events,
+        secret: webhooks::new_secret(),
+        enabled: true,
+        created_at: new.now,
+    };
+    tx.insert_webhook_endpoint(&endpoint)?;
+    json(&webhooks::wire::endpoint(&endpoint, true))
+}
+
+/// Deletes an endpoint: its queued deliveries go with it, so nothing more is sent.
+pub fn delete_endpoint(tx: &mut dyn Tx, scope: &Scope, id: &str) -> Result<String, FlowError> {
+    if !tx.delete_webhook_endpoint(scope, id)? {
+        return Err(FlowError::NotFound {
+            object: "webhook endpoint",
+            id: id.to_owned(),
+        });
+    }
+    Ok(serde_json::json!({"id": id, "object": "webhook_endpoint", "deleted": true}).to_string())
+}
+
+/// Queues `event` again for its matching endpoints (or only `endpoint_id`), due at once.
+pub fn resend(
+    tx: &mut dyn Tx,
+    event: &EventRecord,
+    endpoint_id: Option<&str>,
+    now: UnixMillis,
+) -> Result<String, FlowError> {
+    let webhooks = tx.requeue_webhook_event(event, endpoint_id, now)?;
+    json(&wire::EventResend {
+        object: "event_resend".into(),
+        event: event.id.clone(),
+        webhooks,
+    })
+}

@@ -1,0 +1,447 @@
+//! Webhook endpoint handlers (SPEC §6): register (idempotent, like every POST), list,
+//! retrieve, delete, list an endpoint's delivery attempts, send a test event at once; and
+//! `POST /v1/events/{id}/resend`, which queues an event again.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use vinr_domain::ids::{looks_like, new_id, Prefix};
+use vinr_types as wire;
+
+use crate::auth::AuthContext;
+use crate::clock::{Clock, SystemClock};
+use crate::flows::webhooks::{self as flow, NewEndpoint};
+use crate::flows::FlowError;
+use crate::http::body::{idempotency_key, ApiBody, PathId};
+use crate::http::error::ApiError;
+use crate::http::list::{list_query, next_cursor, parse_query, CreatedRange};
+use crate::idempotency::{self, Answer};
+use crate::render;
+use crate::state::AppState;
+use crate::store::{
+    DeliveryNext, EventRecord, IdempotencyScope, WebhookAttemptRecord, WebhookEndpointRecord,
+};
+use crate::webhooks::send::Message;
+use crate::webhooks::{self, validate_url, DESCRIPTION_LEN_MAX, EVENT_TYPES, TEST_EVENT_TYPE};
+
+/// Query of `GET /v1/webhooks` and `GET /v1/webhooks/{id}/deliveries`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookListParams {
+    pub limit: Option<String>,
+    pub starting_after: Option<String>,
+    pub ending_before: Option<String>,
+    pub created: Option<CreatedRange>,
+}
+
+fn key_scope(auth: &AuthContext, path: String, key: Option<String>) -> Option<IdempotencyScope> {
+    key.map(|key| IdempotencyScope {
+        account_id: auth.scope.account_id.clone(),
+        mode: auth.scope.mode,
+        method: "POST",
+        path,
+        key,
+    })
+}
+
+/// The subscribed types: `None` or `["*"]` is every type (stored as an empty list); otherwise
+/// known types only, without duplicates, in the order given.
+fn parse_events(events: Option<Vec<String>>) -> Result<Vec<String>, ApiError> {
+    let Some(events) = events else {
+        return Ok(Vec::new());
+    };
+    if events.is_empty() {
+        return Err(ApiError::invalid(
+            "events",
+            "`events` must list at least one event type, or be [\"*\"] for all.",
+        ));
+    }
+    if events.iter().any(|kind| kind == "*") {
+        if events.len() == 1 {
+            return Ok(Vec::new());
+        }
+        return Err(ApiError::invalid(
+            "events",
+            "`*` (every event type) cannot be combined with other types.",
+        ));
+    }
+    let mut types: Vec<String> = Vec::with_capacity(events.len());
+    for (index, kind) in events.into_iter().enumerate() {
+        if !EVENT_TYPES.contains(&kind.as_str()) {
+            let shown: String = kind.chars().take(64).collect();
+            return Err(ApiError::invalid(
+                format!("events[{index}]"),
+                format!(
+                    "`{shown}` is not an event type; expected one of {} or `*`.",
+                    EVENT_TYPES.join(", ")
+                ),
+            ));
+        }
+        if !types.contains(&kind) {
+            types.push(kind);
+        }
+    }
+    Ok(types)
+}
+
+async fn endpoint_of(
+    app: &AppState,
+    auth: &AuthContext,
+    id: &str,
+) -> Result<WebhookEndpointRecord, ApiError> {
+    let missing = || ApiError::not_found("webhook endpoint", id);
+    if !looks_like(Prefix::WebhookEndpoint, id) {
+        return Err(missing());
+    }
+    let (scope, wanted) = (auth.scope.clone(), id.to_owned());
+    app.store
+        .read(move |reader| reader.get_webhook_endpoint(&scope, &wanted))
+        .await?
+        .ok_or_else(missing)
+}
+
+/// Register a webhook endpoint.
+#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks",
+    request_body(content((wire::CreateWebhookRequest = "application/json"), (wire::CreateWebhookRequest = "application/x-www-form-urlencoded"))),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (1–255 characters)")),
+    responses(
+        (status = 201, description = "The endpoint, with its signing `secret` (shown only here)", body = wire::WebhookEndpoint),
+        (status = 400, description = "Invalid parameters (URL rules, unknown event types, too many endpoints)", body = wire::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
+        (status = 403, description = "The key lacks `webhooks:write`", body = wire::ErrorBody),
+        (status = 409, description = "Idempotency conflict", body = wire::ErrorBody),
+        (status = 429, description = "Rate limited", body = wire::ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn create(
+    State(app): State<AppState>,
+    Extension(auth): Extension<AuthContext>,
+    headers: HeaderMap,
+    body: ApiBody<wire::CreateWebhookRequest>,
+) -> Result<(StatusCode, Answer), ApiError> {
+    let request = body.value;
+    let key = idempotency_key(&headers)?;
+    let url = validate_url(&request.url, auth.mode())
+        .map_err(|error| ApiError::invalid("url", error.0))?;
+    let events = parse_events(request.events)?;
+    if let Some(description) = &request.description {
+        if description.chars().count() > DESCRIPTION_LEN_MAX {
+            return Err(ApiError::invalid(
+                "description",
+                format!("`description` must be at most {DESCRIPTION_LEN_MAX} characters."),
+            ));
+        }
+    }
+    let now = app.clock.now();
+    let new = NewEndpoint {
+        scope: auth.scope.clone(),
+        url,
+        events,
+        description: request.description,
+        now,
+    };
+    let key = key_scope(&auth, "/v1/webhooks".into(), key);
+    let answer = idempotency::run(
+        &app,
+        key,
+        body.fingerprint,
+        StatusCode::CREATED,
+        now,
+        move |tx| flow::create_endpoint(tx, new).map(String::into_bytes),
+    )
+    .await?;
+    Ok((answer.status, answer))
+}
+
+/// Retrieve a webhook endpoint (without its secret).
+#[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint id (`we_…`)")),
+    responses(
+        (status = 200, description = "The endpoint", body = wire::WebhookEndpoint),
+        (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
+        (status = 403, description = "The key lacks `webhooks:read`", body = wire::ErrorBody),
+        (status = 404, description = "No such endpoint in this account and mode", body = wire::ErrorBody),
+        (status = 429, description = "Rate limited", body = wire::ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn retrieve(
+    State(app): State<AppState>,
+    Extension(auth): Extension<AuthContext>,
+    PathId(id): PathId,
+) -> Result<Json<wire::WebhookEndpoint>, ApiError> {
+    let endpoint = endpoint_of(&app, &auth, &id).await?;
+    Ok(Json(webhooks::wire::endpoint(&endpoint, false)))
+}
+
+/// List webhook endpoints, newest first.
+#[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks",
+    params(
+        ("limit" = Option<u32>, Query, description = "1 to 100, default 25"),
+        ("starting_after" = Option<String>, Query, description = "An endpoint id: the page after it (older)"),
+        ("ending_before" = Option<String>, Query, description = "An endpoint id: the page before it (newer)"),
+        ("created[gte]" = Option<String>, Query, description = "Created at or after (Unix seconds or RFC 3339)"),
+        ("created[lt]" = Option<String>, Query, description = "Created before (Unix seconds or RFC 3339)")),
+    responses(
+        (status = 200, description = "A page of endpoints", body = wire::WebhookEndpointList),
+        (status = 400, description = "Invalid parameters", body = wire::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
+        (status = 403, description = "The key lacks `webhooks:read`", body = wire::ErrorBody),
+        (status = 429, description = "Rate limited", body = wire::ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn list(
+    State(app): State<AppState>,
+    Extension(auth): Extension<AuthContext>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<wire::WebhookEndpointList>, ApiError> {
+    let params: WebhookListParams = parse_query(query.as_deref())?;
+    let query = list_query(
+        params.limit.as_deref(),
+        params.starting_after,
+        params.ending_before,
+        params.created.as_ref(),
+    )?;
+    let (scope, page_query) = (auth.scope.clone(), query.clone());
+    let page = app
+        .store
+        .read(move |reader| reader.list_webhook_endpoints(&scope, &page_query))
+        .await?;
+    let next_cursor = next_cursor(&query, &page, |e| e.id.as_str());
+    Ok(Json(wire::WebhookEndpointList {
+        object: "list".into(),
+        data: page
+            .items
+            .iter()
+            .map(|e| webhooks::wire::endpoint(e, false))
+            .collect(),
+        has_more: page.has_more,
+        next_cursor,
+    }))
+}
+
+/// Delete a webhook endpoint; its queued deliveries are dropped at once.
+#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint id (`we_…`)")),
+    responses(
+        (status = 200, description = "`{\"id\", \"object\": \"webhook_endpoint\", \"deleted\": true}`", content_type = "application/json"),
+        (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
+        (status = 403, description = "The key lacks `webhooks:write`", body = wire::ErrorBody),
+        (status = 404, description = "No such endpoint in this account and mode", body = wire::ErrorBody),
+        (status = 429, description = "Rate limited", body = wire::ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn delete(
+    State(app): State<AppState>,
+    Extension(auth): Extension<AuthContext>,
+    PathId(id): PathId,
+) -> Result<Answer, ApiError> {
+    if !looks_like(Prefix::WebhookEndpoint, &id) {
+        return Err(ApiError::not_found("webhook endpoint", &id));
+    }
+    let scope = auth.scope.clone();
+    let body = app
+        .store
+        .write(move |tx| flow::delete_endpoint(tx, &scope, &id))
+        .await?;
+    Ok(Answer {
+        status: StatusCode::OK,
+        body: body.into_bytes(),
+        replayed: false,
+    })
+}
+
+/// List an endpoint's delivery attempts, newest first.
+#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks",
+    params(
+        ("id" = String, Path, description = "The endpoint id (`we_…`)"),
+        ("limit" = Option<u32>, Query, description = "1 to 100, default 25"),
+        ("starting_after" = Option<String>, Query, description = "An attempt id: the page after it (older)"),
+        ("ending_before" = Option<String>, Query, description = "An attempt id: the page before it (newer)"),
+        ("created[gte]" = Option<String>, Query, description = "Made at or after (Unix seconds or RFC 3339)"),
+        ("created[lt]" = Option<String>, Query, description = "Made before (Unix seconds or RFC 3339)")),
+    responses(
+        (status = 200, description = "A page of attempts", body = wire::WebhookAttemptList),
+        (status = 400, description = "Invalid parameters", body = wire::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
+        (status = 403, description = "The key lacks `webhooks:read`", body = wire::ErrorBody),
+        (status = 404, description = "No such endpoint in this account and mode", body = wire::ErrorBody),
+        (status = 429, description = "Rate limited", body = wire::ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn deliveries(
+    State(app): State<AppState>,
+    Extension(auth): Extension<AuthContext>,
+    PathId(id): PathId,
+    RawQuery(query): RawQuery,
+) -> Result<Json<wire::WebhookAttemptList>, ApiError> {
+    let params: WebhookListParams = parse_query(query.as_deref())?;
+    let query = list_query(
+        params.limit.as_deref(),
+        params.starting_after,
+        params.ending_before,
+        params.created.as_ref(),
+    )?;
+    let endpoint = endpoint_of(&app, &auth, &id).await?;
+    let (scope, page_query) = (auth.scope.clone(), query.clone());
+    let page = app
+        .store
+        .read(move |reader| reader.list_webhook_attempts(&scope, &endpoint.id, &page_query))
+        .await?;
+    let next_cursor = next_cursor(&query, &page, |a| a.id.as_str());
+    Ok(Json(wire::WebhookAttemptList {
+        object: "list".into(),
+        data: page.items.iter().map(webhooks::wire::attempt).collect(),
+        has_more: page.has_more,
+        next_cursor,
+    }))
+}
+
+/// Send a signed `webhook.test` event to the endpoint now; answers the attempt.
+#[utoipa::path(post, path = "/v1/webhooks/{id}/test", tag = "webhooks",
+    params(
+        ("id" = String, Path, description = "The endpoint id (`we_…`)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "A retry answers the first attempt instead of sending again")),
+    request_body(content((wire::TestWebhookRequest = "application/json"))),
+    responses(
+        (status = 200, description = "The attempt: `status` `succeeded` when the receiver answered 2xx in time", body = wire::WebhookAttempt),
+        (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
+        (status = 403, description = "The key lacks `webhooks:write`", body = wire::ErrorBody),
+        (status = 404, description = "No such endpoint in this account and mode", body = wire::ErrorBody),
+        (status = 409, description = "Idempotency conflict", body = wire::ErrorBody),
+        (status = 429, description = "Rate limited", body = wire::ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn test(
+    State(app): State<AppState>,
+    Extension(auth): Extension<AuthContext>,
+    headers: HeaderMap,
+    PathId(id): PathId,
+    body: ApiBody<wire::TestWebhookRequest>,
+) -> Result<Answer, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let endpoint = endpoint_of(&app, &auth, &id).await?;
+    let key = key_scope(&auth, format!("/v1/webhooks/{id}/test"), key);
+    if let Some(key) = &key {
+        if let Some(answer) = idempotency::stored_answer(&app, key, body.fingerprint).await? {
+            return Ok(answer);
+        }
+    }
+    let now = app.clock.now();
+    let data = serde_json::to_string(&webhooks::wire::endpoint(&endpoint, false))
+        .map_err(|error| ApiError::internal(&error))?;
+    let event = EventRecord {
+        id: new_id(Prefix::Event, now),
+        scope: auth.scope.clone(),
+        kind: TEST_EVENT_TYPE.into(),
+        object_id: endpoint.id.clone(),
+        data,
+        created_at: now,
+    };
+    let event_id = event.id.clone();
+    let payload =
+        serde_json::to_vec(&render::event(event)).map_err(|error| ApiError::internal(&error))?;
+    let message = Message {
+        event_id: &event_id,
+        body: &payload,
+    };
+    let outcome = app
+        .webhooks
+        .send(
+            auth.mode(),
+            &endpoint.url,
+            &endpoint.secret,
+            &message,
+            SystemClock.now().0 / 1000,
+        )
+        .await;
+    metrics::counter!("vinr_webhook_attempts_total", "result" => outcome.result).increment(1);
+    let attempt = WebhookAttemptRecord {
+        id: new_id(Prefix::WebhookAttempt, now),
+        scope: auth.scope.clone(),
+        endpoint_id: endpoint.id,
+        delivery_seq: None,
+        event_id,
+        event_type: TEST_EVENT_TYPE.into(),
+        attempt: 1,
+        succeeded: outcome.succeeded,
+        status_code: outcome.status_code,
+        latency_ms: outcome.latency_ms,
+        response_excerpt: outcome.response_excerpt,
+        error: outcome.error,
+        next_attempt_at: None,
+        created_at: now,
+    };
+    idempotency::run(
+        &app,
+        key,
+        body.fingerprint,
+        StatusCode::OK,
+        now,
+        move |tx| {
+            tx.record_webhook_attempt(&attempt, DeliveryNext::None)?;
+            serde_json::to_vec(&webhooks::wire::attempt(&attempt)).map_err(|error| {
+                FlowError::Store(crate::store::StoreError::Database(error.to_string()))
+            })
+        },
+    )
+    .await
+}
+
+/// Queue an event again for delivery.
+#[utoipa::path(post, path = "/v1/events/{id}/resend", tag = "webhooks",
+    params(
+        ("id" = String, Path, description = "The event id (`evt_…`)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (1–255 characters)")),
+    request_body(content((wire::ResendEventRequest = "application/json"), (wire::ResendEventRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 202, description = "Queued: one new delivery per endpoint listed, attempted at once", body = wire::EventResend),
+        (status = 400, description = "Invalid parameters (e.g. the endpoint is not subscribed to the event's type)", body = wire::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
+        (status = 403, description = "The key lacks `webhooks:write`", body = wire::ErrorBody),
+        (status = 404, description = "No such event (or endpoint) in this account and mode", body = wire::ErrorBody),
+        (status = 409, description = "Idempotency conflict", body = wire::ErrorBody),
+        (status = 429, description = "Rate limited", body = wire::ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn resend(
+    State(app): State<AppState>,
+    Extension(auth): Extension<AuthContext>,
+    headers: HeaderMap,
+    PathId(id): PathId,
+    body: ApiBody<wire::ResendEventRequest>,
+) -> Result<(StatusCode, Answer), ApiError> {
+    let key = idempotency_key(&headers)?;
+    if !looks_like(Prefix::Event, &id) {
+        return Err(ApiError::not_found("event", &id));
+    }
+    let (scope, wanted) = (auth.scope.clone(), id.clone());
+    let event = app
+        .store
+        .read(move |reader| reader.get_event(&scope, &wanted))
+        .await?
+        .ok_or_else(|| ApiError::not_found("event", &id))?;
+    let endpoint_id = match body.value.webhook {
+        None => None,
+        Some(webhook) => {
+            let endpoint = endpoint_of(&app, &auth, &webhook)
+                .await
+                .map_err(|error| error.with_param("webhook"))?;
+            if !endpoint.events.is_empty() && !endpoint.events.contains(&event.kind) {
+                return Err(ApiError::invalid(
+                    "webhook",
+                    format!(
+                        "The endpoint {} is not subscribed to `{}` events.",
+                        endpoint.id, event.kind
+                    ),
+                ));
+            }
+            Some(endpoint.id)
+        }
+    };
+    let now = app.clock.now();
+    let key = key_scope(&auth, format!("/v1/events/{id}/resend"), key);
+    let answer = idempotency::run(
+        &app,
+        key,
+        body.fingerprint,
+        StatusCode::ACCEPTED,
+        now,
+        move |tx| flow::resend(tx, &event, endpoint_id.as_deref(), now).map(String::into_bytes),
+    )
+    .await?;
+    Ok((answer.status, answer))
+}

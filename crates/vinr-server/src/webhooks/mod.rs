@@ -1,0 +1,237 @@
+//! Webhooks (SPEC §6), the pure parts: the event types an endpoint may subscribe to, endpoint
+//! URL rules, secrets and Standard Webhooks signatures, the retry schedule, and the address
+//! rules that keep live-mode delivery away from private networks ([`ssrf`]). Sending is the
+//! delivery worker's (`workers::webhooks`); storage is the store's.
+
+pub mod send;
+pub mod ssrf;
+pub mod wire;
+
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use rand::Rng;
+use sha2::Sha256;
+use vinr_domain::Mode;
+
+use crate::redacted::Redacted;
+
+/// Every event type a flow writes (SPEC §6), the ones an endpoint may subscribe to.
+pub const EVENT_TYPES: &[&str] = &[
+    "payment.created",
+    "payment.requires_authentication",
+    "payment.authorized",
+    "payment.completed",
+    "payment.failed",
+    "payment.cancelled",
+    "payment.expired",
+    "refund.created",
+    "refund.succeeded",
+    "refund.failed",
+    "settlement.created",
+    "settlement.paid",
+];
+
+/// The type of the event `POST /v1/webhooks/:id/test` sends; never stored, never subscribed.
+pub const TEST_EVENT_TYPE: &str = "webhook.test";
+
+/// Endpoint URLs longer than this are refused.
+pub const URL_LEN_MAX: usize = 2048;
+pub const DESCRIPTION_LEN_MAX: usize = 500;
+/// Endpoints per account and mode: bounds the fan-out (delivery rows) of every event.
+pub const ENDPOINTS_PER_SCOPE_MAX: u64 = 16;
+/// Bytes of a receiver's answer kept with each attempt.
+pub const RESPONSE_EXCERPT_BYTES_MAX: usize = 1024;
+/// Random bytes in a signing secret (the Standard Webhooks format: `whsec_` + base64).
+pub const SECRET_RANDOM_BYTES: usize = 32;
+
+/// Why an endpoint URL is refused; the message names the rule.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UrlError(pub &'static str);
+
+/// Checks an endpoint URL (SPEC §6): `https` in live mode; in test mode `http` is allowed too,
+/// but only to this machine (`localhost`, `127.0.0.1`, `[::1]`), for receivers under
+/// development. Answers the URL as given.
+pub fn validate_url(text: &str, mode: Mode) -> Result<String, UrlError> {
+    if text.is_empty() || text.len() > URL_LEN_MAX {
+        return Err(UrlError("`url` must be 1 to 2048 characters."));
+    }
+    let url = url::Url::parse(text).map_err(|_| UrlError("`url` is not a valid absolute URL."))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(UrlError("`url` must not carry credentials."));
+    }
+    let host = url.host_str().ok_or(UrlError("`url` must name a host."))?;
+    match (url.scheme(), mode) {
+        ("https", _) => Ok(text.to_owned()),
+        ("http", Mode::Test) if matches!(host, "localhost" | "127.0.0.1" | "[::1]") => {
+            Ok(text.to_owned())
+        }
+        ("http", Mode::Test) => Err(UrlError(
+            "`url` must use https; http is allowed in test mode only for localhost, 127.0.0.1 and [::1].",
+        )),
+        _ => Err(UrlError("`url` must use https in live mode.")),
+    }
+}
+
+/// A new signing secret: `whsec_` and the base64 of 32 random bytes.
+pub fn new_secret() -> Redacted<String> {
+    let mut bytes = [0u8; SECRET_RANDOM_BYTES];
+    rand::rng().fill(&mut bytes[..]);
+    Redacted::new(format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
+}
+
+/// The Standard Webhooks signature of one message: `v1,` and the base64 of
+/// HMAC-SHA256(key, "{id}.{timestamp}.{body}"), the key being the base64-decoded part of the
+/// secret after `whsec_`. `None` when the secret is not in that format.
+pub fn sign(secret: &Redacted<String>, id: &str, timestamp_s: i64, body: &[u8]) -> Option<String> {
+    let encoded = secret.expose().strip_prefix("whsec_")?;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).ok()?;
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp_s.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    Some(format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    ))
+}
+
+/// The retry schedule: how long after the `attempt`-th failed attempt (1-based) the next is
+/// made, or `None` when that was the last. `jitter_permille` (0..=1000) of the step is added, so
+/// an attempt is never early and endpoints that fail together do not retry together.
+/// `retry_after_s` (a receiver's `Retry-After`) postpones it further, up to `retry_after_max_s`.
+pub fn next_delay_ms(
+    schedule_s: &[u64],
+    attempt: u32,
+    jitter_permille: u64,
+    retry_after_s: Option<u64>,
+    retry_after_max_s: u64,
+) -> Option<u64> {
+    let step_s = *schedule_s.get(usize::try_from(attempt).ok()?.checked_sub(1)?)?;
+    let step_ms = step_s.saturating_mul(1000);
+    let jitter_ms = step_ms / 10 * jitter_permille.min(1000) / 1000;
+    let scheduled_ms = step_ms.saturating_add(jitter_ms);
+    let asked_ms = retry_after_s
+        .map(|seconds| seconds.min(retry_after_max_s).saturating_mul(1000))
+        .unwrap_or(0);
+    Some(scheduled_ms.max(asked_ms))
+}
+
+/// Parses `Retry-After`: delay-seconds, or an HTTP date (answered as seconds from `now_s`).
+pub fn parse_retry_after(value: &str, now_s: i64) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(seconds);
+    }
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let at = time::PrimitiveDateTime::parse(value, &format).ok()?;
+    let at_s = at.assume_utc().unix_timestamp();
+    Some(u64::try_from(at_s.saturating_sub(now_s)).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signer_matches_the_standard_webhooks_vectors() {
+        let text = include_str!("../../tests/data/webhook-signatures.json");
+        let file: serde_json::Value = serde_json::from_str(text).expect("vectors parse");
+        let vectors = file["vectors"].as_array().expect("a vector list");
+        assert!(vectors.len() >= 3);
+        for vector in vectors {
+            let secret = Redacted::new(vector["secret"].as_str().expect("secret").to_owned());
+            let id = vector["webhook-id"].as_str().expect("id");
+            let timestamp = vector["webhook-timestamp"].as_i64().expect("timestamp");
+            let body = vector["body"].as_str().expect("body");
+            assert_eq!(
+                sign(&secret, id, timestamp, body.as_bytes()).as_deref(),
+                vector["webhook-signature"].as_str(),
+                "vector {id}"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_are_standard_webhooks_secrets() {
+        let secret = new_secret();
+        let encoded = secret.expose().strip_prefix("whsec_").expect("prefix");
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .expect("base64");
+        assert_eq!(key.len(), SECRET_RANDOM_BYTES);
+        assert_ne!(new_secret(), secret);
+        assert!(sign(&Redacted::new("nope".into()), "a", 1, b"{}").is_none());
+    }
+
+    #[test]
+    fn urls_follow_the_mode_rules() {
+        assert!(validate_url("https://shop.example/hooks", Mode::Live).is_ok());
+        assert!(validate_url("http://shop.example/hooks", Mode::Live).is_err());
+        assert!(validate_url("http://localhost:9000/hooks", Mode::Live).is_err());
+        assert!(validate_url("http://localhost:9000/hooks", Mode::Test).is_ok());
+        assert!(validate_url("http://127.0.0.1:9000/", Mode::Test).is_ok());
+        assert!(validate_url("http://[::1]:9000/", Mode::Test).is_ok());
+        assert!(validate_url("http://10.0.0.1/", Mode::Test).is_err());
+        assert!(validate_url("ftp://shop.example/", Mode::Test).is_err());
+        assert!(validate_url("https://user:pw@shop.example/", Mode::Test).is_err());
+        assert!(validate_url("not a url", Mode::Test).is_err());
+        assert!(validate_url("", Mode::Test).is_err());
+        let long = format!("https://shop.example/{}", "a".repeat(URL_LEN_MAX));
+        assert!(validate_url(&long, Mode::Test).is_err());
+    }
+
+    #[test]
+    fn schedule_steps_are_never_early_and_end() {
+        let schedule = [60, 300, 1800, 7200, 86400];
+        assert_eq!(next_delay_ms(&schedule, 1, 0, None, 86400), Some(60_000));
+        assert_eq!(next_delay_ms(&schedule, 1, 1000, None, 86400), Some(66_000));
+        assert_eq!(
+            next_delay_ms(&schedule, 5, 0, None, 86400),
+            Some(86_400_000)
+        );
+        assert_eq!(next_delay_ms(&schedule, 6, 0, None, 86400), None);
+        assert_eq!(next_delay_ms(&schedule, 0, 0, None, 86400), None);
+        // Retry-After postpones, capped; it never brings an attempt forward.
+        assert_eq!(
+            next_delay_ms(&schedule, 1, 0, Some(600), 86400),
+            Some(600_000)
+        );
+        assert_eq!(next_delay_ms(&schedule, 1, 0, Some(5), 86400), Some(60_000));
+        assert_eq!(
+            next_delay_ms(&schedule, 1, 0, Some(10_000_000), 86400),
+            Some(86_400_000)
+        );
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        assert_eq!(parse_retry_after("120", 0), Some(120));
+        assert_eq!(parse_retry_after(" 3 ", 0), Some(3));
+        // Wed, 21 Oct 2015 07:28:00 GMT = 1445412480.
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1_445_412_480 - 30),
+            Some(30)
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1_445_412_480 + 30),
+            Some(0)
+        );
+        assert_eq!(parse_retry_after("soon", 0), None);
+        assert_eq!(parse_retry_after("-5", 0), None);
+    }
+
+    #[test]
+    fn subscribable_types_exclude_the_test_type() {
+        assert!(!EVENT_TYPES.contains(&TEST_EVENT_TYPE));
+        assert_eq!(EVENT_TYPES.len(), 12);
+    }
+}

@@ -1,0 +1,208 @@
+//! One signed POST of an event to an endpoint, and what came of it. Two HTTP clients with
+//! keep-alive: the test-mode one reaches any address (a developer's receiver on localhost), the
+//! live-mode one resolves through [`ssrf::PublicOnly`](super::ssrf::PublicOnly). Neither follows
+//! redirects (a 3xx is a failed attempt) nor uses an environment proxy (which would connect to
+//! an address nobody checked).
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use vinr_domain::Mode;
+
+use super::{parse_retry_after, sign, ssrf, RESPONSE_EXCERPT_BYTES_MAX};
+use crate::config::WebhooksConfig;
+use crate::redacted::Redacted;
+
+/// Idle keep-alive connections kept per receiver host.
+const POOL_IDLE_PER_HOST_MAX: usize = 256;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Sender {
+    test_client: reqwest::Client,
+    live_client: reqwest::Client,
+    timeout: Duration,
+}
+
+/// What one attempt found.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// A 2xx answer within the timeout.
+    pub succeeded: bool,
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    pub response_excerpt: Option<String>,
+    pub error: Option<String>,
+    /// The receiver's `Retry-After`, in seconds from now.
+    pub retry_after_s: Option<u64>,
+    /// `succeeded`, `failed` (an answer that is not a 2xx), `timeout`, `refused` (SSRF) or
+    /// `error` (no answer): the label of the attempts counter.
+    pub result: &'static str,
+}
+
+/// A message to deliver: the event id (the `webhook-id`) and its JSON.
+pub struct Message<'a> {
+    pub event_id: &'a str,
+    pub body: &'a [u8],
+}
+
+fn client(timeout: Duration, live: bool) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .pool_max_idle_per_host(POOL_IDLE_PER_HOST_MAX)
+        .tcp_nodelay(true);
+    if live {
+        builder = builder.dns_resolver(std::sync::Arc::new(ssrf::PublicOnly));
+    }
+    builder
+        .build()
+        .map_err(|error| format!("cannot build the webhook HTTP client: {error}"))
+}
+
+/// The error and its causes in one line: reqwest's own message rarely says which.
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn refused_cause(error: &reqwest::Error) -> Option<String> {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(refused) = cause.downcast_ref::<ssrf::Refused>() {
+            return Some(refused.to_string());
+        }
+        source = cause.source();
+    }
+    None
+}
+
+impl Sender {
+    pub fn new(config: &WebhooksConfig) -> Result<Sender, String> {
+        let timeout = Duration::from_secs(config.timeout_seconds);
+        Ok(Sender {
+            test_client: client(timeout, false)?,
+            live_client: client(timeout, true)?,
+            timeout,
+        })
+    }
+
+    /// POSTs `message` to `url`, signed with `secret` at `timestamp_s` (wall-clock seconds:
+    /// receivers compare it with their own clock to refuse replays).
+    pub async fn send(
+        &self,
+        mode: Mode,
+        url: &str,
+        secret: &Redacted<String>,
+        message: &Message<'_>,
+        timestamp_s: i64,
+    ) -> Outcome {
+        let started = Instant::now();
+        let failed = |result: &'static str, error: String| Outcome {
+            succeeded: false,
+            status_code: None,
+            latency_ms: elapsed_ms(started),
+            response_excerpt: None,
+            error: Some(error),
+            retry_after_s: None,
+            result,
+        };
+        if mode == Mode::Live {
+            if let Err(refused) = ssrf::check_literal_host(url) {
+                return failed("refused", refused.0);
+            }
+        }
+        let Some(signature) = sign(secret, message.event_id, timestamp_s, message.body) else {
+            return failed(
+                "error",
+                "the endpoint's secret is not a whsec_ secret".into(),
+            );
+        };
+        let client = match mode {
+            Mode::Test => &self.test_client,
+            Mode::Live => &self.live_client,
+        };
+        let timestamp = timestamp_s.to_string();
+        let sent = client
+            .post(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(USER_AGENT, HeaderValue::from_static("vinr-webhooks/1"))
+            .header("webhook-id", message.event_id)
+            .header("webhook-timestamp", &timestamp)
+            .header("webhook-signature", &signature)
+            .header("x-vinr-signature", &signature)
+            .header("x-vinr-timestamp", &timestamp)
+            .body(message.body.to_vec())
+            .send()
+            .await;
+        let mut response = match sent {
+            Ok(response) => response,
+            Err(error) => {
+                if let Some(refused) = refused_cause(&error) {
+                    return failed("refused", refused);
+                }
+                if error.is_timeout() {
+                    return failed(
+                        "timeout",
+                        format!("no answer within {} s", self.timeout.as_secs()),
+                    );
+                }
+                return failed("error", describe(&error));
+            }
+        };
+        let status = response.status();
+        let retry_after_s = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| parse_retry_after(value, timestamp_s));
+        // Only the start of the answer is kept; the rest is not even read.
+        let mut excerpt = Vec::new();
+        let mut read_error = None;
+        while excerpt.len() < RESPONSE_EXCERPT_BYTES_MAX {
+            match response.chunk().await {
+                Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(error) => {
+                    read_error = Some(if error.is_timeout() {
+                        format!(
+                            "the answer did not finish within {} s",
+                            self.timeout.as_secs()
+                        )
+                    } else {
+                        describe(&error)
+                    });
+                    break;
+                }
+            }
+        }
+        excerpt.truncate(RESPONSE_EXCERPT_BYTES_MAX);
+        let succeeded = status.is_success() && read_error.is_none();
+        Outcome {
+            succeeded,
+            status_code: Some(status.as_u16()),
+            latency_ms: elapsed_ms(started),
+            response_excerpt: (!excerpt.is_empty())
+                .then(|| String::from_utf8_lossy(&excerpt).into_owned()),
+            error: read_error.or_else(|| {
+                (!status.is_success()).then(|| format!("the receiver answered HTTP {status}"))
+            }),
+            retry_after_s,
+            result: if succeeded { "succeeded" } else { "failed" },
+        }
+    }
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,45 @@
+//! Webhook records → wire JSON (the endpoint, its attempts).
+
+use vinr_domain::Mode;
+use vinr_types as wire;
+
+use crate::render::timestamp;
+use crate::store::{WebhookAttemptRecord, WebhookEndpointRecord};
+
+/// The endpoint as every answer shows it; the secret only when `with_secret` (its creation).
+pub fn endpoint(e: &WebhookEndpointRecord, with_secret: bool) -> wire::WebhookEndpoint {
+    wire::WebhookEndpoint {
+        id: e.id.clone(),
+        object: "webhook_endpoint".into(),
+        url: e.url.clone(),
+        description: e.description.clone(),
+        events: if e.events.is_empty() {
+            vec!["*".into()]
+        } else {
+            e.events.clone()
+        },
+        status: if e.enabled { "enabled" } else { "disabled" }.into(),
+        created_at: timestamp(e.created_at),
+        livemode: e.scope.mode == Mode::Live,
+        secret: with_secret.then(|| e.secret.expose().clone()),
+    }
+}
+
+pub fn attempt(a: &WebhookAttemptRecord) -> wire::WebhookAttempt {
+    wire::WebhookAttempt {
+        id: a.id.clone(),
+        object: "webhook_attempt".into(),
+        webhook: a.endpoint_id.clone(),
+        event: a.event_id.clone(),
+        event_type: a.event_type.clone(),
+        attempt: a.attempt,
+        status: if a.succeeded { "succeeded" } else { "failed" }.into(),
+        status_code: a.status_code,
+        latency_ms: a.latency_ms,
+        response_excerpt: a.response_excerpt.clone(),
+        error: a.error.clone(),
+        next_attempt_at: a.next_attempt_at.map(timestamp),
+        created_at: timestamp(a.created_at),
+        livemode: a.scope.mode == Mode::Live,
+    }
+}

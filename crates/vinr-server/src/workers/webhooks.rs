@@ -1,0 +1,338 @@
+//! Webhook delivery (SPEC §6): at least once, from the durable outbox, on any number of nodes.
+//!
+//! The claim loop leases due deliveries in bounded batches through the database (a lease is
+//! one attempt at a time per delivery, whichever node holds it), sends each one concurrently
+//! (at most [`IN_FLIGHT_MAX`] at a time, so one slow receiver never holds up the rest), and
+//! hands each outcome to the recorder, which writes whatever outcomes are waiting in one
+//! transaction: the attempt, and the delivery's next state (succeeded, retry at, failed).
+//!
+//! It starts right after a commit on this node queued deliveries (the store's outbox wake) and
+//! otherwise polls, for deliveries queued by other nodes and retries coming due. A crash
+//! between a send and its record only means the attempt is made again when the lease runs out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::{mpsc, watch, Semaphore};
+use vinr_domain::ids::{new_id, Prefix};
+use vinr_domain::limits::{EVENT_RETENTION_MS, PRUNE_BATCH_ROWS_MAX};
+use vinr_domain::UnixMillis;
+
+use crate::clock::{Clock, SystemClock};
+use crate::flows::FlowError;
+use crate::render;
+use crate::state::AppState;
+use crate::store::{DeliveryJob, DeliveryNext, WebhookAttemptRecord};
+use crate::webhooks::next_delay_ms;
+use crate::webhooks::send::{Message, Outcome};
+
+/// Deliveries leased per transaction.
+const LEASE_BATCH_MAX: usize = 512;
+/// Attempts in flight on this node.
+pub const IN_FLIGHT_MAX: usize = 1024;
+/// Outcomes recorded per transaction.
+const RECORD_BATCH_MAX: usize = 1024;
+/// A lease outlives the attempt's timeout by this much, time to record the outcome; only
+/// after it may another node (or this one, after a crash) attempt the delivery again.
+const LEASE_MARGIN_MS: i64 = 15_000;
+/// How long a stopping worker waits for attempts in flight to finish and be recorded.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the queue-depth gauge is refreshed.
+const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
+/// How often finished deliveries and attempts older than the events' 30 days are pruned.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+/// Prune statements per pass, each of at most `PRUNE_BATCH_ROWS_MAX` rows per table.
+const PRUNE_BATCHES_MAX: usize = 100;
+
+/// An attempt made, waiting to be recorded.
+struct Attempted {
+    attempt: WebhookAttemptRecord,
+    next: DeliveryNext,
+}
+
+/// What the delivery's next state is after this attempt.
+fn next_state(
+    app: &AppState,
+    job_attempt: u32,
+    outcome: &Outcome,
+    now: UnixMillis,
+) -> DeliveryNext {
+    if outcome.succeeded {
+        return DeliveryNext::Succeeded;
+    }
+    let config = &app.settings.webhooks;
+    let jitter = rand::rng().random_range(0..=1000);
+    match next_delay_ms(
+        &config.retry_schedule_seconds,
+        job_attempt,
+        jitter,
+        outcome.retry_after_s,
+        config.retry_after_max_seconds,
+    ) {
+        Some(delay_ms) => {
+            DeliveryNext::RetryAt(now.plus_ms(i64::try_from(delay_ms).unwrap_or(i64::MAX)))
+        }
+        None => DeliveryNext::Failed,
+    }
+}
+
+/// Makes one attempt of a leased delivery.
+async fn attempt(app: &AppState, job: DeliveryJob) -> Attempted {
+    let number = job.attempts.saturating_add(1);
+    let started_at = app.clock.now();
+    let (event_id, event_type, outcome) = match job.event {
+        Some(event) => {
+            let event_id = event.id.clone();
+            let event_type = event.kind.clone();
+            let body = serde_json::to_vec(&render::event(event)).unwrap_or_default();
+            if number == 1 {
+                let lag_ms = started_at.0.saturating_sub(job.queued_at.0).max(0);
+                metrics::histogram!("vinr_webhook_commit_to_attempt_seconds")
+                    .record(lag_ms as f64 / 1000.0);
+            }
+            let message = Message {
+                event_id: &event_id,
+                body: &body,
+            };
+            let timestamp_s = SystemClock.now().0 / 1000;
+            let outcome = app
+                .webhooks
+                .send(job.scope.mode, &job.url, &job.secret, &message, timestamp_s)
+                .await;
+            (event_id, event_type, outcome)
+        }
+        // The event was pruned (30 days) before it could be delivered.
+        None => (
+            String::new(),
+            String::new(),
+            Outcome {
+                succeeded: false,
+                status_code: None,
+                latency_ms: 0,
+                response_excerpt: None,
+                error: Some("the event no longer exists".into()),
+                retry_after_s: None,
+                result: "error",
+            },
+        ),
+    };
+    metrics::counter!("vinr_webhook_attempts_total", "result" => outcome.result).increment(1);
+    metrics::histogram!("vinr_webhook_request_seconds").record(outcome.latency_ms as f64 / 1000.0);
+    let now = app.clock.now();
+    let next = if event_id.is_empty() {
+        DeliveryNext::Failed
+    } else {
+        next_state(app, number, &outcome, now)
+    };
+    Attempted {
+        attempt: WebhookAttemptRecord {
+            id: new_id(Prefix::WebhookAttempt, now),
+            scope: job.scope,
+            endpoint_id: job.endpoint_id,
+            delivery_seq: Some(job.delivery_seq),
+            event_id,
+            event_type,
+            attempt: number,
+            succeeded: outcome.succeeded,
+            status_code: outcome.status_code,
+            latency_ms: outcome.latency_ms,
+            response_excerpt: outcome.response_excerpt,
+            error: outcome.error,
+            next_attempt_at: match next {
+                DeliveryNext::RetryAt(at) => Some(at),
+                _ => None,
+            },
+            created_at: started_at,
+        },
+        next,
+    }
+}
+
+/// Leases up to `limit` due deliveries.
+pub async fn lease(app: &AppState, limit: usize) -> Result<Vec<DeliveryJob>, FlowError> {
+    let now = app.clock.now();
+    let timeout_ms = i64::try_from(app.settings.webhooks.timeout_seconds)
+        .unwrap_or(i64::MAX / 2)
+        .saturating_mul(1000);
+    let lease_until = now.plus_ms(timeout_ms.saturating_add(LEASE_MARGIN_MS));
+    app.store
+        .write(move |tx| Ok(tx.lease_webhook_deliveries(now, lease_until, limit)?))
+        .await
+}
+
+/// Records a batch of outcomes in one transaction.
+async fn record(app: &AppState, batch: Vec<Attempted>) -> Result<(), FlowError> {
+    app.store
+        .write(move |tx| {
+            for attempted in &batch {
+                tx.record_webhook_attempt(&attempted.attempt, attempted.next)?;
+            }
+            Ok(())
+        })
+        .await
+}
+
+/// One pass by hand (tests): lease what is due, attempt it all, record it. Answers how many
+/// attempts were made.
+pub async fn step(app: &AppState) -> Result<usize, FlowError> {
+    let jobs = lease(app, LEASE_BATCH_MAX).await?;
+    let count = jobs.len();
+    let attempts =
+        futures_util::future::join_all(jobs.into_iter().map(|job| attempt(app, job))).await;
+    record(app, attempts).await?;
+    Ok(count)
+}
+
+async fn recorder(app: AppState, mut outcomes: mpsc::UnboundedReceiver<Attempted>) {
+    while let Some(first) = outcomes.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < RECORD_BATCH_MAX {
+            match outcomes.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let count = batch.len();
+        if let Err(error) = record(&app, batch).await {
+            // The leases run out and the deliveries are attempted again: at least once.
+            tracing::warn!(
+                ?error,
+                count,
+                "cannot record webhook attempts; they will be retried"
+            );
+        }
+    }
+}
+
+/// Deletes delivery history past the events' retention, in bounded batches.
+pub async fn prune(app: &AppState) -> Result<usize, FlowError> {
+    let before = app.clock.now().plus_ms(-EVENT_RETENTION_MS);
+    let mut pruned = 0;
+    for _ in 0..PRUNE_BATCHES_MAX {
+        let rows = app
+            .store
+            .write(move |tx| {
+                Ok::<_, FlowError>(tx.prune_webhook_history(before, PRUNE_BATCH_ROWS_MAX)?)
+            })
+            .await?;
+        pruned += rows;
+        if rows < PRUNE_BATCH_ROWS_MAX {
+            break;
+        }
+    }
+    Ok(pruned)
+}
+
+async fn refresh_gauge(app: &AppState) {
+    match app.store.read(|reader| reader.webhook_queue_depth()).await {
+        Ok(depth) => metrics::gauge!("vinr_webhook_queue_depth").set(depth as f64),
+        Err(error) => tracing::warn!(%error, "cannot read the webhook queue depth"),
+    }
+}
+
+/// Whether any endpoint exists (on any node). Until one does, commits that may have queued
+/// deliveries (on PostgreSQL: every event, the outbox insert being sent unanswered) do not
+/// cost a lease each; the answer is asked again at every poll.
+async fn endpoints_exist(app: &AppState) -> bool {
+    app.store
+        .read(|reader| reader.webhook_endpoints_exist())
+        .await
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "cannot tell whether webhook endpoints exist");
+            true
+        })
+}
+
+pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
+    let wake = app.store.outbox_wake();
+    let poll = Duration::from_millis(app.settings.webhooks.poll_interval_ms);
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT_MAX));
+    let (outcomes, received) = mpsc::unbounded_channel();
+    let recording = tokio::spawn(recorder(app.clone(), received));
+    let mut gauge_at = tokio::time::Instant::now();
+    let mut pruned_at = tokio::time::Instant::now();
+    let mut checked_at = tokio::time::Instant::now();
+    let mut any_endpoint = endpoints_exist(&app).await;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        if gauge_at.elapsed() >= GAUGE_INTERVAL {
+            gauge_at = tokio::time::Instant::now();
+            refresh_gauge(&app).await;
+        }
+        if pruned_at.elapsed() >= PRUNE_INTERVAL {
+            pruned_at = tokio::time::Instant::now();
+            match prune(&app).await {
+                Ok(0) => {}
+                Ok(rows) => tracing::info!(rows, "pruned webhook delivery history"),
+                Err(error) => tracing::warn!(?error, "cannot prune webhook delivery history"),
+            }
+        }
+        if !any_endpoint {
+            if checked_at.elapsed() < poll {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(checked_at + poll) => {}
+                    _ = shutdown.changed() => break,
+                }
+            }
+            checked_at = tokio::time::Instant::now();
+            any_endpoint = endpoints_exist(&app).await;
+            continue;
+        }
+        // Wait for room before leasing: a leased delivery is sent at once.
+        let first = tokio::select! {
+            permit = Arc::clone(&in_flight).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => break,
+        };
+        let limit = (in_flight.available_permits() + 1).min(LEASE_BATCH_MAX);
+        let jobs = match lease(&app, limit).await {
+            Ok(jobs) => jobs,
+            Err(error) => {
+                tracing::warn!(?error, "cannot lease webhook deliveries");
+                Vec::new()
+            }
+        };
+        let leased = jobs.len();
+        let mut first = Some(first);
+        for job in jobs {
+            let permit = match first.take() {
+                Some(permit) => permit,
+                None => match Arc::clone(&in_flight).try_acquire_owned() {
+                    Ok(permit) => permit,
+                    // Cannot happen (only this loop takes permits); the lease runs out.
+                    Err(_) => break,
+                },
+            };
+            let (app, outcomes) = (app.clone(), outcomes.clone());
+            tokio::spawn(async move {
+                let attempted = attempt(&app, job).await;
+                let _ = outcomes.send(attempted);
+                drop(permit);
+            });
+        }
+        drop(first);
+        if leased < limit {
+            // Caught up: wait for a commit here, the next poll, or the stop.
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = shutdown.changed() => break,
+            }
+            if leased == 0 && checked_at.elapsed() >= GAUGE_INTERVAL {
+                // The last endpoint may have been deleted meanwhile.
+                checked_at = tokio::time::Instant::now();
+                any_endpoint = endpoints_exist(&app).await;
+            }
+        }
+    }
+    // Let attempts in flight finish and be recorded, within bounds.
+    let permits = u32::try_from(IN_FLIGHT_MAX).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, in_flight.acquire_many(permits)).await;
+    drop(outcomes);
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, recording).await;
+}

@@ -1,0 +1,775 @@
+//! Webhooks (SPEC §6), black-box: endpoints over the API, and deliveries to a real receiver
+//! on a local port, whose signatures the official Standard Webhooks library verifies. On
+//! SQLite, or on PostgreSQL with `VINR_TEST_DATABASE_URL`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::receiver::{verify_with_library, Answer, Received, Receiver};
+use common::*;
+use serde_json::{json, Value};
+use vinr_domain::Mode;
+use vinr_server::config::WebhooksConfig;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Registers an endpoint for every event type; answers (id, secret).
+async fn register(api: &Api, url: &str) -> (String, String) {
+    let reply = api.post_json("/v1/webhooks", json!({ "url": url })).await;
+    let endpoint = reply.expect_status(201);
+    (
+        endpoint["id"].as_str().expect("an id").to_owned(),
+        endpoint["secret"].as_str().expect("a secret").to_owned(),
+    )
+}
+
+fn event_ids(events: &[Value]) -> Vec<String> {
+    events.iter().map(id_of).collect()
+}
+
+/// The attempts of an endpoint, oldest first.
+async fn attempts(api: &Api, endpoint_id: &str) -> Vec<Value> {
+    let mut attempts = api
+        .list_all(&format!("/v1/webhooks/{endpoint_id}/deliveries"))
+        .await;
+    attempts.reverse();
+    attempts
+}
+
+#[tokio::test]
+async fn endpoints_are_created_listed_retrieved_and_deleted() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let reply = api
+        .post_json(
+            "/v1/webhooks",
+            json!({"url": "https://shop.example/hooks", "events": ["payment.completed", "refund.created", "payment.completed"], "description": "orders"}),
+        )
+        .await;
+    let created = reply.expect_status(201).clone();
+    let id = id_of(&created);
+    assert!(id.starts_with("we_"), "{id}");
+    assert_eq!(created["object"], "webhook_endpoint");
+    assert_eq!(created["url"], "https://shop.example/hooks");
+    assert_eq!(
+        created["events"],
+        json!(["payment.completed", "refund.created"])
+    );
+    assert_eq!(created["status"], "enabled");
+    assert_eq!(created["livemode"], false);
+    assert_eq!(created["description"], "orders");
+    assert!(created["created_at"].as_str().is_some());
+    let secret = created["secret"].as_str().expect("the secret, once");
+    let key = secret.strip_prefix("whsec_").expect("a whsec_ secret");
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .expect("base64");
+    assert_eq!(bytes.len(), 32);
+
+    let fetched = api.get(&format!("/v1/webhooks/{id}")).await;
+    let fetched = fetched.expect_status(200);
+    assert!(fetched.get("secret").is_none(), "the secret is shown once");
+    assert_eq!(fetched["events"], created["events"]);
+
+    let all = register(&api, "http://localhost:9/x").await;
+    let listed = api.list_all("/v1/webhooks").await;
+    assert_eq!(event_ids(&listed), vec![all.0.clone(), id.clone()]);
+    assert!(listed.iter().all(|e| e.get("secret").is_none()));
+    assert_eq!(listed[0]["events"], json!(["*"]));
+    let page = api.get("/v1/webhooks?limit=1").await;
+    let page = page.expect_status(200);
+    assert_eq!(page["has_more"], true);
+    assert_eq!(page["next_cursor"], all.0.as_str());
+
+    // Another account does not see it (404, not 403).
+    let (_, other) = server.new_account("other").await;
+    other.get(&format!("/v1/webhooks/{id}")).await.expect_error(
+        404,
+        "invalid_request_error",
+        "resource_missing",
+        Some("id"),
+    );
+
+    let deleted = api
+        .call(reqwest::Method::DELETE, &format!("/v1/webhooks/{id}"))
+        .send()
+        .await;
+    let deleted = deleted.expect_status(200);
+    assert_eq!(deleted["deleted"], true);
+    api.get(&format!("/v1/webhooks/{id}")).await.expect_error(
+        404,
+        "invalid_request_error",
+        "resource_missing",
+        Some("id"),
+    );
+    api.call(reqwest::Method::DELETE, &format!("/v1/webhooks/{id}"))
+        .send()
+        .await
+        .expect_error(404, "invalid_request_error", "resource_missing", Some("id"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_precisely_and_changes_nothing() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (json!({}), "parameter_missing", "url"),
+        (
+            json!({"url": "http://shop.example/hooks"}),
+            "parameter_invalid",
+            "url",
+        ),
+        (
+            json!({"url": "http://10.0.0.1/hooks"}),
+            "parameter_invalid",
+            "url",
+        ),
+        (
+            json!({"url": "ftp://shop.example/"}),
+            "parameter_invalid",
+            "url",
+        ),
+        (json!({"url": "not a url"}), "parameter_invalid", "url"),
+        (json!({"url": ""}), "parameter_invalid", "url"),
+        (
+            json!({"url": format!("https://shop.example/{}", "a".repeat(3000))}),
+            "parameter_invalid",
+            "url",
+        ),
+        (json!({"url": 5}), "parameter_invalid", "url"),
+        (
+            json!({"url": "https://a.example", "events": []}),
+            "parameter_invalid",
+            "events",
+        ),
+        (
+            json!({"url": "https://a.example", "events": ["*", "payment.created"]}),
+            "parameter_invalid",
+            "events",
+        ),
+        (
+            json!({"url": "https://a.example", "events": ["payment.created", "payment.teleported"]}),
+            "parameter_invalid",
+            "events[1]",
+        ),
+        (
+            json!({"url": "https://a.example", "events": ["webhook.test"]}),
+            "parameter_invalid",
+            "events[0]",
+        ),
+        (
+            json!({"url": "https://a.example", "events": "payment.created"}),
+            "parameter_invalid",
+            "events",
+        ),
+        (
+            json!({"url": "https://a.example", "description": "d".repeat(501)}),
+            "parameter_invalid",
+            "description",
+        ),
+        (
+            json!({"url": "https://a.example", "secret": "whsec_mine"}),
+            "parameter_unknown",
+            "secret",
+        ),
+    ];
+    for (body, code, param) in cases {
+        let reply = api.post_json("/v1/webhooks", body.clone()).await;
+        assert!(reply.status < 500, "{body}: {}", reply.text);
+        reply.expect_error(400, "invalid_request_error", code, Some(param));
+    }
+    // Live mode: https only, localhost included.
+    let (_, live) = server
+        .new_key(&server.sandbox_account(), Mode::Live, &[])
+        .await;
+    live.post_json(
+        "/v1/webhooks",
+        json!({"url": "http://localhost:9000/hooks"}),
+    )
+    .await
+    .expect_error(
+        400,
+        "invalid_request_error",
+        "parameter_invalid",
+        Some("url"),
+    );
+    assert!(api.list_all("/v1/webhooks").await.is_empty());
+    assert!(live.list_all("/v1/webhooks").await.is_empty());
+    // Ids that cannot exist, and list parameters.
+    api.get("/v1/webhooks/we_nope").await.expect_error(
+        404,
+        "invalid_request_error",
+        "resource_missing",
+        Some("id"),
+    );
+    api.get("/v1/webhooks/we_nope/deliveries")
+        .await
+        .expect_error(404, "invalid_request_error", "resource_missing", Some("id"));
+    api.get("/v1/webhooks?limit=0").await.expect_error(
+        400,
+        "invalid_request_error",
+        "parameter_invalid",
+        Some("limit"),
+    );
+    api.get("/v1/webhooks?colour=red").await.expect_error(
+        400,
+        "invalid_request_error",
+        "parameter_unknown",
+        Some("colour"),
+    );
+    api.get("/v1/webhooks?starting_after=we_nope")
+        .await
+        .expect_error(
+            400,
+            "invalid_request_error",
+            "parameter_invalid",
+            Some("starting_after"),
+        );
+    api.post_json("/v1/events/evt_nope/resend", json!({}))
+        .await
+        .expect_error(404, "invalid_request_error", "resource_missing", Some("id"));
+    // At most 16 endpoints per account and mode.
+    for n in 0..16 {
+        register(&api, &format!("https://shop.example/{n}")).await;
+    }
+    api.post_json("/v1/webhooks", json!({"url": "https://shop.example/17"}))
+        .await
+        .expect_error(
+            400,
+            "invalid_request_error",
+            "parameter_invalid",
+            Some("url"),
+        );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn creation_is_idempotent_and_scoped() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let body = json!({"url": "https://shop.example/hooks"});
+    let first = api
+        .call(reqwest::Method::POST, "/v1/webhooks")
+        .json(body.clone())
+        .idempotency_key("wh-1")
+        .send()
+        .await;
+    let first_json = first.expect_status(201).clone();
+    let again = api
+        .call(reqwest::Method::POST, "/v1/webhooks")
+        .json(body)
+        .idempotency_key("wh-1")
+        .send()
+        .await;
+    assert_eq!(again.expect_status(201), &first_json);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    api.call(reqwest::Method::POST, "/v1/webhooks")
+        .json(json!({"url": "https://shop.example/other"}))
+        .idempotency_key("wh-1")
+        .send()
+        .await
+        .expect_error(
+            409,
+            "idempotency_error",
+            "idempotency_key_reused",
+            Some("Idempotency-Key"),
+        );
+    assert_eq!(api.list_all("/v1/webhooks").await.len(), 1);
+
+    // Restricted keys: `webhooks:read` lists, only `webhooks:write` creates, deletes, resends.
+    let account = server.sandbox_account();
+    let (_, reader) = server
+        .new_key(&account, Mode::Test, &["webhooks:read"])
+        .await;
+    let (_, writer) = server
+        .new_key(&account, Mode::Test, &["webhooks:write"])
+        .await;
+    let (_, payments) = server
+        .new_key(&account, Mode::Test, &["payments:write"])
+        .await;
+    assert_eq!(reader.list_all("/v1/webhooks").await.len(), 1);
+    reader
+        .post_json("/v1/webhooks", json!({"url": "https://shop.example/r"}))
+        .await
+        .expect_error(403, "permission_error", "insufficient_permissions", None);
+    payments.get("/v1/webhooks").await.expect_error(
+        403,
+        "permission_error",
+        "insufficient_permissions",
+        None,
+    );
+    writer
+        .post_json("/v1/webhooks", json!({"url": "https://shop.example/w"}))
+        .await
+        .expect_status(201);
+    let payment = api.new_payment().await;
+    let event = id_of(&api.events_of(&id_of(&payment)).await[0]);
+    let (_, events_reader) = server.new_key(&account, Mode::Test, &["events:read"]).await;
+    events_reader
+        .post_json(&format!("/v1/events/{event}/resend"), json!({}))
+        .await
+        .expect_error(403, "permission_error", "insufficient_permissions", None);
+    writer
+        .post_json(&format!("/v1/events/{event}/resend"), json!({}))
+        .await
+        .expect_status(202);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_sandbox_event_type_arrives_signed_as_the_events_api_shows_it() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let receiver = Receiver::start().await;
+    let (endpoint, secret) = register(&api, &receiver.url()).await;
+    // One payment of each fate, and refunds that succeed and fail.
+    let completed = api.completed_payment().await;
+    let authorized = api.authorized_payment().await;
+    api.cancel(&id_of(&authorized)).await.expect_status(200);
+    let captured = api.authorized_payment().await;
+    api.capture(&id_of(&captured), json!({}))
+        .await
+        .expect_status(200);
+    let declined = api.new_payment().await;
+    api.pay(&id_of(&declined), CARD_DECLINED).await;
+    let challenged = api.new_payment().await;
+    api.pay(&id_of(&challenged), CARD_3DS)
+        .await
+        .expect_status(200);
+    api.authenticate(&id_of(&challenged), "approve")
+        .await
+        .expect_status(200);
+    api.post_json(
+        "/v1/refunds",
+        json!({"payment": id_of(&completed), "amount": 100}),
+    )
+    .await
+    .expect_status(201);
+    let refunds_fail = api.new_payment().await;
+    api.pay(&id_of(&refunds_fail), CARD_REFUNDS_FAIL)
+        .await
+        .expect_status(200);
+    api.post_json("/v1/refunds", json!({"payment": id_of(&refunds_fail)}))
+        .await
+        .expect_status(201);
+    let expiring = api.new_payment().await;
+    server.clock.advance_ms(2 * 60 * 60 * 1000);
+    // The expiry and refund workers run on their own; wait for their events.
+    let wanted: BTreeSet<&str> = [
+        "payment.created",
+        "payment.requires_authentication",
+        "payment.authorized",
+        "payment.completed",
+        "payment.failed",
+        "payment.cancelled",
+        "payment.expired",
+        "refund.created",
+        "refund.succeeded",
+        "refund.failed",
+    ]
+    .into();
+    let deadline = std::time::Instant::now() + WAIT;
+    let events = loop {
+        let events = api.events().await;
+        let types: BTreeSet<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+        if wanted.iter().all(|t| types.contains(t)) {
+            break events;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "missing types: {types:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(events
+        .iter()
+        .any(|e| e["data"]["object"]["id"] == id_of(&expiring).as_str()));
+    let ids = event_ids(&events);
+    let received = receiver.wait_delivered(&ids, WAIT).await;
+    let by_id: BTreeMap<&str, &Received> = received.iter().map(|r| (r.id.as_str(), r)).collect();
+    for event in &events {
+        let id = id_of(event);
+        let request = by_id[id.as_str()];
+        // The body is the event exactly as `GET /v1/events/:id` shows it.
+        assert_eq!(&request.json(), event, "body of {id}");
+        assert_eq!(request.header("content-type"), "application/json");
+        let signature = request.header("webhook-signature");
+        assert!(signature.starts_with("v1,"), "{signature}");
+        assert_eq!(request.header("x-vinr-signature"), signature);
+        assert_eq!(
+            request.header("x-vinr-timestamp"),
+            request.header("webhook-timestamp")
+        );
+    }
+    // Exactly once each here: every attempt succeeded.
+    assert_eq!(received.len(), events.len(), "one request per event");
+    let messages: Vec<(&str, &Received)> = received.iter().map(|r| (secret.as_str(), r)).collect();
+    verify_with_library(&messages);
+    // Every attempt is listed, succeeded, with the status code and latency.
+    let listed = attempts(&api, &endpoint).await;
+    assert_eq!(listed.len(), events.len());
+    for attempt in &listed {
+        assert_eq!(attempt["object"], "webhook_attempt");
+        assert_eq!(attempt["status"], "succeeded");
+        assert_eq!(attempt["statusCode"], 200);
+        assert_eq!(attempt["attempt"], 1);
+        assert_eq!(attempt["webhook"], endpoint.as_str());
+        assert!(attempt["latencyMs"].as_u64().is_some());
+        assert!(attempt["responseExcerpt"]
+            .as_str()
+            .is_some_and(|text| text.starts_with("answer 200")));
+    }
+    let metrics = api.get("/metrics").await;
+    for name in [
+        "vinr_webhook_attempts_total",
+        "vinr_webhook_commit_to_attempt_seconds",
+        "vinr_webhook_request_seconds",
+        "vinr_webhook_queue_depth",
+    ] {
+        assert!(metrics.text.contains(name), "{name} in /metrics");
+    }
+    receiver.stop();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn endpoints_receive_only_their_types_and_their_account() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let receiver = Receiver::start().await;
+    let completed_url = format!("{}?only=completed", receiver.url());
+    api.post_json(
+        "/v1/webhooks",
+        json!({"url": completed_url, "events": ["payment.completed"]}),
+    )
+    .await
+    .expect_status(201);
+    let (_, other) = server.new_account("other").await;
+    let other_receiver = Receiver::start().await;
+    register(&other, &other_receiver.url()).await;
+    let payment = api.completed_payment().await;
+    let events = api.events_of(&id_of(&payment)).await;
+    let completed: Vec<String> = events
+        .iter()
+        .filter(|e| e["type"] == "payment.completed")
+        .map(id_of)
+        .collect();
+    assert_eq!(completed.len(), 1);
+    receiver.wait_delivered(&completed, WAIT).await;
+    // Time for anything wrongly queued to arrive too.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 1, "only payment.completed");
+    assert!(
+        other_receiver.received().is_empty(),
+        "not another account's"
+    );
+    receiver.stop();
+    other_receiver.stop();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn test_sends_resends_and_deletion() {
+    let config = WebhooksConfig {
+        retry_schedule_seconds: vec![60, 60],
+        ..WebhooksConfig::default()
+    };
+    let server = TestServer::start_with(Options {
+        webhooks: Some(config),
+        ..Options::default()
+    })
+    .await;
+    let api = server.api();
+    let receiver = Receiver::start().await;
+    let (endpoint, secret) = register(&api, &receiver.url()).await;
+
+    // POST /v1/webhooks/:id/test: sent at once, answered with the attempt.
+    let tested = api
+        .post_json(&format!("/v1/webhooks/{endpoint}/test"), json!({}))
+        .await;
+    let tested = tested.expect_status(200).clone();
+    assert_eq!(tested["status"], "succeeded");
+    assert_eq!(tested["statusCode"], 200);
+    assert_eq!(tested["eventType"], "webhook.test");
+    let received = receiver.received();
+    assert_eq!(
+        received.len(),
+        1,
+        "the test event arrived before the answer"
+    );
+    let test_event = received[0].json();
+    assert_eq!(test_event["type"], "webhook.test");
+    assert_eq!(test_event["data"]["object"]["id"], endpoint.as_str());
+    assert!(test_event["data"]["object"].get("secret").is_none());
+    assert_eq!(tested["event"], test_event["id"]);
+    verify_with_library(&[(secret.as_str(), &received[0])]);
+    // The test event is not an event of the account.
+    assert!(api.events().await.is_empty());
+
+    // Resend: a delivered event is sent again, to the endpoints listed in the answer.
+    let payment = api.new_payment().await;
+    let created = id_of(&api.events_of(&id_of(&payment)).await[0]);
+    receiver
+        .wait_delivered(std::slice::from_ref(&created), WAIT)
+        .await;
+    let resent = api
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/events/{created}/resend"),
+        )
+        .json(json!({"webhook": endpoint}))
+        .idempotency_key("resend-1")
+        .send()
+        .await;
+    let resent_json = resent.expect_status(202).clone();
+    assert_eq!(resent_json["webhooks"], json!([endpoint]));
+    assert_eq!(resent_json["event"], created.as_str());
+    receiver
+        .wait_until(WAIT, "the resent event", |received| {
+            received.iter().filter(|r| r.id == created).count() == 2
+        })
+        .await;
+    // A replay of the same request queues nothing more.
+    let replay = api
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/events/{created}/resend"),
+        )
+        .json(json!({"webhook": endpoint}))
+        .idempotency_key("resend-1")
+        .send()
+        .await;
+    assert_eq!(replay.expect_status(202), &resent_json);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    // An endpoint not subscribed to the type, or unknown, is named.
+    let (narrow, _) = {
+        let reply = api
+            .post_json(
+                "/v1/webhooks",
+                json!({"url": receiver.url(), "events": ["refund.created"]}),
+            )
+            .await;
+        (id_of(reply.expect_status(201)), ())
+    };
+    api.post_json(
+        &format!("/v1/events/{created}/resend"),
+        json!({"webhook": narrow}),
+    )
+    .await
+    .expect_error(
+        400,
+        "invalid_request_error",
+        "parameter_invalid",
+        Some("webhook"),
+    );
+    api.post_json(
+        &format!("/v1/events/{created}/resend"),
+        json!({"webhook": "we_nope"}),
+    )
+    .await
+    .expect_error(
+        404,
+        "invalid_request_error",
+        "resource_missing",
+        Some("webhook"),
+    );
+
+    // Deletion: a delivery waiting for its retry is never attempted again.
+    receiver.set_plan(Arc::new(|_, _, _| Answer::status(500)));
+    let failing = api.new_payment().await;
+    let failing_event = id_of(&api.events_of(&id_of(&failing)).await[0]);
+    receiver
+        .wait_until(WAIT, "the failing first attempt", |received| {
+            received.iter().any(|r| r.id == failing_event)
+        })
+        .await;
+    let listed = attempts(&api, &endpoint).await;
+    let failed = listed.last().expect("the failed attempt");
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["statusCode"], 500);
+    assert!(failed["nextAttemptAt"].as_str().is_some());
+    api.call(reqwest::Method::DELETE, &format!("/v1/webhooks/{endpoint}"))
+        .send()
+        .await
+        .expect_status(200);
+    api.call(reqwest::Method::DELETE, &format!("/v1/webhooks/{narrow}"))
+        .send()
+        .await
+        .expect_status(200);
+    receiver.set_plan(Arc::new(|_, _, _| Answer::ok()));
+    let before = receiver.received().len();
+    server.clock.advance_ms(10 * 60 * 1000);
+    api.new_payment().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        receiver.received().len(),
+        before,
+        "nothing sent after deletion"
+    );
+    receiver.stop();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn live_mode_never_delivers_to_private_addresses() {
+    let server = TestServer::start().await;
+    let account = server.sandbox_account();
+    let (_, live) = server.new_key(&account, Mode::Live, &[]).await;
+    let receiver = Receiver::start().await;
+    let port = receiver.addr.port();
+    // https, so the URL rules pass; the addresses are what is refused, at delivery.
+    let (by_name, _) = register(&live, &format!("https://localhost:{port}/hooks")).await;
+    let (by_literal, _) = register(&live, &format!("https://127.0.0.1:{port}/hooks")).await;
+    let (mapped, _) = register(&live, "https://[::ffff:169.254.169.254]/latest").await;
+    for endpoint in [&by_literal, &mapped, &by_name] {
+        let tested = live
+            .post_json(&format!("/v1/webhooks/{endpoint}/test"), json!({}))
+            .await;
+        let tested = tested.expect_status(200);
+        assert_eq!(tested["status"], "failed", "{tested}");
+        assert_eq!(tested["statusCode"], Value::Null);
+        let error = tested["error"].as_str().expect("an error");
+        assert!(error.starts_with("refused:"), "{error}");
+        assert!(tested["livemode"] == true);
+    }
+    // Through the outbox too: a live payment's event is refused, recorded, retried later.
+    live.create_payment(payment_body(1000, json!({}))).await;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let listed = attempts(&live, &by_name).await;
+        if let Some(attempt) = listed.iter().find(|a| a["eventType"] == "payment.created") {
+            let error = attempt["error"].as_str().expect("an error");
+            assert!(error.contains("loopback"), "{error}");
+            assert!(attempt["nextAttemptAt"].as_str().is_some());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refused attempt recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the receiver"
+    );
+    receiver.stop();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn two_nodes_never_attempt_one_delivery_at_the_same_time() {
+    let Some(database) = common::database::fresh_postgres_database().await else {
+        return;
+    };
+    let clock = manual_clock();
+    let node = || {
+        TestServer::start_with(Options {
+            database_url: Some(database.url.clone()),
+            clock: Some(clock.clone()),
+            ..Options::default()
+        })
+    };
+    let (first, second) = tokio::join!(node(), node());
+    let key = if first.account_id.is_some() {
+        first.api().key
+    } else {
+        second.api().key
+    };
+    let apis = [first.client(&key), second.client(&key)];
+    // A slow receiver: an attempt stays open long enough for a second one to overlap it.
+    let receiver = Receiver::with_plan(Arc::new(|_, _, _| Answer {
+        delay: Duration::from_millis(30),
+        ..Answer::ok()
+    }))
+    .await;
+    register(&apis[0], &receiver.url()).await;
+    let mut created = tokio::task::JoinSet::new();
+    for n in 0..200 {
+        let api = apis[n % 2].clone();
+        created.spawn(async move { api.new_payment().await });
+    }
+    while let Some(payment) = created.join_next().await {
+        payment.expect("a creation");
+    }
+    let events = apis[0].events().await;
+    assert_eq!(events.len(), 200);
+    receiver.wait_delivered(&event_ids(&events), WAIT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        receiver.overlaps(),
+        0,
+        "two attempts of one delivery overlapped"
+    );
+    // Every attempt succeeded, so each event was attempted exactly once, by one node.
+    assert_eq!(receiver.received().len(), 200);
+    receiver.stop();
+    first.stop().await;
+    second.stop().await;
+    drop(database);
+}
+
+#[tokio::test]
+async fn delivery_history_is_pruned_with_the_events_but_pending_deliveries_stay() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let receiver = Receiver::start().await;
+    // Only `payment.created`: the month the clock jumps expires the payments, and those events
+    // must not be delivered into what this test counts.
+    let created_only = |url: String| json!({"url": url, "events": ["payment.created"]});
+    let endpoint = id_of(
+        api.post_json("/v1/webhooks", created_only(receiver.url()))
+            .await
+            .expect_status(201),
+    );
+    let payment = api.new_payment().await;
+    let created = event_ids(&api.events_of(&id_of(&payment)).await);
+    receiver.wait_delivered(&created, WAIT).await;
+    // A second endpoint that fails: its delivery stays pending (next attempt in a minute).
+    let failing = Receiver::with_plan(Arc::new(|_, _, _| Answer::status(500))).await;
+    let failing_endpoint = id_of(
+        api.post_json("/v1/webhooks", created_only(failing.url()))
+            .await
+            .expect_status(201),
+    );
+    let second = api.new_payment().await;
+    let second_event = event_ids(&api.events_of(&id_of(&second)).await);
+    failing
+        .wait_until(WAIT, "the failing attempt", |received| !received.is_empty())
+        .await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while attempts(&api, &failing_endpoint).await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the failure is recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!attempts(&api, &endpoint).await.is_empty());
+    let app = server.app();
+    assert_eq!(
+        vinr_server::workers::webhooks::prune(app)
+            .await
+            .expect("pruned"),
+        0,
+        "nothing is old yet"
+    );
+    server.clock.advance_ms(31 * 24 * 60 * 60 * 1000);
+    let pruned = vinr_server::workers::webhooks::prune(app)
+        .await
+        .expect("pruned");
+    // Two finished deliveries (the first endpoint got both events) and three attempts.
+    assert!(pruned >= 4, "pruned {pruned} rows");
+    assert!(attempts(&api, &endpoint).await.is_empty());
+    // The pending delivery is still attempted: it is due, its clock having moved on.
+    failing.set_plan(Arc::new(|_, _, _| Answer::ok()));
+    failing.wait_delivered(&second_event, WAIT).await;
+    receiver.stop();
+    failing.stop();
+    server.stop().await;
+}
