@@ -39,6 +39,24 @@ async fn attempts(api: &Api, endpoint_id: &str) -> Vec<Value> {
     attempts
 }
 
+/// The attempts of an endpoint once at least `count` are recorded (each is recorded just after
+/// the receiver answered it), oldest first.
+async fn recorded_attempts(api: &Api, endpoint_id: &str, count: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let listed = attempts(api, endpoint_id).await;
+        if listed.len() >= count {
+            return listed;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {count} attempts recorded",
+            listed.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn endpoints_are_created_listed_retrieved_and_deleted() {
     let server = TestServer::start().await;
@@ -411,7 +429,7 @@ async fn every_sandbox_event_type_arrives_signed_as_the_events_api_shows_it() {
     let messages: Vec<(&str, &Received)> = received.iter().map(|r| (secret.as_str(), r)).collect();
     verify_with_library(&messages);
     // Every attempt is listed, succeeded, with the status code and latency.
-    let listed = attempts(&api, &endpoint).await;
+    let listed = recorded_attempts(&api, &endpoint, events.len()).await;
     assert_eq!(listed.len(), events.len());
     for attempt in &listed {
         assert_eq!(attempt["object"], "webhook_attempt");
@@ -588,8 +606,22 @@ async fn test_sends_resends_and_deletion() {
             received.iter().any(|r| r.id == failing_event)
         })
         .await;
-    let listed = attempts(&api, &endpoint).await;
-    let failed = listed.last().expect("the failed attempt");
+    // The attempt is recorded just after the receiver answered: wait for it.
+    let deadline = std::time::Instant::now() + WAIT;
+    let failed = loop {
+        let listed = attempts(&api, &endpoint).await;
+        if let Some(failed) = listed
+            .into_iter()
+            .find(|a| a["event"] == failing_event.as_str())
+        {
+            break failed;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the failed attempt is recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["statusCode"], 500);
     assert!(failed["nextAttemptAt"].as_str().is_some());
@@ -750,7 +782,7 @@ async fn delivery_history_is_pruned_with_the_events_but_pending_deliveries_stay(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(!attempts(&api, &endpoint).await.is_empty());
+    recorded_attempts(&api, &endpoint, 2).await;
     let app = server.app();
     assert_eq!(
         vinr_server::workers::webhooks::prune(app)

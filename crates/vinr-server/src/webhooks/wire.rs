@@ -43,3 +43,36 @@ pub fn attempt(a: &WebhookAttemptRecord) -> wire::WebhookAttempt {
         livemode: a.scope.mode == Mode::Live,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use vinr_domain::{Mode, UnixMillis};
+
+    use crate::redacted::Redacted;
+    use crate::store::{Scope, WebhookEndpointRecord};
+
+    #[test]
+    fn the_secret_is_never_in_debug_output() {
+        let secret = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let record = WebhookEndpointRecord {
+            id: "we_x".into(),
+            scope: Scope {
+                account_id: "acct_x".into(),
+                mode: Mode::Test,
+            },
+            url: "https://shop.example/hooks".into(),
+            description: None,
+            events: Vec::new(),
+            secret: Redacted::new(secret.into()),
+            enabled: true,
+            created_at: UnixMillis(0),
+        };
+        let shown = super::endpoint(&record, true);
+        assert_eq!(shown.secret.as_deref(), Some(secret));
+        for debug in [format!("{record:?}"), format!("{shown:?}")] {
+            assert!(!debug.contains("AAECAwQF"), "{debug}");
+            assert!(debug.contains("redacted"), "{debug}");
+        }
+        assert_eq!(super::endpoint(&record, false).secret, None);
+    }
+}
