@@ -375,6 +375,11 @@ async fn every_sandbox_event_type_arrives_signed_as_the_events_api_shows_it() {
     api.post_json("/v1/refunds", json!({"payment": id_of(&refunds_fail)}))
         .await
         .expect_status(201);
+    // A settlement of what moved so far: `settlement.created`, then `settlement.paid`.
+    let settled = api
+        .post_json("/v1/test_helpers/settlements/run", json!({}))
+        .await;
+    assert_eq!(settled.expect_status(200)["data"][0]["status"], "paid");
     let expiring = api.new_payment().await;
     server.clock.advance_ms(2 * 60 * 60 * 1000);
     // The expiry and refund workers run on their own; wait for their events.
@@ -389,6 +394,8 @@ async fn every_sandbox_event_type_arrives_signed_as_the_events_api_shows_it() {
         "refund.created",
         "refund.succeeded",
         "refund.failed",
+        "settlement.created",
+        "settlement.paid",
     ]
     .into();
     let deadline = std::time::Instant::now() + WAIT;
