@@ -17,9 +17,7 @@ use crate::config::{self, Settings, SettlementSettings, DATABASE_URL_DEFAULT, LI
 use crate::flows::{self, FlowError};
 use crate::render;
 use crate::server;
-use crate::store::{
-    BalanceTransactionFilter, Cursor, ListError, ListQuery, Scope, Store, StoreError,
-};
+use crate::store::{BalanceTransactionFilter, Scope, Store, StoreError};
 use crate::workers::settlements::{run_once, Selection};
 
 #[derive(Parser)]
@@ -336,31 +334,10 @@ async fn settlement_report(store: &Store, id: &str) -> Result<(), String> {
         settlement: Some(settlement.id.clone()),
         ..BalanceTransactionFilter::default()
     };
-    let mut lines = Vec::new();
-    let mut cursor = Cursor::None;
-    loop {
-        let query = ListQuery {
-            limit: 1000,
-            cursor,
-            created_gte: None,
-            created_lt: None,
-        };
-        let (scope, filter) = (scope.clone(), filter.clone());
-        let page = store
-            .read(move |reader| reader.list_balance_transactions(&scope, &filter, &query))
-            .await
-            .map_err(|error| match error {
-                ListError::Store(error) => error.to_string(),
-                ListError::UnknownCursor { id, .. } => format!("lost the cursor {id}"),
-            })?;
-        let last = page.items.last().map(|b| b.id.clone());
-        lines.extend(page.items);
-        match (page.has_more, last) {
-            (true, Some(id)) => cursor = Cursor::StartingAfter(id),
-            _ => break,
-        }
-    }
-    lines.reverse();
+    let lines = store
+        .all_balance_transactions(&scope, &filter)
+        .await
+        .map_err(|error| error.to_string())?;
     let totals = &settlement.totals;
     println!(
         "settlement {}  account {}  {} mode  {}  {}",

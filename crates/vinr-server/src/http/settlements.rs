@@ -20,7 +20,7 @@ use crate::http::list::{
 use crate::http::payments::test_mode_only;
 use crate::render;
 use crate::state::AppState;
-use crate::store::{BalanceTransactionFilter, Cursor, ListQuery, Scope, Store};
+use crate::store::{BalanceTransactionFilter, Scope, Store};
 use crate::workers::settlements::{created_in, run_once, Selection};
 
 /// Retrieve a settlement.
@@ -204,36 +204,16 @@ fn wants_csv(headers: &HeaderMap) -> bool {
 }
 
 const CSV_HEADER: &str = "id,type,source,amount,fee,net,currency,created_at,availableOn\r\n";
-const CSV_PAGE: u32 = 1000;
 
-/// Every transaction of the filter as CSV (RFC 4180), oldest first; read in pages.
+/// Every transaction of the filter as CSV (RFC 4180), oldest first.
 async fn transactions_csv(
     store: &Store,
     scope: &Scope,
     filter: &BalanceTransactionFilter,
 ) -> Result<String, ApiError> {
-    let mut rows = Vec::new();
-    let mut cursor = Cursor::None;
-    loop {
-        let page_query = ListQuery {
-            limit: CSV_PAGE,
-            cursor,
-            created_gte: None,
-            created_lt: None,
-        };
-        let (scope, filter) = (scope.clone(), filter.clone());
-        let page = store
-            .read(move |reader| reader.list_balance_transactions(&scope, &filter, &page_query))
-            .await?;
-        let last = page.items.last().map(|b| b.id.clone());
-        rows.extend(page.items);
-        match (page.has_more, last) {
-            (true, Some(id)) => cursor = Cursor::StartingAfter(id),
-            _ => break,
-        }
-    }
+    let rows = store.all_balance_transactions(scope, filter).await?;
     let mut csv = String::from(CSV_HEADER);
-    for b in rows.iter().rev() {
+    for b in &rows {
         let wire = render::balance_transaction(b);
         let fields = [
             wire.id,

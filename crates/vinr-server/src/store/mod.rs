@@ -636,6 +636,48 @@ impl Store {
         }
     }
 
+    /// Every balance transaction of `scope` that `filter` selects, oldest first, read in pages
+    /// (for exports and reports, which need all of them).
+    pub async fn all_balance_transactions(
+        &self,
+        scope: &Scope,
+        filter: &BalanceTransactionFilter,
+    ) -> Result<Vec<BalanceTransactionRecord>, StoreError> {
+        const PAGE: u32 = 1000;
+        let mut all = Vec::new();
+        let mut cursor = Cursor::None;
+        loop {
+            let query = ListQuery {
+                limit: PAGE,
+                cursor,
+                created_gte: None,
+                created_lt: None,
+            };
+            let (scope, filter) = (scope.clone(), filter.clone());
+            let page = self
+                .read(move |reader| {
+                    reader
+                        .list_balance_transactions(&scope, &filter, &query)
+                        .map_err(|error| match error {
+                            ListError::Store(error) => error,
+                            // The cursor is the last row of the page before: it cannot vanish.
+                            ListError::UnknownCursor { id, .. } => {
+                                StoreError::Database(format!("balance transaction {id} vanished"))
+                            }
+                        })
+                })
+                .await?;
+            let last = page.items.last().map(|b| b.id.clone());
+            all.extend(page.items);
+            match (page.has_more, last) {
+                (true, Some(id)) => cursor = Cursor::StartingAfter(id),
+                _ => break,
+            }
+        }
+        all.reverse();
+        Ok(all)
+    }
+
     /// Waits for queued writes to finish and stops the writer.
     pub fn shutdown(&self) {
         match self {
