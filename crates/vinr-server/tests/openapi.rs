@@ -55,7 +55,7 @@ async fn served_document_matches_the_committed_copy() {
         ("/v1/openapi.json", &["get"]),
         // Webhooks (SPEC §6)
         ("/v1/webhooks", &["get", "post"]),
-        ("/v1/webhooks/{id}", &["get", "delete"]),
+        ("/v1/webhooks/{id}", &["get", "post", "delete"]),
         ("/v1/webhooks/{id}/deliveries", &["get"]),
         ("/v1/webhooks/{id}/test", &["post"]),
         ("/v1/events/{id}/resend", &["post"]),

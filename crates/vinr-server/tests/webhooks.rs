@@ -812,3 +812,158 @@ async fn delivery_history_is_pruned_with_the_events_but_pending_deliveries_stay(
     failing.stop();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn endpoints_can_be_changed_and_disabled_and_enabled_again() {
+    let config = WebhooksConfig {
+        retry_schedule_seconds: vec![60, 60],
+        ..WebhooksConfig::default()
+    };
+    let server = TestServer::start_with(Options {
+        webhooks: Some(config),
+        ..Options::default()
+    })
+    .await;
+    let api = server.api();
+    let receiver = Receiver::start().await;
+    let (endpoint, _) = register(&api, &receiver.url()).await;
+    let path = format!("/v1/webhooks/{endpoint}");
+
+    // Narrow it to payment.completed and describe it: only those fields change.
+    let changed = api
+        .post_json(
+            &path,
+            json!({"events": ["payment.completed"], "description": "orders"}),
+        )
+        .await;
+    let changed = changed.expect_status(200).clone();
+    assert_eq!(changed["events"], json!(["payment.completed"]));
+    assert_eq!(changed["description"], "orders");
+    assert_eq!(changed["status"], "enabled");
+    assert_eq!(changed["url"], receiver.url().as_str());
+    assert!(
+        changed.get("secret").is_none_or(Value::is_null),
+        "{changed}"
+    );
+    assert_eq!(api.get(&path).await.expect_status(200), &changed);
+    let first = api.completed_payment().await;
+    let completed = |events: Vec<Value>| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["type"] == "payment.completed")
+            .map(id_of)
+            .collect()
+    };
+    let first_completed = completed(api.events_of(&id_of(&first)).await);
+    receiver.wait_delivered(&first_completed, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 1, "payment.completed only");
+
+    // A failing receiver leaves a delivery queued for a retry; disabling drops it and queues
+    // nothing new.
+    receiver.set_plan(Arc::new(|_, _, _| Answer::status(500)));
+    let second = api.completed_payment().await;
+    let second_completed = completed(api.events_of(&id_of(&second)).await);
+    recorded_attempts(&api, &endpoint, 2).await;
+    let queued = |url: String, endpoint: String| async move {
+        common::database::query_integers(
+            &url,
+            &format!(
+                "SELECT count(*) FROM webhook_deliveries
+                 WHERE endpoint_id = '{endpoint}' AND status = 'pending'"
+            ),
+        )
+        .await[0]
+    };
+    let url = server.database_url().to_owned();
+    assert_eq!(
+        queued(url.clone(), endpoint.clone()).await,
+        1,
+        "the retry waits"
+    );
+    let disabled = api.post_json(&path, json!({"status": "disabled"})).await;
+    assert_eq!(disabled.expect_status(200)["status"], "disabled");
+    assert_eq!(
+        queued(url.clone(), endpoint.clone()).await,
+        0,
+        "dropped at once"
+    );
+    receiver.set_plan(Arc::new(|_, _, _| Answer::ok()));
+    let third = api.completed_payment().await;
+    let third_completed = completed(api.events_of(&id_of(&third)).await);
+    assert_eq!(
+        queued(url.clone(), endpoint.clone()).await,
+        0,
+        "nothing queued"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 2, "nothing sent while disabled");
+    // Resending to a disabled endpoint is refused rather than silently dropped.
+    let refused = api
+        .post_json(
+            &format!("/v1/events/{}/resend", third_completed[0]),
+            json!({"webhook": endpoint}),
+        )
+        .await;
+    assert!(
+        refused.status >= 400,
+        "{}: {}",
+        refused.status,
+        refused.json
+    );
+
+    // Enabled again: new events flow, and what was missed can be resent.
+    let enabled = api.post_json(&path, json!({"status": "enabled"})).await;
+    assert_eq!(enabled.expect_status(200)["status"], "enabled");
+    for missed in [&second_completed[0], &third_completed[0]] {
+        api.post_json(&format!("/v1/events/{missed}/resend"), json!({}))
+            .await
+            .expect_status(202);
+    }
+    let fourth = api.completed_payment().await;
+    let fourth_completed = completed(api.events_of(&id_of(&fourth)).await);
+    let all: Vec<String> = [second_completed, third_completed, fourth_completed].concat();
+    receiver.wait_delivered(&all, WAIT).await;
+
+    // A new URL under the same rules; bad changes are refused precisely and change nothing.
+    let other = Receiver::start().await;
+    let moved = api.post_json(&path, json!({"url": other.url()})).await;
+    assert_eq!(moved.expect_status(200)["url"], other.url().as_str());
+    let before = api.get(&path).await.expect_status(200).clone();
+    for (body, param) in [
+        (json!({"status": "paused"}), "status"),
+        (json!({"url": "http://shop.example/hooks"}), "url"),
+        (json!({"events": ["payment.nope"]}), "events[0]"),
+        (json!({"events": []}), "events"),
+        (json!({"description": "x".repeat(5000)}), "description"),
+    ] {
+        api.post_json(&path, body).await.expect_error(
+            400,
+            "invalid_request_error",
+            "parameter_invalid",
+            Some(param),
+        );
+    }
+    api.post_json(&path, json!({"colour": "red"}))
+        .await
+        .expect_error(
+            400,
+            "invalid_request_error",
+            "parameter_unknown",
+            Some("colour"),
+        );
+    assert_eq!(api.get(&path).await.expect_status(200), &before);
+    // Not another account's, nor an unknown one.
+    let (_, stranger) = server.new_account("stranger").await;
+    stranger
+        .post_json(&path, json!({"status": "disabled"}))
+        .await
+        .expect_error(404, "invalid_request_error", "resource_missing", Some("id"));
+    api.post_json("/v1/webhooks/we_000000000000000000000000", json!({}))
+        .await
+        .expect_error(404, "invalid_request_error", "resource_missing", Some("id"));
+    assert_eq!(api.get(&path).await.expect_status(200), &before);
+    receiver.stop();
+    other.stop();
+    server.stop().await;
+}

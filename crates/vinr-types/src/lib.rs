@@ -396,6 +396,25 @@ pub struct CreateWebhookRequest {
     pub description: Option<String>,
 }
 
+/// Body of `POST /v1/webhooks/:id`: only the fields given change.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhookRequest {
+    /// A new URL, under the same rules as at creation.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// New event types, or `["*"]` for all.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `enabled` or `disabled`. Disabling stops deliveries at once: those still queued are
+    /// dropped and no new ones are queued until it is enabled again (resend what was missed
+    /// with `POST /v1/events/:id/resend`).
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
 /// A webhook endpoint. `secret` is present only in the answer to its creation.
 // `Debug` is written by hand below: it must not print the secret.
 #[derive(Clone, Serialize, Deserialize, ToSchema)]

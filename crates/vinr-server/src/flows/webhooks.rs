@@ -1,4 +1,4 @@
-//! Webhook flows (SPEC §6): register and delete endpoints, queue an event again. Deliveries of
+//! Webhook flows (SPEC §6): register, change and delete endpoints, queue an event again. Deliveries of
 //! new events are queued by the outbox inside every flow that records an event.
 
 use vinr_domain::ids::{new_id, Prefix};
@@ -6,7 +6,7 @@ use vinr_domain::UnixMillis;
 use vinr_types as wire;
 
 use super::FlowError;
-use crate::store::{EventRecord, Scope, Tx, WebhookEndpointRecord};
+use crate::store::{EventRecord, Scope, Tx, WebhookEndpointChanges, WebhookEndpointRecord};
 use crate::webhooks::{self, ENDPOINTS_PER_SCOPE_MAX};
 
 pub struct NewEndpoint {
@@ -48,6 +48,22 @@ pub fn create_endpoint(tx: &mut dyn Tx, new: NewEndpoint) -> Result<String, Flow
     };
     tx.insert_webhook_endpoint(&endpoint)?;
     json(&webhooks::wire::endpoint(&endpoint, true))
+}
+
+/// Changes an endpoint; answers its JSON (without the secret).
+pub fn update_endpoint(
+    tx: &mut dyn Tx,
+    scope: &Scope,
+    id: &str,
+    changes: &WebhookEndpointChanges,
+) -> Result<String, FlowError> {
+    let endpoint = tx
+        .update_webhook_endpoint(scope, id, changes)?
+        .ok_or_else(|| FlowError::NotFound {
+            object: "webhook endpoint",
+            id: id.to_owned(),
+        })?;
+    json(&webhooks::wire::endpoint(&endpoint, false))
 }
 
 /// Deletes an endpoint: its queued deliveries go with it, so nothing more is sent.

@@ -68,7 +68,9 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
         .route(
             "/v1/webhooks/{id}",
-            get(webhooks::retrieve).delete(webhooks::delete),
+            get(webhooks::retrieve)
+                .post(webhooks::update)
+                .delete(webhooks::delete),
         )
         .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/v1/webhooks/{id}/test", post(webhooks::test))

@@ -20,7 +20,8 @@ use crate::idempotency::{self, Answer};
 use crate::render;
 use crate::state::AppState;
 use crate::store::{
-    DeliveryNext, EventRecord, IdempotencyScope, WebhookAttemptRecord, WebhookEndpointRecord,
+    DeliveryNext, EventRecord, IdempotencyScope, WebhookAttemptRecord, WebhookEndpointChanges,
+    WebhookEndpointRecord,
 };
 use crate::webhooks::send::Message;
 use crate::webhooks::{self, validate_url, DESCRIPTION_LEN_MAX, EVENT_TYPES, TEST_EVENT_TYPE};
@@ -215,6 +216,83 @@ pub async fn list(
         has_more: page.has_more,
         next_cursor,
     }))
+}
+
+/// Change a webhook endpoint: its URL, event types, description, or status. Disabling it drops
+/// the deliveries still queued for it and queues none until it is enabled again.
+#[utoipa::path(post, path = "/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint id (`we_…`)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (1–255 characters)")),
+    request_body(content((wire::UpdateWebhookRequest = "application/json"), (wire::UpdateWebhookRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The endpoint after the change (without its secret)", body = wire::WebhookEndpoint),
+        (status = 400, description = "Invalid parameters", body = wire::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
+        (status = 403, description = "The key lacks `webhooks:write`", body = wire::ErrorBody),
+        (status = 404, description = "No such endpoint in this account and mode", body = wire::ErrorBody),
+        (status = 409, description = "Idempotency conflict", body = wire::ErrorBody),
+        (status = 429, description = "Rate limited", body = wire::ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn update(
+    State(app): State<AppState>,
+    Extension(auth): Extension<AuthContext>,
+    PathId(id): PathId,
+    headers: HeaderMap,
+    body: ApiBody<wire::UpdateWebhookRequest>,
+) -> Result<Answer, ApiError> {
+    if !looks_like(Prefix::WebhookEndpoint, &id) {
+        return Err(ApiError::not_found("webhook endpoint", &id));
+    }
+    let request = body.value;
+    let key = idempotency_key(&headers)?;
+    let url = request
+        .url
+        .as_deref()
+        .map(|url| {
+            validate_url(url, auth.mode()).map_err(|error| ApiError::invalid("url", error.0))
+        })
+        .transpose()?;
+    let events = request
+        .events
+        .map(|events| parse_events(Some(events)))
+        .transpose()?;
+    if let Some(description) = &request.description {
+        if description.chars().count() > DESCRIPTION_LEN_MAX {
+            return Err(ApiError::invalid(
+                "description",
+                format!("`description` must be at most {DESCRIPTION_LEN_MAX} characters."),
+            ));
+        }
+    }
+    let enabled = request
+        .status
+        .as_deref()
+        .map(|status| match status {
+            "enabled" => Ok(true),
+            "disabled" => Ok(false),
+            _ => Err(ApiError::invalid(
+                "status",
+                "`status` must be `enabled` or `disabled`.",
+            )),
+        })
+        .transpose()?;
+    let changes = WebhookEndpointChanges {
+        url,
+        events,
+        description: request.description,
+        enabled,
+    };
+    let scope = auth.scope.clone();
+    let key = key_scope(&auth, format!("/v1/webhooks/{id}"), key);
+    idempotency::run(
+        &app,
+        key,
+        body.fingerprint,
+        StatusCode::OK,
+        app.clock.now(),
+        move |tx| flow::update_endpoint(tx, &scope, &id, &changes).map(String::into_bytes),
+    )
+    .await
 }
 
 /// Delete a webhook endpoint; its queued deliveries are dropped at once.
@@ -420,6 +498,15 @@ pub async fn resend(
             let endpoint = endpoint_of(&app, &auth, &webhook)
                 .await
                 .map_err(|error| error.with_param("webhook"))?;
+            if !endpoint.enabled {
+                return Err(ApiError::invalid(
+                    "webhook",
+                    format!(
+                        "The endpoint {} is disabled; enable it first (`status`: `enabled`).",
+                        endpoint.id
+                    ),
+                ));
+            }
             if !endpoint.events.is_empty() && !endpoint.events.contains(&event.kind) {
                 return Err(ApiError::invalid(
                     "webhook",

@@ -180,6 +180,16 @@ pub struct WebhookEndpointRecord {
     pub created_at: UnixMillis,
 }
 
+/// What `POST /v1/webhooks/:id` changes; `None` keeps the stored value.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookEndpointChanges {
+    pub url: Option<String>,
+    /// Empty for every type, as stored.
+    pub events: Option<Vec<String>>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+}
+
 /// A delivery leased for one attempt: where to, with what key, of which event.
 #[derive(Debug, Clone)]
 pub struct DeliveryJob {
@@ -448,6 +458,14 @@ pub trait Tx {
         &mut self,
         endpoint: &WebhookEndpointRecord,
     ) -> Result<(), StoreError>;
+    /// Applies `changes` to an endpoint of `scope`; disabling it also drops its queued
+    /// deliveries. Answers the endpoint after the change, `None` when there is no such one.
+    fn update_webhook_endpoint(
+        &mut self,
+        scope: &Scope,
+        id: &str,
+        changes: &WebhookEndpointChanges,
+    ) -> Result<Option<WebhookEndpointRecord>, StoreError>;
     /// Deletes an endpoint with its queued deliveries and attempts; answers whether it existed.
     fn delete_webhook_endpoint(&mut self, scope: &Scope, id: &str) -> Result<bool, StoreError>;
     /// The outbox: queues `event` for every enabled endpoint of its scope subscribed to its

@@ -23,7 +23,9 @@ use crate::store::{
     BalanceTransactionFilter, BalanceTransactionRecord, Cursor, Due, EventRecord, IdempotencyScope,
     ListError, ListQuery, Page, Reader, Scope, SettlementGroup, StoreError, StoredResponse, Tx,
 };
-use crate::store::{DeliveryJob, DeliveryNext, WebhookAttemptRecord, WebhookEndpointRecord};
+use crate::store::{
+    DeliveryJob, DeliveryNext, WebhookAttemptRecord, WebhookEndpointChanges, WebhookEndpointRecord,
+};
 
 /// A flow's transaction: a pooled connection between the BEGIN and COMMIT that
 /// `PgStore::write` sends.
@@ -841,6 +843,15 @@ impl Tx for PgTx<'_> {
         endpoint: &WebhookEndpointRecord,
     ) -> Result<(), StoreError> {
         self.wh_insert_endpoint(endpoint)
+    }
+
+    fn update_webhook_endpoint(
+        &mut self,
+        scope: &Scope,
+        id: &str,
+        changes: &WebhookEndpointChanges,
+    ) -> Result<Option<WebhookEndpointRecord>, StoreError> {
+        self.wh_update_endpoint(scope, id, changes)
     }
 
     fn delete_webhook_endpoint(&mut self, scope: &Scope, id: &str) -> Result<bool, StoreError> {

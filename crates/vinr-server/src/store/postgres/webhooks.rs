@@ -12,7 +12,7 @@ use crate::store::webhook_rows::{
 };
 use crate::store::{
     DeliveryJob, DeliveryNext, EventRecord, ListError, ListQuery, Page, Scope, StoreError,
-    WebhookAttemptRecord, WebhookEndpointRecord,
+    WebhookAttemptRecord, WebhookEndpointChanges, WebhookEndpointRecord,
 };
 
 fn get<'r, T: tokio_postgres::types::FromSql<'r>>(
@@ -122,6 +122,44 @@ impl<C: deadpool_postgres::GenericClient> Blocking<'_, C> {
             1,
         );
         Ok(())
+    }
+
+    pub(crate) fn wh_update_endpoint(
+        &mut self,
+        scope: &Scope,
+        id: &str,
+        changes: &WebhookEndpointChanges,
+    ) -> Result<Option<WebhookEndpointRecord>, StoreError> {
+        let status = changes
+            .enabled
+            .map(|enabled| if enabled { "enabled" } else { "disabled" });
+        let events = changes.events.as_deref().map(encode_events);
+        let row = self.query_opt(
+            &format!(
+                "UPDATE webhook_endpoints SET url = coalesce($4, url),
+                     events = coalesce($5, events), description = coalesce($6, description),
+                     status = coalesce($7, status)
+                 WHERE id = $1 AND account_id = $2 AND mode = $3
+                 RETURNING {ENDPOINT_COLUMNS}"
+            ),
+            &[
+                &id,
+                &scope.account_id,
+                &scope.mode.as_str(),
+                &changes.url,
+                &events,
+                &changes.description,
+                &status,
+            ],
+        )?;
+        if row.is_some() && changes.enabled == Some(false) {
+            self.defer(
+                "DELETE FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'pending'",
+                vec![Box::new(id.to_owned())],
+                ANY_ROWS,
+            );
+        }
+        row.map(|row| endpoint_from_row(&row)).transpose()
     }
 
     pub(crate) fn wh_delete_endpoint(

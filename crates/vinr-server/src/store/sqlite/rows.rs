@@ -20,7 +20,9 @@ use crate::store::{
     BalanceTransactionFilter, BalanceTransactionRecord, Cursor, Due, EventRecord, IdempotencyScope,
     ListError, ListQuery, Page, Reader, Scope, SettlementGroup, StoreError, StoredResponse, Tx,
 };
-use crate::store::{DeliveryJob, DeliveryNext, WebhookAttemptRecord, WebhookEndpointRecord};
+use crate::store::{
+    DeliveryJob, DeliveryNext, WebhookAttemptRecord, WebhookEndpointChanges, WebhookEndpointRecord,
+};
 
 fn payment_row(row: &Row<'_>) -> rusqlite::Result<PaymentRow> {
     Ok(PaymentRow {
@@ -838,6 +840,15 @@ impl Tx for SqliteTx<'_> {
         endpoint: &WebhookEndpointRecord,
     ) -> Result<(), StoreError> {
         webhooks::insert_endpoint(self.conn, endpoint)
+    }
+
+    fn update_webhook_endpoint(
+        &mut self,
+        scope: &Scope,
+        id: &str,
+        changes: &WebhookEndpointChanges,
+    ) -> Result<Option<WebhookEndpointRecord>, StoreError> {
+        webhooks::update_endpoint(self.conn, scope, id, changes)
     }
 
     fn delete_webhook_endpoint(&mut self, scope: &Scope, id: &str) -> Result<bool, StoreError> {

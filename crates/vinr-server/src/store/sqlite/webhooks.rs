@@ -12,7 +12,7 @@ use crate::store::webhook_rows::{
 };
 use crate::store::{
     DeliveryJob, DeliveryNext, EventRecord, ListError, ListQuery, Page, Scope, StoreError,
-    WebhookAttemptRecord, WebhookEndpointRecord,
+    WebhookAttemptRecord, WebhookEndpointChanges, WebhookEndpointRecord,
 };
 
 fn endpoint_row(row: &Row<'_>) -> rusqlite::Result<EndpointRow> {
@@ -119,6 +119,49 @@ pub fn insert_endpoint(conn: &Connection, e: &WebhookEndpointRecord) -> Result<(
     })
     .map(drop)
     .map_err(db_error)
+}
+
+pub fn update_endpoint(
+    conn: &Connection,
+    scope: &Scope,
+    id: &str,
+    changes: &WebhookEndpointChanges,
+) -> Result<Option<WebhookEndpointRecord>, StoreError> {
+    let status = changes
+        .enabled
+        .map(|enabled| if enabled { "enabled" } else { "disabled" });
+    let events = changes.events.as_deref().map(encode_events);
+    let row = conn
+        .prepare_cached(&format!(
+            "UPDATE webhook_endpoints SET url = coalesce(?4, url), events = coalesce(?5, events),
+                 description = coalesce(?6, description), status = coalesce(?7, status)
+             WHERE id = ?1 AND account_id = ?2 AND mode = ?3
+             RETURNING {ENDPOINT_COLUMNS}"
+        ))
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![
+                    id,
+                    scope.account_id,
+                    scope.mode.as_str(),
+                    changes.url,
+                    events,
+                    changes.description,
+                    status
+                ],
+                endpoint_row,
+            )
+            .optional()
+        })
+        .map_err(db_error)?;
+    if row.is_some() && changes.enabled == Some(false) {
+        conn.prepare_cached(
+            "DELETE FROM webhook_deliveries WHERE endpoint_id = ?1 AND status = 'pending'",
+        )
+        .and_then(|mut stmt| stmt.execute(params![id]))
+        .map_err(db_error)?;
+    }
+    row.map(EndpointRow::into_record).transpose()
 }
 
 pub fn delete_endpoint(conn: &Connection, scope: &Scope, id: &str) -> Result<bool, StoreError> {
