@@ -1,6 +1,6 @@
-//! The command line (SPEC §8): `serve`, `accounts`, `keys`, `settle`, `migrate`. Every command takes
-//! `--database-url` like `serve`. Secrets are printed once, on standard output; everything
-//! else a command says goes to standard error through the log.
+//! The command line (SPEC §8): `serve`, `accounts`, `keys`, `settle`, `migrate`. Every command
+//! takes `--database-url` like `serve`. Secrets are printed once, on standard output;
+//! everything else a command says goes to standard error through the log.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,9 +1,9 @@
 //! Refund flows (SPEC §5): create (reserve the amount on the payment, insert the `pending`
 //! refund, `refund.created`) and settle (the processor's answer: `refund.succeeded`, or
 //! `refund.failed`, which frees the amount again). A refund is booked in the ledger when it is
-//! made (with the account's refund fee, if any) and reversed if it fails. The payment's `amount_refunded` changes in
-//! the same transaction as the refund, under the database's CHECK that it never passes
-//! `amount_captured` — on any number of nodes.
+//! made (with the account's refund fee, if any) and reversed if it fails. The payment's
+//! `amount_refunded` changes in the same transaction as the refund, under the database's CHECK
+//! that it never passes `amount_captured` — on any number of nodes.
 
 use std::collections::BTreeMap;
 

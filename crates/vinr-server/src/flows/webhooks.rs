@@ -1,5 +1,5 @@
-//! Webhook flows (SPEC §6): register, change and delete endpoints, queue an event again. Deliveries of
-//! new events are queued by the outbox inside every flow that records an event.
+//! Webhook flows (SPEC §6): register, change and delete endpoints, queue an event again.
+//! Deliveries of new events are queued by the outbox inside every flow that records an event.
 
 use vinr_domain::ids::{new_id, Prefix};
 use vinr_domain::UnixMillis;
