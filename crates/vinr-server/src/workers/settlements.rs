@@ -1,13 +1,14 @@
-//! Settlement runs (SPEC §7): every few seconds the worker settles the groups whose schedule
-//! makes them due and sends due payouts; `vinr settle` and the test helper run the same code
-//! on demand. Each group is its own transaction ([`settlements::settle_group`]), so a run that
-//! dies half-way has settled some groups wholly and the rest not at all, and the next run
-//! picks up the rest.
+//! Settlement runs (SPEC §7): every few seconds the worker sends due payouts and, whenever a
+//! schedule's period has ended, settles the groups that period made due; `vinr settle` and
+//! the test helper run the same code on demand. Each group is its own transaction
+//! ([`settlements::settle_group`]), so a run that dies half-way has settled some groups wholly
+//! and the rest not at all, and the next run picks up the rest.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use vinr_domain::settlement::Settlement;
+use vinr_domain::settlement::{Schedule, Settlement};
 use vinr_domain::{Mode, UnixMillis};
 
 use crate::config::SettlementSettings;
@@ -44,11 +45,24 @@ pub async fn run_once(
     now: UnixMillis,
     selection: &Selection,
 ) -> Result<Outcome, FlowError> {
+    let created = settle_due(store, settings, now, selection).await?;
+    let paid = send_payouts(store, settings, now, selection.mode).await?;
+    Ok(Outcome { created, paid })
+}
+
+/// Settles every selected group that has something due at `now` (by its schedule's cut-off,
+/// or everything available with [`Selection::on_demand`]).
+async fn settle_due(
+    store: &Store,
+    settings: &SettlementSettings,
+    now: UnixMillis,
+    selection: &Selection,
+) -> Result<Vec<Settlement>, FlowError> {
     let account = selection.account_id.clone();
     let groups = store
         .read(move |reader| reader.unsettled_groups(now, account.as_deref()))
         .await?;
-    let mut outcome = Outcome::default();
+    let mut created = Vec::new();
     for (group, oldest) in groups {
         if selection.mode.is_some_and(|mode| mode != group.scope.mode) {
             continue;
@@ -68,30 +82,54 @@ pub async fn run_once(
         let settled = store
             .write(move |tx| settlements::settle_group(tx, &group, cutoff, now))
             .await?;
-        outcome.created.extend(settled);
+        created.extend(settled);
     }
-    for mode in [Mode::Test, Mode::Live] {
-        if selection.mode.is_some_and(|selected| selected != mode) {
+    Ok(created)
+}
+
+/// Sends the payouts due at `now` (of `mode` only, when given).
+async fn send_payouts(
+    store: &Store,
+    settings: &SettlementSettings,
+    now: UnixMillis,
+    mode: Option<Mode>,
+) -> Result<Vec<Settlement>, FlowError> {
+    let mut sent = Vec::new();
+    for payout_mode in [Mode::Test, Mode::Live] {
+        if mode.is_some_and(|selected| selected != payout_mode) {
             continue;
         }
-        let before = match mode {
+        let before = match payout_mode {
             Mode::Test => now,
             Mode::Live => UnixMillis(now.0 - settings.live_payout_delay_ms),
         };
         loop {
             let paid = store
                 .write(move |tx| {
-                    settlements::pay_out(tx, mode, before, now, PAYOUTS_PER_TRANSACTION)
+                    settlements::pay_out(tx, payout_mode, before, now, PAYOUTS_PER_TRANSACTION)
                 })
                 .await?;
             let done = paid.len() < PAYOUTS_PER_TRANSACTION;
-            outcome.paid.extend(paid);
+            sent.extend(paid);
             if done {
                 break;
             }
         }
     }
-    Ok(outcome)
+    Ok(sent)
+}
+
+/// The cut-offs every schedule has reached at `now` (test mode's interval, live daily, live
+/// weekly). A scheduled run finds something new to settle only once one of them has moved, so
+/// the worker looks for due groups — a scan of every unsettled transaction — only then (and
+/// once after it starts), not at every pass.
+fn periods(settings: &SettlementSettings, now: UnixMillis) -> [Option<UnixMillis>; 3] {
+    let interval = settings.test_interval_minutes;
+    [
+        Schedule::Daily.cutoff(Mode::Test, now, interval),
+        Schedule::Daily.cutoff(Mode::Live, now, interval),
+        Schedule::Weekly.cutoff(Mode::Live, now, interval),
+    ]
 }
 
 /// The settlements a run made for one account and mode, as the test helper answers them.
@@ -125,5 +163,50 @@ pub async fn step(app: &AppState) -> Result<(usize, usize), FlowError> {
 }
 
 pub async fn run(app: AppState, shutdown: watch::Receiver<bool>) {
-    super::every("settlements", INTERVAL, shutdown, || step(&app)).await;
+    // The periods whose groups this node has looked for; `None` until the first pass.
+    let settled: Arc<Mutex<Option<[Option<UnixMillis>; 3]>>> = Arc::default();
+    super::every("settlements", INTERVAL, shutdown, || {
+        let (app, settled) = (app.clone(), Arc::clone(&settled));
+        async move {
+            let now = app.clock.now();
+            let reached = periods(&app.settings.settlements, now);
+            let seen = *settled.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut created = 0;
+            if seen != Some(reached) {
+                let everyone = Selection::default();
+                created = settle_due(&app.store, &app.settings.settlements, now, &everyone)
+                    .await?
+                    .len();
+                *settled.lock().unwrap_or_else(PoisonError::into_inner) = Some(reached);
+            }
+            let paid = send_payouts(&app.store, &app.settings.settlements, now, None).await?;
+            Ok((created, paid.len()))
+        }
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SettlementsConfig;
+
+    #[test]
+    fn periods_move_only_at_a_boundary() {
+        let settings = SettlementSettings::new(&SettlementsConfig::default()).expect("valid");
+        // 2026-11-25 17:32 UTC: within the 17:30–17:35 test interval.
+        let now = UnixMillis(1_795_627_920_000);
+        let minute = 60_000;
+        assert_eq!(
+            periods(&settings, now),
+            periods(&settings, now.plus_ms(2 * minute))
+        );
+        assert_ne!(
+            periods(&settings, now),
+            periods(&settings, now.plus_ms(3 * minute))
+        );
+        // Live daily and weekly cut-offs stay put within the day.
+        let later = periods(&settings, now.plus_ms(3 * minute));
+        assert_eq!(periods(&settings, now)[1..], later[1..]);
+    }
 }
