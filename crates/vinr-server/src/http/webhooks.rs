@@ -20,8 +20,8 @@ use crate::idempotency::{self, Answer};
 use crate::render;
 use crate::state::AppState;
 use crate::store::{
-    DeliveryNext, EventRecord, IdempotencyScope, WebhookAttemptRecord, WebhookEndpointChanges,
-    WebhookEndpointRecord,
+    AttemptOutcome, DeliveryNext, EventRecord, IdempotencyScope, WebhookAttemptRecord,
+    WebhookEndpointChanges, WebhookEndpointRecord,
 };
 use crate::webhooks::send::Message;
 use crate::webhooks::{self, validate_url, DESCRIPTION_LEN_MAX, EVENT_TYPES, TEST_EVENT_TYPE};
@@ -451,8 +451,12 @@ pub async fn test(
         StatusCode::OK,
         now,
         move |tx| {
-            tx.record_webhook_attempt(&attempt, DeliveryNext::None)?;
-            serde_json::to_vec(&webhooks::wire::attempt(&attempt)).map_err(|error| {
+            let answer = serde_json::to_vec(&webhooks::wire::attempt(&attempt));
+            tx.record_webhook_attempts(&[AttemptOutcome {
+                attempt,
+                next: DeliveryNext::None,
+            }])?;
+            answer.map_err(|error| {
                 FlowError::Store(crate::store::StoreError::Database(error.to_string()))
             })
         },

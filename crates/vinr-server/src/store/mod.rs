@@ -227,6 +227,13 @@ pub struct WebhookAttemptRecord {
     pub created_at: UnixMillis,
 }
 
+/// An attempt together with what it means for its delivery: what the worker records.
+#[derive(Debug, Clone)]
+pub struct AttemptOutcome {
+    pub attempt: WebhookAttemptRecord,
+    pub next: DeliveryNext,
+}
+
 /// What an attempt means for its delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryNext {
@@ -487,13 +494,9 @@ pub trait Tx {
         lease_until: UnixMillis,
         limit: usize,
     ) -> Result<Vec<DeliveryJob>, StoreError>;
-    /// Records one attempt and what it means for its delivery (none for `webhook.test`). An
+    /// Records attempts and what each means for its delivery (none for `webhook.test`). An
     /// attempt for an endpoint deleted meanwhile is dropped.
-    fn record_webhook_attempt(
-        &mut self,
-        attempt: &WebhookAttemptRecord,
-        next: DeliveryNext,
-    ) -> Result<(), StoreError>;
+    fn record_webhook_attempts(&mut self, outcomes: &[AttemptOutcome]) -> Result<(), StoreError>;
     /// Deletes at most `limit` finished deliveries and `limit` attempts made before `before`
     /// (kept as long as events); answers how many rows.
     fn prune_webhook_history(

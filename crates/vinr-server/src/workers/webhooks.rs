@@ -23,7 +23,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::flows::FlowError;
 use crate::render;
 use crate::state::AppState;
-use crate::store::{DeliveryJob, DeliveryNext, WebhookAttemptRecord};
+use crate::store::{AttemptOutcome, DeliveryJob, DeliveryNext, WebhookAttemptRecord};
 use crate::webhooks::next_delay_ms;
 use crate::webhooks::send::{Message, Outcome};
 
@@ -46,11 +46,6 @@ const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 const PRUNE_BATCHES_MAX: usize = 100;
 
 /// An attempt made, waiting to be recorded.
-struct Attempted {
-    attempt: WebhookAttemptRecord,
-    next: DeliveryNext,
-}
-
 /// What the delivery's next state is after this attempt.
 fn next_state(
     app: &AppState,
@@ -78,7 +73,7 @@ fn next_state(
 }
 
 /// Makes one attempt of a leased delivery.
-async fn attempt(app: &AppState, job: DeliveryJob) -> Attempted {
+async fn attempt(app: &AppState, job: DeliveryJob) -> AttemptOutcome {
     let number = job.attempts.saturating_add(1);
     let started_at = app.clock.now();
     let (event_id, event_type, outcome) = match job.event {
@@ -125,7 +120,7 @@ async fn attempt(app: &AppState, job: DeliveryJob) -> Attempted {
     } else {
         next_state(app, number, &outcome, now)
     };
-    Attempted {
+    AttemptOutcome {
         attempt: WebhookAttemptRecord {
             id: new_id(Prefix::WebhookAttempt, now),
             scope: job.scope,
@@ -162,12 +157,10 @@ pub async fn lease(app: &AppState, limit: usize) -> Result<Vec<DeliveryJob>, Flo
 }
 
 /// Records a batch of outcomes in one transaction.
-async fn record(app: &AppState, batch: Vec<Attempted>) -> Result<(), FlowError> {
+async fn record(app: &AppState, batch: Vec<AttemptOutcome>) -> Result<(), FlowError> {
     app.store
         .write(move |tx| {
-            for attempted in &batch {
-                tx.record_webhook_attempt(&attempted.attempt, attempted.next)?;
-            }
+            tx.record_webhook_attempts(&batch)?;
             Ok(())
         })
         .await
@@ -184,7 +177,7 @@ pub async fn step(app: &AppState) -> Result<usize, FlowError> {
     Ok(count)
 }
 
-async fn recorder(app: AppState, mut outcomes: mpsc::UnboundedReceiver<Attempted>) {
+async fn recorder(app: AppState, mut outcomes: mpsc::UnboundedReceiver<AttemptOutcome>) {
     while let Some(first) = outcomes.recv().await {
         let mut batch = vec![first];
         while batch.len() < RECORD_BATCH_MAX {

@@ -24,7 +24,8 @@ use crate::store::{
     ListError, ListQuery, Page, Reader, Scope, SettlementGroup, StoreError, StoredResponse, Tx,
 };
 use crate::store::{
-    DeliveryJob, DeliveryNext, WebhookAttemptRecord, WebhookEndpointChanges, WebhookEndpointRecord,
+    AttemptOutcome, DeliveryJob, WebhookAttemptRecord, WebhookEndpointChanges,
+    WebhookEndpointRecord,
 };
 
 /// A flow's transaction: a pooled connection between the BEGIN and COMMIT that
@@ -880,12 +881,9 @@ impl Tx for PgTx<'_> {
         self.wh_lease_deliveries(now, lease_until, limit)
     }
 
-    fn record_webhook_attempt(
-        &mut self,
-        attempt: &WebhookAttemptRecord,
-        next: DeliveryNext,
-    ) -> Result<(), StoreError> {
-        self.wh_record_attempt(attempt, next)
+    fn record_webhook_attempts(&mut self, outcomes: &[AttemptOutcome]) -> Result<(), StoreError> {
+        self.wh_record_attempts(outcomes);
+        Ok(())
     }
 
     fn prune_webhook_history(

@@ -3,6 +3,7 @@
 //! leased with `FOR UPDATE SKIP LOCKED`, so nodes leasing at the same time take disjoint rows
 //! and a leased delivery is attempted by one node at a time.
 
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use vinr_domain::UnixMillis;
 
@@ -11,8 +12,8 @@ use crate::store::webhook_rows::{
     encode_events, AttemptRow, EndpointRow, JobRow, ATTEMPT_COLUMNS, ENDPOINT_COLUMNS, JOB_COLUMNS,
 };
 use crate::store::{
-    DeliveryJob, DeliveryNext, EventRecord, ListError, ListQuery, Page, Scope, StoreError,
-    WebhookAttemptRecord, WebhookEndpointChanges, WebhookEndpointRecord,
+    AttemptOutcome, DeliveryJob, DeliveryNext, EventRecord, ListError, ListQuery, Page, Scope,
+    StoreError, WebhookAttemptRecord, WebhookEndpointChanges, WebhookEndpointRecord,
 };
 
 fn get<'r, T: tokio_postgres::types::FromSql<'r>>(
@@ -56,6 +57,22 @@ fn attempt_from_row(row: &Row) -> Result<WebhookAttemptRecord, StoreError> {
         created_at: get(row, 14)?,
     }
     .into_record()
+}
+
+/// One field of every attempt in a batch, as an array parameter for `unnest`.
+fn column<T>(
+    outcomes: &[AttemptOutcome],
+    field: impl Fn(&WebhookAttemptRecord) -> T,
+) -> Box<dyn ToSql + Sync + Send>
+where
+    T: ToSql + Sync + Send + 'static,
+{
+    Box::new(
+        outcomes
+            .iter()
+            .map(|o| field(&o.attempt))
+            .collect::<Vec<T>>(),
+    )
 }
 
 fn job_from_row(row: &Row) -> Result<DeliveryJob, StoreError> {
@@ -255,55 +272,81 @@ impl<C: deadpool_postgres::GenericClient> Blocking<'_, C> {
             .collect()
     }
 
-    pub(crate) fn wh_record_attempt(
-        &mut self,
-        a: &WebhookAttemptRecord,
-        next: DeliveryNext,
-    ) -> Result<(), StoreError> {
+    /// Records a batch of attempts with two statements, whatever its size: the attempts as
+    /// one `INSERT … SELECT unnest(…)`, the deliveries' new states as one `UPDATE … FROM
+    /// unnest(…)`. Both are deferred, so they ride the commit's pipeline.
+    pub(crate) fn wh_record_attempts(&mut self, outcomes: &[AttemptOutcome]) {
+        if outcomes.is_empty() {
+            return;
+        }
         let params: Params = vec![
-            Box::new(a.id.clone()),
-            Box::new(a.scope.account_id.clone()),
-            Box::new(a.scope.mode.as_str()),
-            Box::new(a.endpoint_id.clone()),
-            Box::new(a.delivery_seq),
-            Box::new(a.event_id.clone()),
-            Box::new(a.event_type.clone()),
-            Box::new(i64::from(a.attempt)),
-            Box::new(a.succeeded),
-            Box::new(a.status_code.map(i64::from)),
-            Box::new(i64::try_from(a.latency_ms).unwrap_or(i64::MAX)),
-            Box::new(a.response_excerpt.clone()),
-            Box::new(a.error.clone()),
-            Box::new(a.next_attempt_at.map(|at| at.0)),
-            Box::new(a.created_at.0),
+            column(outcomes, |a| a.id.clone()),
+            column(outcomes, |a| a.scope.account_id.clone()),
+            column(outcomes, |a| a.scope.mode.as_str()),
+            column(outcomes, |a| a.endpoint_id.clone()),
+            column(outcomes, |a| a.delivery_seq),
+            column(outcomes, |a| a.event_id.clone()),
+            column(outcomes, |a| a.event_type.clone()),
+            column(outcomes, |a| i64::from(a.attempt)),
+            column(outcomes, |a| a.succeeded),
+            column(outcomes, |a| a.status_code.map(i64::from)),
+            column(outcomes, |a| {
+                i64::try_from(a.latency_ms).unwrap_or(i64::MAX)
+            }),
+            column(outcomes, |a| a.response_excerpt.clone()),
+            column(outcomes, |a| a.error.clone()),
+            column(outcomes, |a| a.next_attempt_at.map(|at| at.0)),
+            column(outcomes, |a| a.created_at.0),
         ];
         // Dropped when the endpoint was deleted meanwhile.
         self.defer(
             "INSERT INTO webhook_attempts (id, account_id, mode, endpoint_id, delivery_seq,
                  event_id, event_type, attempt, succeeded, status_code, latency_ms,
                  response_excerpt, error, next_attempt_at, created_at)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
-             WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $4)",
+             SELECT a.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                 $5::bigint[], $6::text[], $7::text[], $8::bigint[], $9::boolean[],
+                 $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bigint[],
+                 $15::bigint[])
+                 AS a (id, account_id, mode, endpoint_id, delivery_seq, event_id, event_type,
+                       attempt, succeeded, status_code, latency_ms, response_excerpt, error,
+                       next_attempt_at, created_at)
+             WHERE EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = a.endpoint_id)",
             params,
             ANY_ROWS,
         );
-        let Some(seq) = a.delivery_seq else {
-            return Ok(());
-        };
-        let (status, next_at) = match next {
-            DeliveryNext::None => return Ok(()),
-            DeliveryNext::Succeeded => ("succeeded", None),
-            DeliveryNext::Failed => ("failed", None),
-            DeliveryNext::RetryAt(at) => ("pending", Some(at.0)),
-        };
+
+        let mut seqs = Vec::with_capacity(outcomes.len());
+        let mut statuses = Vec::with_capacity(outcomes.len());
+        let mut next_ats = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            let Some(seq) = outcome.attempt.delivery_seq else {
+                continue;
+            };
+            let (status, next_at) = match outcome.next {
+                DeliveryNext::None => continue,
+                DeliveryNext::Succeeded => ("succeeded", None),
+                DeliveryNext::Failed => ("failed", None),
+                DeliveryNext::RetryAt(at) => ("pending", Some(at.0)),
+            };
+            seqs.push(seq);
+            statuses.push(status);
+            next_ats.push(next_at);
+        }
+        if seqs.is_empty() {
+            return;
+        }
+        // A delivery is leased to one attempt at a time (the lease outlasts the timeout), so
+        // a batch names each delivery at most once.
         self.defer(
-            "UPDATE webhook_deliveries SET status = $2, attempts = attempts + 1,
-                 next_attempt_at = coalesce($3, next_attempt_at), lease_until = NULL
-             WHERE seq = $1",
-            vec![Box::new(seq), Box::new(status), Box::new(next_at)],
+            "UPDATE webhook_deliveries d SET status = u.status, attempts = d.attempts + 1,
+                 next_attempt_at = coalesce(u.next_attempt_at, d.next_attempt_at),
+                 lease_until = NULL
+             FROM unnest($1::bigint[], $2::text[], $3::bigint[])
+                 AS u (seq, status, next_attempt_at)
+             WHERE d.seq = u.seq",
+            vec![Box::new(seqs), Box::new(statuses), Box::new(next_ats)],
             ANY_ROWS,
         );
-        Ok(())
     }
 
     pub(crate) fn wh_get_endpoint(

@@ -21,7 +21,8 @@ use crate::store::{
     ListError, ListQuery, Page, Reader, Scope, SettlementGroup, StoreError, StoredResponse, Tx,
 };
 use crate::store::{
-    DeliveryJob, DeliveryNext, WebhookAttemptRecord, WebhookEndpointChanges, WebhookEndpointRecord,
+    AttemptOutcome, DeliveryJob, WebhookAttemptRecord, WebhookEndpointChanges,
+    WebhookEndpointRecord,
 };
 
 fn payment_row(row: &Row<'_>) -> rusqlite::Result<PaymentRow> {
@@ -882,12 +883,12 @@ impl Tx for SqliteTx<'_> {
         webhooks::lease_deliveries(self.conn, now, lease_until, limit)
     }
 
-    fn record_webhook_attempt(
-        &mut self,
-        attempt: &WebhookAttemptRecord,
-        next: DeliveryNext,
-    ) -> Result<(), StoreError> {
-        webhooks::record_attempt(self.conn, attempt, next)
+    fn record_webhook_attempts(&mut self, outcomes: &[AttemptOutcome]) -> Result<(), StoreError> {
+        // Cached prepared statements on an in-process database: a loop is as cheap as a batch.
+        for outcome in outcomes {
+            webhooks::record_attempt(self.conn, &outcome.attempt, outcome.next)?;
+        }
+        Ok(())
     }
 
     fn prune_webhook_history(
