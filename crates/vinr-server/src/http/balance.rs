@@ -9,7 +9,7 @@ use vinr_types as wire;
 use crate::auth::AuthContext;
 use crate::http::body::PathId;
 use crate::http::error::ApiError;
-use crate::http::list::{list_query, next_cursor, parse_query, BalanceTransactionListParams};
+use crate::http::list::{next_cursor, parse_query, BalanceTransactionListParams};
 use crate::render;
 use crate::state::AppState;
 use crate::store::BalanceTransactionFilter;
@@ -85,12 +85,7 @@ pub async fn list_transactions(
     RawQuery(query): RawQuery,
 ) -> Result<Json<wire::BalanceTransactionList>, ApiError> {
     let params: BalanceTransactionListParams = parse_query(query.as_deref())?;
-    let query = list_query(
-        params.limit.as_deref(),
-        params.starting_after,
-        params.ending_before,
-        params.created.as_ref(),
-    )?;
+    let query = params.page()?;
     let kind = params
         .kind
         .as_deref()

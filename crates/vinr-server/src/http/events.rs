@@ -8,7 +8,7 @@ use vinr_types as wire;
 use crate::auth::AuthContext;
 use crate::http::body::PathId;
 use crate::http::error::ApiError;
-use crate::http::list::{list_query, next_cursor, parse_query, EventListParams};
+use crate::http::list::{next_cursor, parse_query, EventListParams};
 use crate::render;
 use crate::state::AppState;
 
@@ -72,12 +72,7 @@ pub async fn list(
             return Err(ApiError::invalid("type", "`type` is not an event type."));
         }
     }
-    let query = list_query(
-        params.limit.as_deref(),
-        params.starting_after,
-        params.ending_before,
-        params.created.as_ref(),
-    )?;
+    let query = params.page()?;
     let page = app
         .store
         .read({

@@ -19,74 +19,80 @@ pub struct CreatedRange {
     pub lt: Option<String>,
 }
 
-/// Query of `GET /v1/payments`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PaymentListParams {
-    pub limit: Option<String>,
-    pub starting_after: Option<String>,
-    pub ending_before: Option<String>,
-    pub created: Option<CreatedRange>,
-    pub status: Option<String>,
+/// Declares a list's query parameters: the paging ones every list takes (`limit`,
+/// `starting_after`, `ending_before`, `created[gte]`, `created[lt]`) and the resource's own
+/// filters, with unknown parameters refused. `page()` validates the paging part.
+macro_rules! list_params {
+    ($(#[$doc:meta])* $name:ident { $($(#[$attr:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            pub limit: Option<String>,
+            pub starting_after: Option<String>,
+            pub ending_before: Option<String>,
+            pub created: Option<CreatedRange>,
+            $($(#[$attr])* pub $field: $ty,)*
+        }
+
+        impl $name {
+            /// The page asked for, or a 400 naming the parameter that is wrong.
+            pub fn page(&self) -> Result<ListQuery, ApiError> {
+                list_query(
+                    self.limit.as_deref(),
+                    self.starting_after.clone(),
+                    self.ending_before.clone(),
+                    self.created.as_ref(),
+                )
+            }
+        }
+    };
 }
 
-/// Query of `GET /v1/refunds`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RefundListParams {
-    pub limit: Option<String>,
-    pub starting_after: Option<String>,
-    pub ending_before: Option<String>,
-    pub created: Option<CreatedRange>,
-    pub payment: Option<String>,
+list_params! {
+    /// Query of a list with no filters of its own: `GET /v1/webhooks`,
+    /// `GET /v1/webhooks/{id}/deliveries`, `GET /v1/settlements/{id}/transactions`.
+    PageParams {}
 }
 
-/// Query of `GET /v1/balance_transactions`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BalanceTransactionListParams {
-    pub limit: Option<String>,
-    pub starting_after: Option<String>,
-    pub ending_before: Option<String>,
-    pub created: Option<CreatedRange>,
-    pub source: Option<String>,
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    pub settlement: Option<String>,
+list_params! {
+    /// Query of `GET /v1/payments`.
+    PaymentListParams {
+        status: Option<String>,
+    }
 }
 
-/// Query of `GET /v1/settlements`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SettlementListParams {
-    pub limit: Option<String>,
-    pub starting_after: Option<String>,
-    pub ending_before: Option<String>,
-    pub created: Option<CreatedRange>,
-    pub status: Option<String>,
-    pub currency: Option<String>,
+list_params! {
+    /// Query of `GET /v1/refunds`.
+    RefundListParams {
+        payment: Option<String>,
+    }
 }
 
-/// Query of `GET /v1/settlements/:id/transactions`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SettlementTransactionListParams {
-    pub limit: Option<String>,
-    pub starting_after: Option<String>,
-    pub ending_before: Option<String>,
-    pub created: Option<CreatedRange>,
+list_params! {
+    /// Query of `GET /v1/balance_transactions`.
+    BalanceTransactionListParams {
+        source: Option<String>,
+        #[serde(rename = "type")]
+        kind: Option<String>,
+        settlement: Option<String>,
+    }
 }
 
-/// Query of `GET /v1/events`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventListParams {
-    pub limit: Option<String>,
-    pub starting_after: Option<String>,
-    pub ending_before: Option<String>,
-    pub created: Option<CreatedRange>,
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
+list_params! {
+    /// Query of `GET /v1/settlements`.
+    SettlementListParams {
+        status: Option<String>,
+        currency: Option<String>,
+    }
+}
+
+list_params! {
+    /// Query of `GET /v1/events`.
+    EventListParams {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+    }
 }
 
 pub fn parse_query<T: DeserializeOwned + Default>(query: Option<&str>) -> Result<T, ApiError> {
@@ -122,7 +128,7 @@ fn instant(param: &str, value: &str) -> Result<UnixMillis, ApiError> {
         })
 }
 
-pub fn list_query(
+fn list_query(
     limit: Option<&str>,
     starting_after: Option<String>,
     ending_before: Option<String>,

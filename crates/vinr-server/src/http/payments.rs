@@ -18,7 +18,7 @@ use crate::charge;
 use crate::flows::payments::{self as flow, Transition};
 use crate::http::body::{fingerprint, idempotency_key, validate_idempotency_key, ApiBody, PathId};
 use crate::http::error::ApiError;
-use crate::http::list::{list_query, next_cursor, parse_query, PaymentListParams};
+use crate::http::list::{next_cursor, parse_query, PaymentListParams};
 use crate::idempotency::{self, Answer};
 use crate::processor::CardInput;
 use crate::render;
@@ -252,12 +252,7 @@ pub async fn list(
             })
         })
         .transpose()?;
-    let query = list_query(
-        params.limit.as_deref(),
-        params.starting_after,
-        params.ending_before,
-        params.created.as_ref(),
-    )?;
+    let query = params.page()?;
     let (scope, page_query) = (auth.scope.clone(), query.clone());
     let page = app
         .store

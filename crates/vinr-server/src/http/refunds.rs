@@ -11,7 +11,7 @@ use crate::auth::AuthContext;
 use crate::flows::refunds::{self as flow, NewRefund};
 use crate::http::body::{idempotency_key, ApiBody, PathId};
 use crate::http::error::ApiError;
-use crate::http::list::{list_query, next_cursor, parse_query, RefundListParams};
+use crate::http::list::{next_cursor, parse_query, RefundListParams};
 use crate::idempotency::{self, Answer};
 use crate::render;
 use crate::state::AppState;
@@ -160,12 +160,7 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Json<wire::RefundList>, ApiError> {
     let params: RefundListParams = parse_query(query.as_deref())?;
-    let query = list_query(
-        params.limit.as_deref(),
-        params.starting_after,
-        params.ending_before,
-        params.created.as_ref(),
-    )?;
+    let query = params.page()?;
     let (scope, payment, page_query) = (auth.scope.clone(), params.payment, query.clone());
     let page = app
         .store

@@ -14,9 +14,7 @@ use vinr_types as wire;
 use crate::auth::AuthContext;
 use crate::http::body::PathId;
 use crate::http::error::ApiError;
-use crate::http::list::{
-    list_query, next_cursor, parse_query, SettlementListParams, SettlementTransactionListParams,
-};
+use crate::http::list::{next_cursor, parse_query, PageParams, SettlementListParams};
 use crate::http::payments::test_mode_only;
 use crate::render;
 use crate::state::AppState;
@@ -79,12 +77,7 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Json<wire::SettlementList>, ApiError> {
     let params: SettlementListParams = parse_query(query.as_deref())?;
-    let query = list_query(
-        params.limit.as_deref(),
-        params.starting_after,
-        params.ending_before,
-        params.created.as_ref(),
-    )?;
+    let query = params.page()?;
     let status = params
         .status
         .as_deref()
@@ -145,13 +138,8 @@ pub async fn transactions(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params: SettlementTransactionListParams = parse_query(query.as_deref())?;
-    let query = list_query(
-        params.limit.as_deref(),
-        params.starting_after,
-        params.ending_before,
-        params.created.as_ref(),
-    )?;
+    let params: PageParams = parse_query(query.as_deref())?;
+    let query = params.page()?;
     let settlement = load(&app.store, &auth.scope, &id).await?;
     let filter = BalanceTransactionFilter {
         settlement: Some(settlement.id.clone()),

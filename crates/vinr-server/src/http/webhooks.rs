@@ -5,7 +5,6 @@
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
-use serde::Deserialize;
 use vinr_domain::ids::{looks_like, new_id, Prefix};
 use vinr_types as wire;
 
@@ -15,7 +14,7 @@ use crate::flows::webhooks::{self as flow, NewEndpoint};
 use crate::flows::FlowError;
 use crate::http::body::{idempotency_key, ApiBody, PathId};
 use crate::http::error::ApiError;
-use crate::http::list::{list_query, next_cursor, parse_query, CreatedRange};
+use crate::http::list::{next_cursor, parse_query, PageParams};
 use crate::idempotency::{self, Answer};
 use crate::render;
 use crate::state::AppState;
@@ -25,16 +24,6 @@ use crate::store::{
 };
 use crate::webhooks::send::Message;
 use crate::webhooks::{self, validate_url, DESCRIPTION_LEN_MAX, EVENT_TYPES, TEST_EVENT_TYPE};
-
-/// Query of `GET /v1/webhooks` and `GET /v1/webhooks/{id}/deliveries`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookListParams {
-    pub limit: Option<String>,
-    pub starting_after: Option<String>,
-    pub ending_before: Option<String>,
-    pub created: Option<CreatedRange>,
-}
 
 fn key_scope(auth: &AuthContext, path: String, key: Option<String>) -> Option<IdempotencyScope> {
     key.map(|key| IdempotencyScope {
@@ -193,13 +182,8 @@ pub async fn list(
     Extension(auth): Extension<AuthContext>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<wire::WebhookEndpointList>, ApiError> {
-    let params: WebhookListParams = parse_query(query.as_deref())?;
-    let query = list_query(
-        params.limit.as_deref(),
-        params.starting_after,
-        params.ending_before,
-        params.created.as_ref(),
-    )?;
+    let params: PageParams = parse_query(query.as_deref())?;
+    let query = params.page()?;
     let (scope, page_query) = (auth.scope.clone(), query.clone());
     let page = app
         .store
@@ -348,13 +332,8 @@ pub async fn deliveries(
     PathId(id): PathId,
     RawQuery(query): RawQuery,
 ) -> Result<Json<wire::WebhookAttemptList>, ApiError> {
-    let params: WebhookListParams = parse_query(query.as_deref())?;
-    let query = list_query(
-        params.limit.as_deref(),
-        params.starting_after,
-        params.ending_before,
-        params.created.as_ref(),
-    )?;
+    let params: PageParams = parse_query(query.as_deref())?;
+    let query = params.page()?;
     let endpoint = endpoint_of(&app, &auth, &id).await?;
     let (scope, page_query) = (auth.scope.clone(), query.clone());
     let page = app
