@@ -536,6 +536,34 @@ async fn test_sends_resends_and_deletion() {
     // The test event is not an event of the account.
     assert!(api.events().await.is_empty());
 
+    // One idempotency key, two requests at once while the receiver is slow: one send; the
+    // other request is refused as in use, and a retry afterwards replays the first answer.
+    receiver.set_plan(Arc::new(|_, _, _| Answer {
+        delay: Duration::from_millis(400),
+        ..Answer::ok()
+    }));
+    let keyed = || {
+        api.call(
+            reqwest::Method::POST,
+            &format!("/v1/webhooks/{endpoint}/test"),
+        )
+        .json(json!({}))
+        .idempotency_key("test-once")
+        .send()
+    };
+    let (first, second) = tokio::join!(keyed(), keyed());
+    let mut statuses = [first.status, second.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{} / {}", first.text, second.text);
+    let refused = if first.status == 409 { &first } else { &second };
+    assert_eq!(refused.json["error"]["code"], "idempotency_key_in_use");
+    let answered = if first.status == 200 { &first } else { &second };
+    let retried = keyed().await;
+    assert_eq!(retried.json, answered.json);
+    assert_eq!(retried.header("idempotent-replayed"), Some("true"));
+    assert_eq!(receiver.received().len(), 2, "the keyed test was sent once");
+    receiver.set_plan(Arc::new(|_, _, _| Answer::ok()));
+
     // Resend: a delivered event is sent again, to the endpoints listed in the answer.
     let payment = api.new_payment().await;
     let created = id_of(&api.events_of(&id_of(&payment)).await[0]);

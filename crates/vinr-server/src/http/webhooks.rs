@@ -373,6 +373,9 @@ pub async fn test(
     let key = idempotency_key(&headers)?;
     let endpoint = endpoint_of(&app, &auth, &id).await?;
     let key = key_scope(&auth, format!("/v1/webhooks/{id}/test"), key);
+    // Held from before the stored-answer check until the attempt is recorded, so a second
+    // request with this key cannot send again meanwhile (409 while this one runs).
+    let _claim = idempotency::claim(&app, key.as_ref())?;
     if let Some(key) = &key {
         if let Some(answer) = idempotency::stored_answer(&app, key, body.fingerprint).await? {
             return Ok(answer);
@@ -423,7 +426,7 @@ pub async fn test(
         next_attempt_at: None,
         created_at: now,
     };
-    idempotency::run(
+    idempotency::run_claimed(
         &app,
         key,
         body.fingerprint,

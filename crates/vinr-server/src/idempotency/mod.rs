@@ -130,14 +130,37 @@ where
     // InUse is decided here, before any work; Replay and Mismatch inside the transaction,
     // where the stored answer is authoritative (no separate read before the write: a retry is
     // rare, a fresh key is the common case).
-    let guard = match &key {
-        None => None,
-        Some(key) => Some(
-            app.inflight
-                .claim(key)
-                .ok_or_else(ApiError::idempotency_in_use)?,
-        ),
-    };
+    let _claim = claim(app, key.as_ref())?;
+    run_claimed(app, key, fingerprint, status, now, effect).await
+}
+
+/// Claims `key` in this process for a request about to run, or refuses it as in use (409).
+/// The claim is released when dropped.
+pub fn claim(
+    app: &AppState,
+    key: Option<&IdempotencyScope>,
+) -> Result<Option<InflightGuard<IdempotencyScope>>, ApiError> {
+    key.map(|key| {
+        app.inflight
+            .claim(key)
+            .ok_or_else(ApiError::idempotency_in_use)
+    })
+    .transpose()
+}
+
+/// [`run`] for a caller that already holds the key's [`claim`]: one whose effect starts
+/// outside the transaction (a test webhook send) and must not start twice for one key.
+pub async fn run_claimed<F>(
+    app: &AppState,
+    key: Option<IdempotencyScope>,
+    fingerprint: [u8; 32],
+    status: StatusCode,
+    now: UnixMillis,
+    effect: F,
+) -> Result<Answer, ApiError>
+where
+    F: FnOnce(&mut dyn Tx) -> Result<Vec<u8>, FlowError> + Send + 'static,
+{
     let outcome = app
         .store
         .write(move |tx: &mut dyn Tx| -> Result<Outcome, FlowError> {
@@ -164,7 +187,6 @@ where
         })
         .await
         .map_err(ApiError::from);
-    drop(guard);
     match outcome? {
         Outcome::Ran(body) => Ok(Answer {
             status,
