@@ -88,6 +88,9 @@ pub struct WebhooksConfig {
     pub retry_after_max_seconds: u64,
     /// How often a node looks for due deliveries when no commit of its own woke it.
     pub poll_interval_ms: u64,
+    /// A PEM file of CA certificates trusted for HTTPS deliveries besides the bundled public
+    /// roots: receivers behind a private CA (or a local test CA).
+    pub root_certificates: Option<std::path::PathBuf>,
 }
 
 impl Default for WebhooksConfig {
@@ -97,6 +100,7 @@ impl Default for WebhooksConfig {
             timeout_seconds: 30,
             retry_after_max_seconds: 86400,
             poll_interval_ms: 250,
+            root_certificates: None,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::receiver::{verify_with_library, Answer, Received, Receiver};
+use common::receiver::{verify_with_library, Answer, Received, Receiver, TestCa};
 use common::*;
 use serde_json::{json, Value};
 use vinr_domain::Mode;
@@ -993,5 +993,66 @@ async fn endpoints_can_be_changed_and_disabled_and_enabled_again() {
     assert_eq!(api.get(&path).await.expect_status(200), &before);
     receiver.stop();
     other.stop();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn https_receivers_are_reached_when_their_certificate_verifies() {
+    let ca = TestCa::new();
+    let receiver = Receiver::https(&ca).await;
+    assert!(receiver.url().starts_with("https://localhost:"));
+
+    // A server that does not trust the receiver's CA: the attempt fails on the certificate,
+    // and nothing reaches the receiver's handler.
+    let untrusting = TestServer::start().await;
+    let api = untrusting.api();
+    let (endpoint, _) = register(&api, &receiver.url()).await;
+    let tested = api
+        .post_json(&format!("/v1/webhooks/{endpoint}/test"), json!({}))
+        .await;
+    let tested = tested.expect_status(200);
+    assert_eq!(tested["status"], "failed", "{tested}");
+    assert_eq!(tested["statusCode"], Value::Null);
+    let error = tested["error"].as_str().expect("an error");
+    assert!(error.contains("certificate"), "{error}");
+    assert!(receiver.received().is_empty());
+    untrusting.stop().await;
+
+    // `[webhooks] root_certificates` naming the CA: the test send and the events of a paid
+    // payment arrive over TLS, and their signatures verify with the official library.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, &ca.ca_pem).expect("the CA written");
+    let server = TestServer::start_with(Options {
+        webhooks: Some(WebhooksConfig {
+            root_certificates: Some(ca_path),
+            ..WebhooksConfig::default()
+        }),
+        ..Options::default()
+    })
+    .await;
+    let api = server.api();
+    let (endpoint, secret) = register(&api, &receiver.url()).await;
+    let tested = api
+        .post_json(&format!("/v1/webhooks/{endpoint}/test"), json!({}))
+        .await;
+    let tested = tested.expect_status(200);
+    assert_eq!(tested["status"], "succeeded", "{tested}");
+    assert_eq!(tested["statusCode"], 200);
+    let payment = api.new_payment().await;
+    api.pay(&id_of(&payment), "4242424242424242")
+        .await
+        .expect_status(200);
+    let events = event_ids(&api.events_of(&id_of(&payment)).await);
+    assert!(events.len() >= 2, "{events:?}");
+    let received = receiver.wait_delivered(&events, WAIT).await;
+    let mut messages: Vec<(&str, &Received)> = received
+        .iter()
+        .map(|request| (secret.as_str(), request))
+        .collect();
+    messages.retain(|(_, request)| request.json()["type"] != "webhook.test");
+    assert_eq!(messages.len(), events.len());
+    verify_with_library(&messages);
+    receiver.stop();
     server.stop().await;
 }

@@ -45,7 +45,37 @@ pub struct Message<'a> {
     pub body: &'a [u8],
 }
 
-fn client(timeout: Duration, live: bool) -> Result<reqwest::Client, String> {
+/// The CA certificates of `[webhooks] root_certificates`, if set.
+fn extra_roots(config: &WebhooksConfig) -> Result<Vec<reqwest::Certificate>, String> {
+    let Some(path) = &config.root_certificates else {
+        return Ok(Vec::new());
+    };
+    let pem = std::fs::read(path).map_err(|error| {
+        format!(
+            "webhooks.root_certificates: cannot read {}: {error}",
+            path.display()
+        )
+    })?;
+    let roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| {
+        format!(
+            "webhooks.root_certificates: {} is not PEM certificates: {error}",
+            path.display()
+        )
+    })?;
+    if roots.is_empty() {
+        return Err(format!(
+            "webhooks.root_certificates: {} holds no certificate",
+            path.display()
+        ));
+    }
+    Ok(roots)
+}
+
+fn client(
+    timeout: Duration,
+    live: bool,
+    roots: &[reqwest::Certificate],
+) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(CONNECT_TIMEOUT.min(timeout))
@@ -55,6 +85,9 @@ fn client(timeout: Duration, live: bool) -> Result<reqwest::Client, String> {
         .tcp_nodelay(true);
     if live {
         builder = builder.dns_resolver(std::sync::Arc::new(ssrf::PublicOnly));
+    }
+    for root in roots {
+        builder = builder.add_root_certificate(root.clone());
     }
     builder
         .build()
@@ -90,9 +123,10 @@ fn refused_cause(error: &reqwest::Error) -> Option<String> {
 impl Sender {
     pub fn new(config: &WebhooksConfig) -> Result<Sender, String> {
         let timeout = Duration::from_secs(config.timeout_seconds);
+        let roots = extra_roots(config)?;
         Ok(Sender {
-            test_client: client(timeout, false)?,
-            live_client: client(timeout, true)?,
+            test_client: client(timeout, false, &roots)?,
+            live_client: client(timeout, true, &roots)?,
             timeout,
         })
     }

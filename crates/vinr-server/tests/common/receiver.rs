@@ -16,6 +16,39 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
+/// A certificate authority made for one test, and a certificate for `localhost` it issued.
+pub struct TestCa {
+    /// The CA's certificate, PEM: what a client must trust.
+    pub ca_pem: String,
+    pub localhost_cert: tokio_rustls::rustls::pki_types::CertificateDer<'static>,
+    pub localhost_key: tokio_rustls::rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let ca_key = rcgen::KeyPair::generate().expect("a CA key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "VINR test CA");
+        let ca = ca_params.self_signed(&ca_key).expect("the CA certificate");
+        let key = rcgen::KeyPair::generate().expect("a server key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("params")
+            .signed_by(&key, &ca, &ca_key)
+            .expect("the localhost certificate");
+        TestCa {
+            ca_pem: ca.pem(),
+            localhost_cert: cert.der().clone(),
+            localhost_key: tokio_rustls::rustls::pki_types::PrivatePkcs8KeyDer::from(
+                key.serialize_der(),
+            )
+            .into(),
+        }
+    }
+}
+
 /// Set to `1` to make a missing Python verifier a failure instead of a skip.
 pub const REQUIRE_VERIFIER_VAR: &str = "VINR_REQUIRE_WEBHOOK_VERIFIER";
 
@@ -82,6 +115,8 @@ struct Shared {
 
 pub struct Receiver {
     pub addr: SocketAddr,
+    /// Serves HTTPS (for `localhost`) rather than HTTP.
+    tls: bool,
     shared: Arc<Shared>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -154,6 +189,61 @@ impl Receiver {
 
     /// A receiver on `addr` (a fixed port to come back on after a restart).
     pub async fn on(addr: &str, plan: Plan) -> Receiver {
+        let (listener, shared, router) = Receiver::bind(addr, plan).await;
+        let addr = listener.local_addr().expect("an address");
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Receiver {
+            addr,
+            tls: false,
+            shared,
+            server,
+        }
+    }
+
+    /// A receiver answering 200 over HTTPS with a certificate for `localhost` issued by `ca`.
+    pub async fn https(ca: &TestCa) -> Receiver {
+        let (listener, shared, router) =
+            Receiver::bind("127.0.0.1:0", Arc::new(|_, _, _| Answer::ok())).await;
+        let addr = listener.local_addr().expect("an address");
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![ca.localhost_cert.clone()],
+                ca.localhost_key.clone_key(),
+            )
+            .expect("the localhost certificate");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let server = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, router) = (acceptor.clone(), router.clone());
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends its handshake here.
+                    let Ok(stream) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(
+                            hyper_util::rt::TokioIo::new(stream),
+                            hyper_util::service::TowerToHyperService::new(router),
+                        )
+                        .await;
+                });
+            }
+        });
+        Receiver {
+            addr,
+            tls: true,
+            shared,
+            server,
+        }
+    }
+
+    async fn bind(addr: &str, plan: Plan) -> (tokio::net::TcpListener, Arc<Shared>, axum::Router) {
         let shared = Arc::new(Shared {
             plan: Mutex::new(plan),
             received: Mutex::new(Vec::new()),
@@ -165,22 +255,18 @@ impl Receiver {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .expect("the receiver binds");
-        let addr = listener.local_addr().expect("an address");
         let router = axum::Router::new()
             .fallback(axum::routing::any(handle))
             .with_state(Arc::clone(&shared));
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        Receiver {
-            addr,
-            shared,
-            server,
-        }
+        (listener, shared, router)
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hooks", self.addr.port())
+        if self.tls {
+            format!("https://localhost:{}/hooks", self.addr.port())
+        } else {
+            format!("http://127.0.0.1:{}/hooks", self.addr.port())
+        }
     }
 
     pub fn set_plan(&self, plan: Plan) {
