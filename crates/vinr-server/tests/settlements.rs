@@ -702,3 +702,53 @@ async fn live_funds_wait_two_days_settle_after_midnight_and_are_paid_out_a_day_l
     assert_settlements_consistent(server.database_url()).await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_run_helper_refuses_bad_bodies_and_honours_idempotency_keys() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    paid(&api, 1000, "EUR", CARD_APPROVED, None).await;
+
+    // Bad bodies are refused and settle nothing.
+    let garbled = api
+        .call(reqwest::Method::POST, RUN)
+        .raw(Some("application/json"), b"{not json")
+        .send()
+        .await;
+    assert_eq!(garbled.status, 400, "{}", garbled.text);
+    assert_eq!(garbled.json["error"]["code"], "body_invalid");
+    let unknown = api.post_json(RUN, json!({"account": "acct_x"})).await;
+    assert_eq!(unknown.status, 400, "{}", unknown.text);
+    assert_eq!(unknown.json["error"]["code"], "parameter_unknown");
+    assert_eq!(unknown.json["error"]["param"], "account");
+    assert!(api.list_all("/v1/settlements").await.is_empty());
+
+    // A key's first run is answered again to a retry, with nothing run twice.
+    let keyed = || {
+        api.call(reqwest::Method::POST, RUN)
+            .json(json!({}))
+            .idempotency_key("run-1")
+            .send()
+    };
+    let first = keyed().await;
+    let made = first.expect_status(200)["data"].clone();
+    assert_eq!(made.as_array().map(Vec::len), Some(1), "{made}");
+    assert_eq!(first.header("idempotent-replayed"), None);
+    paid(&api, 2000, "EUR", CARD_APPROVED, None).await;
+    let retried = keyed().await;
+    assert_eq!(retried.expect_status(200)["data"], made);
+    assert_eq!(retried.header("idempotent-replayed"), Some("true"));
+    assert_eq!(api.list_all("/v1/settlements").await.len(), 1);
+    // Another key runs: the new payment is settled, once.
+    let next = api
+        .call(reqwest::Method::POST, RUN)
+        .json(json!({}))
+        .idempotency_key("run-2")
+        .send()
+        .await;
+    let next = next.expect_status(200)["data"].clone();
+    assert_eq!(int(&next[0]["gross"]), 2000, "{next}");
+    assert_eq!(api.list_all("/v1/settlements").await.len(), 2);
+    assert_settlements_consistent(server.database_url()).await;
+    server.stop().await;
+}

@@ -26,6 +26,14 @@ async fn register(api: &Api, url: &str) -> (String, String) {
     )
 }
 
+/// `POST /v1/webhooks/:id/test`: the attempt it answers with (200).
+async fn send_test(api: &Api, endpoint: &str) -> Value {
+    let reply = api
+        .post_json(&format!("/v1/webhooks/{endpoint}/test"), json!({}))
+        .await;
+    reply.expect_status(200).clone()
+}
+
 fn event_ids(events: &[Value]) -> Vec<String> {
     events.iter().map(id_of).collect()
 }
@@ -118,6 +126,7 @@ async fn endpoints_are_created_listed_retrieved_and_deleted() {
         .await;
     let deleted = deleted.expect_status(200);
     assert_eq!(deleted["deleted"], true);
+    assert_eq!(deleted["livemode"], false);
     api.get(&format!("/v1/webhooks/{id}")).await.expect_error(
         404,
         "invalid_request_error",
@@ -514,10 +523,7 @@ async fn test_sends_resends_and_deletion() {
     let (endpoint, secret) = register(&api, &receiver.url()).await;
 
     // POST /v1/webhooks/:id/test: sent at once, answered with the attempt.
-    let tested = api
-        .post_json(&format!("/v1/webhooks/{endpoint}/test"), json!({}))
-        .await;
-    let tested = tested.expect_status(200).clone();
+    let tested = send_test(&api, &endpoint).await;
     assert_eq!(tested["status"], "succeeded");
     assert_eq!(tested["statusCode"], 200);
     assert_eq!(tested["eventType"], "webhook.test");
@@ -582,6 +588,7 @@ async fn test_sends_resends_and_deletion() {
     let resent_json = resent.expect_status(202).clone();
     assert_eq!(resent_json["webhooks"], json!([endpoint]));
     assert_eq!(resent_json["event"], created.as_str());
+    assert_eq!(resent_json["livemode"], false);
     receiver
         .wait_until(WAIT, "the resent event", |received| {
             received.iter().filter(|r| r.id == created).count() == 2
@@ -694,10 +701,7 @@ async fn live_mode_never_delivers_to_private_addresses() {
     let (by_literal, _) = register(&live, &format!("https://127.0.0.1:{port}/hooks")).await;
     let (mapped, _) = register(&live, "https://[::ffff:169.254.169.254]/latest").await;
     for endpoint in [&by_literal, &mapped, &by_name] {
-        let tested = live
-            .post_json(&format!("/v1/webhooks/{endpoint}/test"), json!({}))
-            .await;
-        let tested = tested.expect_status(200);
+        let tested = send_test(&live, endpoint).await;
         assert_eq!(tested["status"], "failed", "{tested}");
         assert_eq!(tested["statusCode"], Value::Null);
         let error = tested["error"].as_str().expect("an error");
@@ -1007,10 +1011,7 @@ async fn https_receivers_are_reached_when_their_certificate_verifies() {
     let untrusting = TestServer::start().await;
     let api = untrusting.api();
     let (endpoint, _) = register(&api, &receiver.url()).await;
-    let tested = api
-        .post_json(&format!("/v1/webhooks/{endpoint}/test"), json!({}))
-        .await;
-    let tested = tested.expect_status(200);
+    let tested = send_test(&api, &endpoint).await;
     assert_eq!(tested["status"], "failed", "{tested}");
     assert_eq!(tested["statusCode"], Value::Null);
     let error = tested["error"].as_str().expect("an error");
@@ -1033,10 +1034,7 @@ async fn https_receivers_are_reached_when_their_certificate_verifies() {
     .await;
     let api = server.api();
     let (endpoint, secret) = register(&api, &receiver.url()).await;
-    let tested = api
-        .post_json(&format!("/v1/webhooks/{endpoint}/test"), json!({}))
-        .await;
-    let tested = tested.expect_status(200);
+    let tested = send_test(&api, &endpoint).await;
     assert_eq!(tested["status"], "succeeded", "{tested}");
     assert_eq!(tested["statusCode"], 200);
     let payment = api.new_payment().await;

@@ -519,7 +519,24 @@ pub struct EventResend {
     pub event: String,
     /// The endpoints a new delivery was queued for (`we_…`).
     pub webhooks: Vec<String>,
+    pub livemode: bool,
 }
+
+/// What `DELETE /v1/webhooks/{id}` answers.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeletedWebhookEndpoint {
+    pub id: String,
+    /// Always `webhook_endpoint`.
+    pub object: String,
+    /// Always `true`.
+    pub deleted: bool,
+    pub livemode: bool,
+}
+
+/// Body of `POST /v1/test_helpers/settlements/run` (no fields).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunSettlementsRequest {}
 
 /// Body of `POST /v1/webhooks/{id}/test` (no fields).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]

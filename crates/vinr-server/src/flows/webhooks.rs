@@ -74,7 +74,12 @@ pub fn delete_endpoint(tx: &mut dyn Tx, scope: &Scope, id: &str) -> Result<Strin
             id: id.to_owned(),
         });
     }
-    Ok(serde_json::json!({"id": id, "object": "webhook_endpoint", "deleted": true}).to_string())
+    json(&wire::DeletedWebhookEndpoint {
+        id: id.to_owned(),
+        object: "webhook_endpoint".into(),
+        deleted: true,
+        livemode: scope.mode.is_live(),
+    })
 }
 
 /// Queues `event` again for its matching endpoints (or only `endpoint_id`), due at once.
@@ -89,5 +94,6 @@ pub fn resend(
         object: "event_resend".into(),
         event: event.id.clone(),
         webhooks,
+        livemode: event.scope.mode.is_live(),
     })
 }

@@ -87,7 +87,9 @@ use crate::http::{balance, events, ops, payments, refunds, settlements, webhooks
         wire::WebhookAttemptList,
         wire::ResendEventRequest,
         wire::EventResend,
+        wire::DeletedWebhookEndpoint,
         wire::TestWebhookRequest,
+        wire::RunSettlementsRequest,
     )),
     modifiers(&Security),
     tags(

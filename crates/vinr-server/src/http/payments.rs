@@ -23,7 +23,7 @@ use crate::idempotency::{self, Answer};
 use crate::processor::CardInput;
 use crate::render;
 use crate::state::AppState;
-use crate::store::{IdempotencyScope, Scope};
+use crate::store::Scope;
 
 fn amount(param: &str, value: i64) -> Result<Amount, ApiError> {
     Amount::parse(value).map_err(|error| {
@@ -60,17 +60,6 @@ fn return_url(value: &str, mode: Mode) -> Result<String, ApiError> {
         return Err(invalid("`returnUrl` must name a host."));
     }
     Ok(value.to_owned())
-}
-
-/// The idempotency key of a POST, scoped to the caller and route.
-fn key_scope(auth: &AuthContext, path: String, key: Option<String>) -> Option<IdempotencyScope> {
-    key.map(|key| IdempotencyScope {
-        account_id: auth.scope.account_id.clone(),
-        mode: auth.scope.mode,
-        method: "POST",
-        path,
-        key,
-    })
 }
 
 fn require_payment_id(id: &str) -> Result<(), ApiError> {
@@ -177,7 +166,7 @@ pub async fn create(
     };
     // Rendered here, not in the writer: the single writer thread only runs SQL.
     let json = render::payment_json(&payment, &app.settings.public_url);
-    let key = key_scope(&auth, "/v1/payments".into(), header_key.or(body_key));
+    let key = idempotency::post_key(&auth, "/v1/payments", header_key.or(body_key));
     let answer = idempotency::run(
         &app,
         key,
@@ -305,7 +294,7 @@ async fn step(
     step: Step,
 ) -> Result<Answer, ApiError> {
     require_payment_id(&step.id)?;
-    let key = key_scope(auth, step.path, idempotency_key(headers)?);
+    let key = idempotency::post_key(auth, step.path, idempotency_key(headers)?);
     let now = app.clock.now();
     let scope = auth.scope.clone();
     let public_url = app.settings.public_url.clone();

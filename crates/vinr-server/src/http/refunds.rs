@@ -15,7 +15,6 @@ use crate::http::list::{next_cursor, parse_query, RefundListParams};
 use crate::idempotency::{self, Answer};
 use crate::render;
 use crate::state::AppState;
-use crate::store::IdempotencyScope;
 
 /// Create a refund of a `completed` payment.
 #[utoipa::path(post, path = "/v1/refunds", tag = "refunds",
@@ -92,13 +91,7 @@ pub async fn create(
         now,
         pricing: app.settings.pricing.for_account(&auth.scope.account_id),
     };
-    let key = key.map(|key| IdempotencyScope {
-        account_id: auth.scope.account_id.clone(),
-        mode: auth.scope.mode,
-        method: "POST",
-        path: "/v1/refunds".into(),
-        key,
-    });
+    let key = idempotency::post_key(&auth, "/v1/refunds", key);
     let answer = idempotency::run(
         &app,
         key,

@@ -3,7 +3,7 @@
 //! settlement now.
 
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use vinr_domain::ids::{looks_like, Prefix};
@@ -12,10 +12,11 @@ use vinr_domain::{Currency, Mode};
 use vinr_types as wire;
 
 use crate::auth::AuthContext;
-use crate::http::body::PathId;
+use crate::http::body::{idempotency_key, ApiBody, PathId};
 use crate::http::error::ApiError;
 use crate::http::list::{next_cursor, parse_query, PageParams, SettlementListParams};
 use crate::http::payments::test_mode_only;
+use crate::idempotency::{self, Answer};
 use crate::render;
 use crate::state::AppState;
 use crate::store::{BalanceTransactionFilter, Scope, Store};
@@ -238,16 +239,31 @@ fn csv_field(value: &str) -> String {
 /// Test mode: settle everything of this account that is available now, whatever the schedule;
 /// the sandbox sends the payouts at once.
 #[utoipa::path(post, path = "/v1/test_helpers/settlements/run", tag = "test helpers",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry answers the first run instead of running again")),
+    request_body(content((wire::RunSettlementsRequest = "application/json"))),
     responses(
         (status = 200, description = "The settlements this run made (an empty list when nothing was due)", body = wire::SettlementList),
+        (status = 400, description = "Invalid body", body = wire::ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
-        (status = 404, description = "A live key", body = wire::ErrorBody)),
+        (status = 404, description = "A live key", body = wire::ErrorBody),
+        (status = 409, description = "Idempotency conflict", body = wire::ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn test_run(
     State(app): State<AppState>,
     Extension(auth): Extension<AuthContext>,
-) -> Result<Json<wire::SettlementList>, ApiError> {
-    test_mode_only(&auth, "POST", "/v1/test_helpers/settlements/run")?;
+    headers: HeaderMap,
+    body: ApiBody<wire::RunSettlementsRequest>,
+) -> Result<Answer, ApiError> {
+    const PATH: &str = "/v1/test_helpers/settlements/run";
+    test_mode_only(&auth, "POST", PATH)?;
+    let key = idempotency::post_key(&auth, PATH, idempotency_key(&headers)?);
+    // Held until the answer is stored, so a second request with this key waits for none of it.
+    let _claim = idempotency::claim(&app, key.as_ref())?;
+    if let Some(key) = &key {
+        if let Some(answer) = idempotency::stored_answer(&app, key, body.fingerprint).await? {
+            return Ok(answer);
+        }
+    }
     let selection = Selection {
         account_id: Some(auth.scope.account_id.clone()),
         mode: Some(Mode::Test),
@@ -262,12 +278,24 @@ pub async fn test_run(
     .await?;
     let mut settlements = created_in(&outcome, &auth.scope);
     settlements.reverse();
-    Ok(Json(wire::SettlementList {
+    let answer = serde_json::to_vec(&wire::SettlementList {
         object: "list".into(),
         data: settlements.iter().map(render::settlement).collect(),
         has_more: false,
         next_cursor: None,
-    }))
+    })
+    .map_err(|error| ApiError::internal(&error))?;
+    // The run commits group by group and its answer is stored after it: a crash in between
+    // lets a retry run again, which settles only what is still due (never anything twice).
+    idempotency::run_claimed(
+        &app,
+        key,
+        body.fingerprint,
+        StatusCode::OK,
+        app.clock.now(),
+        move |_| Ok(answer),
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -19,21 +19,11 @@ use crate::idempotency::{self, Answer};
 use crate::render;
 use crate::state::AppState;
 use crate::store::{
-    AttemptOutcome, DeliveryNext, EventRecord, IdempotencyScope, WebhookAttemptRecord,
-    WebhookEndpointChanges, WebhookEndpointRecord,
+    AttemptOutcome, DeliveryNext, EventRecord, WebhookAttemptRecord, WebhookEndpointChanges,
+    WebhookEndpointRecord,
 };
 use crate::webhooks::send::Message;
 use crate::webhooks::{self, validate_url, DESCRIPTION_LEN_MAX, EVENT_TYPES, TEST_EVENT_TYPE};
-
-fn key_scope(auth: &AuthContext, path: String, key: Option<String>) -> Option<IdempotencyScope> {
-    key.map(|key| IdempotencyScope {
-        account_id: auth.scope.account_id.clone(),
-        mode: auth.scope.mode,
-        method: "POST",
-        path,
-        key,
-    })
-}
 
 /// The subscribed types: `None` or `["*"]` is every type (stored as an empty list); otherwise
 /// known types only, without duplicates, in the order given.
@@ -130,7 +120,7 @@ pub async fn create(
         description: request.description,
         now,
     };
-    let key = key_scope(&auth, "/v1/webhooks".into(), key);
+    let key = idempotency::post_key(&auth, "/v1/webhooks", key);
     let answer = idempotency::run(
         &app,
         key,
@@ -267,7 +257,7 @@ pub async fn update(
         enabled,
     };
     let scope = auth.scope.clone();
-    let key = key_scope(&auth, format!("/v1/webhooks/{id}"), key);
+    let key = idempotency::post_key(&auth, format!("/v1/webhooks/{id}"), key);
     idempotency::run(
         &app,
         key,
@@ -283,7 +273,7 @@ pub async fn update(
 #[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks",
     params(("id" = String, Path, description = "The endpoint id (`we_…`)")),
     responses(
-        (status = 200, description = "`{\"id\", \"object\": \"webhook_endpoint\", \"deleted\": true}`", content_type = "application/json"),
+        (status = 200, description = "The endpoint is deleted", body = wire::DeletedWebhookEndpoint),
         (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
         (status = 403, description = "The key lacks `webhooks:write`", body = wire::ErrorBody),
         (status = 404, description = "No such endpoint in this account and mode", body = wire::ErrorBody),
@@ -372,7 +362,7 @@ pub async fn test(
 ) -> Result<Answer, ApiError> {
     let key = idempotency_key(&headers)?;
     let endpoint = endpoint_of(&app, &auth, &id).await?;
-    let key = key_scope(&auth, format!("/v1/webhooks/{id}/test"), key);
+    let key = idempotency::post_key(&auth, format!("/v1/webhooks/{id}/test"), key);
     // Held from before the stored-answer check until the attempt is recorded, so a second
     // request with this key cannot send again meanwhile (409 while this one runs).
     let _claim = idempotency::claim(&app, key.as_ref())?;
@@ -506,7 +496,7 @@ pub async fn resend(
         }
     };
     let now = app.clock.now();
-    let key = key_scope(&auth, format!("/v1/events/{id}/resend"), key);
+    let key = idempotency::post_key(&auth, format!("/v1/events/{id}/resend"), key);
     let answer = idempotency::run(
         &app,
         key,

@@ -17,6 +17,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use vinr_domain::UnixMillis;
 
+use crate::auth::AuthContext;
 use crate::flows::FlowError;
 use crate::http::error::ApiError;
 use crate::state::AppState;
@@ -132,6 +133,21 @@ where
     // rare, a fresh key is the common case).
     let _claim = claim(app, key.as_ref())?;
     run_claimed(app, key, fingerprint, status, now, effect).await
+}
+
+/// The idempotency key of a POST (`Idempotency-Key`), scoped to the caller and the route.
+pub fn post_key(
+    auth: &AuthContext,
+    path: impl Into<String>,
+    key: Option<String>,
+) -> Option<IdempotencyScope> {
+    key.map(|key| IdempotencyScope {
+        account_id: auth.scope.account_id.clone(),
+        mode: auth.scope.mode,
+        method: "POST",
+        path: path.into(),
+        key,
+    })
 }
 
 /// Claims `key` in this process for a request about to run, or refuses it as in use (409).
