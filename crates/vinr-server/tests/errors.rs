@@ -534,6 +534,13 @@ async fn list_refuses_bad_queries() {
             Some("created[lt]"),
         ),
         ("colour=blue".into(), "parameter_unknown", Some("colour")),
+        (
+            "created[gt]=1".into(),
+            "parameter_unknown",
+            Some("created[gt]"),
+        ),
+        ("created=5".into(), invalid, Some("created")),
+        ("limit[x]=5".into(), invalid, Some("limit")),
     ];
     for (query, code, param) in cases {
         let reply = api.get(&format!("/v1/payments?{query}")).await;

@@ -100,14 +100,43 @@ pub fn parse_query<T: DeserializeOwned + Default>(query: Option<&str>) -> Result
         return Ok(T::default());
     };
     let config = serde_qs::Config::new(2, false);
-    config.deserialize_str(query).map_err(|error| {
-        let message = error.to_string();
-        match message.split('`').nth(1) {
-            Some(field) if message.contains("unknown field") => ApiError::unknown_parameter(field),
-            _ => ApiError::malformed_body(format!("The query string is invalid: {message}."))
-                .with_param("query"),
-        }
-    })
+    let deserializer =
+        serde_qs::Deserializer::with_config(&config, query.as_bytes()).map_err(|error| {
+            ApiError::malformed_body(format!("The query string is invalid: {error}."))
+                .with_param("query")
+        })?;
+    serde_path_to_error::deserialize(deserializer)
+        .map_err(|error| query_error(&error.path().to_string(), &error.inner().to_string()))
+}
+
+/// A parameter as the query string spells it: `created.gte` is `created[gte]`.
+fn bracketed(path: &str) -> String {
+    let mut parts = path.split('.').filter(|part| !part.is_empty());
+    let head = parts.next().unwrap_or_default().to_owned();
+    parts.fold(head, |name, part| format!("{name}[{part}]"))
+}
+
+/// SPEC §2's precise error for a query string serde refused, naming the parameter as the
+/// caller wrote it, and without serde's internal wording.
+fn query_error(path: &str, message: &str) -> ApiError {
+    if message.starts_with("unknown field") {
+        let name = message.split('`').nth(1).unwrap_or_default();
+        let full = if path.ends_with(name) {
+            path.to_owned()
+        } else {
+            format!("{path}.{name}")
+        };
+        return ApiError::unknown_parameter(&bracketed(&full));
+    }
+    let param = bracketed(path);
+    match param.as_str() {
+        "" => ApiError::malformed_body("The query string is invalid.").with_param("query"),
+        "created" => ApiError::invalid(
+            "created",
+            "`created` takes a range: `created[gte]` and/or `created[lt]`.",
+        ),
+        _ => ApiError::invalid(&param, format!("Invalid value for `{param}`.")),
+    }
 }
 
 /// Unix seconds (`1767225600`) or RFC 3339 (`2026-01-01T00:00:00Z`).
