@@ -235,6 +235,51 @@ async fn state_changes_replay_too() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_is_the_answer_a_retry_gets() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let id = id_of(&api.new_payment().await);
+    let refund = |key: &'static str| {
+        api.call(Method::POST, "/v1/refunds")
+            .json(json!({"payment": id}))
+            .idempotency_key(key)
+            .send()
+    };
+    // Refused in the payment's state: that answer is kept for the key, like a success.
+    let first = refund("refund-1").await;
+    first.expect_error(
+        422,
+        "invalid_request_error",
+        "payment_state_invalid",
+        Some("payment"),
+    );
+    assert_eq!(first.header("idempotent-replayed"), None);
+    api.pay(&id, "4242424242424242").await.expect_status(200);
+    let retry = refund("refund-1").await;
+    assert_eq!(retry.status, 422, "{}", retry.text);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.text, first.text);
+    assert!(api.list_all("/v1/refunds").await.is_empty());
+    // A new key is a new request.
+    refund("refund-2").await.expect_status(201);
+    // A refusal for a missing object is kept too; invalid parameters are not requests that ran.
+    let missing = |key: &'static str| {
+        api.call(
+            Method::POST,
+            "/v1/payments/pay_000000000000000000000000/capture",
+        )
+        .json(json!({}))
+        .idempotency_key(key)
+        .send()
+    };
+    missing("capture-x").await.expect_status(404);
+    let again = missing("capture-x").await;
+    assert_eq!(again.status, 404);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_kept_24_hours_then_pruned() {
     let server = TestServer::start().await;
     let api = server.api();

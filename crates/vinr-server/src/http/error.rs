@@ -292,18 +292,24 @@ impl From<ListError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody {
+impl ApiError {
+    /// The SPEC §2 error body, as this request answers it.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
             error: ErrorDetail {
                 kind: self.kind.to_owned(),
                 code: self.code.to_owned(),
-                message: self.message,
-                param: self.param,
+                message: self.message.clone(),
+                param: self.param.clone(),
                 request_id: request_id::current(),
             },
-        };
-        let mut response = (self.status, axum::Json(body)).into_response();
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body())).into_response();
         if self.close_connection {
             response.headers_mut().insert(
                 axum::http::header::CONNECTION,

@@ -177,6 +177,7 @@ pub async fn run_claimed<F>(
 where
     F: FnOnce(&mut dyn Tx) -> Result<Vec<u8>, FlowError> + Send + 'static,
 {
+    let key_if_refused = key.clone();
     let outcome = app
         .store
         .write(move |tx: &mut dyn Tx| -> Result<Outcome, FlowError> {
@@ -201,8 +202,13 @@ where
             }
             Ok(Outcome::Ran(body))
         })
-        .await
-        .map_err(ApiError::from);
+        .await;
+    let outcome = match (outcome, key_if_refused) {
+        (Err(error), Some(key)) if is_refusal(&error) => {
+            return keep_refusal(app, key, fingerprint, now, ApiError::from(error)).await;
+        }
+        (outcome, _) => outcome.map_err(ApiError::from),
+    };
     match outcome? {
         Outcome::Ran(body) => Ok(Answer {
             status,
@@ -211,6 +217,50 @@ where
         }),
         Outcome::Stored(stored) => judge(stored, &fingerprint),
         Outcome::InUse => Err(ApiError::idempotency_in_use()),
+    }
+}
+
+/// Refusals that come from running the request against the data: no such object, not allowed
+/// in its state, more than is refundable. They are the request's answer, kept for its retries
+/// like a success (as Stripe does). Invalid parameters and failures of the server are not.
+fn is_refusal(error: &FlowError) -> bool {
+    matches!(
+        error,
+        FlowError::NotFound { .. } | FlowError::State(_) | FlowError::Refund(_)
+    )
+}
+
+/// Stores `refusal` as the answer for `key` (its effects were rolled back with its
+/// transaction), unless an answer was stored meanwhile, which then wins.
+async fn keep_refusal(
+    app: &AppState,
+    key: IdempotencyScope,
+    fingerprint: [u8; 32],
+    now: UnixMillis,
+    refusal: ApiError,
+) -> Result<Answer, ApiError> {
+    let response = StoredResponse {
+        request_hash: fingerprint,
+        status_code: refusal.status().as_u16(),
+        body: serde_json::to_vec(&refusal.body()).map_err(|error| ApiError::internal(&error))?,
+    };
+    let stored = app
+        .store
+        .write(move |tx| -> Result<Option<StoredResponse>, FlowError> {
+            // Another node running this key now will store its own answer: leave it to that.
+            if !tx.lock_idempotency_key(&key)? {
+                return Ok(None);
+            }
+            if let Some(stored) = tx.find_idempotent_response(&key)? {
+                return Ok(Some(stored));
+            }
+            tx.save_idempotent_response(&key, &response, now)?;
+            Ok(None)
+        })
+        .await?;
+    match stored {
+        Some(stored) => judge(stored, &fingerprint),
+        None => Err(refusal),
     }
 }
 
