@@ -552,6 +552,22 @@ async fn list_refuses_bad_queries() {
         assert_eq!(reply.status, 400, "events {query}: {}", reply.text);
         assert_eq!(reply.json["error"]["type"], "invalid_request_error");
     }
+    // Retrieves take no parameters: one is refused, not ignored.
+    let event = id_of(&api.events_of(&id).await[0]);
+    for path in [
+        format!("/v1/payments/{id}"),
+        format!("/v1/events/{event}"),
+        "/v1/balance".to_owned(),
+    ] {
+        let reply = api.get(&format!("{path}?expand[]=customer")).await;
+        reply.expect_error(
+            400,
+            "invalid_request_error",
+            "parameter_unknown",
+            Some("expand"),
+        );
+        api.get(&path).await.expect_status(200);
+    }
     server.stop().await;
 }
 

@@ -9,7 +9,7 @@ use vinr_types as wire;
 use crate::auth::AuthContext;
 use crate::http::body::PathId;
 use crate::http::error::ApiError;
-use crate::http::list::{next_cursor, parse_query, BalanceTransactionListParams};
+use crate::http::list::{next_cursor, parse_query, BalanceTransactionListParams, NoQuery};
 use crate::render;
 use crate::state::AppState;
 use crate::store::BalanceTransactionFilter;
@@ -25,6 +25,7 @@ use crate::store::BalanceTransactionFilter;
 pub async fn retrieve(
     State(app): State<AppState>,
     Extension(auth): Extension<AuthContext>,
+    _: NoQuery,
 ) -> Result<Json<wire::Balance>, ApiError> {
     let (scope, now) = (auth.scope.clone(), app.clock.now());
     let amounts = app
@@ -48,6 +49,7 @@ pub async fn retrieve_transaction(
     State(app): State<AppState>,
     Extension(auth): Extension<AuthContext>,
     PathId(id): PathId,
+    _: NoQuery,
 ) -> Result<Json<wire::BalanceTransaction>, ApiError> {
     if !looks_like(Prefix::BalanceTransaction, &id) {
         return Err(ApiError::not_found("balance_transaction", &id));

@@ -8,7 +8,7 @@ use vinr_types as wire;
 use crate::auth::AuthContext;
 use crate::http::body::PathId;
 use crate::http::error::ApiError;
-use crate::http::list::{next_cursor, parse_query, EventListParams};
+use crate::http::list::{next_cursor, parse_query, EventListParams, NoQuery};
 use crate::render;
 use crate::state::AppState;
 
@@ -26,6 +26,7 @@ pub async fn retrieve(
     State(app): State<AppState>,
     Extension(auth): Extension<AuthContext>,
     PathId(id): PathId,
+    _: NoQuery,
 ) -> Result<Json<wire::Event>, ApiError> {
     if !looks_like(Prefix::Event, &id) {
         return Err(ApiError::not_found("event", &id));

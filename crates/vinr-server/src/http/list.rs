@@ -139,6 +139,25 @@ fn query_error(path: &str, message: &str) -> ApiError {
     }
 }
 
+/// For a route that takes no query parameters (a retrieve): any is refused as unknown, as
+/// the lists refuse theirs, rather than silently ignored.
+pub struct NoQuery;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoParams {}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for NoQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parse_query::<NoParams>(parts.uri.query()).map(|_| NoQuery)
+    }
+}
+
 /// Unix seconds (`1767225600`) or RFC 3339 (`2026-01-01T00:00:00Z`).
 fn instant(param: &str, value: &str) -> Result<UnixMillis, ApiError> {
     if let Ok(seconds) = value.parse::<i64>() {

@@ -18,7 +18,7 @@ use crate::charge;
 use crate::flows::payments::{self as flow, Transition};
 use crate::http::body::{fingerprint, idempotency_key, validate_idempotency_key, ApiBody, PathId};
 use crate::http::error::ApiError;
-use crate::http::list::{next_cursor, parse_query, PaymentListParams};
+use crate::http::list::{next_cursor, parse_query, NoQuery, PaymentListParams};
 use crate::idempotency::{self, Answer};
 use crate::processor::CardInput;
 use crate::render;
@@ -196,6 +196,7 @@ pub async fn retrieve(
     State(app): State<AppState>,
     Extension(auth): Extension<AuthContext>,
     PathId(id): PathId,
+    _: NoQuery,
 ) -> Result<Json<wire::Payment>, ApiError> {
     let payment = load(&app, &auth.scope, &id).await?;
     Ok(Json(render::payment(&payment, &app.settings.public_url)))

@@ -11,7 +11,7 @@ use crate::auth::AuthContext;
 use crate::flows::refunds::{self as flow, NewRefund};
 use crate::http::body::{idempotency_key, ApiBody, PathId};
 use crate::http::error::ApiError;
-use crate::http::list::{next_cursor, parse_query, RefundListParams};
+use crate::http::list::{next_cursor, parse_query, NoQuery, RefundListParams};
 use crate::idempotency::{self, Answer};
 use crate::render;
 use crate::state::AppState;
@@ -118,6 +118,7 @@ pub async fn retrieve(
     State(app): State<AppState>,
     Extension(auth): Extension<AuthContext>,
     PathId(id): PathId,
+    _: NoQuery,
 ) -> Result<Json<wire::Refund>, ApiError> {
     if !looks_like(Prefix::Refund, &id) {
         return Err(ApiError::not_found("refund", &id));

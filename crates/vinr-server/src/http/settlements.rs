@@ -14,7 +14,7 @@ use vinr_types as wire;
 use crate::auth::AuthContext;
 use crate::http::body::{idempotency_key, ApiBody, PathId};
 use crate::http::error::ApiError;
-use crate::http::list::{next_cursor, parse_query, PageParams, SettlementListParams};
+use crate::http::list::{next_cursor, parse_query, NoQuery, PageParams, SettlementListParams};
 use crate::http::payments::test_mode_only;
 use crate::idempotency::{self, Answer};
 use crate::render;
@@ -36,6 +36,7 @@ pub async fn retrieve(
     State(app): State<AppState>,
     Extension(auth): Extension<AuthContext>,
     PathId(id): PathId,
+    _: NoQuery,
 ) -> Result<Json<wire::Settlement>, ApiError> {
     let settlement = load(&app.store, &auth.scope, &id).await?;
     Ok(Json(render::settlement(&settlement)))

@@ -14,7 +14,7 @@ use crate::flows::webhooks::{self as flow, NewEndpoint};
 use crate::flows::FlowError;
 use crate::http::body::{idempotency_key, ApiBody, PathId};
 use crate::http::error::ApiError;
-use crate::http::list::{next_cursor, parse_query, PageParams};
+use crate::http::list::{next_cursor, parse_query, NoQuery, PageParams};
 use crate::idempotency::{self, Answer};
 use crate::render;
 use crate::state::AppState;
@@ -147,6 +147,7 @@ pub async fn retrieve(
     State(app): State<AppState>,
     Extension(auth): Extension<AuthContext>,
     PathId(id): PathId,
+    _: NoQuery,
 ) -> Result<Json<wire::WebhookEndpoint>, ApiError> {
     let endpoint = endpoint_of(&app, &auth, &id).await?;
     Ok(Json(webhooks::wire::endpoint(&endpoint, false)))
