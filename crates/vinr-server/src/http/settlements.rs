@@ -258,7 +258,8 @@ pub async fn test_run(
     const PATH: &str = "/v1/test_helpers/settlements/run";
     test_mode_only(&auth, "POST", PATH)?;
     let key = idempotency::post_key(&auth, PATH, idempotency_key(&headers)?);
-    // Held until the answer is stored, so a second request with this key waits for none of it.
+    // Held until the answer is stored: a second request with this key meanwhile is refused
+    // (409 idempotency_key_in_use) rather than running again.
     let _claim = idempotency::claim(&app, key.as_ref())?;
     if let Some(key) = &key {
         if let Some(answer) = idempotency::stored_answer(&app, key, body.fingerprint).await? {
