@@ -545,7 +545,7 @@ async fn test_sends_resends_and_deletion() {
     // One idempotency key, two requests at once while the receiver is slow: one send; the
     // other request is refused as in use, and a retry afterwards replays the first answer.
     receiver.set_plan(Arc::new(|_, _, _| Answer {
-        delay: Duration::from_millis(400),
+        delay: Duration::from_secs(1),
         ..Answer::ok()
     }));
     let keyed = || {
