@@ -78,6 +78,16 @@ pub async fn start_with_live_processor(
     clock: Arc<dyn Clock>,
     live_processor: Option<Arc<dyn Processor>>,
 ) -> Result<Running, String> {
+    // Everything that can fail without the database first: a first start that stopped after
+    // bootstrapping the sandbox account would have made a key nobody was ever shown.
+    let webhooks = Arc::new(Sender::new(&settings.webhooks)?);
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", settings.listen))?;
+    let addr = listener.local_addr().map_err(|error| error.to_string())?;
+    if settings.public_url_is_default {
+        settings.public_url = format!("http://{addr}");
+    }
     let store = Store::open(&settings.database_url)
         .await
         .map_err(|error| format!("cannot open {}: {error}", settings.database_url))?;
@@ -94,14 +104,6 @@ pub async fn start_with_live_processor(
         account_id: account.id,
         secret_key: key.secret,
     });
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .map_err(|error| format!("cannot listen on {}: {error}", settings.listen))?;
-    let addr = listener.local_addr().map_err(|error| error.to_string())?;
-    if settings.public_url_is_default {
-        settings.public_url = format!("http://{addr}");
-    }
-    let webhooks = Arc::new(Sender::new(&settings.webhooks)?);
     let app: AppState = Arc::new(App {
         store,
         rate_limits: RateLimits::new(&settings.rate_limit),

@@ -291,6 +291,56 @@ async fn migrate_prepares_a_fresh_database() {
     output.expect_failure();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_start_that_fails_leaves_the_sandbox_to_the_next() {
+    let database = fresh_database().await;
+    let db = database.url.clone();
+    // The port is taken, or the configuration names no certificates: `vinr serve` stops
+    // before it touches the database, so no sandbox key is made that nobody was shown.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = taken.local_addr().expect("an address").to_string();
+    let output = vinr(&["serve", "--listen", &addr, "--database-url", &db]).await;
+    output.expect_failure();
+    assert!(output.stderr.contains("cannot listen"), "{}", output.stderr);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let config = dir.path().join("vinr.toml");
+    std::fs::write(
+        &config,
+        "[webhooks]\nroot_certificates = \"/nonexistent/ca.pem\"\n",
+    )
+    .expect("the config written");
+    let config = config.to_str().expect("a UTF-8 path");
+    let output = vinr(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &db,
+        "--config",
+        config,
+    ])
+    .await;
+    output.expect_failure();
+    assert!(
+        output.stderr.contains("webhooks.root_certificates"),
+        "{}",
+        output.stderr
+    );
+    drop(taken);
+
+    let server = TestServer::start_with(Options {
+        database_url: Some(db),
+        ..Options::default()
+    })
+    .await;
+    assert!(
+        server.account_id.is_some(),
+        "the first start that succeeds makes the sandbox and prints its key"
+    );
+    server.api().new_payment().await;
+    server.stop().await;
+}
+
 /// The columns `vinr settle` prints, one row per settlement it made.
 const SETTLE_COLUMNS: [&str; 9] = [
     "settlement",
