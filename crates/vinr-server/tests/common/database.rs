@@ -196,10 +196,12 @@ impl Drop for TestDatabase {
     }
 }
 
-/// The integers in the first column of every row `sql` answers on the database `url` names
-/// (SQLite or PostgreSQL; cast sums to BIGINT so both backends answer integers): for tests
-/// that check invariants the API cannot show, such as every ledger movement summing to zero.
-pub async fn query_integers(url: &str, sql: &str) -> Vec<i64> {
+/// The first column of every row `sql` answers on the database `url` names (SQLite or
+/// PostgreSQL): for tests that check what the API cannot show in one place.
+async fn query_column<T>(url: &str, sql: &str) -> Vec<T>
+where
+    T: rusqlite::types::FromSql + for<'a> tokio_postgres::types::FromSql<'a>,
+{
     if let Some(path) = url.strip_prefix("sqlite://") {
         let connection =
             rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -223,31 +225,15 @@ pub async fn query_integers(url: &str, sql: &str) -> Vec<i64> {
         .collect()
 }
 
-/// The text in the first column of every row `sql` answers on the database `url` names, as
-/// [`query_integers`] does for integers: ids the API does not list in one place, such as every
-/// settlement of every account.
+/// Integers (cast sums to BIGINT so both backends answer integers): invariants such as every
+/// ledger movement summing to zero.
+pub async fn query_integers(url: &str, sql: &str) -> Vec<i64> {
+    query_column(url, sql).await
+}
+
+/// Text: ids the API does not list in one place, such as every settlement of every account.
 pub async fn query_strings(url: &str, sql: &str) -> Vec<String> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        let connection =
-            rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .expect("the SQLite file opens");
-        let mut statement = connection.prepare(sql).expect("a valid query");
-        return statement
-            .query_map([], |row| row.get(0))
-            .and_then(|rows| rows.collect())
-            .unwrap_or_else(|error| panic!("`{sql}`: {error}"));
-    }
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .unwrap_or_else(|error| panic!("cannot connect to {url}: {error}"));
-    tokio::spawn(connection);
-    client
-        .query(sql, &[])
-        .await
-        .unwrap_or_else(|error| panic!("`{sql}`: {error}"))
-        .iter()
-        .map(|row| row.get(0))
-        .collect()
+    query_column(url, sql).await
 }
 
 /// Runs one writing statement on the database `url` names and answers how many rows it
