@@ -105,7 +105,7 @@ pub enum Urlencoded {
 
 /// `application/x-www-form-urlencoded` decoding of one key or value: `+` is a space, `%XY` a
 /// byte, anything else (a stray `%` too) itself.
-fn percent_decoded(raw: &[u8]) -> Vec<u8> {
+pub(crate) fn percent_decoded(raw: &[u8]) -> Vec<u8> {
     let hex = |b: u8| char::from(b).to_digit(16);
     let mut out = Vec::with_capacity(raw.len());
     let mut index = 0;
