@@ -33,6 +33,16 @@ pub fn describe(c: char) -> String {
     format!("U+{:04X}", u32::from(c))
 }
 
+/// `value` with every character `kind` of text may not hold replaced by U+FFFD: for text the
+/// server keeps but no API client sent (the start of a webhook receiver's answer), which must be
+/// stored on every backend rather than refused.
+pub fn replace_forbidden(value: &str, kind: TextKind) -> String {
+    value
+        .chars()
+        .map(|c| if allowed(c, kind) { c } else { '\u{fffd}' })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +74,9 @@ mod tests {
             Some('\u{0}')
         );
         assert_eq!(describe('\u{1b}'), "U+001B");
+        assert_eq!(
+            replace_forbidden("ok\u{0}\tx\u{7f}", TextKind::Free),
+            "ok\u{fffd}\tx\u{fffd}"
+        );
     }
 }

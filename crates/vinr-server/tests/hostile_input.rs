@@ -521,3 +521,58 @@ async fn integer_fields_refuse_floats_in_json_and_forms() {
     assert_eq!(reply.expect_status(201)["amount"], 1000);
     server.stop().await;
 }
+
+/// A webhook receiver's answer is text the server keeps but no client sent: a binary answer
+/// (NUL, ESC) is recorded with U+FFFD in their place on every backend, never refused (on
+/// PostgreSQL the attempt could not be stored before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_answering_control_characters_is_recorded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let addr = listener.local_addr().expect("an address");
+    let responder = tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                // Read the request's headers and body, which fit in one read for a test event.
+                let mut request = vec![0u8; 64 * 1024];
+                let _ = socket.read(&mut request).await;
+                let body = b"ok\0bin\x1b[31m\tend";
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(&[head.as_bytes(), body].concat()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    let server = TestServer::start().await;
+    let api = server.api();
+    let endpoint = api
+        .post_json(
+            "/v1/webhooks",
+            json!({"url": format!("http://127.0.0.1:{}/hook", addr.port())}),
+        )
+        .await;
+    let endpoint = id_of(endpoint.expect_status(201));
+    let attempt = api
+        .post_json(&format!("/v1/webhooks/{endpoint}/test"), json!({}))
+        .await;
+    let attempt = attempt.expect_status(200).clone();
+    assert_eq!(attempt["statusCode"], 200, "{attempt}");
+    assert_eq!(attempt["responseExcerpt"], "ok\u{fffd}bin\u{fffd}[31m\tend");
+    let listed = api
+        .list_all(&format!("/v1/webhooks/{endpoint}/deliveries"))
+        .await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["responseExcerpt"], attempt["responseExcerpt"]);
+    responder.abort();
+    server.stop().await;
+}
