@@ -269,6 +269,17 @@ async fn control_characters_and_invalid_utf8_are_refused_everywhere() {
             "cvc",
         ),
     ]);
+    // JSON cannot carry invalid UTF-8 in an escape either: a lone surrogate is not a character.
+    cases.push(Case {
+        code: "body_invalid",
+        param: None,
+        ..post(
+            payments,
+            JSON,
+            r#"{"amount": 1000, "currency": "EUR", "returnUrl": "https://shop.example/r", "description": "a\ud800b"}"#,
+            "",
+        )
+    });
     // Ids in paths: 400 `id`, as for an id that is not text at all.
     for path in [
         "/v1/payments/pay_%00x",
