@@ -4,7 +4,7 @@
 
 use vinr_domain::card::{CardNumber, CardNumberError, Expiry, ExpiryError};
 
-use crate::http::text::percent_decoded;
+use crate::http::text::urlencoded_pairs;
 use crate::processor::CardInput;
 
 /// Largest form body read; a card form is a few hundred bytes.
@@ -13,24 +13,18 @@ pub const FORM_BYTES_MAX: usize = 8 * 1024;
 const FIELD_CHARS_MAX: usize = 100;
 pub const NAME_CHARS_MAX: usize = 100;
 
-/// A urlencoded form body, decoded. A field whose name or value is not valid UTF-8 is kept as
-/// present but invalid (never silently turned into U+FFFD), so its check refuses it.
+/// A urlencoded form body, decoded. A field whose value is not valid UTF-8 is kept as present
+/// but invalid (never silently turned into U+FFFD), so its check refuses it.
 pub struct FormBody(Vec<(String, Option<String>)>);
 
 impl FormBody {
     pub fn parse(bytes: &[u8]) -> FormBody {
         FormBody(
-            bytes
-                .split(|&b| b == b'&')
-                .filter(|pair| !pair.is_empty())
+            urlencoded_pairs(bytes)
                 .take(32)
-                .map(|pair| {
-                    let (name, value) = match pair.iter().position(|&b| b == b'=') {
-                        Some(at) => (&pair[..at], &pair[at + 1..]),
-                        None => (pair, &[][..]),
-                    };
-                    let name = String::from_utf8_lossy(&percent_decoded(name)).into_owned();
-                    (name, String::from_utf8(percent_decoded(value)).ok())
+                .map(|(name, value)| {
+                    let name = String::from_utf8_lossy(&name).into_owned();
+                    (name, String::from_utf8(value).ok())
                 })
                 .collect(),
         )

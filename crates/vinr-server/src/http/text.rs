@@ -102,9 +102,24 @@ pub enum Urlencoded {
     Query,
 }
 
+/// The (key, value) pairs of urlencoded text, percent-decoded but not yet UTF-8: `a=1&b&&c=`
+/// is `a`/`1`, `b`/``, `c`/``.
+pub(crate) fn urlencoded_pairs(bytes: &[u8]) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + '_ {
+    bytes
+        .split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.iter().position(|&b| b == b'=') {
+            Some(at) => (
+                percent_decoded(&pair[..at]),
+                percent_decoded(&pair[at + 1..]),
+            ),
+            None => (percent_decoded(pair), Vec::new()),
+        })
+}
+
 /// `application/x-www-form-urlencoded` decoding of one key or value: `+` is a space, `%XY` a
 /// byte, anything else (a stray `%` too) itself.
-pub(crate) fn percent_decoded(raw: &[u8]) -> Vec<u8> {
+fn percent_decoded(raw: &[u8]) -> Vec<u8> {
     let hex = |b: u8| char::from(b).to_digit(16);
     let mut out = Vec::with_capacity(raw.len());
     let mut index = 0;
@@ -170,12 +185,7 @@ fn bad_name(key: &[u8], source: Urlencoded) -> ApiError {
 /// key and value valid UTF-8 once decoded, and no control character in keys (nor, in a query,
 /// in values).
 pub fn check_urlencoded(bytes: &[u8], source: Urlencoded) -> Result<(), ApiError> {
-    for pair in bytes.split(|&b| b == b'&').filter(|pair| !pair.is_empty()) {
-        let (key, value) = match pair.iter().position(|&b| b == b'=') {
-            Some(at) => (&pair[..at], &pair[at + 1..]),
-            None => (pair, &[][..]),
-        };
-        let key = percent_decoded(key);
+    for (key, value) in urlencoded_pairs(bytes) {
         let name = std::str::from_utf8(&key)
             .ok()
             .filter(|name| first_forbidden(name, TextKind::Strict).is_none())
@@ -184,7 +194,6 @@ pub fn check_urlencoded(bytes: &[u8], source: Urlencoded) -> Result<(), ApiError
             Urlencoded::Form => dotted(name),
             Urlencoded::Query => name.to_owned(),
         };
-        let value = percent_decoded(value);
         let text = std::str::from_utf8(&value)
             .map_err(|_| ApiError::invalid(&param, format!("`{param}` is not valid UTF-8.")))?;
         if source == Urlencoded::Query {
