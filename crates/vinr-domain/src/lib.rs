@@ -11,6 +11,7 @@ pub mod money;
 pub mod payment;
 pub mod refund;
 pub mod settlement;
+pub mod text;
 pub mod time;
 
 pub use money::{Amount, AmountError, Currency};

@@ -451,6 +451,11 @@ async fn invalid_input_is_shown_inline_and_keeps_what_was_typed() {
         format!("csrf={csrf}&name={}", "x".repeat(7_000)).into_bytes(),
         format!("csrf={csrf}&number={}", "4".repeat(100_000)).into_bytes(),
         b"%%%&&&===".to_vec(),
+        // A valid card whose name is not UTF-8, or holds NUL: refused, not charged.
+        format!("csrf={csrf}&number=4242424242424242&expiry=12%2F40&cvc=123&name=Ada%ff%fe")
+            .into_bytes(),
+        format!("csrf={csrf}&number=4242424242424242&expiry=12%2F40&cvc=123&name=Ada%00L")
+            .into_bytes(),
     ] {
         let status = raw(body).send().await.expect("an answer").status().as_u16();
         assert!((400..500).contains(&status), "status {status}");

@@ -4,6 +4,7 @@
 
 use vinr_domain::card::{CardNumber, CardNumberError, Expiry, ExpiryError};
 
+use crate::http::text::urlencoded_pairs;
 use crate::processor::CardInput;
 
 /// Largest form body read; a card form is a few hundred bytes.
@@ -12,24 +13,37 @@ pub const FORM_BYTES_MAX: usize = 8 * 1024;
 const FIELD_CHARS_MAX: usize = 100;
 pub const NAME_CHARS_MAX: usize = 100;
 
-/// A urlencoded form body, decoded (invalid UTF-8 becomes U+FFFD, never an error).
-pub struct FormBody(Vec<(String, String)>);
+/// A urlencoded form body, decoded. A field whose value is not valid UTF-8 is kept as present
+/// but invalid (never silently turned into U+FFFD), so its check refuses it.
+pub struct FormBody(Vec<(String, Option<String>)>);
 
 impl FormBody {
     pub fn parse(bytes: &[u8]) -> FormBody {
         FormBody(
-            url::form_urlencoded::parse(bytes)
+            urlencoded_pairs(bytes)
                 .take(32)
-                .map(|(name, value)| (name.into_owned(), value.into_owned()))
+                .map(|(name, value)| {
+                    let name = String::from_utf8_lossy(&name).into_owned();
+                    (name, String::from_utf8(value).ok())
+                })
                 .collect(),
         )
     }
 
+    /// The value of the first field `name`; `None` when absent or not valid UTF-8.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(field, _)| field == name)
-            .map(|(_, value)| value.as_str())
+            .and_then(|(_, value)| value.as_deref())
+    }
+
+    /// Whether the first field `name` is present but not valid UTF-8.
+    pub fn is_invalid(&self, name: &str) -> bool {
+        self.0
+            .iter()
+            .find(|(field, _)| field == name)
+            .is_some_and(|(_, value)| value.is_none())
     }
 }
 
@@ -156,7 +170,9 @@ pub fn validate(form: &FormBody, today: (u16, u8)) -> Result<CardInput, Box<Inva
     } else if !(3..=4).contains(&kept.cvc.len()) || !kept.cvc.bytes().all(|b| b.is_ascii_digit()) {
         errors.cvc = Some("The security code is 3 or 4 digits.");
     }
-    if kept.name.is_empty() {
+    if form.is_invalid("name") {
+        errors.name = Some("The name on the card is not valid.");
+    } else if kept.name.is_empty() {
         errors.name = Some("Enter the name on the card.");
     } else if form.get("name").unwrap_or_default().trim().chars().count() > NAME_CHARS_MAX
         || kept.name.chars().any(char::is_control)
@@ -234,5 +250,15 @@ mod tests {
         )
         .expect_err("an overlong name");
         assert!(errors.name.is_some());
+        // A valid card with a name that is not UTF-8, or holds a control character.
+        for name in ["%ff%fe", "Ada%00Lovelace", "Ada%1bLovelace"] {
+            let body = format!("number=4242424242424242&expiry=12%2F30&cvc=123&name={name}");
+            let Invalid { errors, .. } = *validate(&form(&body), (2026, 4)).expect_err(name);
+            assert_eq!(
+                errors.name,
+                Some("The name on the card is not valid."),
+                "{name}"
+            );
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Request bodies and headers, parsed and bounded before a handler runs: JSON or form data
 //! (`metadata[key]=value`), at most 64 KiB, unknown fields refused, every failure a 4xx that
-//! names the offending field. Also the `Idempotency-Key` header.
+//! names the offending field, and no string holding a character SPEC §2 forbids (see
+//! [`crate::http::text`]). Also the `Idempotency-Key` header and the `{id}` of a path.
 
 use axum::extract::{FromRequest, Request};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -11,6 +12,7 @@ use sha2::{Digest, Sha256};
 use vinr_domain::limits::{IDEMPOTENCY_KEY_LEN_MAX, REQUEST_BODY_BYTES_MAX};
 
 use crate::http::error::ApiError;
+use crate::http::text::{self, Urlencoded};
 
 /// A parsed body and the SHA-256 of its canonical JSON form, which is what idempotency
 /// compares: the same request sent as JSON or as form data, or with fields reordered, matches.
@@ -91,6 +93,7 @@ pub fn parse_body<T: DeserializeOwned + Serialize>(
         Format::Json if empty => parse_json(b"{}")?,
         Format::Json => parse_json(bytes)?,
         Format::Form => {
+            text::check_urlencoded(bytes, Urlencoded::Form)?;
             // Non-strict mode also accepts percent-encoded brackets (`metadata%5Bk%5D=v`), as
             // curl's --data-urlencode sends them.
             let config = serde_qs::Config::new(2, false);
@@ -103,6 +106,9 @@ pub fn parse_body<T: DeserializeOwned + Serialize>(
             })?
         }
     };
+    // Checked on the parsed value, so a JSON and a form body meet one rule per field.
+    let parsed = serde_json::to_value(&value).map_err(|error| ApiError::internal(&error))?;
+    text::check_body(&parsed)?;
     let fingerprint = fingerprint(&value)?;
     Ok(ApiBody { value, fingerprint })
 }
@@ -189,7 +195,8 @@ pub fn validate_idempotency_key(key: &str, param: &str) -> Result<String, ApiErr
     Ok(key.to_owned())
 }
 
-/// The `{id}` of a route, or a 400 (not axum's plain-text rejection) when it is not text.
+/// The `{id}` of a route, or a 400 (not axum's plain-text rejection) when it is not text or
+/// holds a control character.
 pub struct PathId(pub String);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathId {
@@ -199,10 +206,12 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathId {
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<String>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Path(id)| PathId(id))
-            .map_err(|_| ApiError::invalid("id", "The id in the URL is not valid text."))
+        let axum::extract::Path(id) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::invalid("id", "The id in the URL is not valid text."))?;
+        text::check_path_id(&id)?;
+        Ok(PathId(id))
     }
 }
 

@@ -54,6 +54,10 @@ impl ApiError {
         self.code
     }
 
+    pub fn param(&self) -> Option<&str> {
+        self.param.as_deref()
+    }
+
     /// 400 `parameter_invalid`.
     pub fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(

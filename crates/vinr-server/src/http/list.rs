@@ -1,6 +1,7 @@
 //! List query parameters shared by every collection (SPEC §2): `limit`, `starting_after`,
 //! `ending_before`, `created[gte]`, `created[lt]`, plus each resource's own filter. Unknown
-//! parameters are refused, like unknown body fields.
+//! parameters are refused, like unknown body fields, and so is a parameter that is not valid
+//! UTF-8 or holds a control character (ids and cursors included).
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -10,6 +11,7 @@ use vinr_domain::limits::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX};
 use vinr_domain::UnixMillis;
 
 use crate::http::error::ApiError;
+use crate::http::text::{self, Urlencoded};
 use crate::store::{Cursor, ListQuery, Page};
 
 #[derive(Debug, Default, Deserialize)]
@@ -99,6 +101,7 @@ pub fn parse_query<T: DeserializeOwned + Default>(query: Option<&str>) -> Result
     let Some(query) = query.filter(|query| !query.is_empty()) else {
         return Ok(T::default());
     };
+    text::check_urlencoded(query.as_bytes(), Urlencoded::Query)?;
     let config = serde_qs::Config::new(2, false);
     let deserializer =
         serde_qs::Deserializer::with_config(&config, query.as_bytes()).map_err(|error| {

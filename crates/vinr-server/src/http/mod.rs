@@ -13,6 +13,7 @@ pub mod payments;
 pub mod refunds;
 pub mod request_id;
 pub mod settlements;
+pub mod text;
 pub mod webhooks;
 
 use axum::middleware::{from_fn, from_fn_with_state};

@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use vinr_domain::text::{self, TextKind};
 use vinr_domain::Mode;
 
 use super::{parse_retry_after, sign, ssrf, RESPONSE_EXCERPT_BYTES_MAX};
@@ -226,8 +227,10 @@ impl Sender {
             succeeded,
             status_code: Some(status.as_u16()),
             latency_ms: elapsed_ms(started),
-            response_excerpt: (!excerpt.is_empty())
-                .then(|| String::from_utf8_lossy(&excerpt).into_owned()),
+            // A binary answer may hold NUL, which PostgreSQL cannot store in `text`.
+            response_excerpt: (!excerpt.is_empty()).then(|| {
+                text::replace_forbidden(&String::from_utf8_lossy(&excerpt), TextKind::Free)
+            }),
             error: read_error.or_else(|| {
                 (!status.is_success()).then(|| format!("the receiver answered HTTP {status}"))
             }),
