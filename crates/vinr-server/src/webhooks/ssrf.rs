@@ -31,6 +31,9 @@ pub enum Reserved {
     ProtocolAssignments,
     Benchmarking,
     Multicast,
+    /// A 6to4, NAT64 or IPv4-compatible address embedding a loopback one: not loopback (it
+    /// would be routed elsewhere), and reachable in no mode.
+    EmbeddedLoopback,
     Other,
 }
 
@@ -47,6 +50,7 @@ impl Reserved {
             Reserved::ProtocolAssignments => "reserved (IETF protocol assignments)",
             Reserved::Benchmarking => "reserved (benchmarking)",
             Reserved::Multicast => "multicast",
+            Reserved::EmbeddedLoopback => "reserved (embeds a loopback address)",
             Reserved::Other => "reserved",
         }
     }
@@ -83,9 +87,15 @@ fn reserved_v6(ip: Ipv6Addr) -> Option<Reserved> {
     if ip.is_loopback() {
         return Some(Reserved::Loopback);
     }
-    // An IPv4 address in IPv6 clothing is judged as that IPv4 address.
+    // An IPv4 address in IPv6 clothing is judged as that IPv4 address; only the IPv4-mapped
+    // form of a loopback address reaches loopback.
     if let Some(v4) = embedded_v4(ip) {
-        return reserved_v4(v4);
+        return match reserved_v4(v4) {
+            Some(Reserved::Loopback) if ip.to_ipv4_mapped().is_none() => {
+                Some(Reserved::EmbeddedLoopback)
+            }
+            kind => kind,
+        };
     }
     let first = ip.segments()[0];
     if first & 0xfe00 == 0xfc00 {
@@ -553,6 +563,24 @@ mod tests {
             ),
             ("http://0/", "0.0.0.0", Address(ip("0.0.0.0")), Unspecified),
             ("http://[::]/", "[::]", Address(ip("::")), Unspecified),
+            (
+                "http://[2002:7f00:1::]/",
+                "[2002:7f00:1::]",
+                Address(ip("2002:7f00:1::")),
+                EmbeddedLoopback,
+            ),
+            (
+                "http://[64:ff9b::7f00:1]/",
+                "[64:ff9b::7f00:1]",
+                Address(ip("64:ff9b::7f00:1")),
+                EmbeddedLoopback,
+            ),
+            (
+                "http://[::127.0.0.1]/",
+                "[::7f00:1]",
+                Address(ip("::127.0.0.1")),
+                EmbeddedLoopback,
+            ),
         ];
         for &(text, normalised, kind, reserved_kind) in cases {
             let parsed = url(text);
