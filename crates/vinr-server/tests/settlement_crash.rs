@@ -236,7 +236,12 @@ async fn assert_report_adds_up(url: &str, id: &str) {
         .lines()
         .filter(|line| line.starts_with("ok") || line.starts_with("FAIL"))
         .collect();
-    assert_eq!(checks.len(), 6, "six checks:\n{stdout}");
+    // The six totals, and the payout (a `payout` balance transaction of −net once paid).
+    assert_eq!(checks.len(), 7, "seven checks:\n{stdout}");
+    assert!(
+        checks.iter().any(|line| line.starts_with("ok   payout: ")),
+        "the payout is checked:\n{stdout}"
+    );
     assert!(
         checks.iter().all(|line| line.starts_with("ok")),
         "every check passes:\n{stdout}"
