@@ -187,6 +187,10 @@ pub enum BalanceType {
     Refund,
     /// A fee charged on its own (a refund fee): `amount` 0, `fee` what was charged.
     Fee,
+    /// A settlement's payout (source the `setl_` id): `amount` minus the settlement's `net`
+    /// (positive when a negative settlement collected from the merchant), `fee` 0. Never
+    /// gathered into a settlement itself.
+    Payout,
 }
 
 impl BalanceType {
@@ -195,6 +199,7 @@ impl BalanceType {
             BalanceType::Payment => "payment",
             BalanceType::Refund => "refund",
             BalanceType::Fee => "fee",
+            BalanceType::Payout => "payout",
         }
     }
 
@@ -203,6 +208,7 @@ impl BalanceType {
             "payment" => Some(BalanceType::Payment),
             "refund" => Some(BalanceType::Refund),
             "fee" => Some(BalanceType::Fee),
+            "payout" => Some(BalanceType::Payout),
             _ => None,
         }
     }
@@ -262,6 +268,18 @@ impl Movement {
             fee: minor(amount),
             net: -minor(amount),
             entries: fee(amount),
+        })
+    }
+
+    /// The payout of a settlement whose `net` is `settlement_net`: the balance loses it (or,
+    /// for a negative settlement, gets back what it owed); `None` when there is nothing to pay.
+    pub fn payout(settlement_net: i64) -> Option<Movement> {
+        (settlement_net != 0).then(|| Movement {
+            kind: BalanceType::Payout,
+            amount: -settlement_net,
+            fee: 0,
+            net: -settlement_net,
+            entries: payout(settlement_net),
         })
     }
 
@@ -345,6 +363,8 @@ mod tests {
             Movement::refund(400),
             Movement::refund_reversal(400),
             Movement::fee(30).expect("a fee"),
+            Movement::payout(961).expect("a payout"),
+            Movement::payout(-400).expect("a negative payout"),
         ] {
             assert_eq!(movement.net, movement.amount - movement.fee, "{movement:?}");
             assert_eq!(movement.balance_change(), movement.net, "{movement:?}");
@@ -353,6 +373,17 @@ mod tests {
         let capture = Movement::capture(1000, pricing);
         assert_eq!((capture.amount, capture.fee, capture.net), (1000, 39, 961));
         assert_eq!(Movement::fee(0), None);
+        let payout = Movement::payout(961).expect("a payout");
+        assert_eq!((payout.amount, payout.fee, payout.net), (-961, 0, -961));
+        assert_eq!(Movement::payout(0), None);
+        for kind in [
+            BalanceType::Payment,
+            BalanceType::Refund,
+            BalanceType::Fee,
+            BalanceType::Payout,
+        ] {
+            assert_eq!(BalanceType::parse(kind.as_str()), Some(kind));
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! schedule), what a settlement's totals are, and its small state machine (`pending` →
 //! `paid`). Pure; the flow gathers the rows and persists the result.
 
+use crate::ids::Prefix;
 use crate::ledger::BalanceType;
 use crate::time::UnixMillis;
 use crate::{Currency, Mode};
@@ -117,7 +118,9 @@ impl Totals {
             match line.kind {
                 BalanceType::Payment => totals.gross += line.amount,
                 BalanceType::Refund => totals.refunds -= line.amount,
-                BalanceType::Fee => {}
+                // A payout is never gathered (SPEC §7); if one were, its `net` would break
+                // `net = gross − refunds − fees`, which the settlements table checks.
+                BalanceType::Fee | BalanceType::Payout => {}
             }
             totals.fees += line.fee;
             totals.net += line.net;
@@ -148,6 +151,17 @@ pub struct Settlement {
 }
 
 impl Settlement {
+    /// The id of the balance transaction that books this settlement's payout: the
+    /// settlement's id under the `btx_` prefix, so there is one per settlement (migration 0008
+    /// derives the same ids for the payouts made before payouts were balance transactions).
+    pub fn payout_transaction_id(&self) -> String {
+        let suffix = self
+            .id
+            .strip_prefix(Prefix::Settlement.as_str())
+            .unwrap_or(&self.id);
+        format!("{}{suffix}", Prefix::BalanceTransaction.as_str())
+    }
+
     /// Marks the payout sent; answers `false` when it already was.
     pub fn pay(&mut self, now: UnixMillis) -> bool {
         if self.status == SettlementStatus::Paid {
@@ -243,5 +257,9 @@ mod tests {
         assert!(settlement.pay(UnixMillis(5)));
         assert!(!settlement.pay(UnixMillis(9)));
         assert_eq!(settlement.paid_at, Some(UnixMillis(5)));
+        settlement.id = crate::ids::new_id(Prefix::Settlement, UnixMillis(5));
+        let payout = settlement.payout_transaction_id();
+        assert!(crate::ids::looks_like(Prefix::BalanceTransaction, &payout));
+        assert_eq!(payout[4..], settlement.id[5..]);
     }
 }

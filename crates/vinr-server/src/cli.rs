@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use vinr_domain::settlement::{Line, Totals};
+use vinr_domain::ledger::BalanceType;
+use vinr_domain::settlement::{Line, SettlementStatus, Totals};
 use vinr_domain::Mode;
 
 use crate::auth::SCOPES;
@@ -419,6 +420,35 @@ async fn settlement_report(store: &Store, id: &str) -> Result<(), String> {
             if good { "ok  " } else { "FAIL" }
         );
     }
+    // The payout, a `payout` balance transaction of its own (not one of the lines above):
+    // −net once paid, nothing before.
+    let payout_filter = BalanceTransactionFilter {
+        source: Some(settlement.id.clone()),
+        kind: Some(BalanceType::Payout),
+        ..BalanceTransactionFilter::default()
+    };
+    let payouts = store
+        .all_balance_transactions(&scope, &payout_filter)
+        .await
+        .map_err(|error| error.to_string())?;
+    let paid_out: i64 = payouts.iter().map(|b| b.net).sum();
+    let owed = match settlement.status {
+        SettlementStatus::Paid => -totals.net,
+        SettlementStatus::Pending => 0,
+    };
+    let good = paid_out == owed;
+    all_good &= good;
+    let named: Vec<&str> = payouts.iter().map(|b| b.id.as_str()).collect();
+    println!(
+        "{} payout: {paid_out} booked ({}), {owed} owed by a {} settlement",
+        if good { "ok  " } else { "FAIL" },
+        if named.is_empty() {
+            "no payout transaction".to_owned()
+        } else {
+            named.join(", ")
+        },
+        settlement.status.as_str()
+    );
     if all_good {
         Ok(())
     } else {

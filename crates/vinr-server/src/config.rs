@@ -15,6 +15,8 @@ use vinr_domain::limits::{
 use vinr_domain::settlement::Schedule;
 use vinr_domain::Mode;
 
+use crate::webhooks::ssrf::AllowedHosts;
+
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
 pub const DATABASE_URL_DEFAULT: &str = "sqlite://vinr.db";
 const IDEMPOTENCY_RETENTION_HOURS_MAX: u32 = (EVENT_RETENTION_MS / 3_600_000) as u32;
@@ -91,6 +93,10 @@ pub struct WebhooksConfig {
     /// A PEM file of CA certificates trusted for HTTPS deliveries besides the bundled public
     /// roots: receivers behind a private CA (or a local test CA).
     pub root_certificates: Option<std::path::PathBuf>,
+    /// Hosts (`app`) or host:port pairs (`app:3000`) test-mode endpoints may reach by http or
+    /// https whatever their address: a receiver in another container of a CI job (SPEC §6).
+    /// Loopback needs no entry; live mode ignores the list.
+    pub test_allowed_hosts: AllowedHosts,
 }
 
 impl Default for WebhooksConfig {
@@ -101,6 +107,7 @@ impl Default for WebhooksConfig {
             retry_after_max_seconds: 86400,
             poll_interval_ms: 250,
             root_certificates: None,
+            test_allowed_hosts: AllowedHosts::default(),
         }
     }
 }
@@ -491,6 +498,22 @@ mod tests {
         bad.webhooks.timeout_seconds = 0;
         assert!(Settings::new(listen, DATABASE_URL_DEFAULT.into(), None, bad).is_err());
         assert!(toml::from_str::<FileConfig>("[webhooks]\ntimeout = 1\n").is_err());
+        let listed: FileConfig =
+            toml::from_str("[webhooks]\ntest_allowed_hosts = [\"app:3000\", \"receiver\"]\n")
+                .expect("a host list parses");
+        let hook = url::Url::parse("http://app:3000/hooks").expect("a URL");
+        assert!(listed.webhooks.test_allowed_hosts.allows(&hook));
+        assert!(!file.webhooks.test_allowed_hosts.allows(&hook));
+        let error = toml::from_str::<FileConfig>(
+            "[webhooks]\ntest_allowed_hosts = [\"http://app:3000/\"]\n",
+        )
+        .expect_err("a URL is not a host");
+        assert!(
+            error
+                .to_string()
+                .contains("webhooks.test_allowed_hosts: `http://app:3000/`"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -624,8 +624,20 @@ async fn settle_report_prints_the_reconciliation_and_fails_when_it_does_not_add_
         .lines()
         .filter(|line| line.starts_with("ok") || line.starts_with("FAIL"))
         .collect();
-    assert_eq!(checks.len(), 6, "{report}");
+    assert_eq!(checks.len(), 7, "{report}");
     assert!(checks.iter().all(|line| line.starts_with("ok")), "{report}");
+    // The payout is its own balance transaction, checked against −net, not a line.
+    let payout = api
+        .list_all(&format!("/v1/balance_transactions?type=payout&source={id}"))
+        .await;
+    assert_eq!(payout.len(), 1);
+    assert!(
+        report.contains(&format!(
+            "ok   payout: -1128 booked ({}), -1128 owed by a paid settlement",
+            id_of(&payout[0])
+        )),
+        "{report}"
+    );
 
     // An unknown settlement is an error that says so.
     let output = vinr(&[

@@ -196,7 +196,12 @@ async fn refunds_are_booked_when_made_and_reversed_when_they_fail() {
             .len(),
         0
     );
-    api.get("/v1/balance_transactions?type=payout")
+    // No settlement ran: no payout yet.
+    assert!(api
+        .list_all("/v1/balance_transactions?type=payout")
+        .await
+        .is_empty());
+    api.get("/v1/balance_transactions?type=transfer")
         .await
         .expect_error(
             400,

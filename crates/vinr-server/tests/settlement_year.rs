@@ -283,15 +283,29 @@ async fn a_year_of_daily_runs_settles_each_day_once_and_stays_fast() {
     assert_eq!(
         query_integers(
             &url,
-            "SELECT count(*) FROM balance_transactions WHERE settlement_id IS NULL"
+            "SELECT count(*) FROM balance_transactions
+             WHERE settlement_id IS NULL AND type <> 'payout'"
         )
         .await,
         vec![0],
         "transactions left unsettled"
     );
     assert_eq!(
-        query_integers(&url, "SELECT count(*) FROM balance_transactions").await,
+        query_integers(
+            &url,
+            "SELECT count(*) FROM balance_transactions WHERE type <> 'payout'"
+        )
+        .await,
         vec![transactions]
+    );
+    assert_eq!(
+        query_integers(
+            &url,
+            "SELECT count(*) FROM balance_transactions WHERE type = 'payout'"
+        )
+        .await,
+        vec![DAYS as i64],
+        "one payout per day's settlement"
     );
     assert_settlements_consistent(&url).await;
     assert_ledger_consistent(&url).await;

@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::database::fresh_postgres_database;
+use common::database::{execute, fresh_database, fresh_postgres_database};
 use common::ledger::{assert_ledger_consistent, assert_settlements_consistent};
 use common::*;
 use serde_json::{json, Value};
@@ -106,8 +106,64 @@ async fn assert_adds_up(api: &Api, settlement: &Value) -> Vec<Value> {
     for line in &lines {
         assert_eq!(line["settlement"], id.as_str());
         assert_eq!(line["currency"], settlement["currency"]);
+        assert_ne!(line["type"], "payout", "a payout is never settled: {line}");
     }
     lines
+}
+
+/// SPEC §7: per currency, the `net` of every balance transaction the key sees sums to its
+/// balance (available + pending).
+async fn assert_balance_is_the_sum_of_net(api: &Api) {
+    let transactions = api.list_all("/v1/balance_transactions").await;
+    let balance = api.get("/v1/balance").await;
+    let balance = balance.expect_status(200);
+    let mut by_currency: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for b in &transactions {
+        let currency = b["currency"].as_str().expect("a currency").to_owned();
+        by_currency.entry(currency).or_default().0 += int(&b["net"]);
+    }
+    for side in ["available", "pending"] {
+        for amount in balance[side].as_array().expect("a list") {
+            let currency = amount["currency"].as_str().expect("a currency").to_owned();
+            by_currency.entry(currency).or_default().1 += int(&amount["amount"]);
+        }
+    }
+    for (currency, (net, on_balance)) in by_currency {
+        assert_eq!(
+            net, on_balance,
+            "{currency}: the balance transactions' net is the balance"
+        );
+    }
+}
+
+/// The `payout` balance transaction of a paid settlement, found by `type` and `source`.
+async fn payout_of(api: &Api, settlement: &Value) -> Value {
+    let id = id_of(settlement);
+    let by_source = api
+        .list_all(&format!("/v1/balance_transactions?source={id}"))
+        .await;
+    assert_eq!(
+        by_source.len(),
+        1,
+        "one payout per settlement: {by_source:?}"
+    );
+    let payout = by_source[0].clone();
+    assert!(id_of(&payout).starts_with("btx_"));
+    assert_eq!(payout["object"], "balance_transaction");
+    assert_eq!(payout["type"], "payout");
+    assert_eq!(int(&payout["amount"]), -int(&settlement["net"]));
+    assert_eq!(int(&payout["fee"]), 0);
+    assert_eq!(int(&payout["net"]), -int(&settlement["net"]));
+    assert_eq!(payout["currency"], settlement["currency"]);
+    assert_eq!(payout["livemode"], settlement["livemode"]);
+    assert!(payout["settlement"].is_null(), "{payout}");
+    assert_eq!(payout["created_at"], settlement["paidAt"]);
+    assert_eq!(payout["availableOn"], settlement["paidAt"]);
+    let fetched = api
+        .get(&format!("/v1/balance_transactions/{}", id_of(&payout)))
+        .await;
+    assert_eq!(fetched.expect_status(200), &payout);
+    payout
 }
 
 #[tokio::test]
@@ -167,7 +223,8 @@ async fn a_run_settles_each_currency_once_and_the_figures_add_up() {
         jpy["id"]
     );
 
-    // Paid out: nothing is left on the balance, and nothing is settled twice.
+    // Paid out: nothing is left on the balance, each payout is a balance transaction, and
+    // nothing is settled twice.
     let balance = api.get("/v1/balance").await;
     for amount in balance.expect_status(200)["available"]
         .as_array()
@@ -175,6 +232,24 @@ async fn a_run_settles_each_currency_once_and_the_figures_add_up() {
     {
         assert_eq!(amount["amount"], 0, "{amount}");
     }
+    for settlement in [eur, jpy] {
+        payout_of(&api, settlement).await;
+    }
+    let payouts = api.list_all("/v1/balance_transactions?type=payout").await;
+    assert_eq!(payouts.len(), 2, "{payouts:?}");
+    assert!(payouts.iter().all(|b| b["type"] == "payout"));
+    let payout_sources: BTreeSet<&str> = payouts
+        .iter()
+        .filter_map(|b| b["source"].as_str())
+        .collect();
+    assert_eq!(
+        payout_sources,
+        [eur, jpy]
+            .iter()
+            .filter_map(|s| s["id"].as_str())
+            .collect::<BTreeSet<_>>()
+    );
+    assert_balance_is_the_sum_of_net(&api).await;
     assert!(run_now(&api).await.is_empty(), "a second run finds nothing");
     assert_eq!(api.list_all("/v1/settlements").await.len(), 2);
 
@@ -197,6 +272,14 @@ async fn a_run_settles_each_currency_once_and_the_figures_add_up() {
     assert_eq!(int(&next[0]["net"]), 2000 - 53);
     let lines = assert_adds_up(&api, &next[0]).await;
     assert_eq!(lines[0]["source"], later.as_str());
+    payout_of(&api, &next[0]).await;
+    assert_eq!(
+        api.list_all("/v1/balance_transactions?type=payout")
+            .await
+            .len(),
+        3
+    );
+    assert_balance_is_the_sum_of_net(&api).await;
     assert_ledger_consistent(server.database_url()).await;
     assert_settlements_consistent(server.database_url()).await;
     server.stop().await;
@@ -296,6 +379,14 @@ async fn settlements_list_filter_retrieve_and_export_csv() {
     assert!(rows[1..]
         .iter()
         .all(|row| row[1] == "payment" && row[6] == "USD"));
+    // The export is what the settlement gathered: its own payout (which would cancel `net`
+    // out) is not a line of it.
+    let payout = payout_of(&api, &usd).await;
+    assert!(
+        !csv.text.contains(&id_of(&payout)) && !csv.text.contains(&id_of(&usd)),
+        "{}",
+        csv.text
+    );
 
     // Another account sees none of it; restricted keys need `settlements:read`.
     let (_, other) = server.new_account("other").await;
@@ -376,6 +467,142 @@ async fn the_schedule_settles_each_test_interval_once() {
 }
 
 #[tokio::test]
+async fn a_negative_settlement_is_collected_by_a_positive_payout() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let payment = paid(&api, 1000, "EUR", CARD_APPROVED, None).await;
+    let first = run_now(&api).await.remove(0);
+    assert_eq!(int(&first["net"]), 961);
+    assert_balance_is_the_sum_of_net(&api).await;
+    // Refunded after its money was paid out: the balance goes below zero.
+    api.post_json("/v1/refunds", json!({"payment": payment, "amount": 700}))
+        .await
+        .expect_status(201);
+    settle_refunds(&server, &api).await;
+    assert_balance_is_the_sum_of_net(&api).await;
+    let second = run_now(&api).await.remove(0);
+    assert_eq!(
+        (int(&second["refunds"]), int(&second["net"])),
+        (700, -700),
+        "{second}"
+    );
+    // The first payout is not gathered into the second settlement: only the refund is.
+    let lines = assert_adds_up(&api, &second).await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["type"], "refund");
+    // Its payout collects what the merchant owed.
+    let payout = payout_of(&api, &second).await;
+    assert_eq!(int(&payout["amount"]), 700);
+    let balance = api.get("/v1/balance").await;
+    assert_eq!(
+        balance.expect_status(200)["available"][0]["amount"],
+        0,
+        "{}",
+        balance.text
+    );
+    assert_balance_is_the_sum_of_net(&api).await;
+    let payouts = api.list_all("/v1/balance_transactions?type=payout").await;
+    assert_eq!(
+        payouts.iter().map(|b| int(&b["net"])).collect::<Vec<_>>(),
+        vec![700, -961],
+        "newest first"
+    );
+    // Payouts are never settled: a further run finds nothing.
+    assert!(run_now(&api).await.is_empty());
+    api.get("/v1/balance_transactions?type=payouts")
+        .await
+        .expect_error(
+            400,
+            "invalid_request_error",
+            "parameter_invalid",
+            Some("type"),
+        );
+    assert_ledger_consistent(server.database_url()).await;
+    assert_settlements_consistent(server.database_url()).await;
+    server.stop().await;
+}
+
+/// Migration 0008 books the payouts made before it (ledger entries under the settlement's id,
+/// no balance transaction) as the same `payout` balance transactions the server books now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_8_books_the_payouts_made_before_it() {
+    let database = fresh_database().await;
+    let on = |database: &common::database::TestDatabase| Options {
+        database_url: Some(database.url.clone()),
+        ..Options::default()
+    };
+    let server = TestServer::start_with(on(&database)).await;
+    let account = server.sandbox_account();
+    let api = server.api();
+    let payment = paid(&api, 1000, "EUR", CARD_APPROVED, None).await;
+    paid(&api, 500, "JPY", CARD_APPROVED, None).await;
+    assert_eq!(run_now(&api).await.len(), 2);
+    api.post_json("/v1/refunds", json!({"payment": payment, "amount": 999}))
+        .await
+        .expect_status(201);
+    settle_refunds(&server, &api).await;
+    assert_eq!(int(&run_now(&api).await[0]["net"]), -999);
+    let booked = api.list_all("/v1/balance_transactions").await;
+    assert_eq!(
+        booked.iter().filter(|b| b["type"] == "payout").count(),
+        3,
+        "{booked:?}"
+    );
+    server.stop().await;
+
+    // Back to the data as 0007 left it, and 0008 not applied.
+    let url = &database.url;
+    execute(
+        url,
+        "UPDATE ledger_entries SET movement_id = (SELECT b.source FROM balance_transactions b
+             WHERE b.id = ledger_entries.movement_id)
+         WHERE movement_id IN (SELECT id FROM balance_transactions WHERE type = 'payout')",
+    )
+    .await;
+    assert_eq!(
+        execute(
+            url,
+            "DELETE FROM balance_transactions WHERE type = 'payout'"
+        )
+        .await,
+        3
+    );
+    execute(url, "DELETE FROM schema_migrations WHERE version = 8").await;
+    if url.starts_with("postgres") {
+        execute(
+            url,
+            "ALTER TABLE balance_transactions DROP CONSTRAINT balance_transactions_payout_check",
+        )
+        .await;
+        execute(url, "DROP INDEX btx_one_payout").await;
+    }
+
+    let server = TestServer::start_with(on(&database)).await;
+    let (_, api) = server.new_key(&account, Mode::Test, &[]).await;
+    // The same transactions; the migrated payouts are listed after everything made before
+    // the migration (lists follow insertion order).
+    let by_id = |list: Vec<Value>| -> BTreeMap<String, Value> {
+        list.into_iter().map(|b| (id_of(&b), b)).collect()
+    };
+    assert_eq!(
+        by_id(api.list_all("/v1/balance_transactions").await),
+        by_id(booked),
+        "the migration books the payouts the server would have"
+    );
+    assert_balance_is_the_sum_of_net(&api).await;
+    assert_ledger_consistent(url).await;
+    assert_settlements_consistent(url).await;
+    // And the server goes on booking them the same way.
+    paid(&api, 2000, "EUR", CARD_APPROVED, None).await;
+    let next = run_now(&api).await.remove(0);
+    payout_of(&api, &next).await;
+    assert_balance_is_the_sum_of_net(&api).await;
+    assert_ledger_consistent(url).await;
+    server.stop().await;
+    drop(database);
+}
+
+#[tokio::test]
 async fn a_manual_account_is_settled_only_on_demand() {
     let server = TestServer::start().await;
     let api = server.api();
@@ -417,15 +644,32 @@ async fn assert_invariants(api: &Api) {
             );
         }
     }
-    let unsettled: Vec<&Value> = transactions
+    let (payouts, unsettled): (Vec<&Value>, Vec<&Value>) = transactions
         .iter()
         .filter(|b| b["settlement"].is_null())
+        .partition(|b| b["type"] == "payout");
+    assert_eq!(
+        seen.len() + unsettled.len() + payouts.len(),
+        transactions.len(),
+        "every transaction is settled once or not yet, or is a payout"
+    );
+    // Each paid settlement with something to pay has exactly one payout, of its `net`.
+    let paying: Vec<&Value> = settled
+        .iter()
+        .filter(|s| s["status"] == "paid" && int(&s["net"]) != 0)
         .collect();
     assert_eq!(
-        seen.len() + unsettled.len(),
-        transactions.len(),
-        "every transaction is settled once or not yet"
+        payouts.len(),
+        paying.len(),
+        "one payout per paid settlement"
     );
+    for settlement in paying {
+        let payout = payouts
+            .iter()
+            .find(|b| b["source"] == settlement["id"])
+            .unwrap_or_else(|| panic!("no payout for {settlement}"));
+        assert_eq!(int(&payout["net"]), -int(&settlement["net"]));
+    }
     for payment in api.payments().await {
         if int(&payment["amountCaptured"]) > 0 {
             let id = id_of(&payment);
@@ -465,13 +709,31 @@ async fn assert_invariants(api: &Api) {
             .filter(|b| b["currency"] == currency)
             .map(|b| int(&b["net"]))
             .sum();
-        assert_eq!(in_settlements + unsettled_net, total, "{currency}");
+        let payouts_net: i64 = payouts
+            .iter()
+            .filter(|b| b["currency"] == currency)
+            .map(|b| int(&b["net"]))
+            .sum();
+        assert_eq!(
+            payouts_net, -paid_out,
+            "{currency}: payouts are what was paid"
+        );
+        assert_eq!(
+            in_settlements + unsettled_net + payouts_net,
+            total,
+            "{currency}"
+        );
+        assert_eq!(
+            on_balance, total,
+            "{currency}: the balance is the sum of every balance transaction's net"
+        );
         assert_eq!(
             on_balance,
-            total - paid_out,
+            in_settlements + unsettled_net - paid_out,
             "{currency}: the balance is what was not paid out"
         );
     }
+    assert_balance_is_the_sum_of_net(api).await;
 }
 
 /// Random payments, captures, refunds (some failing) and runs, with the clock moving.
@@ -534,7 +796,7 @@ async fn invariants_hold_after_a_random_workload() {
         .list_all("/v1/balance_transactions")
         .await
         .into_iter()
-        .filter(|b| b["settlement"].is_null())
+        .filter(|b| b["settlement"].is_null() && b["type"] != "payout")
         .collect();
     assert!(left.is_empty(), "nothing due is left out: {left:?}");
     assert_ledger_consistent(server.database_url()).await;
@@ -679,6 +941,12 @@ async fn live_funds_wait_two_days_settle_after_midnight_and_are_paid_out_a_day_l
     let made = live.list_all("/v1/settlements").await;
     assert_eq!(made.len(), 1);
     assert_eq!(made[0]["status"], "pending");
+    assert!(
+        live.list_all("/v1/balance_transactions?type=payout")
+            .await
+            .is_empty(),
+        "no payout before the settlement is paid"
+    );
     assert_eq!(made[0]["livemode"], true);
     assert_eq!(made[0]["periodEnd"], two_days_later.as_str());
     assert_eq!(int(&made[0]["net"]), 961);
@@ -697,6 +965,10 @@ async fn live_funds_wait_two_days_settle_after_midnight_and_are_paid_out_a_day_l
     let paid_out = live.list_all("/v1/settlements").await;
     assert_eq!(paid_out[0]["status"], "paid");
     assert_eq!(balance(live.clone()).await, (Some(0), Some(0)));
+    // The payout is available at once: it takes the money from the available side.
+    let payout = payout_of(&live, &paid_out[0]).await;
+    assert_eq!(payout["livemode"], true);
+    assert_balance_is_the_sum_of_net(&live).await;
     // Test mode saw none of it.
     assert!(server.api().list_all("/v1/settlements").await.is_empty());
     assert_settlements_consistent(server.database_url()).await;

@@ -153,7 +153,7 @@ async fn bad_input_is_refused_precisely_and_changes_nothing() {
         ),
         (
             json!({"url": "http://10.0.0.1/hooks"}),
-            "parameter_invalid",
+            "url_not_allowed",
             "url",
         ),
         (
@@ -210,21 +210,24 @@ async fn bad_input_is_refused_precisely_and_changes_nothing() {
         assert!(reply.status < 500, "{body}: {}", reply.text);
         reply.expect_error(400, "invalid_request_error", code, Some(param));
     }
-    // Live mode: https only, localhost included.
+    // Live mode: https only, and never localhost.
     let (_, live) = server
         .new_key(&server.sandbox_account(), Mode::Live, &[])
         .await;
+    live.post_json("/v1/webhooks", json!({"url": "http://shop.example/hooks"}))
+        .await
+        .expect_error(
+            400,
+            "invalid_request_error",
+            "parameter_invalid",
+            Some("url"),
+        );
     live.post_json(
         "/v1/webhooks",
         json!({"url": "http://localhost:9000/hooks"}),
     )
     .await
-    .expect_error(
-        400,
-        "invalid_request_error",
-        "parameter_invalid",
-        Some("url"),
-    );
+    .expect_error(400, "invalid_request_error", "url_not_allowed", Some("url"));
     assert!(api.list_all("/v1/webhooks").await.is_empty());
     assert!(live.list_all("/v1/webhooks").await.is_empty());
     // Ids that cannot exist, and list parameters.
@@ -696,10 +699,25 @@ async fn live_mode_never_delivers_to_private_addresses() {
     let (_, live) = server.new_key(&account, Mode::Live, &[]).await;
     let receiver = Receiver::start().await;
     let port = receiver.addr.port();
-    // https, so the URL rules pass; the addresses are what is refused, at delivery.
-    let (by_name, _) = register(&live, &format!("https://localhost:{port}/hooks")).await;
-    let (by_literal, _) = register(&live, &format!("https://127.0.0.1:{port}/hooks")).await;
-    let (mapped, _) = register(&live, "https://[::ffff:169.254.169.254]/latest").await;
+    // Registration refuses these URLs now; endpoints stored before it did (changed here in
+    // the database behind the server's back) are refused at delivery, on the address.
+    let stored = |url: String| {
+        let live = live.clone();
+        let database = server.database_url().to_owned();
+        async move {
+            let (id, _) = register(&live, "https://shop.example/hooks").await;
+            let changed = common::database::execute(
+                &database,
+                &format!("UPDATE webhook_endpoints SET url = '{url}' WHERE id = '{id}'"),
+            )
+            .await;
+            assert_eq!(changed, 1);
+            id
+        }
+    };
+    let by_name = stored(format!("https://localhost:{port}/hooks")).await;
+    let by_literal = stored(format!("https://127.0.0.1:{port}/hooks")).await;
+    let mapped = stored("https://[::ffff:169.254.169.254]/latest".to_owned()).await;
     for endpoint in [&by_literal, &mapped, &by_name] {
         let tested = send_test(&live, endpoint).await;
         assert_eq!(tested["status"], "failed", "{tested}");
@@ -729,6 +747,201 @@ async fn live_mode_never_delivers_to_private_addresses() {
         receiver.received().is_empty(),
         "nothing reached the receiver"
     );
+    receiver.stop();
+    server.stop().await;
+}
+
+/// Every spelling of a loopback, private, link-local, CGNAT, unique-local or metadata address
+/// literal (and `localhost`), by http and https.
+const RESERVED_HOSTS: &[(&str, bool)] = &[
+    // (host, loopback)
+    ("127.1", true),
+    ("2130706433", true),
+    ("0x7f000001", true),
+    ("0177.0.0.1", true),
+    ("127.0.0.1", true),
+    ("[::1]", true),
+    ("[::ffff:127.0.0.1]", true),
+    ("localhost", true),
+    ("[::ffff:a9fe:a9fe]", false),
+    ("169.254.169.254", false),
+    ("[fd00:ec2::254]", false),
+    ("10.0.0.1", false),
+    ("[fd00::1]", false),
+    ("100.64.0.1", false),
+    ("0.0.0.0", false),
+    ("[::]", false),
+];
+
+#[tokio::test]
+async fn live_registration_refuses_every_spelling_of_a_reserved_address() {
+    let server = TestServer::start().await;
+    let (_, live) = server
+        .new_key(&server.sandbox_account(), Mode::Live, &[])
+        .await;
+    for (host, _) in RESERVED_HOSTS {
+        for scheme in ["https", "http"] {
+            let url = format!("{scheme}://{host}:8443/hooks");
+            let reply = live.post_json("/v1/webhooks", json!({ "url": url })).await;
+            reply.expect_error(400, "invalid_request_error", "url_not_allowed", Some("url"));
+            let message = reply.json["error"]["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("live-mode endpoints must be public"),
+                "{url}: {message}"
+            );
+        }
+        // Form bodies too.
+        let form = format!(
+            "url=https%3A%2F%2F{}%2Fhooks",
+            host.replace('[', "%5B")
+                .replace(']', "%5D")
+                .replace(':', "%3A")
+        );
+        let reply = live.post_form("/v1/webhooks", &form).await;
+        reply.expect_error(400, "invalid_request_error", "url_not_allowed", Some("url"));
+    }
+    // A URL change is held to the same rules, and changes nothing.
+    let (id, _) = register(&live, "https://shop.example/hooks").await;
+    let path = format!("/v1/webhooks/{id}");
+    let before = live.get(&path).await.expect_status(200).clone();
+    for (host, _) in RESERVED_HOSTS {
+        live.post_json(&path, json!({ "url": format!("https://{host}/hooks") }))
+            .await
+            .expect_error(400, "invalid_request_error", "url_not_allowed", Some("url"));
+    }
+    assert_eq!(live.get(&path).await.expect_status(200), &before);
+    assert_eq!(live.list_all("/v1/webhooks").await.len(), 1);
+    // A public address literal is fine.
+    register(&live, "https://8.8.8.8/hooks").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn test_registration_allows_loopback_refuses_private_addresses_and_names_the_scheme() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let mut made = Vec::new();
+    for (host, loopback) in RESERVED_HOSTS {
+        let url = format!("http://{host}:9/hooks");
+        let reply = api.post_json("/v1/webhooks", json!({ "url": url })).await;
+        if *loopback {
+            assert_eq!(reply.status, 201, "{url}: {}", reply.text);
+            assert_eq!(reply.json["url"], url.as_str());
+            made.push(id_of(&reply.json));
+        } else {
+            reply.expect_error(400, "invalid_request_error", "url_not_allowed", Some("url"));
+            let message = reply.json["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("test_allowed_hosts"), "{url}: {message}");
+        }
+    }
+    for id in made {
+        api.call(reqwest::Method::DELETE, &format!("/v1/webhooks/{id}"))
+            .send()
+            .await
+            .expect_status(200);
+    }
+    // Not http(s): the scheme is named, and live mode is not blamed.
+    for url in ["gopher://127.0.0.1:70/_x", "gopher://shop.example/"] {
+        let reply = api.post_json("/v1/webhooks", json!({ "url": url })).await;
+        reply.expect_error(
+            400,
+            "invalid_request_error",
+            "parameter_invalid",
+            Some("url"),
+        );
+        let message = reply.json["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("`gopher` URLs are not supported"),
+            "{message}"
+        );
+        assert!(!message.contains("live mode"), "{message}");
+    }
+    // http to a public name stays refused in test mode.
+    api.post_json("/v1/webhooks", json!({"url": "http://shop.example/hooks"}))
+        .await
+        .expect_error(
+            400,
+            "invalid_request_error",
+            "parameter_invalid",
+            Some("url"),
+        );
+    assert!(api.list_all("/v1/webhooks").await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn test_allowed_hosts_let_test_mode_reach_listed_hosts() {
+    let receiver = Receiver::start().await;
+    let port = receiver.addr.port();
+    let server = TestServer::start_with(Options {
+        webhooks: Some(WebhooksConfig {
+            test_allowed_hosts: vinr_server::webhooks::ssrf::AllowedHosts::parse(&[
+                "10.0.0.1:8080".to_owned(),
+                "app:3000".to_owned(),
+                format!("localhost:{port}"),
+            ])
+            .expect("valid hosts"),
+            ..WebhooksConfig::default()
+        }),
+        ..Options::default()
+    })
+    .await;
+    let api = server.api();
+    // Listed: registered (and deleted at once: nothing is ever sent to a non-loopback address
+    // from a test).
+    for url in [
+        "http://10.0.0.1:8080/hooks",
+        "http://app:3000/hooks",
+        "https://app:3000/",
+    ] {
+        let (id, _) = register(&api, url).await;
+        api.call(reqwest::Method::DELETE, &format!("/v1/webhooks/{id}"))
+            .send()
+            .await
+            .expect_status(200);
+    }
+    // Not listed: another port, another private address.
+    for url in ["http://10.0.0.1/hooks", "http://10.0.0.2:8080/hooks"] {
+        api.post_json("/v1/webhooks", json!({ "url": url }))
+            .await
+            .expect_error(400, "invalid_request_error", "url_not_allowed", Some("url"));
+    }
+    api.post_json("/v1/webhooks", json!({"url": "http://app:3001/hooks"}))
+        .await
+        .expect_error(
+            400,
+            "invalid_request_error",
+            "parameter_invalid",
+            Some("url"),
+        );
+    // Live mode ignores the list.
+    let (_, live) = server
+        .new_key(&server.sandbox_account(), Mode::Live, &[])
+        .await;
+    for url in ["https://10.0.0.1:8080/hooks", "https://app:3000/"] {
+        let reply = live.post_json("/v1/webhooks", json!({ "url": url })).await;
+        assert_eq!(
+            reply.status,
+            if url.contains("app") { 201 } else { 400 },
+            "{url}: {}",
+            reply.text
+        );
+        if reply.status == 201 {
+            live.call(
+                reqwest::Method::DELETE,
+                &format!("/v1/webhooks/{}", id_of(&reply.json)),
+            )
+            .send()
+            .await
+            .expect_status(200);
+        }
+    }
+    // A listed name is delivered to through the client for listed hosts (here it resolves to
+    // the loopback receiver).
+    let (endpoint, _) = register(&api, &format!("http://localhost:{port}/hooks")).await;
+    let tested = send_test(&api, &endpoint).await;
+    assert_eq!(tested["status"], "succeeded", "{tested}");
+    assert_eq!(receiver.received().len(), 1);
     receiver.stop();
     server.stop().await;
 }

@@ -278,20 +278,22 @@ pub struct RefundList {
 }
 
 /// One movement of a merchant's money (SPEC §7): a captured payment with its fee, a refund
-/// (or the reversal of one that failed), or a fee charged on its own.
+/// (or the reversal of one that failed), a fee charged on its own, or a settlement's payout.
+/// The sum of an account's balance transactions' `net` is its balance.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BalanceTransaction {
     #[schema(example = "btx_0Vc0Q2m8kX1b4ZpT7rWq9nLs")]
     pub id: String,
     /// Always `balance_transaction`.
     pub object: String,
-    /// `payment`, `refund` or `fee`.
+    /// `payment`, `refund`, `fee` or `payout`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The `pay_…` or `re_…` id the money moved for.
+    /// The `pay_…` or `re_…` id the money moved for; a payout's `setl_…` id.
     pub source: String,
     /// Minor units: positive for a payment or a failed refund's reversal, negative for a
-    /// refund, 0 for a fee.
+    /// refund or a payout (positive for the payout of a negative settlement, which collects
+    /// what the merchant owed), 0 for a fee.
     pub amount: i64,
     /// The fee charged on this movement (minor units, never negative).
     pub fee: i64,
@@ -302,7 +304,8 @@ pub struct BalanceTransaction {
     /// When a settlement may pay it out (at once in test mode; live: midnight UTC, T+2).
     #[serde(rename = "availableOn")]
     pub available_on: String,
-    /// The settlement that gathered it, once settled.
+    /// The settlement that gathered it, once settled (always null for a payout, which is
+    /// never settled; its `source` names the settlement it paid out).
     pub settlement: Option<String>,
     pub livemode: bool,
 }

@@ -1,6 +1,7 @@
 //! Settlement flows (SPEC §7). [`settle_group`] gathers one group's due balance transactions
 //! into a `pending` settlement and writes `settlement.created`; [`pay_out`] sends the payouts
-//! of pending settlements (`paid`, the ledger's payout movement, `settlement.paid`).
+//! of pending settlements (`paid`, the `payout` balance transaction with its ledger entries,
+//! `settlement.paid`), so the balance transactions' `net` always sums to the balance.
 //!
 //! Exactly once: each group is settled in one transaction that first takes the group's lock
 //! (an advisory lock on PostgreSQL; SQLite has one writer), so a run repeated, crashed half-way
@@ -8,11 +9,10 @@
 //! transaction's single `settlement_id` column can only ever name one settlement.
 
 use vinr_domain::ids::{new_id, Prefix};
-use vinr_domain::ledger;
 use vinr_domain::settlement::{Settlement, SettlementStatus, Totals};
 use vinr_domain::{Mode, UnixMillis};
 
-use super::FlowError;
+use super::{ledger, FlowError};
 use crate::outbox;
 use crate::render;
 use crate::store::{Scope, SettlementGroup, Tx};
@@ -80,14 +80,7 @@ pub fn pay_out(
             account_id: settlement.account_id.clone(),
             mode: settlement.mode,
         };
-        if settlement.totals.net != 0 {
-            tx.insert_ledger_entries(
-                &settlement.id,
-                &scope,
-                settlement.currency,
-                &ledger::payout(settlement.totals.net),
-            )?;
-        }
+        ledger::book_payout(tx, &settlement, now)?;
         outbox::record(
             tx,
             &scope,

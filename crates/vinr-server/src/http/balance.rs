@@ -71,8 +71,8 @@ pub async fn retrieve_transaction(
         ("ending_before" = Option<String>, Query, description = "A balance transaction id: the page before it (newer)"),
         ("created[gte]" = Option<String>, Query, description = "Created at or after (Unix seconds or RFC 3339)"),
         ("created[lt]" = Option<String>, Query, description = "Created before (Unix seconds or RFC 3339)"),
-        ("source" = Option<String>, Query, description = "Only movements of this payment or refund"),
-        ("type" = Option<String>, Query, description = "`payment`, `refund` or `fee`"),
+        ("source" = Option<String>, Query, description = "Only movements of this payment, refund or settlement (its payout)"),
+        ("type" = Option<String>, Query, description = "`payment`, `refund`, `fee` or `payout`"),
         ("settlement" = Option<String>, Query, description = "Only transactions this settlement gathered")),
     responses(
         (status = 200, description = "A page of balance transactions", body = wire::BalanceTransactionList),
@@ -93,7 +93,10 @@ pub async fn list_transactions(
         .as_deref()
         .map(|kind| {
             BalanceType::parse(kind).ok_or_else(|| {
-                ApiError::invalid("type", "`type` must be `payment`, `refund` or `fee`.")
+                ApiError::invalid(
+                    "type",
+                    "`type` must be `payment`, `refund`, `fee` or `payout`.",
+                )
             })
         })
         .transpose()?;

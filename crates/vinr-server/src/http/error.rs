@@ -69,6 +69,18 @@ impl ApiError {
         .with_param(param)
     }
 
+    /// 400 `url_not_allowed` (param `url`): a webhook URL whose host the mode may not reach
+    /// (SPEC §6).
+    pub fn url_not_allowed(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "url_not_allowed",
+            message,
+        )
+        .with_param("url")
+    }
+
     /// 400 `parameter_missing`.
     pub fn missing(param: &str) -> Self {
         Self::new(

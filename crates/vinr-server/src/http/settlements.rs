@@ -115,7 +115,8 @@ pub async fn list(
 }
 
 /// List the balance transactions a settlement gathered, newest first — or, with
-/// `Accept: text/csv`, all of them as CSV.
+/// `Accept: text/csv`, all of them as CSV. Its own payout is not among them (their `net` sums
+/// to the settlement's `net`); it is `GET /v1/balance_transactions?source=<setl_…>`.
 #[utoipa::path(get, path = "/v1/settlements/{id}/transactions", tag = "settlements",
     params(
         ("id" = String, Path, description = "The settlement id (`setl_…`)"),

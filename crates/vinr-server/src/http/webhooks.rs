@@ -23,7 +23,9 @@ use crate::store::{
     WebhookEndpointRecord,
 };
 use crate::webhooks::send::Message;
-use crate::webhooks::{self, validate_url, DESCRIPTION_LEN_MAX, EVENT_TYPES, TEST_EVENT_TYPE};
+use crate::webhooks::{
+    self, validate_url, UrlError, DESCRIPTION_LEN_MAX, EVENT_TYPES, TEST_EVENT_TYPE,
+};
 
 /// The subscribed types: `None` or `["*"]` is every type (stored as an empty list); otherwise
 /// known types only, without duplicates, in the order given.
@@ -65,6 +67,18 @@ fn parse_events(events: Option<Vec<String>>) -> Result<Vec<String>, ApiError> {
     Ok(types)
 }
 
+/// The endpoint URL if the caller's mode may use it (SPEC §6): 400 `parameter_invalid` for a
+/// URL that is not a usable webhook URL, 400 `url_not_allowed` for one whose host is out of
+/// reach.
+fn checked_url(app: &AppState, auth: &AuthContext, url: &str) -> Result<String, ApiError> {
+    validate_url(url, auth.mode(), &app.settings.webhooks.test_allowed_hosts).map_err(|error| {
+        match error {
+            UrlError::Invalid(message) => ApiError::invalid("url", message),
+            UrlError::NotAllowed(message) => ApiError::url_not_allowed(message),
+        }
+    })
+}
+
 async fn endpoint_of(
     app: &AppState,
     auth: &AuthContext,
@@ -87,7 +101,7 @@ async fn endpoint_of(
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (1–255 characters)")),
     responses(
         (status = 201, description = "The endpoint, with its signing `secret` (shown only here)", body = wire::WebhookEndpoint),
-        (status = 400, description = "Invalid parameters (URL rules, unknown event types, too many endpoints)", body = wire::ErrorBody),
+        (status = 400, description = "Invalid parameters (URL rules, unknown event types, too many endpoints); `url_not_allowed` for a URL whose host is a loopback, private, link-local, CGNAT, unique-local or metadata address literal or `localhost` (live mode; in test mode loopback is allowed and hosts listed in `[webhooks] test_allowed_hosts` too)", body = wire::ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
         (status = 403, description = "The key lacks `webhooks:write`", body = wire::ErrorBody),
         (status = 409, description = "Idempotency conflict", body = wire::ErrorBody),
@@ -101,8 +115,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Answer), ApiError> {
     let request = body.value;
     let key = idempotency_key(&headers)?;
-    let url = validate_url(&request.url, auth.mode())
-        .map_err(|error| ApiError::invalid("url", error.0))?;
+    let url = checked_url(&app, &auth, &request.url)?;
     let events = parse_events(request.events)?;
     if let Some(description) = &request.description {
         if description.chars().count() > DESCRIPTION_LEN_MAX {
@@ -201,7 +214,7 @@ pub async fn list(
     request_body(content((wire::UpdateWebhookRequest = "application/json"), (wire::UpdateWebhookRequest = "application/x-www-form-urlencoded"))),
     responses(
         (status = 200, description = "The endpoint after the change (without its secret)", body = wire::WebhookEndpoint),
-        (status = 400, description = "Invalid parameters", body = wire::ErrorBody),
+        (status = 400, description = "Invalid parameters; `url_not_allowed` for a URL whose host the mode may not reach (the rules of `POST /v1/webhooks`)", body = wire::ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
         (status = 403, description = "The key lacks `webhooks:write`", body = wire::ErrorBody),
         (status = 404, description = "No such endpoint in this account and mode", body = wire::ErrorBody),
@@ -223,9 +236,7 @@ pub async fn update(
     let url = request
         .url
         .as_deref()
-        .map(|url| {
-            validate_url(url, auth.mode()).map_err(|error| ApiError::invalid("url", error.0))
-        })
+        .map(|url| checked_url(&app, &auth, url))
         .transpose()?;
     let events = request
         .events

@@ -103,7 +103,7 @@ pub struct BalanceTransactionRecord {
     pub id: String,
     pub scope: Scope,
     pub kind: BalanceType,
-    /// The `pay_`/`re_` id the money moved for.
+    /// The `pay_`/`re_` id the money moved for (a payout's: its `setl_` id).
     pub source: String,
     pub amount: i64,
     pub fee: i64,
@@ -405,17 +405,8 @@ pub trait Tx {
         entries: &[Entry],
     ) -> Result<(), StoreError>;
 
-    /// Writes ledger entries of a movement that has no balance transaction (a payout).
-    fn insert_ledger_entries(
-        &mut self,
-        movement_id: &str,
-        scope: &Scope,
-        currency: Currency,
-        entries: &[Entry],
-    ) -> Result<(), StoreError>;
-
-    /// Marks the group's unsettled balance transactions available by `before` as gathered by
-    /// `settlement_id`, answering exactly the rows it marked.
+    /// Marks the group's unsettled balance transactions available by `before` (never a
+    /// `payout`) as gathered by `settlement_id`, answering exactly the rows it marked.
     fn gather_balance_transactions(
         &mut self,
         group: &SettlementGroup,
@@ -545,8 +536,8 @@ pub trait Reader {
         filter: &BalanceTransactionFilter,
         query: &ListQuery,
     ) -> Result<Page<BalanceTransactionRecord>, ListError>;
-    /// Every group with unsettled balance transactions available by `before`, optionally of
-    /// one account, with the earliest `available_on` among them.
+    /// Every group with unsettled balance transactions (payouts are never settled) available
+    /// by `before`, optionally of one account, with the earliest `available_on` among them.
     fn unsettled_groups(
         &mut self,
         before: UnixMillis,

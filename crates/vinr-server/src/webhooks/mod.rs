@@ -1,6 +1,6 @@
 //! Webhooks (SPEC §6), the pure parts: the event types an endpoint may subscribe to, endpoint
 //! URL rules, secrets and Standard Webhooks signatures, the retry schedule, and the address
-//! rules that keep live-mode delivery away from private networks ([`ssrf`]). Sending is the
+//! rules that keep delivery away from private networks ([`ssrf`]). Sending is the
 //! delivery worker's (`workers::webhooks`); storage is the store's.
 
 pub mod send;
@@ -14,6 +14,7 @@ use sha2::Sha256;
 use vinr_domain::Mode;
 
 use crate::redacted::Redacted;
+use ssrf::AllowedHosts;
 
 /// Every event type a flow writes (SPEC §6), the ones an endpoint may subscribe to.
 pub const EVENT_TYPES: &[&str] = &[
@@ -46,29 +47,71 @@ pub const SECRET_RANDOM_BYTES: usize = 32;
 
 /// Why an endpoint URL is refused; the message names the rule.
 #[derive(Debug, PartialEq, Eq)]
-pub struct UrlError(pub &'static str);
+pub enum UrlError {
+    /// Not a usable webhook URL at all (400 `parameter_invalid`).
+    Invalid(String),
+    /// A URL whose host this mode may not reach (400 `url_not_allowed`).
+    NotAllowed(String),
+}
 
-/// Checks an endpoint URL (SPEC §6): `https` in live mode; in test mode `http` is allowed too,
-/// but only to this machine (`localhost`, `127.0.0.1`, `[::1]`), for receivers under
-/// development. Answers the URL as given.
-pub fn validate_url(text: &str, mode: Mode) -> Result<String, UrlError> {
+fn invalid(message: impl Into<String>) -> UrlError {
+    UrlError::Invalid(message.into())
+}
+
+/// Checks an endpoint URL (SPEC §6). Live mode: `https`, to a host that is not a loopback,
+/// private, link-local, CGNAT, unique-local or metadata address literal (in any spelling) nor
+/// `localhost`. Test mode: `https`, or `http` to loopback; private and metadata literals are
+/// refused there too. A host (or host:port) in `allowed` (`[webhooks] test_allowed_hosts`) is
+/// allowed in test mode by `http` or `https` whatever its address. Names are checked again on
+/// what they resolve to, at delivery. Answers the URL as given.
+pub fn validate_url(text: &str, mode: Mode, allowed: &AllowedHosts) -> Result<String, UrlError> {
     if text.is_empty() || text.len() > URL_LEN_MAX {
-        return Err(UrlError("`url` must be 1 to 2048 characters."));
+        return Err(invalid(format!(
+            "`url` must be 1 to {URL_LEN_MAX} characters."
+        )));
     }
-    let url = url::Url::parse(text).map_err(|_| UrlError("`url` is not a valid absolute URL."))?;
+    let url = url::Url::parse(text).map_err(|_| invalid("`url` is not a valid absolute URL."))?;
+    let scheme = url.scheme();
+    if scheme != "https" && scheme != "http" {
+        let shown: String = scheme.chars().take(32).collect();
+        return Err(invalid(match mode {
+            Mode::Live => format!("`url` must be an https URL; `{shown}` URLs are not supported."),
+            Mode::Test => {
+                format!("`url` must be an https or http URL; `{shown}` URLs are not supported.")
+            }
+        }));
+    }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(UrlError("`url` must not carry credentials."));
+        return Err(invalid("`url` must not carry credentials."));
     }
-    let host = url.host_str().ok_or(UrlError("`url` must name a host."))?;
-    match (url.scheme(), mode) {
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("`url` must name a host."));
+    }
+    if mode == Mode::Test && allowed.allows(&url) {
+        return Ok(text.to_owned());
+    }
+    let reach = ssrf::Reach::of(mode);
+    if let Err(refused) = ssrf::check_url(&url, reach) {
+        let what = match refused.ip {
+            Some(ip) => format!("{ip}, a {} address", refused.kind.describe()),
+            None => format!("{}, a {} name", refused.host, refused.kind.describe()),
+        };
+        return Err(UrlError::NotAllowed(match mode {
+            Mode::Live => format!("`url` points at {what}: live-mode endpoints must be public."),
+            Mode::Test => format!(
+                "`url` points at {what}: test-mode endpoints may reach public and loopback \
+                 addresses, and the hosts listed in `[webhooks] test_allowed_hosts`."
+            ),
+        }));
+    }
+    match (scheme, mode) {
         ("https", _) => Ok(text.to_owned()),
-        ("http", Mode::Test) if matches!(host, "localhost" | "127.0.0.1" | "[::1]") => {
-            Ok(text.to_owned())
-        }
-        ("http", Mode::Test) => Err(UrlError(
-            "`url` must use https; http is allowed in test mode only for localhost, 127.0.0.1 and [::1].",
+        ("http", Mode::Test) if ssrf::is_loopback_host(&url) => Ok(text.to_owned()),
+        ("http", Mode::Test) => Err(invalid(
+            "`url` must use https; http is allowed in test mode only for loopback (localhost, \
+             127.0.0.1, [::1]) and the hosts listed in `[webhooks] test_allowed_hosts`.",
         )),
-        _ => Err(UrlError("`url` must use https in live mode.")),
+        _ => Err(invalid("`url` must use https in live mode.")),
     }
 }
 
@@ -174,19 +217,127 @@ mod tests {
 
     #[test]
     fn urls_follow_the_mode_rules() {
-        assert!(validate_url("https://shop.example/hooks", Mode::Live).is_ok());
-        assert!(validate_url("http://shop.example/hooks", Mode::Live).is_err());
-        assert!(validate_url("http://localhost:9000/hooks", Mode::Live).is_err());
-        assert!(validate_url("http://localhost:9000/hooks", Mode::Test).is_ok());
-        assert!(validate_url("http://127.0.0.1:9000/", Mode::Test).is_ok());
-        assert!(validate_url("http://[::1]:9000/", Mode::Test).is_ok());
-        assert!(validate_url("http://10.0.0.1/", Mode::Test).is_err());
-        assert!(validate_url("ftp://shop.example/", Mode::Test).is_err());
-        assert!(validate_url("https://user:pw@shop.example/", Mode::Test).is_err());
-        assert!(validate_url("not a url", Mode::Test).is_err());
-        assert!(validate_url("", Mode::Test).is_err());
+        let none = AllowedHosts::default();
+        let ok = |text: &str, mode| validate_url(text, mode, &none).is_ok();
+        let invalid =
+            |text: &str, mode| matches!(validate_url(text, mode, &none), Err(UrlError::Invalid(_)));
+        let not_allowed = |text: &str, mode| {
+            matches!(
+                validate_url(text, mode, &none),
+                Err(UrlError::NotAllowed(_))
+            )
+        };
+        assert!(ok("https://shop.example/hooks", Mode::Live));
+        assert!(invalid("http://shop.example/hooks", Mode::Live));
+        assert!(not_allowed("http://localhost:9000/hooks", Mode::Live));
+        assert!(not_allowed("https://localhost:9000/hooks", Mode::Live));
+        assert!(ok("http://localhost:9000/hooks", Mode::Test));
+        assert!(ok("http://127.0.0.1:9000/", Mode::Test));
+        assert!(ok("http://127.1:9000/", Mode::Test));
+        assert!(ok("http://[::1]:9000/", Mode::Test));
+        assert!(ok("https://localhost:9000/", Mode::Test));
+        assert!(not_allowed("http://10.0.0.1/", Mode::Test));
+        assert!(not_allowed("https://169.254.169.254/", Mode::Test));
+        assert!(invalid("http://shop.example/", Mode::Test));
+        assert!(invalid("ftp://shop.example/", Mode::Test));
+        assert!(invalid("https://user:pw@shop.example/", Mode::Test));
+        assert!(invalid("not a url", Mode::Test));
+        assert!(invalid("", Mode::Test));
         let long = format!("https://shop.example/{}", "a".repeat(URL_LEN_MAX));
-        assert!(validate_url(&long, Mode::Test).is_err());
+        assert!(invalid(&long, Mode::Test));
+    }
+
+    #[test]
+    fn other_schemes_are_named_not_blamed_on_live_mode() {
+        let none = AllowedHosts::default();
+        for mode in [Mode::Test, Mode::Live] {
+            let Err(UrlError::Invalid(message)) =
+                validate_url("gopher://127.0.0.1:70/_x", mode, &none)
+            else {
+                panic!("gopher:// must be refused");
+            };
+            assert!(
+                message.contains("`gopher` URLs are not supported"),
+                "{message}"
+            );
+            assert!(!message.contains("live mode"), "{message}");
+        }
+    }
+
+    #[test]
+    fn every_reserved_spelling_is_not_allowed_in_live_mode_and_only_loopback_in_test_mode() {
+        let none = AllowedHosts::default();
+        for (host, loopback) in [
+            ("127.1", true),
+            ("2130706433", true),
+            ("0x7f000001", true),
+            ("0177.0.0.1", true),
+            ("[::ffff:127.0.0.1]", true),
+            ("localhost", true),
+            ("[::1]", true),
+            ("[::ffff:a9fe:a9fe]", false),
+            ("169.254.169.254", false),
+            ("[fd00:ec2::254]", false),
+            ("10.0.0.1", false),
+            ("[fd00::1]", false),
+            ("100.64.0.1", false),
+            ("0.0.0.0", false),
+            ("[::]", false),
+        ] {
+            for scheme in ["https", "http"] {
+                let text = format!("{scheme}://{host}:8443/hooks");
+                let live = validate_url(&text, Mode::Live, &none);
+                let Err(UrlError::NotAllowed(message)) = &live else {
+                    panic!("{text} in live mode: {live:?}");
+                };
+                assert!(
+                    message.contains("live-mode endpoints must be public"),
+                    "{message}"
+                );
+                let test = validate_url(&text, Mode::Test, &none);
+                if loopback {
+                    assert_eq!(test, Ok(text.clone()), "{text} in test mode");
+                } else {
+                    assert!(
+                        matches!(&test, Err(UrlError::NotAllowed(m)) if m.contains("test_allowed_hosts")),
+                        "{text} in test mode: {test:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn listed_hosts_are_allowed_in_test_mode_only() {
+        let allowed = AllowedHosts::parse(&["app:3000", "10.0.0.1"]).expect("valid");
+        for text in [
+            "http://app:3000/hooks",
+            "https://app:3000/",
+            "http://10.0.0.1/",
+            "http://10.1:9/",
+        ] {
+            assert_eq!(
+                validate_url(text, Mode::Test, &allowed),
+                Ok(text.to_owned()),
+                "{text}"
+            );
+        }
+        assert!(matches!(
+            validate_url("http://app:3001/", Mode::Test, &allowed),
+            Err(UrlError::Invalid(_))
+        ));
+        assert!(matches!(
+            validate_url("http://10.0.0.2/", Mode::Test, &allowed),
+            Err(UrlError::NotAllowed(_))
+        ));
+        assert!(matches!(
+            validate_url("https://10.0.0.1/", Mode::Live, &allowed),
+            Err(UrlError::NotAllowed(_))
+        ));
+        assert!(matches!(
+            validate_url("http://app:3000/", Mode::Live, &allowed),
+            Err(UrlError::Invalid(_))
+        ));
     }
 
     #[test]

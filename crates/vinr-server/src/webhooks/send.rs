@@ -1,8 +1,10 @@
-//! One signed POST of an event to an endpoint, and what came of it. Two HTTP clients with
-//! keep-alive: the test-mode one reaches any address (a developer's receiver on localhost), the
-//! live-mode one resolves through [`ssrf::PublicOnly`](super::ssrf::PublicOnly). Neither follows
-//! redirects (a 3xx is a failed attempt) nor uses an environment proxy (which would connect to
-//! an address nobody checked).
+//! One signed POST of an event to an endpoint, and what came of it. Three HTTP clients with
+//! keep-alive: the live-mode one resolves through [`ssrf::Guarded`] to public addresses only,
+//! the test-mode one to public and loopback addresses (a developer's receiver on localhost),
+//! and one without that check for the test-mode hosts listed in `[webhooks]
+//! test_allowed_hosts` (a CI job's receiver at a private address). Address literals are checked
+//! before any of them connects. None follows redirects (a 3xx is a failed attempt) nor uses an
+//! environment proxy (which would connect to an address nobody checked).
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Sender {
     test_client: reqwest::Client,
     live_client: reqwest::Client,
+    /// For test-mode URLs whose host is in `allowed_hosts`: reaches whatever they resolve to.
+    allowed_client: reqwest::Client,
+    allowed_hosts: ssrf::AllowedHosts,
     timeout: Duration,
 }
 
@@ -74,7 +79,7 @@ fn extra_roots(config: &WebhooksConfig) -> Result<Vec<reqwest::Certificate>, Str
 
 fn client(
     timeout: Duration,
-    live: bool,
+    reach: Option<ssrf::Reach>,
     roots: &[reqwest::Certificate],
 ) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder()
@@ -84,8 +89,8 @@ fn client(
         .no_proxy()
         .pool_max_idle_per_host(POOL_IDLE_PER_HOST_MAX)
         .tcp_nodelay(true);
-    if live {
-        builder = builder.dns_resolver(std::sync::Arc::new(ssrf::PublicOnly));
+    if let Some(reach) = reach {
+        builder = builder.dns_resolver(std::sync::Arc::new(ssrf::Guarded(reach)));
     }
     for root in roots {
         builder = builder.add_root_certificate(root.clone());
@@ -126,8 +131,10 @@ impl Sender {
         let timeout = Duration::from_secs(config.timeout_seconds);
         let roots = extra_roots(config)?;
         Ok(Sender {
-            test_client: client(timeout, false, &roots)?,
-            live_client: client(timeout, true, &roots)?,
+            test_client: client(timeout, Some(ssrf::Reach::PublicAndLoopback), &roots)?,
+            live_client: client(timeout, Some(ssrf::Reach::Public), &roots)?,
+            allowed_client: client(timeout, None, &roots)?,
+            allowed_hosts: config.test_allowed_hosts.clone(),
             timeout,
         })
     }
@@ -152,20 +159,26 @@ impl Sender {
             retry_after_s: None,
             result,
         };
-        if mode == Mode::Live {
-            if let Err(refused) = ssrf::check_literal_host(url) {
-                return failed("refused", refused.0);
+        let Ok(parsed) = url::Url::parse(url) else {
+            return failed("error", "the endpoint's URL does not parse".into());
+        };
+        let client = match mode {
+            Mode::Test if self.allowed_hosts.allows(&parsed) => &self.allowed_client,
+            Mode::Test | Mode::Live => {
+                if let Err(refused) = ssrf::check_url(&parsed, ssrf::Reach::of(mode)) {
+                    return failed("refused", refused.to_string());
+                }
+                match mode {
+                    Mode::Test => &self.test_client,
+                    Mode::Live => &self.live_client,
+                }
             }
-        }
+        };
         let Some(signature) = sign(secret, message.event_id, timestamp_s, message.body) else {
             return failed(
                 "error",
                 "the endpoint's secret is not a whsec_ secret".into(),
             );
-        };
-        let client = match mode {
-            Mode::Test => &self.test_client,
-            Mode::Live => &self.live_client,
         };
         let timestamp = timestamp_s.to_string();
         let sent = client

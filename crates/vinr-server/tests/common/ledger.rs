@@ -3,7 +3,8 @@
 use super::database::query_integers;
 
 /// Checks the ledger in the database: every movement sums to zero, every balance transaction
-/// has entries whose merchant side equals its `net`, and nothing else is in the ledger.
+/// has entries whose merchant side equals its `net`, nothing else is in the ledger, and so each
+/// balance is the sum of its balance transactions' `net`.
 pub async fn assert_ledger_consistent(url: &str) {
     let unbalanced = query_integers(
         url,
@@ -31,19 +32,39 @@ pub async fn assert_ledger_consistent(url: &str) {
     let orphans = query_integers(
         url,
         "SELECT count(*) FROM ledger_entries e
-         WHERE NOT EXISTS (SELECT 1 FROM balance_transactions b WHERE b.id = e.movement_id)
-             AND NOT EXISTS (SELECT 1 FROM settlements s WHERE s.id = e.movement_id)",
+         WHERE NOT EXISTS (SELECT 1 FROM balance_transactions b WHERE b.id = e.movement_id)",
     )
     .await;
     assert_eq!(
         orphans,
         vec![0],
-        "entries of no balance transaction or payout"
+        "entries of no balance transaction (a payout is one too)"
+    );
+    // SPEC §7: per account, mode and currency, the balance transactions' `net` sums to the
+    // balance (what the merchant-balance entries hold).
+    let off_balance = query_integers(
+        url,
+        "SELECT count(*) FROM (
+             SELECT account_id, mode, currency, SUM(net) AS net FROM balance_transactions
+             GROUP BY account_id, mode, currency) AS b
+         FULL OUTER JOIN (
+             SELECT account_id, mode, currency, -SUM(amount) AS balance FROM ledger_entries
+             WHERE ledger_account = 'merchant_balance'
+             GROUP BY account_id, mode, currency) AS l
+         ON l.account_id = b.account_id AND l.mode = b.mode AND l.currency = b.currency
+         WHERE COALESCE(b.net, 0) <> COALESCE(l.balance, 0)",
+    )
+    .await;
+    assert_eq!(
+        off_balance,
+        vec![0],
+        "balances that are not the sum of their balance transactions' net"
     );
 }
 
 /// Checks every settlement against the database: its `net` and `transactionCount` are those of
-/// the balance transactions that name it, and a paid one's payout moved exactly `net`.
+/// the balance transactions that name it (never a payout), and a paid one's `payout` balance
+/// transaction moved exactly `net` (a pending one has none).
 pub async fn assert_settlements_consistent(url: &str) {
     let wrong_totals = query_integers(
         url,
@@ -63,7 +84,11 @@ pub async fn assert_settlements_consistent(url: &str) {
         url,
         "SELECT count(*) FROM settlements s WHERE s.status = 'paid' AND s.net <> -(
              SELECT CAST(COALESCE(SUM(e.amount), 0) AS BIGINT) FROM ledger_entries e
-             WHERE e.movement_id = s.id AND e.ledger_account = 'payouts')",
+             JOIN balance_transactions b ON b.id = e.movement_id
+             WHERE b.type = 'payout' AND b.source = s.id AND e.ledger_account = 'payouts')
+         OR s.status = 'paid' AND s.net <> -(
+             SELECT CAST(COALESCE(SUM(b.net), 0) AS BIGINT) FROM balance_transactions b
+             WHERE b.type = 'payout' AND b.source = s.id)",
     )
     .await;
     assert_eq!(
@@ -74,12 +99,24 @@ pub async fn assert_settlements_consistent(url: &str) {
     let early_payouts = query_integers(
         url,
         "SELECT count(*) FROM settlements s WHERE s.status = 'pending'
-             AND EXISTS (SELECT 1 FROM ledger_entries e WHERE e.movement_id = s.id)",
+             AND EXISTS (SELECT 1 FROM balance_transactions b
+                 WHERE b.type = 'payout' AND b.source = s.id)",
     )
     .await;
     assert_eq!(
         early_payouts,
         vec![0],
         "pending settlements already paid out"
+    );
+    let settled_payouts = query_integers(
+        url,
+        "SELECT count(*) FROM balance_transactions WHERE type = 'payout'
+             AND (settlement_id IS NOT NULL OR fee <> 0 OR net <> amount)",
+    )
+    .await;
+    assert_eq!(
+        settled_payouts,
+        vec![0],
+        "payouts gathered into a settlement, or with a fee"
     );
 }

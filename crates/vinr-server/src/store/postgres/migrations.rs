@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "settlements",
         include_str!("../../../migrations/postgres/0007_settlements.sql"),
     ),
+    (
+        8,
+        "payouts",
+        include_str!("../../../migrations/postgres/0008_payouts.sql"),
+    ),
 ];
 
 /// Advisory lock key of the migration run ("vinr mig" in ASCII).

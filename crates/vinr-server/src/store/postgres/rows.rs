@@ -610,24 +610,14 @@ impl Tx for PgTx<'_> {
             btx,
             1,
         );
-        self.insert_ledger_entries(&b.id, &b.scope, b.currency, entries)
-    }
-
-    fn insert_ledger_entries(
-        &mut self,
-        movement_id: &str,
-        scope: &Scope,
-        currency: Currency,
-        entries: &[Entry],
-    ) -> Result<(), StoreError> {
-        // All of the movement's entries in one statement.
+        // All of the movement's ledger entries in one statement.
         let accounts: Vec<&'static str> = entries.iter().map(|e| e.account.as_str()).collect();
         let amounts: Vec<i64> = entries.iter().map(|e| e.amount).collect();
         let rows: Params = vec![
-            Box::new(movement_id.to_owned()),
-            Box::new(scope.account_id.clone()),
-            Box::new(scope.mode.as_str()),
-            Box::new(currency.code()),
+            Box::new(b.id.clone()),
+            Box::new(b.scope.account_id.clone()),
+            Box::new(b.scope.mode.as_str()),
+            Box::new(b.currency.code()),
             Box::new(accounts),
             Box::new(amounts),
         ];
@@ -654,7 +644,7 @@ impl Tx for PgTx<'_> {
         let currency = group.currency.code();
         self.query(
             "UPDATE balance_transactions SET settlement_id = $5
-             WHERE settlement_id IS NULL AND available_on <= $4
+             WHERE settlement_id IS NULL AND type <> 'payout' AND available_on <= $4
                  AND account_id = $1 AND mode = $2 AND currency = $3
              RETURNING type, amount, fee, net, created_at",
             &[
@@ -1048,7 +1038,7 @@ impl Reader for PgReader<'_> {
     ) -> Result<Vec<(SettlementGroup, UnixMillis)>, StoreError> {
         self.query(
             "SELECT account_id, mode, currency, min(available_on) FROM balance_transactions
-             WHERE settlement_id IS NULL AND available_on <= $1
+             WHERE settlement_id IS NULL AND type <> 'payout' AND available_on <= $1
                  AND ($2::text IS NULL OR account_id = $2)
              GROUP BY account_id, mode, currency",
             &[&before.0, &account_id],

@@ -42,6 +42,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "settlements",
         include_str!("../../../migrations/sqlite/0007_settlements.sql"),
     ),
+    (
+        8,
+        "payouts",
+        include_str!("../../../migrations/sqlite/0008_payouts.sql"),
+    ),
 ];
 
 /// Applies every migration not yet recorded; answers the versions it applied.

@@ -337,6 +337,32 @@ impl<'c> SqliteTx<'c> {
             .and_then(|mut stmt| stmt.execute(args))
             .map_err(db_error)
     }
+
+    /// Writes a movement's ledger entries (its balance transaction's id is `movement_id`).
+    fn insert_ledger_entries(
+        &mut self,
+        movement_id: &str,
+        scope: &Scope,
+        currency: Currency,
+        entries: &[Entry],
+    ) -> Result<(), StoreError> {
+        for entry in entries {
+            self.execute(
+                "INSERT INTO ledger_entries (movement_id, account_id, mode, currency,
+                     ledger_account, amount)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    movement_id,
+                    scope.account_id,
+                    scope.mode.as_str(),
+                    currency.code(),
+                    entry.account.as_str(),
+                    entry.amount,
+                ],
+            )?;
+        }
+        Ok(())
+    }
 }
 
 impl Tx for SqliteTx<'_> {
@@ -622,31 +648,6 @@ impl Tx for SqliteTx<'_> {
         self.insert_ledger_entries(&b.id, &b.scope, b.currency, entries)
     }
 
-    fn insert_ledger_entries(
-        &mut self,
-        movement_id: &str,
-        scope: &Scope,
-        currency: Currency,
-        entries: &[Entry],
-    ) -> Result<(), StoreError> {
-        for entry in entries {
-            self.execute(
-                "INSERT INTO ledger_entries (movement_id, account_id, mode, currency,
-                     ledger_account, amount)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    movement_id,
-                    scope.account_id,
-                    scope.mode.as_str(),
-                    currency.code(),
-                    entry.account.as_str(),
-                    entry.amount,
-                ],
-            )?;
-        }
-        Ok(())
-    }
-
     fn gather_balance_transactions(
         &mut self,
         group: &SettlementGroup,
@@ -656,7 +657,7 @@ impl Tx for SqliteTx<'_> {
         self.conn
             .prepare_cached(
                 "UPDATE balance_transactions SET settlement_id = ?5
-                 WHERE settlement_id IS NULL AND available_on <= ?4
+                 WHERE settlement_id IS NULL AND type <> 'payout' AND available_on <= ?4
                      AND account_id = ?1 AND mode = ?2 AND currency = ?3
                  RETURNING type, amount, fee, net, created_at",
             )
@@ -1098,7 +1099,7 @@ impl Reader for SqliteReader<'_> {
         self.conn
             .prepare_cached(
                 "SELECT account_id, mode, currency, min(available_on) FROM balance_transactions
-                 WHERE settlement_id IS NULL AND available_on <= ?1
+                 WHERE settlement_id IS NULL AND type <> 'payout' AND available_on <= ?1
                      AND (?2 IS NULL OR account_id = ?2)
                  GROUP BY account_id, mode, currency",
             )

@@ -1,0 +1,29 @@
+-- Payouts are balance transactions (SPEC §7): a settlement's payout is booked as a `payout`
+-- balance transaction (source the `setl_` id, amount −net, fee 0) whose ledger entries are the
+-- payout's, so the sum of an account's balance transactions' `net` always equals its balance.
+-- A payout is never gathered into a settlement (`settlement_id` stays NULL, and the index
+-- settlement runs use leaves payouts out); one per settlement. Its id is the settlement's id
+-- under the `btx_` prefix (`Settlement::payout_transaction_id`), which this migration also uses
+-- to book the payouts made before it.
+ALTER TABLE balance_transactions DROP CONSTRAINT balance_transactions_type_check;
+ALTER TABLE balance_transactions ADD CONSTRAINT balance_transactions_type_check
+    CHECK (type IN ('payment', 'refund', 'fee', 'payout'));
+ALTER TABLE balance_transactions ADD CONSTRAINT balance_transactions_payout_check
+    CHECK (type <> 'payout' OR (fee = 0 AND amount <> 0 AND settlement_id IS NULL));
+-- What settlement runs look for: per account, mode and currency, unsettled and due; payouts are
+-- never settled, so they do not pile up here.
+DROP INDEX btx_unsettled;
+CREATE INDEX btx_unsettled ON balance_transactions (account_id, mode, currency, available_on)
+    WHERE settlement_id IS NULL AND type <> 'payout';
+-- One payout per settlement.
+CREATE UNIQUE INDEX btx_one_payout ON balance_transactions (source) WHERE type = 'payout';
+
+-- The payouts already made (their ledger entries were written under the settlement's id).
+INSERT INTO balance_transactions (id, account_id, mode, type, source, amount, fee, net,
+    currency, created_at, available_on, settlement_id)
+SELECT 'btx_' || substr(id, 6), account_id, mode, 'payout', id, -net, 0, -net, currency,
+    paid_at, paid_at, NULL
+FROM settlements WHERE status = 'paid' AND net <> 0
+ORDER BY paid_at, seq;
+UPDATE ledger_entries SET movement_id = 'btx_' || substr(movement_id, 6)
+WHERE movement_id LIKE 'setl\_%' ESCAPE '\';
