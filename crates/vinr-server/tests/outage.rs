@@ -67,10 +67,13 @@ struct Attempt {
 }
 
 fn judge(reply: Result<Reply, reqwest::Error>) -> Outcome {
-    let reply = match reply {
-        Ok(reply) => reply,
-        Err(error) => return Outcome::Wrong(format!("no HTTP answer: {error}")),
-    };
+    match reply {
+        Ok(reply) => judge_reply(&reply),
+        Err(error) => Outcome::Wrong(format!("no HTTP answer: {error}")),
+    }
+}
+
+fn judge_reply(reply: &Reply) -> Outcome {
     match reply.status {
         201 => Outcome::Created(id_of(&reply.json)),
         503 => {
@@ -187,13 +190,13 @@ impl Load {
         }
     }
 
-    /// Whether a 503 was answered after `since`.
+    /// Whether anything but a 201 was answered after `since`.
     fn refused_since(&self, since: Duration) -> bool {
         self.attempts
             .lock()
             .expect("attempts")
             .iter()
-            .any(|a| a.answered >= since && matches!(a.outcome, Outcome::Unavailable))
+            .any(|a| a.answered >= since && !matches!(a.outcome, Outcome::Created(_)))
     }
 
     async fn stop(mut self) -> (Vec<Attempt>, Vec<(Duration, u16)>) {
@@ -461,6 +464,17 @@ impl PrivateCluster {
             .unwrap_or_else(|error| panic!("the private cluster did not restart: {error}"));
     }
 
+    /// Stops the cluster (fast shutdown) until [`PrivateCluster::start`].
+    fn stop(&self) {
+        self.pg_ctl(&["-m", "fast", "stop"])
+            .unwrap_or_else(|error| panic!("the private cluster did not stop: {error}"));
+    }
+
+    fn start(&self) {
+        self.pg_ctl(&["start"])
+            .unwrap_or_else(|error| panic!("the private cluster did not start: {error}"));
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self.data.path().join("postgres.log")).unwrap_or_default()
     }
@@ -615,6 +629,65 @@ async fn postgres_restarted_under_load_answers_503_never_500_and_keeps_every_ack
         ready_since(ready_after, restarted, &readiness).as_secs_f64(),
     ));
     assert_one_payment_per_key(&api, &attempts, &cluster.url()).await;
+
+    // A database that stays away: reads, writes and the checkout page all answer 503 with
+    // Retry-After until it is back, and then the same requests succeed.
+    let payment = api.new_payment().await;
+    let id = id_of(&payment);
+    let checkout_url = payment["checkoutUrl"].as_str().expect("a checkoutUrl");
+    cluster.stop();
+    let body = payment_body(1000, json!({}));
+    let created = api.create_with_key("outage-stopped", body.clone()).await;
+    assert!(
+        matches!(judge_reply(&created), Outcome::Unavailable),
+        "a create while the database is stopped: {} {}",
+        created.status,
+        created.text
+    );
+    let read = api.get(&format!("/v1/payments/{id}")).await;
+    assert!(
+        matches!(judge_reply(&read), Outcome::Unavailable),
+        "a read while the database is stopped: {} {}",
+        read.status,
+        read.text
+    );
+    let page = reqwest::get(checkout_url).await.expect("the checkout page");
+    assert_eq!(
+        page.status(),
+        503,
+        "the checkout page while the database is stopped"
+    );
+    assert!(
+        page.headers().contains_key("retry-after"),
+        "{:?}",
+        page.headers()
+    );
+    let html = page.text().await.expect("a page");
+    assert!(html.contains("unavailable for a moment"), "{html}");
+    let readyz = reqwest::get(format!("{}/readyz", served.base))
+        .await
+        .expect("/readyz");
+    assert_eq!(
+        readyz.status(),
+        503,
+        "/readyz while the database is stopped"
+    );
+    cluster.start();
+    ready_again(&served, RESUME_DEADLINE).await;
+    assert_eq!(
+        api.payment(&id).await,
+        payment,
+        "read again once the database is back"
+    );
+    api.create_with_key("outage-stopped", body)
+        .await
+        .expect_status(201);
+    let page = reqwest::get(checkout_url).await.expect("the checkout page");
+    assert_eq!(
+        page.status(),
+        200,
+        "the checkout page once the database is back"
+    );
     drop(served);
     drop(cluster);
 }
