@@ -255,6 +255,17 @@ fn summarize(attempts: &[Attempt], log: &str) -> Summary {
     }
 }
 
+/// The 201s and 503s answered between `from` and `to`.
+fn answered_between(attempts: &[Attempt], from: Duration, to: Duration) -> (usize, usize) {
+    let within = attempts
+        .iter()
+        .filter(|a| a.answered >= from && a.answered <= to);
+    within.fold((0, 0), |(created, refused), a| match a.outcome {
+        Outcome::Created(_) => (created + 1, refused),
+        _ => (created, refused + 1),
+    })
+}
+
 /// Every acknowledged payment is there; each refused request, retried with its key, makes
 /// one payment; and the database holds exactly one payment per key sent.
 async fn assert_one_payment_per_key(api: &Api, attempts: &[Attempt], database_url: &str) {
@@ -613,11 +624,14 @@ async fn postgres_restarted_under_load_answers_503_never_500_and_keeps_every_ack
         ),
         "/readyz never said 503 during the outage: {readiness:?}"
     );
+    let (created_restarting, refused_restarting) =
+        answered_between(&attempts, restart_began, restarted);
     say(&format!(
         "{CLIENTS} clients: {} answers, {} × 201, {} × 503 (Retry-After), 0 others; \
-         pg_ctl restart -m fast took {:.2} s; 503s from {:.2} s to {:.2} s after the restart \
-         began ({:.2} s); first 201 {:.3} s after the cluster was back; /readyz 200 again \
-         {:.2} s after that",
+         pg_ctl restart -m fast took {:.2} s, meanwhile {created_restarting} × 201 and \
+         {refused_restarting} × 503; 503s from {:.2} s to {:.2} s after the restart began \
+         ({:.2} s); first 201 {:.3} s after the cluster was back; /readyz 200 again {:.2} s \
+         after that",
         attempts.len(),
         summary.created,
         summary.refused,
@@ -830,13 +844,16 @@ async fn sqlite_on_a_full_disk_answers_503_never_500_and_resumes_when_space_is_f
         ),
         "/readyz never said 503 while the disk was full: {readiness:?}"
     );
+    let (created_full, refused_full) = answered_between(&attempts, filled_at, freed_at);
     say(&format!(
-        "{CLIENTS} clients: {} answers, {} × 201, {} × 503 (Retry-After), 0 others; 503s from \
+        "{CLIENTS} clients: {} answers, {} × 201, {} × 503 (Retry-After), 0 others; space freed \
+         {:.2} s after the filling began, meanwhile {created_full} × 201 and {refused_full} × 503; 503s from \
          {:.2} s after the disk was filled until {:.3} s after space was freed; /readyz 200 \
          again {:.2} s after space was freed",
         attempts.len(),
         summary.created,
         summary.refused,
+        (freed_at - filled_at).as_secs_f64(),
         first_refused.saturating_sub(filled_at).as_secs_f64(),
         last_refused.saturating_sub(freed_at).as_secs_f64(),
         ready_since(ready_after, freed_at, &readiness).as_secs_f64(),
