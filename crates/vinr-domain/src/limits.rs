@@ -34,6 +34,17 @@ pub const API_KEY_RANDOM_BYTES: usize = 32;
 /// Random characters in object ids and checkout tokens (base62, ~5.95 bits each).
 pub const ID_RANDOM_CHARS: usize = 24;
 pub const CHECKOUT_TOKEN_RANDOM_CHARS: usize = 32;
+/// `Retry-After` of a 503 while the database is unavailable (SPEC §2): a PostgreSQL restart
+/// or failover takes a few seconds, so clients retry about once a second.
+pub const DATABASE_UNAVAILABLE_RETRY_AFTER_S: u64 = 1;
+/// After the database last refused or failed to answer, `/readyz` reports not ready this long,
+/// also when its own probe passes (a full disk refuses writes while reads still work).
+pub const READINESS_OUTAGE_HOLD_MS: u64 = 2_000;
+/// Connecting to PostgreSQL gives up after this long (when the URL sets no `connect_timeout`):
+/// an unreachable host answers 503 instead of holding requests for the kernel's TCP timeout.
+pub const DATABASE_CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// A request waits this long for a free PostgreSQL connection before it is answered 503.
+pub const DATABASE_POOL_WAIT_TIMEOUT_MS: u64 = 5_000;
 /// Rows the maintenance worker deletes per statement, so pruning never holds the writer long.
 pub const PRUNE_BATCH_ROWS_MAX: usize = 1000;
 

@@ -25,7 +25,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use vinr_domain::limits::CHECKOUT_TOKEN_RANDOM_CHARS;
+use vinr_domain::limits::{CHECKOUT_TOKEN_RANDOM_CHARS, DATABASE_UNAVAILABLE_RETRY_AFTER_S};
 use vinr_domain::{Mode, Payment, PaymentStatus};
 
 use crate::charge;
@@ -133,8 +133,10 @@ fn internal(detail: &dyn std::fmt::Display) -> Response {
     )
 }
 
+/// The page for a failed read or write: 503 with `Retry-After` when the database is away or
+/// the writer busy, as the API answers; 500 otherwise.
 fn store_failure(error: StoreError) -> Response {
-    match error {
+    let mut page = match error {
         StoreError::Unavailable(why) => {
             tracing::warn!(request_id = %request_id::current(), why, "store unavailable");
             error_page(
@@ -144,8 +146,25 @@ fn store_failure(error: StoreError) -> Response {
                 None,
             )
         }
-        StoreError::Database(_) => internal(&error),
-    }
+        // A payment submitted now may have been recorded even so (the answer was lost): the
+        // page is not told "nothing was charged", it is sent to look again.
+        StoreError::Outage(detail) => {
+            tracing::warn!(request_id = %request_id::current(), %detail, "database unavailable");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please try again",
+                "The payment service is unavailable for a moment. Open the payment page again \
+                 shortly: it shows whether your payment went through.",
+                None,
+            )
+        }
+        StoreError::Database(_) => return internal(&error),
+    };
+    page.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(DATABASE_UNAVAILABLE_RETRY_AFTER_S),
+    );
+    page
 }
 
 fn see_other(location: &str) -> Response {

@@ -4,6 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use vinr_domain::limits::DATABASE_UNAVAILABLE_RETRY_AFTER_S;
 use vinr_domain::{RefundError, StateError};
 use vinr_types::{ErrorBody, ErrorDetail};
 
@@ -260,6 +261,15 @@ impl ApiError {
         )
     }
 
+    /// 503 `service_unavailable` with `Retry-After`: the database (or the writer in front of
+    /// it) cannot take the request now; the same request, with the same idempotency key, may
+    /// succeed in a moment.
+    fn store_unavailable(message: &'static str) -> Self {
+        let mut error = Self::unavailable(message);
+        error.retry_after_s = Some(DATABASE_UNAVAILABLE_RETRY_AFTER_S);
+        error
+    }
+
     /// 500: the message is fixed, the detail goes to the log.
     pub fn internal(detail: &dyn std::fmt::Display) -> Self {
         tracing::error!(request_id = %request_id::current(), %detail, "internal error");
@@ -277,7 +287,14 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::Unavailable(why) => {
                 tracing::warn!(request_id = %request_id::current(), why, "store unavailable");
-                ApiError::unavailable("The server is busy or shutting down; retry shortly.")
+                ApiError::store_unavailable("The server is busy or shutting down; retry shortly.")
+            }
+            StoreError::Outage(detail) => {
+                tracing::warn!(request_id = %request_id::current(), %detail, "database unavailable");
+                ApiError::store_unavailable(
+                    "The database is unavailable; retry shortly (with the same Idempotency-Key \
+                     for a POST).",
+                )
             }
             StoreError::Database(_) => ApiError::internal(&error),
         }

@@ -5,10 +5,12 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use vinr_domain::limits::DATABASE_UNAVAILABLE_RETRY_AFTER_S;
 use vinr_types::Health;
 
 use crate::http::error::ApiError;
 use crate::state::AppState;
+use crate::store::outage;
 
 /// Liveness: the process answers HTTP.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
@@ -25,22 +27,29 @@ pub async fn healthz() -> Json<Health> {
         (status = 200, description = "Ready to serve", body = Health),
         (status = 503, description = "The database does not answer", body = Health)))]
 pub async fn readyz(State(app): State<AppState>) -> Response {
-    match app.store.read(|reader| reader.ping()).await {
-        Ok(()) => Json(Health {
-            status: "ok".into(),
-        })
-        .into_response(),
+    let probe = app.store.read(|reader| reader.ping()).await;
+    let ready = match probe {
+        // Nor has it refused a request a moment ago: on a full disk SQLite still reads.
+        Ok(()) => !outage::recent(),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(Health {
-                    status: "unavailable".into(),
-                }),
-            )
-                .into_response()
+            false
         }
+    };
+    if ready {
+        return Json(Health {
+            status: "ok".into(),
+        })
+        .into_response();
     }
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, DATABASE_UNAVAILABLE_RETRY_AFTER_S)],
+        Json(Health {
+            status: "unavailable".into(),
+        }),
+    )
+        .into_response()
 }
 
 /// Prometheus text exposition.

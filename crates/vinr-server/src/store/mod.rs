@@ -10,6 +10,7 @@
 //! rest of the server holds; flows never name a backend.
 
 mod columns;
+pub mod outage;
 pub mod postgres;
 pub mod sqlite;
 mod webhook_rows;
@@ -32,12 +33,27 @@ pub struct Scope {
     pub mode: Mode,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum StoreError {
-    /// The database could not do what was asked (I/O, corruption, a broken invariant).
+    /// The database could not do what was asked (corruption, a broken invariant, a bug): a
+    /// retry would fail the same way.
     Database(String),
     /// The writer is gone or its queue is full; the request was not run.
     Unavailable(&'static str),
+    /// The database is unreachable or refuses for now (restart, failover, too many
+    /// connections, a full disk, a lost connection): a retry may succeed. A write that fails
+    /// so may have been committed (the connection was lost during its `COMMIT`), so it is
+    /// never answered as a success; its idempotency key makes the retry safe. Made only by
+    /// [`StoreError::outage`], from each backend's error classification.
+    Outage(String),
+}
+
+impl StoreError {
+    /// An [`StoreError::Outage`]; also tells [`outage`] that the database is unavailable now.
+    pub(crate) fn outage(detail: String) -> StoreError {
+        outage::seen();
+        StoreError::Outage(detail)
+    }
 }
 
 impl std::fmt::Display for StoreError {
@@ -45,6 +61,7 @@ impl std::fmt::Display for StoreError {
         match self {
             StoreError::Database(message) => write!(f, "database error: {message}"),
             StoreError::Unavailable(why) => write!(f, "store unavailable: {why}"),
+            StoreError::Outage(detail) => write!(f, "database unavailable: {detail}"),
         }
     }
 }

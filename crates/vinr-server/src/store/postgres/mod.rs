@@ -15,12 +15,14 @@ mod webhooks;
 use std::panic::AssertUnwindSafe;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
+use vinr_domain::limits::{DATABASE_CONNECT_TIMEOUT_MS, DATABASE_POOL_WAIT_TIMEOUT_MS};
 
 use super::{Reader, StoreError, Tx};
 
@@ -30,8 +32,75 @@ pub use rows::{PgReader, PgTx};
 /// flushes. PostgreSQL's default `max_connections` is 100: six nodes fit.
 const POOL_CONNECTIONS_MAX: usize = 16;
 
-fn db_error(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Database(error.to_string())
+/// The one place a PostgreSQL failure is classified: an outage (503, a retry may succeed)
+/// or a failure of the request itself (500).
+fn db_error(error: tokio_postgres::Error) -> StoreError {
+    let detail = describe(&error);
+    let outage = match error.code() {
+        Some(code) => outage_sqlstate(code.code()),
+        // No answer from the server: the connection is closed, broken or was never made.
+        // (Encoding and parsing failures carry I/O errors too, of kind InvalidInput/Data.)
+        None => {
+            error.is_closed()
+                || io_source(&error).is_some_and(|io| {
+                    !matches!(
+                        io.kind(),
+                        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+                    )
+                })
+        }
+    };
+    if outage {
+        StoreError::outage(detail)
+    } else {
+        StoreError::Database(detail)
+    }
+}
+
+/// SQLSTATEs of a server that is going away, not accepting connections, out of resources or
+/// read-only (a standby after failover): the request did not fail by itself.
+fn outage_sqlstate(code: &str) -> bool {
+    matches!(
+        code,
+        // admin_shutdown, crash_shutdown, cannot_connect_now, idle_session_timeout
+        "57P01" | "57P02" | "57P03" | "57P05"
+        // read_only_sql_transaction: writes sent to a standby
+        | "25006"
+        // system_error, io_error
+        | "58000" | "58030"
+    ) || code.starts_with("53") // insufficient resources: too_many_connections, disk_full, …
+        || (code.starts_with("08") && code != "08P01") // connection exceptions, but protocol_violation
+}
+
+/// A pool failure: no connection to be had (an outage) or the pool closed (shutting down).
+fn pool_error(error: deadpool_postgres::PoolError) -> StoreError {
+    use deadpool_postgres::PoolError;
+    match error {
+        PoolError::Backend(error) => db_error(error),
+        PoolError::Timeout(which) => {
+            StoreError::outage(format!("no database connection in time ({which:?})"))
+        }
+        PoolError::Closed => StoreError::Unavailable("the database pool is closed"),
+        PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => {
+            StoreError::Database(error.to_string())
+        }
+    }
+}
+
+/// The error with its causes: the driver's own message is only its kind ("db error").
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut detail = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        detail.push_str(": ");
+        detail.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    detail
+}
+
+fn io_source(error: &tokio_postgres::Error) -> Option<&std::io::Error> {
+    std::error::Error::source(error)?.downcast_ref::<std::io::Error>()
 }
 
 #[derive(Clone)]
@@ -45,8 +114,11 @@ impl PgStore {
     /// Connects to `url` (`postgres://user@host:port/database`) and applies pending
     /// migrations (under an advisory lock, so nodes starting together do not race).
     pub async fn open(url: &str) -> Result<PgStore, StoreError> {
-        let config = tokio_postgres::Config::from_str(url)
+        let mut config = tokio_postgres::Config::from_str(url)
             .map_err(|error| StoreError::Database(format!("invalid PostgreSQL URL: {error}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_millis(DATABASE_CONNECT_TIMEOUT_MS));
+        }
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -54,11 +126,16 @@ impl PgStore {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
+        // Without timeouts a request would wait for a connection as long as the database is
+        // away; with them it is answered 503 and the client retries.
         let pool = Pool::builder(manager)
             .max_size(POOL_CONNECTIONS_MAX)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_millis(DATABASE_POOL_WAIT_TIMEOUT_MS)))
+            .create_timeout(Some(Duration::from_millis(DATABASE_CONNECT_TIMEOUT_MS)))
             .build()
-            .map_err(db_error)?;
-        let mut client = pool.get().await.map_err(db_error)?;
+            .map_err(|error| StoreError::Database(error.to_string()))?;
+        let mut client = pool.get().await.map_err(pool_error)?;
         migrations::apply(&mut client).await?;
         Ok(PgStore {
             pool,
@@ -72,7 +149,7 @@ impl PgStore {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let client = self.pool.get().await.map_err(|e| E::from(db_error(e)))?;
+        let client = self.pool.get().await.map_err(|e| E::from(pool_error(e)))?;
         let runtime = Handle::current();
         let outbox_wake = Arc::clone(&self.outbox_wake);
         let answer = tokio::task::spawn_blocking(move || {
@@ -112,7 +189,7 @@ impl PgStore {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let client = self.pool.get().await.map_err(|e| E::from(db_error(e)))?;
+        let client = self.pool.get().await.map_err(|e| E::from(pool_error(e)))?;
         let runtime = Handle::current();
         tokio::task::spawn_blocking(move || read(&mut PgReader::new(&client, &runtime)))
             .await
@@ -278,4 +355,40 @@ where
         }
     }
     answer.map_err(db_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_postgres::NoTls;
+
+    use super::{db_error, outage_sqlstate, StoreError};
+
+    #[test]
+    fn a_server_going_away_or_out_of_resources_is_an_outage() {
+        let outages = [
+            "57P01", "57P02", "57P03", "57P05", "53300", "53100", "53200", "53000", "08006",
+            "08001", "08003", "08004", "25006", "58030",
+        ];
+        for code in outages {
+            assert!(outage_sqlstate(code), "{code}");
+        }
+        // unique_violation, check_violation, syntax_error, protocol_violation, database dropped,
+        // undefined_table, serialization_failure (retried by its flow, not an outage)
+        for code in [
+            "23505", "23514", "42601", "08P01", "57P04", "42P01", "40001",
+        ] {
+            assert!(!outage_sqlstate(code), "{code}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_an_outage() {
+        // Port 1 (tcpmux) has no PostgreSQL behind it.
+        let refused = tokio_postgres::connect("postgres://postgres@127.0.0.1:1/vinr", NoTls)
+            .await
+            .err()
+            .expect("nothing listens on port 1");
+        let error = db_error(refused);
+        assert!(matches!(error, StoreError::Outage(_)), "{error:?}");
+    }
 }

@@ -70,8 +70,30 @@ pub struct SqliteStore {
     inner: Arc<Inner>,
 }
 
+/// The one place an SQLite failure is classified: an outage (503, a retry may succeed: the
+/// disk is full or failing, the file cannot be opened or written, another process held the
+/// lock past the busy timeout) or a failure of the request itself (500).
 fn db_error(error: rusqlite::Error) -> StoreError {
-    StoreError::Database(error.to_string())
+    let detail = error.to_string();
+    match error.sqlite_error_code() {
+        Some(code) if outage_code(code) => StoreError::outage(detail),
+        _ => StoreError::Database(detail),
+    }
+}
+
+fn outage_code(code: rusqlite::ErrorCode) -> bool {
+    use rusqlite::ErrorCode;
+    matches!(
+        code,
+        ErrorCode::DiskFull
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::ReadOnly
+            | ErrorCode::CannotOpen
+            | ErrorCode::FileLockingProtocolFailed
+            | ErrorCode::OutOfMemory
+    )
 }
 
 fn open_writer(path: &str) -> Result<Connection, StoreError> {
@@ -308,20 +330,28 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 }
 
 fn run_batch(conn: &Connection, batch: &mut Vec<Job>, outbox_wake: &Notify) {
+    let mut jobs = batch.drain(..);
+    while jobs.len() > 0 {
+        run_transaction(conn, &mut jobs, outbox_wake);
+    }
+}
+
+/// Runs waiting flows in one transaction and commits it. Stops early, leaving the rest of
+/// `jobs` for another transaction, when SQLite rolled the transaction back by itself (it may,
+/// on a full disk or an I/O error): the flows run so far are then refused.
+fn run_transaction(conn: &Connection, jobs: &mut std::vec::Drain<'_, Job>, outbox_wake: &Notify) {
     let started = Instant::now();
-    let flows = batch.len();
-    let mut answers = Vec::with_capacity(flows);
+    let mut answers = Vec::with_capacity(jobs.len());
     let mut queued_deliveries = false;
     if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let message = error.to_string();
-        for job in batch.drain(..) {
-            // The job is dropped unrun; its caller sees the writer error.
-            drop(job);
-        }
-        tracing::error!(%message, "cannot begin write transaction");
+        let error = db_error(error);
+        // The jobs are dropped unrun; their callers are answered 503 (nothing was run).
+        jobs.for_each(drop);
+        tracing::error!(%error, "cannot begin write transaction");
         return;
     }
-    for job in batch.drain(..) {
+    let mut lost = None;
+    for job in jobs.by_ref() {
         if let Err(error) = run_cached(conn, "SAVEPOINT flow") {
             tracing::error!(%error, "cannot open savepoint");
             drop(job);
@@ -335,16 +365,26 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>, outbox_wake: &Notify) {
         } else {
             run_cached(conn, "ROLLBACK TO flow").and_then(|()| run_cached(conn, "RELEASE flow"))
         };
+        answers.push(outcome.answer);
         if let Err(error) = closed {
             tracing::error!(%error, "cannot close savepoint");
         }
-        answers.push(outcome.answer);
+        if conn.is_autocommit() {
+            lost = Some(StoreError::outage(
+                "the database rolled the write transaction back".into(),
+            ));
+            break;
+        }
     }
+    let flows = answers.len();
     let executed = started.elapsed();
-    let commit = conn.execute_batch("COMMIT").map_err(|error| {
-        let _ = conn.execute_batch("ROLLBACK");
-        db_error(error)
-    });
+    let commit = match lost {
+        Some(error) => Err(error),
+        None => conn.execute_batch("COMMIT").map_err(|error| {
+            let _ = conn.execute_batch("ROLLBACK");
+            db_error(error)
+        }),
+    };
     metrics::histogram!("vinr_store_batch_flows").record(flows as f64);
     metrics::histogram!("vinr_store_batch_execute_seconds").record(executed.as_secs_f64());
     metrics::histogram!("vinr_store_batch_commit_seconds")
@@ -357,11 +397,84 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>, outbox_wake: &Notify) {
             answers.into_iter().for_each(|answer| answer(Ok(())));
         }
         Err(error) => {
-            let message = error.to_string();
-            tracing::error!(%message, flows, "group commit failed; every flow in it is refused");
+            tracing::error!(%error, flows, "group commit failed; every flow in it is refused");
             for answer in answers {
-                answer(Err(StoreError::Database(message.clone())));
+                answer(Err(error.clone()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::{ffi, Connection, OpenFlags};
+
+    use super::{db_error, StoreError};
+
+    fn classify(result: rusqlite::Result<impl Sized>) -> StoreError {
+        db_error(result.err().expect("the statement fails"))
+    }
+
+    fn is_outage(error: &StoreError) -> bool {
+        matches!(error, StoreError::Outage(_))
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_opened_is_an_outage() {
+        let error = classify(Connection::open("/nonexistent-vinr-dir/vinr.db"));
+        assert!(is_outage(&error), "{error:?}");
+    }
+
+    #[test]
+    fn a_lock_held_past_the_busy_timeout_is_an_outage() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("vinr.db");
+        let holder = Connection::open(&path).expect("opened");
+        holder.execute_batch("BEGIN IMMEDIATE").expect("locked");
+        let waiter = Connection::open(&path).expect("opened");
+        waiter
+            .busy_timeout(std::time::Duration::ZERO)
+            .expect("no busy wait");
+        let error = classify(waiter.execute_batch("BEGIN IMMEDIATE"));
+        assert!(is_outage(&error), "{error:?}");
+    }
+
+    #[test]
+    fn a_database_that_refuses_writes_is_an_outage() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("vinr.db");
+        Connection::open(&path)
+            .and_then(|conn| conn.execute_batch("CREATE TABLE t (x INTEGER)"))
+            .expect("created");
+        let read_only =
+            Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).expect("opened");
+        let error = classify(read_only.execute("INSERT INTO t VALUES (1)", []));
+        assert!(is_outage(&error), "{error:?}");
+    }
+
+    /// A full disk and an I/O error cannot be made here without a small filesystem (see
+    /// `tests/outage.rs`, which fills one): the codes SQLite reports for them.
+    #[test]
+    fn a_full_disk_and_an_io_error_are_outages() {
+        for code in [ffi::SQLITE_FULL, ffi::SQLITE_IOERR, ffi::SQLITE_IOERR_WRITE] {
+            let error = db_error(rusqlite::Error::SqliteFailure(ffi::Error::new(code), None));
+            assert!(is_outage(&error), "{code}: {error:?}");
+        }
+    }
+
+    #[test]
+    fn a_failure_of_the_request_itself_is_not_an_outage() {
+        let conn = Connection::open_in_memory().expect("opened");
+        conn.execute_batch("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+            .expect("created");
+        conn.execute("INSERT INTO t VALUES (1)", [])
+            .expect("inserted");
+        let duplicate = classify(conn.execute("INSERT INTO t VALUES (1)", []));
+        assert!(
+            matches!(duplicate, StoreError::Database(_)),
+            "{duplicate:?}"
+        );
+        let syntax = classify(conn.execute_batch("SELEC 1"));
+        assert!(matches!(syntax, StoreError::Database(_)), "{syntax:?}");
     }
 }
