@@ -34,6 +34,9 @@ pub const API_KEY_RANDOM_BYTES: usize = 32;
 /// Random characters in object ids and checkout tokens (base62, ~5.95 bits each).
 pub const ID_RANDOM_CHARS: usize = 24;
 pub const CHECKOUT_TOKEN_RANDOM_CHARS: usize = 32;
+/// A webhook attempt's connection must be made within this (or the whole attempt's timeout,
+/// if shorter): a receiver that does not accept is not waited for as long as a slow answer.
+pub const WEBHOOK_CONNECT_TIMEOUT_S_MAX: u64 = 10;
 /// Rows the maintenance worker deletes per statement, so pruning never holds the writer long.
 pub const PRUNE_BATCH_ROWS_MAX: usize = 1000;
 
