@@ -577,7 +577,9 @@ fn parameters(path: &str, method: &str, operation: &mut Map<String, Value>) {
         let location = parameter["in"].as_str().unwrap_or_default().to_owned();
         if let Some(schema) = parameter_schema(&name, &location) {
             parameter["schema"] = schema;
-        } else if let Some(values) = filter_enum(path, &name) {
+        } else if let Some(mut values) = filter_enum(path, &name) {
+            // An empty query value is the same as none (serde_qs).
+            values.push("");
             parameter["schema"] = json!({"type": "string", "enum": values});
         } else if (path, name.as_str()) == ("/v1/events", "type") {
             // events.rs: lower-case letters, dots and underscores, at most 64.
