@@ -3,7 +3,8 @@
 # $url and $key; `stop_server` stops it and removes what it made. The database is a fresh
 # SQLite file, or, when VINR_BENCH_POSTGRES holds an admin URL such as
 # postgres://postgres@127.0.0.1:5432/test, a fresh database created on that server and dropped
-# afterwards. Every acknowledged write is fsync'd either way.
+# afterwards. Every acknowledged write is fsync'd either way. $SERVER_CONFIG_EXTRA, if set, is
+# appended to the server's TOML configuration.
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/vinr-target}"
 release="$CARGO_TARGET_DIR/release"
@@ -17,7 +18,7 @@ start_server() {
         psql "$VINR_BENCH_POSTGRES" -qc "CREATE DATABASE $pg_database"
         database_url="${VINR_BENCH_POSTGRES%/*}/$pg_database"
     fi
-    printf '[rate_limit]\nenabled = false\n' > "$work/bench.toml"
+    printf '[rate_limit]\nenabled = false\n%s' "${SERVER_CONFIG_EXTRA:-}" > "$work/bench.toml"
     "$bin" serve --listen 127.0.0.1:0 --database-url "$database_url" \
         --config "$work/bench.toml" > "$work/out.txt" 2> "$work/err.txt" &
     server=$!

@@ -4,6 +4,13 @@
 
 use crate::payment::FailureCode;
 
+/// Digits in a card number (ISO/IEC 7812).
+pub const CARD_DIGITS_MIN: usize = 12;
+pub const CARD_DIGITS_MAX: usize = 19;
+/// Four-digit expiry years accepted (two-digit years mean 20xx).
+pub const EXPIRY_YEAR_MIN: u32 = 2000;
+pub const EXPIRY_YEAR_MAX: u32 = 2099;
+
 /// A Luhn-valid card number of 12–19 digits. Never printed, never stored.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CardNumber(String);
@@ -31,11 +38,11 @@ impl CardNumber {
                 ' ' | '-' => {}
                 _ => return Err(CardNumberError::NotDigits),
             }
-            if digits.len() > 19 {
+            if digits.len() > CARD_DIGITS_MAX {
                 return Err(CardNumberError::WrongLength);
             }
         }
-        if digits.len() < 12 {
+        if digits.len() < CARD_DIGITS_MIN {
             return Err(CardNumberError::WrongLength);
         }
         if !luhn_valid(&digits) {
@@ -138,8 +145,12 @@ impl Expiry {
         if !(1..=12).contains(&month) {
             return Err(ExpiryError::InvalidMonth);
         }
-        let year = if year < 100 { 2000 + year } else { year };
-        if !(2000..=2099).contains(&year) {
+        let year = if year < 100 {
+            EXPIRY_YEAR_MIN + year
+        } else {
+            year
+        };
+        if !(EXPIRY_YEAR_MIN..=EXPIRY_YEAR_MAX).contains(&year) {
             return Err(ExpiryError::InvalidYear);
         }
         let (month, year) = (month as u8, year as u16);

@@ -45,6 +45,9 @@ pub const READINESS_OUTAGE_HOLD_MS: u64 = 2_000;
 pub const DATABASE_CONNECT_TIMEOUT_MS: u64 = 5_000;
 /// A request waits this long for a free PostgreSQL connection before it is answered 503.
 pub const DATABASE_POOL_WAIT_TIMEOUT_MS: u64 = 5_000;
+/// A webhook attempt's connection must be made within this (or the whole attempt's timeout,
+/// if shorter): a receiver that does not accept is not waited for as long as a slow answer.
+pub const WEBHOOK_CONNECT_TIMEOUT_S_MAX: u64 = 10;
 /// Rows the maintenance worker deletes per statement, so pruning never holds the writer long.
 pub const PRUNE_BATCH_ROWS_MAX: usize = 1000;
 

@@ -10,6 +10,87 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
+/// Integer fields of request bodies accept a whole number however JSON spells it: `1000`, and
+/// `1000.0` or `1e3` as well, because JSON Schema (which the OpenAPI 3.1 document uses) counts
+/// those as integers too, so generated clients and fuzzers may send them. A fraction is refused.
+/// In a form body the value is text: `1000` and `1000.0` alike.
+pub mod whole {
+    use serde::de::{Deserializer, Error, Visitor};
+
+    /// Beyond 2^53 a float does not hold every integer: refused rather than rounded.
+    const EXACT_MAX: f64 = 9_007_199_254_740_992.0;
+
+    struct Whole;
+
+    impl Visitor<'_> for Whole {
+        type Value = i64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an integer")
+        }
+
+        fn visit_i64<E: Error>(self, value: i64) -> Result<i64, E> {
+            Ok(value)
+        }
+
+        fn visit_u64<E: Error>(self, value: u64) -> Result<i64, E> {
+            i64::try_from(value).map_err(|_| E::custom(format!("{value} is out of range")))
+        }
+
+        fn visit_f64<E: Error>(self, value: f64) -> Result<i64, E> {
+            if value.fract() != 0.0 || !value.is_finite() {
+                return Err(E::custom(format!("{value} is not a whole number")));
+            }
+            if value.abs() > EXACT_MAX {
+                return Err(E::custom(format!("{value} is out of range")));
+            }
+            Ok(value as i64)
+        }
+    }
+
+    fn integer<'de, D: Deserializer<'de>, T: TryFrom<i64>>(deserializer: D) -> Result<T, D::Error> {
+        // Asked for as a float: serde_json then hands over integers as integers and floats as
+        // floats (never a string), and serde_qs parses the form's text as a number.
+        let value = deserializer.deserialize_f64(Whole)?;
+        T::try_from(value).map_err(|_| D::Error::custom(format!("{value} is out of range")))
+    }
+
+    pub fn i64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+        integer(deserializer)
+    }
+
+    /// `null` (or a missing field, with `#[serde(default)]`) is `None`.
+    struct Optional<T>(std::marker::PhantomData<T>);
+
+    impl<'de, T: TryFrom<i64>> Visitor<'de> for Optional<T> {
+        type Value = Option<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an integer or null")
+        }
+
+        fn visit_none<E: Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<T>, D::Error> {
+            integer(deserializer).map(Some)
+        }
+    }
+
+    pub fn option_i64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+        deserializer.deserialize_option(Optional(std::marker::PhantomData))
+    }
+
+    pub fn option_u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+        deserializer.deserialize_option(Optional(std::marker::PhantomData))
+    }
+}
+
 /// `{"error": {...}}`: the body of every non-2xx answer.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
@@ -37,7 +118,8 @@ pub struct ErrorDetail {
 #[serde(deny_unknown_fields)]
 pub struct CreatePaymentRequest {
     /// Minor units of `currency` (1000 EUR = €10.00), 1 to 99 999 999.
-    #[schema(minimum = 1, maximum = 99_999_999, example = 1000)]
+    #[serde(deserialize_with = "whole::i64")]
+    #[schema(example = 1000)]
     pub amount: i64,
     /// ISO 4217 code in any case.
     #[schema(example = "EUR")]
@@ -63,7 +145,7 @@ pub struct CreatePaymentRequest {
 #[serde(deny_unknown_fields)]
 pub struct CapturePaymentRequest {
     /// Minor units to capture, at most `amountCapturable`; the rest is released. Default: all.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole::option_i64")]
     pub amount: Option<i64>,
 }
 
@@ -81,10 +163,10 @@ pub struct TestPayRequest {
     #[schema(example = "4242424242424242")]
     pub card: String,
     /// Expiry month 1–12 (default: December).
-    #[serde(rename = "expMonth", default)]
+    #[serde(rename = "expMonth", default, deserialize_with = "whole::option_u32")]
     pub exp_month: Option<u32>,
-    /// Expiry year (default: three years from now).
-    #[serde(rename = "expYear", default)]
+    /// Expiry year, four digits or two (20xx); default: three years from now.
+    #[serde(rename = "expYear", default, deserialize_with = "whole::option_u32")]
     pub exp_year: Option<u32>,
     #[serde(default)]
     pub cvc: Option<String>,
@@ -236,7 +318,7 @@ pub struct CreateRefundRequest {
     /// The `completed` payment to refund (`pay_…`).
     pub payment: String,
     /// Minor units; default: all that remains refundable.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole::option_i64")]
     pub amount: Option<i64>,
     /// `duplicate`, `fraudulent` or `requested_by_customer`.
     #[serde(default)]

@@ -10,6 +10,8 @@ use vinr_types as wire;
 
 use crate::http::{balance, events, ops, payments, refunds, settlements, webhooks};
 
+mod contract;
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -129,12 +131,16 @@ impl Modify for Security {
     }
 }
 
-/// The document as pretty JSON, built once.
+/// The document as pretty JSON, built once: utoipa's output with the contract of
+/// [`contract::apply`] on top.
 pub fn document_json() -> &'static str {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
-        let mut json = ApiDoc::openapi()
-            .to_pretty_json()
+        let mut json = serde_json::to_value(ApiDoc::openapi())
+            .and_then(|mut document| {
+                contract::apply(&mut document);
+                serde_json::to_string_pretty(&document)
+            })
             .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"));
         json.push('\n');
         json

@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use vinr_domain::limits::WEBHOOK_CONNECT_TIMEOUT_S_MAX;
 use vinr_domain::text::{self, TextKind};
 use vinr_domain::Mode;
 
@@ -18,7 +19,6 @@ use crate::redacted::Redacted;
 
 /// Idle keep-alive connections kept per receiver host.
 const POOL_IDLE_PER_HOST_MAX: usize = 256;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Sender {
     test_client: reqwest::Client,
@@ -26,7 +26,11 @@ pub struct Sender {
     /// For test-mode URLs whose host is in `allowed_hosts`: reaches whatever they resolve to.
     allowed_client: reqwest::Client,
     allowed_hosts: ssrf::AllowedHosts,
+    /// The whole attempt: connect, send, answer (`[webhooks] timeout_seconds`).
     timeout: Duration,
+    /// The connection alone: the smaller of the attempt's timeout and
+    /// `WEBHOOK_CONNECT_TIMEOUT_S_MAX`.
+    connect_timeout: Duration,
 }
 
 /// What one attempt found.
@@ -79,12 +83,13 @@ fn extra_roots(config: &WebhooksConfig) -> Result<Vec<reqwest::Certificate>, Str
 
 fn client(
     timeout: Duration,
+    connect_timeout: Duration,
     reach: Option<ssrf::Reach>,
     roots: &[reqwest::Certificate],
 ) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder()
         .timeout(timeout)
-        .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+        .connect_timeout(connect_timeout)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .pool_max_idle_per_host(POOL_IDLE_PER_HOST_MAX)
@@ -129,13 +134,20 @@ fn refused_cause(error: &reqwest::Error) -> Option<String> {
 impl Sender {
     pub fn new(config: &WebhooksConfig) -> Result<Sender, String> {
         let timeout = Duration::from_secs(config.timeout_seconds);
+        let connect_timeout = Duration::from_secs(WEBHOOK_CONNECT_TIMEOUT_S_MAX).min(timeout);
         let roots = extra_roots(config)?;
         Ok(Sender {
-            test_client: client(timeout, Some(ssrf::Reach::PublicAndLoopback), &roots)?,
-            live_client: client(timeout, Some(ssrf::Reach::Public), &roots)?,
-            allowed_client: client(timeout, None, &roots)?,
+            test_client: client(
+                timeout,
+                connect_timeout,
+                Some(ssrf::Reach::PublicAndLoopback),
+                &roots,
+            )?,
+            live_client: client(timeout, connect_timeout, Some(ssrf::Reach::Public), &roots)?,
+            allowed_client: client(timeout, connect_timeout, None, &roots)?,
             allowed_hosts: config.test_allowed_hosts.clone(),
             timeout,
+            connect_timeout,
         })
     }
 
@@ -198,6 +210,16 @@ impl Sender {
             Err(error) => {
                 if let Some(refused) = refused_cause(&error) {
                     return failed("refused", refused);
+                }
+                // Name the limit that ran out: the connection's, or the whole attempt's.
+                if error.is_timeout() && error.is_connect() {
+                    return failed(
+                        "timeout",
+                        format!(
+                            "could not connect within {} s",
+                            self.connect_timeout.as_secs()
+                        ),
+                    );
                 }
                 if error.is_timeout() {
                     return failed(
