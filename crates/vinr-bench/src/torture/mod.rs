@@ -194,30 +194,32 @@ pub async fn run(args: Args) -> Result<bool, String> {
         if let Some(node) = nodes[victim].take() {
             node.kill().await?;
         }
-        if nodes_wanted > 1 {
-            tokio::time::sleep_until(round_start + args.load).await;
-        }
-        round_state.stop.store(true, Ordering::Relaxed);
-        let mut model = Model::default();
-        let mut in_flight = Vec::new();
-        while let Some(joined) = clients.join_next().await {
-            let log = joined.map_err(|e| format!("a client failed: {e}"))?;
-            model.merge(log.model);
-            in_flight.extend(log.in_flight);
-        }
-
-        // While the victim is down: the next round's account (on SQLite, the first process to
-        // open the database after the crash).
-        let next_key = if round < args.rounds {
-            Some(
-                launcher
-                    .create_account(&format!("torture {run_tag} round {}", round + 1))
-                    .await?,
-            )
+        let next_name = format!("torture {run_tag} round {}", round + 1);
+        let mut next_key = None;
+        let (node, restart, (mut model, in_flight)) = if nodes_wanted == 1 {
+            let log = join_clients(&mut clients).await?;
+            // While the server is down: the next round's account (on SQLite, the first process
+            // to open the database after the crash), then the restart.
+            if round < args.rounds {
+                next_key = Some(launcher.create_account(&next_name).await?);
+            }
+            let (node, restart) = launcher.start(&format!("node{victim}")).await?;
+            (node, restart, log)
         } else {
-            None
+            // The victim restarts while the survivor serves the rest of the load.
+            let name = format!("node{victim}");
+            let (restarted, ()) = tokio::join!(
+                launcher.start(&name),
+                tokio::time::sleep_until(round_start + args.load)
+            );
+            round_state.stop.store(true, Ordering::Relaxed);
+            let log = join_clients(&mut clients).await?;
+            let (node, restart) = restarted?;
+            (node, restart, log)
         };
-        let (node, restart) = launcher.start(&format!("node{victim}")).await?;
+        if next_key.is_none() && round < args.rounds {
+            next_key = Some(launcher.create_account(&next_name).await?);
+        }
         nodes[victim] = Some(node);
         let targets = self::targets(&nodes, &key).await?;
         workload::retry_all(&targets, in_flight, &mut model, args.connections).await;
@@ -283,6 +285,20 @@ pub async fn run(args: Args) -> Result<bool, String> {
         );
     }
     Ok(totals.violations.is_empty())
+}
+
+/// Waits for every client of the round: what they were told, and what they never heard back.
+async fn join_clients(
+    clients: &mut JoinSet<workload::ClientLog>,
+) -> Result<(Model, Vec<model::Op>), String> {
+    let mut model = Model::default();
+    let mut in_flight = Vec::new();
+    while let Some(joined) = clients.join_next().await {
+        let log = joined.map_err(|e| format!("a client failed: {e}"))?;
+        model.merge(log.model);
+        in_flight.extend(log.in_flight);
+    }
+    Ok((model, in_flight))
 }
 
 async fn targets(nodes: &[Option<Node>], key: &str) -> Result<Vec<Arc<Target>>, String> {
