@@ -7,7 +7,8 @@
 //! * no payment is refunded beyond what was captured, and `amountRefunded` is the sum of its
 //!   refunds that did not fail;
 //! * the ledger balances: per currency the sum of the balance transactions' `net` is the
-//!   balance (available + pending), and every payment and refund is booked at its amount.
+//!   balance (available + pending), every payment and refund is booked at its amount, and a
+//!   settlement's `net` is the sum of the transactions it gathered.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -49,6 +50,14 @@ pub struct StoredTransaction {
     pub amount: i64,
     pub net: i64,
     pub currency: String,
+    /// The settlement that gathered it.
+    pub settlement: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct StoredSettlement {
+    pub id: String,
+    pub net: i64,
 }
 
 /// One account's objects, as the server answers them.
@@ -58,6 +67,7 @@ pub struct Stored {
     pub refunds: Vec<StoredRefund>,
     pub events: Vec<StoredEvent>,
     pub transactions: Vec<StoredTransaction>,
+    pub settlements: Vec<StoredSettlement>,
     /// Available + pending, per currency.
     pub balance: BTreeMap<String, i64>,
 }
@@ -359,6 +369,41 @@ pub fn check(model: &Model, stored: &Stored) -> Vec<Violation> {
             );
         }
     }
+    let mut gathered: BTreeMap<&str, i64> = stored
+        .settlements
+        .iter()
+        .map(|s| (s.id.as_str(), 0))
+        .collect();
+    for tx in stored.transactions.iter().filter(|tx| tx.kind != "payout") {
+        let Some(settlement) = tx.settlement.as_deref() else {
+            continue;
+        };
+        match gathered.get_mut(settlement) {
+            Some(sum) => *sum += tx.net,
+            None => violation(
+                "ledger_orphan",
+                format!(
+                    "a {} of {} names settlement {settlement}, which is not stored",
+                    tx.kind, tx.source
+                ),
+            ),
+        }
+    }
+    for settlement in &stored.settlements {
+        let sum = gathered
+            .get(settlement.id.as_str())
+            .copied()
+            .unwrap_or_default();
+        if sum != settlement.net {
+            violation(
+                "ledger_mismatch",
+                format!(
+                    "settlement {}: net {}, its transactions sum to {sum}",
+                    settlement.id, settlement.net
+                ),
+            );
+        }
+    }
     for payment in &stored.payments {
         let expected = if payment.status == "completed" {
             payment.captured
@@ -460,6 +505,7 @@ mod tests {
             amount,
             net,
             currency: currency.into(),
+            settlement: None,
         };
         let stored = Stored {
             payments: vec![
@@ -488,6 +534,7 @@ mod tests {
                 tx("payment", "pay_2", 200, 200, "USD"),
                 tx("fee", "pay_2", 0, -28, "USD"),
             ],
+            settlements: Vec::new(),
             balance: [("EUR".to_owned(), 661), ("USD".to_owned(), 172)].into(),
         };
         (model, stored)
@@ -596,6 +643,28 @@ mod tests {
         stored.transactions.retain(|tx| tx.source != "re_1");
         stored.balance.insert("EUR".into(), 961);
         assert_eq!(kinds(&model, &stored), ["ledger_mismatch"]);
+    }
+
+    #[test]
+    fn a_settlement_must_add_up() {
+        let (model, mut stored) = consistent();
+        for tx in stored
+            .transactions
+            .iter_mut()
+            .filter(|tx| tx.currency == "EUR")
+        {
+            tx.settlement = Some("setl_1".into());
+        }
+        stored.settlements.push(StoredSettlement {
+            id: "setl_1".into(),
+            net: 661,
+        });
+        assert_eq!(check(&model, &stored), []);
+        stored.settlements[0].net = 700;
+        assert_eq!(kinds(&model, &stored), ["ledger_mismatch"]);
+        stored.settlements.clear();
+        let found = kinds(&model, &stored);
+        assert!(found.contains(&"ledger_orphan"), "{found:?}");
     }
 
     #[test]

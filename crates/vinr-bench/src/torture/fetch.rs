@@ -9,7 +9,9 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::http::{Conn, Target};
-use crate::torture::check::{Stored, StoredEvent, StoredPayment, StoredRefund, StoredTransaction};
+use crate::torture::check::{
+    Stored, StoredEvent, StoredPayment, StoredRefund, StoredSettlement, StoredTransaction,
+};
 
 /// Longest one page may take.
 const PAGE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -20,11 +22,12 @@ const PAGES_MAX: usize = 100_000;
 /// Everything the account of `target`'s key holds.
 pub async fn fetch(target: &Target) -> Result<Stored, String> {
     let mut balance_conn = Conn::new(target.addr);
-    let (payments, refunds, events, transactions, balance) = tokio::join!(
+    let (payments, refunds, events, transactions, settlements, balance) = tokio::join!(
         list_all(target, "/v1/payments"),
         list_all(target, "/v1/refunds"),
         list_all(target, "/v1/events"),
         list_all(target, "/v1/balance_transactions"),
+        list_all(target, "/v1/settlements"),
         get(target, &mut balance_conn, "/v1/balance"),
     );
     let mut balance_by_currency = BTreeMap::new();
@@ -75,6 +78,14 @@ pub async fn fetch(target: &Target) -> Result<Stored, String> {
                 amount: int(t, "amount"),
                 net: int(t, "net"),
                 currency: text(t, "currency"),
+                settlement: t["settlement"].as_str().map(str::to_owned),
+            })
+            .collect(),
+        settlements: settlements?
+            .iter()
+            .map(|s| StoredSettlement {
+                id: text(s, "id"),
+                net: int(s, "net"),
             })
             .collect(),
         balance: balance_by_currency,

@@ -63,6 +63,12 @@ pub struct Args {
     #[arg(long)]
     pub seed: Option<u64>,
 
+    /// One client runs on-demand settlements (`POST /v1/test_helpers/settlements/run`)
+    /// during the load, so payouts are part of the ledger check (which then needs every payout
+    /// booked as a `payout` balance transaction, SPEC §7).
+    #[arg(long)]
+    pub settlements: bool,
+
     /// Keep the temporary directory (configuration, server logs, default database).
     #[arg(long)]
     pub keep: bool,
@@ -172,6 +178,7 @@ pub async fn run(args: Args) -> Result<bool, String> {
             targets: targets.clone(),
             stop: AtomicBool::new(false),
             key_prefix: format!("{run_tag}r{round}"),
+            settle: args.settlements,
         });
         let mut clients = JoinSet::new();
         for number in 0..args.connections {

@@ -6,7 +6,7 @@
 //! them as a race of two concurrent refunds (over two connections, on two nodes when there
 //! are two) that together may exceed what is left, so the server must refuse one. A request
 //! the server died under ends the chain; it is kept and sent again, byte for byte, after the
-//! restart.
+//! restart. With `--settlements`, one client runs on-demand settlement runs meanwhile.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -41,6 +41,8 @@ pub struct Round {
     pub stop: AtomicBool,
     /// Makes this run's and round's idempotency keys unique.
     pub key_prefix: String,
+    /// Client 0 runs on-demand settlements instead of payment chains.
+    pub settle: bool,
 }
 
 /// What one client did.
@@ -77,8 +79,13 @@ pub async fn client(round: Arc<Round>, number: usize, seed: u64) -> ClientLog {
             in_flight: Vec::new(),
         },
     };
+    let settler = client.round.settle && number == 0;
     while !client.round.stop.load(Ordering::Relaxed) {
-        client.chain().await;
+        if settler {
+            client.run_settlement().await;
+        } else {
+            client.chain().await;
+        }
     }
     client.log
 }
@@ -217,6 +224,16 @@ impl Client {
                 refunded += amount;
             }
         }
+    }
+
+    /// A settlement run of the account, after a pause of 50 to 300 ms.
+    async fn run_settlement(&mut self) {
+        let pause = Duration::from_millis(50 + self.rng.below(250));
+        tokio::time::sleep(pause).await;
+        let key = self.next_key("set");
+        let path = "/v1/test_helpers/settlements/run".to_owned();
+        let op = self.op(OpKind::Settle, key, path, json!({}), "");
+        self.send(op).await;
     }
 
     async fn cancel(&mut self, id: &str, payment_key: &str) {
