@@ -194,12 +194,13 @@ pub async fn run(args: Args) -> Result<bool, String> {
         tokio::time::sleep_until(round_start + kill_at).await;
         let victim = rng.below(nodes_wanted as u64) as usize;
         round_state.alive[victim].store(false, Ordering::Relaxed);
-        if nodes_wanted == 1 {
-            // Requests already sent stay in flight; none start against a dead server.
-            round_state.stop.store(true, Ordering::Relaxed);
-        }
         if let Some(node) = nodes[victim].take() {
             node.kill().await?;
+        }
+        if nodes_wanted == 1 {
+            // Only after the kill, so that requests are in flight when it comes (a client
+            // refused a connection meanwhile pauses, see `workload::client`).
+            round_state.stop.store(true, Ordering::Relaxed);
         }
         let next_name = format!("torture {run_tag} round {}", round + 1);
         let mut next_key = None;

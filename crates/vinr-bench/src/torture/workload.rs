@@ -29,6 +29,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const RETRY_ATTEMPTS: usize = 50;
 /// … this far apart, while the answer is "not yet" (no answer, 503, key in use).
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// Pause of a client whose node refused a connection.
+const NOT_SENT_PAUSE: Duration = Duration::from_millis(5);
 const PAY_BODY: &str = r#"{"card":"4242424242424242"}"#;
 
 /// What every client of a round shares.
@@ -60,6 +62,8 @@ struct Client {
     /// One connection per node, and a second set for the racing refund.
     conns: Vec<Conn>,
     race_conns: Vec<Conn>,
+    /// The last request could not connect.
+    refused_connection: bool,
     log: ClientLog,
 }
 
@@ -74,6 +78,7 @@ pub async fn client(round: Arc<Round>, number: usize, seed: u64) -> ClientLog {
         counter: 0,
         conns,
         race_conns,
+        refused_connection: false,
         log: ClientLog {
             model: Model::default(),
             in_flight: Vec::new(),
@@ -85,6 +90,10 @@ pub async fn client(round: Arc<Round>, number: usize, seed: u64) -> ClientLog {
             client.run_settlement().await;
         } else {
             client.chain().await;
+        }
+        if std::mem::take(&mut client.refused_connection) {
+            // The node is down: wait for the round to stop or move on, without spinning.
+            tokio::time::sleep(NOT_SENT_PAUSE).await;
         }
     }
     client.log
@@ -137,7 +146,11 @@ impl Client {
                 self.log.in_flight.push(op);
                 None
             }
-            Reply::Refused | Reply::NotSent => None,
+            Reply::NotSent => {
+                self.refused_connection = true;
+                None
+            }
+            Reply::Refused => None,
         }
     }
 
