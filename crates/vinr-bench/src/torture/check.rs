@@ -41,6 +41,8 @@ pub struct StoredEvent {
     pub kind: String,
     /// `data.object.id`.
     pub object: String,
+    /// `data.object.status`: the snapshot's.
+    pub status: String,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -308,6 +310,23 @@ pub fn check(model: &Model, stored: &Stored) -> Vec<Violation> {
         } else {
             true
         };
+        // A payment event's snapshot is the payment right after that change.
+        let snapshot = match event.kind.as_str() {
+            "payment.created" => Some("pending"),
+            "payment.authorized" => Some("authorized"),
+            "payment.completed" => Some("completed"),
+            "payment.cancelled" => Some("cancelled"),
+            _ => None,
+        };
+        if snapshot.is_some_and(|status| status != event.status) {
+            violation(
+                "event_snapshot",
+                format!(
+                    "{} of {} shows status {}",
+                    event.kind, event.object, event.status
+                ),
+            );
+        }
         if !known {
             violation(
                 "event_without_object",
@@ -498,6 +517,12 @@ mod tests {
         let event = |kind: &str, object: &str| StoredEvent {
             kind: kind.into(),
             object: object.into(),
+            status: match kind {
+                "payment.created" => "pending",
+                "refund.created" => "pending",
+                other => other.trim_start_matches("payment."),
+            }
+            .into(),
         };
         let tx = |kind: &str, source: &str, amount, net, currency: &str| StoredTransaction {
             kind: kind.into(),
@@ -619,7 +644,9 @@ mod tests {
         stored.events.push(StoredEvent {
             kind: "refund.created".into(),
             object: "re_1".into(),
+            status: "pending".into(),
         });
+        stored.events[0].status = "completed".into();
         let found = check(&model, &stored);
         assert!(
             found
@@ -630,6 +657,11 @@ mod tests {
         );
         assert!(
             found.iter().any(|v| v.kind == "duplicate_event"),
+            "{found:?}"
+        );
+        assert!(
+            found.iter().any(|v| v.kind == "event_snapshot"
+                && v.detail == "payment.created of pay_1 shows status completed"),
             "{found:?}"
         );
     }

@@ -68,6 +68,7 @@ pub async fn fetch(target: &Target) -> Result<Stored, String> {
             .map(|e| StoredEvent {
                 kind: text(e, "type"),
                 object: text(&e["data"]["object"], "id"),
+                status: text(&e["data"]["object"], "status"),
             })
             .collect(),
         transactions: transactions?
