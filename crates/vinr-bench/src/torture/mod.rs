@@ -460,7 +460,7 @@ fn summary(
         ("duplicates".into(), count(&DUPLICATE_KINDS).to_string()),
         ("kill at (ms into load)".into(), spread_ms(&totals.kill_at)),
         ("restart (ms to ready)".into(), spread_ms(&totals.restart)),
-        ("duration".into(), format_duration(elapsed)),
+        ("duration".into(), format!("{:.1} s", elapsed.as_secs_f64())),
         ("violations".into(), totals.violations.len().to_string()),
     ];
     let mut by_kind: BTreeMap<&str, (usize, String)> = BTreeMap::new();
