@@ -452,8 +452,8 @@ fn summary(
         (
             "in flight at kill".into(),
             format!(
-                "{} (retried: {} acknowledged, {} refused, {} unresolved)",
-                c.in_flight, c.retried_acked, c.retried_refused, c.unresolved
+                "{} (retried: {} acknowledged, {} of them replays of a write committed before the kill; {} refused, {} unresolved)",
+                c.in_flight, c.retried_acked, c.retried_replayed, c.retried_refused, c.unresolved
             ),
         ),
         ("lost".into(), count(&LOST_KINDS).to_string()),

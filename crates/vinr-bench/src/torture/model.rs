@@ -126,6 +126,8 @@ pub struct Counts {
     /// Unanswered when the server died (retried after the restart).
     pub in_flight: u64,
     pub retried_acked: u64,
+    /// Of those, answered `Idempotent-Replayed`: committed before the kill, answer lost.
+    pub retried_replayed: u64,
     pub retried_refused: u64,
     pub unresolved: u64,
     pub not_sent: u64,
@@ -138,6 +140,7 @@ impl Counts {
         self.refused_expected += other.refused_expected;
         self.in_flight += other.in_flight;
         self.retried_acked += other.retried_acked;
+        self.retried_replayed += other.retried_replayed;
         self.retried_refused += other.retried_refused;
         self.unresolved += other.unresolved;
         self.not_sent += other.not_sent;

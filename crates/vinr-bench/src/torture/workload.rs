@@ -303,6 +303,17 @@ fn refund_amount(op: &Op) -> i64 {
 
 /// Sends one POST and classifies the answer.
 pub async fn send(conn: &mut Conn, target: &Target, op: &Op) -> Outcome {
+    send_noting_replay(conn, target, op).await.0
+}
+
+/// [`send`], also saying whether the answer was a replay (`Idempotent-Replayed: true`).
+async fn send_noting_replay(conn: &mut Conn, target: &Target, op: &Op) -> (Outcome, bool) {
+    let mut replayed = false;
+    let outcome = send_once(conn, target, op, &mut replayed).await;
+    (outcome, replayed)
+}
+
+async fn send_once(conn: &mut Conn, target: &Target, op: &Op, replayed: &mut bool) -> Outcome {
     let uri = match target.uri(&op.path) {
         Ok(uri) => uri,
         Err(failure) => return Outcome::NotSent(failure.to_string()),
@@ -313,10 +324,13 @@ pub async fn send(conn: &mut Conn, target: &Target, op: &Op) -> Outcome {
     };
     let req = target.request(Method::POST, uri, Some(op.body.clone()), Some(key));
     match conn.send(req, true, Instant::now() + REQUEST_TIMEOUT).await {
-        Ok(response) => match serde_json::from_slice::<Value>(&response.body) {
-            Ok(body) if body.is_object() => Outcome::Ack(body),
-            _ => Outcome::Garbled(crate::http::snippet(&response.body)),
-        },
+        Ok(response) => {
+            *replayed = response.replayed;
+            match serde_json::from_slice::<Value>(&response.body) {
+                Ok(body) if body.is_object() => Outcome::Ack(body),
+                _ => Outcome::Garbled(crate::http::snippet(&response.body)),
+            }
+        }
         Err(failure) => match failure.kind {
             ErrorKind::Http(status) => Outcome::Refused {
                 status,
@@ -349,9 +363,11 @@ pub async fn retry_all(
             let mut answers = Vec::new();
             for op in queue {
                 let mut last = Outcome::NotSent("not tried".into());
+                let mut replayed = false;
                 for attempt in 0..RETRY_ATTEMPTS {
                     let node = (lane + attempt) % targets.len();
-                    last = send(&mut conns[node], &targets[node], &op).await;
+                    (last, replayed) =
+                        send_noting_replay(&mut conns[node], &targets[node], &op).await;
                     let again = match &last {
                         Outcome::InFlight(_) | Outcome::NotSent(_) => true,
                         Outcome::Refused { status, detail } => {
@@ -365,14 +381,17 @@ pub async fn retry_all(
                     }
                     tokio::time::sleep(RETRY_PAUSE).await;
                 }
-                answers.push((op, last));
+                answers.push((op, last, replayed));
             }
             answers
         });
     }
     while let Some(joined) = set.join_next().await {
         let answers = joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-        for (op, outcome) in answers {
+        for (op, outcome, replayed) in answers {
+            if replayed && matches!(outcome, Outcome::Ack(_)) {
+                model.counts.retried_replayed += 1;
+            }
             match outcome {
                 Outcome::InFlight(last) | Outcome::NotSent(last) => {
                     model.record_unresolved(&op, &last)
