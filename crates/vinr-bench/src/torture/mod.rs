@@ -19,7 +19,7 @@ mod workload;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -114,6 +114,8 @@ struct Totals {
     counts: Counts,
     restart: Vec<Duration>,
     kill_at: Vec<Duration>,
+    /// Two nodes: acknowledged by the survivor while the other was down or restarting.
+    survivor_acked: u64,
     violations: Vec<(String, Violation)>,
 }
 
@@ -177,6 +179,8 @@ pub async fn run(args: Args) -> Result<bool, String> {
             alive: targets.iter().map(|_| AtomicBool::new(true)).collect(),
             targets: targets.clone(),
             stop: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+            acked_after_kill: AtomicU64::new(0),
             key_prefix: format!("{run_tag}r{round}"),
             settle: args.settlements,
         });
@@ -194,6 +198,7 @@ pub async fn run(args: Args) -> Result<bool, String> {
         tokio::time::sleep_until(round_start + kill_at).await;
         let victim = rng.below(nodes_wanted as u64) as usize;
         round_state.alive[victim].store(false, Ordering::Relaxed);
+        round_state.killed.store(true, Ordering::Relaxed);
         if let Some(node) = nodes[victim].take() {
             node.kill().await?;
         }
@@ -234,6 +239,16 @@ pub async fn run(args: Args) -> Result<bool, String> {
         let stored = fetch::fetch(&targets[0]).await?;
         let mut violations = std::mem::take(&mut model.violations);
         violations.extend(check::check(&model, &stored));
+        let survivor_acked = round_state.acked_after_kill.load(Ordering::Relaxed);
+        if nodes_wanted > 1 && survivor_acked == 0 {
+            violations.push(Violation {
+                kind: "survivor_idle",
+                detail: format!(
+                    "the surviving node acknowledged nothing in the {:.2} s after node {victim} was killed",
+                    (args.load.saturating_sub(kill_at)).as_secs_f64()
+                ),
+            });
+        }
         if model.counts.acked == 0 {
             // A round that proved nothing must not pass.
             violations.push(Violation {
@@ -263,6 +278,7 @@ pub async fn run(args: Args) -> Result<bool, String> {
         totals.rounds = round;
         totals.counts.add(&model.counts);
         totals.restart.push(restart);
+        totals.survivor_acked += survivor_acked;
         totals.kill_at.push(kill_at);
         totals.violations.extend(
             violations
@@ -463,6 +479,18 @@ fn summary(
         ("duration".into(), format!("{:.1} s", elapsed.as_secs_f64())),
         ("violations".into(), totals.violations.len().to_string()),
     ];
+    if nodes > 1 {
+        rows.insert(
+            6,
+            (
+                "acknowledged by the survivor".into(),
+                format!(
+                    "{} (after the kill, while the other node was down or restarting)",
+                    totals.survivor_acked
+                ),
+            ),
+        );
+    }
     let mut by_kind: BTreeMap<&str, (usize, String)> = BTreeMap::new();
     for (round, violation) in &totals.violations {
         let entry = by_kind

@@ -8,7 +8,7 @@
 //! the server died under ends the chain; it is kept and sent again, byte for byte, after the
 //! restart. With `--settlements`, one client runs on-demand settlement runs meanwhile.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +41,9 @@ pub struct Round {
     pub alive: Vec<AtomicBool>,
     /// No new requests once set.
     pub stop: AtomicBool,
+    /// Set at the kill: acknowledgements from then on were the survivor's.
+    pub killed: AtomicBool,
+    pub acked_after_kill: AtomicU64,
     /// Makes this run's and round's idempotency keys unique.
     pub key_prefix: String,
     /// Client 0 runs on-demand settlements instead of payment chains.
@@ -141,7 +144,12 @@ impl Client {
 
     fn settle(&mut self, op: Op, outcome: Outcome) -> Option<Value> {
         match self.log.model.record(&op, outcome, Phase::Load) {
-            Reply::Acked(body) => Some(body),
+            Reply::Acked(body) => {
+                if self.round.killed.load(Ordering::Relaxed) {
+                    self.round.acked_after_kill.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(body)
+            }
             Reply::InFlight => {
                 self.log.in_flight.push(op);
                 None
