@@ -485,7 +485,7 @@ fn summary(
             (
                 "acknowledged by the survivor".into(),
                 format!(
-                    "{} (after the kill, while the other node was down or restarting)",
+                    "{} (from the kill to the end of the load; the restarted node rejoins next round)",
                     totals.survivor_acked
                 ),
             ),
