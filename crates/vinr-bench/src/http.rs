@@ -91,6 +91,8 @@ impl fmt::Display for Failure {
 #[derive(Debug)]
 pub struct Response {
     pub body: Bytes,
+    /// `Idempotent-Replayed: true`: the server answered a retry from its stored response.
+    pub replayed: bool,
 }
 
 /// Where requests go and the headers every request carries, prepared once.
@@ -280,10 +282,17 @@ impl Conn {
             .await
             .map_err(|e| Failure::new(ErrorKind::Io, e.to_string()))?;
         let status = resp.status();
+        let replayed = resp
+            .headers()
+            .get("idempotent-replayed")
+            .is_some_and(|value| value.as_bytes() == b"true");
         let mut body = resp.into_body();
         if status.is_success() && !keep_body {
             drain(&mut body).await?;
-            return Ok(Response { body: Bytes::new() });
+            return Ok(Response {
+                body: Bytes::new(),
+                replayed,
+            });
         }
         let bytes = body
             .collect()
@@ -291,7 +300,10 @@ impl Conn {
             .map_err(|e| Failure::new(ErrorKind::Io, e.to_string()))?
             .to_bytes();
         if status.is_success() {
-            Ok(Response { body: bytes })
+            Ok(Response {
+                body: bytes,
+                replayed,
+            })
         } else {
             Err(Failure::new(
                 ErrorKind::Http(status.as_u16()),

@@ -27,11 +27,15 @@
 //! printed prominently; the exit code is 2 when any occurred. The tool stops
 //! by itself after warmup + duration (plus a short grace for in-flight
 //! requests) and only talks to `--url`.
+//!
+//! `vinr-bench torture` is a crash and race suite instead: it starts `vinr`
+//! itself, kills it under load and checks what survived (see `torture/mod.rs`).
 
 mod http;
 mod load;
 mod report;
 mod scenario;
+mod torture;
 mod webhooks;
 
 #[cfg(test)]
@@ -43,7 +47,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use crate::http::Target;
 use crate::load::LoadConfig;
@@ -54,9 +58,13 @@ use crate::scenario::{prepare_payments, RunId, Scenario, Workload};
 #[command(
     name = "vinr-bench",
     version,
-    about = "Load generator for the vinr payments API (closed loop or fixed arrival rate)"
+    about = "Load generator for the vinr payments API (closed loop or fixed arrival rate)",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// Base URL of the server (plain http only).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
@@ -95,6 +103,15 @@ struct Cli {
     /// goes to stderr).
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Crash and race suite: rounds of mixed load against a `vinr` binary, SIGKILL at a random
+    /// moment, restart, retry what was in flight, then check every promise (acknowledged
+    /// writes, idempotency, events, refunds, ledger, SQLite integrity). Exit status 2 on any
+    /// violation.
+    Torture(torture::Args),
 }
 
 /// Parses `10s`, `500ms`, `1.5s`, `2m`, `250us`. A unit is required so that
@@ -147,7 +164,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let outcome = match cli.command {
+        Some(Command::Torture(args)) => runtime.block_on(torture::run(args)),
+        None => runtime.block_on(run(cli)),
+    };
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(2),
         Err(msg) => {

@@ -234,6 +234,56 @@ async fn state_changes_replay_too() {
     server.stop().await;
 }
 
+/// A retried test-helper pay or authenticate (its first answer lost, e.g. to a crash) replays
+/// the first answer; it used to be refused with 422 because the payment was no longer
+/// `pending` (found by `vinr-bench torture`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_test_payment_replays_its_answer() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let step = |id: String, action: &'static str, body: Value, key: &'static str| {
+        api.call(
+            Method::POST,
+            &format!("/v1/test_helpers/payments/{id}/{action}"),
+        )
+        .json(body)
+        .idempotency_key(key)
+        .send()
+    };
+    let id = id_of(&api.new_payment().await);
+    let card = json!({"card": "4242424242424242"});
+    let first = step(id.clone(), "pay", card.clone(), "pay-1").await;
+    assert_eq!(first.expect_status(200)["status"], "completed");
+    let state = api.state().await;
+    let retry = step(id.clone(), "pay", card, "pay-1").await;
+    assert_eq!(retry.status, 200, "{}", retry.text);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.text, first.text);
+    // Another body with the key is still a conflict, not a replay.
+    let other = step(
+        id.clone(),
+        "pay",
+        json!({"card": "5555555555554444"}),
+        "pay-1",
+    )
+    .await;
+    assert_eq!(other.status, 409, "{}", other.text);
+    api.expect_unchanged(&state, "pay replays").await;
+
+    let id = id_of(&api.new_payment().await);
+    let three_ds = json!({"card": "4000000000003220"});
+    let paid = step(id.clone(), "pay", three_ds, "pay-2").await;
+    assert_eq!(paid.expect_status(200)["status"], "requires_authentication");
+    let approve = json!({"outcome": "approve"});
+    let first = step(id.clone(), "authenticate", approve.clone(), "auth-2").await;
+    assert_eq!(first.expect_status(200)["status"], "completed");
+    let retry = step(id.clone(), "authenticate", approve, "auth-2").await;
+    assert_eq!(retry.status, 200, "{}", retry.text);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.text, first.text);
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_is_the_answer_a_retry_gets() {
     let server = TestServer::start().await;

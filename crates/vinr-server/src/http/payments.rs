@@ -328,6 +328,23 @@ async fn step(
     .await
 }
 
+/// The stored answer of a test-helper step whose first request with this key completed.
+/// Looked up before the status pre-check and the processor call: a retry of a pay that
+/// succeeded (its answer lost, say, to a crash) finds the payment no longer `pending`, and
+/// must get the first answer replayed, not a 422.
+async fn stored_step_answer(
+    app: &AppState,
+    auth: &AuthContext,
+    headers: &HeaderMap,
+    path: &str,
+    fingerprint: [u8; 32],
+) -> Result<Option<Answer>, ApiError> {
+    match idempotency::post_key(auth, path, idempotency_key(headers)?) {
+        Some(key) => idempotency::stored_answer(app, &key, fingerprint).await,
+        None => Ok(None),
+    }
+}
+
 /// Capture an authorized payment, fully or partly; the rest of the authorization is released.
 #[utoipa::path(post, path = "/v1/payments/{id}/capture", tag = "payments",
     params(("id" = String, Path, description = "The payment id"),
@@ -461,6 +478,10 @@ pub async fn test_pay(
     let path = format!("/v1/test_helpers/payments/{id}/pay");
     test_mode_only(&auth, "POST", &path)?;
     let card = card_input(&body.value, app.clock.now())?;
+    if let Some(answer) = stored_step_answer(&app, &auth, &headers, &path, body.fingerprint).await?
+    {
+        return Ok(answer);
+    }
     let payment = load(&app, &auth.scope, &id).await?;
     // Refuse before calling the processor: a final payment must not be charged again. The
     // flow checks again under the writer, where it counts.
@@ -515,6 +536,10 @@ pub async fn test_authenticate(
 ) -> Result<Answer, ApiError> {
     let path = format!("/v1/test_helpers/payments/{id}/authenticate");
     test_mode_only(&auth, "POST", &path)?;
+    if let Some(answer) = stored_step_answer(&app, &auth, &headers, &path, body.fingerprint).await?
+    {
+        return Ok(answer);
+    }
     let payment = load(&app, &auth.scope, &id).await?;
     const ONLY_FROM: &[PaymentStatus] = &[PaymentStatus::RequiresAuthentication];
     if !ONLY_FROM.contains(&payment.status) {
