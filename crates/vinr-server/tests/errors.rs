@@ -277,6 +277,14 @@ async fn create_payment_refuses_bad_parameters() {
             None,
         ),
         raw_case(
+            "a JSON body of whitespace alone (not JSON; only an absent body means {})",
+            Some("application/json"),
+            b"\t\n",
+            400,
+            "body_invalid",
+            None,
+        ),
+        raw_case(
             "JSON null",
             Some("application/json"),
             b"null",

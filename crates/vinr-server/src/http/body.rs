@@ -88,7 +88,8 @@ pub fn parse_body<T: DeserializeOwned + Serialize>(
     headers: &HeaderMap,
     bytes: &[u8],
 ) -> Result<ApiBody<T>, ApiError> {
-    let empty = bytes.iter().all(u8::is_ascii_whitespace);
+    // An absent body means `{}`; a JSON body of whitespace alone is not JSON and is refused.
+    let empty = bytes.is_empty();
     let value: T = match format_of(headers, empty)? {
         Format::Json if empty => parse_json(b"{}")?,
         Format::Json => parse_json(bytes)?,

@@ -183,7 +183,7 @@ fn bad_name(key: &[u8], source: Urlencoded) -> ApiError {
 
 /// Checks urlencoded text (a form body or a query string) before serde_qs reads it: every
 /// key and value valid UTF-8 once decoded, and no control character in keys (nor, in a query,
-/// in values).
+/// in values, which may not be empty either).
 pub fn check_urlencoded(bytes: &[u8], source: Urlencoded) -> Result<(), ApiError> {
     for (key, value) in urlencoded_pairs(bytes) {
         let name = std::str::from_utf8(&key)
@@ -197,6 +197,14 @@ pub fn check_urlencoded(bytes: &[u8], source: Urlencoded) -> Result<(), ApiError
         let text = std::str::from_utf8(&value)
             .map_err(|_| ApiError::invalid(&param, format!("`{param}` is not valid UTF-8.")))?;
         if source == Urlencoded::Query {
+            // `limit=` would otherwise read as no `limit` at all: a caller who meant a value
+            // (a template with an empty variable) is told rather than served the default.
+            if text.is_empty() {
+                return Err(ApiError::invalid(
+                    &param,
+                    format!("`{param}` is empty: give it a value or leave it out."),
+                ));
+            }
             check_text(&param, text, TextKind::Strict)?;
         }
     }
@@ -266,6 +274,14 @@ mod tests {
         );
         let query = Urlencoded::Query;
         assert!(check_urlencoded(b"limit=3&created[gte]=1", query).is_ok());
+        assert_eq!(
+            param_of(check_urlencoded(b"limit=&type=x", query)),
+            ("parameter_invalid", Some("limit".to_owned()))
+        );
+        assert_eq!(
+            param_of(check_urlencoded(b"type=x&created[gte]", query)),
+            ("parameter_invalid", Some("created[gte]".to_owned()))
+        );
         assert_eq!(
             param_of(check_urlencoded(b"payment=pay_%00abc", query)),
             ("parameter_invalid", Some("payment".to_owned()))

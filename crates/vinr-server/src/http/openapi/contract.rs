@@ -21,19 +21,19 @@ use vinr_domain::{Currency, PaymentStatus, RefundReason};
 use crate::webhooks::{self, EVENT_TYPES};
 
 /// Free text (descriptions, metadata values): no C0 control character except tab, line feed
-/// and carriage return (SPEC §2). A regular expression, hence the escaped backslashes.
-const FREE_TEXT: &str = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f]*$";
-/// Ids, keys, cursors and URLs: no C0 control character at all (SPEC §2).
-const NO_CONTROL: &str = "^[^\\u0000-\\u001f]*$";
+/// and carriage return, and no DEL (SPEC §2, `vinr_domain::text`). A regular expression, hence the escaped backslashes.
+const FREE_TEXT: &str = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$";
+/// Ids, keys, cursors and URLs: no C0 control character at all, nor DEL (SPEC §2).
+const NO_CONTROL: &str = "^[^\\u0000-\\u001f\\u007f]*$";
 /// The `Idempotency-Key` header: visible ASCII, inner spaces allowed (HTTP trims the ends).
 const HEADER_KEY: &str = "^[!-~]([ -~]*[!-~])?$";
 /// What the server checks of a payment's `returnUrl` before the WHATWG URL parser has its say
 /// (payments.rs): `http://` or `https://`, then a host. The parser refuses more (a malformed
 /// host or port), which JSON Schema cannot state.
-const RETURN_URL: &str = "^https?://[^/\\u0000-\\u001f][^\\u0000-\\u001f]*$";
+const RETURN_URL: &str = "^https?://[^/\\u0000-\\u001f\\u007f][^\\u0000-\\u001f\\u007f]*$";
 /// A webhook URL as the WHATWG parser reads it: optional leading spaces, the scheme in any case,
 /// then anything it can parse; the mode's rules (SPEC §6) narrow it further.
-const WEBHOOK_URL: &str = "^ *[Hh][Tt][Tt][Pp][Ss]?:[^\\u0000-\\u001f]*$";
+const WEBHOOK_URL: &str = "^ *[Hh][Tt][Tt][Pp][Ss]?:[^\\u0000-\\u001f\\u007f]*$";
 
 /// Unique ids, named after what each operation does (utoipa uses the handler's name, and
 /// several modules have a `create`).
