@@ -65,6 +65,10 @@ pub const HTTP_CONNECTIONS_MAX: usize = 1 << 20;
 /// How long the accept loop pauses after an `accept` that failed for want of resources
 /// (EMFILE, ENFILE, ENOBUFS, ENOMEM), so it never spins while connections are being closed.
 pub const HTTP_ACCEPT_ERROR_BACKOFF_MS: u64 = 50;
+/// Connections the kernel queues for `accept` (capped by `net.core.somaxconn`). std's 128
+/// overflowed under 2 000 quick connects while the accept loop was off the CPU on a busy
+/// machine: the kernel dropped the SYNs and each client waited a second for its retry.
+pub const HTTP_LISTEN_BACKLOG_CONNECTIONS: u32 = 1024;
 /// How often the metrics recorder folds buffered histogram samples into its buckets, so
 /// memory stays flat whether or not anyone scrapes `/metrics`.
 pub const METRICS_UPKEEP_INTERVAL_MS: u64 = 5_000;

@@ -82,8 +82,7 @@ pub async fn start_with_live_processor(
     // Everything that can fail without the database first: a first start that stopped after
     // bootstrapping the sandbox account would have made a key nobody was ever shown.
     let webhooks = Arc::new(Sender::new(&settings.webhooks)?);
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
+    let listener = connections::bind(settings.listen)
         .map_err(|error| format!("cannot listen on {}: {error}", settings.listen))?;
     let addr = listener.local_addr().map_err(|error| error.to_string())?;
     if settings.public_url_is_default {

@@ -358,3 +358,81 @@ async fn the_server_survives_a_low_file_limit() {
     let (status, _) = served.terminate();
     assert!(status.success(), "vinr serve exited with {status}");
 }
+
+/// CPU time (user + system) the process has used, in clock ticks (1/100 s on Linux).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the process's stat");
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("a stat line")
+        .1
+        .split_whitespace()
+        .collect();
+    let field = |n: usize| fields[n - 3].parse::<u64>().expect("a tick count");
+    field(14) + field(15)
+}
+
+/// A cap configured above the file limit: `accept` then fails with EMFILE while descriptors
+/// are short. The server backs off instead of spinning on the error, keeps answering the
+/// client it has, and takes the waiting connections once the held ones time out.
+#[tokio::test]
+async fn accept_errors_for_want_of_descriptors_are_backed_off_not_spun_on() {
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: prlimit (util-linux) is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("vinr.toml");
+    std::fs::write(
+        &config,
+        "[rate_limit]\nenabled = false\n[http]\nheader_read_timeout_ms = 3000\nmax_connections = 10000\n",
+    )
+    .expect("config written");
+    let database = fresh_database().await;
+    let served = Served::start_wrapped(
+        &["prlimit", "--nofile=256:256"],
+        dir.path(),
+        &database.url,
+        &config,
+    );
+    let mut kept_alive = connect(&served.base).await;
+    request_healthz(&mut kept_alive).await;
+    let mut slow = Vec::new();
+    for _ in 0..400 {
+        slow.push(half_open(&served.base).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ticks_before = cpu_ticks(served.pid());
+    let watched = Instant::now();
+    for _ in 0..5 {
+        let answer = request_healthz(&mut kept_alive).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    let spent = cpu_ticks(served.pid()) - ticks_before;
+    let watched = watched.elapsed();
+    let log = served.log();
+    assert!(
+        log.contains("accept failed"),
+        "descriptors never ran short; the server's log:\n{log}"
+    );
+    // Spinning on EMFILE would burn a core: ~200 ticks in these 2 s.
+    assert!(
+        spent < 60,
+        "the server used {spent} ticks of CPU in {watched:?} while descriptors were short"
+    );
+    for stream in &mut slow {
+        closed_within(stream, Duration::from_secs(30))
+            .await
+            .expect("every waiting connection is served and closed in the end");
+    }
+    let client = reqwest::Client::new();
+    healthz_answers(&client, &served.base).await;
+    let (status, _) = served.terminate();
+    assert!(status.success(), "vinr serve exited with {status}");
+}

@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,12 +21,12 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
 use vinr_domain::limits::{
     HTTP_ACCEPT_ERROR_BACKOFF_MS, HTTP_CONNECTIONS_DERIVED_MIN, HTTP_CONNECTIONS_MAX,
-    HTTP_FILES_RESERVE_DIVISOR, HTTP_FILES_RESERVE_MIN,
+    HTTP_FILES_RESERVE_DIVISOR, HTTP_FILES_RESERVE_MIN, HTTP_LISTEN_BACKLOG_CONNECTIONS,
 };
 
 use crate::config::HttpConfig;
@@ -71,6 +72,20 @@ fn file_limit() -> Option<u64> {
 #[cfg(not(unix))]
 fn file_limit() -> Option<u64> {
     None
+}
+
+/// Listens on `addr` as `TcpListener::bind` does (`SO_REUSEADDR` on Unix), with a longer
+/// accept queue than its 128, so a burst of connects is queued rather than dropped.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(HTTP_LISTEN_BACKLOG_CONNECTIONS)
 }
 
 /// Serves `router` on `listener` until `stop` changes, then stops accepting and waits for
