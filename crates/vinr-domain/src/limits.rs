@@ -51,6 +51,42 @@ pub const WEBHOOK_CONNECT_TIMEOUT_S_MAX: u64 = 10;
 /// Rows the maintenance worker deletes per statement, so pruning never holds the writer long.
 pub const PRUNE_BATCH_ROWS_MAX: usize = 1000;
 
+/// A client must finish a request's headers this long after connecting, or after the first
+/// byte of a later request on a kept-alive connection (SPEC §2 "Connections").
+pub const HTTP_HEADER_READ_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+/// A kept-alive connection may wait this long after an answer for its next request.
+pub const HTTP_KEEP_ALIVE_IDLE_TIMEOUT_MS_DEFAULT: u64 = 60_000;
+/// Bounds of both configurable timeouts: a zero would close every connection at once, and an
+/// hour is already far beyond any client that is still there.
+pub const HTTP_TIMEOUT_MS_MIN: u64 = 1;
+pub const HTTP_TIMEOUT_MS_MAX: u64 = 3_600_000;
+/// File descriptors kept back from client connections, out of the process's file limit, for
+/// everything else the server opens: stdio, the runtime's epoll and wake-up descriptors, the
+/// listener, SQLite's database, WAL and shared-memory files for the writer and each pooled
+/// reader (3 each), PostgreSQL's 16 pooled sockets, and webhook sockets (the delivery worker
+/// holds up to 1 024 attempts at once, plus a DNS socket while one resolves). No fixed number
+/// fits both a 256 and a 1 048 576 limit, so the reserve is a quarter of the limit and at least
+/// this many. If the reserve still runs out, `accept` fails with EMFILE, and the accept loop
+/// backs off for [`HTTP_ACCEPT_ERROR_BACKOFF_MS`] instead of spinning.
+pub const HTTP_FILES_RESERVE_MIN: u64 = 64;
+pub const HTTP_FILES_RESERVE_DIVISOR: u64 = 4;
+/// The fewest connections a derived cap allows, even under a file limit too small for the
+/// reserve (the server still runs; `accept` errors are then backed off from).
+pub const HTTP_CONNECTIONS_DERIVED_MIN: usize = 16;
+/// The most open connections ever allowed, also under an unlimited file limit (the cap is a
+/// semaphore's permit count).
+pub const HTTP_CONNECTIONS_MAX: usize = 1 << 20;
+/// How long the accept loop pauses after an `accept` that failed for want of resources
+/// (EMFILE, ENFILE, ENOBUFS, ENOMEM), so it never spins while connections are being closed.
+pub const HTTP_ACCEPT_ERROR_BACKOFF_MS: u64 = 50;
+/// Connections the kernel queues for `accept` (capped by `net.core.somaxconn`). std's 128
+/// overflowed under 2 000 quick connects while the accept loop was off the CPU on a busy
+/// machine: the kernel dropped the SYNs and each client waited a second for its retry.
+pub const HTTP_LISTEN_BACKLOG_CONNECTIONS: u32 = 1024;
+/// How often the metrics recorder folds buffered histogram samples into its buckets, so
+/// memory stays flat whether or not anyone scrapes `/metrics`.
+pub const METRICS_UPKEEP_INTERVAL_MS: u64 = 5_000;
+
 const _: () = assert!(AMOUNT_MINOR_UNITS_MIN >= 1);
 const _: () = assert!(AMOUNT_MINOR_UNITS_MAX < i64::MAX as u64);
 const _: () = assert!(LIST_LIMIT_DEFAULT <= LIST_LIMIT_MAX);
@@ -59,3 +95,15 @@ const _: () = assert!(API_KEY_RANDOM_BYTES * 8 >= 192);
 // 24 base62 characters carry > 140 bits: ids cannot be guessed or enumerated.
 const _: () = assert!(ID_RANDOM_CHARS >= 22);
 const _: () = assert!(IDEMPOTENCY_RETENTION_MS_DEFAULT >= 24 * 60 * 60 * 1000);
+const _: () = assert!(
+    HTTP_TIMEOUT_MS_MIN <= HTTP_HEADER_READ_TIMEOUT_MS_DEFAULT
+        && HTTP_HEADER_READ_TIMEOUT_MS_DEFAULT <= HTTP_TIMEOUT_MS_MAX
+);
+const _: () = assert!(
+    HTTP_TIMEOUT_MS_MIN <= HTTP_KEEP_ALIVE_IDLE_TIMEOUT_MS_DEFAULT
+        && HTTP_KEEP_ALIVE_IDLE_TIMEOUT_MS_DEFAULT <= HTTP_TIMEOUT_MS_MAX
+);
+const _: () = assert!(HTTP_FILES_RESERVE_DIVISOR >= 2);
+const _: () = assert!(
+    HTTP_CONNECTIONS_DERIVED_MIN >= 1 && HTTP_CONNECTIONS_DERIVED_MIN <= HTTP_CONNECTIONS_MAX
+);

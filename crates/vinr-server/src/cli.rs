@@ -47,7 +47,8 @@ enum Command {
         /// Base of `checkoutUrl` (default `http://<listen>`)
         #[arg(long, env = "VINR_PUBLIC_URL")]
         public_url: Option<String>,
-        /// Optional TOML file: modes, rate limits, retention, payment periods
+        /// Optional TOML file: modes, connection limits (`[http]`), rate limits, retention, payment
+        /// periods
         #[arg(long, env = "VINR_CONFIG")]
         config: Option<PathBuf>,
     },

@@ -9,7 +9,9 @@ use std::path::Path;
 use serde::Deserialize;
 use vinr_domain::ledger::Pricing;
 use vinr_domain::limits::{
-    AUTHORIZATION_TTL_MS_DEFAULT, EVENT_RETENTION_MS, IDEMPOTENCY_RETENTION_MS_DEFAULT,
+    AUTHORIZATION_TTL_MS_DEFAULT, EVENT_RETENTION_MS, HTTP_CONNECTIONS_MAX,
+    HTTP_HEADER_READ_TIMEOUT_MS_DEFAULT, HTTP_KEEP_ALIVE_IDLE_TIMEOUT_MS_DEFAULT,
+    HTTP_TIMEOUT_MS_MAX, HTTP_TIMEOUT_MS_MIN, IDEMPOTENCY_RETENTION_MS_DEFAULT,
     PAYMENT_EXPIRY_MS_DEFAULT,
 };
 use vinr_domain::settlement::Schedule;
@@ -41,6 +43,60 @@ impl Default for RateLimitConfig {
             live_per_second: 100,
             live_burst: 200,
         }
+    }
+}
+
+/// The `[http]` table (SPEC §2 "Connections"): how long a connection may wait, and how many
+/// may be open at once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// A client must finish a request's headers within this many milliseconds of connecting
+    /// (or of the first byte of a later request on a kept-alive connection), or it is
+    /// disconnected.
+    pub header_read_timeout_ms: u64,
+    /// A kept-alive connection that sends nothing for this many milliseconds after an answer
+    /// is closed.
+    pub keep_alive_idle_timeout_ms: u64,
+    /// The most connections open at once; beyond it a new connection is accepted and closed
+    /// at once. Default: the process's file limit (`ulimit -n`) less a reserve of a quarter
+    /// of it (at least 64) for the database, logs and webhook sockets.
+    pub max_connections: Option<usize>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_read_timeout_ms: HTTP_HEADER_READ_TIMEOUT_MS_DEFAULT,
+            keep_alive_idle_timeout_ms: HTTP_KEEP_ALIVE_IDLE_TIMEOUT_MS_DEFAULT,
+            max_connections: None,
+        }
+    }
+}
+
+impl HttpConfig {
+    fn check(&self) -> Result<(), String> {
+        for (key, value) in [
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            (
+                "keep_alive_idle_timeout_ms",
+                self.keep_alive_idle_timeout_ms,
+            ),
+        ] {
+            if !(HTTP_TIMEOUT_MS_MIN..=HTTP_TIMEOUT_MS_MAX).contains(&value) {
+                return Err(format!(
+                    "http.{key} must be from {HTTP_TIMEOUT_MS_MIN} to {HTTP_TIMEOUT_MS_MAX}"
+                ));
+            }
+        }
+        if let Some(max) = self.max_connections {
+            if !(1..=HTTP_CONNECTIONS_MAX).contains(&max) {
+                return Err(format!(
+                    "http.max_connections must be from 1 to {HTTP_CONNECTIONS_MAX}"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -288,6 +344,7 @@ impl Default for SettlementSettings {
 pub struct FileConfig {
     /// Modes this deployment serves: `["test"]` makes a sandbox host where live keys get 401.
     pub modes: Vec<String>,
+    pub http: HttpConfig,
     pub rate_limit: RateLimitConfig,
     pub idempotency: IdempotencyConfig,
     pub payments: PaymentsConfig,
@@ -300,6 +357,7 @@ impl Default for FileConfig {
     fn default() -> Self {
         FileConfig {
             modes: vec!["test".into(), "live".into()],
+            http: HttpConfig::default(),
             rate_limit: RateLimitConfig::default(),
             idempotency: IdempotencyConfig::default(),
             payments: PaymentsConfig::default(),
@@ -322,6 +380,7 @@ pub struct Settings {
     pub public_url_is_default: bool,
     pub test_mode_enabled: bool,
     pub live_mode_enabled: bool,
+    pub http: HttpConfig,
     pub rate_limit: RateLimitConfig,
     pub idempotency_retention_ms: i64,
     pub payment_expiry_ms: i64,
@@ -350,6 +409,7 @@ impl Settings {
         if !test_mode_enabled && !live_mode_enabled {
             return Err("modes: at least one of test and live must be enabled".into());
         }
+        file.http.check()?;
         let limits = &file.rate_limit;
         if limits.enabled
             && [
@@ -406,6 +466,7 @@ impl Settings {
             public_url_is_default,
             test_mode_enabled,
             live_mode_enabled,
+            http: file.http,
             rate_limit: file.rate_limit,
             idempotency_retention_ms: i64::from(file.idempotency.retention_hours) * 3_600_000,
             payment_expiry_ms: i64::from(file.payments.expiry_minutes) * 60_000,
@@ -514,6 +575,32 @@ mod tests {
                 .contains("webhooks.test_allowed_hosts: `http://app:3000/`"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn http_table_parses_and_is_checked() {
+        let file: FileConfig =
+            toml::from_str("[http]\nheader_read_timeout_ms = 300\nmax_connections = 20\n")
+                .expect("valid config");
+        assert_eq!(file.http.header_read_timeout_ms, 300);
+        assert_eq!(
+            file.http.keep_alive_idle_timeout_ms,
+            HTTP_KEEP_ALIVE_IDLE_TIMEOUT_MS_DEFAULT
+        );
+        assert_eq!(file.http.max_connections, Some(20));
+        let listen: SocketAddr = "127.0.0.1:8080".parse().expect("addr");
+        for bad in [
+            "[http]\nheader_read_timeout_ms = 0\n",
+            "[http]\nkeep_alive_idle_timeout_ms = 3600001\n",
+            "[http]\nmax_connections = 0\n",
+        ] {
+            let file: FileConfig = toml::from_str(bad).expect("parses");
+            assert!(
+                Settings::new(listen, DATABASE_URL_DEFAULT.into(), None, file).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(toml::from_str::<FileConfig>("[http]\nheader_timeout_ms = 1\n").is_err());
     }
 
     #[test]

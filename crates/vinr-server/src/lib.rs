@@ -1,15 +1,16 @@
 //! The `vinr` server: HTTP API, background workers and storage. Modules in the order a request
 //! travels:
 //!
-//! 1. [`http`] — router and layers (request id, metrics, panic catcher), thin handlers,
-//!    body parsing and the one error type.
+//! 1. [`http`] — the connection loop (header and idle timeouts, a cap below the file limit),
+//!    router and layers (request id, metrics, panic catcher), thin handlers, body parsing and
+//!    the one error type.
 //! 2. [`auth`] — API key → account + mode + scopes; rate limits.
 //! 3. [`idempotency`] — Fresh | Replay | Mismatch | InUse, before any work.
 //! 4. [`flows`] — create, pay, capture, cancel: one transaction each, pure domain rules inside.
 //! 5. [`store`] — the `Tx`/`Reader` traits and the SQLite backend (group commit).
 //! 6. [`outbox`] — events written in the flow's transaction, with their webhook deliveries.
 //! 7. [`workers`] — background work at its own pace (expiry, refunds, pruning, webhook
-//!    delivery).
+//!    delivery, metrics upkeep).
 //!
 //! Beside the API: [`checkout`] — the hosted checkout pages (public, reached by a payment's
 //! unguessable checkout token), which charge cards through [`charge`] as the test helper does.

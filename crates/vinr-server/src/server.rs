@@ -12,6 +12,7 @@ use crate::auth::rate_limit::RateLimits;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::flows::{self, FlowError};
+use crate::http::connections::{self, ConnectionLimits};
 use crate::idempotency::Inflight;
 use crate::processor::{Processor, SandboxProcessor};
 use crate::redacted::Redacted;
@@ -48,7 +49,7 @@ pub struct Running {
     pub app: AppState,
     pub bootstrapped: Option<Bootstrapped>,
     shutdown: watch::Sender<bool>,
-    server: JoinHandle<std::io::Result<()>>,
+    server: JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -56,8 +57,8 @@ impl Running {
     /// Stops accepting, lets in-flight requests finish, stops workers, drains the writer.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
-        if let Ok(Err(error)) = self.server.await {
-            tracing::error!(%error, "server stopped with an error");
+        if let Err(error) = self.server.await {
+            tracing::error!(%error, "the connection loop panicked");
         }
         for worker in self.workers {
             let _ = worker.await;
@@ -81,8 +82,7 @@ pub async fn start_with_live_processor(
     // Everything that can fail without the database first: a first start that stopped after
     // bootstrapping the sandbox account would have made a key nobody was ever shown.
     let webhooks = Arc::new(Sender::new(&settings.webhooks)?);
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
+    let listener = connections::bind(settings.listen)
         .map_err(|error| format!("cannot listen on {}: {error}", settings.listen))?;
     let addr = listener.local_addr().map_err(|error| error.to_string())?;
     if settings.public_url_is_default {
@@ -119,19 +119,25 @@ pub async fn start_with_live_processor(
     });
     let (shutdown, stopped) = watch::channel(false);
     let router = http::router(app.clone());
-    let mut server_stopped = stopped.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = server_stopped.changed().await;
-            })
-            .await
-    });
+    let limits = ConnectionLimits::new(&app.settings.http);
+    tracing::info!(
+        connections_max = limits.connections_max,
+        header_read_timeout_ms = limits.header_read_timeout.as_millis() as u64,
+        keep_alive_idle_timeout_ms = limits.keep_alive_idle_timeout.as_millis() as u64,
+        "connection limits"
+    );
+    let server = tokio::spawn(connections::serve(
+        listener,
+        router,
+        limits,
+        stopped.clone(),
+    ));
     let workers = vec![
         tokio::spawn(workers::expiry::run(app.clone(), stopped.clone())),
         tokio::spawn(workers::refunds::run(app.clone(), stopped.clone())),
         tokio::spawn(workers::settlements::run(app.clone(), stopped.clone())),
         tokio::spawn(workers::maintenance::run(app.clone(), stopped.clone())),
+        tokio::spawn(workers::metrics::run(app.clone(), stopped.clone())),
         tokio::spawn(workers::webhooks::run(app.clone(), stopped)),
     ];
     Ok(Running {

@@ -4,6 +4,7 @@
 
 pub mod balance;
 pub mod body;
+pub mod connections;
 pub mod error;
 pub mod events;
 pub mod list;

@@ -3,6 +3,7 @@
 
 pub mod expiry;
 pub mod maintenance;
+pub mod metrics;
 pub mod refunds;
 pub mod settlements;
 pub mod webhooks;

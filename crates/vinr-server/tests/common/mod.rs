@@ -22,7 +22,8 @@ use serde_json::{json, Value};
 use vinr_domain::{Mode, UnixMillis};
 use vinr_server::clock::{Clock, ManualClock, SystemClock};
 use vinr_server::config::{
-    FileConfig, PricingConfig, RateLimitConfig, Settings, SettlementsConfig, WebhooksConfig,
+    FileConfig, HttpConfig, PricingConfig, RateLimitConfig, Settings, SettlementsConfig,
+    WebhooksConfig,
 };
 use vinr_server::flows::FlowError;
 use vinr_server::processor::{Processor, SandboxProcessor};
@@ -63,6 +64,8 @@ pub struct Options {
     pub live_sandbox: bool,
     /// The `[webhooks]` table (retry schedule, timeout) instead of the defaults.
     pub webhooks: Option<WebhooksConfig>,
+    /// The `[http]` table (connection timeouts and cap) instead of the defaults.
+    pub http: Option<HttpConfig>,
 }
 
 pub struct TestServer {
@@ -110,6 +113,7 @@ impl TestServer {
                 ..SettlementsConfig::default()
             }),
             webhooks: options.webhooks.unwrap_or_default(),
+            http: options.http.unwrap_or_default(),
             ..FileConfig::default()
         };
         let listen: SocketAddr = "127.0.0.1:0".parse().expect("a socket address");

@@ -36,9 +36,28 @@ impl Served {
     /// Starts `vinr serve --listen 127.0.0.1:0` on `database_url` and waits (by reading its
     /// standard output, not by sleeping) until it says where it listens.
     pub fn start(dir: &Path, database_url: &str, config: &Path) -> Served {
+        Served::start_wrapped(&[], dir, database_url, config)
+    }
+
+    /// [`Served::start`] under a wrapper command such as `prlimit --nofile=256:256`, which
+    /// runs the binary (given as its last argument) as the child itself.
+    pub fn start_wrapped(
+        wrapper: &[&str],
+        dir: &Path,
+        database_url: &str,
+        config: &Path,
+    ) -> Served {
         let stderr_log = dir.join(format!("serve-{}.log", unique()));
         let stderr = std::fs::File::create(&stderr_log).expect("stderr log file");
-        let mut child = Command::new(vinr_bin())
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(vinr_bin());
+                command
+            }
+            None => Command::new(vinr_bin()),
+        };
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--database-url"])
             .arg(database_url)
             .arg("--config")
