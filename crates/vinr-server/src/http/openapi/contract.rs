@@ -475,9 +475,9 @@ fn parameter_schema(name: &str, location: &str) -> Option<Value> {
             "maximum": LIST_LIMIT_MAX,
             "default": LIST_LIMIT_DEFAULT,
         }),
-        // An empty query value is the same as none (serde_qs).
+        // A query parameter that is given must have a value (http/text.rs refuses `payment=`).
         ("query", "starting_after" | "ending_before" | "payment" | "source" | "settlement") => {
-            json!({"type": "string", "pattern": NO_CONTROL})
+            json!({"type": "string", "minLength": 1, "pattern": NO_CONTROL})
         }
         ("path", "id") => json!({"type": "string", "minLength": 1, "pattern": NO_CONTROL}),
         // list.rs: an integer is Unix seconds, anything else must be RFC 3339.
@@ -486,7 +486,6 @@ fn parameter_schema(name: &str, location: &str) -> Option<Value> {
                 {"type": "integer", "description": "Unix seconds",
                  "minimum": i64::MIN / 1000, "maximum": i64::MAX / 1000},
                 {"type": "string", "format": "date-time", "pattern": "^[0-9]{4}-"},
-                {"type": "string", "maxLength": 0, "description": "empty: no bound"},
             ],
         }),
         ("header", "Idempotency-Key") => json!({
@@ -577,14 +576,12 @@ fn parameters(path: &str, method: &str, operation: &mut Map<String, Value>) {
         let location = parameter["in"].as_str().unwrap_or_default().to_owned();
         if let Some(schema) = parameter_schema(&name, &location) {
             parameter["schema"] = schema;
-        } else if let Some(mut values) = filter_enum(path, &name) {
-            // An empty query value is the same as none (serde_qs).
-            values.push("");
+        } else if let Some(values) = filter_enum(path, &name) {
             parameter["schema"] = json!({"type": "string", "enum": values});
         } else if (path, name.as_str()) == ("/v1/events", "type") {
             // events.rs: lower-case letters, dots and underscores, at most 64.
             parameter["schema"] =
-                json!({"type": "string", "maxLength": 64, "pattern": "^[a-z._]*$"});
+                json!({"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[a-z._]+$"});
         }
         if name == "Idempotency-Key" {
             parameter["description"] = json!(format!(
