@@ -43,6 +43,11 @@ pub const READINESS_OUTAGE_HOLD_MS: u64 = 2_000;
 /// Connecting to PostgreSQL gives up after this long (when the URL sets no `connect_timeout`):
 /// an unreachable host answers 503 instead of holding requests for the kernel's TCP timeout.
 pub const DATABASE_CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// A PostgreSQL connection whose sent data stays unacknowledged this long is dead (TCP
+/// user timeout), unless the URL sets `tcp_user_timeout`; keepalives probe an idle one after
+/// [`DATABASE_KEEPALIVE_IDLE_MS`] (the driver's default is two hours).
+pub const DATABASE_TCP_USER_TIMEOUT_MS: u64 = 10_000;
+pub const DATABASE_KEEPALIVE_IDLE_MS: u64 = 30_000;
 /// A request waits this long for a free PostgreSQL connection before it is answered 503.
 pub const DATABASE_POOL_WAIT_TIMEOUT_MS: u64 = 5_000;
 /// A webhook attempt's connection must be made within this (or the whole attempt's timeout,
@@ -54,6 +59,14 @@ pub const PRUNE_BATCH_ROWS_MAX: usize = 1000;
 /// A client must finish a request's headers this long after connecting, or after the first
 /// byte of a later request on a kept-alive connection (SPEC §2 "Connections").
 pub const HTTP_HEADER_READ_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+/// A request's whole body must arrive this long after its headers: a client that sends
+/// complete headers and then trickles or withholds the body is answered 408 and disconnected
+/// instead of holding its connection (and a graceful shutdown) for ever.
+pub const HTTP_BODY_READ_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+/// How long a graceful shutdown waits for open connections to finish before it closes them:
+/// in-flight requests finish (the slowest, a webhook test send, within its 30 s attempt), a
+/// client that never reads its answer does not keep the process alive.
+pub const HTTP_SHUTDOWN_GRACE_MS: u64 = 35_000;
 /// A kept-alive connection may wait this long after an answer for its next request.
 pub const HTTP_KEEP_ALIVE_IDLE_TIMEOUT_MS_DEFAULT: u64 = 60_000;
 /// Bounds of both configurable timeouts: a zero would close every connection at once, and an
@@ -98,6 +111,10 @@ const _: () = assert!(IDEMPOTENCY_RETENTION_MS_DEFAULT >= 24 * 60 * 60 * 1000);
 const _: () = assert!(
     HTTP_TIMEOUT_MS_MIN <= HTTP_HEADER_READ_TIMEOUT_MS_DEFAULT
         && HTTP_HEADER_READ_TIMEOUT_MS_DEFAULT <= HTTP_TIMEOUT_MS_MAX
+);
+const _: () = assert!(
+    HTTP_TIMEOUT_MS_MIN <= HTTP_BODY_READ_TIMEOUT_MS_DEFAULT
+        && HTTP_BODY_READ_TIMEOUT_MS_DEFAULT <= HTTP_TIMEOUT_MS_MAX
 );
 const _: () = assert!(
     HTTP_TIMEOUT_MS_MIN <= HTTP_KEEP_ALIVE_IDLE_TIMEOUT_MS_DEFAULT

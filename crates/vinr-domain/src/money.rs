@@ -197,12 +197,12 @@ const CURRENCIES: &[(&str, u8)] = &[
 ];
 
 impl Currency {
-    /// Accepts a code in any case (SPEC §2); answers `None` for anything not in the table.
     /// Every supported code, in upper case: what the published contract lists.
     pub fn codes() -> impl Iterator<Item = &'static str> {
         CURRENCIES.iter().map(|(code, _)| *code)
     }
 
+    /// Accepts a code in any case (SPEC §2); answers `None` for anything not in the table.
     pub fn parse(value: &str) -> Option<Currency> {
         if value.len() != 3 || !value.is_ascii() {
             return None;

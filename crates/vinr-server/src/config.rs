@@ -9,10 +9,10 @@ use std::path::Path;
 use serde::Deserialize;
 use vinr_domain::ledger::Pricing;
 use vinr_domain::limits::{
-    AUTHORIZATION_TTL_MS_DEFAULT, EVENT_RETENTION_MS, HTTP_CONNECTIONS_MAX,
-    HTTP_HEADER_READ_TIMEOUT_MS_DEFAULT, HTTP_KEEP_ALIVE_IDLE_TIMEOUT_MS_DEFAULT,
-    HTTP_TIMEOUT_MS_MAX, HTTP_TIMEOUT_MS_MIN, IDEMPOTENCY_RETENTION_MS_DEFAULT,
-    PAYMENT_EXPIRY_MS_DEFAULT,
+    AUTHORIZATION_TTL_MS_DEFAULT, EVENT_RETENTION_MS, HTTP_BODY_READ_TIMEOUT_MS_DEFAULT,
+    HTTP_CONNECTIONS_MAX, HTTP_HEADER_READ_TIMEOUT_MS_DEFAULT,
+    HTTP_KEEP_ALIVE_IDLE_TIMEOUT_MS_DEFAULT, HTTP_TIMEOUT_MS_MAX, HTTP_TIMEOUT_MS_MIN,
+    IDEMPOTENCY_RETENTION_MS_DEFAULT, PAYMENT_EXPIRY_MS_DEFAULT,
 };
 use vinr_domain::settlement::Schedule;
 use vinr_domain::Mode;
@@ -55,6 +55,9 @@ pub struct HttpConfig {
     /// (or of the first byte of a later request on a kept-alive connection), or it is
     /// disconnected.
     pub header_read_timeout_ms: u64,
+    /// A request's whole body must arrive within this many milliseconds of its headers, or it
+    /// is answered 408 and the connection closed.
+    pub body_read_timeout_ms: u64,
     /// A kept-alive connection that sends nothing for this many milliseconds after an answer
     /// is closed.
     pub keep_alive_idle_timeout_ms: u64,
@@ -68,6 +71,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             header_read_timeout_ms: HTTP_HEADER_READ_TIMEOUT_MS_DEFAULT,
+            body_read_timeout_ms: HTTP_BODY_READ_TIMEOUT_MS_DEFAULT,
             keep_alive_idle_timeout_ms: HTTP_KEEP_ALIVE_IDLE_TIMEOUT_MS_DEFAULT,
             max_connections: None,
         }
@@ -78,6 +82,7 @@ impl HttpConfig {
     fn check(&self) -> Result<(), String> {
         for (key, value) in [
             ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
             (
                 "keep_alive_idle_timeout_ms",
                 self.keep_alive_idle_timeout_ms,

@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::process::Served;
-use common::{fresh_database, Options, TestServer};
+use common::{fresh_database, skip_unless_required, Options, TestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use vinr_server::config::HttpConfig;
@@ -29,7 +29,7 @@ fn http(header_read_timeout_ms: u64, keep_alive_idle_timeout_ms: u64) -> HttpCon
     HttpConfig {
         header_read_timeout_ms,
         keep_alive_idle_timeout_ms,
-        max_connections: None,
+        ..HttpConfig::default()
     }
 }
 
@@ -248,6 +248,60 @@ async fn a_kept_alive_connection_may_idle_past_the_header_timeout_and_its_next_h
 }
 
 #[tokio::test]
+async fn a_body_that_does_not_arrive_is_answered_408_at_the_body_timeout() {
+    let server = server_with(HttpConfig {
+        body_read_timeout_ms: 300,
+        ..http(5_000, 60_000)
+    })
+    .await;
+    let api = server.api();
+    let client = reqwest::Client::new();
+    // Complete headers, then 10 of the 100 bytes promised, then nothing: on the API (with a
+    // key) and on the public checkout (no key at all).
+    for (path, auth) in [
+        (
+            "/v1/payments",
+            format!("Authorization: Bearer {}\r\n", api.key),
+        ),
+        (
+            "/checkout/ck_0123456789abcdef0123456789abcdef/pay",
+            String::new(),
+        ),
+    ] {
+        let mut stream = connect(&server.base).await;
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: vinr\r\n{auth}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"amount\":"
+        );
+        let sent = Instant::now();
+        stream.write_all(head.as_bytes()).await.expect("head sent");
+        let (answer, closed_at) = closed_within(&mut stream, NEVER)
+            .await
+            .expect("answered and closed, not held");
+        let after = closed_at - sent;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(
+            answer.contains("\"code\":\"request_timeout\""),
+            "{path}: {answer}"
+        );
+        assert!(
+            after >= Duration::from_millis(300) && after < Duration::from_secs(5),
+            "{path}: closed after {after:?}; the body timeout is 300 ms"
+        );
+        // Other clients were served meanwhile, and nothing was created.
+        assert!(healthz_answers(&client, &server.base).await < Duration::from_secs(5));
+    }
+    let listed = api.get("/v1/payments").await;
+    assert_eq!(
+        listed.json["data"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        listed.text
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn shutdown_lets_an_in_flight_request_finish() {
     let server = server_with(http(5_000, 60_000)).await;
     let api = server.api();
@@ -290,7 +344,7 @@ async fn the_server_survives_a_low_file_limit() {
         .output()
         .is_err()
     {
-        eprintln!("skipped: prlimit (util-linux) is not installed");
+        skip_unless_required("prlimit (util-linux) is not installed");
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
@@ -383,7 +437,7 @@ async fn accept_errors_for_want_of_descriptors_are_backed_off_not_spun_on() {
         .output()
         .is_err()
     {
-        eprintln!("skipped: prlimit (util-linux) is not installed");
+        skip_unless_required("prlimit (util-linux) is not installed");
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");

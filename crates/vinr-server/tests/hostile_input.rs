@@ -80,7 +80,7 @@ async fn control_characters_and_invalid_utf8_are_refused_everywhere() {
     let endpoint = api
         .post_json(
             "/v1/webhooks",
-            json!({"url": "https://hooks.example/vinr", "description": "orders"}),
+            json!({"url": "http://127.0.0.1:9/vinr", "description": "orders"}),
         )
         .await;
     let endpoint = id_of(endpoint.expect_status(201));
@@ -152,17 +152,17 @@ async fn control_characters_and_invalid_utf8_are_refused_everywhere() {
             ),
             post_json(
                 "/v1/webhooks",
-                json!({"url": format!("https://hooks.example/{text}")}),
+                json!({"url": format!("http://127.0.0.1:9/{text}")}),
                 "url",
             ),
             post_json(
                 "/v1/webhooks",
-                json!({"url": "https://hooks.example/x", "description": text}),
+                json!({"url": "http://127.0.0.1:9/x", "description": text}),
                 "description",
             ),
             post_json(
                 "/v1/webhooks",
-                json!({"url": "https://hooks.example/x", "events": ["payment.created", text]}),
+                json!({"url": "http://127.0.0.1:9/x", "events": ["payment.created", text]}),
                 "events[1]",
             ),
             post_json(
@@ -241,13 +241,13 @@ async fn control_characters_and_invalid_utf8_are_refused_everywhere() {
         post(
             "/v1/webhooks",
             FORM,
-            &b"url=https%3A%2F%2Fhooks.example%2Fx&description=%ff"[..],
+            &b"url=http%3A%2F%2F127.0.0.1%3A9%2Fx&description=%ff"[..],
             "description",
         ),
         post(
             "/v1/webhooks",
             FORM,
-            &b"url=https%3A%2F%2Fhooks.example%2F%00"[..],
+            &b"url=http%3A%2F%2F127.0.0.1%3A9%2F%00"[..],
             "url",
         ),
         post(
@@ -420,7 +420,7 @@ async fn tab_newline_and_carriage_return_stay_allowed_in_free_text() {
     let endpoint = api
         .post_json(
             "/v1/webhooks",
-            json!({"url": "https://hooks.example/vinr", "description": "line\none\tz"}),
+            json!({"url": "http://127.0.0.1:9/vinr", "description": "line\none\tz"}),
         )
         .await;
     let endpoint = id_of(endpoint.expect_status(201));

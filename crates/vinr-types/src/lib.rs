@@ -12,7 +12,9 @@ use utoipa::ToSchema;
 
 /// Integer fields of request bodies accept a whole number however JSON spells it: `1000`, and
 /// `1000.0` or `1e3` as well, because JSON Schema (which the OpenAPI 3.1 document uses) counts
-/// those as integers too, so generated clients and fuzzers may send them. A fraction is refused.
+/// those as integers too, so generated clients and fuzzers may send them. A fraction is refused
+/// (one below the precision of an `f64`, such as `1000.00000000000001`, reads as the whole number
+/// it rounds to).
 /// In a form body the value is text: `1000` and `1000.0` alike.
 pub mod whole {
     use serde::de::{Deserializer, Error, Visitor};

@@ -168,6 +168,36 @@ where
     }
 }
 
+/// Middleware: reads every request's whole body (at most [`REQUEST_BODY_BYTES_MAX`]) within
+/// `[http] body_read_timeout_ms` of its headers, before routing, so a client that sends
+/// complete headers and then trickles or withholds its body is answered 408 and disconnected
+/// rather than holding a connection — on the public checkout as on the API. Handlers and
+/// extractors then read a body that is already in memory (and apply their own, smaller,
+/// limits).
+pub async fn read_whole(
+    axum::extract::State(app): axum::extract::State<crate::state::AppState>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let timeout_ms = app.settings.http.body_read_timeout_ms;
+    let (parts, body) = request.into_parts();
+    let read = axum::body::to_bytes(body, REQUEST_BODY_BYTES_MAX);
+    let bytes = match tokio::time::timeout(std::time::Duration::from_millis(timeout_ms), read).await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            return axum::response::IntoResponse::into_response(ApiError::body_too_large(
+                REQUEST_BODY_BYTES_MAX,
+            ))
+        }
+        Err(_) => {
+            return axum::response::IntoResponse::into_response(ApiError::body_timeout(timeout_ms))
+        }
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
 /// The `Idempotency-Key` header, if present: 1–255 visible ASCII characters.
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {

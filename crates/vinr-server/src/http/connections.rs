@@ -27,6 +27,7 @@ use tower::ServiceExt;
 use vinr_domain::limits::{
     HTTP_ACCEPT_ERROR_BACKOFF_MS, HTTP_CONNECTIONS_DERIVED_MIN, HTTP_CONNECTIONS_MAX,
     HTTP_FILES_RESERVE_DIVISOR, HTTP_FILES_RESERVE_MIN, HTTP_LISTEN_BACKLOG_CONNECTIONS,
+    HTTP_SHUTDOWN_GRACE_MS,
 };
 
 use crate::config::HttpConfig;
@@ -139,7 +140,16 @@ pub async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    let grace = Duration::from_millis(HTTP_SHUTDOWN_GRACE_MS);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_ms = HTTP_SHUTDOWN_GRACE_MS,
+            "connections still open at the end of the shutdown grace period were closed"
+        );
+    }
 }
 
 /// One connection, watched by `graceful`: it resolves when the connection closes.

@@ -125,6 +125,18 @@ impl ApiError {
         error
     }
 
+    /// 408 for a body that did not arrive in time; the connection is closed.
+    pub fn body_timeout(timeout_ms: u64) -> Self {
+        let mut error = Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "request_timeout",
+            format!("The request body did not arrive within {timeout_ms} ms of its headers."),
+        );
+        error.close_connection = true;
+        error
+    }
+
     pub fn unsupported_media_type(found: &str) -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -94,6 +94,7 @@ pub fn router(app: AppState) -> Router {
         .merge(api)
         .fallback(ops::route_not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(from_fn_with_state(app.clone(), body::read_whole))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn(request_id::layer))
         .with_state(app)

@@ -43,8 +43,9 @@ pub enum StoreError {
     /// The database is unreachable or refuses for now (restart, failover, too many
     /// connections, a full disk, a lost connection): a retry may succeed. A write that fails
     /// so may have been committed (the connection was lost during its `COMMIT`), so it is
-    /// never answered as a success; its idempotency key makes the retry safe. Made only by
-    /// [`StoreError::outage`], from each backend's error classification.
+    /// never answered as a success; its idempotency key makes the retry safe. Made by
+    /// [`StoreError::outage`] from each backend's error classification, and directly (without
+    /// telling readiness) for a pool whose connections were all busy for the whole wait.
     Outage(String),
 }
 

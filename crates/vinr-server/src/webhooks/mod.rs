@@ -96,13 +96,10 @@ pub fn validate_url(text: &str, mode: Mode, allowed: &AllowedHosts) -> Result<St
             Some(ip) => format!("{ip}, a {} address", refused.kind.describe()),
             None => format!("{}, a {} name", refused.host, refused.kind.describe()),
         };
-        return Err(UrlError::NotAllowed(match mode {
-            Mode::Live => format!("`url` points at {what}: live-mode endpoints must be public."),
-            Mode::Test => format!(
-                "`url` points at {what}: test-mode endpoints may reach public and loopback \
-                 addresses, and the hosts listed in `[webhooks] test_allowed_hosts`."
-            ),
-        }));
+        return Err(UrlError::NotAllowed(format!(
+            "`url` points at {what}: {}.",
+            reach.rule()
+        )));
     }
     match (scheme, mode) {
         ("https", _) => Ok(text.to_owned()),

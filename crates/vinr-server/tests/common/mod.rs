@@ -12,6 +12,19 @@ pub mod process;
 pub mod race;
 pub mod receiver;
 
+/// Set by CI: a test that needs a system tool a laptop may lack (`prlimit`, mounting a tmpfs
+/// as root) fails instead of skipping, so CI never skips it.
+pub const REQUIRE_SYSTEM_TOOLS_VAR: &str = "VINR_REQUIRE_SYSTEM_TOOLS";
+
+/// Says why a test cannot run here and lets it return, or fails it when
+/// `VINR_REQUIRE_SYSTEM_TOOLS=1` says it must run.
+pub fn skip_unless_required(reason: &str) {
+    if std::env::var(REQUIRE_SYSTEM_TOOLS_VAR).is_ok_and(|value| value == "1") {
+        panic!("{REQUIRE_SYSTEM_TOOLS_VAR}=1 but this test cannot run: {reason}");
+    }
+    eprintln!("skipped: {reason}");
+}
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

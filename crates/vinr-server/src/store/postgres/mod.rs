@@ -22,7 +22,10 @@ use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
-use vinr_domain::limits::{DATABASE_CONNECT_TIMEOUT_MS, DATABASE_POOL_WAIT_TIMEOUT_MS};
+use vinr_domain::limits::{
+    DATABASE_CONNECT_TIMEOUT_MS, DATABASE_KEEPALIVE_IDLE_MS, DATABASE_POOL_WAIT_TIMEOUT_MS,
+    DATABASE_TCP_USER_TIMEOUT_MS,
+};
 
 use super::{Reader, StoreError, Tx};
 
@@ -77,8 +80,12 @@ fn pool_error(error: deadpool_postgres::PoolError) -> StoreError {
     use deadpool_postgres::PoolError;
     match error {
         PoolError::Backend(error) => db_error(error),
+        // Every pooled connection busy for the whole wait is load, not an outage: 503 so the
+        // client retries, but `/readyz` stays ready (a balancer draining its busiest nodes
+        // would only move the load and cascade). Connections that cannot be made are outages
+        // of their own, through `Backend`.
         PoolError::Timeout(which) => {
-            StoreError::outage(format!("no database connection in time ({which:?})"))
+            StoreError::Outage(format!("no database connection in time ({which:?})"))
         }
         PoolError::Closed => StoreError::Unavailable("the database pool is closed"),
         PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => {
@@ -87,13 +94,25 @@ fn pool_error(error: deadpool_postgres::PoolError) -> StoreError {
     }
 }
 
-/// The error with its causes: the driver's own message is only its kind ("db error").
+/// The error with its causes: the driver's own message is only its kind ("db error"). A
+/// server error is told by its SQLSTATE, message and constraint only: its `DETAIL` may quote
+/// a whole row ("Failing row contains (…)"), webhook secrets and checkout tokens included,
+/// and this text is logged.
 fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut detail = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
         detail.push_str(": ");
-        detail.push_str(&cause.to_string());
+        match cause.downcast_ref::<tokio_postgres::error::DbError>() {
+            Some(db) => {
+                detail.push_str(&format!("{} (SQLSTATE {}", db.message(), db.code().code()));
+                if let Some(constraint) = db.constraint() {
+                    detail.push_str(&format!(", constraint {constraint}"));
+                }
+                detail.push(')');
+            }
+            None => detail.push_str(&cause.to_string()),
+        }
         source = cause.source();
     }
     detail
@@ -118,6 +137,16 @@ impl PgStore {
             .map_err(|error| StoreError::Database(format!("invalid PostgreSQL URL: {error}")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_millis(DATABASE_CONNECT_TIMEOUT_MS));
+        }
+        // A server that vanishes without closing its sockets (a failover, a cut network) would
+        // otherwise hold every pooled connection's query until the kernel gives up
+        // retransmitting, about 15 minutes; with these a dead peer is an outage in seconds.
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(Duration::from_millis(DATABASE_TCP_USER_TIMEOUT_MS));
+        }
+        config.keepalives(true);
+        if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+            config.keepalives_idle(Duration::from_millis(DATABASE_KEEPALIVE_IDLE_MS));
         }
         let manager = Manager::from_config(
             config,
