@@ -638,6 +638,10 @@ fn responses(path: &str, method: &str, operation: &mut Map<String, Value>) {
             );
         }
         if has_body {
+            add(
+                "408",
+                error("`request_timeout`: the body did not arrive within `[http] body_read_timeout_ms` of the headers"),
+            );
             add("413", error("The body is larger than 64 KiB"));
             add("415", error("The Content-Type is neither JSON nor a form"));
         }
