@@ -318,8 +318,18 @@ async fn shutdown_lets_an_in_flight_request_finish() {
     );
     stream.write_all(head.as_bytes()).await.expect("head sent");
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
     let stopping = tokio::spawn(server.stop());
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Send the body only once the shutdown has begun (the listener is closed: new connections
+    // are refused), so the answer proves an in-flight request outlived it.
+    let began = Instant::now();
+    while TcpStream::connect(&addr).await.is_ok() {
+        assert!(
+            began.elapsed() < NEVER,
+            "the server never stopped listening"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     stream.write_all(body.as_bytes()).await.expect("body sent");
     let (answer, _) = closed_within(&mut stream, NEVER)
         .await
