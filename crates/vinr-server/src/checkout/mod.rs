@@ -32,7 +32,7 @@ use crate::charge;
 use crate::flows::payments::{self as flow, Transition};
 use crate::flows::FlowError;
 use crate::http::request_id;
-use crate::idempotency::InflightGuard;
+use crate::inflight::InflightGuard;
 use crate::state::AppState;
 use crate::store::{Scope, StoreError};
 use form::{FieldErrors, FormBody, Kept};
