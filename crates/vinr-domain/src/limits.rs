@@ -29,8 +29,6 @@ pub const EVENT_RETENTION_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 pub const WRITE_BATCH_FLOWS_MAX: usize = 512;
 /// Flows that may wait for the writer before new writes are refused.
 pub const WRITE_QUEUE_FLOWS_MAX: usize = 16 * 1024;
-/// Random bytes in API keys (SPEC §2: ≥ 192 bits).
-pub const API_KEY_RANDOM_BYTES: usize = 32;
 /// Random characters in object ids and checkout tokens (base62, ~5.95 bits each).
 pub const ID_RANDOM_CHARS: usize = 24;
 pub const CHECKOUT_TOKEN_RANDOM_CHARS: usize = 32;
@@ -104,7 +102,6 @@ const _: () = assert!(AMOUNT_MINOR_UNITS_MIN >= 1);
 const _: () = assert!(AMOUNT_MINOR_UNITS_MAX < i64::MAX as u64);
 const _: () = assert!(LIST_LIMIT_DEFAULT <= LIST_LIMIT_MAX);
 const _: () = assert!(WRITE_BATCH_FLOWS_MAX >= 1 && WRITE_BATCH_FLOWS_MAX <= WRITE_QUEUE_FLOWS_MAX);
-const _: () = assert!(API_KEY_RANDOM_BYTES * 8 >= 192);
 // 24 base62 characters carry > 140 bits: ids cannot be guessed or enumerated.
 const _: () = assert!(ID_RANDOM_CHARS >= 22);
 const _: () = assert!(IDEMPOTENCY_RETENTION_MS_DEFAULT >= 24 * 60 * 60 * 1000);
