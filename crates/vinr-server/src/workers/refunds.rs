@@ -7,14 +7,12 @@
 use std::time::Duration;
 
 use tokio::sync::watch;
+use vinr_domain::limits::{
+    REFUND_LEASE_MS, REFUND_WORKER_BATCH_REFUNDS_MAX, REFUND_WORKER_INTERVAL_MS,
+};
 
 use crate::flows::{refunds, FlowError};
 use crate::state::AppState;
-
-const INTERVAL: Duration = Duration::from_millis(200);
-const BATCH_REFUNDS_MAX: usize = 100;
-/// How long a leased refund is left to its worker before another may take it.
-const LEASE_MS: i64 = 60_000;
 
 /// One pass: answers how many refunds it settled.
 pub async fn step(app: &AppState) -> Result<usize, FlowError> {
@@ -22,8 +20,11 @@ pub async fn step(app: &AppState) -> Result<usize, FlowError> {
     let leased = app
         .store
         .write(move |tx| {
-            let refunds =
-                tx.lease_pending_refunds(now, now.plus_ms(LEASE_MS), BATCH_REFUNDS_MAX)?;
+            let refunds = tx.lease_pending_refunds(
+                now,
+                now.plus_ms(REFUND_LEASE_MS),
+                REFUND_WORKER_BATCH_REFUNDS_MAX,
+            )?;
             refunds
                 .into_iter()
                 .map(|refund| {
@@ -51,5 +52,6 @@ pub async fn step(app: &AppState) -> Result<usize, FlowError> {
 }
 
 pub async fn run(app: AppState, shutdown: watch::Receiver<bool>) {
-    super::every("refunds", INTERVAL, shutdown, || step(&app)).await;
+    let interval = Duration::from_millis(REFUND_WORKER_INTERVAL_MS);
+    super::every("refunds", interval, shutdown, || step(&app)).await;
 }
