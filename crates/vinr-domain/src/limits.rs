@@ -6,7 +6,8 @@ pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
 pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
 pub const AMOUNT_MINOR_UNITS_MIN: u64 = 1;
 pub const AMOUNT_MINOR_UNITS_MAX: u64 = 99_999_999;
-pub const DESCRIPTION_LEN_MAX: usize = 1000;
+/// A payment's `description` (SPEC §3: at most 1000 characters).
+pub const PAYMENT_DESCRIPTION_CHARS_MAX: usize = 1000;
 pub const RETURN_URL_LEN_MAX: usize = 2048;
 pub const METADATA_KEYS_MAX: usize = 50;
 pub const METADATA_KEY_LEN_MAX: usize = 40;
@@ -155,6 +156,9 @@ pub const SQLITE_JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 /// reports): bounds one statement's result while the whole set is read.
 pub const BALANCE_EXPORT_PAGE_ROWS: u32 = 1000;
 
+/// A webhook endpoint's `description`: a label for people, shorter than a payment's (SPEC §6
+/// sets no bound).
+pub const WEBHOOK_DESCRIPTION_CHARS_MAX: usize = 500;
 /// Endpoint URLs longer than this (in bytes) are refused: the same bound as `returnUrl`.
 pub const WEBHOOK_URL_BYTES_MAX: usize = 2048;
 /// Endpoints per account and mode: bounds the fan-out (delivery rows) of every event.

@@ -36,8 +36,6 @@ pub const EVENT_TYPES: &[&str] = &[
 /// The type of the event `POST /v1/webhooks/:id/test` sends; never stored, never subscribed.
 pub const TEST_EVENT_TYPE: &str = "webhook.test";
 
-pub const DESCRIPTION_LEN_MAX: usize = 500;
-
 /// Why an endpoint URL is refused; the message names the rule.
 #[derive(Debug, PartialEq, Eq)]
 pub enum UrlError {
