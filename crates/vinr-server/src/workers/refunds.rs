@@ -1,6 +1,6 @@
 //! Refund processing: asks the processor about each `pending` refund and records its answer
 //! (sandbox: within a second). A refund is leased in one transaction, sent to the processor
-//! outside any transaction, and settled in another; the lease keeps a second worker (on this
+//! outside any transaction, and finished in another; the lease keeps a second worker (on this
 //! or another node) from asking about it at the same time, and an expired lease (a crash in
 //! between) lets it be asked again.
 
@@ -14,7 +14,7 @@ use vinr_domain::limits::{
 use crate::flows::{refunds, FlowError};
 use crate::state::AppState;
 
-/// One pass: answers how many refunds it settled.
+/// One pass: answers how many refunds it finished.
 pub async fn step(app: &AppState) -> Result<usize, FlowError> {
     let now = app.clock.now();
     let leased = app
@@ -34,7 +34,7 @@ pub async fn step(app: &AppState) -> Result<usize, FlowError> {
                 .collect::<Result<Vec<_>, FlowError>>()
         })
         .await?;
-    let mut settled = 0;
+    let mut finished = 0;
     for (refund, reference) in leased {
         let answer = match app.processor(refund.mode) {
             Some(processor) => processor.refund(reference.as_deref(), &refund).await,
@@ -44,11 +44,11 @@ pub async fn step(app: &AppState) -> Result<usize, FlowError> {
         let id = refund.id.clone();
         let reached = app
             .store
-            .write(move |tx| refunds::settle(tx, &id, answer.err(), now))
+            .write(move |tx| refunds::finish(tx, &id, answer.err(), now))
             .await?;
-        settled += usize::from(reached.is_some());
+        finished += usize::from(reached.is_some());
     }
-    Ok(settled)
+    Ok(finished)
 }
 
 pub async fn run(app: AppState, shutdown: watch::Receiver<bool>) {
