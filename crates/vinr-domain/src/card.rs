@@ -2,14 +2,10 @@
 //! number lives only in [`CardNumber`], whose `Debug` is redacted; what is kept of a card is
 //! brand, last4 and expiry.
 
+use crate::limits::{
+    CARD_EXPIRY_YEAR_MAX, CARD_EXPIRY_YEAR_MIN, CARD_NUMBER_DIGITS_MAX, CARD_NUMBER_DIGITS_MIN,
+};
 use crate::payment::FailureCode;
-
-/// Digits in a card number (ISO/IEC 7812).
-pub const CARD_DIGITS_MIN: usize = 12;
-pub const CARD_DIGITS_MAX: usize = 19;
-/// Four-digit expiry years accepted (two-digit years mean 20xx).
-pub const EXPIRY_YEAR_MIN: u32 = 2000;
-pub const EXPIRY_YEAR_MAX: u32 = 2099;
 
 /// A Luhn-valid card number of 12–19 digits. Never printed, never stored.
 #[derive(Clone, PartialEq, Eq)]
@@ -38,11 +34,11 @@ impl CardNumber {
                 ' ' | '-' => {}
                 _ => return Err(CardNumberError::NotDigits),
             }
-            if digits.len() > CARD_DIGITS_MAX {
+            if digits.len() > CARD_NUMBER_DIGITS_MAX {
                 return Err(CardNumberError::WrongLength);
             }
         }
-        if digits.len() < CARD_DIGITS_MIN {
+        if digits.len() < CARD_NUMBER_DIGITS_MIN {
             return Err(CardNumberError::WrongLength);
         }
         if !luhn_valid(&digits) {
@@ -146,11 +142,11 @@ impl Expiry {
             return Err(ExpiryError::InvalidMonth);
         }
         let year = if year < 100 {
-            EXPIRY_YEAR_MIN + year
+            CARD_EXPIRY_YEAR_MIN + year
         } else {
             year
         };
-        if !(EXPIRY_YEAR_MIN..=EXPIRY_YEAR_MAX).contains(&year) {
+        if !(CARD_EXPIRY_YEAR_MIN..=CARD_EXPIRY_YEAR_MAX).contains(&year) {
             return Err(ExpiryError::InvalidYear);
         }
         let (month, year) = (month as u8, year as u16);

@@ -6,6 +6,7 @@
 //! merchant's balance is a liability of the platform, so money the merchant is owed shows as
 //! a credit there: the merchant's balance is minus the sum of its entries.
 
+use crate::limits::LIVE_AVAILABILITY_DAYS;
 use crate::{Mode, UnixMillis};
 
 /// What an account pays: per captured card payment, and optionally per refund.
@@ -31,8 +32,6 @@ impl Default for Pricing {
     }
 }
 
-/// How long funds wait before a live settlement may pay them out (T+2).
-pub const LIVE_AVAILABILITY_DAYS: i64 = 2;
 const DAY_MS: i64 = 86_400_000;
 
 /// When money moved at `created_at` may be settled: at once in test mode (SPEC §7), else at

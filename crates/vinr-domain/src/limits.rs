@@ -6,7 +6,8 @@ pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
 pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
 pub const AMOUNT_MINOR_UNITS_MIN: u64 = 1;
 pub const AMOUNT_MINOR_UNITS_MAX: u64 = 99_999_999;
-pub const DESCRIPTION_LEN_MAX: usize = 1000;
+/// A payment's `description` (SPEC §3: at most 1000 characters).
+pub const PAYMENT_DESCRIPTION_CHARS_MAX: usize = 1000;
 pub const RETURN_URL_LEN_MAX: usize = 2048;
 pub const METADATA_KEYS_MAX: usize = 50;
 pub const METADATA_KEY_LEN_MAX: usize = 40;
@@ -29,8 +30,6 @@ pub const EVENT_RETENTION_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 pub const WRITE_BATCH_FLOWS_MAX: usize = 512;
 /// Flows that may wait for the writer before new writes are refused.
 pub const WRITE_QUEUE_FLOWS_MAX: usize = 16 * 1024;
-/// Random bytes in API keys (SPEC §2: ≥ 192 bits).
-pub const API_KEY_RANDOM_BYTES: usize = 32;
 /// Random characters in object ids and checkout tokens (base62, ~5.95 bits each).
 pub const ID_RANDOM_CHARS: usize = 24;
 pub const CHECKOUT_TOKEN_RANDOM_CHARS: usize = 32;
@@ -100,11 +99,122 @@ pub const HTTP_LISTEN_BACKLOG_CONNECTIONS: u32 = 1024;
 /// memory stays flat whether or not anyone scrapes `/metrics`.
 pub const METRICS_UPKEEP_INTERVAL_MS: u64 = 5_000;
 
+/// Random base62 characters in an API key: 43 carry 256 bits (SPEC §2 asks for at least 192).
+pub const API_KEY_RANDOM_CHARS: usize = 43;
+/// Random base62 characters in the checkout's CSRF cookie (~190 bits, at least 128 asked).
+pub const CSRF_COOKIE_RANDOM_CHARS: usize = 32;
+/// Longest checkout token looked up: a few time characters plus the random part fit easily.
+pub const CHECKOUT_TOKEN_BYTES_MAX: usize = 64;
+/// Largest checkout form body read; a card form is a few hundred bytes.
+pub const CHECKOUT_FORM_BYTES_MAX: usize = 8 * 1024;
+/// Longest form value kept for redisplay (longer input is invalid anyway).
+pub const CHECKOUT_FIELD_CHARS_MAX: usize = 100;
+/// Longest name on the card accepted: longer than any printed card name.
+pub const CHECKOUT_NAME_CHARS_MAX: usize = 100;
+/// How long a second submit of one payment waits for the first to finish before giving up.
+pub const CHECKOUT_CONCURRENT_SUBMIT_WAIT_MS: u64 = 15_000;
+/// How often that waiting submit looks again: short against a payment's few milliseconds.
+pub const CHECKOUT_CONCURRENT_SUBMIT_POLL_MS: u64 = 20;
+
+/// Digits in a card number (ISO/IEC 7812: 12 to 19).
+pub const CARD_NUMBER_DIGITS_MIN: usize = 12;
+pub const CARD_NUMBER_DIGITS_MAX: usize = 19;
+/// Four-digit expiry years accepted; a two-digit year `YY` means `CARD_EXPIRY_YEAR_MIN + YY`.
+pub const CARD_EXPIRY_YEAR_MIN: u32 = 2000;
+pub const CARD_EXPIRY_YEAR_MAX: u32 = 2099;
+/// Largest percentage fee in `[pricing]`, in basis points: 10 000 bps are 100 %.
+pub const PRICING_PERCENT_BPS_MAX: u32 = 10_000;
+/// How long funds wait before a live settlement may pay them out (T+2).
+pub const LIVE_AVAILABILITY_DAYS: i64 = 2;
+/// Longest `idempotency.retention_hours`: a key kept longer than the events (SPEC §6) would
+/// replay answers about objects whose events are gone.
+pub const IDEMPOTENCY_RETENTION_HOURS_MAX: u32 = (EVENT_RETENTION_MS / 3_600_000) as u32;
+
+/// Connections per node: enough concurrent transactions for PostgreSQL to batch their WAL
+/// flushes; PostgreSQL's default `max_connections` is 100, so six nodes fit.
+pub const POSTGRES_POOL_CONNECTIONS_MAX: usize = 16;
+/// Read-only SQLite connections kept open between reads (readers run in parallel under WAL).
+pub const SQLITE_READ_POOL_CONNECTIONS_MAX: usize = 16;
+/// How long a SQLite connection waits for another process (e.g. `vinr keys create`) holding
+/// the lock.
+pub const SQLITE_BUSY_TIMEOUT_MS: u64 = 5_000;
+/// Prepared statements cached per SQLite connection: about as many as the store prepares.
+pub const SQLITE_STATEMENT_CACHE_STATEMENTS: usize = 64;
+/// Page cache per SQLite connection. Hot index pages stay in memory; much larger caches cost
+/// more at every transaction end than they save (measured: `pcache1Truncate`).
+pub const SQLITE_CACHE_SIZE_KIB: i64 = 16 * 1024;
+/// Memory-mapped reads of the database file: reads skip a copy through the page cache.
+pub const SQLITE_MMAP_SIZE_BYTES: i64 = 256 * 1024 * 1024;
+/// How often the checkpointer copies the WAL back into the database file, so the WAL stays
+/// short and reads do not scan a long one.
+pub const SQLITE_CHECKPOINT_INTERVAL_MS: u64 = 250;
+/// WAL pages after which the writer checkpoints between two batches (about 8 MiB at 4 KiB pages).
+pub const SQLITE_WAL_AUTOCHECKPOINT_PAGES: i64 = 2000;
+/// The WAL file is truncated back to this size after it has grown past it.
+pub const SQLITE_JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
+/// Rows per page when the store reads all balance transactions of a filter (settlement
+/// reports): bounds one statement's result while the whole set is read.
+pub const BALANCE_EXPORT_PAGE_ROWS: u32 = 1000;
+
+/// A webhook endpoint's `description`: a label for people, shorter than a payment's (SPEC §6
+/// sets no bound).
+pub const WEBHOOK_DESCRIPTION_CHARS_MAX: usize = 500;
+/// Endpoint URLs longer than this (in bytes) are refused: the same bound as `returnUrl`.
+pub const WEBHOOK_URL_BYTES_MAX: usize = 2048;
+/// Endpoints per account and mode: bounds the fan-out (delivery rows) of every event.
+pub const WEBHOOK_ENDPOINTS_PER_SCOPE_MAX: u64 = 16;
+/// Bytes of a receiver's answer kept with each attempt: enough to read an error message.
+pub const WEBHOOK_RESPONSE_EXCERPT_BYTES_MAX: usize = 1024;
+/// Random bytes in a signing secret (the Standard Webhooks format: `whsec_` + base64; the
+/// format asks for 24 to 64 bytes).
+pub const WEBHOOK_SECRET_RANDOM_BYTES: usize = 32;
+/// Idle keep-alive connections kept per receiver host, so a busy receiver is not reconnected
+/// for every attempt.
+pub const WEBHOOK_POOL_IDLE_PER_HOST_CONNECTIONS_MAX: usize = 256;
+/// Deliveries leased per transaction: one transaction fills much of the in-flight window.
+pub const WEBHOOK_LEASE_BATCH_DELIVERIES_MAX: usize = 512;
+/// Attempts in flight on this node (the sockets are counted in the file reserve above).
+pub const WEBHOOK_IN_FLIGHT_ATTEMPTS_MAX: usize = 1024;
+/// Outcomes recorded per transaction: one transaction can record the whole in-flight window.
+pub const WEBHOOK_RECORD_BATCH_OUTCOMES_MAX: usize = 1024;
+/// A lease outlives the attempt's timeout by this much, time to record the outcome; only
+/// after it may another node (or this one, after a crash) attempt the delivery again.
+pub const WEBHOOK_LEASE_MARGIN_MS: i64 = 15_000;
+/// How long a stopping delivery worker waits for attempts in flight to finish and be recorded.
+pub const WEBHOOK_DRAIN_TIMEOUT_MS: u64 = 5_000;
+/// How often the webhook queue-depth gauge is refreshed: finer than any scrape interval.
+pub const WEBHOOK_GAUGE_INTERVAL_MS: u64 = 1_000;
+/// How often finished deliveries and attempts older than the events' 30 days are pruned.
+pub const WEBHOOK_PRUNE_INTERVAL_MS: u64 = 60_000;
+/// Prune statements per pass, each of at most [`PRUNE_BATCH_ROWS_MAX`] rows per table.
+pub const WEBHOOK_PRUNE_BATCHES_MAX: usize = 100;
+
+/// How often the refund worker looks for pending refunds: a refund finishes within a fraction
+/// of a second.
+pub const REFUND_WORKER_INTERVAL_MS: u64 = 200;
+/// Refunds leased per transaction: bounds how long one step holds the writer or row locks.
+pub const REFUND_WORKER_BATCH_REFUNDS_MAX: usize = 100;
+/// How long a leased refund is left to its worker before another may take it.
+pub const REFUND_LEASE_MS: i64 = 60_000;
+/// How often the expiry worker looks for due payments: expiry is accurate to about a second.
+pub const EXPIRY_WORKER_INTERVAL_MS: u64 = 1_000;
+/// Payments per transaction: bounds how long one sweep holds the writer or row locks.
+pub const EXPIRY_BATCH_PAYMENTS_MAX: usize = 100;
+/// Batches per step, so a backlog is worked off over several steps without starving others.
+pub const EXPIRY_BATCHES_PER_STEP_MAX: usize = 50;
+/// How often the settlement worker runs due schedules and payouts.
+pub const SETTLEMENT_WORKER_INTERVAL_MS: u64 = 2_000;
+/// Payouts per transaction: bounds how long one step holds the writer or row locks.
+pub const SETTLEMENT_PAYOUTS_PER_TRANSACTION_MAX: usize = 100;
+/// How often the maintenance worker prunes expired idempotency keys and old events.
+pub const MAINTENANCE_INTERVAL_MS: u64 = 60_000;
+/// Batches per step: at most this many × [`PRUNE_BATCH_ROWS_MAX`] rows of each kind per minute.
+pub const MAINTENANCE_BATCHES_PER_STEP_MAX: usize = 100;
+
 const _: () = assert!(AMOUNT_MINOR_UNITS_MIN >= 1);
 const _: () = assert!(AMOUNT_MINOR_UNITS_MAX < i64::MAX as u64);
 const _: () = assert!(LIST_LIMIT_DEFAULT <= LIST_LIMIT_MAX);
 const _: () = assert!(WRITE_BATCH_FLOWS_MAX >= 1 && WRITE_BATCH_FLOWS_MAX <= WRITE_QUEUE_FLOWS_MAX);
-const _: () = assert!(API_KEY_RANDOM_BYTES * 8 >= 192);
 // 24 base62 characters carry > 140 bits: ids cannot be guessed or enumerated.
 const _: () = assert!(ID_RANDOM_CHARS >= 22);
 const _: () = assert!(IDEMPOTENCY_RETENTION_MS_DEFAULT >= 24 * 60 * 60 * 1000);
@@ -124,3 +234,26 @@ const _: () = assert!(HTTP_FILES_RESERVE_DIVISOR >= 2);
 const _: () = assert!(
     HTTP_CONNECTIONS_DERIVED_MIN >= 1 && HTTP_CONNECTIONS_DERIVED_MIN <= HTTP_CONNECTIONS_MAX
 );
+const _: () = assert!(API_KEY_RANDOM_CHARS * 595 / 100 >= 192);
+const _: () = assert!(CSRF_COOKIE_RANDOM_CHARS * 595 / 100 >= 128);
+const _: () = assert!(CHECKOUT_TOKEN_RANDOM_CHARS <= CHECKOUT_TOKEN_BYTES_MAX);
+const _: () = assert!(
+    CHECKOUT_CONCURRENT_SUBMIT_POLL_MS >= 1
+        && CHECKOUT_CONCURRENT_SUBMIT_POLL_MS <= CHECKOUT_CONCURRENT_SUBMIT_WAIT_MS
+);
+const _: () = assert!(CARD_NUMBER_DIGITS_MIN <= CARD_NUMBER_DIGITS_MAX);
+// Every two-digit year maps into the accepted four-digit years.
+const _: () =
+    assert!(CARD_EXPIRY_YEAR_MIN % 100 == 0 && CARD_EXPIRY_YEAR_MIN + 99 <= CARD_EXPIRY_YEAR_MAX);
+const _: () = assert!(
+    IDEMPOTENCY_RETENTION_HOURS_MAX >= 24
+        && IDEMPOTENCY_RETENTION_MS_DEFAULT <= IDEMPOTENCY_RETENTION_HOURS_MAX as i64 * 3_600_000
+);
+// Six nodes' pools fit PostgreSQL's default `max_connections` of 100.
+const _: () = assert!(POSTGRES_POOL_CONNECTIONS_MAX * 6 <= 100);
+// The WAL is not truncated below the size at which the writer checkpoints (4 KiB pages).
+const _: () = assert!(SQLITE_JOURNAL_SIZE_LIMIT_BYTES >= SQLITE_WAL_AUTOCHECKPOINT_PAGES * 4096);
+const _: () = assert!(WEBHOOK_SECRET_RANDOM_BYTES >= 24 && WEBHOOK_SECRET_RANDOM_BYTES <= 64);
+// A lease never takes more deliveries than can be attempted at once.
+const _: () = assert!(WEBHOOK_LEASE_BATCH_DELIVERIES_MAX <= WEBHOOK_IN_FLIGHT_ATTEMPTS_MAX);
+const _: () = assert!(REFUND_LEASE_MS > REFUND_WORKER_INTERVAL_MS as i64);

@@ -133,9 +133,9 @@ pub fn reserve(payment: &mut Payment, requested: Option<u64>) -> Result<u64, Ref
     Ok(amount)
 }
 
-/// Settles a pending refund with the processor's answer. A failed refund gives its amount
+/// Finishes a pending refund with the processor's answer. A failed refund gives its amount
 /// back to the payment's refundable amount.
-pub fn settle(
+pub fn finish(
     refund: &mut Refund,
     payment: &mut Payment,
     failure_reason: Option<String>,
@@ -248,19 +248,19 @@ mod tests {
         let mut payment = completed(1000, None);
         let mut refund = refund_of(reserve(&mut payment, Some(700)).expect("reserve"));
         assert_eq!(
-            settle(&mut refund, &mut payment, Some("declined".into())),
+            finish(&mut refund, &mut payment, Some("declined".into())),
             Ok(RefundStatus::Failed)
         );
         assert_eq!(payment.amount_refunded, 0);
         assert_eq!(refund.failure_reason.as_deref(), Some("declined"));
         assert_eq!(
-            settle(&mut refund, &mut payment, None),
+            finish(&mut refund, &mut payment, None),
             Err(RefundError::AlreadyFinal(RefundStatus::Failed))
         );
         let mut next = refund_of(reserve(&mut payment, None).expect("freed again"));
         assert_eq!(next.amount, 1000);
         assert_eq!(
-            settle(&mut next, &mut payment, None),
+            finish(&mut next, &mut payment, None),
             Ok(RefundStatus::Succeeded)
         );
         assert_eq!(payment.amount_refunded, 1000);

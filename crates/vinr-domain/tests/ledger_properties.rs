@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use vinr_domain::ledger::{self, Entry, Movement, Pricing};
-use vinr_domain::refund::{reserve, settle};
+use vinr_domain::refund::{finish, reserve};
 use vinr_domain::{
     CaptureMethod, Currency, Mode, Operation, Payment, PaymentStatus, Refund, RefundStatus,
     UnixMillis,
@@ -124,7 +124,7 @@ proptest! {
                 Step::Settle(succeeded) => {
                     if let Some(refund) = refunds.iter_mut().find(|r| r.status == RefundStatus::Pending) {
                         let failure = (!succeeded).then(|| "declined".to_owned());
-                        let reached = settle(refund, &mut payment, failure).expect("pending");
+                        let reached = finish(refund, &mut payment, failure).expect("pending");
                         if reached == RefundStatus::Failed {
                             let movement = Movement::refund_reversal(refund.amount);
                             prop_assert!(sums_to_zero(&movement.entries));

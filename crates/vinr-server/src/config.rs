@@ -9,10 +9,11 @@ use std::path::Path;
 use serde::Deserialize;
 use vinr_domain::ledger::Pricing;
 use vinr_domain::limits::{
-    AUTHORIZATION_TTL_MS_DEFAULT, EVENT_RETENTION_MS, HTTP_BODY_READ_TIMEOUT_MS_DEFAULT,
+    AMOUNT_MINOR_UNITS_MAX, AUTHORIZATION_TTL_MS_DEFAULT, HTTP_BODY_READ_TIMEOUT_MS_DEFAULT,
     HTTP_CONNECTIONS_MAX, HTTP_HEADER_READ_TIMEOUT_MS_DEFAULT,
     HTTP_KEEP_ALIVE_IDLE_TIMEOUT_MS_DEFAULT, HTTP_TIMEOUT_MS_MAX, HTTP_TIMEOUT_MS_MIN,
-    IDEMPOTENCY_RETENTION_MS_DEFAULT, PAYMENT_EXPIRY_MS_DEFAULT,
+    IDEMPOTENCY_RETENTION_HOURS_MAX, IDEMPOTENCY_RETENTION_MS_DEFAULT, PAYMENT_EXPIRY_MS_DEFAULT,
+    PRICING_PERCENT_BPS_MAX,
 };
 use vinr_domain::settlement::Schedule;
 use vinr_domain::Mode;
@@ -21,7 +22,6 @@ use crate::webhooks::ssrf::AllowedHosts;
 
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
 pub const DATABASE_URL_DEFAULT: &str = "sqlite://vinr.db";
-const IDEMPOTENCY_RETENTION_HOURS_MAX: u32 = (EVENT_RETENTION_MS / 3_600_000) as u32;
 
 /// The `[rate_limit]` table (SPEC §2, §8): per API key, separate read and write buckets.
 #[derive(Debug, Clone, Deserialize)]
@@ -247,16 +247,16 @@ impl Pricings {
 }
 
 fn check_pricing(table: &str, pricing: Pricing) -> Result<(), String> {
-    const BPS_MAX: u32 = 10_000;
-    const MINOR_MAX: u64 = vinr_domain::limits::AMOUNT_MINOR_UNITS_MAX;
-    if pricing.percent_bps > BPS_MAX {
+    if pricing.percent_bps > PRICING_PERCENT_BPS_MAX {
         return Err(format!(
-            "{table}.percent_bps must be at most {BPS_MAX} (100 %)"
+            "{table}.percent_bps must be at most {PRICING_PERCENT_BPS_MAX} (100 %)"
         ));
     }
-    if pricing.fixed_minor > MINOR_MAX || pricing.refund_fixed_minor > MINOR_MAX {
+    if pricing.fixed_minor > AMOUNT_MINOR_UNITS_MAX
+        || pricing.refund_fixed_minor > AMOUNT_MINOR_UNITS_MAX
+    {
         return Err(format!(
-            "{table}: fixed_minor and refund_fixed_minor must be at most {MINOR_MAX}"
+            "{table}: fixed_minor and refund_fixed_minor must be at most {AMOUNT_MINOR_UNITS_MAX}"
         ));
     }
     Ok(())

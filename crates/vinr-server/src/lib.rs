@@ -30,6 +30,7 @@ pub mod config;
 pub mod flows;
 pub mod http;
 pub mod idempotency;
+pub mod inflight;
 pub mod outbox;
 pub mod processor;
 pub mod redacted;

@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::flows::{self, FlowError};
 use crate::http::connections::{self, ConnectionLimits};
-use crate::idempotency::Inflight;
+use crate::inflight::Inflight;
 use crate::processor::{Processor, SandboxProcessor};
 use crate::redacted::Redacted;
 use crate::state::{App, AppState};

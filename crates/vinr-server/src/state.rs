@@ -8,7 +8,7 @@ use vinr_domain::Mode;
 use crate::auth::rate_limit::RateLimits;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::idempotency::Inflight;
+use crate::inflight::Inflight;
 use crate::processor::Processor;
 use crate::redacted::Redacted;
 use crate::store::{IdempotencyScope, Store};

@@ -38,7 +38,7 @@ async fn balance_in(api: &Api, currency: &str) -> (i64, i64) {
     (side("available"), side("pending"))
 }
 
-async fn settle_refunds(server: &TestServer, api: &Api) {
+async fn finish_refunds(server: &TestServer, api: &Api) {
     for _ in 0..100 {
         refunds::step(server.app()).await.expect("a refunds step");
         let all = api.list_all("/v1/refunds").await;
@@ -168,7 +168,7 @@ async fn refunds_are_booked_when_made_and_reversed_when_they_fail() {
         .expect_status(201)
         .clone();
     assert_eq!(balance_in(&api, "EUR").await, (2 * 961 - 400 - 1000, 0));
-    settle_refunds(&server, &api).await;
+    finish_refunds(&server, &api).await;
     let doomed_id = id_of(&doomed);
     assert_eq!(
         api.get(&format!("/v1/refunds/{doomed_id}"))
@@ -400,7 +400,7 @@ async fn after_a_random_workload_the_balance_is_captured_minus_refunds_minus_fee
                     reply.json
                 );
             }
-            _ => settle_refunds(&server, &api).await,
+            _ => finish_refunds(&server, &api).await,
         }
     }
     // And 50 partial refunds of one payment at once.
@@ -413,7 +413,7 @@ async fn after_a_random_workload_the_balance_is_captured_minus_refunds_minus_fee
         }
     })
     .await;
-    settle_refunds(&server, &api).await;
+    finish_refunds(&server, &api).await;
 
     let payments = api.payments().await;
     let refund_list = api.list_all("/v1/refunds").await;

@@ -6,7 +6,7 @@
 //!
 //! The server's own refunds worker also runs (every ~200 ms), so a refund read after its
 //! creation may already be final: the tests assert outcomes, never how many refunds one step
-//! settled, and drive the worker by hand only to finish sooner.
+//! finished, and drive the worker by hand only to finish sooner.
 
 mod common;
 
@@ -23,7 +23,7 @@ use vinr_server::workers::refunds;
 const MISSING_PAYMENT: &str = "pay_000000000000000000000000";
 const MISSING_REFUND: &str = "re_000000000000000000000000";
 /// How long a refund may stay `pending` while the worker is driven.
-const SETTLE_WITHIN: Duration = Duration::from_secs(5);
+const FINISH_WITHIN: Duration = Duration::from_secs(5);
 
 /// A refund body for `payment_id` with `extra` merged in.
 fn refund_body(payment_id: &str, extra: Value) -> Value {
@@ -80,9 +80,9 @@ async fn run_worker(server: &TestServer) {
 }
 
 /// Drives the refunds worker until no refund of the account is `pending` (at most
-/// [`SETTLE_WITHIN`]); answers every refund, newest first.
-async fn settle_all(server: &TestServer, api: &Api) -> Vec<Value> {
-    let deadline = Instant::now() + SETTLE_WITHIN;
+/// [`FINISH_WITHIN`]); answers every refund, newest first.
+async fn finish_all(server: &TestServer, api: &Api) -> Vec<Value> {
+    let deadline = Instant::now() + FINISH_WITHIN;
     loop {
         run_worker(server).await;
         let all = api.list_all("/v1/refunds").await;
@@ -91,15 +91,15 @@ async fn settle_all(server: &TestServer, api: &Api) -> Vec<Value> {
         }
         assert!(
             Instant::now() < deadline,
-            "refunds still pending after {SETTLE_WITHIN:?}"
+            "refunds still pending after {FINISH_WITHIN:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 /// The refund `refund_id` once final, read through `GET /v1/refunds/:id`.
-async fn settled(server: &TestServer, api: &Api, refund_id: &str) -> Value {
-    settle_all(server, api).await;
+async fn finished(server: &TestServer, api: &Api, refund_id: &str) -> Value {
+    finish_all(server, api).await;
     get_refund(api, refund_id).await
 }
 
@@ -223,7 +223,7 @@ async fn full_refund_answers_the_whole_refund_and_succeeds() {
         read == created || read["status"] == "succeeded",
         "GET answers the refund: {read}"
     );
-    let last = settled(&server, &api, &id).await;
+    let last = finished(&server, &api, &id).await;
     assert_final_of(&created, &last, "succeeded", Value::Null);
     assert_eq!(amount_refunded(&api, &payment_id).await, 1000);
     assert_eq!(refunds_of(&api, &payment_id).await, vec![last]);
@@ -260,13 +260,13 @@ async fn partial_refunds_sum_exactly_to_the_captured_amount() {
     let before = everything(&api).await;
     expect_too_large(&post_refund(&api, refund_body(&payment_id, json!({"amount": 1}))).await);
     let after = everything(&api).await;
-    // The worker may have settled some refunds between the reads: compare the rest.
+    // The worker may have finished some refunds between the reads: compare the rest.
     assert_eq!(before.0, after.0, "the payment changed");
     assert_eq!(ids(&before.2), ids(&after.2), "a refund was written");
 
-    let settled_refunds = settle_all(&server, &api).await;
-    assert_eq!(settled_refunds.len(), 4);
-    assert!(settled_refunds.iter().all(|r| r["status"] == "succeeded"));
+    let finished_refunds = finish_all(&server, &api).await;
+    assert_eq!(finished_refunds.len(), 4);
+    assert!(finished_refunds.iter().all(|r| r["status"] == "succeeded"));
     assert_eq!(amount_refunded(&api, &payment_id).await, 1000);
     expect_too_large(&post_refund(&api, refund_body(&payment_id, json!({"amount": 1}))).await);
     server.stop().await;
@@ -387,7 +387,7 @@ async fn a_declined_refund_fails_and_frees_its_amount() {
         assert_eq!(refunded_then, 400, "a pending refund counts");
     }
 
-    let failed = settled(&server, &api, &id).await;
+    let failed = finished(&server, &api, &id).await;
     assert_final_of(&first, &failed, "failed", json!("declined"));
     assert_eq!(
         amount_refunded(&api, &payment_id).await,
@@ -401,7 +401,7 @@ async fn a_declined_refund_fails_and_frees_its_amount() {
     let again = refund(&api, &payment_id, None).await;
     assert_eq!(again["amount"], 1000);
     assert_eq!(again["status"], "pending");
-    let again = settled(&server, &api, &id_of(&again)).await;
+    let again = finished(&server, &api, &id_of(&again)).await;
     assert_eq!(again["status"], "failed");
     assert_eq!(again["failureReason"], "declined");
     assert_eq!(amount_refunded(&api, &payment_id).await, 0);
@@ -454,9 +454,9 @@ async fn bad_input_is_400_and_changes_nothing() {
     let server = TestServer::start().await;
     let api = server.api();
     let p = id_of(&api.completed_payment().await);
-    // One settled refund, so "nothing changed" compares against a non-empty state.
+    // One finished refund, so "nothing changed" compares against a non-empty state.
     refund(&api, &p, Some(100)).await;
-    settle_all(&server, &api).await;
+    finish_all(&server, &api).await;
 
     let invalid = "parameter_invalid";
     let amount = Some("amount");
@@ -639,7 +639,7 @@ async fn other_accounts_and_modes_see_nothing() {
         .await;
     let payment_id = id_of(&a.completed_payment().await);
     let refund_id = id_of(&refund(&a, &payment_id, Some(300)).await);
-    settle_all(&server, &a).await;
+    finish_all(&server, &a).await;
     let before = everything(&a).await;
 
     for outsider in [&b, &live] {
@@ -778,8 +778,8 @@ async fn refunds_write_created_then_final_events() {
     let fail_payment = id_of(&completed_with(&api, CARD_REFUNDS_FAIL).await);
     let ok = refund(&api, &ok_payment, Some(300)).await;
     let ko = refund(&api, &fail_payment, Some(500)).await;
-    let ok_final = settled(&server, &api, &id_of(&ok)).await;
-    let ko_final = settled(&server, &api, &id_of(&ko)).await;
+    let ok_final = finished(&server, &api, &id_of(&ok)).await;
+    let ko_final = finished(&server, &api, &id_of(&ko)).await;
 
     for (created, last, kind) in [
         (&ok, &ok_final, "refund.succeeded"),
@@ -831,7 +831,7 @@ async fn an_idempotency_key_replays_and_refuses_another_body() {
     let first = send("refund-1", body.clone()).await;
     first.expect_status(201);
     assert_eq!(first.header("idempotent-replayed"), None);
-    settle_all(&server, &api).await;
+    finish_all(&server, &api).await;
     let before = everything(&api).await;
 
     // The replay is the first answer (pending), even though the refund has since succeeded.
@@ -886,7 +886,7 @@ async fn restricted_keys_need_refund_scopes() {
     let account = server.sandbox_account();
     let payment_id = id_of(&api.completed_payment().await);
     let existing = id_of(&refund(&api, &payment_id, Some(100)).await);
-    settle_all(&server, &api).await;
+    finish_all(&server, &api).await;
     let before = everything(&api).await;
 
     let (_, reader) = server
@@ -949,7 +949,7 @@ async fn concurrent_partial_refunds_never_exceed_the_captured_amount() {
     assert_eq!(amount_refunded(&api, &payment_id).await, sum);
 
     let accepted_ids: BTreeSet<String> = accepted.iter().map(|r| id_of(r)).collect();
-    let all = settle_all(&server, &api).await;
+    let all = finish_all(&server, &api).await;
     assert_eq!(ids(&all).into_iter().collect::<BTreeSet<_>>(), accepted_ids);
     assert!(
         all.iter().all(|r| r["status"] == "succeeded"),

@@ -90,8 +90,8 @@ async fn payment(
 }
 
 /// Drives the refunds worker until every refund in `refunds` has its expected outcome. The
-/// server's own refunds worker runs too, so either may settle a refund.
-async fn settle_refunds(server: &TestServer, api: &Api, refunds: &[(String, &str)]) {
+/// server's own refunds worker runs too, so either may finish a refund.
+async fn finish_refunds(server: &TestServer, api: &Api, refunds: &[(String, &str)]) {
     for _ in 0..200 {
         refunds::step(server.app()).await.expect("a refunds step");
         let mut pending = false;
@@ -182,7 +182,7 @@ async fn one_day(
     refunds.push((id_of(reply.expect_status(201)), "failed"));
     // The refund and the reversal of its failure: two transactions that cancel out.
     expected.transactions += 2;
-    settle_refunds(server, api, &refunds).await;
+    finish_refunds(server, api, &refunds).await;
     expected
 }
 

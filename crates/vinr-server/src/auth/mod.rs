@@ -13,16 +13,13 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use vinr_domain::ids::random_base62;
+use vinr_domain::limits::API_KEY_RANDOM_CHARS;
 use vinr_domain::Mode;
 
 use crate::http::error::ApiError;
 use crate::redacted::Redacted;
 use crate::state::AppState;
 use crate::store::{ApiKeyRecord, KeyKind, Scope};
-
-/// 43 base62 characters carry 256 bits (SPEC §2 asks for at least 192).
-const KEY_RANDOM_CHARS: usize = 43;
-const _: () = assert!(KEY_RANDOM_CHARS * 595 / 100 >= 192);
 
 /// Every scope a restricted key may hold. `…:write` implies `…:read` of the same resource.
 pub const SCOPES: &[&str] = &[
@@ -47,7 +44,7 @@ pub fn generate_key(kind: KeyKind, mode: Mode) -> SecretKey {
     Redacted::new(format!(
         "{prefix}_{}_{}",
         mode.as_str(),
-        random_base62(KEY_RANDOM_CHARS)
+        random_base62(API_KEY_RANDOM_CHARS)
     ))
 }
 
@@ -72,7 +69,7 @@ fn parse_key_shape(key: &str) -> Option<Mode> {
     let mode = Mode::parse(parts.next()?)?;
     let random = parts.next()?;
     let valid = matches!(kind, "sk" | "rk")
-        && random.len() == KEY_RANDOM_CHARS
+        && random.len() == API_KEY_RANDOM_CHARS
         && random.bytes().all(|b| b.is_ascii_alphanumeric());
     valid.then_some(mode)
 }

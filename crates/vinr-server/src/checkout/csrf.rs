@@ -9,13 +9,11 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use vinr_domain::ids::random_base62;
+use vinr_domain::limits::CSRF_COOKIE_RANDOM_CHARS;
 
 pub const COOKIE_NAME: &str = "vinr_csrf";
 /// Form field carrying the signed token.
 pub const FIELD_NAME: &str = "csrf";
-/// Random base62 characters in the cookie (~190 bits).
-const COOKIE_RANDOM_CHARS: usize = 32;
-const _: () = assert!(COOKIE_RANDOM_CHARS * 595 / 100 >= 128);
 
 /// The key that signs form tokens, derived from the server-wide secret (shared by every node
 /// of one database) with a label, so it is never the key of anything else.
@@ -57,7 +55,7 @@ impl CsrfKey {
 }
 
 fn well_formed(value: &str) -> bool {
-    value.len() == COOKIE_RANDOM_CHARS && value.bytes().all(|b| b.is_ascii_alphanumeric())
+    value.len() == CSRF_COOKIE_RANDOM_CHARS && value.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// The CSRF cookie the browser sent, if it has the right shape.
@@ -77,7 +75,7 @@ pub fn cookie_or_new(headers: &HeaderMap, secure: bool) -> (String, Option<Heade
     if let Some(existing) = cookie(headers) {
         return (existing, None);
     }
-    let value = random_base62(COOKIE_RANDOM_CHARS);
+    let value = random_base62(CSRF_COOKIE_RANDOM_CHARS);
     let secure = if secure { "; Secure" } else { "" };
     let set = format!("{COOKIE_NAME}={value}; Path=/checkout; HttpOnly; SameSite=Strict{secure}");
     (value, HeaderValue::from_str(&set).ok())

@@ -3,15 +3,10 @@
 //! except the card number, which is never echoed back.
 
 use vinr_domain::card::{CardNumber, CardNumberError, Expiry, ExpiryError};
+use vinr_domain::limits::{CHECKOUT_FIELD_CHARS_MAX, CHECKOUT_NAME_CHARS_MAX};
 
 use crate::http::text::urlencoded_pairs;
 use crate::processor::CardInput;
-
-/// Largest form body read; a card form is a few hundred bytes.
-pub const FORM_BYTES_MAX: usize = 8 * 1024;
-/// Longest value kept per field (longer input is invalid anyway).
-const FIELD_CHARS_MAX: usize = 100;
-pub const NAME_CHARS_MAX: usize = 100;
 
 /// A urlencoded form body, decoded. A field whose value is not valid UTF-8 is kept as present
 /// but invalid (never silently turned into U+FFFD), so its check refuses it.
@@ -95,7 +90,7 @@ fn bounded(value: Option<&str>) -> String {
         .unwrap_or_default()
         .trim()
         .chars()
-        .take(FIELD_CHARS_MAX)
+        .take(CHECKOUT_FIELD_CHARS_MAX)
         .collect()
 }
 
@@ -174,7 +169,7 @@ pub fn validate(form: &FormBody, today: (u16, u8)) -> Result<CardInput, Box<Inva
         errors.name = Some("The name on the card is not valid.");
     } else if kept.name.is_empty() {
         errors.name = Some("Enter the name on the card.");
-    } else if form.get("name").unwrap_or_default().trim().chars().count() > NAME_CHARS_MAX
+    } else if form.get("name").unwrap_or_default().trim().chars().count() > CHECKOUT_NAME_CHARS_MAX
         || kept.name.chars().any(char::is_control)
     {
         errors.name = Some("The name on the card is not valid.");

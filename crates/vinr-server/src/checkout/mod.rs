@@ -25,14 +25,18 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use vinr_domain::limits::{CHECKOUT_TOKEN_RANDOM_CHARS, DATABASE_UNAVAILABLE_RETRY_AFTER_S};
+use vinr_domain::limits::{
+    CHECKOUT_CONCURRENT_SUBMIT_POLL_MS, CHECKOUT_CONCURRENT_SUBMIT_WAIT_MS,
+    CHECKOUT_FORM_BYTES_MAX, CHECKOUT_TOKEN_BYTES_MAX, CHECKOUT_TOKEN_RANDOM_CHARS,
+    DATABASE_UNAVAILABLE_RETRY_AFTER_S,
+};
 use vinr_domain::{Mode, Payment, PaymentStatus};
 
 use crate::charge;
 use crate::flows::payments::{self as flow, Transition};
 use crate::flows::FlowError;
 use crate::http::request_id;
-use crate::idempotency::InflightGuard;
+use crate::inflight::InflightGuard;
 use crate::state::AppState;
 use crate::store::{Scope, StoreError};
 use form::{FieldErrors, FormBody, Kept};
@@ -41,16 +45,10 @@ use pages::{ChallengePage, ErrorPage, PayPage, StatusPage, Summary};
 /// The stylesheet, compiled in (the CSP allows styles from this server only, none inline).
 pub const STYLESHEET: &str = include_str!("../../templates/checkout/checkout.css");
 pub const STYLESHEET_PATH: &str = "/checkout/assets/checkout.css";
-/// How long a second submit waits for the first of the same payment before giving up.
-const CONCURRENT_SUBMIT_WAIT_MS: u64 = 15_000;
-const CONCURRENT_SUBMIT_POLL_MS: u64 = 20;
-
-/// Longest checkout token looked up (tokens are a few time characters plus the random part).
-const TOKEN_LEN_MAX: usize = 64;
 
 /// Whether `token` could be a checkout token; anything else is a 404 without a database read.
 fn token_shape_ok(token: &str) -> bool {
-    (CHECKOUT_TOKEN_RANDOM_CHARS..=TOKEN_LEN_MAX).contains(&token.len())
+    (CHECKOUT_TOKEN_RANDOM_CHARS..=CHECKOUT_TOKEN_BYTES_MAX).contains(&token.len())
         && token.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
@@ -426,12 +424,12 @@ fn after(loaded: &Loaded) -> Response {
 async fn claim(app: &AppState, payment_id: &str) -> Option<(InflightGuard<String>, bool)> {
     let key = payment_id.to_owned();
     let mut waited = false;
-    for _ in 0..CONCURRENT_SUBMIT_WAIT_MS / CONCURRENT_SUBMIT_POLL_MS {
+    for _ in 0..CHECKOUT_CONCURRENT_SUBMIT_WAIT_MS / CHECKOUT_CONCURRENT_SUBMIT_POLL_MS {
         if let Some(guard) = app.checkout_submissions.claim(&key) {
             return Some((guard, waited));
         }
         waited = true;
-        tokio::time::sleep(Duration::from_millis(CONCURRENT_SUBMIT_POLL_MS)).await;
+        tokio::time::sleep(Duration::from_millis(CHECKOUT_CONCURRENT_SUBMIT_POLL_MS)).await;
     }
     None
 }
@@ -447,7 +445,7 @@ async fn begin_post(
         Some(loaded) => loaded,
         None => return Err(not_found()),
     };
-    if body.len() > form::FORM_BYTES_MAX {
+    if body.len() > CHECKOUT_FORM_BYTES_MAX {
         return Err(error_page(
             StatusCode::PAYLOAD_TOO_LARGE,
             "The form was too large",

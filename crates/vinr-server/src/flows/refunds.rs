@@ -1,5 +1,5 @@
 //! Refund flows (SPEC §5): create (reserve the amount on the payment, insert the `pending`
-//! refund, `refund.created`) and settle (the processor's answer: `refund.succeeded`, or
+//! refund, `refund.created`) and finish (the processor's answer: `refund.succeeded`, or
 //! `refund.failed`, which frees the amount again). A refund is booked in the ledger when it is
 //! made (with the account's refund fee, if any) and reversed if it fails. The payment's
 //! `amount_refunded` changes in the same transaction as the refund, under the database's CHECK
@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use vinr_domain::ids::{new_id, Prefix};
 use vinr_domain::ledger::{Movement, Pricing};
-use vinr_domain::refund::{reserve, settle as settle_refund};
+use vinr_domain::refund::{finish as finish_refund, reserve};
 use vinr_domain::{Refund, RefundReason, RefundStatus, UnixMillis};
 
 use super::{ledger, FlowError};
@@ -77,8 +77,8 @@ pub fn create(tx: &mut dyn Tx, new: NewRefund) -> Result<String, FlowError> {
 
 /// Records the processor's answer for a pending refund (`failure_reason` `None` = succeeded).
 /// Answers the status reached, or `None` when the refund was already final (another worker
-/// settled it first).
-pub fn settle(
+/// finished it first).
+pub fn finish(
     tx: &mut dyn Tx,
     refund_id: &str,
     failure_reason: Option<String>,
@@ -103,7 +103,7 @@ pub fn settle(
             object: "payment",
             id: refund.payment_id.clone(),
         })?;
-    let reached = settle_refund(&mut refund, &mut payment, failure_reason)?;
+    let reached = finish_refund(&mut refund, &mut payment, failure_reason)?;
     tx.update_refund(&refund)?;
     if reached == RefundStatus::Failed {
         tx.update_payment(&payment, None)?;

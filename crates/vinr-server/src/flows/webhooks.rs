@@ -2,12 +2,13 @@
 //! Deliveries of new events are queued by the outbox inside every flow that records an event.
 
 use vinr_domain::ids::{new_id, Prefix};
+use vinr_domain::limits::WEBHOOK_ENDPOINTS_PER_SCOPE_MAX;
 use vinr_domain::UnixMillis;
 use vinr_types as wire;
 
 use super::FlowError;
 use crate::store::{EventRecord, Scope, Tx, WebhookEndpointChanges, WebhookEndpointRecord};
-use crate::webhooks::{self, ENDPOINTS_PER_SCOPE_MAX};
+use crate::webhooks;
 
 pub struct NewEndpoint {
     pub scope: Scope,
@@ -27,12 +28,12 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, FlowError> {
 /// Creates an enabled endpoint with a new secret; answers its JSON, secret included (the only
 /// time it is shown).
 pub fn create_endpoint(tx: &mut dyn Tx, new: NewEndpoint) -> Result<String, FlowError> {
-    if tx.count_webhook_endpoints(&new.scope)? >= ENDPOINTS_PER_SCOPE_MAX {
+    if tx.count_webhook_endpoints(&new.scope)? >= WEBHOOK_ENDPOINTS_PER_SCOPE_MAX {
         return Err(FlowError::Invalid {
             param: "url",
             message: format!(
-                "This account already has {ENDPOINTS_PER_SCOPE_MAX} webhook endpoints in this \
-                 mode; delete one first."
+                "This account already has {WEBHOOK_ENDPOINTS_PER_SCOPE_MAX} webhook endpoints in \
+                 this mode; delete one first."
             ),
         });
     }

@@ -6,7 +6,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use vinr_domain::card::{CardNumber, CardNumberError, Expiry, ExpiryError};
 use vinr_domain::ids::{looks_like, new_id, new_token, Prefix};
-use vinr_domain::limits::{CHECKOUT_TOKEN_RANDOM_CHARS, DESCRIPTION_LEN_MAX, RETURN_URL_LEN_MAX};
+use vinr_domain::limits::{
+    CHECKOUT_TOKEN_RANDOM_CHARS, PAYMENT_DESCRIPTION_CHARS_MAX, RETURN_URL_LEN_MAX,
+};
 use vinr_domain::{
     metadata, Amount, AmountError, CaptureMethod, Currency, Mode, Operation, Payment,
     PaymentMethod, PaymentStatus, UnixMillis,
@@ -123,10 +125,10 @@ pub async fn create(
     })?;
     let return_url = return_url(&request.return_url, auth.mode())?;
     if let Some(description) = &request.description {
-        if description.chars().count() > DESCRIPTION_LEN_MAX {
+        if description.chars().count() > PAYMENT_DESCRIPTION_CHARS_MAX {
             return Err(ApiError::invalid(
                 "description",
-                format!("`description` is longer than {DESCRIPTION_LEN_MAX} characters."),
+                format!("`description` is longer than {PAYMENT_DESCRIPTION_CHARS_MAX} characters."),
             ));
         }
     }

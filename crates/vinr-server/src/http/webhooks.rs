@@ -6,6 +6,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use vinr_domain::ids::{looks_like, new_id, Prefix};
+use vinr_domain::limits::WEBHOOK_DESCRIPTION_CHARS_MAX;
 use vinr_types as wire;
 
 use crate::auth::AuthContext;
@@ -23,9 +24,7 @@ use crate::store::{
     WebhookEndpointRecord,
 };
 use crate::webhooks::send::Message;
-use crate::webhooks::{
-    self, validate_url, UrlError, DESCRIPTION_LEN_MAX, EVENT_TYPES, TEST_EVENT_TYPE,
-};
+use crate::webhooks::{self, validate_url, UrlError, EVENT_TYPES, TEST_EVENT_TYPE};
 
 /// The subscribed types: `None` or `["*"]` is every type (stored as an empty list); otherwise
 /// known types only, without duplicates, in the order given.
@@ -118,10 +117,12 @@ pub async fn create(
     let url = checked_url(&app, &auth, &request.url)?;
     let events = parse_events(request.events)?;
     if let Some(description) = &request.description {
-        if description.chars().count() > DESCRIPTION_LEN_MAX {
+        if description.chars().count() > WEBHOOK_DESCRIPTION_CHARS_MAX {
             return Err(ApiError::invalid(
                 "description",
-                format!("`description` must be at most {DESCRIPTION_LEN_MAX} characters."),
+                format!(
+                    "`description` must be at most {WEBHOOK_DESCRIPTION_CHARS_MAX} characters."
+                ),
             ));
         }
     }
@@ -243,10 +244,12 @@ pub async fn update(
         .map(|events| parse_events(Some(events)))
         .transpose()?;
     if let Some(description) = &request.description {
-        if description.chars().count() > DESCRIPTION_LEN_MAX {
+        if description.chars().count() > WEBHOOK_DESCRIPTION_CHARS_MAX {
             return Err(ApiError::invalid(
                 "description",
-                format!("`description` must be at most {DESCRIPTION_LEN_MAX} characters."),
+                format!(
+                    "`description` must be at most {WEBHOOK_DESCRIPTION_CHARS_MAX} characters."
+                ),
             ));
         }
     }

@@ -9,10 +9,6 @@
 //! lock every node sees. The stored answer commits atomically with the effects, so a key is
 //! either held, or answered in the database, or free.
 
-use std::collections::HashSet;
-use std::hash::Hash;
-use std::sync::{Arc, Mutex};
-
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use vinr_domain::UnixMillis;
@@ -20,47 +16,9 @@ use vinr_domain::UnixMillis;
 use crate::auth::AuthContext;
 use crate::flows::FlowError;
 use crate::http::error::ApiError;
+use crate::inflight::InflightGuard;
 use crate::state::AppState;
 use crate::store::{IdempotencyScope, StoredResponse, Tx};
-
-/// Keys of work running in this process (idempotency keys, checkout submissions).
-pub struct Inflight<K: Eq + Hash + Clone>(Mutex<HashSet<K>>);
-
-impl<K: Eq + Hash + Clone> Default for Inflight<K> {
-    fn default() -> Self {
-        Inflight(Mutex::new(HashSet::new()))
-    }
-}
-
-/// Holds a key as in flight until dropped.
-pub struct InflightGuard<K: Eq + Hash + Clone> {
-    set: Arc<Inflight<K>>,
-    key: K,
-}
-
-impl<K: Eq + Hash + Clone> Drop for InflightGuard<K> {
-    fn drop(&mut self) {
-        self.set
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(&self.key);
-    }
-}
-
-impl<K: Eq + Hash + Clone> Inflight<K> {
-    /// Claims `key`, or answers `None` while another holder has it.
-    pub fn claim(self: &Arc<Self>, key: &K) -> Option<InflightGuard<K>> {
-        let mut set = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        set.insert(key.clone()).then(|| InflightGuard {
-            set: Arc::clone(self),
-            key: key.clone(),
-        })
-    }
-}
 
 /// What a stored answer means for a request with the same key.
 fn judge(stored: StoredResponse, fingerprint: &[u8; 32]) -> Result<Answer, ApiError> {

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use vinr_domain::ledger::{BalanceType, Entry};
+use vinr_domain::limits::BALANCE_EXPORT_PAGE_ROWS;
 use vinr_domain::settlement::{Line, Settlement, SettlementStatus};
 use vinr_domain::{Currency, Mode, Payment, PaymentStatus, Refund, UnixMillis};
 
@@ -673,12 +674,11 @@ impl Store {
         scope: &Scope,
         filter: &BalanceTransactionFilter,
     ) -> Result<Vec<BalanceTransactionRecord>, StoreError> {
-        const PAGE: u32 = 1000;
         let mut all = Vec::new();
         let mut cursor = Cursor::None;
         loop {
             let query = ListQuery {
-                limit: PAGE,
+                limit: BALANCE_EXPORT_PAGE_ROWS,
                 cursor,
                 created_gte: None,
                 created_lt: None,

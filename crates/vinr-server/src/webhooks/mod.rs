@@ -15,6 +15,7 @@ use vinr_domain::Mode;
 
 use crate::redacted::Redacted;
 use ssrf::AllowedHosts;
+use vinr_domain::limits::{WEBHOOK_SECRET_RANDOM_BYTES, WEBHOOK_URL_BYTES_MAX};
 
 /// Every event type a flow writes (SPEC §6), the ones an endpoint may subscribe to.
 pub const EVENT_TYPES: &[&str] = &[
@@ -34,16 +35,6 @@ pub const EVENT_TYPES: &[&str] = &[
 
 /// The type of the event `POST /v1/webhooks/:id/test` sends; never stored, never subscribed.
 pub const TEST_EVENT_TYPE: &str = "webhook.test";
-
-/// Endpoint URLs longer than this are refused.
-pub const URL_LEN_MAX: usize = 2048;
-pub const DESCRIPTION_LEN_MAX: usize = 500;
-/// Endpoints per account and mode: bounds the fan-out (delivery rows) of every event.
-pub const ENDPOINTS_PER_SCOPE_MAX: u64 = 16;
-/// Bytes of a receiver's answer kept with each attempt.
-pub const RESPONSE_EXCERPT_BYTES_MAX: usize = 1024;
-/// Random bytes in a signing secret (the Standard Webhooks format: `whsec_` + base64).
-pub const SECRET_RANDOM_BYTES: usize = 32;
 
 /// Why an endpoint URL is refused; the message names the rule.
 #[derive(Debug, PartialEq, Eq)]
@@ -65,9 +56,9 @@ fn invalid(message: impl Into<String>) -> UrlError {
 /// allowed in test mode by `http` or `https` whatever its address. Names are checked again on
 /// what they resolve to, at delivery. Answers the URL as given.
 pub fn validate_url(text: &str, mode: Mode, allowed: &AllowedHosts) -> Result<String, UrlError> {
-    if text.is_empty() || text.len() > URL_LEN_MAX {
+    if text.is_empty() || text.len() > WEBHOOK_URL_BYTES_MAX {
         return Err(invalid(format!(
-            "`url` must be 1 to {URL_LEN_MAX} characters."
+            "`url` must be 1 to {WEBHOOK_URL_BYTES_MAX} characters."
         )));
     }
     let url = url::Url::parse(text).map_err(|_| invalid("`url` is not a valid absolute URL."))?;
@@ -114,7 +105,7 @@ pub fn validate_url(text: &str, mode: Mode, allowed: &AllowedHosts) -> Result<St
 
 /// A new signing secret: `whsec_` and the base64 of 32 random bytes.
 pub fn new_secret() -> Redacted<String> {
-    let mut bytes = [0u8; SECRET_RANDOM_BYTES];
+    let mut bytes = [0u8; WEBHOOK_SECRET_RANDOM_BYTES];
     rand::rng().fill(&mut bytes[..]);
     Redacted::new(format!(
         "whsec_{}",
@@ -207,7 +198,7 @@ mod tests {
         let key = base64::engine::general_purpose::STANDARD
             .decode(encoded)
             .expect("base64");
-        assert_eq!(key.len(), SECRET_RANDOM_BYTES);
+        assert_eq!(key.len(), WEBHOOK_SECRET_RANDOM_BYTES);
         assert_ne!(new_secret(), secret);
         assert!(sign(&Redacted::new("nope".into()), "a", 1, b"{}").is_none());
     }
@@ -240,7 +231,7 @@ mod tests {
         assert!(invalid("https://user:pw@shop.example/", Mode::Test));
         assert!(invalid("not a url", Mode::Test));
         assert!(invalid("", Mode::Test));
-        let long = format!("https://shop.example/{}", "a".repeat(URL_LEN_MAX));
+        let long = format!("https://shop.example/{}", "a".repeat(WEBHOOK_URL_BYTES_MAX));
         assert!(invalid(&long, Mode::Test));
     }
 

@@ -9,16 +9,16 @@
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
-use vinr_domain::limits::WEBHOOK_CONNECT_TIMEOUT_S_MAX;
+use vinr_domain::limits::{
+    WEBHOOK_CONNECT_TIMEOUT_S_MAX, WEBHOOK_POOL_IDLE_PER_HOST_CONNECTIONS_MAX,
+    WEBHOOK_RESPONSE_EXCERPT_BYTES_MAX,
+};
 use vinr_domain::text::{self, TextKind};
 use vinr_domain::Mode;
 
-use super::{parse_retry_after, sign, ssrf, RESPONSE_EXCERPT_BYTES_MAX};
+use super::{parse_retry_after, sign, ssrf};
 use crate::config::WebhooksConfig;
 use crate::redacted::Redacted;
-
-/// Idle keep-alive connections kept per receiver host.
-const POOL_IDLE_PER_HOST_MAX: usize = 256;
 
 pub struct Sender {
     test_client: reqwest::Client,
@@ -92,7 +92,7 @@ fn client(
         .connect_timeout(connect_timeout)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
-        .pool_max_idle_per_host(POOL_IDLE_PER_HOST_MAX)
+        .pool_max_idle_per_host(WEBHOOK_POOL_IDLE_PER_HOST_CONNECTIONS_MAX)
         .tcp_nodelay(true);
     if let Some(reach) = reach {
         builder = builder.dns_resolver(std::sync::Arc::new(ssrf::Guarded(reach)));
@@ -239,7 +239,7 @@ impl Sender {
         // Only the start of the answer is kept; the rest is not even read.
         let mut excerpt = Vec::new();
         let mut read_error = None;
-        while excerpt.len() < RESPONSE_EXCERPT_BYTES_MAX {
+        while excerpt.len() < WEBHOOK_RESPONSE_EXCERPT_BYTES_MAX {
             match response.chunk().await {
                 Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
                 Ok(None) => break,
@@ -256,7 +256,7 @@ impl Sender {
                 }
             }
         }
-        excerpt.truncate(RESPONSE_EXCERPT_BYTES_MAX);
+        excerpt.truncate(WEBHOOK_RESPONSE_EXCERPT_BYTES_MAX);
         let succeeded = status.is_success() && read_error.is_none();
         Outcome {
             succeeded,

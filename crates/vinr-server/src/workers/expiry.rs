@@ -6,16 +6,13 @@
 use std::time::Duration;
 
 use tokio::sync::watch;
+use vinr_domain::limits::{
+    EXPIRY_BATCHES_PER_STEP_MAX, EXPIRY_BATCH_PAYMENTS_MAX, EXPIRY_WORKER_INTERVAL_MS,
+};
 
 use crate::flows::{payments, FlowError};
 use crate::state::AppState;
 use crate::store::Due;
-
-const INTERVAL: Duration = Duration::from_secs(1);
-/// Payments per transaction: bounds how long one sweep holds the writer or row locks.
-const BATCH_PAYMENTS_MAX: usize = 100;
-/// Batches per step, so a backlog is worked off over several steps without starving others.
-const BATCHES_PER_STEP_MAX: usize = 50;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -34,19 +31,19 @@ pub async fn step(app: &AppState) -> Result<Swept, FlowError> {
             now.plus_ms(-app.settings.authorization_ttl_ms),
         ),
     ] {
-        for _ in 0..BATCHES_PER_STEP_MAX {
+        for _ in 0..EXPIRY_BATCHES_PER_STEP_MAX {
             let public_url = app.settings.public_url.clone();
             let count = app
                 .store
                 .write(move |tx| {
-                    payments::sweep(tx, due, before, now, BATCH_PAYMENTS_MAX, &public_url)
+                    payments::sweep(tx, due, before, now, EXPIRY_BATCH_PAYMENTS_MAX, &public_url)
                 })
                 .await?;
             match due {
                 Due::Expiry => swept.expired += count,
                 Due::AutoCancel => swept.auto_cancelled += count,
             }
-            if count < BATCH_PAYMENTS_MAX {
+            if count < EXPIRY_BATCH_PAYMENTS_MAX {
                 break;
             }
         }
@@ -55,5 +52,6 @@ pub async fn step(app: &AppState) -> Result<Swept, FlowError> {
 }
 
 pub async fn run(app: AppState, shutdown: watch::Receiver<bool>) {
-    super::every("expiry", INTERVAL, shutdown, || step(&app)).await;
+    let interval = Duration::from_millis(EXPIRY_WORKER_INTERVAL_MS);
+    super::every("expiry", interval, shutdown, || step(&app)).await;
 }

@@ -5,14 +5,13 @@
 use std::time::Duration;
 
 use tokio::sync::watch;
-use vinr_domain::limits::{EVENT_RETENTION_MS, PRUNE_BATCH_ROWS_MAX};
+use vinr_domain::limits::{
+    EVENT_RETENTION_MS, MAINTENANCE_BATCHES_PER_STEP_MAX, MAINTENANCE_INTERVAL_MS,
+    PRUNE_BATCH_ROWS_MAX,
+};
 
 use crate::flows::FlowError;
 use crate::state::AppState;
-
-const INTERVAL: Duration = Duration::from_secs(60);
-/// Batches per step: at most this many × PRUNE_BATCH_ROWS_MAX rows of each kind per minute.
-const BATCHES_PER_STEP_MAX: usize = 100;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Pruned {
@@ -26,7 +25,7 @@ pub async fn step(app: &AppState) -> Result<Pruned, FlowError> {
     let keys_before = now.plus_ms(-app.settings.idempotency_retention_ms);
     let events_before = now.plus_ms(-EVENT_RETENTION_MS);
     let mut pruned = Pruned::default();
-    for _ in 0..BATCHES_PER_STEP_MAX {
+    for _ in 0..MAINTENANCE_BATCHES_PER_STEP_MAX {
         let (keys, events) = app
             .store
             .write(move |tx| {
@@ -48,5 +47,6 @@ pub async fn step(app: &AppState) -> Result<Pruned, FlowError> {
 }
 
 pub async fn run(app: AppState, shutdown: watch::Receiver<bool>) {
-    super::every("maintenance", INTERVAL, shutdown, || step(&app)).await;
+    let interval = Duration::from_millis(MAINTENANCE_INTERVAL_MS);
+    super::every("maintenance", interval, shutdown, || step(&app)).await;
 }

@@ -1,29 +1,30 @@
 //! Refund processing: asks the processor about each `pending` refund and records its answer
 //! (sandbox: within a second). A refund is leased in one transaction, sent to the processor
-//! outside any transaction, and settled in another; the lease keeps a second worker (on this
+//! outside any transaction, and finished in another; the lease keeps a second worker (on this
 //! or another node) from asking about it at the same time, and an expired lease (a crash in
 //! between) lets it be asked again.
 
 use std::time::Duration;
 
 use tokio::sync::watch;
+use vinr_domain::limits::{
+    REFUND_LEASE_MS, REFUND_WORKER_BATCH_REFUNDS_MAX, REFUND_WORKER_INTERVAL_MS,
+};
 
 use crate::flows::{refunds, FlowError};
 use crate::state::AppState;
 
-const INTERVAL: Duration = Duration::from_millis(200);
-const BATCH_REFUNDS_MAX: usize = 100;
-/// How long a leased refund is left to its worker before another may take it.
-const LEASE_MS: i64 = 60_000;
-
-/// One pass: answers how many refunds it settled.
+/// One pass: answers how many refunds it finished.
 pub async fn step(app: &AppState) -> Result<usize, FlowError> {
     let now = app.clock.now();
     let leased = app
         .store
         .write(move |tx| {
-            let refunds =
-                tx.lease_pending_refunds(now, now.plus_ms(LEASE_MS), BATCH_REFUNDS_MAX)?;
+            let refunds = tx.lease_pending_refunds(
+                now,
+                now.plus_ms(REFUND_LEASE_MS),
+                REFUND_WORKER_BATCH_REFUNDS_MAX,
+            )?;
             refunds
                 .into_iter()
                 .map(|refund| {
@@ -33,7 +34,7 @@ pub async fn step(app: &AppState) -> Result<usize, FlowError> {
                 .collect::<Result<Vec<_>, FlowError>>()
         })
         .await?;
-    let mut settled = 0;
+    let mut finished = 0;
     for (refund, reference) in leased {
         let answer = match app.processor(refund.mode) {
             Some(processor) => processor.refund(reference.as_deref(), &refund).await,
@@ -43,13 +44,14 @@ pub async fn step(app: &AppState) -> Result<usize, FlowError> {
         let id = refund.id.clone();
         let reached = app
             .store
-            .write(move |tx| refunds::settle(tx, &id, answer.err(), now))
+            .write(move |tx| refunds::finish(tx, &id, answer.err(), now))
             .await?;
-        settled += usize::from(reached.is_some());
+        finished += usize::from(reached.is_some());
     }
-    Ok(settled)
+    Ok(finished)
 }
 
 pub async fn run(app: AppState, shutdown: watch::Receiver<bool>) {
-    super::every("refunds", INTERVAL, shutdown, || step(&app)).await;
+    let interval = Duration::from_millis(REFUND_WORKER_INTERVAL_MS);
+    super::every("refunds", interval, shutdown, || step(&app)).await;
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::watch;
+use vinr_domain::limits::{SETTLEMENT_PAYOUTS_PER_TRANSACTION_MAX, SETTLEMENT_WORKER_INTERVAL_MS};
 use vinr_domain::settlement::{Schedule, Settlement};
 use vinr_domain::{Mode, UnixMillis};
 
@@ -16,9 +17,6 @@ use crate::flows::settlements;
 use crate::flows::FlowError;
 use crate::state::AppState;
 use crate::store::{Scope, Store};
-
-const INTERVAL: Duration = Duration::from_secs(2);
-const PAYOUTS_PER_TRANSACTION: usize = 100;
 
 /// Which groups a run looks at.
 #[derive(Debug, Clone, Default)]
@@ -106,10 +104,16 @@ async fn send_payouts(
         loop {
             let paid = store
                 .write(move |tx| {
-                    settlements::pay_out(tx, payout_mode, before, now, PAYOUTS_PER_TRANSACTION)
+                    settlements::pay_out(
+                        tx,
+                        payout_mode,
+                        before,
+                        now,
+                        SETTLEMENT_PAYOUTS_PER_TRANSACTION_MAX,
+                    )
                 })
                 .await?;
-            let done = paid.len() < PAYOUTS_PER_TRANSACTION;
+            let done = paid.len() < SETTLEMENT_PAYOUTS_PER_TRANSACTION_MAX;
             sent.extend(paid);
             if done {
                 break;
@@ -165,7 +169,8 @@ pub async fn step(app: &AppState) -> Result<(usize, usize), FlowError> {
 pub async fn run(app: AppState, shutdown: watch::Receiver<bool>) {
     // The periods whose groups this node has looked for; `None` until the first pass.
     let settled: Arc<Mutex<Option<[Option<UnixMillis>; 3]>>> = Arc::default();
-    super::every("settlements", INTERVAL, shutdown, || {
+    let interval = Duration::from_millis(SETTLEMENT_WORKER_INTERVAL_MS);
+    super::every("settlements", interval, shutdown, || {
         let (app, settled) = (app.clone(), Arc::clone(&settled));
         async move {
             let now = app.clock.now();

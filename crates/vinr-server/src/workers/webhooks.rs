@@ -2,9 +2,10 @@
 //!
 //! The claim loop leases due deliveries in bounded batches through the database (a lease is
 //! one attempt at a time per delivery, whichever node holds it), sends each one concurrently
-//! (at most [`IN_FLIGHT_MAX`] at a time, so one slow receiver never holds up the rest), and
-//! hands each outcome to the recorder, which writes whatever outcomes are waiting in one
-//! transaction: the attempt, and the delivery's next state (succeeded, retry at, failed).
+//! (at most [`WEBHOOK_IN_FLIGHT_ATTEMPTS_MAX`] at a time, so one slow receiver never holds up
+//! the rest), and hands each outcome to the recorder, which writes whatever outcomes are
+//! waiting in one transaction: the attempt, and the delivery's next state (succeeded, retry
+//! at, failed).
 //!
 //! It starts right after a commit on this node queued deliveries (the store's outbox wake) and
 //! otherwise polls, for deliveries queued by other nodes and retries coming due. A crash
@@ -16,7 +17,11 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::sync::{mpsc, watch, Semaphore};
 use vinr_domain::ids::{new_id, Prefix};
-use vinr_domain::limits::{EVENT_RETENTION_MS, PRUNE_BATCH_ROWS_MAX};
+use vinr_domain::limits::{
+    EVENT_RETENTION_MS, PRUNE_BATCH_ROWS_MAX, WEBHOOK_DRAIN_TIMEOUT_MS, WEBHOOK_GAUGE_INTERVAL_MS,
+    WEBHOOK_IN_FLIGHT_ATTEMPTS_MAX, WEBHOOK_LEASE_BATCH_DELIVERIES_MAX, WEBHOOK_LEASE_MARGIN_MS,
+    WEBHOOK_PRUNE_BATCHES_MAX, WEBHOOK_PRUNE_INTERVAL_MS, WEBHOOK_RECORD_BATCH_OUTCOMES_MAX,
+};
 use vinr_domain::UnixMillis;
 
 use crate::clock::{Clock, SystemClock};
@@ -26,24 +31,6 @@ use crate::state::AppState;
 use crate::store::{AttemptOutcome, DeliveryJob, DeliveryNext, WebhookAttemptRecord};
 use crate::webhooks::next_delay_ms;
 use crate::webhooks::send::{Message, Outcome};
-
-/// Deliveries leased per transaction.
-const LEASE_BATCH_MAX: usize = 512;
-/// Attempts in flight on this node.
-pub const IN_FLIGHT_MAX: usize = 1024;
-/// Outcomes recorded per transaction.
-const RECORD_BATCH_MAX: usize = 1024;
-/// A lease outlives the attempt's timeout by this much, time to record the outcome; only
-/// after it may another node (or this one, after a crash) attempt the delivery again.
-const LEASE_MARGIN_MS: i64 = 15_000;
-/// How long a stopping worker waits for attempts in flight to finish and be recorded.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often the queue-depth gauge is refreshed.
-const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
-/// How often finished deliveries and attempts older than the events' 30 days are pruned.
-const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
-/// Prune statements per pass, each of at most `PRUNE_BATCH_ROWS_MAX` rows per table.
-const PRUNE_BATCHES_MAX: usize = 100;
 
 /// An attempt made, waiting to be recorded.
 /// What the delivery's next state is after this attempt.
@@ -150,7 +137,7 @@ pub async fn lease(app: &AppState, limit: usize) -> Result<Vec<DeliveryJob>, Flo
     let timeout_ms = i64::try_from(app.settings.webhooks.timeout_seconds)
         .unwrap_or(i64::MAX / 2)
         .saturating_mul(1000);
-    let lease_until = now.plus_ms(timeout_ms.saturating_add(LEASE_MARGIN_MS));
+    let lease_until = now.plus_ms(timeout_ms.saturating_add(WEBHOOK_LEASE_MARGIN_MS));
     app.store
         .write(move |tx| Ok(tx.lease_webhook_deliveries(now, lease_until, limit)?))
         .await
@@ -169,7 +156,7 @@ async fn record(app: &AppState, batch: Vec<AttemptOutcome>) -> Result<(), FlowEr
 /// One pass by hand (tests): lease what is due, attempt it all, record it. Answers how many
 /// attempts were made.
 pub async fn step(app: &AppState) -> Result<usize, FlowError> {
-    let jobs = lease(app, LEASE_BATCH_MAX).await?;
+    let jobs = lease(app, WEBHOOK_LEASE_BATCH_DELIVERIES_MAX).await?;
     let count = jobs.len();
     let attempts =
         futures_util::future::join_all(jobs.into_iter().map(|job| attempt(app, job))).await;
@@ -180,7 +167,7 @@ pub async fn step(app: &AppState) -> Result<usize, FlowError> {
 async fn recorder(app: AppState, mut outcomes: mpsc::UnboundedReceiver<AttemptOutcome>) {
     while let Some(first) = outcomes.recv().await {
         let mut batch = vec![first];
-        while batch.len() < RECORD_BATCH_MAX {
+        while batch.len() < WEBHOOK_RECORD_BATCH_OUTCOMES_MAX {
             match outcomes.try_recv() {
                 Ok(next) => batch.push(next),
                 Err(_) => break,
@@ -202,7 +189,7 @@ async fn recorder(app: AppState, mut outcomes: mpsc::UnboundedReceiver<AttemptOu
 pub async fn prune(app: &AppState) -> Result<usize, FlowError> {
     let before = app.clock.now().plus_ms(-EVENT_RETENTION_MS);
     let mut pruned = 0;
-    for _ in 0..PRUNE_BATCHES_MAX {
+    for _ in 0..WEBHOOK_PRUNE_BATCHES_MAX {
         let rows = app
             .store
             .write(move |tx| {
@@ -240,7 +227,7 @@ async fn endpoints_exist(app: &AppState) -> bool {
 pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
     let wake = app.store.outbox_wake();
     let poll = Duration::from_millis(app.settings.webhooks.poll_interval_ms);
-    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT_MAX));
+    let in_flight = Arc::new(Semaphore::new(WEBHOOK_IN_FLIGHT_ATTEMPTS_MAX));
     let (outcomes, received) = mpsc::unbounded_channel();
     let recording = tokio::spawn(recorder(app.clone(), received));
     let mut gauge_at = tokio::time::Instant::now();
@@ -251,11 +238,11 @@ pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
         if *shutdown.borrow() {
             break;
         }
-        if gauge_at.elapsed() >= GAUGE_INTERVAL {
+        if gauge_at.elapsed() >= Duration::from_millis(WEBHOOK_GAUGE_INTERVAL_MS) {
             gauge_at = tokio::time::Instant::now();
             refresh_gauge(&app).await;
         }
-        if pruned_at.elapsed() >= PRUNE_INTERVAL {
+        if pruned_at.elapsed() >= Duration::from_millis(WEBHOOK_PRUNE_INTERVAL_MS) {
             pruned_at = tokio::time::Instant::now();
             match prune(&app).await {
                 Ok(0) => {}
@@ -282,7 +269,7 @@ pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
             },
             _ = shutdown.changed() => break,
         };
-        let limit = (in_flight.available_permits() + 1).min(LEASE_BATCH_MAX);
+        let limit = (in_flight.available_permits() + 1).min(WEBHOOK_LEASE_BATCH_DELIVERIES_MAX);
         let jobs = match lease(&app, limit).await {
             Ok(jobs) => jobs,
             Err(error) => {
@@ -316,7 +303,9 @@ pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
                 _ = tokio::time::sleep(poll) => {}
                 _ = shutdown.changed() => break,
             }
-            if leased == 0 && checked_at.elapsed() >= GAUGE_INTERVAL {
+            if leased == 0
+                && checked_at.elapsed() >= Duration::from_millis(WEBHOOK_GAUGE_INTERVAL_MS)
+            {
                 // The last endpoint may have been deleted meanwhile.
                 checked_at = tokio::time::Instant::now();
                 any_endpoint = endpoints_exist(&app).await;
@@ -324,8 +313,12 @@ pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
         }
     }
     // Let attempts in flight finish and be recorded, within bounds.
-    let permits = u32::try_from(IN_FLIGHT_MAX).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, in_flight.acquire_many(permits)).await;
+    let permits = u32::try_from(WEBHOOK_IN_FLIGHT_ATTEMPTS_MAX).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(
+        Duration::from_millis(WEBHOOK_DRAIN_TIMEOUT_MS),
+        in_flight.acquire_many(permits),
+    )
+    .await;
     drop(outcomes);
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, recording).await;
+    let _ = tokio::time::timeout(Duration::from_millis(WEBHOOK_DRAIN_TIMEOUT_MS), recording).await;
 }

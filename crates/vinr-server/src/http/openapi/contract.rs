@@ -8,17 +8,18 @@
 //! card and webhook rules) instead of being copied into attributes: one place for each limit.
 
 use serde_json::{json, Map, Value};
-use vinr_domain::card::{CARD_DIGITS_MAX, CARD_DIGITS_MIN, EXPIRY_YEAR_MAX, EXPIRY_YEAR_MIN};
 use vinr_domain::ledger::BalanceType;
 use vinr_domain::limits::{
-    AMOUNT_MINOR_UNITS_MAX, AMOUNT_MINOR_UNITS_MIN, DESCRIPTION_LEN_MAX, IDEMPOTENCY_KEY_LEN_MAX,
-    LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, METADATA_KEYS_MAX, METADATA_KEY_LEN_MAX,
-    METADATA_VALUE_LEN_MAX, RETURN_URL_LEN_MAX,
+    AMOUNT_MINOR_UNITS_MAX, AMOUNT_MINOR_UNITS_MIN, CARD_EXPIRY_YEAR_MAX, CARD_EXPIRY_YEAR_MIN,
+    CARD_NUMBER_DIGITS_MAX, CARD_NUMBER_DIGITS_MIN, IDEMPOTENCY_KEY_LEN_MAX, LIST_LIMIT_DEFAULT,
+    LIST_LIMIT_MAX, METADATA_KEYS_MAX, METADATA_KEY_LEN_MAX, METADATA_VALUE_LEN_MAX,
+    PAYMENT_DESCRIPTION_CHARS_MAX, RETURN_URL_LEN_MAX, WEBHOOK_DESCRIPTION_CHARS_MAX,
+    WEBHOOK_URL_BYTES_MAX,
 };
 use vinr_domain::settlement::SettlementStatus;
 use vinr_domain::{Currency, PaymentStatus, RefundReason};
 
-use crate::webhooks::{self, EVENT_TYPES};
+use crate::webhooks::EVENT_TYPES;
 
 /// Free text (descriptions, metadata values): no C0 control character except tab, line feed
 /// and carriage return, and no DEL (SPEC §2, `vinr_domain::text`). A regular expression, hence the escaped backslashes.
@@ -246,7 +247,7 @@ fn webhook_url_schema() -> Value {
         "type": "string",
         "format": "uri",
         "minLength": 1,
-        "maxLength": webhooks::URL_LEN_MAX,
+        "maxLength": WEBHOOK_URL_BYTES_MAX,
         "pattern": WEBHOOK_URL,
     })
 }
@@ -276,7 +277,7 @@ fn request_schemas(document: &mut Value) {
         document,
         "CreatePaymentRequest",
         "description",
-        free_text(DESCRIPTION_LEN_MAX),
+        free_text(PAYMENT_DESCRIPTION_CHARS_MAX),
     );
     replace(
         document,
@@ -297,7 +298,9 @@ fn request_schemas(document: &mut Value) {
         document,
         "TestPayRequest",
         "card",
-        json!({"pattern": format!("^[ -]*([0-9][ -]*){{{CARD_DIGITS_MIN},{CARD_DIGITS_MAX}}}$")}),
+        json!({"pattern": format!(
+            "^[ -]*([0-9][ -]*){{{CARD_NUMBER_DIGITS_MIN},{CARD_NUMBER_DIGITS_MAX}}}$"
+        )}),
     );
     replace(
         document,
@@ -313,7 +316,11 @@ fn request_schemas(document: &mut Value) {
         "expYear",
         nullable(vec![
             json!({"type": "integer", "minimum": 0, "maximum": 99, "description": "20xx"}),
-            json!({"type": "integer", "minimum": EXPIRY_YEAR_MIN, "maximum": EXPIRY_YEAR_MAX}),
+            json!({
+                "type": "integer",
+                "minimum": CARD_EXPIRY_YEAR_MIN,
+                "maximum": CARD_EXPIRY_YEAR_MAX
+            }),
         ]),
     );
     constrain(
@@ -341,7 +348,7 @@ fn request_schemas(document: &mut Value) {
         metadata_schema(),
     );
 
-    let description = free_text(webhooks::DESCRIPTION_LEN_MAX);
+    let description = free_text(WEBHOOK_DESCRIPTION_CHARS_MAX);
     replace(
         document,
         "CreateWebhookRequest",

@@ -24,16 +24,12 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 use vinr_domain::limits::{
     DATABASE_CONNECT_TIMEOUT_MS, DATABASE_KEEPALIVE_IDLE_MS, DATABASE_POOL_WAIT_TIMEOUT_MS,
-    DATABASE_TCP_USER_TIMEOUT_MS,
+    DATABASE_TCP_USER_TIMEOUT_MS, POSTGRES_POOL_CONNECTIONS_MAX,
 };
 
 use super::{Reader, StoreError, Tx};
 
 pub use rows::{PgReader, PgTx};
-
-/// Connections per node: enough concurrent transactions for PostgreSQL to batch their WAL
-/// flushes. PostgreSQL's default `max_connections` is 100: six nodes fit.
-const POOL_CONNECTIONS_MAX: usize = 16;
 
 /// The one place a PostgreSQL failure is classified: an outage (503, a retry may succeed)
 /// or a failure of the request itself (500).
@@ -158,7 +154,7 @@ impl PgStore {
         // Without timeouts a request would wait for a connection as long as the database is
         // away; with them it is answered 503 and the client retries.
         let pool = Pool::builder(manager)
-            .max_size(POOL_CONNECTIONS_MAX)
+            .max_size(POSTGRES_POOL_CONNECTIONS_MAX)
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(Duration::from_millis(DATABASE_POOL_WAIT_TIMEOUT_MS)))
             .create_timeout(Some(Duration::from_millis(DATABASE_CONNECT_TIMEOUT_MS)))

@@ -18,28 +18,16 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Notify;
-use vinr_domain::limits::{WRITE_BATCH_FLOWS_MAX, WRITE_QUEUE_FLOWS_MAX};
+use vinr_domain::limits::{
+    SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_SIZE_KIB, SQLITE_CHECKPOINT_INTERVAL_MS,
+    SQLITE_JOURNAL_SIZE_LIMIT_BYTES, SQLITE_MMAP_SIZE_BYTES, SQLITE_READ_POOL_CONNECTIONS_MAX,
+    SQLITE_STATEMENT_CACHE_STATEMENTS, SQLITE_WAL_AUTOCHECKPOINT_PAGES, WRITE_BATCH_FLOWS_MAX,
+    WRITE_QUEUE_FLOWS_MAX,
+};
 
 use super::{Reader, StoreError, Tx};
 
 pub use rows::{SqliteReader, SqliteTx};
-
-/// Read-only connections kept open between reads.
-const READ_POOL_CONNECTIONS_MAX: usize = 16;
-/// How long a connection waits for another process (e.g. `vinr keys create`) holding the lock.
-const BUSY_TIMEOUT_MS: u64 = 5_000;
-const STATEMENT_CACHE_CAPACITY: usize = 64;
-/// Page cache per connection (negative: KiB). Hot index pages stay in memory; much larger
-/// caches cost more at every transaction end than they save (measured: `pcache1Truncate`).
-const CACHE_SIZE_KIB: i64 = 16 * 1024;
-/// Memory-mapped reads of the database file.
-const MMAP_SIZE_BYTES: i64 = 256 * 1024 * 1024;
-/// How often the checkpointer copies the WAL back into the database file.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
-/// WAL pages after which the writer checkpoints between two batches.
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 2000;
-/// The WAL file is truncated back to this size after it has grown past it.
-const JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
 /// What a flow hands back to the writer: whether to keep its savepoint, and how to answer
 /// its caller once the batch's commit is known.
@@ -98,7 +86,7 @@ fn outage_code(code: rusqlite::ErrorCode) -> bool {
 
 fn open_writer(path: &str) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(db_error)?;
-    conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
+    conn.busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS))
         .map_err(db_error)?;
     // WAL lets readers run beside the writer; FULL syncs the WAL on every commit, which is
     // what makes a 2xx durable. NORMAL would lose the last commits on power loss.
@@ -113,9 +101,9 @@ fn open_writer(path: &str) -> Result<Connection, StoreError> {
     // per frame (measured: half the writer's time). The background checkpointer copies most
     // frames off the writer's thread; the writer's own checkpoint, between two batches, then
     // finds little left, completes, and the next batch rewrites the WAL from its start.
-    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+    conn.pragma_update(None, "wal_autocheckpoint", SQLITE_WAL_AUTOCHECKPOINT_PAGES)
         .map_err(db_error)?;
-    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES)
+    conn.pragma_update(None, "journal_size_limit", SQLITE_JOURNAL_SIZE_LIMIT_BYTES)
         .map_err(db_error)?;
     // Every flow runs in a savepoint, whose sub-journal would otherwise be a temporary file
     // written through the kernel for every page a flow touches.
@@ -126,11 +114,11 @@ fn open_writer(path: &str) -> Result<Connection, StoreError> {
 }
 
 fn tune(conn: &Connection) -> Result<(), StoreError> {
-    conn.pragma_update(None, "cache_size", -CACHE_SIZE_KIB)
+    conn.pragma_update(None, "cache_size", -SQLITE_CACHE_SIZE_KIB)
         .map_err(db_error)?;
-    conn.pragma_update(None, "mmap_size", MMAP_SIZE_BYTES)
+    conn.pragma_update(None, "mmap_size", SQLITE_MMAP_SIZE_BYTES)
         .map_err(db_error)?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    conn.set_prepared_statement_cache_capacity(SQLITE_STATEMENT_CACHE_STATEMENTS);
     Ok(())
 }
 
@@ -142,7 +130,7 @@ fn open_reader(path: &str) -> Result<Connection, StoreError> {
             | OpenFlags::SQLITE_OPEN_URI,
     )
     .map_err(db_error)?;
-    conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
+    conn.busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS))
         .map_err(db_error)?;
     tune(&conn)?;
     Ok(conn)
@@ -238,7 +226,7 @@ impl SqliteStore {
             .readers
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if pool.len() < READ_POOL_CONNECTIONS_MAX {
+        if pool.len() < SQLITE_READ_POOL_CONNECTIONS_MAX {
             pool.push(conn);
         }
         result
@@ -278,7 +266,7 @@ impl SqliteStore {
 /// Stops when its sender is dropped.
 fn start_checkpointer(path: &str) -> Result<(SyncSender<()>, JoinHandle<()>), StoreError> {
     let conn = Connection::open(path).map_err(db_error)?;
-    conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
+    conn.busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS))
         .map_err(db_error)?;
     let (stop, stopped) = mpsc::sync_channel::<()>(0);
     let handle = std::thread::Builder::new()
@@ -286,7 +274,7 @@ fn start_checkpointer(path: &str) -> Result<(SyncSender<()>, JoinHandle<()>), St
         .spawn(move || {
             // Wakes every interval; a message or a dropped sender means stop.
             while let Err(mpsc::RecvTimeoutError::Timeout) =
-                stopped.recv_timeout(CHECKPOINT_INTERVAL)
+                stopped.recv_timeout(Duration::from_millis(SQLITE_CHECKPOINT_INTERVAL_MS))
             {
                 let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
                     row.get::<_, i64>(0)
