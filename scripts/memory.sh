@@ -6,7 +6,7 @@
 # The server's VmRSS (/proc/PID/status) is printed at the start and after every million, split
 # into RssAnon (the heap: what a leak would grow) and RssFile (file pages mapped into the
 # process: the binary, and on SQLite the database file, read through mmap up to the store's
-# `mmap_size` of 256 MiB, so it grows with the database until that bound). On PostgreSQL
+# `mmap_size` of 32 MiB, so it grows with the database until that bound). On PostgreSQL
 # (VINR_BENCH_POSTGRES) nothing but the binary is mapped.
 # Usage: scripts/memory.sh [MILLIONS] [BIN]   (defaults: 5, the release vinr built here)
 set -euo pipefail
