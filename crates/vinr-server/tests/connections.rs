@@ -343,25 +343,25 @@ async fn shutdown_lets_an_in_flight_request_finish() {
         .expect("stop did not panic");
 }
 
-/// The real binary under `prlimit --nofile=256:256`: 400 connections that never finish their
-/// headers take every connection the cap allows, yet the server neither fails nor spins, a
-/// client already connected keeps being answered, a new one is refused at once rather than
-/// left hanging, and when the header timeout passes, service resumes.
-#[tokio::test]
-async fn the_server_survives_a_low_file_limit() {
+/// The real `vinr serve` under `prlimit --nofile=256:256` with `http` as its `[http]` table,
+/// or `None` (having said why) where `prlimit` is missing. The directory and database must
+/// outlive the server.
+async fn under_low_file_limit(
+    http: &str,
+) -> Option<(tempfile::TempDir, common::database::TestDatabase, Served)> {
     if std::process::Command::new("prlimit")
         .arg("--version")
         .output()
         .is_err()
     {
         skip_unless_required("prlimit (util-linux) is not installed");
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("vinr.toml");
     std::fs::write(
         &config,
-        "[rate_limit]\nenabled = false\n[http]\nheader_read_timeout_ms = 3000\n",
+        format!("[rate_limit]\nenabled = false\n[http]\n{http}"),
     )
     .expect("config written");
     let database = fresh_database().await;
@@ -371,6 +371,20 @@ async fn the_server_survives_a_low_file_limit() {
         &database.url,
         &config,
     );
+    Some((dir, database, served))
+}
+
+/// The real binary under `prlimit --nofile=256:256`: 400 connections that never finish their
+/// headers take every connection the cap allows, yet the server neither fails nor spins, a
+/// client already connected keeps being answered, a new one is refused at once rather than
+/// left hanging, and when the header timeout passes, service resumes.
+#[tokio::test]
+async fn the_server_survives_a_low_file_limit() {
+    let Some((_dir, _database, served)) =
+        under_low_file_limit("header_read_timeout_ms = 3000\n").await
+    else {
+        return;
+    };
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", served.pid()))
         .expect("the server's limits");
     assert!(
@@ -442,28 +456,11 @@ fn cpu_ticks(pid: u32) -> u64 {
 /// client it has, and takes the waiting connections once the held ones time out.
 #[tokio::test]
 async fn accept_errors_for_want_of_descriptors_are_backed_off_not_spun_on() {
-    if std::process::Command::new("prlimit")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        skip_unless_required("prlimit (util-linux) is not installed");
+    let Some((_dir, _database, served)) =
+        under_low_file_limit("header_read_timeout_ms = 3000\nmax_connections = 10000\n").await
+    else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("vinr.toml");
-    std::fs::write(
-        &config,
-        "[rate_limit]\nenabled = false\n[http]\nheader_read_timeout_ms = 3000\nmax_connections = 10000\n",
-    )
-    .expect("config written");
-    let database = fresh_database().await;
-    let served = Served::start_wrapped(
-        &["prlimit", "--nofile=256:256"],
-        dir.path(),
-        &database.url,
-        &config,
-    );
+    };
     let mut kept_alive = connect(&served.base).await;
     request_healthz(&mut kept_alive).await;
     let mut slow = Vec::new();

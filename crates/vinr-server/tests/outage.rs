@@ -557,6 +557,23 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// The real `vinr serve` on `database_url` (rate limits off), with a keyed create load running
+/// and warmed up. The directory must outlive the server.
+async fn start_under_load(database_url: &str) -> (tempfile::TempDir, Served, Api, Load) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let config = config_without_rate_limits(dir.path());
+    let served = Served::start(dir.path(), database_url, &config);
+    let key = served
+        .printed_key
+        .clone()
+        .expect("the first start prints a key");
+    let api = Api::new(&served.base, &key);
+    let load = Load::start(&api, &served.base);
+    load.wait_for_created(Duration::ZERO, WARM_UP_CREATED, RESUME_DEADLINE, "warm-up")
+        .await;
+    (dir, served, api, load)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarted_under_load_answers_503_never_500_and_keeps_every_acknowledged_payment()
 {
@@ -576,18 +593,7 @@ async fn postgres_restarted_under_load_answers_503_never_500_and_keeps_every_ack
             return;
         }
     };
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let config = config_without_rate_limits(dir.path());
-    let served = Served::start(dir.path(), &cluster.url(), &config);
-    let key = served
-        .printed_key
-        .clone()
-        .expect("the first start prints a key");
-    let api = Api::new(&served.base, &key);
-
-    let load = Load::start(&api, &served.base);
-    load.wait_for_created(Duration::ZERO, WARM_UP_CREATED, RESUME_DEADLINE, "warm-up")
-        .await;
+    let (_dir, served, api, load) = start_under_load(&cluster.url()).await;
     let restart_began = load.now();
     let cluster = Arc::new(cluster);
     let restarting = Arc::clone(&cluster);
@@ -798,18 +804,7 @@ async fn sqlite_on_a_full_disk_answers_503_never_500_and_resumes_when_space_is_f
         }
     };
     let database_url = format!("sqlite://{}", disk.path().join("vinr.db").display());
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let config = config_without_rate_limits(dir.path());
-    let served = Served::start(dir.path(), &database_url, &config);
-    let key = served
-        .printed_key
-        .clone()
-        .expect("the first start prints a key");
-    let api = Api::new(&served.base, &key);
-
-    let load = Load::start(&api, &served.base);
-    load.wait_for_created(Duration::ZERO, WARM_UP_CREATED, RESUME_DEADLINE, "warm-up")
-        .await;
+    let (_dir, served, api, load) = start_under_load(&database_url).await;
     let filled_at = load.now();
     let filler = disk.fill();
     let give_up = Instant::now() + RESUME_DEADLINE;
