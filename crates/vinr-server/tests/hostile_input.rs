@@ -52,6 +52,42 @@ fn get(path: &str, param: &str) -> Case {
     }
 }
 
+/// Sends every case, expects each to be refused with its 400, and then that nothing the key can
+/// see differs from `before`.
+async fn assert_all_refused(api: &Api, cases: Vec<Case>, before: &[Vec<Value>]) {
+    for case in cases {
+        let shown = format!(
+            "{} {} {}",
+            case.method,
+            case.path,
+            case.body
+                .as_ref()
+                .map(|(_, body)| String::from_utf8_lossy(body).escape_debug().to_string())
+                .unwrap_or_default()
+        );
+        let mut call = api.call(case.method.clone(), &case.path);
+        if let Some((content_type, body)) = &case.body {
+            call = call.raw(Some(content_type), body);
+        }
+        for (name, value) in &case.headers {
+            call = call.header(name, value);
+        }
+        let reply = call.send().await;
+        assert_eq!(reply.status, 400, "{shown}: {}", reply.text);
+        reply.expect_error(
+            400,
+            "invalid_request_error",
+            case.code,
+            case.param.as_deref(),
+        );
+    }
+    assert_eq!(
+        everything(api).await,
+        before,
+        "a refused request changed something"
+    );
+}
+
 /// Everything the tests' key can see that a refused request could have changed.
 async fn everything(api: &Api) -> Vec<Vec<Value>> {
     let mut lists = Vec::new();
@@ -348,37 +384,7 @@ async fn control_characters_and_invalid_utf8_are_refused_everywhere() {
         ..post_json(payments, payment_with(json!({})), "Idempotency-Key")
     });
 
-    for case in cases {
-        let shown = format!(
-            "{} {} {}",
-            case.method,
-            case.path,
-            case.body
-                .as_ref()
-                .map(|(_, body)| String::from_utf8_lossy(body).escape_debug().to_string())
-                .unwrap_or_default()
-        );
-        let mut call = api.call(case.method.clone(), &case.path);
-        if let Some((content_type, body)) = &case.body {
-            call = call.raw(Some(content_type), body);
-        }
-        for (name, value) in &case.headers {
-            call = call.header(name, value);
-        }
-        let reply = call.send().await;
-        assert_eq!(reply.status, 400, "{shown}: {}", reply.text);
-        reply.expect_error(
-            400,
-            "invalid_request_error",
-            case.code,
-            case.param.as_deref(),
-        );
-    }
-    assert_eq!(
-        everything(&api).await,
-        before,
-        "a refused request changed something"
-    );
+    assert_all_refused(&api, cases, &before).await;
     server.stop().await;
 }
 
@@ -506,26 +512,7 @@ async fn integer_fields_refuse_fractions_in_json_and_forms() {
         get("/v1/payments?limit=10.0", "limit"),
         get("/v1/events?limit=1e1", "limit"),
     ];
-    for case in cases {
-        let mut call = api.call(case.method.clone(), &case.path);
-        if let Some((content_type, body)) = &case.body {
-            call = call.raw(Some(content_type), body);
-        }
-        let reply = call.send().await;
-        let shown = format!("{} {}", case.method, case.path);
-        assert_eq!(reply.status, 400, "{shown}: {}", reply.text);
-        reply.expect_error(
-            400,
-            "invalid_request_error",
-            case.code,
-            case.param.as_deref(),
-        );
-    }
-    assert_eq!(
-        everything(&api).await,
-        before,
-        "a refused request changed something"
-    );
+    assert_all_refused(&api, cases, &before).await;
     // The same values written as integers are accepted.
     let reply = api
         .post_form("/v1/payments", &format!("amount=1000&{form_payment}"))
