@@ -1070,6 +1070,7 @@ async fn endpoints_can_be_changed_and_disabled_and_enabled_again() {
     };
     let server = TestServer::start_with(Options {
         webhooks: Some(config),
+        stepped_workers: true,
         ..Options::default()
     })
     .await;
@@ -1104,8 +1105,9 @@ async fn endpoints_can_be_changed_and_disabled_and_enabled_again() {
             .collect()
     };
     let first_completed = completed(api.events_of(&id_of(&first)).await);
+    // The worker's passes attempt everything due, wrongly queued deliveries included.
+    server.deliver_due_webhooks().await;
     receiver.wait_delivered(&first_completed, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.received().len(), 1, "payment.completed only");
 
     // A failing receiver leaves a delivery queued for a retry; disabling drops it and queues
@@ -1113,6 +1115,7 @@ async fn endpoints_can_be_changed_and_disabled_and_enabled_again() {
     receiver.set_plan(Arc::new(|_, _, _| Answer::status(500)));
     let second = api.completed_payment().await;
     let second_completed = completed(api.events_of(&id_of(&second)).await);
+    server.deliver_due_webhooks().await;
     recorded_attempts(&api, &endpoint, 2).await;
     let queued = |url: String, endpoint: String| async move {
         common::database::query_integers(
@@ -1145,7 +1148,7 @@ async fn endpoints_can_be_changed_and_disabled_and_enabled_again() {
         0,
         "nothing queued"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.deliver_due_webhooks().await;
     assert_eq!(receiver.received().len(), 2, "nothing sent while disabled");
     // Resending to a disabled endpoint is refused rather than silently dropped.
     let refused = api
@@ -1172,6 +1175,7 @@ async fn endpoints_can_be_changed_and_disabled_and_enabled_again() {
     let fourth = api.completed_payment().await;
     let fourth_completed = completed(api.events_of(&id_of(&fourth)).await);
     let all: Vec<String> = [second_completed, third_completed, fourth_completed].concat();
+    server.deliver_due_webhooks().await;
     receiver.wait_delivered(&all, WAIT).await;
 
     // A new URL under the same rules; bad changes are refused precisely and change nothing.
