@@ -522,6 +522,7 @@ async fn test_sends_resends_and_deletion() {
     };
     let server = TestServer::start_with(Options {
         webhooks: Some(config),
+        stepped_workers: true,
         ..Options::default()
     })
     .await;
@@ -580,6 +581,7 @@ async fn test_sends_resends_and_deletion() {
     // Resend: a delivered event is sent again, to the endpoints listed in the answer.
     let payment = api.new_payment().await;
     let created = id_of(&api.events_of(&id_of(&payment)).await[0]);
+    server.deliver_due_webhooks().await;
     receiver
         .wait_delivered(std::slice::from_ref(&created), WAIT)
         .await;
@@ -596,6 +598,7 @@ async fn test_sends_resends_and_deletion() {
     assert_eq!(resent_json["webhooks"], json!([endpoint]));
     assert_eq!(resent_json["event"], created.as_str());
     assert_eq!(resent_json["livemode"], false);
+    server.deliver_due_webhooks().await;
     receiver
         .wait_until(WAIT, "the resent event", |received| {
             received.iter().filter(|r| r.id == created).count() == 2
@@ -650,6 +653,7 @@ async fn test_sends_resends_and_deletion() {
     receiver.set_plan(Arc::new(|_, _, _| Answer::status(500)));
     let failing = api.new_payment().await;
     let failing_event = id_of(&api.events_of(&id_of(&failing)).await[0]);
+    server.deliver_due_webhooks().await;
     receiver
         .wait_until(WAIT, "the failing first attempt", |received| {
             received.iter().any(|r| r.id == failing_event)
@@ -686,7 +690,8 @@ async fn test_sends_resends_and_deletion() {
     let before = receiver.received().len();
     server.clock.advance_ms(10 * 60 * 1000);
     api.new_payment().await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The retry is due now: a pass of the worker runs, and attempts nothing.
+    server.deliver_due_webhooks().await;
     assert_eq!(
         receiver.received().len(),
         before,
