@@ -502,7 +502,7 @@ async fn endpoints_receive_only_their_types_and_their_account() {
         .collect();
     assert_eq!(completed.len(), 1);
     // The worker's passes attempt everything due, wrongly queued deliveries included.
-    server.deliver_due_webhooks().await;
+    assert_eq!(server.deliver_due_webhooks().await, 1, "one attempt in all");
     receiver.wait_delivered(&completed, WAIT).await;
     assert_eq!(receiver.received().len(), 1, "only payment.completed");
     assert!(
@@ -691,7 +691,7 @@ async fn test_sends_resends_and_deletion() {
     server.clock.advance_ms(10 * 60 * 1000);
     api.new_payment().await;
     // The retry is due now: a pass of the worker runs, and attempts nothing.
-    server.deliver_due_webhooks().await;
+    assert_eq!(server.deliver_due_webhooks().await, 0, "no attempt");
     assert_eq!(
         receiver.received().len(),
         before,
@@ -1153,7 +1153,7 @@ async fn endpoints_can_be_changed_and_disabled_and_enabled_again() {
         0,
         "nothing queued"
     );
-    server.deliver_due_webhooks().await;
+    assert_eq!(server.deliver_due_webhooks().await, 0, "no attempt");
     assert_eq!(receiver.received().len(), 2, "nothing sent while disabled");
     // Resending to a disabled endpoint is refused rather than silently dropped.
     let refused = api
