@@ -68,6 +68,17 @@ impl Running {
     }
 }
 
+/// Whether the background workers that change data (expiry, refunds, settlements,
+/// maintenance, webhooks) run on their own. `Stepped` is for tests: nothing happens behind
+/// the test's back, and it runs one pass of a worker with that worker's `step` (e.g.
+/// [`workers::webhooks::step`]), so an assertion that nothing happened follows a pass that
+/// provably ran. Metrics upkeep runs either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workers {
+    Running,
+    Stepped,
+}
+
 pub async fn start(settings: Settings, clock: Arc<dyn Clock>) -> Result<Running, String> {
     start_with_live_processor(settings, clock, None).await
 }
@@ -75,9 +86,19 @@ pub async fn start(settings: Settings, clock: Arc<dyn Clock>) -> Result<Running,
 /// [`start`] with a card processor for live mode (none is configured by default, and live
 /// card payments answer that processing is unavailable).
 pub async fn start_with_live_processor(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    live_processor: Option<Arc<dyn Processor>>,
+) -> Result<Running, String> {
+    start_with_workers(settings, clock, live_processor, Workers::Running).await
+}
+
+/// [`start_with_live_processor`], choosing whether the background workers run on their own.
+pub async fn start_with_workers(
     mut settings: Settings,
     clock: Arc<dyn Clock>,
     live_processor: Option<Arc<dyn Processor>>,
+    workers: Workers,
 ) -> Result<Running, String> {
     // Everything that can fail without the database first: a first start that stopped after
     // bootstrapping the sandbox account would have made a key nobody was ever shown.
@@ -132,20 +153,25 @@ pub async fn start_with_live_processor(
         limits,
         stopped.clone(),
     ));
-    let workers = vec![
-        tokio::spawn(workers::expiry::run(app.clone(), stopped.clone())),
-        tokio::spawn(workers::refunds::run(app.clone(), stopped.clone())),
-        tokio::spawn(workers::settlements::run(app.clone(), stopped.clone())),
-        tokio::spawn(workers::maintenance::run(app.clone(), stopped.clone())),
-        tokio::spawn(workers::metrics::run(app.clone(), stopped.clone())),
-        tokio::spawn(workers::webhooks::run(app.clone(), stopped)),
-    ];
+    let mut running = vec![tokio::spawn(workers::metrics::run(
+        app.clone(),
+        stopped.clone(),
+    ))];
+    if workers == Workers::Running {
+        running.extend([
+            tokio::spawn(workers::expiry::run(app.clone(), stopped.clone())),
+            tokio::spawn(workers::refunds::run(app.clone(), stopped.clone())),
+            tokio::spawn(workers::settlements::run(app.clone(), stopped.clone())),
+            tokio::spawn(workers::maintenance::run(app.clone(), stopped.clone())),
+            tokio::spawn(workers::webhooks::run(app.clone(), stopped)),
+        ]);
+    }
     Ok(Running {
         addr,
         app,
         bootstrapped,
         shutdown,
         server,
-        workers,
+        workers: running,
     })
 }

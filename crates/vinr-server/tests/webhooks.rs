@@ -476,7 +476,11 @@ async fn every_sandbox_event_type_arrives_signed_as_the_events_api_shows_it() {
 
 #[tokio::test]
 async fn endpoints_receive_only_their_types_and_their_account() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(Options {
+        stepped_workers: true,
+        ..Options::default()
+    })
+    .await;
     let api = server.api();
     let receiver = Receiver::start().await;
     let completed_url = format!("{}?only=completed", receiver.url());
@@ -497,9 +501,9 @@ async fn endpoints_receive_only_their_types_and_their_account() {
         .map(id_of)
         .collect();
     assert_eq!(completed.len(), 1);
+    // The worker's passes attempt everything due, wrongly queued deliveries included.
+    assert_eq!(server.deliver_due_webhooks().await, 1, "one attempt in all");
     receiver.wait_delivered(&completed, WAIT).await;
-    // Time for anything wrongly queued to arrive too.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(receiver.received().len(), 1, "only payment.completed");
     assert!(
         other_receiver.received().is_empty(),
@@ -518,6 +522,7 @@ async fn test_sends_resends_and_deletion() {
     };
     let server = TestServer::start_with(Options {
         webhooks: Some(config),
+        stepped_workers: true,
         ..Options::default()
     })
     .await;
@@ -576,6 +581,7 @@ async fn test_sends_resends_and_deletion() {
     // Resend: a delivered event is sent again, to the endpoints listed in the answer.
     let payment = api.new_payment().await;
     let created = id_of(&api.events_of(&id_of(&payment)).await[0]);
+    server.deliver_due_webhooks().await;
     receiver
         .wait_delivered(std::slice::from_ref(&created), WAIT)
         .await;
@@ -592,6 +598,7 @@ async fn test_sends_resends_and_deletion() {
     assert_eq!(resent_json["webhooks"], json!([endpoint]));
     assert_eq!(resent_json["event"], created.as_str());
     assert_eq!(resent_json["livemode"], false);
+    server.deliver_due_webhooks().await;
     receiver
         .wait_until(WAIT, "the resent event", |received| {
             received.iter().filter(|r| r.id == created).count() == 2
@@ -646,6 +653,7 @@ async fn test_sends_resends_and_deletion() {
     receiver.set_plan(Arc::new(|_, _, _| Answer::status(500)));
     let failing = api.new_payment().await;
     let failing_event = id_of(&api.events_of(&id_of(&failing)).await[0]);
+    server.deliver_due_webhooks().await;
     receiver
         .wait_until(WAIT, "the failing first attempt", |received| {
             received.iter().any(|r| r.id == failing_event)
@@ -682,7 +690,8 @@ async fn test_sends_resends_and_deletion() {
     let before = receiver.received().len();
     server.clock.advance_ms(10 * 60 * 1000);
     api.new_payment().await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The retry is due now: a pass of the worker runs, and attempts nothing.
+    assert_eq!(server.deliver_due_webhooks().await, 0, "no attempt");
     assert_eq!(
         receiver.received().len(),
         before,
@@ -1066,6 +1075,7 @@ async fn endpoints_can_be_changed_and_disabled_and_enabled_again() {
     };
     let server = TestServer::start_with(Options {
         webhooks: Some(config),
+        stepped_workers: true,
         ..Options::default()
     })
     .await;
@@ -1100,8 +1110,9 @@ async fn endpoints_can_be_changed_and_disabled_and_enabled_again() {
             .collect()
     };
     let first_completed = completed(api.events_of(&id_of(&first)).await);
+    // The worker's passes attempt everything due, wrongly queued deliveries included.
+    server.deliver_due_webhooks().await;
     receiver.wait_delivered(&first_completed, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.received().len(), 1, "payment.completed only");
 
     // A failing receiver leaves a delivery queued for a retry; disabling drops it and queues
@@ -1109,6 +1120,7 @@ async fn endpoints_can_be_changed_and_disabled_and_enabled_again() {
     receiver.set_plan(Arc::new(|_, _, _| Answer::status(500)));
     let second = api.completed_payment().await;
     let second_completed = completed(api.events_of(&id_of(&second)).await);
+    server.deliver_due_webhooks().await;
     recorded_attempts(&api, &endpoint, 2).await;
     let queued = |url: String, endpoint: String| async move {
         common::database::query_integers(
@@ -1141,7 +1153,7 @@ async fn endpoints_can_be_changed_and_disabled_and_enabled_again() {
         0,
         "nothing queued"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(server.deliver_due_webhooks().await, 0, "no attempt");
     assert_eq!(receiver.received().len(), 2, "nothing sent while disabled");
     // Resending to a disabled endpoint is refused rather than silently dropped.
     let refused = api
@@ -1168,6 +1180,7 @@ async fn endpoints_can_be_changed_and_disabled_and_enabled_again() {
     let fourth = api.completed_payment().await;
     let fourth_completed = completed(api.events_of(&id_of(&fourth)).await);
     let all: Vec<String> = [second_completed, third_completed, fourth_completed].concat();
+    server.deliver_due_webhooks().await;
     receiver.wait_delivered(&all, WAIT).await;
 
     // A new URL under the same rules; bad changes are refused precisely and change nothing.

@@ -79,6 +79,10 @@ pub struct Options {
     pub webhooks: Option<WebhooksConfig>,
     /// The `[http]` table (connection timeouts and cap) instead of the defaults.
     pub http: Option<HttpConfig>,
+    /// Start without the background workers (expiry, refunds, settlements, maintenance,
+    /// webhooks): the test runs their passes itself (`vinr_server::workers::*::step`), so
+    /// nothing happens behind its back and "nothing happened" follows a pass that ran.
+    pub stepped_workers: bool,
 }
 
 pub struct TestServer {
@@ -136,7 +140,12 @@ impl TestServer {
         let live: Option<Arc<dyn Processor>> = options
             .live_sandbox
             .then(|| Arc::new(SandboxProcessor) as Arc<dyn Processor>);
-        let running = server::start_with_live_processor(settings, clock.clone(), live)
+        let workers = if options.stepped_workers {
+            server::Workers::Stepped
+        } else {
+            server::Workers::Running
+        };
+        let running = server::start_with_workers(settings, clock.clone(), live, workers)
             .await
             .expect("the server starts");
         let base = format!("http://{}", running.addr);
@@ -159,6 +168,24 @@ impl TestServer {
 
     pub fn app(&self) -> &AppState {
         &self.running.app
+    }
+
+    /// Runs passes of the webhook worker until one finds nothing due (a server started with
+    /// [`Options::stepped_workers`]); answers how many attempts were made. Each pass records
+    /// its attempts before it returns.
+    pub async fn deliver_due_webhooks(&self) -> usize {
+        const PASSES_MAX: usize = 100;
+        let mut attempts = 0;
+        for _ in 0..PASSES_MAX {
+            let made = vinr_server::workers::webhooks::step(self.app())
+                .await
+                .expect("a webhook pass");
+            if made == 0 {
+                return attempts;
+            }
+            attempts += made;
+        }
+        panic!("still attempting webhooks after {PASSES_MAX} passes ({attempts} attempts)");
     }
 
     /// The server clock's time in Unix seconds.
