@@ -271,3 +271,73 @@ fn filter_of(method: &HttpMethod) -> (MethodFilter, Method) {
         HttpMethod::Trace => (MethodFilter::TRACE, Method::TRACE),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_by_route() {
+        let cases = [
+            (Method::GET, "/v1/payments/{id}", Some("payments:read")),
+            (Method::HEAD, "/v1/payments/{id}", Some("payments:read")),
+            (Method::POST, "/v1/payments", Some("payments:write")),
+            (Method::GET, "/v1/payments", Some("payments:read")),
+            (
+                Method::POST,
+                "/v1/test_helpers/payments/{id}/pay",
+                Some("payments:write"),
+            ),
+            (
+                Method::POST,
+                "/v1/test_helpers/settlements/run",
+                Some("payments:write"),
+            ),
+            (Method::GET, "/v1/events", Some("events:read")),
+            (
+                Method::POST,
+                "/v1/events/{id}/resend",
+                Some("webhooks:write"),
+            ),
+            (
+                Method::POST,
+                "/v1/webhooks/{id}/test",
+                Some("webhooks:write"),
+            ),
+            (Method::DELETE, "/v1/webhooks/{id}", Some("webhooks:write")),
+            (
+                Method::GET,
+                "/v1/balance_transactions/{id}",
+                Some("balance:read"),
+            ),
+            (
+                Method::GET,
+                "/v1/settlements/{id}/transactions",
+                Some("settlements:read"),
+            ),
+            (Method::GET, "/healthz", None),
+            (Method::GET, "/v1/openapi.json", None),
+        ];
+        for (method, path, scope) in cases {
+            assert_eq!(required_scope(&method, path), scope, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn every_keyed_route_has_a_declared_scope() {
+        let table = table();
+        for (method, path, access) in &table.access {
+            assert_eq!(
+                path.starts_with("/v1/") && path != "/v1/openapi.json",
+                matches!(access, Scope(_)),
+                "{method} {path}"
+            );
+            if let Scope(scope) = access {
+                assert!(
+                    crate::auth::SCOPES.contains(scope),
+                    "{method} {path}: {scope}"
+                );
+            }
+        }
+    }
+}
