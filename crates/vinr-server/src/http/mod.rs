@@ -1,6 +1,7 @@
 //! (1) The HTTP surface: the router and its layers, outermost first — request id + span +
 //! metrics, panic catcher, then per route: authentication, scope and rate limit (for `/v1`),
-//! body parsing, the handler.
+//! body parsing, the handler. The documented routes, with their scopes, come from the route
+//! table in [`routes`]; only the hosted checkout pages (not in the API document) are added here.
 
 pub mod balance;
 pub mod body;
