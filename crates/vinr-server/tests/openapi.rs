@@ -1,10 +1,11 @@
 //! The OpenAPI document served at `/v1/openapi.json` is the committed `openapi.json`, byte for
-//! byte, and covers every route. After an intended API change, regenerate the copy with
+//! byte, and every operation in it is routed (both come from `http/routes.rs`). After an intended API change, regenerate the copy with
 //! `VINR_UPDATE_OPENAPI=1 cargo test -p vinr-server --test openapi` and commit it.
 
 mod common;
 
 use common::TestServer;
+use reqwest::Method;
 
 const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.json");
 
@@ -14,7 +15,6 @@ async fn served_document_matches_the_committed_copy() {
     let reply = server.api().get("/v1/openapi.json").await;
     reply.expect_status(200);
     let served = reply.text;
-    server.stop().await;
 
     if std::env::var_os("VINR_UPDATE_OPENAPI").is_some() {
         std::fs::write(COMMITTED, &served).expect("write openapi.json");
@@ -30,45 +30,6 @@ async fn served_document_matches_the_committed_copy() {
     assert!(document["openapi"]
         .as_str()
         .is_some_and(|v| v.starts_with("3.1")));
-    let paths = document["paths"].as_object().expect("paths");
-    let expected = [
-        ("/v1/payments", &["get", "post"][..]),
-        ("/v1/payments/{id}", &["get"]),
-        ("/v1/payments/{id}/capture", &["post"]),
-        ("/v1/payments/{id}/cancel", &["post"]),
-        ("/v1/test_helpers/payments/{id}/pay", &["post"]),
-        ("/v1/test_helpers/payments/{id}/authenticate", &["post"]),
-        ("/v1/refunds", &["get", "post"]),
-        ("/v1/refunds/{id}", &["get"]),
-        ("/v1/balance", &["get"]),
-        ("/v1/balance_transactions", &["get"]),
-        ("/v1/balance_transactions/{id}", &["get"]),
-        ("/v1/settlements", &["get"]),
-        ("/v1/settlements/{id}", &["get"]),
-        ("/v1/settlements/{id}/transactions", &["get"]),
-        ("/v1/test_helpers/settlements/run", &["post"]),
-        ("/v1/events", &["get"]),
-        ("/v1/events/{id}", &["get"]),
-        ("/healthz", &["get"]),
-        ("/readyz", &["get"]),
-        ("/metrics", &["get"]),
-        ("/v1/openapi.json", &["get"]),
-        // Webhooks (SPEC §6)
-        ("/v1/webhooks", &["get", "post"]),
-        ("/v1/webhooks/{id}", &["get", "post", "delete"]),
-        ("/v1/webhooks/{id}/deliveries", &["get"]),
-        ("/v1/webhooks/{id}/test", &["post"]),
-        ("/v1/events/{id}/resend", &["post"]),
-    ];
-    assert_eq!(paths.len(), expected.len(), "routes: {:?}", paths.keys());
-    for (path, methods) in expected {
-        for method in methods {
-            assert!(
-                paths[path][method].is_object(),
-                "{method} {path} is missing from the document"
-            );
-        }
-    }
     for schema in [
         "Payment",
         "ErrorBody",
@@ -84,6 +45,26 @@ async fn served_document_matches_the_committed_copy() {
             "schema {schema} is missing"
         );
     }
+
+    // The router and the document come from one route table; through HTTP, every documented
+    // operation reaches a handler (neither "no such route" nor "method not allowed").
+    let paths = document["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 26, "routes: {:?}", paths.keys());
+    let api = server.api();
+    for (path, item) in paths {
+        let url = path.replace("{id}", "x");
+        for method in item.as_object().expect("path item").keys() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let reply = api.call(method.clone(), &url).send().await;
+            let code = reply.json["error"]["code"].as_str().unwrap_or("");
+            assert!(
+                !matches!(code, "route_missing" | "method_not_allowed"),
+                "{method} {path} is documented but not routed: {}",
+                reply.text
+            );
+        }
+    }
+    server.stop().await;
 }
 
 /// The document's JSON Schema (OpenAPI 3.1) counts `1000.0` as an integer, and generated

@@ -1,6 +1,7 @@
 //! (1) The HTTP surface: the router and its layers, outermost first — request id + span +
 //! metrics, panic catcher, then per route: authentication, scope and rate limit (for `/v1`),
-//! body parsing, the handler.
+//! body parsing, the handler. The documented routes, with their scopes, come from the route
+//! table in [`routes`]; only the hosted checkout pages (not in the API document) are added here.
 
 pub mod balance;
 pub mod body;
@@ -13,6 +14,7 @@ pub mod ops;
 pub mod payments;
 pub mod refunds;
 pub mod request_id;
+pub mod routes;
 pub mod settlements;
 pub mod text;
 pub mod webhooks;
@@ -33,56 +35,13 @@ fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 pub fn router(app: AppState) -> Router {
-    let api = Router::new()
-        .route("/v1/payments", post(payments::create).get(payments::list))
-        .route("/v1/payments/{id}", get(payments::retrieve))
-        .route("/v1/payments/{id}/capture", post(payments::capture))
-        .route("/v1/payments/{id}/cancel", post(payments::cancel))
-        .route(
-            "/v1/test_helpers/payments/{id}/pay",
-            post(payments::test_pay),
-        )
-        .route(
-            "/v1/test_helpers/payments/{id}/authenticate",
-            post(payments::test_authenticate),
-        )
-        .route("/v1/refunds", post(refunds::create).get(refunds::list))
-        .route("/v1/refunds/{id}", get(refunds::retrieve))
-        .route("/v1/balance", get(balance::retrieve))
-        .route("/v1/balance_transactions", get(balance::list_transactions))
-        .route(
-            "/v1/balance_transactions/{id}",
-            get(balance::retrieve_transaction),
-        )
-        .route("/v1/settlements", get(settlements::list))
-        .route("/v1/settlements/{id}", get(settlements::retrieve))
-        .route(
-            "/v1/settlements/{id}/transactions",
-            get(settlements::transactions),
-        )
-        .route(
-            "/v1/test_helpers/settlements/run",
-            post(settlements::test_run),
-        )
-        .route("/v1/events", get(events::list))
-        .route("/v1/events/{id}", get(events::retrieve))
-        // Webhooks (SPEC §6)
-        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
-        .route(
-            "/v1/webhooks/{id}",
-            get(webhooks::retrieve)
-                .post(webhooks::update)
-                .delete(webhooks::delete),
-        )
-        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
-        .route("/v1/webhooks/{id}/test", post(webhooks::test))
-        .route("/v1/events/{id}/resend", post(webhooks::resend))
-        .route_layer(from_fn_with_state(app.clone(), auth::authenticate));
-    Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route("/v1/openapi.json", get(ops::openapi))
+    let routes::Table { public, keyed, .. } = routes::table();
+    // Layers added later run first: the scope the matched route needs is attached, then the
+    // key is checked against it.
+    let keyed = keyed
+        .route_layer(from_fn_with_state(app.clone(), auth::authenticate))
+        .route_layer(from_fn(routes::attach_scope));
+    public
         // Hosted checkout: public, the checkout token in the path is the credential.
         .route(checkout::STYLESHEET_PATH, get(checkout::stylesheet))
         .route("/checkout/{token}", get(checkout::page))
@@ -91,7 +50,7 @@ pub fn router(app: AppState) -> Router {
             "/checkout/{token}/authenticate",
             post(checkout::authenticate),
         )
-        .merge(api)
+        .merge(keyed)
         .fallback(ops::route_not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(from_fn_with_state(app.clone(), body::read_whole))

@@ -1,5 +1,5 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations and the wire types
-//! (utoipa). A committed copy (`openapi.json` at the repository root) is compared with this
+//! (utoipa); its paths are those of the route table ([`routes::table`]). A committed copy (`openapi.json` at the repository root) is compared with this
 //! in the test suite, so the published contract cannot drift from the code.
 
 use std::sync::OnceLock;
@@ -8,7 +8,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use vinr_types as wire;
 
-use crate::http::{balance, events, ops, payments, refunds, settlements, webhooks};
+use crate::http::routes;
 
 mod contract;
 
@@ -23,39 +23,6 @@ mod contract;
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
     servers((url = "/", description = "This server")),
-    paths(
-        payments::create,
-        payments::list,
-        payments::retrieve,
-        payments::capture,
-        payments::cancel,
-        payments::test_pay,
-        payments::test_authenticate,
-        refunds::create,
-        refunds::list,
-        refunds::retrieve,
-        balance::retrieve,
-        balance::list_transactions,
-        balance::retrieve_transaction,
-        settlements::list,
-        settlements::retrieve,
-        settlements::transactions,
-        settlements::test_run,
-        events::list,
-        events::retrieve,
-        ops::healthz,
-        ops::readyz,
-        ops::metrics,
-        ops::openapi,
-        webhooks::create,
-        webhooks::list,
-        webhooks::retrieve,
-        webhooks::update,
-        webhooks::delete,
-        webhooks::deliveries,
-        webhooks::test,
-        webhooks::resend,
-    ),
     components(schemas(
         wire::ErrorBody,
         wire::ErrorDetail,
@@ -131,12 +98,25 @@ impl Modify for Security {
     }
 }
 
+/// The paths of the route table and the schemas they refer to, added as `paths(...)` of
+/// `#[derive(OpenApi)]` would add them.
+fn with_routes(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let routes::Table { paths, schemas, .. } = routes::table();
+    openapi.paths = paths.build();
+    openapi
+        .components
+        .get_or_insert_with(Default::default)
+        .schemas
+        .extend(schemas);
+    openapi
+}
+
 /// The document as pretty JSON, built once: utoipa's output with the contract of
 /// [`contract::apply`] on top.
 pub fn document_json() -> &'static str {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
-        let mut json = serde_json::to_value(ApiDoc::openapi())
+        let mut json = serde_json::to_value(with_routes(ApiDoc::openapi()))
             .and_then(|mut document| {
                 contract::apply(&mut document);
                 serde_json::to_string_pretty(&document)
