@@ -31,6 +31,14 @@ pub enum Reserved {
     ProtocolAssignments,
     Benchmarking,
     Multicast,
+    /// Documentation ranges (TEST-NET-1/2/3, `2001:db8::/32`): never a real receiver.
+    Documentation,
+    /// A cloud provider's instance-metadata or host-agent address that is not link-local
+    /// (Azure's wireserver, `168.63.129.16`).
+    Metadata,
+    /// Local-use NAT64 (`64:ff9b:1::/48`) and Teredo (`2001::/32`): they tunnel to IPv4
+    /// addresses that cannot be judged from the IPv6 address alone.
+    Tunnel,
     /// A 6to4, NAT64 or IPv4-compatible address embedding a loopback one: not loopback (it
     /// would be routed elsewhere), and reachable in no mode.
     EmbeddedLoopback,
@@ -50,6 +58,9 @@ impl Reserved {
             Reserved::ProtocolAssignments => "reserved (IETF protocol assignments)",
             Reserved::Benchmarking => "reserved (benchmarking)",
             Reserved::Multicast => "multicast",
+            Reserved::Documentation => "reserved (documentation)",
+            Reserved::Metadata => "cloud metadata",
+            Reserved::Tunnel => "reserved (a tunnel to IPv4: local-use NAT64 or Teredo)",
             Reserved::EmbeddedLoopback => "reserved (embeds a loopback address)",
             Reserved::Other => "reserved",
         }
@@ -65,8 +76,12 @@ pub fn reserved(ip: IpAddr) -> Option<Reserved> {
 }
 
 fn reserved_v4(ip: Ipv4Addr) -> Option<Reserved> {
-    let [a, b, c, _] = ip.octets();
+    let [a, b, c, d] = ip.octets();
     Some(match (a, b) {
+        (168, 63) if (c, d) == (129, 16) => Reserved::Metadata,
+        (192, 0) if c == 2 => Reserved::Documentation,
+        (198, 51) if c == 100 => Reserved::Documentation,
+        (203, 0) if c == 113 => Reserved::Documentation,
         (0, _) => Reserved::Unspecified,
         (127, _) => Reserved::Loopback,
         (10, _) | (172, 16..=31) | (192, 168) => Reserved::Private,
@@ -97,7 +112,15 @@ fn reserved_v6(ip: Ipv6Addr) -> Option<Reserved> {
             kind => kind,
         };
     }
-    let first = ip.segments()[0];
+    let segments = ip.segments();
+    let first = segments[0];
+    if (first, segments[1]) == (0x2001, 0x0db8) {
+        return Some(Reserved::Documentation);
+    }
+    if (first, segments[1], segments[2]) == (0x64, 0xff9b, 1) || (first, segments[1]) == (0x2001, 0)
+    {
+        return Some(Reserved::Tunnel);
+    }
     if first & 0xfe00 == 0xfc00 {
         return Some(Reserved::UniqueLocal);
     }
@@ -418,6 +441,13 @@ mod tests {
             "64:ff9b::a9fe:a9fe",
             "2002:7f00:1::",
             "2002:c0a8:101::1",
+            "168.63.129.16",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.255",
+            "2001:db8::1",
+            "64:ff9b:1::a00:1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             assert!(reserved(ip(text)).is_some(), "{text} must be refused");
         }
@@ -434,6 +464,9 @@ mod tests {
             "100.128.0.1",
             "169.253.1.1",
             "192.169.0.1",
+            "168.63.129.17",
+            "192.0.3.1",
+            "203.0.114.1",
             "2606:4700:4700::1111",
             "2001:4860:4860::8888",
             "::ffff:8.8.8.8",
