@@ -44,6 +44,7 @@ const MIGRATIONS: &[(i64, &str, Ddl)] = &[
     (6, "webhooks", per_dialect!("0006_webhooks.sql")),
     (7, "settlements", per_dialect!("0007_settlements.sql")),
     (8, "payouts", per_dialect!("0008_payouts.sql")),
+    (9, "balance_totals", common!("0009_balance_totals.sql")),
 ];
 
 impl Ddl {

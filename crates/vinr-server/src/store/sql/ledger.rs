@@ -1,8 +1,9 @@
 //! Balance transactions, their ledger entries, and the balance they add up to (SPEC §7).
 
-use vinr_domain::ledger::{BalanceType, Entry};
+use vinr_domain::ledger::{BalanceType, Entry, LedgerAccount};
+use vinr_domain::limits::BALANCE_TOTAL_SLOTS;
 use vinr_domain::settlement::Line;
-use vinr_domain::UnixMillis;
+use vinr_domain::{Currency, UnixMillis};
 
 use super::{args, first, rows, Changed, Dialect, Listed, Reader, Row, Sql, Tx, Value};
 use crate::store::{
@@ -53,12 +54,9 @@ fn group(row: &mut Row) -> Result<(SettlementGroup, UnixMillis), StoreError> {
     ))
 }
 
-fn balance_amounts(row: &mut Row) -> Result<BalanceAmounts, StoreError> {
-    Ok(BalanceAmounts {
-        currency: row.currency()?,
-        available: row.int()?,
-        pending: row.int()?,
-    })
+/// A (currency, amount) sum.
+fn currency_amount(row: &mut Row) -> Result<(Currency, i64), StoreError> {
+    Ok((row.currency()?, row.int()?))
 }
 
 const BALANCE_TRANSACTIONS: Listed<BalanceTransactionRecord> = Listed {
@@ -97,7 +95,39 @@ impl Tx<'_> {
             ],
             Changed::Exactly(1),
         )?;
-        self.insert_ledger_entries(b, entries)
+        self.insert_ledger_entries(b, entries)?;
+        self.add_to_balance_total(b, entries)
+    }
+
+    /// Keeps the running total a balance is read from in step with the ledger: adds what the
+    /// movement moves on the merchant's balance to one slot of its (account, mode, currency).
+    /// A flow uses one slot for all its bookings (picked by its first balance transaction's
+    /// random id), so two transactions never take two slot rows in opposite order.
+    fn add_to_balance_total(
+        &mut self,
+        b: &BalanceTransactionRecord,
+        entries: &[Entry],
+    ) -> Result<(), StoreError> {
+        static ADD: Sql = Sql::new(
+            "INSERT INTO balance_totals (account_id, mode, currency, slot, amount)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (account_id, mode, currency, slot)
+             DO UPDATE SET amount = balance_totals.amount + excluded.amount",
+        );
+        let moved: i64 = entries
+            .iter()
+            .filter(|entry| entry.account == LedgerAccount::MerchantBalance)
+            .map(|entry| -entry.amount)
+            .sum();
+        if moved == 0 {
+            return Ok(());
+        }
+        let slot = *self.balance_slot.get_or_insert_with(|| {
+            let last = b.id.bytes().last().map_or(0, u64::from);
+            last % BALANCE_TOTAL_SLOTS
+        });
+        let params = args![&b.scope.account_id, b.scope.mode, b.currency, slot, moved];
+        self.defer(&ADD, &params, Changed::Exactly(1))
     }
 
     /// A movement's ledger entries: one statement per entry on SQLite (cached, in-process:
@@ -183,26 +213,41 @@ impl Tx<'_> {
 }
 
 impl Reader<'_> {
-    /// The merchant's balance per currency at `now`, from the ledger: its entries per
-    /// currency, split by whether their movement is available at `now` (an entry without a
-    /// balance transaction counts as available).
+    /// The merchant's balance per currency at `now`: the running total of its ledger entries
+    /// (`balance_totals`), less what is still pending — the balance transactions whose
+    /// `available_on` is after `now` (a recent range of an index, whatever the history).
     pub fn balance(
         &mut self,
         scope: &Scope,
         now: UnixMillis,
     ) -> Result<Vec<BalanceAmounts>, StoreError> {
-        static BALANCE: Sql = Sql::new(
-            "SELECT e.currency,
-                 CAST(COALESCE(SUM(CASE WHEN b.available_on IS NULL OR b.available_on <= $3
-                     THEN -e.amount ELSE 0 END), 0) AS BIGINT),
-                 CAST(COALESCE(SUM(CASE WHEN b.available_on > $3
-                     THEN -e.amount ELSE 0 END), 0) AS BIGINT)
-             FROM ledger_entries e LEFT JOIN balance_transactions b ON b.id = e.movement_id
-             WHERE e.account_id = $1 AND e.mode = $2 AND e.ledger_account = 'merchant_balance'
-             GROUP BY e.currency ORDER BY e.currency",
+        static TOTALS: Sql = Sql::new(
+            "SELECT currency, CAST(SUM(amount) AS BIGINT) FROM balance_totals
+             WHERE account_id = $1 AND mode = $2
+             GROUP BY currency ORDER BY currency",
         );
-        let found = self.query(&BALANCE, &args![&scope.account_id, scope.mode, now])?;
-        rows(found, balance_amounts)
+        static PENDING: Sql = Sql::new(
+            "SELECT currency, CAST(SUM(net) AS BIGINT) FROM balance_transactions
+             WHERE account_id = $1 AND mode = $2 AND available_on > $3
+             GROUP BY currency",
+        );
+        let totals = self.query(&TOTALS, &args![&scope.account_id, scope.mode])?;
+        let pending = self.query(&PENDING, &args![&scope.account_id, scope.mode, now])?;
+        let pending = rows(pending, currency_amount)?;
+        rows(totals, currency_amount)?
+            .into_iter()
+            .map(|(currency, total)| {
+                let pending = pending
+                    .iter()
+                    .find(|(c, _)| *c == currency)
+                    .map_or(0, |(_, amount)| *amount);
+                Ok(BalanceAmounts {
+                    currency,
+                    available: total - pending,
+                    pending,
+                })
+            })
+            .collect()
     }
 
     pub fn get_balance_transaction(

@@ -407,6 +407,8 @@ pub struct Tx<'c> {
     last_event: Option<(String, String)>,
     /// This flow may have queued webhook deliveries: wake the delivery worker after the commit.
     queued_deliveries: bool,
+    /// The `balance_totals` slot this flow books into, once it has booked.
+    balance_slot: Option<u64>,
 }
 
 impl<'c> Tx<'c> {
@@ -415,6 +417,7 @@ impl<'c> Tx<'c> {
             conn,
             last_event: None,
             queued_deliveries: false,
+            balance_slot: None,
         }
     }
 
