@@ -160,6 +160,11 @@ pub const SQLITE_JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 /// reports): bounds one statement's result while the whole set is read.
 pub const BALANCE_EXPORT_PAGE_ROWS: u32 = 1000;
 
+/// Rows a balance's running total is spread over (`balance_totals.slot`), so that concurrent
+/// bookings for one merchant on PostgreSQL rarely wait for the same row lock; a balance read
+/// adds up at most this many rows per currency.
+pub const BALANCE_TOTAL_SLOTS: u64 = 16;
+
 /// A webhook endpoint's `description`: a label for people, shorter than a payment's (SPEC §6
 /// sets no bound).
 pub const WEBHOOK_DESCRIPTION_CHARS_MAX: usize = 500;

@@ -10,7 +10,7 @@ use crate::store::{EventRecord, Scope, StoreError, Tx};
 
 /// Records `kind` (e.g. `payment.completed`) for the object whose JSON snapshot is `data`.
 pub fn record(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     scope: &Scope,
     kind: &str,
     object_id: &str,

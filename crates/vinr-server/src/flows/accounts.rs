@@ -16,7 +16,7 @@ pub struct CreatedKey {
 }
 
 pub fn create_key(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     account_id: &str,
     mode: Mode,
     scopes: Vec<String>,
@@ -51,7 +51,7 @@ pub fn create_key(
 
 /// Creates an account and its first secret test key.
 pub fn create_account(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     name: &str,
     now: UnixMillis,
 ) -> Result<(AccountRecord, CreatedKey), FlowError> {
@@ -74,7 +74,7 @@ pub fn create_account(
 
 /// On an empty database, creates the sandbox account; answers its key to print.
 pub fn bootstrap(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     now: UnixMillis,
 ) -> Result<Option<(AccountRecord, CreatedKey)>, FlowError> {
     // Nodes starting together on one database: the second waits here, then sees the first's
@@ -87,7 +87,7 @@ pub fn bootstrap(
 }
 
 /// The server-wide secret that keys card fingerprints, created on first use.
-pub fn fingerprint_secret(tx: &mut dyn Tx) -> Result<String, FlowError> {
+pub fn fingerprint_secret(tx: &mut Tx<'_>) -> Result<String, FlowError> {
     const NAME: &str = "card_fingerprint_secret";
     if let Some(secret) = tx.get_setting(NAME)? {
         return Ok(secret);

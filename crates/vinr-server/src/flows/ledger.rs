@@ -12,7 +12,7 @@ use crate::store::{BalanceTransactionRecord, Scope, StoreError, Tx};
 /// Writes `movement` for `source` (a `pay_`/`re_` id) as a balance transaction with its
 /// entries.
 pub fn book(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     scope: &Scope,
     movement: Movement,
     source: &str,
@@ -36,7 +36,7 @@ pub fn book(
 /// available at once (the money leaves the balance when it is paid). Nothing for a settlement
 /// whose `net` is 0.
 pub fn book_payout(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     settlement: &Settlement,
     now: UnixMillis,
 ) -> Result<(), StoreError> {

@@ -12,7 +12,7 @@ use crate::store::{Due, Scope, Tx};
 
 /// Inserts a new payment and its `payment.created` event. `json` is the payment rendered
 /// once by the caller (outside the writer), reused as the event snapshot.
-pub fn create(tx: &mut dyn Tx, payment: &Payment, json: &str) -> Result<(), FlowError> {
+pub fn create(tx: &mut Tx<'_>, payment: &Payment, json: &str) -> Result<(), FlowError> {
     let scope = Scope {
         account_id: payment.account_id.clone(),
         mode: payment.mode,
@@ -47,7 +47,7 @@ pub struct Transition<'a> {
 }
 
 /// Applies the transition and records its event; answers the payment's JSON after the change.
-pub fn transition(tx: &mut dyn Tx, step: Transition<'_>) -> Result<String, FlowError> {
+pub fn transition(tx: &mut Tx<'_>, step: Transition<'_>) -> Result<String, FlowError> {
     let payment = tx
         .get_payment_for_update(step.scope, step.payment_id)?
         .ok_or_else(|| FlowError::NotFound {
@@ -66,7 +66,7 @@ pub fn transition(tx: &mut dyn Tx, step: Transition<'_>) -> Result<String, FlowE
 }
 
 /// Runs `step.operation` on a payment read for update, writes it and its event.
-fn apply(tx: &mut dyn Tx, mut payment: Payment, step: Transition<'_>) -> Result<String, FlowError> {
+fn apply(tx: &mut Tx<'_>, mut payment: Payment, step: Transition<'_>) -> Result<String, FlowError> {
     let reached = payment.apply(step.operation, step.now)?;
     if let Some(method) = step.payment_method {
         payment.payment_method = Some(method);
@@ -97,7 +97,7 @@ fn apply(tx: &mut dyn Tx, mut payment: Payment, step: Transition<'_>) -> Result<
 /// Expires unfinished checkouts, or cancels authorizations left uncaptured, that are due by
 /// `now`: at most `limit` payments, each with its event. Answers how many it changed.
 pub fn sweep(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     due: Due,
     before: UnixMillis,
     now: UnixMillis,

@@ -29,7 +29,7 @@ pub struct NewRefund {
 }
 
 /// Creates a `pending` refund; answers its JSON.
-pub fn create(tx: &mut dyn Tx, new: NewRefund) -> Result<String, FlowError> {
+pub fn create(tx: &mut Tx<'_>, new: NewRefund) -> Result<String, FlowError> {
     let mut payment = tx
         .get_payment_for_update(&new.scope, &new.payment_id)?
         .ok_or_else(|| FlowError::NotFound {
@@ -79,7 +79,7 @@ pub fn create(tx: &mut dyn Tx, new: NewRefund) -> Result<String, FlowError> {
 /// Answers the status reached, or `None` when the refund was already final (another worker
 /// finished it first).
 pub fn finish(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     refund_id: &str,
     failure_reason: Option<String>,
     now: UnixMillis,

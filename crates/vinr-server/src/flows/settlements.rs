@@ -20,7 +20,7 @@ use crate::store::{Scope, SettlementGroup, Tx};
 /// Settles what `group` had available by `cutoff` (the run's cut-off, inclusive) if anything;
 /// answers the settlement.
 pub fn settle_group(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     group: &SettlementGroup,
     cutoff: UnixMillis,
     now: UnixMillis,
@@ -64,7 +64,7 @@ pub fn settle_group(
 /// Sends the payouts of up to `limit` `pending` settlements of `mode` made by `before`;
 /// answers them, `paid`.
 pub fn pay_out(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     mode: Mode,
     before: UnixMillis,
     now: UnixMillis,

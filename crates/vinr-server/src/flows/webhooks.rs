@@ -27,7 +27,7 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, FlowError> {
 
 /// Creates an enabled endpoint with a new secret; answers its JSON, secret included (the only
 /// time it is shown).
-pub fn create_endpoint(tx: &mut dyn Tx, new: NewEndpoint) -> Result<String, FlowError> {
+pub fn create_endpoint(tx: &mut Tx<'_>, new: NewEndpoint) -> Result<String, FlowError> {
     if tx.count_webhook_endpoints(&new.scope)? >= WEBHOOK_ENDPOINTS_PER_SCOPE_MAX {
         return Err(FlowError::Invalid {
             param: "url",
@@ -53,7 +53,7 @@ pub fn create_endpoint(tx: &mut dyn Tx, new: NewEndpoint) -> Result<String, Flow
 
 /// Changes an endpoint; answers its JSON (without the secret).
 pub fn update_endpoint(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     scope: &Scope,
     id: &str,
     changes: &WebhookEndpointChanges,
@@ -68,7 +68,7 @@ pub fn update_endpoint(
 }
 
 /// Deletes an endpoint: its queued deliveries go with it, so nothing more is sent.
-pub fn delete_endpoint(tx: &mut dyn Tx, scope: &Scope, id: &str) -> Result<String, FlowError> {
+pub fn delete_endpoint(tx: &mut Tx<'_>, scope: &Scope, id: &str) -> Result<String, FlowError> {
     if !tx.delete_webhook_endpoint(scope, id)? {
         return Err(FlowError::NotFound {
             object: "webhook endpoint",
@@ -85,7 +85,7 @@ pub fn delete_endpoint(tx: &mut dyn Tx, scope: &Scope, id: &str) -> Result<Strin
 
 /// Queues `event` again for its matching endpoints (or only `endpoint_id`), due at once.
 pub fn resend(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     event: &EventRecord,
     endpoint_id: Option<&str>,
     now: UnixMillis,

@@ -84,7 +84,7 @@ pub async fn run<F>(
     effect: F,
 ) -> Result<Answer, ApiError>
 where
-    F: FnOnce(&mut dyn Tx) -> Result<Vec<u8>, FlowError> + Send + 'static,
+    F: FnOnce(&mut Tx<'_>) -> Result<Vec<u8>, FlowError> + Send + 'static,
 {
     // InUse is decided here, before any work; Replay and Mismatch inside the transaction,
     // where the stored answer is authoritative (no separate read before the write: a retry is
@@ -133,12 +133,12 @@ pub async fn run_claimed<F>(
     effect: F,
 ) -> Result<Answer, ApiError>
 where
-    F: FnOnce(&mut dyn Tx) -> Result<Vec<u8>, FlowError> + Send + 'static,
+    F: FnOnce(&mut Tx<'_>) -> Result<Vec<u8>, FlowError> + Send + 'static,
 {
     let key_if_refused = key.clone();
     let outcome = app
         .store
-        .write(move |tx: &mut dyn Tx| -> Result<Outcome, FlowError> {
+        .write(move |tx: &mut Tx<'_>| -> Result<Outcome, FlowError> {
             if let Some(key) = &key {
                 if !tx.lock_idempotency_key(key)? {
                     return Ok(Outcome::InUse);

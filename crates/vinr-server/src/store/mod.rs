@@ -1,29 +1,34 @@
-//! (5) Storage. Flows are written once against the [`Tx`] trait (the write side, one
-//! transaction) and reads against [`Reader`]; the backend decides how transactions run.
+//! (5) Storage. Flows are written once against [`Tx`] (the write side, one transaction) and
+//! reads against [`Reader`]; every statement lives once in `sql/`, grouped by table, over a
+//! small connection trait ([`sql::Conn`]) that each backend implements. The backends decide
+//! only how transactions run:
 //!
 //! SQLite (`sqlite/`): one writer thread takes a batch of waiting flows, runs each in its own
 //! savepoint inside one transaction and commits once (group commit: one fsync per batch), then
 //! answers every flow in the batch. Reads use a small pool of read-only WAL connections.
 //!
-//! PostgreSQL (`postgres/`) implements the same two traits, each flow being its own
-//! transaction, so several server nodes can share one database. [`Store`] is the enum the
-//! rest of the server holds; flows never name a backend.
+//! PostgreSQL (`postgres/`): each flow is its own transaction, so several server nodes can
+//! share one database; statements that answer nothing are deferred and pipelined (three round
+//! trips per created payment). [`Store`] is the enum the rest of the server holds; flows never
+//! name a backend. Migrations (`migrations.rs`) are one list of versions, with a file per
+//! dialect only where the DDL differs.
 
-mod columns;
+mod migrations;
 pub mod outage;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
-mod webhook_rows;
+
+pub use sql::{Reader, Tx};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::sync::Notify;
 
-use vinr_domain::ledger::{BalanceType, Entry};
+use vinr_domain::ledger::BalanceType;
 use vinr_domain::limits::BALANCE_EXPORT_PAGE_ROWS;
-use vinr_domain::settlement::{Line, Settlement, SettlementStatus};
-use vinr_domain::{Currency, Mode, Payment, PaymentStatus, Refund, UnixMillis};
+use vinr_domain::{Currency, Mode, UnixMillis};
 
 use crate::redacted::Redacted;
 
@@ -160,20 +165,6 @@ impl BalanceTransactionFilter {
 pub struct SettlementGroup {
     pub scope: Scope,
     pub currency: Currency,
-}
-
-/// The settlement list's filters as (column, value) pairs.
-pub(crate) fn settlement_filters(
-    status: Option<SettlementStatus>,
-    currency: Option<Currency>,
-) -> Vec<(&'static str, &'static str)> {
-    [
-        ("status", status.map(SettlementStatus::as_str)),
-        ("currency", currency.map(Currency::code)),
-    ]
-    .into_iter()
-    .filter_map(|(column, value)| value.map(|value| (column, value)))
-    .collect()
 }
 
 /// One currency of a merchant's balance, from the ledger: what may be settled now and what
@@ -359,251 +350,8 @@ impl From<StoreError> for ListError {
     }
 }
 
-/// The write side: everything a flow may do inside its transaction.
-pub trait Tx {
-    fn insert_account(&mut self, account: &AccountRecord) -> Result<(), StoreError>;
-    fn account_exists(&mut self, account_id: &str) -> Result<bool, StoreError>;
-    fn count_accounts(&mut self) -> Result<u64, StoreError>;
-    fn insert_api_key(&mut self, key: &ApiKeyRecord) -> Result<(), StoreError>;
-    /// Marks a key revoked; answers whether a live (unrevoked) key was found.
-    fn revoke_api_key(&mut self, key_id: &str, now: UnixMillis) -> Result<bool, StoreError>;
-    /// Waits for, then holds until this transaction ends, the lock called `name`: the way to
-    /// make a check-then-insert (first-start bootstrap, singleton runs) safe across nodes.
-    fn lock_exclusive(&mut self, name: &str) -> Result<(), StoreError>;
-    fn get_setting(&mut self, name: &str) -> Result<Option<String>, StoreError>;
-    fn put_setting(&mut self, name: &str, value: &str) -> Result<(), StoreError>;
-
-    /// Reads a payment to change it. On SQLite the single writer already excludes every other
-    /// writer; on PostgreSQL this is `SELECT … FOR UPDATE`.
-    fn get_payment_for_update(
-        &mut self,
-        scope: &Scope,
-        id: &str,
-    ) -> Result<Option<Payment>, StoreError>;
-    fn insert_payment(&mut self, payment: &Payment) -> Result<(), StoreError>;
-    /// Writes every mutable column of `payment` back, together with its processor reference.
-    fn update_payment(
-        &mut self,
-        payment: &Payment,
-        processor_reference: Option<&str>,
-    ) -> Result<(), StoreError>;
-
-    /// Up to `limit` payments that `due` has made due by `before`, locked for this
-    /// transaction; on PostgreSQL rows another node holds are skipped, not waited for.
-    fn claim_due_payments(
-        &mut self,
-        due: Due,
-        before: UnixMillis,
-        limit: usize,
-    ) -> Result<Vec<Payment>, StoreError>;
-
-    /// The reference the processor gave a payment (what its refunds are made against).
-    fn payment_processor_reference(
-        &mut self,
-        payment_id: &str,
-    ) -> Result<Option<String>, StoreError>;
-
-    fn insert_refund(&mut self, refund: &Refund) -> Result<(), StoreError>;
-    /// Reads a refund to change it (its status), by id alone: workers have no caller's scope.
-    fn get_refund_for_update(&mut self, id: &str) -> Result<Option<Refund>, StoreError>;
-    /// Writes a refund's status and failure reason back.
-    fn update_refund(&mut self, refund: &Refund) -> Result<(), StoreError>;
-    /// Leases up to `limit` pending refunds whose lease has run out until `lease_until`, so one
-    /// worker at a time asks the processor about each.
-    fn lease_pending_refunds(
-        &mut self,
-        now: UnixMillis,
-        lease_until: UnixMillis,
-        limit: usize,
-    ) -> Result<Vec<Refund>, StoreError>;
-
-    /// Books a movement: the balance transaction and its ledger entries (which sum to zero).
-    fn insert_balance_transaction(
-        &mut self,
-        btx: &BalanceTransactionRecord,
-        entries: &[Entry],
-    ) -> Result<(), StoreError>;
-
-    /// Marks the group's unsettled balance transactions available by `before` (never a
-    /// `payout`) as gathered by `settlement_id`, answering exactly the rows it marked.
-    fn gather_balance_transactions(
-        &mut self,
-        group: &SettlementGroup,
-        before: UnixMillis,
-        settlement_id: &str,
-    ) -> Result<Vec<Line>, StoreError>;
-    fn insert_settlement(&mut self, settlement: &Settlement) -> Result<(), StoreError>;
-    /// Up to `limit` `pending` settlements of `mode` created by `before`, locked for this
-    /// transaction (rows another node holds are skipped).
-    fn claim_pending_settlements(
-        &mut self,
-        mode: Mode,
-        before: UnixMillis,
-        limit: usize,
-    ) -> Result<Vec<Settlement>, StoreError>;
-    /// Writes a settlement's status and payout time back.
-    fn update_settlement(&mut self, settlement: &Settlement) -> Result<(), StoreError>;
-
-    fn insert_event(&mut self, event: &EventRecord) -> Result<(), StoreError>;
-
-    /// Claims `key` for the rest of this transaction; `false` when another transaction (on any
-    /// node) holds it, i.e. the first request with this key is still running.
-    fn lock_idempotency_key(&mut self, key: &IdempotencyScope) -> Result<bool, StoreError>;
-    fn find_idempotent_response(
-        &mut self,
-        key: &IdempotencyScope,
-    ) -> Result<Option<StoredResponse>, StoreError>;
-    fn save_idempotent_response(
-        &mut self,
-        key: &IdempotencyScope,
-        response: &StoredResponse,
-        now: UnixMillis,
-    ) -> Result<(), StoreError>;
-
-    /// Deletes at most `limit` idempotency keys created before `before`; answers how many.
-    fn prune_idempotency_keys(
-        &mut self,
-        before: UnixMillis,
-        limit: usize,
-    ) -> Result<usize, StoreError>;
-    /// Deletes at most `limit` events created before `before`; answers how many.
-    fn prune_events(&mut self, before: UnixMillis, limit: usize) -> Result<usize, StoreError>;
-
-    // Webhooks (SPEC §6)
-    fn count_webhook_endpoints(&mut self, scope: &Scope) -> Result<u64, StoreError>;
-    fn insert_webhook_endpoint(
-        &mut self,
-        endpoint: &WebhookEndpointRecord,
-    ) -> Result<(), StoreError>;
-    /// Applies `changes` to an endpoint of `scope`; disabling it also drops its queued
-    /// deliveries. Answers the endpoint after the change, `None` when there is no such one.
-    fn update_webhook_endpoint(
-        &mut self,
-        scope: &Scope,
-        id: &str,
-        changes: &WebhookEndpointChanges,
-    ) -> Result<Option<WebhookEndpointRecord>, StoreError>;
-    /// Deletes an endpoint with its queued deliveries and attempts; answers whether it existed.
-    fn delete_webhook_endpoint(&mut self, scope: &Scope, id: &str) -> Result<bool, StoreError>;
-    /// The outbox: queues `event` for every enabled endpoint of its scope subscribed to its
-    /// type, due at once, in one `INSERT … SELECT` (deferred on PostgreSQL: no round trip).
-    fn queue_webhook_deliveries(&mut self, event: &EventRecord) -> Result<(), StoreError>;
-    /// Queues `event` again for its matching endpoints (only `endpoint_id` when given, which
-    /// must then exist and be enabled); answers the endpoint ids queued.
-    fn requeue_webhook_event(
-        &mut self,
-        event: &EventRecord,
-        endpoint_id: Option<&str>,
-        now: UnixMillis,
-    ) -> Result<Vec<String>, StoreError>;
-    /// Leases up to `limit` due deliveries of existing endpoints until `lease_until`: one
-    /// attempt at a time for each, on any number of nodes (`SKIP LOCKED` on PostgreSQL).
-    fn lease_webhook_deliveries(
-        &mut self,
-        now: UnixMillis,
-        lease_until: UnixMillis,
-        limit: usize,
-    ) -> Result<Vec<DeliveryJob>, StoreError>;
-    /// Records attempts and what each means for its delivery (none for `webhook.test`). An
-    /// attempt for an endpoint deleted meanwhile is dropped.
-    fn record_webhook_attempts(&mut self, outcomes: &[AttemptOutcome]) -> Result<(), StoreError>;
-    /// Deletes at most `limit` finished deliveries and `limit` attempts made before `before`
-    /// (kept as long as events); answers how many rows.
-    fn prune_webhook_history(
-        &mut self,
-        before: UnixMillis,
-        limit: usize,
-    ) -> Result<usize, StoreError>;
-}
-
-/// The read side: committed data only.
-pub trait Reader {
-    fn ping(&mut self) -> Result<(), StoreError>;
-    fn api_key_by_hash(&mut self, key_hash: &[u8; 32]) -> Result<Option<ApiKeyRecord>, StoreError>;
-    fn list_api_keys(&mut self, account_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError>;
-    fn get_account(&mut self, account_id: &str) -> Result<Option<AccountRecord>, StoreError>;
-    fn get_payment(&mut self, scope: &Scope, id: &str) -> Result<Option<Payment>, StoreError>;
-    /// The payment behind a checkout link, in whichever account and mode it lives.
-    fn payment_by_checkout_token(&mut self, token: &str) -> Result<Option<Payment>, StoreError>;
-    fn list_payments(
-        &mut self,
-        scope: &Scope,
-        status: Option<PaymentStatus>,
-        query: &ListQuery,
-    ) -> Result<Page<Payment>, ListError>;
-    fn get_refund(&mut self, scope: &Scope, id: &str) -> Result<Option<Refund>, StoreError>;
-    fn list_refunds(
-        &mut self,
-        scope: &Scope,
-        payment_id: Option<&str>,
-        query: &ListQuery,
-    ) -> Result<Page<Refund>, ListError>;
-    /// The merchant's balance per currency at `now`, summed from the ledger's entries.
-    fn balance(
-        &mut self,
-        scope: &Scope,
-        now: UnixMillis,
-    ) -> Result<Vec<BalanceAmounts>, StoreError>;
-    fn get_balance_transaction(
-        &mut self,
-        scope: &Scope,
-        id: &str,
-    ) -> Result<Option<BalanceTransactionRecord>, StoreError>;
-    fn list_balance_transactions(
-        &mut self,
-        scope: &Scope,
-        filter: &BalanceTransactionFilter,
-        query: &ListQuery,
-    ) -> Result<Page<BalanceTransactionRecord>, ListError>;
-    /// Every group with unsettled balance transactions (payouts are never settled) available
-    /// by `before`, optionally of one account, with the earliest `available_on` among them.
-    fn unsettled_groups(
-        &mut self,
-        before: UnixMillis,
-        account_id: Option<&str>,
-    ) -> Result<Vec<(SettlementGroup, UnixMillis)>, StoreError>;
-    /// A settlement by id alone (the command line's report has no caller's scope).
-    fn get_settlement(&mut self, id: &str) -> Result<Option<Settlement>, StoreError>;
-    fn list_settlements(
-        &mut self,
-        scope: &Scope,
-        status: Option<SettlementStatus>,
-        currency: Option<Currency>,
-        query: &ListQuery,
-    ) -> Result<Page<Settlement>, ListError>;
-    fn get_event(&mut self, scope: &Scope, id: &str) -> Result<Option<EventRecord>, StoreError>;
-    fn list_events(
-        &mut self,
-        scope: &Scope,
-        kind: Option<&str>,
-        query: &ListQuery,
-    ) -> Result<Page<EventRecord>, ListError>;
-
-    // Webhooks (SPEC §6)
-    fn get_webhook_endpoint(
-        &mut self,
-        scope: &Scope,
-        id: &str,
-    ) -> Result<Option<WebhookEndpointRecord>, StoreError>;
-    fn list_webhook_endpoints(
-        &mut self,
-        scope: &Scope,
-        query: &ListQuery,
-    ) -> Result<Page<WebhookEndpointRecord>, ListError>;
-    fn list_webhook_attempts(
-        &mut self,
-        scope: &Scope,
-        endpoint_id: &str,
-        query: &ListQuery,
-    ) -> Result<Page<WebhookAttemptRecord>, ListError>;
-    /// Deliveries waiting for an attempt (due or not), for the queue-depth gauge.
-    fn webhook_queue_depth(&mut self) -> Result<u64, StoreError>;
-    /// Whether any endpoint exists: without one there is nothing to deliver, and the worker
-    /// need not lease at every commit.
-    fn webhook_endpoints_exist(&mut self) -> Result<bool, StoreError>;
-}
-
-/// The store the server holds. One variant per backend; flows only see `Tx` and `Reader`.
+/// The store the server holds. One variant per backend (how transactions run); flows only
+/// see [`Tx`] and [`Reader`], which are the same code on both.
 #[derive(Clone)]
 pub enum Store {
     Sqlite(sqlite::SqliteStore),
@@ -634,7 +382,7 @@ impl Store {
     /// returns `Err` leaves no trace.
     pub async fn write<T, E, F>(&self, flow: F) -> Result<T, E>
     where
-        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
@@ -648,7 +396,7 @@ impl Store {
     /// takes microseconds); a network database runs it on a blocking thread.
     pub async fn read<T, E, F>(&self, read: F) -> Result<T, E>
     where
-        F: FnOnce(&mut dyn Reader) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut Reader<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
@@ -720,4 +468,9 @@ impl Store {
 /// Metadata travels as a JSON object in one column.
 pub(crate) fn metadata_to_json(metadata: &BTreeMap<String, String>) -> String {
     serde_json::to_string(metadata).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// Metadata as stored; a value no version of the server writes is refused.
+pub(crate) fn metadata_from_json(text: &str) -> Result<BTreeMap<String, String>, StoreError> {
+    serde_json::from_str(text).map_err(|_| sql::corrupt("metadata", text))
 }

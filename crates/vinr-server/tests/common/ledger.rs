@@ -60,6 +60,25 @@ pub async fn assert_ledger_consistent(url: &str) {
         vec![0],
         "balances that are not the sum of their balance transactions' net"
     );
+    // The running totals a balance is read from hold what the ledger holds.
+    let off_totals = query_integers(
+        url,
+        "SELECT count(*) FROM (
+             SELECT account_id, mode, currency, SUM(amount) AS total FROM balance_totals
+             GROUP BY account_id, mode, currency) AS t
+         FULL OUTER JOIN (
+             SELECT account_id, mode, currency, -SUM(amount) AS balance FROM ledger_entries
+             WHERE ledger_account = 'merchant_balance'
+             GROUP BY account_id, mode, currency) AS l
+         ON l.account_id = t.account_id AND l.mode = t.mode AND l.currency = t.currency
+         WHERE COALESCE(t.total, 0) <> COALESCE(l.balance, 0)",
+    )
+    .await;
+    assert_eq!(
+        off_totals,
+        vec![0],
+        "running balance totals that are not what the ledger's entries hold"
+    );
 }
 
 /// Checks every settlement against the database: its `net` and `transactionCount` are those of

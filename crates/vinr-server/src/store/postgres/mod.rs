@@ -8,10 +8,6 @@
 //! code runs unchanged on SQLite and PostgreSQL. The driver is tokio-postgres with a
 //! deadpool pool; statements are prepared once per connection (`prepare_cached`).
 
-mod migrations;
-mod rows;
-mod webhooks;
-
 use std::panic::AssertUnwindSafe;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -20,16 +16,15 @@ use std::time::Duration;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use tokio_postgres::NoTls;
 use vinr_domain::limits::{
     DATABASE_CONNECT_TIMEOUT_MS, DATABASE_KEEPALIVE_IDLE_MS, DATABASE_POOL_WAIT_TIMEOUT_MS,
     DATABASE_TCP_USER_TIMEOUT_MS, POSTGRES_POOL_CONNECTIONS_MAX,
 };
 
-use super::{Reader, StoreError, Tx};
-
-pub use rows::{PgReader, PgTx};
+use super::sql::{wrong_row_count, Changed, Conn, Dialect, Row, Value};
+use super::{migrations, Reader, StoreError, Tx};
 
 /// The one place a PostgreSQL failure is classified: an outage (503, a retry may succeed)
 /// or a failure of the request itself (500).
@@ -160,8 +155,13 @@ impl PgStore {
             .create_timeout(Some(Duration::from_millis(DATABASE_CONNECT_TIMEOUT_MS)))
             .build()
             .map_err(|error| StoreError::Database(error.to_string()))?;
-        let mut client = pool.get().await.map_err(pool_error)?;
-        migrations::apply(&mut client).await?;
+        let client = pool.get().await.map_err(pool_error)?;
+        let runtime = Handle::current();
+        tokio::task::spawn_blocking(move || {
+            migrations::apply(&mut Blocking::new(&client, &runtime))
+        })
+        .await
+        .map_err(|error| StoreError::Database(error.to_string()))??;
         Ok(PgStore {
             pool,
             outbox_wake: Arc::new(Notify::new()),
@@ -170,7 +170,7 @@ impl PgStore {
 
     pub async fn write<T, E, F>(&self, flow: F) -> Result<T, E>
     where
-        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
@@ -178,26 +178,28 @@ impl PgStore {
         let runtime = Handle::current();
         let outbox_wake = Arc::clone(&self.outbox_wake);
         let answer = tokio::task::spawn_blocking(move || {
-            let mut tx = PgTx::new(&client, &runtime);
+            let mut conn = Blocking::new(&client, &runtime);
             // BEGIN goes out with the flow's first statement, COMMIT with its last writes.
-            tx.defer("BEGIN", Vec::new(), 0);
+            conn.defer_raw("BEGIN");
+            let mut tx = Tx::new(&mut conn);
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| flow(&mut tx)))
                 .unwrap_or_else(|_| {
                     tracing::error!("a write flow panicked; its transaction is rolled back");
                     Err(E::from(StoreError::Database("write flow panicked".into())))
-                })
-                .and_then(|value| {
-                    tx.defer("COMMIT", Vec::new(), 0);
-                    tx.flush().map(|()| value).map_err(E::from)
                 });
-            if result.is_ok() && tx.queued_deliveries {
+            let queued_deliveries = tx.queued_deliveries();
+            let result = result.and_then(|value| {
+                conn.defer_raw("COMMIT");
+                conn.flush().map(|()| value).map_err(E::from)
+            });
+            if result.is_ok() && queued_deliveries {
                 outbox_wake.notify_one();
             }
             if result.is_err() {
                 // Whatever failed, the connection goes back to the pool outside a
                 // transaction (PostgreSQL only warns when none is open).
-                tx.discard_deferred();
-                if tx.execute("ROLLBACK", &[]).is_err() {
+                conn.discard_deferred();
+                if conn.batch("ROLLBACK").is_err() {
                     // A connection that cannot even roll back is not given to anyone else.
                     let _ = deadpool_postgres::Object::take(client);
                 }
@@ -210,15 +212,17 @@ impl PgStore {
 
     pub async fn read<T, E, F>(&self, read: F) -> Result<T, E>
     where
-        F: FnOnce(&mut dyn Reader) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut Reader<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
         let client = self.pool.get().await.map_err(|e| E::from(pool_error(e)))?;
         let runtime = Handle::current();
-        tokio::task::spawn_blocking(move || read(&mut PgReader::new(&client, &runtime)))
-            .await
-            .unwrap_or_else(|_| Err(E::from(StoreError::Database("read panicked".into()))))
+        tokio::task::spawn_blocking(move || {
+            read(&mut Reader::new(&mut Blocking::new(&client, &runtime)))
+        })
+        .await
+        .unwrap_or_else(|_| Err(E::from(StoreError::Database("read panicked".into()))))
     }
 
     pub fn outbox_wake(&self) -> Arc<Notify> {
@@ -230,63 +234,49 @@ impl PgStore {
     }
 }
 
-/// Runs statements of one connection to completion from blocking code, each statement
-/// prepared once per connection. Statements whose only answer is success (BEGIN, inserts, the
-/// update of a locked row, COMMIT) are deferred and sent pipelined with the next statement
-/// that answers something, or at the commit: a created payment costs three round trips
-/// (BEGIN + key lock, stored-answer lookup, three inserts + COMMIT) instead of eight.
-pub struct Blocking<'a, C> {
-    client: &'a C,
+/// A pooled connection as the query layer sees it: runs statements to completion from
+/// blocking code, each statement prepared once per connection. Statements whose only answer
+/// is success (BEGIN, inserts, the update of a locked row, COMMIT) are deferred and sent
+/// pipelined with the next statement that answers something, or at the commit: a created
+/// payment costs three round trips (BEGIN + key lock, stored-answer lookup, three inserts +
+/// COMMIT) instead of eight.
+pub struct Blocking<'a> {
+    client: &'a deadpool_postgres::Client,
     runtime: &'a Handle,
     deferred: Vec<Deferred>,
-    /// The event this flow wrote last (id, snapshot): an idempotent answer equal to the
-    /// snapshot is stored as a reference to it.
-    pub(crate) last_event: Option<(String, String)>,
-    /// This flow may have queued webhook deliveries: wake the delivery worker after the commit.
-    pub(crate) queued_deliveries: bool,
 }
-
-/// `expect_changed` of a deferred statement whose row count is not checked (the outbox's
-/// `INSERT … SELECT` queues one delivery per matching endpoint, possibly none).
-pub(crate) const ANY_ROWS: u64 = u64::MAX;
-
-/// Owned statement parameters, kept until the deferred statement is sent.
-pub(crate) type Params = Vec<Box<dyn ToSql + Sync + Send>>;
 
 struct Deferred {
     sql: &'static str,
-    params: Params,
-    /// Rows the statement must change; checked when it has run.
-    expect_changed: u64,
+    params: Vec<Value<'static>>,
+    changed: Changed,
 }
 
-impl<'a, C: GenericClient> Blocking<'a, C> {
-    pub(crate) fn new(client: &'a C, runtime: &'a Handle) -> Self {
+impl<'a> Blocking<'a> {
+    pub(crate) fn new(client: &'a deadpool_postgres::Client, runtime: &'a Handle) -> Self {
         Blocking {
             client,
             runtime,
             deferred: Vec::new(),
-            last_event: None,
-            queued_deliveries: false,
         }
     }
 
-    /// Queues a statement that must change exactly `expect_changed` rows.
-    pub(crate) fn defer(&mut self, sql: &'static str, params: Params, expect_changed: u64) {
+    /// Queues a statement without parameters (transaction control).
+    fn defer_raw(&mut self, sql: &'static str) {
         self.deferred.push(Deferred {
             sql,
-            params,
-            expect_changed,
+            params: Vec::new(),
+            changed: Changed::Exactly(0),
         });
     }
 
     /// Drops queued statements unsent (the flow failed).
-    pub(crate) fn discard_deferred(&mut self) {
+    fn discard_deferred(&mut self) {
         self.deferred.clear();
     }
 
     /// Sends every deferred statement, pipelined, and checks each one's effect.
-    pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
+    fn flush(&mut self) -> Result<(), StoreError> {
         if self.deferred.is_empty() {
             return Ok(());
         }
@@ -295,58 +285,128 @@ impl<'a, C: GenericClient> Blocking<'a, C> {
         self.runtime
             .block_on(async move { pipelined(client, &batch, async { Ok(()) }).await })
     }
+}
 
-    pub(crate) fn query(
-        &mut self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>, StoreError> {
+impl Conn for Blocking<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn query(&mut self, sql: &str, params: &[Value<'_>]) -> Result<Vec<Row>, StoreError> {
         let batch = std::mem::take(&mut self.deferred);
         let client = self.client;
+        let params = as_params(params);
+        let rows = self.runtime.block_on(async move {
+            let statement = client.prepare_cached(sql).await.map_err(db_error)?;
+            pipelined(client, &batch, client.query(&statement, &params)).await
+        })?;
+        rows.iter().map(row_values).collect()
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Value<'_>]) -> Result<u64, StoreError> {
+        let batch = std::mem::take(&mut self.deferred);
+        let client = self.client;
+        let params = as_params(params);
         self.runtime.block_on(async move {
             let statement = client.prepare_cached(sql).await.map_err(db_error)?;
-            pipelined(client, &batch, client.query(&statement, params)).await
+            pipelined(client, &batch, client.execute(&statement, &params)).await
         })
     }
 
-    pub(crate) fn query_opt(
+    fn defer(
         &mut self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<Row>, StoreError> {
-        let batch = std::mem::take(&mut self.deferred);
-        let client = self.client;
-        self.runtime.block_on(async move {
-            let statement = client.prepare_cached(sql).await.map_err(db_error)?;
-            pipelined(client, &batch, client.query_opt(&statement, params)).await
-        })
+        sql: &'static str,
+        params: &[Value<'_>],
+        changed: Changed,
+    ) -> Result<Option<u64>, StoreError> {
+        self.deferred.push(Deferred {
+            sql,
+            params: params.iter().cloned().map(Value::into_owned).collect(),
+            changed,
+        });
+        Ok(None)
     }
 
-    pub(crate) fn execute(
-        &mut self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64, StoreError> {
-        let batch = std::mem::take(&mut self.deferred);
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.flush()?;
         let client = self.client;
-        self.runtime.block_on(async move {
-            let statement = client.prepare_cached(sql).await.map_err(db_error)?;
-            pipelined(client, &batch, client.execute(&statement, params)).await
-        })
+        self.runtime
+            .block_on(async move { client.batch_execute(sql).await })
+            .map_err(db_error)
     }
+}
+
+fn as_params<'v>(params: &'v [Value<'_>]) -> Vec<&'v (dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|param| param as &(dyn ToSql + Sync))
+        .collect()
+}
+
+/// A driver row as the query layer's [`Row`], by each column's type.
+fn row_values(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
+    let mut values = Vec::with_capacity(row.len());
+    for (index, column) in row.columns().iter().enumerate() {
+        let value = match *column.type_() {
+            // What the advisory-lock functions answer.
+            Type::VOID => Ok(Value::Null),
+            Type::INT8 => row.try_get::<_, Option<i64>>(index).map(Value::from),
+            Type::INT4 => row
+                .try_get::<_, Option<i32>>(index)
+                .map(|v| v.map_or(Value::Null, |v| Value::Int(v.into()))),
+            Type::INT2 => row
+                .try_get::<_, Option<i16>>(index)
+                .map(|v| v.map_or(Value::Null, |v| Value::Int(v.into()))),
+            Type::BOOL => row.try_get::<_, Option<bool>>(index).map(Value::from),
+            Type::BYTEA => row
+                .try_get::<_, Option<Vec<u8>>>(index)
+                .map(|v| v.map_or(Value::Null, |v| Value::Blob(v.into()))),
+            _ => row.try_get::<_, Option<String>>(index).map(Value::from),
+        };
+        values.push(value.map_err(db_error)?);
+    }
+    Ok(Row::new(values))
+}
+
+/// Parameters take the type the server inferred for them: an `Int` is sent as the column's
+/// width (or as a boolean), text and bytes as themselves.
+impl ToSql for Value<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(value) => match *ty {
+                Type::INT4 => i32::try_from(*value)?.to_sql_checked(ty, out),
+                Type::INT2 => i16::try_from(*value)?.to_sql_checked(ty, out),
+                Type::BOOL => (*value != 0).to_sql_checked(ty, out),
+                _ => value.to_sql_checked(ty, out),
+            },
+            Value::Text(text) => text.as_ref().to_sql_checked(ty, out),
+            Value::Blob(bytes) => bytes.as_ref().to_sql_checked(ty, out),
+            Value::Ints(values) => values.to_sql_checked(ty, out),
+            Value::Texts(values) => values.to_sql_checked(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        // Each variant checks the type it is given in `to_sql`.
+        true
+    }
+
+    to_sql_checked!();
 }
 
 /// Runs the deferred `batch` and then `last`, written back to back on the connection (one
 /// round trip): tokio-postgres sends each request when its future is first polled, and both
 /// are polled in order. A failed deferred statement wins over `last`'s answer.
-async fn pipelined<C, T>(
-    client: &C,
+async fn pipelined<T>(
+    client: &deadpool_postgres::Client,
     batch: &[Deferred],
     last: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
-) -> Result<T, StoreError>
-where
-    C: GenericClient,
-{
+) -> Result<T, StoreError> {
     let mut statements = Vec::with_capacity(batch.len());
     for deferred in batch {
         statements.push(
@@ -357,26 +417,13 @@ where
         );
     }
     let runs = batch.iter().zip(&statements).map(|(deferred, statement)| {
-        let params: Vec<&(dyn ToSql + Sync)> = deferred
-            .params
-            .iter()
-            .map(|param| param.as_ref() as &(dyn ToSql + Sync))
-            .collect();
+        let params = as_params(&deferred.params);
         async move { client.execute(statement, &params).await }
     });
     let (changed, answer) = tokio::join!(futures_util::future::try_join_all(runs), last);
     for (deferred, changed) in batch.iter().zip(changed.map_err(db_error)?) {
-        if deferred.expect_changed != ANY_ROWS && changed != deferred.expect_changed {
-            return Err(StoreError::Database(format!(
-                "`{}` changed {changed} rows, expected {}",
-                deferred
-                    .sql
-                    .split_whitespace()
-                    .take(3)
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                deferred.expect_changed
-            )));
+        if let Some(error) = wrong_row_count(deferred.sql, changed, deferred.changed) {
+            return Err(error);
         }
     }
     answer.map_err(db_error)

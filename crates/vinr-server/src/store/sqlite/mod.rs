@@ -6,17 +6,14 @@
 //! committing once turns N fsyncs into one; a flow that fails rolls back only its savepoint.
 //! No flow is answered before the commit that holds its effects has returned.
 
-mod migrations;
-mod rows;
-mod webhooks;
-
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{CachedStatement, Connection, OpenFlags};
 use tokio::sync::Notify;
 use vinr_domain::limits::{
     SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_SIZE_KIB, SQLITE_CHECKPOINT_INTERVAL_MS,
@@ -25,9 +22,8 @@ use vinr_domain::limits::{
     WRITE_QUEUE_FLOWS_MAX,
 };
 
-use super::{Reader, StoreError, Tx};
-
-pub use rows::{SqliteReader, SqliteTx};
+use super::sql::{wrong_row_count, Changed, Conn, Dialect, Row, Value};
+use super::{migrations, Reader, StoreError, Tx};
 
 /// What a flow hands back to the writer: whether to keep its savepoint, and how to answer
 /// its caller once the batch's commit is known.
@@ -36,7 +32,7 @@ struct FlowOutcome {
     answer: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
 }
 
-type Job = Box<dyn FnOnce(&mut SqliteTx<'_>) -> FlowOutcome + Send>;
+type Job = Box<dyn FnOnce(&mut Tx<'_>) -> FlowOutcome + Send>;
 
 enum Message {
     Flow(Job),
@@ -145,8 +141,8 @@ impl SqliteStore {
                 "an SQLite database must be a file path (sqlite://vinr.db)",
             ));
         }
-        let mut conn = open_writer(path)?;
-        migrations::apply(&mut conn)?;
+        let conn = open_writer(path)?;
+        migrations::apply(&mut SqliteConn(&conn))?;
         let (sender, receiver) = mpsc::sync_channel(WRITE_QUEUE_FLOWS_MAX);
         let outbox_wake = Arc::new(Notify::new());
         let wake = Arc::clone(&outbox_wake);
@@ -169,12 +165,12 @@ impl SqliteStore {
 
     pub async fn write<T, E, F>(&self, flow: F) -> Result<T, E>
     where
-        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
-        let job: Job = Box::new(move |tx: &mut SqliteTx<'_>| {
+        let job: Job = Box::new(move |tx: &mut Tx<'_>| {
             let result =
                 std::panic::catch_unwind(AssertUnwindSafe(|| flow(tx))).unwrap_or_else(|_| {
                     tracing::error!("a write flow panicked; its savepoint is rolled back");
@@ -206,7 +202,7 @@ impl SqliteStore {
             .unwrap_or_else(|_| Err(E::from(StoreError::Unavailable("writer has stopped"))))
     }
 
-    pub fn read<T, E>(&self, read: impl FnOnce(&mut dyn Reader) -> Result<T, E>) -> Result<T, E>
+    pub fn read<T, E>(&self, read: impl FnOnce(&mut Reader<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
@@ -220,7 +216,7 @@ impl SqliteStore {
             Some(conn) => conn,
             None => open_reader(&self.inner.path)?,
         };
-        let result = read(&mut SqliteReader::new(&conn));
+        let result = read(&mut Reader::new(&mut SqliteConn(&conn)));
         let mut pool = self
             .inner
             .readers
@@ -345,9 +341,10 @@ fn run_transaction(conn: &Connection, jobs: &mut std::vec::Drain<'_, Job>, outbo
             drop(job);
             continue;
         }
-        let mut tx = SqliteTx::new(conn);
+        let mut flow_conn = SqliteConn(conn);
+        let mut tx = Tx::new(&mut flow_conn);
         let outcome = job(&mut tx);
-        queued_deliveries |= outcome.keep && tx.queued_deliveries;
+        queued_deliveries |= outcome.keep && tx.queued_deliveries();
         let closed = if outcome.keep {
             run_cached(conn, "RELEASE flow")
         } else {
@@ -390,6 +387,107 @@ fn run_transaction(conn: &Connection, jobs: &mut std::vec::Drain<'_, Job>, outbo
                 answer(Err(error.clone()));
             }
         }
+    }
+}
+
+/// A connection as the query layer sees it. Statements are cached by rusqlite; `$N`
+/// placeholders are SQLite named parameters, each bound by its number.
+struct SqliteConn<'c>(&'c Connection);
+
+impl SqliteConn<'_> {
+    fn prepare(&self, sql: &str, params: &[Value<'_>]) -> Result<CachedStatement<'_>, StoreError> {
+        let mut statement = self.0.prepare_cached(sql).map_err(db_error)?;
+        for index in 1..=statement.parameter_count() {
+            let name = statement.parameter_name(index).unwrap_or("?");
+            let value = name
+                .strip_prefix('$')
+                .and_then(|number| number.parse::<usize>().ok())
+                .and_then(|number| params.get(number.checked_sub(1)?))
+                .ok_or_else(|| {
+                    StoreError::Database(format!("statement parameter {name} has no value"))
+                })?;
+            statement
+                .raw_bind_parameter(index, value)
+                .map_err(db_error)?;
+        }
+        Ok(statement)
+    }
+}
+
+impl Conn for SqliteConn<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn query(&mut self, sql: &str, params: &[Value<'_>]) -> Result<Vec<Row>, StoreError> {
+        let mut statement = self.prepare(sql, params)?;
+        let columns = statement.column_count();
+        let mut rows = statement.raw_query();
+        let mut answer = Vec::new();
+        while let Some(row) = rows.next().map_err(db_error)? {
+            let mut values = Vec::with_capacity(columns);
+            for index in 0..columns {
+                values.push(value(row.get_ref(index).map_err(db_error)?)?);
+            }
+            answer.push(Row::new(values));
+        }
+        Ok(answer)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Value<'_>]) -> Result<u64, StoreError> {
+        let changed = self.prepare(sql, params)?.raw_execute().map_err(db_error)?;
+        Ok(changed as u64)
+    }
+
+    fn defer(
+        &mut self,
+        sql: &'static str,
+        params: &[Value<'_>],
+        expected: Changed,
+    ) -> Result<Option<u64>, StoreError> {
+        let changed = self.execute(sql, params)?;
+        match wrong_row_count(sql, changed, expected) {
+            Some(error) => Err(error),
+            None => Ok(Some(changed)),
+        }
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.0.execute_batch(sql).map_err(db_error)
+    }
+}
+
+/// A column's value; SQLite's floats are never written by this server.
+fn value(column: ValueRef<'_>) -> Result<Value<'static>, StoreError> {
+    Ok(match column {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(value) => Value::Int(value),
+        ValueRef::Text(bytes) => Value::from(
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| StoreError::Database("text in the database is not UTF-8".into()))?,
+        ),
+        ValueRef::Blob(bytes) => Value::Blob(bytes.to_vec().into()),
+        ValueRef::Real(value) => {
+            return Err(StoreError::Database(format!(
+                "unexpected real number {value} in the database"
+            )))
+        }
+    })
+}
+
+impl rusqlite::ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Int(value) => ValueRef::Integer(*value),
+            Value::Text(text) => ValueRef::Text(text.as_bytes()),
+            Value::Blob(bytes) => ValueRef::Blob(bytes),
+            Value::Ints(_) | Value::Texts(_) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    "arrays are for PostgreSQL's unnest only".into(),
+                ))
+            }
+        }))
     }
 }
 

@@ -1,0 +1,150 @@
+//! Accounts, API keys, settings and named locks.
+
+use sha2::{Digest, Sha256};
+use vinr_domain::UnixMillis;
+
+use super::{args, count, first, rows, Dialect, Reader, Row, Sql, Tx};
+use crate::store::{AccountRecord, ApiKeyRecord, KeyKind, StoreError};
+
+pub const API_KEY_COLUMNS: &str =
+    "id, account_id, mode, kind, scopes, key_hash, display, created_at, revoked_at";
+
+fn api_key(row: &mut Row) -> Result<ApiKeyRecord, StoreError> {
+    Ok(ApiKeyRecord {
+        id: row.text()?,
+        account_id: row.text()?,
+        mode: row.mode()?,
+        kind: row.parsed("key kind", |kind| match kind {
+            "secret" => Some(KeyKind::Secret),
+            "restricted" => Some(KeyKind::Restricted),
+            _ => None,
+        })?,
+        scopes: row.text()?.split_whitespace().map(str::to_owned).collect(),
+        key_hash: row
+            .bytes()?
+            .try_into()
+            .map_err(|_| super::corrupt("key hash", "of wrong length"))?,
+        display: row.text()?,
+        created_at: row.at()?,
+        revoked_at: row.opt_at()?,
+    })
+}
+
+fn account(row: &mut Row) -> Result<AccountRecord, StoreError> {
+    Ok(AccountRecord {
+        id: row.text()?,
+        name: row.text()?,
+        created_at: row.at()?,
+    })
+}
+
+/// 64 bits of a SHA-256: the key of a PostgreSQL advisory lock.
+pub(super) fn lock_key(parts: &[&str]) -> i64 {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+impl Tx<'_> {
+    pub fn insert_account(&mut self, account: &AccountRecord) -> Result<(), StoreError> {
+        static INSERT: Sql =
+            Sql::new("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)");
+        self.execute(
+            &INSERT,
+            &args![&account.id, &account.name, account.created_at],
+        )
+        .map(drop)
+    }
+
+    pub fn account_exists(&mut self, account_id: &str) -> Result<bool, StoreError> {
+        static EXISTS: Sql = Sql::new("SELECT 1 FROM accounts WHERE id = $1");
+        Ok(self.query_opt(&EXISTS, &args![account_id])?.is_some())
+    }
+
+    pub fn count_accounts(&mut self) -> Result<u64, StoreError> {
+        static COUNT: Sql = Sql::new("SELECT count(*) FROM accounts");
+        count(self.query_opt(&COUNT, &[])?)
+    }
+
+    pub fn insert_api_key(&mut self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        static INSERT: Sql = Sql::new(
+            "INSERT INTO api_keys (id, account_id, mode, kind, scopes, key_hash, display,
+                                   created_at, revoked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        );
+        self.execute(
+            &INSERT,
+            &args![
+                &key.id,
+                &key.account_id,
+                key.mode,
+                key.kind.as_str(),
+                key.scopes.join(" "),
+                &key.key_hash[..],
+                &key.display,
+                key.created_at,
+                key.revoked_at,
+            ],
+        )
+        .map(drop)
+    }
+
+    /// Marks a key revoked; answers whether a live (unrevoked) key was found.
+    pub fn revoke_api_key(&mut self, key_id: &str, now: UnixMillis) -> Result<bool, StoreError> {
+        static REVOKE: Sql =
+            Sql::new("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL");
+        Ok(self.execute(&REVOKE, &args![key_id, now])? == 1)
+    }
+
+    /// Waits for, then holds until this transaction ends, the lock called `name`: the way to
+    /// make a check-then-insert (first-start bootstrap, singleton runs) safe across nodes.
+    /// SQLite's single writer already runs one flow at a time.
+    pub fn lock_exclusive(&mut self, name: &str) -> Result<(), StoreError> {
+        static LOCK: Sql = Sql::new("SELECT pg_advisory_xact_lock($1)");
+        match self.conn.dialect() {
+            Dialect::Sqlite => Ok(()),
+            Dialect::Postgres => self.query(&LOCK, &args![lock_key(&[name])]).map(drop),
+        }
+    }
+
+    pub fn get_setting(&mut self, name: &str) -> Result<Option<String>, StoreError> {
+        static GET: Sql = Sql::new("SELECT value FROM settings WHERE name = $1");
+        first(self.query_opt(&GET, &args![name])?, Row::text)
+    }
+
+    pub fn put_setting(&mut self, name: &str, value: &str) -> Result<(), StoreError> {
+        static PUT: Sql = Sql::new(
+            "INSERT INTO settings (name, value) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        );
+        self.execute(&PUT, &args![name, value]).map(drop)
+    }
+}
+
+impl Reader<'_> {
+    pub fn api_key_by_hash(
+        &mut self,
+        key_hash: &[u8; 32],
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        static BY_HASH: Sql =
+            Sql::new("SELECT {api_key_columns} FROM api_keys WHERE key_hash = $1");
+        first(self.query_opt(&BY_HASH, &args![&key_hash[..]])?, api_key)
+    }
+
+    pub fn list_api_keys(&mut self, account_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        static LIST: Sql =
+            Sql::new("SELECT {api_key_columns} FROM api_keys WHERE account_id = $1 ORDER BY seq");
+        rows(self.query(&LIST, &args![account_id])?, api_key)
+    }
+
+    pub fn get_account(&mut self, account_id: &str) -> Result<Option<AccountRecord>, StoreError> {
+        static GET: Sql = Sql::new("SELECT id, name, created_at FROM accounts WHERE id = $1");
+        first(self.query_opt(&GET, &args![account_id])?, account)
+    }
+}

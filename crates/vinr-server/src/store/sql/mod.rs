@@ -1,0 +1,548 @@
+//! The one query layer: every statement of the store, written once and grouped by table
+//! (`payments.rs`, `refunds.rs`, …), each table with its one row reader. Both backends only
+//! implement [`Conn`]: run a statement with [`Value`] parameters, answer [`Row`]s.
+//!
+//! SQL is plain text with `$N` placeholders, which both engines accept (SQLite takes `$1` as a
+//! named parameter; the SQLite connection binds each by its number). Where the dialects really
+//! differ a statement names a hole that [`Sql`] fills once per dialect: `{for_update}`,
+//! `{skip_locked}` (row locks, PostgreSQL only: SQLite's single writer already excludes every
+//! other writer) and `{subscribed}` (a substring test, `instr` against `strpos`). Code branches
+//! on [`Dialect`] only for what is not one statement on both: PostgreSQL's `unnest` batches
+//! and advisory locks, `ctid` pruning and the migrations' bookkeeping.
+//!
+//! Why plain SQL and not a query builder (sea-query was considered): the statements are fixed
+//! text, so a builder would rebuild at run time what is a constant here (each statement is
+//! rendered once and then found by the drivers' statement caches by its text), and a reader of
+//! this module sees the SQL that runs, which is what one reviews in a database layer.
+
+mod accounts;
+mod events;
+mod idempotency;
+mod ledger;
+mod list;
+mod payments;
+mod refunds;
+mod settlements;
+mod webhooks;
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use vinr_domain::{Currency, Mode, UnixMillis};
+
+use super::{Scope, StoreError};
+
+pub(crate) use list::Listed;
+
+/// Which SQL engine a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A statement parameter or a column's value. Integers of every width and booleans are `Int`
+/// (SQLite stores them so; the PostgreSQL connection converts to the column's type). The array
+/// variants are for PostgreSQL's `unnest` batches only.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
+    Null,
+    Int(i64),
+    Text(Cow<'a, str>),
+    Blob(Cow<'a, [u8]>),
+    Ints(Vec<Option<i64>>),
+    Texts(Vec<Option<String>>),
+}
+
+impl Value<'_> {
+    /// The same value owning its text (what a deferred statement keeps until it is sent).
+    pub fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::Null => Value::Null,
+            Value::Int(value) => Value::Int(value),
+            Value::Text(text) => Value::Text(Cow::Owned(text.into_owned())),
+            Value::Blob(bytes) => Value::Blob(Cow::Owned(bytes.into_owned())),
+            Value::Ints(values) => Value::Ints(values),
+            Value::Texts(values) => Value::Texts(values),
+        }
+    }
+}
+
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(text: &'a str) -> Self {
+        Value::Text(Cow::Borrowed(text))
+    }
+}
+
+impl<'a> From<&'a String> for Value<'a> {
+    fn from(text: &'a String) -> Self {
+        Value::Text(Cow::Borrowed(text))
+    }
+}
+
+impl From<String> for Value<'_> {
+    fn from(text: String) -> Self {
+        Value::Text(Cow::Owned(text))
+    }
+}
+
+impl<'a> From<&'a [u8]> for Value<'a> {
+    fn from(bytes: &'a [u8]) -> Self {
+        Value::Blob(Cow::Borrowed(bytes))
+    }
+}
+
+impl From<i64> for Value<'_> {
+    fn from(value: i64) -> Self {
+        Value::Int(value)
+    }
+}
+
+impl From<u64> for Value<'_> {
+    fn from(value: u64) -> Self {
+        // Amounts and counts are far below i64::MAX.
+        Value::Int(i64::try_from(value).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<usize> for Value<'_> {
+    fn from(value: usize) -> Self {
+        Value::Int(i64::try_from(value).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<u32> for Value<'_> {
+    fn from(value: u32) -> Self {
+        Value::Int(i64::from(value))
+    }
+}
+
+impl From<u16> for Value<'_> {
+    fn from(value: u16) -> Self {
+        Value::Int(i64::from(value))
+    }
+}
+
+impl From<u8> for Value<'_> {
+    fn from(value: u8) -> Self {
+        Value::Int(i64::from(value))
+    }
+}
+
+impl From<bool> for Value<'_> {
+    fn from(value: bool) -> Self {
+        Value::Int(i64::from(value))
+    }
+}
+
+impl From<UnixMillis> for Value<'_> {
+    fn from(at: UnixMillis) -> Self {
+        Value::Int(at.0)
+    }
+}
+
+impl From<Mode> for Value<'_> {
+    fn from(mode: Mode) -> Self {
+        Value::Text(Cow::Borrowed(mode.as_str()))
+    }
+}
+
+impl From<Currency> for Value<'_> {
+    fn from(currency: Currency) -> Self {
+        Value::Text(Cow::Borrowed(currency.code()))
+    }
+}
+
+impl<'a, T: Into<Value<'a>>> From<Option<T>> for Value<'a> {
+    fn from(value: Option<T>) -> Self {
+        value.map_or(Value::Null, Into::into)
+    }
+}
+
+/// Statement parameters: `args![a, b, …]` is `[Value::from(a), Value::from(b), …]`.
+macro_rules! args {
+    ($($value:expr),* $(,)?) => {
+        [$($crate::store::sql::Value::from($value)),*]
+    };
+}
+pub(crate) use args;
+
+/// How many rows a statement that answers nothing else must change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    Exactly(u64),
+    /// Any number (the outbox queues one delivery per matching endpoint, possibly none).
+    Any,
+}
+
+/// A connection inside a transaction (or a read-only one): what each backend implements.
+pub trait Conn {
+    fn dialect(&self) -> Dialect;
+    /// Runs a statement and answers its rows.
+    fn query(&mut self, sql: &str, params: &[Value<'_>]) -> Result<Vec<Row>, StoreError>;
+    /// Runs a statement and answers how many rows it changed.
+    fn execute(&mut self, sql: &str, params: &[Value<'_>]) -> Result<u64, StoreError>;
+    /// A statement whose only answer is success: it must change `changed` rows. PostgreSQL
+    /// sends it with the next statement that answers something, or with the commit (one round
+    /// trip for several), and answers `None`; SQLite runs it at once and answers the rows it
+    /// changed.
+    fn defer(
+        &mut self,
+        sql: &'static str,
+        params: &[Value<'_>],
+        changed: Changed,
+    ) -> Result<Option<u64>, StoreError>;
+    /// Runs several statements without parameters (migrations).
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
+}
+
+/// The error for a deferred statement that changed the wrong number of rows.
+pub(crate) fn wrong_row_count(sql: &str, changed: u64, expected: Changed) -> Option<StoreError> {
+    match expected {
+        Changed::Exactly(rows) if rows != changed => Some(StoreError::Database(format!(
+            "`{}` changed {changed} rows, expected {rows}",
+            sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        ))),
+        _ => None,
+    }
+}
+
+/// A statement written once, with holes for what the dialects spell differently; rendered
+/// once per dialect on first use. Lives in a `static`.
+pub struct Sql {
+    text: &'static str,
+    rendered: [OnceLock<String>; 2],
+}
+
+/// Column lists, shared by every statement that reads a whole row of the table.
+const COLUMN_LISTS: &[(&str, &str)] = &[
+    ("{payment_columns}", payments::COLUMNS),
+    ("{refund_columns}", refunds::COLUMNS),
+    ("{event_columns}", events::COLUMNS),
+    ("{api_key_columns}", accounts::API_KEY_COLUMNS),
+    ("{balance_transaction_columns}", ledger::COLUMNS),
+    ("{settlement_columns}", settlements::COLUMNS),
+    ("{endpoint_columns}", webhooks::ENDPOINT_COLUMNS),
+    ("{job_columns}", webhooks::JOB_COLUMNS),
+];
+
+/// The holes whose text differs per dialect: (hole, SQLite, PostgreSQL).
+const DIALECT_HOLES: &[(&str, &str, &str)] = &[
+    ("{for_update}", "", " FOR UPDATE"),
+    ("{skip_locked}", "", " FOR UPDATE SKIP LOCKED"),
+    // `$3`, an event type, within a subscription list `,a,b,`.
+    (
+        "{subscribed}",
+        "instr(events, ',' || $3 || ',') > 0",
+        "strpos(events, ',' || CAST($3 AS TEXT) || ',') > 0",
+    ),
+];
+
+impl Sql {
+    pub const fn new(text: &'static str) -> Sql {
+        Sql {
+            text,
+            rendered: [OnceLock::new(), OnceLock::new()],
+        }
+    }
+
+    pub fn text(&'static self, dialect: Dialect) -> &'static str {
+        let slot = match dialect {
+            Dialect::Sqlite => 0,
+            Dialect::Postgres => 1,
+        };
+        self.rendered[slot].get_or_init(|| render(self.text, dialect))
+    }
+}
+
+/// Fills a statement's holes for `dialect`.
+pub(crate) fn render(text: &str, dialect: Dialect) -> String {
+    let mut sql = text.to_owned();
+    for (hole, columns) in COLUMN_LISTS {
+        sql = sql.replace(hole, columns);
+    }
+    for (hole, sqlite, postgres) in DIALECT_HOLES {
+        let fill = match dialect {
+            Dialect::Sqlite => sqlite,
+            Dialect::Postgres => postgres,
+        };
+        sql = sql.replace(hole, fill);
+    }
+    debug_assert!(!sql.contains('{'), "an unknown hole in {sql}");
+    sql
+}
+
+/// One row of an answer, read column by column in the order of its `SELECT`.
+#[derive(Debug)]
+pub struct Row {
+    values: std::vec::IntoIter<Value<'static>>,
+}
+
+impl Row {
+    pub fn new(values: Vec<Value<'static>>) -> Row {
+        Row {
+            values: values.into_iter(),
+        }
+    }
+
+    fn next(&mut self, what: &str) -> Result<Value<'static>, StoreError> {
+        self.values
+            .next()
+            .ok_or_else(|| StoreError::Database(format!("a row without its {what} column")))
+    }
+
+    pub fn opt_int(&mut self) -> Result<Option<i64>, StoreError> {
+        match self.next("integer")? {
+            Value::Null => Ok(None),
+            Value::Int(value) => Ok(Some(value)),
+            other => Err(mismatch("an integer", &other)),
+        }
+    }
+
+    pub fn int(&mut self) -> Result<i64, StoreError> {
+        self.opt_int()?
+            .ok_or_else(|| mismatch("an integer", &Value::Null))
+    }
+
+    pub fn opt_text(&mut self) -> Result<Option<String>, StoreError> {
+        match self.next("text")? {
+            Value::Null => Ok(None),
+            Value::Text(text) => Ok(Some(text.into_owned())),
+            other => Err(mismatch("text", &other)),
+        }
+    }
+
+    pub fn text(&mut self) -> Result<String, StoreError> {
+        self.opt_text()?
+            .ok_or_else(|| mismatch("text", &Value::Null))
+    }
+
+    /// Bytes from a BLOB/BYTEA or a TEXT column, `None` for NULL.
+    pub fn opt_bytes(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.next("bytes")? {
+            Value::Null => Ok(None),
+            Value::Blob(bytes) => Ok(Some(bytes.into_owned())),
+            Value::Text(text) => Ok(Some(text.into_owned().into_bytes())),
+            other => Err(mismatch("bytes", &other)),
+        }
+    }
+
+    pub fn bytes(&mut self) -> Result<Vec<u8>, StoreError> {
+        self.opt_bytes()?
+            .ok_or_else(|| mismatch("bytes", &Value::Null))
+    }
+
+    pub fn at(&mut self) -> Result<UnixMillis, StoreError> {
+        self.int().map(UnixMillis)
+    }
+
+    pub fn opt_at(&mut self) -> Result<Option<UnixMillis>, StoreError> {
+        Ok(self.opt_int()?.map(UnixMillis))
+    }
+
+    pub fn mode(&mut self) -> Result<Mode, StoreError> {
+        let text = self.text()?;
+        Mode::parse(&text).ok_or_else(|| corrupt("mode", &text))
+    }
+
+    pub fn currency(&mut self) -> Result<Currency, StoreError> {
+        let text = self.text()?;
+        Currency::parse(&text).ok_or_else(|| corrupt("currency", &text))
+    }
+
+    /// A non-negative integer column as minor units or a count (the schemas' CHECKs keep
+    /// them so).
+    pub fn minor(&mut self) -> Result<u64, StoreError> {
+        let value = self.int()?;
+        u64::try_from(value).map_err(|_| corrupt("amount", &value.to_string()))
+    }
+
+    /// An enum stored as its text, read back through `parse`.
+    pub fn parsed<T>(&mut self, what: &str, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
+        let text = self.text()?;
+        parse(&text).ok_or_else(|| corrupt(what, &text))
+    }
+
+    pub fn opt_parsed<T>(
+        &mut self,
+        what: &str,
+        parse: fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, StoreError> {
+        self.opt_text()?
+            .map(|text| parse(&text).ok_or_else(|| corrupt(what, &text)))
+            .transpose()
+    }
+
+    /// The `(account_id, mode)` pair that starts most rows.
+    pub fn scope(&mut self) -> Result<Scope, StoreError> {
+        Ok(Scope {
+            account_id: self.text()?,
+            mode: self.mode()?,
+        })
+    }
+}
+
+fn mismatch(wanted: &str, found: &Value<'_>) -> StoreError {
+    let found = match found {
+        Value::Null => "NULL",
+        Value::Int(_) => "an integer",
+        Value::Text(_) => "text",
+        Value::Blob(_) => "bytes",
+        Value::Ints(_) | Value::Texts(_) => "an array",
+    };
+    StoreError::Database(format!("expected {wanted} in the database, found {found}"))
+}
+
+/// A value in the database that no version of this server writes.
+pub fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Database(format!("unexpected {what} `{value}` in the database"))
+}
+
+/// The write side: everything a flow may do inside its transaction. The methods live with
+/// their tables' statements.
+pub struct Tx<'c> {
+    conn: &'c mut dyn Conn,
+    /// The event this flow wrote last (id, snapshot): an idempotent answer equal to the
+    /// snapshot is stored as a reference to it.
+    last_event: Option<(String, String)>,
+    /// This flow may have queued webhook deliveries: wake the delivery worker after the commit.
+    queued_deliveries: bool,
+    /// The `balance_totals` slot this flow books into, once it has booked.
+    balance_slot: Option<u64>,
+}
+
+impl<'c> Tx<'c> {
+    pub(crate) fn new(conn: &'c mut dyn Conn) -> Tx<'c> {
+        Tx {
+            conn,
+            last_event: None,
+            queued_deliveries: false,
+            balance_slot: None,
+        }
+    }
+
+    /// Whether the flow may have queued deliveries (the engine wakes the worker after commit).
+    pub(crate) fn queued_deliveries(&self) -> bool {
+        self.queued_deliveries
+    }
+
+    fn sql(&self, statement: &'static Sql) -> &'static str {
+        statement.text(self.conn.dialect())
+    }
+
+    fn query(
+        &mut self,
+        statement: &'static Sql,
+        params: &[Value<'_>],
+    ) -> Result<Vec<Row>, StoreError> {
+        let sql = self.sql(statement);
+        self.conn.query(sql, params)
+    }
+
+    fn query_opt(
+        &mut self,
+        statement: &'static Sql,
+        params: &[Value<'_>],
+    ) -> Result<Option<Row>, StoreError> {
+        Ok(self.query(statement, params)?.into_iter().next())
+    }
+
+    fn execute(
+        &mut self,
+        statement: &'static Sql,
+        params: &[Value<'_>],
+    ) -> Result<u64, StoreError> {
+        let sql = self.sql(statement);
+        self.conn.execute(sql, params)
+    }
+
+    fn defer(
+        &mut self,
+        statement: &'static Sql,
+        params: &[Value<'_>],
+        changed: Changed,
+    ) -> Result<(), StoreError> {
+        self.defer_counted(statement, params, changed).map(drop)
+    }
+
+    /// [`Conn::defer`]: the rows changed when the statement ran at once.
+    fn defer_counted(
+        &mut self,
+        statement: &'static Sql,
+        params: &[Value<'_>],
+        changed: Changed,
+    ) -> Result<Option<u64>, StoreError> {
+        let sql = self.sql(statement);
+        self.conn.defer(sql, params, changed)
+    }
+}
+
+/// The read side: committed data only. The methods live with their tables' statements.
+pub struct Reader<'c> {
+    conn: &'c mut dyn Conn,
+}
+
+impl<'c> Reader<'c> {
+    pub(crate) fn new(conn: &'c mut dyn Conn) -> Reader<'c> {
+        Reader { conn }
+    }
+
+    fn query(
+        &mut self,
+        statement: &'static Sql,
+        params: &[Value<'_>],
+    ) -> Result<Vec<Row>, StoreError> {
+        let sql = statement.text(self.conn.dialect());
+        self.conn.query(sql, params)
+    }
+
+    fn query_opt(
+        &mut self,
+        statement: &'static Sql,
+        params: &[Value<'_>],
+    ) -> Result<Option<Row>, StoreError> {
+        Ok(self.query(statement, params)?.into_iter().next())
+    }
+
+    pub fn ping(&mut self) -> Result<(), StoreError> {
+        static PING: Sql = Sql::new("SELECT count(*) FROM schema_migrations");
+        self.query(&PING, &[]).map(drop)
+    }
+}
+
+/// A `count(*)` answer.
+fn count(row: Option<Row>) -> Result<u64, StoreError> {
+    let mut row = row.ok_or_else(|| StoreError::Database("count answered no row".into()))?;
+    Ok(u64::try_from(row.int()?).unwrap_or_default())
+}
+
+/// Reads every row with `read`.
+fn rows<T>(
+    rows: Vec<Row>,
+    read: fn(&mut Row) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    rows.into_iter().map(|mut row| read(&mut row)).collect()
+}
+
+/// Reads the first row, if any, with `read`.
+fn first<T>(
+    row: Option<Row>,
+    read: fn(&mut Row) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    row.map(|mut row| read(&mut row)).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{render, Dialect};
+
+    #[test]
+    fn holes_are_filled_per_dialect() {
+        let text = "SELECT {refund_columns} FROM refunds WHERE id = $1{for_update}";
+        let sqlite = render(text, Dialect::Sqlite);
+        let postgres = render(text, Dialect::Postgres);
+        assert!(sqlite.starts_with("SELECT id, account_id, mode, payment_id"));
+        assert!(sqlite.ends_with("WHERE id = $1"), "{sqlite}");
+        assert!(postgres.ends_with("WHERE id = $1 FOR UPDATE"), "{postgres}");
+    }
+}

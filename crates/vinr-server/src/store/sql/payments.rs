@@ -1,0 +1,238 @@
+//! Payments.
+
+use vinr_domain::{CaptureMethod, FailureCode, Payment, PaymentMethod, PaymentStatus, UnixMillis};
+
+use super::{args, corrupt, first, render, rows, Changed, Listed, Reader, Row, Sql, Tx};
+use crate::store::{
+    metadata_from_json, metadata_to_json, Due, ListError, ListQuery, Page, Scope, StoreError,
+};
+
+pub const COLUMNS: &str = "id, account_id, mode, status, amount, currency, description, \
+    return_url, checkout_token, metadata, capture_method, amount_capturable, amount_captured, \
+    amount_refunded, pm_brand, pm_last4, pm_exp_month, pm_exp_year, pm_fingerprint, \
+    failure_code, created_at, expires_at, authorized_at, captured_at, cancelled_at, failed_at, \
+    expired_at";
+
+/// The row reader: the columns of [`COLUMNS`], in order.
+fn payment(row: &mut Row) -> Result<Payment, StoreError> {
+    let id = row.text()?;
+    let account_id = row.text()?;
+    let mode = row.mode()?;
+    let status = row.parsed("status", PaymentStatus::parse)?;
+    let amount = row.minor()?;
+    let currency = row.currency()?;
+    let description = row.opt_text()?;
+    let return_url = row.text()?;
+    let checkout_token = row.text()?;
+    let metadata = metadata_from_json(&row.text()?)?;
+    let capture_method = row.parsed("capture method", CaptureMethod::parse)?;
+    let amount_capturable = row.minor()?;
+    let amount_captured = row.minor()?;
+    let amount_refunded = row.minor()?;
+    let brand = row.opt_text()?;
+    let last4 = row.opt_text()?;
+    let exp_month = row.opt_int()?;
+    let exp_year = row.opt_int()?;
+    let fingerprint = row.opt_text()?;
+    let payment_method = match brand {
+        Some(brand) => Some(PaymentMethod {
+            brand,
+            last4: last4.unwrap_or_default(),
+            exp_month: small(exp_month, "expiry month")?,
+            exp_year: small(exp_year, "expiry year")?,
+            fingerprint: fingerprint.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(Payment {
+        id,
+        account_id,
+        mode,
+        status,
+        amount,
+        currency,
+        description,
+        return_url,
+        checkout_token,
+        metadata,
+        capture_method,
+        amount_capturable,
+        amount_captured,
+        amount_refunded,
+        payment_method,
+        failure_code: row.opt_parsed("failure code", FailureCode::parse)?,
+        created_at: row.at()?,
+        expires_at: row.at()?,
+        authorized_at: row.opt_at()?,
+        captured_at: row.opt_at()?,
+        cancelled_at: row.opt_at()?,
+        failed_at: row.opt_at()?,
+        expired_at: row.opt_at()?,
+    })
+}
+
+fn small<T: TryFrom<i64>>(value: Option<i64>, what: &str) -> Result<T, StoreError> {
+    let value = value.unwrap_or_default();
+    T::try_from(value).map_err(|_| corrupt(what, &value.to_string()))
+}
+
+const PAYMENTS: Listed<Payment> = Listed {
+    table: "payments",
+    columns: COLUMNS,
+    read: payment,
+};
+
+/// By id alone, then the scope check in code (see `seq_of` for why).
+static BY_ID: Sql = Sql::new("SELECT {payment_columns} FROM payments WHERE id = $1");
+static BY_ID_FOR_UPDATE: Sql =
+    Sql::new("SELECT {payment_columns} FROM payments WHERE id = $1{for_update}");
+
+fn in_scope(payment: Option<Payment>, scope: &Scope) -> Option<Payment> {
+    payment.filter(|p| p.account_id == scope.account_id && p.mode == scope.mode)
+}
+
+impl Tx<'_> {
+    /// Reads a payment to change it. On SQLite the single writer already excludes every other
+    /// writer; on PostgreSQL this is `SELECT … FOR UPDATE`.
+    pub fn get_payment_for_update(
+        &mut self,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        let found = first(self.query_opt(&BY_ID_FOR_UPDATE, &args![id])?, payment)?;
+        Ok(in_scope(found, scope))
+    }
+
+    pub fn insert_payment(&mut self, p: &Payment) -> Result<(), StoreError> {
+        static INSERT: Sql = Sql::new(
+            "INSERT INTO payments (id, account_id, mode, status, amount, currency, description,
+                 return_url, checkout_token, metadata, capture_method, amount_capturable,
+                 amount_captured, amount_refunded, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        );
+        self.defer(
+            &INSERT,
+            &args![
+                &p.id,
+                &p.account_id,
+                p.mode,
+                p.status.as_str(),
+                p.amount,
+                p.currency,
+                p.description.as_ref(),
+                &p.return_url,
+                &p.checkout_token,
+                metadata_to_json(&p.metadata),
+                p.capture_method.as_str(),
+                p.amount_capturable,
+                p.amount_captured,
+                p.amount_refunded,
+                p.created_at,
+                p.expires_at,
+            ],
+            Changed::Exactly(1),
+        )
+    }
+
+    /// Writes every mutable column of `payment` back, together with its processor reference.
+    /// The row is locked (`get_payment_for_update`), so exactly one row must change.
+    pub fn update_payment(
+        &mut self,
+        p: &Payment,
+        processor_reference: Option<&str>,
+    ) -> Result<(), StoreError> {
+        static UPDATE: Sql = Sql::new(
+            "UPDATE payments SET status = $2, amount_capturable = $3, amount_captured = $4,
+                 amount_refunded = $5, pm_brand = $6, pm_last4 = $7, pm_exp_month = $8,
+                 pm_exp_year = $9, pm_fingerprint = $10, failure_code = $11,
+                 authorized_at = $12, captured_at = $13, cancelled_at = $14, failed_at = $15,
+                 expired_at = $16,
+                 processor_reference = coalesce($17, processor_reference)
+             WHERE id = $1",
+        );
+        let pm = p.payment_method.as_ref();
+        self.defer(
+            &UPDATE,
+            &args![
+                &p.id,
+                p.status.as_str(),
+                p.amount_capturable,
+                p.amount_captured,
+                p.amount_refunded,
+                pm.map(|m| &m.brand),
+                pm.map(|m| &m.last4),
+                pm.map(|m| m.exp_month),
+                pm.map(|m| m.exp_year),
+                pm.map(|m| &m.fingerprint),
+                p.failure_code.map(FailureCode::as_str),
+                p.authorized_at,
+                p.captured_at,
+                p.cancelled_at,
+                p.failed_at,
+                p.expired_at,
+                processor_reference,
+            ],
+            Changed::Exactly(1),
+        )
+    }
+
+    /// Up to `limit` payments that `due` has made due by `before`, locked for this
+    /// transaction; on PostgreSQL rows another node holds are skipped, not waited for (the
+    /// single SQLite writer is the only one changing payments: reading them is claiming them).
+    pub fn claim_due_payments(
+        &mut self,
+        due: Due,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        let sql = render(
+            &format!(
+                "SELECT {{payment_columns}} FROM payments WHERE {}$1 ORDER BY seq LIMIT $2\
+                 {{skip_locked}}",
+                due.condition()
+            ),
+            self.conn.dialect(),
+        );
+        rows(self.conn.query(&sql, &args![before, limit])?, payment)
+    }
+
+    /// The reference the processor gave a payment (what its refunds are made against).
+    pub fn payment_processor_reference(
+        &mut self,
+        payment_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        static REFERENCE: Sql = Sql::new("SELECT processor_reference FROM payments WHERE id = $1");
+        Ok(first(
+            self.query_opt(&REFERENCE, &args![payment_id])?,
+            Row::opt_text,
+        )?
+        .flatten())
+    }
+}
+
+impl Reader<'_> {
+    pub fn get_payment(&mut self, scope: &Scope, id: &str) -> Result<Option<Payment>, StoreError> {
+        let found = first(self.query_opt(&BY_ID, &args![id])?, payment)?;
+        Ok(in_scope(found, scope))
+    }
+
+    /// The payment behind a checkout link, in whichever account and mode it lives.
+    pub fn payment_by_checkout_token(
+        &mut self,
+        token: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        static BY_TOKEN: Sql =
+            Sql::new("SELECT {payment_columns} FROM payments WHERE checkout_token = $1");
+        first(self.query_opt(&BY_TOKEN, &args![token])?, payment)
+    }
+
+    pub fn list_payments(
+        &mut self,
+        scope: &Scope,
+        status: Option<PaymentStatus>,
+        query: &ListQuery,
+    ) -> Result<Page<Payment>, ListError> {
+        let filters: Vec<_> = status.map(|s| ("status", s.as_str())).into_iter().collect();
+        self.list(&PAYMENTS, scope, &filters, query)
+    }
+}
