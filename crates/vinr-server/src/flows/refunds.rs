@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use vinr_domain::ids::{new_id, Prefix};
 use vinr_domain::ledger::{Movement, Pricing};
 use vinr_domain::refund::{finish as finish_refund, reserve};
 use vinr_domain::{Refund, RefundReason, RefundStatus, UnixMillis};
@@ -38,19 +37,7 @@ pub fn create(tx: &mut dyn Tx, new: NewRefund) -> Result<String, FlowError> {
             id: new.payment_id.clone(),
         })?;
     let amount = reserve(&mut payment, new.amount)?;
-    let refund = Refund {
-        id: new_id(Prefix::Refund, new.now),
-        account_id: payment.account_id.clone(),
-        mode: payment.mode,
-        payment_id: payment.id.clone(),
-        amount,
-        currency: payment.currency,
-        status: RefundStatus::Pending,
-        reason: new.reason,
-        metadata: new.metadata,
-        failure_reason: None,
-        created_at: new.now,
-    };
+    let refund = Refund::new(&payment, amount, new.reason, new.metadata, new.now);
     tx.insert_refund(&refund)?;
     tx.update_payment(&payment, None)?;
     ledger::book(
