@@ -538,4 +538,39 @@ mod tests {
         assert_eq!(p.failure_code, Some(F::InsufficientFunds));
         assert_eq!(p.failed_at, Some(UnixMillis(5)));
     }
+
+    #[test]
+    fn a_new_payment_is_pending_with_nothing_moved() {
+        let now = UnixMillis(1_776_249_000_000);
+        let payment = Payment::new(
+            NewPayment {
+                account_id: "acct_1".into(),
+                mode: Mode::Test,
+                amount: Amount::parse(1000).expect("an amount"),
+                currency: Currency::parse("EUR").expect("a currency"),
+                description: Some("Order 7".into()),
+                return_url: "https://shop.example/return".into(),
+                metadata: BTreeMap::new(),
+                capture_method: CaptureMethod::Manual,
+            },
+            now,
+            60_000,
+        );
+        assert!(crate::ids::looks_like(Prefix::Payment, &payment.id));
+        assert_eq!(payment.status, S::Pending);
+        assert_eq!(payment.amount, 1000);
+        assert_eq!(payment.capture_method, CaptureMethod::Manual);
+        assert_eq!(
+            (
+                payment.amount_capturable,
+                payment.amount_captured,
+                payment.amount_refunded
+            ),
+            (0, 0, 0)
+        );
+        assert_eq!(payment.created_at, now);
+        assert_eq!(payment.expires_at, now.plus_ms(60_000));
+        assert!(payment.checkout_token.len() > CHECKOUT_TOKEN_RANDOM_CHARS);
+        assert_eq!(payment.payment_method, None);
+    }
 }

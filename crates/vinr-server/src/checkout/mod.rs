@@ -581,7 +581,7 @@ pub async fn pay(
     drop(card);
     let charge = match charged {
         Ok(charge) => charge,
-        // Checked before the claim already; `loaded` is what was charged.
+        // `loaded` was checked to be pending above, so not reached; nothing was charged.
         Err(ChargeError::State(_)) => return after(&loaded),
         Err(ChargeError::Internal(error)) => return internal(&error),
     };
