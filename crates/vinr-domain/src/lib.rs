@@ -16,7 +16,8 @@ pub mod time;
 
 pub use money::{Amount, AmountError, Currency};
 pub use payment::{
-    CaptureMethod, FailureCode, Operation, Payment, PaymentMethod, PaymentStatus, StateError,
+    CaptureMethod, FailureCode, NewPayment, Operation, Payment, PaymentMethod, PaymentStatus,
+    StateError,
 };
 pub use refund::{Refund, RefundError, RefundReason, RefundStatus};
 pub use time::UnixMillis;

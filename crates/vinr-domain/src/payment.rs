@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::ids::{new_id, new_token, Prefix};
+use crate::limits::CHECKOUT_TOKEN_RANDOM_CHARS;
 use crate::time::UnixMillis;
-use crate::{Currency, Mode};
+use crate::{Amount, Currency, Mode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PaymentStatus {
@@ -262,7 +264,52 @@ pub struct Payment {
     pub expired_at: Option<UnixMillis>,
 }
 
+/// What a merchant asks for when creating a payment (`POST /v1/payments`), each part already
+/// parsed: the handler checks the request's fields, with their error messages, and converts
+/// it into this once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPayment {
+    pub account_id: String,
+    pub mode: Mode,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub description: Option<String>,
+    pub return_url: String,
+    pub metadata: BTreeMap<String, String>,
+    pub capture_method: CaptureMethod,
+}
+
 impl Payment {
+    /// A new `pending` payment with a fresh id and checkout token, expiring `expiry_ms` after
+    /// `now` unless paid.
+    pub fn new(new: NewPayment, now: UnixMillis, expiry_ms: i64) -> Payment {
+        Payment {
+            id: new_id(Prefix::Payment, now),
+            account_id: new.account_id,
+            mode: new.mode,
+            status: PaymentStatus::Pending,
+            amount: new.amount.minor_units(),
+            currency: new.currency,
+            description: new.description,
+            return_url: new.return_url,
+            checkout_token: new_token(now, CHECKOUT_TOKEN_RANDOM_CHARS),
+            metadata: new.metadata,
+            capture_method: new.capture_method,
+            amount_capturable: 0,
+            amount_captured: 0,
+            amount_refunded: 0,
+            payment_method: None,
+            failure_code: None,
+            created_at: now,
+            expires_at: now.plus_ms(expiry_ms),
+            authorized_at: None,
+            captured_at: None,
+            cancelled_at: None,
+            failed_at: None,
+            expired_at: None,
+        }
+    }
+
     /// Runs `operation` through the state machine and updates amounts and timestamps. On error
     /// nothing changes. Returns the status reached, whose event is `payment.<status>`.
     pub fn apply(
@@ -490,5 +537,40 @@ mod tests {
         );
         assert_eq!(p.failure_code, Some(F::InsufficientFunds));
         assert_eq!(p.failed_at, Some(UnixMillis(5)));
+    }
+
+    #[test]
+    fn a_new_payment_is_pending_with_nothing_moved() {
+        let now = UnixMillis(1_776_249_000_000);
+        let payment = Payment::new(
+            NewPayment {
+                account_id: "acct_1".into(),
+                mode: Mode::Test,
+                amount: Amount::parse(1000).expect("an amount"),
+                currency: Currency::parse("EUR").expect("a currency"),
+                description: Some("Order 7".into()),
+                return_url: "https://shop.example/return".into(),
+                metadata: BTreeMap::new(),
+                capture_method: CaptureMethod::Manual,
+            },
+            now,
+            60_000,
+        );
+        assert!(crate::ids::looks_like(Prefix::Payment, &payment.id));
+        assert_eq!(payment.status, S::Pending);
+        assert_eq!(payment.amount, 1000);
+        assert_eq!(payment.capture_method, CaptureMethod::Manual);
+        assert_eq!(
+            (
+                payment.amount_capturable,
+                payment.amount_captured,
+                payment.amount_refunded
+            ),
+            (0, 0, 0)
+        );
+        assert_eq!(payment.created_at, now);
+        assert_eq!(payment.expires_at, now.plus_ms(60_000));
+        assert!(payment.checkout_token.len() > CHECKOUT_TOKEN_RANDOM_CHARS);
+        assert_eq!(payment.payment_method, None);
     }
 }

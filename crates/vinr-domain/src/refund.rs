@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::ids::{new_id, Prefix};
 use crate::payment::{Payment, PaymentStatus};
 use crate::time::UnixMillis;
 use crate::{Currency, Mode};
@@ -75,6 +76,31 @@ pub struct Refund {
     /// Why the processor refused it (`declined`), once `failed`.
     pub failure_reason: Option<String>,
     pub created_at: UnixMillis,
+}
+
+impl Refund {
+    /// A new `pending` refund of `amount` (already [`reserve`]d) on `payment`.
+    pub fn new(
+        payment: &Payment,
+        amount: u64,
+        reason: Option<RefundReason>,
+        metadata: BTreeMap<String, String>,
+        now: UnixMillis,
+    ) -> Refund {
+        Refund {
+            id: new_id(Prefix::Refund, now),
+            account_id: payment.account_id.clone(),
+            mode: payment.mode,
+            payment_id: payment.id.clone(),
+            amount,
+            currency: payment.currency,
+            status: RefundStatus::Pending,
+            reason,
+            metadata,
+            failure_reason: None,
+            created_at: now,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

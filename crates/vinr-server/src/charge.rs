@@ -1,14 +1,101 @@
-//! Charging a card, shared by the hosted checkout and the sandbox test helper: the keyed card
-//! fingerprint, the calendar month expiry is judged against, and the mapping of a processor's
-//! answer onto the state machine. Knows nothing of HTTP; never keeps or prints a card number.
+//! Charging a card, shared by the hosted checkout and the sandbox test helpers: "pay with a
+//! card" ([`pay`]) and "answer the 3-D Secure challenge" ([`authenticate`]) exist once, here,
+//! with the keyed card fingerprint, the calendar month expiry is judged against, and the
+//! mapping of a processor's answer onto the state machine. Each asks the processor outside any
+//! transaction (a real one is a network call) and answers a [`Charge`]: what the write
+//! transaction then records, through `flows::payments::transition` with
+//! `Transition::charged`. Knows nothing of HTTP; never keeps or prints a card number.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use time::OffsetDateTime;
 use vinr_domain::card::CardNumber;
-use vinr_domain::{CaptureMethod, Operation, PaymentMethod, UnixMillis};
+use vinr_domain::{
+    CaptureMethod, Operation, Payment, PaymentMethod, PaymentStatus, StateError, UnixMillis,
+};
 
-use crate::processor::{Authorization, CardInput};
+use crate::processor::{Authorization, CardInput, Processor};
+
+/// A shopper pays only a `pending` payment (one awaiting 3-D Secure already has its card).
+pub const PAY_FROM: &[PaymentStatus] = &[PaymentStatus::Pending];
+/// A challenge is answered only for a payment awaiting it.
+pub const AUTHENTICATE_FROM: &[PaymentStatus] = &[PaymentStatus::RequiresAuthentication];
+
+/// The processor's answer for a payment, as the state-machine step that records it.
+#[derive(Debug, Clone)]
+pub struct Charge {
+    pub operation: Operation,
+    /// The statuses the step may start from: checked again inside the write transaction,
+    /// where it counts (another submission may have got there first).
+    pub only_from: &'static [PaymentStatus],
+    /// The card as the payment keeps it, when the shopper paid with one.
+    pub payment_method: Option<PaymentMethod>,
+    pub processor_reference: String,
+}
+
+/// Why a payment was not charged. Nothing was sent to the processor.
+#[derive(Debug)]
+pub enum ChargeError {
+    /// The payment is not in a status the step starts from.
+    State(StateError),
+    /// The card's fingerprint could not be made.
+    Internal(String),
+}
+
+/// Refuses before calling the processor: a final payment must not be charged again.
+fn refuse_unless(
+    payment: &Payment,
+    only_from: &[PaymentStatus],
+    operation: &'static str,
+) -> Result<(), ChargeError> {
+    if only_from.contains(&payment.status) {
+        Ok(())
+    } else {
+        Err(ChargeError::State(StateError::NotAllowed {
+            from: payment.status,
+            operation,
+        }))
+    }
+}
+
+/// Pays a `pending` payment with `card`: asks the processor to authorize it and answers the
+/// step its answer calls for, with the card as the payment keeps it.
+pub async fn pay(
+    processor: &dyn Processor,
+    fingerprint_secret: &str,
+    payment: &Payment,
+    card: &CardInput,
+) -> Result<Charge, ChargeError> {
+    refuse_unless(payment, PAY_FROM, "pay")?;
+    // Before the processor: a card whose fingerprint cannot be kept is not charged.
+    let method = payment_method(fingerprint_secret, card).map_err(ChargeError::Internal)?;
+    let answer = processor.authorize(payment, card).await;
+    let (operation, reference) = operation_for(&answer, payment.capture_method);
+    Ok(Charge {
+        operation,
+        only_from: PAY_FROM,
+        payment_method: Some(method),
+        processor_reference: reference.to_owned(),
+    })
+}
+
+/// Answers a payment's 3-D Secure challenge (`approved` or not) through the processor and
+/// answers the step its answer calls for.
+pub async fn authenticate(
+    processor: &dyn Processor,
+    payment: &Payment,
+    approved: bool,
+) -> Result<Charge, ChargeError> {
+    refuse_unless(payment, AUTHENTICATE_FROM, "authenticate")?;
+    let answer = processor.complete_challenge(payment, approved).await;
+    let (operation, reference) = operation_for(&answer, payment.capture_method);
+    Ok(Charge {
+        operation,
+        only_from: AUTHENTICATE_FROM,
+        payment_method: None,
+        processor_reference: reference.to_owned(),
+    })
+}
 
 /// The (year, month) of `now` in UTC: a card is valid through the end of its expiry month.
 pub fn year_month(now: UnixMillis) -> Result<(u16, u8), String> {

@@ -532,7 +532,7 @@ async fn keys(command: KeysCommand, clock: &dyn Clock) -> Result<(), String> {
         KeysCommand::Revoke { key_id, database } => {
             let store = open(&database).await?;
             let revoked = store
-                .write(move |tx| Ok::<_, FlowError>(tx.revoke_api_key(&key_id, now)?))
+                .write(move |tx| flows::accounts::revoke_key(tx, &key_id, now))
                 .await;
             store.shutdown();
             if revoked.map_err(flow_error)? {

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use crate::auth::rate_limit::RateLimits;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::flows::{self, FlowError};
+use crate::flows;
 use crate::http::connections::{self, ConnectionLimits};
 use crate::inflight::Inflight;
 use crate::processor::{Processor, SandboxProcessor};
@@ -114,11 +114,7 @@ pub async fn start_with_workers(
         .map_err(|error| format!("cannot open {}: {error}", settings.database_url))?;
     let now = clock.now();
     let (bootstrap, fingerprint_secret) = store
-        .write(move |tx| {
-            let bootstrap = flows::accounts::bootstrap(tx, now)?;
-            let secret = flows::accounts::fingerprint_secret(tx)?;
-            Ok::<_, FlowError>((bootstrap, secret))
-        })
+        .write(move |tx| flows::accounts::first_start(tx, now))
         .await
         .map_err(|error| format!("cannot prepare the database: {error:?}"))?;
     let bootstrapped = bootstrap.map(|(account, key)| Bootstrapped {

@@ -32,7 +32,7 @@ use vinr_domain::limits::{
 };
 use vinr_domain::{Mode, Payment, PaymentStatus};
 
-use crate::charge;
+use crate::charge::{self, Charge, ChargeError};
 use crate::flows::payments::{self as flow, Transition};
 use crate::flows::FlowError;
 use crate::http::request_id;
@@ -478,16 +478,9 @@ async fn reload(app: &AppState, token: &str) -> Response {
     }
 }
 
-/// Runs one transition for the shopper, refused inside the transaction unless the payment is
-/// still in `only_from`.
-async fn transition(
-    app: &AppState,
-    payment: &Payment,
-    operation: vinr_domain::Operation,
-    only_from: &'static [PaymentStatus],
-    payment_method: Option<vinr_domain::PaymentMethod>,
-    reference: String,
-) -> Result<(), Response> {
+/// Records a charge's outcome for the shopper, refused inside the transaction unless the
+/// payment is still in the charge's `only_from`.
+async fn record(app: &AppState, payment: &Payment, charge: Charge) -> Result<(), Response> {
     let scope = Scope {
         account_id: payment.account_id.clone(),
         mode: payment.mode,
@@ -501,17 +494,7 @@ async fn transition(
         .write(move |tx| {
             flow::transition(
                 tx,
-                Transition {
-                    scope: &scope,
-                    payment_id: &payment_id,
-                    operation,
-                    only_from: Some(only_from),
-                    payment_method,
-                    processor_reference: Some(&reference),
-                    now,
-                    public_url: &public_url,
-                    pricing,
-                },
+                Transition::charged(&charge, &scope, &payment_id, now, &public_url, pricing),
             )
         })
         .await;
@@ -540,7 +523,6 @@ pub async fn pay(
     request_headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    const ONLY_FROM: &[PaymentStatus] = &[PaymentStatus::Pending];
     let (loaded, cookie, form) = match begin_post(&app, &token, &request_headers, &body).await {
         Ok(begun) => begun,
         Err(response) => return response,
@@ -589,24 +571,22 @@ pub async fn pay(
             Err(response) => return response,
         }
     }
-    let method = match charge::payment_method(app.fingerprint_secret.expose(), &card) {
-        Ok(method) => method,
-        Err(error) => return internal(&error),
-    };
-    let answer = processor.authorize(&loaded.payment, &card).await;
-    drop(card);
-    let (operation, reference) = charge::operation_for(&answer, loaded.payment.capture_method);
-    let reference = reference.to_owned();
-    if let Err(response) = transition(
-        &app,
+    let charged = charge::pay(
+        processor.as_ref(),
+        app.fingerprint_secret.expose(),
         &loaded.payment,
-        operation,
-        ONLY_FROM,
-        Some(method),
-        reference,
+        &card,
     )
-    .await
-    {
+    .await;
+    drop(card);
+    let charge = match charged {
+        Ok(charge) => charge,
+        // `loaded` was checked to be pending above, so not reached; nothing was charged.
+        Err(ChargeError::State(_)) => return after(&loaded),
+        Err(ChargeError::Internal(error)) => return internal(&error),
+    };
+    let operation = charge.operation;
+    if let Err(response) = record(&app, &loaded.payment, charge).await {
         return response;
     }
     tracing::info!(
@@ -625,7 +605,6 @@ pub async fn authenticate(
     request_headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    const ONLY_FROM: &[PaymentStatus] = &[PaymentStatus::RequiresAuthentication];
     let (loaded, cookie, form) = match begin_post(&app, &token, &request_headers, &body).await {
         Ok(begun) => begun,
         Err(response) => return response,
@@ -666,14 +645,12 @@ pub async fn authenticate(
             Err(response) => return response,
         }
     }
-    let answer = processor
-        .complete_challenge(&loaded.payment, approved)
-        .await;
-    let (operation, reference) = charge::operation_for(&answer, loaded.payment.capture_method);
-    let reference = reference.to_owned();
-    if let Err(response) =
-        transition(&app, &loaded.payment, operation, ONLY_FROM, None, reference).await
-    {
+    let charge = match charge::authenticate(processor.as_ref(), &loaded.payment, approved).await {
+        Ok(charge) => charge,
+        Err(ChargeError::State(_)) => return after(&loaded),
+        Err(ChargeError::Internal(error)) => return internal(&error),
+    };
+    if let Err(response) = record(&app, &loaded.payment, charge).await {
         return response;
     }
     reload(&app, &token).await

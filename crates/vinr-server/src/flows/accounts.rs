@@ -1,4 +1,5 @@
-//! Accounts and API keys: creation, revocation and the first-start bootstrap. Keys are shown
+//! Accounts and API keys: creation, revocation and the first start (the sandbox account and
+//! the card fingerprint secret). Keys are shown
 //! once, here, and stored only as a SHA-256 hash.
 
 use vinr_domain::ids::{new_id, Prefix};
@@ -49,6 +50,11 @@ pub fn create_key(
     Ok(CreatedKey { record, secret })
 }
 
+/// Revokes a key; answers whether a live (unrevoked) key with this id was found.
+pub fn revoke_key(tx: &mut dyn Tx, key_id: &str, now: UnixMillis) -> Result<bool, FlowError> {
+    Ok(tx.revoke_api_key(key_id, now)?)
+}
+
 /// Creates an account and its first secret test key.
 pub fn create_account(
     tx: &mut Tx<'_>,
@@ -84,6 +90,17 @@ pub fn bootstrap(
         return Ok(None);
     }
     create_account(tx, "Sandbox", now).map(Some)
+}
+
+/// What a server needs of the database before it serves: the sandbox account on an empty
+/// database (its key to print) and the card fingerprint secret.
+pub fn first_start(
+    tx: &mut dyn Tx,
+    now: UnixMillis,
+) -> Result<(Option<(AccountRecord, CreatedKey)>, String), FlowError> {
+    let bootstrapped = bootstrap(tx, now)?;
+    let secret = fingerprint_secret(tx)?;
+    Ok((bootstrapped, secret))
 }
 
 /// The server-wide secret that keys card fingerprints, created on first use.

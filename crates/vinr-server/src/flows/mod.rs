@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod ledger;
+pub mod maintenance;
 pub mod payments;
 pub mod refunds;
 pub mod settlements;

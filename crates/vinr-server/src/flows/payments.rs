@@ -6,6 +6,7 @@ use vinr_domain::ledger::{Movement, Pricing};
 use vinr_domain::{Operation, Payment, PaymentMethod, PaymentStatus, UnixMillis};
 
 use super::{ledger, FlowError};
+use crate::charge::Charge;
 use crate::outbox;
 use crate::render;
 use crate::store::{Due, Scope, Tx};
@@ -44,6 +45,30 @@ pub struct Transition<'a> {
     pub public_url: &'a str,
     /// What the account pays, should this step capture money.
     pub pricing: Pricing,
+}
+
+impl<'a> Transition<'a> {
+    /// The step that records a card charge's outcome (checkout, the sandbox test helpers).
+    pub fn charged(
+        charge: &'a Charge,
+        scope: &'a Scope,
+        payment_id: &'a str,
+        now: UnixMillis,
+        public_url: &'a str,
+        pricing: Pricing,
+    ) -> Transition<'a> {
+        Transition {
+            scope,
+            payment_id,
+            operation: charge.operation,
+            only_from: Some(charge.only_from),
+            payment_method: charge.payment_method.clone(),
+            processor_reference: Some(&charge.processor_reference),
+            now,
+            public_url,
+            pricing,
+        }
+    }
 }
 
 /// Applies the transition and records its event; answers the payment's JSON after the change.

@@ -1,5 +1,6 @@
 //! Refund flows (SPEC §5): create (reserve the amount on the payment, insert the `pending`
-//! refund, `refund.created`) and finish (the processor's answer: `refund.succeeded`, or
+//! refund, `refund.created`), lease (the worker's claim on pending refunds to ask the
+//! processor about) and finish (the processor's answer: `refund.succeeded`, or
 //! `refund.failed`, which frees the amount again). A refund is booked in the ledger when it is
 //! made (with the account's refund fee, if any) and reversed if it fails. The payment's
 //! `amount_refunded` changes in the same transaction as the refund, under the database's CHECK
@@ -7,7 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use vinr_domain::ids::{new_id, Prefix};
 use vinr_domain::ledger::{Movement, Pricing};
 use vinr_domain::refund::{finish as finish_refund, reserve};
 use vinr_domain::{Refund, RefundReason, RefundStatus, UnixMillis};
@@ -37,19 +37,7 @@ pub fn create(tx: &mut Tx<'_>, new: NewRefund) -> Result<String, FlowError> {
             id: new.payment_id.clone(),
         })?;
     let amount = reserve(&mut payment, new.amount)?;
-    let refund = Refund {
-        id: new_id(Prefix::Refund, new.now),
-        account_id: payment.account_id.clone(),
-        mode: payment.mode,
-        payment_id: payment.id.clone(),
-        amount,
-        currency: payment.currency,
-        status: RefundStatus::Pending,
-        reason: new.reason,
-        metadata: new.metadata,
-        failure_reason: None,
-        created_at: new.now,
-    };
+    let refund = Refund::new(&payment, amount, new.reason, new.metadata, new.now);
     tx.insert_refund(&refund)?;
     tx.update_payment(&payment, None)?;
     ledger::book(
@@ -73,6 +61,24 @@ pub fn create(tx: &mut Tx<'_>, new: NewRefund) -> Result<String, FlowError> {
         new.now,
     )?;
     Ok(json)
+}
+
+/// Leases up to `limit` pending refunds until `lease_until`, each with the processor's
+/// reference of its payment (what the refund is made against).
+pub fn lease_pending(
+    tx: &mut dyn Tx,
+    now: UnixMillis,
+    lease_until: UnixMillis,
+    limit: usize,
+) -> Result<Vec<(Refund, Option<String>)>, FlowError> {
+    let refunds = tx.lease_pending_refunds(now, lease_until, limit)?;
+    refunds
+        .into_iter()
+        .map(|refund| {
+            let reference = tx.payment_processor_reference(&refund.payment_id)?;
+            Ok((refund, reference))
+        })
+        .collect()
 }
 
 /// Records the processor's answer for a pending refund (`failure_reason` `None` = succeeded).

@@ -1,5 +1,7 @@
-//! Webhook flows (SPEC §6): register, change and delete endpoints, queue an event again.
-//! Deliveries of new events are queued by the outbox inside every flow that records an event.
+//! Webhook flows (SPEC §6): register, change and delete endpoints, queue an event again,
+//! and the delivery worker's writes: lease due deliveries, record attempts (a test send's
+//! too), prune the history. Deliveries of new events are queued by the outbox inside every
+//! flow that records an event.
 
 use vinr_domain::ids::{new_id, Prefix};
 use vinr_domain::limits::WEBHOOK_ENDPOINTS_PER_SCOPE_MAX;
@@ -7,7 +9,10 @@ use vinr_domain::UnixMillis;
 use vinr_types as wire;
 
 use super::FlowError;
-use crate::store::{EventRecord, Scope, Tx, WebhookEndpointChanges, WebhookEndpointRecord};
+use crate::store::{
+    AttemptOutcome, DeliveryJob, DeliveryNext, EventRecord, Scope, Tx, WebhookAttemptRecord,
+    WebhookEndpointChanges, WebhookEndpointRecord,
+};
 use crate::webhooks;
 
 pub struct NewEndpoint {
@@ -97,4 +102,42 @@ pub fn resend(
         webhooks,
         livemode: event.scope.mode.is_live(),
     })
+}
+
+/// Leases up to `limit` due deliveries until `lease_until`, for one attempt each.
+pub fn lease_deliveries(
+    tx: &mut dyn Tx,
+    now: UnixMillis,
+    lease_until: UnixMillis,
+    limit: usize,
+) -> Result<Vec<DeliveryJob>, FlowError> {
+    Ok(tx.lease_webhook_deliveries(now, lease_until, limit)?)
+}
+
+/// Records a batch of attempts and each one's next delivery state.
+pub fn record_attempts(tx: &mut dyn Tx, outcomes: &[AttemptOutcome]) -> Result<(), FlowError> {
+    Ok(tx.record_webhook_attempts(outcomes)?)
+}
+
+/// Records the attempt of a `webhook.test` send (it has no delivery); answers its JSON.
+pub fn record_test_attempt(
+    tx: &mut dyn Tx,
+    attempt: WebhookAttemptRecord,
+) -> Result<String, FlowError> {
+    let answer = json(&webhooks::wire::attempt(&attempt));
+    tx.record_webhook_attempts(&[AttemptOutcome {
+        attempt,
+        next: DeliveryNext::None,
+    }])?;
+    answer
+}
+
+/// Deletes at most `limit` finished deliveries and `limit` attempts made before `before`;
+/// answers how many rows.
+pub fn prune_history(
+    tx: &mut dyn Tx,
+    before: UnixMillis,
+    limit: usize,
+) -> Result<usize, FlowError> {
+    Ok(tx.prune_webhook_history(before, limit)?)
 }

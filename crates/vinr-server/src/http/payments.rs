@@ -5,18 +5,16 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use vinr_domain::card::{CardNumber, CardNumberError, Expiry, ExpiryError};
-use vinr_domain::ids::{looks_like, new_id, new_token, Prefix};
-use vinr_domain::limits::{
-    CHECKOUT_TOKEN_RANDOM_CHARS, PAYMENT_DESCRIPTION_CHARS_MAX, RETURN_URL_LEN_MAX,
-};
+use vinr_domain::ids::{looks_like, Prefix};
+use vinr_domain::limits::{PAYMENT_DESCRIPTION_CHARS_MAX, RETURN_URL_LEN_MAX};
 use vinr_domain::{
-    metadata, Amount, AmountError, CaptureMethod, Currency, Mode, Operation, Payment,
-    PaymentMethod, PaymentStatus, UnixMillis,
+    metadata, Amount, AmountError, CaptureMethod, Currency, Mode, NewPayment, Operation, Payment,
+    PaymentStatus, UnixMillis,
 };
 use vinr_types as wire;
 
 use crate::auth::AuthContext;
-use crate::charge;
+use crate::charge::{self, Charge, ChargeError};
 use crate::flows::payments::{self as flow, Transition};
 use crate::http::body::{fingerprint, idempotency_key, validate_idempotency_key, ApiBody, PathId};
 use crate::http::error::ApiError;
@@ -137,35 +135,24 @@ pub async fn create(
         .map_err(|error| ApiError::invalid("metadata", error.to_string()))?;
 
     let now = app.clock.now();
-    let payment = Payment {
-        id: new_id(Prefix::Payment, now),
-        account_id: auth.scope.account_id.clone(),
-        mode: auth.mode(),
-        status: PaymentStatus::Pending,
-        amount: amount.minor_units(),
-        currency,
-        description: request.description,
-        return_url,
-        checkout_token: new_token(now, CHECKOUT_TOKEN_RANDOM_CHARS),
-        metadata,
-        capture_method: if request.capture.unwrap_or(true) {
-            CaptureMethod::Automatic
-        } else {
-            CaptureMethod::Manual
+    let payment = Payment::new(
+        NewPayment {
+            account_id: auth.scope.account_id.clone(),
+            mode: auth.mode(),
+            amount,
+            currency,
+            description: request.description,
+            return_url,
+            metadata,
+            capture_method: if request.capture.unwrap_or(true) {
+                CaptureMethod::Automatic
+            } else {
+                CaptureMethod::Manual
+            },
         },
-        amount_capturable: 0,
-        amount_captured: 0,
-        amount_refunded: 0,
-        payment_method: None,
-        failure_code: None,
-        created_at: now,
-        expires_at: now.plus_ms(app.settings.payment_expiry_ms),
-        authorized_at: None,
-        captured_at: None,
-        cancelled_at: None,
-        failed_at: None,
-        expired_at: None,
-    };
+        now,
+        app.settings.payment_expiry_ms,
+    );
     // Rendered here, not in the writer: the single writer thread only runs SQL.
     let json = render::payment_json(&payment, &app.settings.public_url);
     let key = idempotency::post_key(&auth, "/v1/payments", header_key.or(body_key));
@@ -269,24 +256,15 @@ struct Step {
     path: String,
     fingerprint: [u8; 32],
     id: String,
-    operation: Operation,
-    only_from: Option<&'static [PaymentStatus]>,
-    payment_method: Option<PaymentMethod>,
-    processor_reference: Option<String>,
+    change: Change,
 }
 
-impl Step {
-    fn new(path: String, fingerprint: [u8; 32], id: String, operation: Operation) -> Step {
-        Step {
-            path,
-            fingerprint,
-            id,
-            operation,
-            only_from: None,
-            payment_method: None,
-            processor_reference: None,
-        }
-    }
+/// What a step does to the payment.
+enum Change {
+    /// The merchant's operation (capture, cancel), from any status the state machine allows.
+    Operation(Operation),
+    /// The processor's answer to a card charge (a sandbox test helper).
+    Charged(Charge),
 }
 
 /// Runs one state-machine step as an idempotent POST answering the payment.
@@ -302,30 +280,25 @@ async fn step(
     let scope = auth.scope.clone();
     let public_url = app.settings.public_url.clone();
     let pricing = app.settings.pricing.for_account(&scope.account_id);
-    let Step {
-        id,
-        operation,
-        only_from,
-        payment_method,
-        processor_reference,
-        ..
-    } = step;
+    let Step { id, change, .. } = step;
     idempotency::run(app, key, step.fingerprint, StatusCode::OK, now, move |tx| {
-        flow::transition(
-            tx,
-            Transition {
+        let transition = match &change {
+            Change::Operation(operation) => Transition {
                 scope: &scope,
                 payment_id: &id,
-                operation,
-                only_from,
-                payment_method,
-                processor_reference: processor_reference.as_deref(),
+                operation: *operation,
+                only_from: None,
+                payment_method: None,
+                processor_reference: None,
                 now,
                 public_url: &public_url,
                 pricing,
             },
-        )
-        .map(String::into_bytes)
+            Change::Charged(charge) => {
+                Transition::charged(charge, &scope, &id, now, &public_url, pricing)
+            }
+        };
+        flow::transition(tx, transition).map(String::into_bytes)
     })
     .await
 }
@@ -375,11 +348,17 @@ pub async fn capture(
         .map(|value| amount("amount", value).map(Amount::minor_units))
         .transpose()?;
     let path = format!("/v1/payments/{id}/capture");
+    let change = Change::Operation(Operation::Capture { amount });
     step(
         &app,
         &auth,
         &headers,
-        Step::new(path, body.fingerprint, id, Operation::Capture { amount }),
+        Step {
+            path,
+            fingerprint: body.fingerprint,
+            id,
+            change,
+        },
     )
     .await
 }
@@ -411,7 +390,12 @@ pub async fn cancel(
         &app,
         &auth,
         &headers,
-        Step::new(path, body.fingerprint, id, Operation::Cancel),
+        Step {
+            path,
+            fingerprint: body.fingerprint,
+            id,
+            change: Change::Operation(Operation::Cancel),
+        },
     )
     .await
 }
@@ -457,6 +441,15 @@ fn card_input(request: &wire::TestPayRequest, now: UnixMillis) -> Result<CardInp
     Ok(CardInput { number, expiry })
 }
 
+/// A payment not charged: 422 when its status refuses the step (the flow checks again under
+/// the writer, where it counts).
+fn charge_error(error: ChargeError) -> ApiError {
+    match error {
+        ChargeError::State(error) => ApiError::state(error),
+        ChargeError::Internal(detail) => ApiError::internal(&detail),
+    }
+}
+
 /// Test mode: pay a pending payment with a sandbox test card, as a shopper would at checkout.
 #[utoipa::path(post, path = "/v1/test_helpers/payments/{id}/pay", tag = "test helpers",
     params(("id" = String, Path, description = "The payment id"),
@@ -485,32 +478,26 @@ pub async fn test_pay(
         return Ok(answer);
     }
     let payment = load(&app, &auth.scope, &id).await?;
-    // Refuse before calling the processor: a final payment must not be charged again. The
-    // flow checks again under the writer, where it counts.
-    const ONLY_FROM: &[PaymentStatus] = &[PaymentStatus::Pending];
-    if !ONLY_FROM.contains(&payment.status) {
-        return Err(ApiError::state(vinr_domain::StateError::NotAllowed {
-            from: payment.status,
-            operation: "pay",
-        }));
-    }
     let processor = app
         .processor(auth.mode())
         .ok_or_else(|| ApiError::unavailable("Card processing is unavailable."))?;
-    let answer = processor.authorize(&payment, &card).await;
-    let (operation, reference) = charge::operation_for(&answer, payment.capture_method);
-    let method = charge::payment_method(app.fingerprint_secret.expose(), &card)
-        .map_err(|error| ApiError::internal(&error))?;
-    let reference = reference.to_owned();
+    let charge = charge::pay(
+        processor.as_ref(),
+        app.fingerprint_secret.expose(),
+        &payment,
+        &card,
+    )
+    .await
+    .map_err(charge_error)?;
     step(
         &app,
         &auth,
         &headers,
         Step {
-            only_from: Some(ONLY_FROM),
-            payment_method: Some(method),
-            processor_reference: Some(reference),
-            ..Step::new(path, body.fingerprint, id, operation)
+            path,
+            fingerprint: body.fingerprint,
+            id,
+            change: Change::Charged(charge),
         },
     )
     .await
@@ -543,28 +530,22 @@ pub async fn test_authenticate(
         return Ok(answer);
     }
     let payment = load(&app, &auth.scope, &id).await?;
-    const ONLY_FROM: &[PaymentStatus] = &[PaymentStatus::RequiresAuthentication];
-    if !ONLY_FROM.contains(&payment.status) {
-        return Err(ApiError::state(vinr_domain::StateError::NotAllowed {
-            from: payment.status,
-            operation: "authenticate",
-        }));
-    }
     let processor = app
         .processor(auth.mode())
         .ok_or_else(|| ApiError::unavailable("Card processing is unavailable."))?;
     let approved = body.value.outcome == wire::ChallengeOutcome::Approve;
-    let answer = processor.complete_challenge(&payment, approved).await;
-    let (operation, reference) = charge::operation_for(&answer, payment.capture_method);
-    let reference = reference.to_owned();
+    let charge = charge::authenticate(processor.as_ref(), &payment, approved)
+        .await
+        .map_err(charge_error)?;
     step(
         &app,
         &auth,
         &headers,
         Step {
-            only_from: Some(ONLY_FROM),
-            processor_reference: Some(reference),
-            ..Step::new(path, body.fingerprint, id, operation)
+            path,
+            fingerprint: body.fingerprint,
+            id,
+            change: Change::Charged(charge),
         },
     )
     .await

@@ -12,7 +12,6 @@ use vinr_types as wire;
 use crate::auth::AuthContext;
 use crate::clock::{Clock, SystemClock};
 use crate::flows::webhooks::{self as flow, NewEndpoint};
-use crate::flows::FlowError;
 use crate::http::body::{idempotency_key, ApiBody, PathId};
 use crate::http::error::ApiError;
 use crate::http::list::{next_cursor, parse_query, NoQuery, PageParams};
@@ -20,8 +19,7 @@ use crate::idempotency::{self, Answer};
 use crate::render;
 use crate::state::AppState;
 use crate::store::{
-    AttemptOutcome, DeliveryNext, EventRecord, WebhookAttemptRecord, WebhookEndpointChanges,
-    WebhookEndpointRecord,
+    EventRecord, WebhookAttemptRecord, WebhookEndpointChanges, WebhookEndpointRecord,
 };
 use crate::webhooks::send::Message;
 use crate::webhooks::{self, validate_url, UrlError, EVENT_TYPES, TEST_EVENT_TYPE};
@@ -437,16 +435,7 @@ pub async fn test(
         body.fingerprint,
         StatusCode::OK,
         now,
-        move |tx| {
-            let answer = serde_json::to_vec(&webhooks::wire::attempt(&attempt));
-            tx.record_webhook_attempts(&[AttemptOutcome {
-                attempt,
-                next: DeliveryNext::None,
-            }])?;
-            answer.map_err(|error| {
-                FlowError::Store(crate::store::StoreError::Database(error.to_string()))
-            })
-        },
+        move |tx| flow::record_test_attempt(tx, attempt).map(String::into_bytes),
     )
     .await
 }

@@ -10,6 +10,7 @@ use vinr_domain::limits::{
     PRUNE_BATCH_ROWS_MAX,
 };
 
+use crate::flows::maintenance::{self, PrunedRows};
 use crate::flows::FlowError;
 use crate::state::AppState;
 
@@ -26,12 +27,13 @@ pub async fn step(app: &AppState) -> Result<Pruned, FlowError> {
     let events_before = now.plus_ms(-EVENT_RETENTION_MS);
     let mut pruned = Pruned::default();
     for _ in 0..MAINTENANCE_BATCHES_PER_STEP_MAX {
-        let (keys, events) = app
+        let PrunedRows {
+            idempotency_keys: keys,
+            events,
+        } = app
             .store
             .write(move |tx| {
-                let keys = tx.prune_idempotency_keys(keys_before, PRUNE_BATCH_ROWS_MAX)?;
-                let events = tx.prune_events(events_before, PRUNE_BATCH_ROWS_MAX)?;
-                Ok::<_, FlowError>((keys, events))
+                maintenance::prune(tx, keys_before, events_before, PRUNE_BATCH_ROWS_MAX)
             })
             .await?;
         pruned.idempotency_keys += keys;

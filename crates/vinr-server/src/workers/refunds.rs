@@ -20,18 +20,12 @@ pub async fn step(app: &AppState) -> Result<usize, FlowError> {
     let leased = app
         .store
         .write(move |tx| {
-            let refunds = tx.lease_pending_refunds(
+            refunds::lease_pending(
+                tx,
                 now,
                 now.plus_ms(REFUND_LEASE_MS),
                 REFUND_WORKER_BATCH_REFUNDS_MAX,
-            )?;
-            refunds
-                .into_iter()
-                .map(|refund| {
-                    let reference = tx.payment_processor_reference(&refund.payment_id)?;
-                    Ok((refund, reference))
-                })
-                .collect::<Result<Vec<_>, FlowError>>()
+            )
         })
         .await?;
     let mut finished = 0;

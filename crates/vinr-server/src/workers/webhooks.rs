@@ -25,7 +25,7 @@ use vinr_domain::limits::{
 use vinr_domain::UnixMillis;
 
 use crate::clock::{Clock, SystemClock};
-use crate::flows::FlowError;
+use crate::flows::{webhooks as flow, FlowError};
 use crate::render;
 use crate::state::AppState;
 use crate::store::{AttemptOutcome, DeliveryJob, DeliveryNext, WebhookAttemptRecord};
@@ -139,17 +139,14 @@ pub async fn lease(app: &AppState, limit: usize) -> Result<Vec<DeliveryJob>, Flo
         .saturating_mul(1000);
     let lease_until = now.plus_ms(timeout_ms.saturating_add(WEBHOOK_LEASE_MARGIN_MS));
     app.store
-        .write(move |tx| Ok(tx.lease_webhook_deliveries(now, lease_until, limit)?))
+        .write(move |tx| flow::lease_deliveries(tx, now, lease_until, limit))
         .await
 }
 
 /// Records a batch of outcomes in one transaction.
 async fn record(app: &AppState, batch: Vec<AttemptOutcome>) -> Result<(), FlowError> {
     app.store
-        .write(move |tx| {
-            tx.record_webhook_attempts(&batch)?;
-            Ok(())
-        })
+        .write(move |tx| flow::record_attempts(tx, &batch))
         .await
 }
 
@@ -192,9 +189,7 @@ pub async fn prune(app: &AppState) -> Result<usize, FlowError> {
     for _ in 0..WEBHOOK_PRUNE_BATCHES_MAX {
         let rows = app
             .store
-            .write(move |tx| {
-                Ok::<_, FlowError>(tx.prune_webhook_history(before, PRUNE_BATCH_ROWS_MAX)?)
-            })
+            .write(move |tx| flow::prune_history(tx, before, PRUNE_BATCH_ROWS_MAX))
             .await?;
         pruned += rows;
         if rows < PRUNE_BATCH_ROWS_MAX {

@@ -38,7 +38,6 @@ use vinr_server::config::{
     FileConfig, HttpConfig, PricingConfig, RateLimitConfig, Settings, SettlementsConfig,
     WebhooksConfig,
 };
-use vinr_server::flows::FlowError;
 use vinr_server::processor::{Processor, SandboxProcessor};
 use vinr_server::server::{self, Running};
 use vinr_server::state::AppState;
@@ -253,7 +252,7 @@ impl TestServer {
         let revoked = self
             .app()
             .store
-            .write(move |tx| Ok::<_, FlowError>(tx.revoke_api_key(&key_id, now)?))
+            .write(move |tx| vinr_server::flows::accounts::revoke_key(tx, &key_id, now))
             .await
             .expect("revocation written");
         assert!(revoked, "the key was active before revocation");
