@@ -3,7 +3,7 @@
 //!
 //! A source scan, not a type check: each `.rs` file under `src/` outside the places that own
 //! the transaction is read, and a line that calls a `Tx` method (the names are read from the
-//! trait in `src/store/mod.rs`, so a new method is covered at once), names the `Tx` type in a
+//! `impl Tx` blocks in `src/store/sql/`, so a new method is covered at once), names the `Tx` type in a
 //! signature (a helper taking a transaction is a flow in the wrong place), or records an event
 //! through the outbox, is reported as `file:line`. Handlers, checkout, the CLI and workers may
 //! still call `store.write(…)` (or `idempotency::run`): with a closure `|tx| …` that hands its
@@ -33,25 +33,30 @@ fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
-/// The method names of `pub trait Tx { … }` in `src/store/mod.rs`.
+/// The public method names of every `impl Tx<'_> { … }` block in `src/store/sql/` (the
+/// write side's statements, grouped by table).
 fn tx_methods() -> Vec<String> {
-    let path = format!("{SRC}/store/mod.rs");
-    let source = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"));
-    let start = source
-        .find("pub trait Tx {")
-        .expect("src/store/mod.rs defines `pub trait Tx`");
-    let body = &source[start..];
-    let end = body.find("\n}").expect("the Tx trait ends");
-    let methods: Vec<String> = body[..end]
-        .split("fn ")
-        .skip(1)
-        .filter_map(|rest| rest.split(['(', '<']).next())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .collect();
+    let dir = format!("{SRC}/store/sql");
+    let mut files = Vec::new();
+    rust_files(Path::new(&dir), &mut files);
+    let mut methods = Vec::new();
+    for path in files {
+        let source = std::fs::read_to_string(&path).expect("a readable source file");
+        for (start, _) in source.match_indices("\nimpl Tx<'_> {") {
+            let body = &source[start..];
+            let end = body[1..].find("\n}").expect("the impl block ends");
+            methods.extend(
+                body[..end]
+                    .split("\n    pub fn ")
+                    .skip(1)
+                    .filter_map(|rest| rest.split(['(', '<']).next())
+                    .map(|name| name.trim().to_owned()),
+            );
+        }
+    }
     assert!(
         methods.len() >= 10 && methods.iter().any(|m| m == "insert_payment"),
-        "could not read the Tx methods from {path}: {methods:?}"
+        "could not read the Tx methods from {dir}: {methods:?}"
     );
     methods
 }
@@ -181,7 +186,7 @@ fn violations() -> Vec<String> {
                     found.push(format!("{at}: calls Tx::{method} outside src/flows/"));
                 }
             }
-            if code.contains("dyn Tx") || code.contains("impl Tx") {
+            if code.contains("&mut Tx") || code.contains("Tx<'_>") {
                 found.push(format!(
                     "{at}: takes a Tx outside src/flows/ (make it a flow)"
                 ));
@@ -199,7 +204,7 @@ fn only_flows_call_the_write_transaction() {
     let found = violations();
     assert!(
         found.is_empty(),
-        "state changes outside src/flows/ (move each into a flow taking `tx: &mut dyn Tx`):\n{}",
+        "state changes outside src/flows/ (move each into a flow taking `tx: &mut Tx<'_>`):\n{}",
         found.join("\n")
     );
 }

@@ -51,7 +51,7 @@ pub fn create_key(
 }
 
 /// Revokes a key; answers whether a live (unrevoked) key with this id was found.
-pub fn revoke_key(tx: &mut dyn Tx, key_id: &str, now: UnixMillis) -> Result<bool, FlowError> {
+pub fn revoke_key(tx: &mut Tx<'_>, key_id: &str, now: UnixMillis) -> Result<bool, FlowError> {
     Ok(tx.revoke_api_key(key_id, now)?)
 }
 
@@ -95,7 +95,7 @@ pub fn bootstrap(
 /// What a server needs of the database before it serves: the sandbox account on an empty
 /// database (its key to print) and the card fingerprint secret.
 pub fn first_start(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     now: UnixMillis,
 ) -> Result<(Option<(AccountRecord, CreatedKey)>, String), FlowError> {
     let bootstrapped = bootstrap(tx, now)?;

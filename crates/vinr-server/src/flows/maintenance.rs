@@ -17,7 +17,7 @@ pub struct PrunedRows {
 /// Deletes at most `limit` idempotency keys created before `keys_before` and at most `limit`
 /// events created before `events_before`.
 pub fn prune(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     keys_before: UnixMillis,
     events_before: UnixMillis,
     limit: usize,

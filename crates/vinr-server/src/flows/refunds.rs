@@ -66,7 +66,7 @@ pub fn create(tx: &mut Tx<'_>, new: NewRefund) -> Result<String, FlowError> {
 /// Leases up to `limit` pending refunds until `lease_until`, each with the processor's
 /// reference of its payment (what the refund is made against).
 pub fn lease_pending(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     now: UnixMillis,
     lease_until: UnixMillis,
     limit: usize,

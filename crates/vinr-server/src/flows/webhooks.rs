@@ -106,7 +106,7 @@ pub fn resend(
 
 /// Leases up to `limit` due deliveries until `lease_until`, for one attempt each.
 pub fn lease_deliveries(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     now: UnixMillis,
     lease_until: UnixMillis,
     limit: usize,
@@ -115,13 +115,13 @@ pub fn lease_deliveries(
 }
 
 /// Records a batch of attempts and each one's next delivery state.
-pub fn record_attempts(tx: &mut dyn Tx, outcomes: &[AttemptOutcome]) -> Result<(), FlowError> {
+pub fn record_attempts(tx: &mut Tx<'_>, outcomes: &[AttemptOutcome]) -> Result<(), FlowError> {
     Ok(tx.record_webhook_attempts(outcomes)?)
 }
 
 /// Records the attempt of a `webhook.test` send (it has no delivery); answers its JSON.
 pub fn record_test_attempt(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     attempt: WebhookAttemptRecord,
 ) -> Result<String, FlowError> {
     let answer = json(&webhooks::wire::attempt(&attempt));
@@ -135,7 +135,7 @@ pub fn record_test_attempt(
 /// Deletes at most `limit` finished deliveries and `limit` attempts made before `before`;
 /// answers how many rows.
 pub fn prune_history(
-    tx: &mut dyn Tx,
+    tx: &mut Tx<'_>,
     before: UnixMillis,
     limit: usize,
 ) -> Result<usize, FlowError> {
