@@ -993,7 +993,19 @@ async fn two_nodes_never_attempt_one_delivery_at_the_same_time() {
     let events = apis[0].events().await;
     assert_eq!(events.len(), 200);
     receiver.wait_delivered(&event_ids(&events), WAIT).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Not a pause and a hope that nothing more comes: once no delivery is pending none can be
+    // leased again, and with both nodes stopped no attempt starts at all.
+    let pending = "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'";
+    let deadline = std::time::Instant::now() + WAIT;
+    while common::database::query_integers(&database.url, pending).await[0] > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "deliveries still pending"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.stop().await;
+    second.stop().await;
     assert_eq!(
         receiver.overlaps(),
         0,
@@ -1001,9 +1013,13 @@ async fn two_nodes_never_attempt_one_delivery_at_the_same_time() {
     );
     // Every attempt succeeded, so each event was attempted exactly once, by one node.
     assert_eq!(receiver.received().len(), 200);
+    let attempts = "SELECT count(*) FROM webhook_attempts";
+    assert_eq!(
+        common::database::query_integers(&database.url, attempts).await[0],
+        200,
+        "one recorded attempt per delivery"
+    );
     receiver.stop();
-    first.stop().await;
-    second.stop().await;
     drop(database);
 }
 

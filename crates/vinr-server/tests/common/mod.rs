@@ -323,6 +323,17 @@ impl Reply {
     }
 }
 
+/// One operation on an existing payment, for tables of cases (see [`Api::apply`]).
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// The test helper `pay` with this card.
+    Pay(&'static str),
+    /// The test helper `authenticate` with this outcome (`approve` or `fail`).
+    Authenticate(&'static str),
+    Capture(Value),
+    Cancel,
+}
+
 /// A client of one server with one API key.
 #[derive(Clone)]
 pub struct Api {
@@ -550,6 +561,16 @@ impl Api {
     pub async fn cancel(&self, payment_id: &str) -> Reply {
         self.post_json(&format!("/v1/payments/{payment_id}/cancel"), json!({}))
             .await
+    }
+
+    /// Runs `op` on the payment `payment_id`.
+    pub async fn apply(&self, payment_id: &str, op: &Op) -> Reply {
+        match op {
+            Op::Pay(card) => self.pay(payment_id, card).await,
+            Op::Authenticate(outcome) => self.authenticate(payment_id, outcome).await,
+            Op::Capture(body) => self.capture(payment_id, body.clone()).await,
+            Op::Cancel => self.cancel(payment_id).await,
+        }
     }
 
     pub async fn payment(&self, payment_id: &str) -> Value {
