@@ -38,33 +38,6 @@ fn event_ids(events: &[Value]) -> Vec<String> {
     events.iter().map(id_of).collect()
 }
 
-/// The attempts of an endpoint, oldest first.
-async fn attempts(api: &Api, endpoint_id: &str) -> Vec<Value> {
-    let mut attempts = api
-        .list_all(&format!("/v1/webhooks/{endpoint_id}/deliveries"))
-        .await;
-    attempts.reverse();
-    attempts
-}
-
-/// The attempts of an endpoint once at least `count` are recorded (each is recorded just after
-/// the receiver answered it), oldest first.
-async fn recorded_attempts(api: &Api, endpoint_id: &str, count: usize) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let listed = attempts(api, endpoint_id).await;
-        if listed.len() >= count {
-            return listed;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} of {count} attempts recorded",
-            listed.len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn endpoints_are_created_listed_retrieved_and_deleted() {
     let server = TestServer::start().await;
@@ -448,7 +421,9 @@ async fn every_sandbox_event_type_arrives_signed_as_the_events_api_shows_it() {
     let messages: Vec<(&str, &Received)> = received.iter().map(|r| (secret.as_str(), r)).collect();
     verify_with_library(&messages);
     // Every attempt is listed, succeeded, with the status code and latency.
-    let listed = recorded_attempts(&api, &endpoint, events.len()).await;
+    let listed = api
+        .recorded_webhook_attempts(&endpoint, events.len(), WAIT)
+        .await;
     assert_eq!(listed.len(), events.len());
     for attempt in &listed {
         assert_eq!(attempt["object"], "webhook_attempt");
@@ -662,7 +637,7 @@ async fn test_sends_resends_and_deletion() {
     // The attempt is recorded just after the receiver answered: wait for it.
     let deadline = std::time::Instant::now() + WAIT;
     let failed = loop {
-        let listed = attempts(&api, &endpoint).await;
+        let listed = api.webhook_attempts(&endpoint).await;
         if let Some(failed) = listed
             .into_iter()
             .find(|a| a["event"] == failing_event.as_str())
@@ -739,7 +714,7 @@ async fn live_mode_never_delivers_to_private_addresses() {
     live.create_payment(payment_body(1000, json!({}))).await;
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        let listed = attempts(&live, &by_name).await;
+        let listed = live.webhook_attempts(&by_name).await;
         if let Some(attempt) = listed.iter().find(|a| a["eventType"] == "payment.created") {
             let error = attempt["error"].as_str().expect("an error");
             assert!(error.contains("loopback"), "{error}");
@@ -1052,14 +1027,14 @@ async fn delivery_history_is_pruned_with_the_events_but_pending_deliveries_stay(
         .wait_until(WAIT, "the failing attempt", |received| !received.is_empty())
         .await;
     let deadline = std::time::Instant::now() + WAIT;
-    while attempts(&api, &failing_endpoint).await.is_empty() {
+    while api.webhook_attempts(&failing_endpoint).await.is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
             "the failure is recorded"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    recorded_attempts(&api, &endpoint, 2).await;
+    api.recorded_webhook_attempts(&endpoint, 2, WAIT).await;
     let app = server.app();
     assert_eq!(
         vinr_server::workers::webhooks::prune(app)
@@ -1074,7 +1049,7 @@ async fn delivery_history_is_pruned_with_the_events_but_pending_deliveries_stay(
         .expect("pruned");
     // Two finished deliveries (the first endpoint got both events) and three attempts.
     assert!(pruned >= 4, "pruned {pruned} rows");
-    assert!(attempts(&api, &endpoint).await.is_empty());
+    assert!(api.webhook_attempts(&endpoint).await.is_empty());
     // The pending delivery is still attempted: it is due, its clock having moved on.
     failing.set_plan(Arc::new(|_, _, _| Answer::ok()));
     failing.wait_delivered(&second_event, WAIT).await;
@@ -1137,7 +1112,7 @@ async fn endpoints_can_be_changed_and_disabled_and_enabled_again() {
     let second = api.completed_payment().await;
     let second_completed = completed(api.events_of(&id_of(&second)).await);
     server.deliver_due_webhooks().await;
-    recorded_attempts(&api, &endpoint, 2).await;
+    api.recorded_webhook_attempts(&endpoint, 2, WAIT).await;
     let queued = |url: String, endpoint: String| async move {
         common::database::query_integers(
             &url,

@@ -563,6 +563,38 @@ impl Api {
             .await
     }
 
+    /// The attempts of a webhook endpoint, oldest first.
+    pub async fn webhook_attempts(&self, endpoint_id: &str) -> Vec<Value> {
+        let mut attempts = self
+            .list_all(&format!("/v1/webhooks/{endpoint_id}/deliveries"))
+            .await;
+        attempts.reverse();
+        attempts
+    }
+
+    /// The attempts of a webhook endpoint once at least `count` are recorded (each is recorded
+    /// just after the receiver answered it), oldest first; panics after `wait`.
+    pub async fn recorded_webhook_attempts(
+        &self,
+        endpoint_id: &str,
+        count: usize,
+        wait: Duration,
+    ) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let listed = self.webhook_attempts(endpoint_id).await;
+            if listed.len() >= count {
+                return listed;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} of {count} attempts recorded",
+                listed.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Runs `op` on the payment `payment_id`.
     pub async fn apply(&self, payment_id: &str, op: &Op) -> Reply {
         match op {
