@@ -333,19 +333,6 @@ async fn the_ledger_is_confined_to_its_account_and_scopes() {
     server.stop().await;
 }
 
-/// A tiny deterministic generator, so a failing workload can be replayed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % bound
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_random_workload_the_balance_is_captured_minus_refunds_minus_fees() {
     let server = TestServer::start().await;

@@ -614,19 +614,6 @@ async fn a_manual_account_is_settled_only_on_demand() {
     server.stop().await;
 }
 
-/// A small deterministic generator, so a failing workload can be replayed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % bound
-    }
-}
-
 /// SPEC §7's invariants over everything the key can see: every captured payment and every
 /// refund is in exactly one settlement once due (here: after a final run, everything), each
 /// settlement's `net` is its transactions' and `gross − refunds − fees`, and the settlements

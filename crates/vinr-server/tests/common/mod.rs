@@ -323,6 +323,21 @@ impl Reply {
     }
 }
 
+/// A small deterministic generator (a 64-bit LCG) seeded by the test, so a failing random
+/// workload can be replayed.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// The next number in `0..bound`.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % bound
+    }
+}
+
 /// One operation on an existing payment, for tables of cases (see [`Api::apply`]).
 #[derive(Debug, Clone)]
 pub enum Op {
