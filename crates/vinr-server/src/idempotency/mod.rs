@@ -41,7 +41,7 @@ pub enum Outcome {
 pub struct KeyInUse;
 
 /// What a stored answer means for a request with the same key.
-pub fn judge(stored: StoredResponse, fingerprint: &[u8; 32]) -> Verdict {
+fn judge(stored: StoredResponse, fingerprint: &[u8; 32]) -> Verdict {
     if &stored.request_hash == fingerprint {
         Verdict::Replay(stored)
     } else {
