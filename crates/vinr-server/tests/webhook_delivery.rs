@@ -165,9 +165,16 @@ async fn a_flaky_receiver_gets_every_event_no_retry_early_and_retry_after_honour
             other => panic!("unexpected status code {other:?}"),
         }
     }
-    receiver.stop();
     let (status, _) = served.terminate();
     assert!(status.success(), "vinr serve exits cleanly");
+    // With the server gone nothing more can come: what was checked above is all it sent, so
+    // no event was sent again after its success later than the checks ran.
+    assert_eq!(
+        receiver.received().len(),
+        received.len(),
+        "requests after every event was delivered"
+    );
+    receiver.stop();
 }
 
 #[tokio::test]
