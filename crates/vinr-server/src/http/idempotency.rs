@@ -10,7 +10,7 @@ use vinr_domain::UnixMillis;
 use crate::auth::AuthContext;
 use crate::flows::FlowError;
 use crate::http::error::ApiError;
-use crate::idempotency::{self as core, KeyInUse, Outcome, Verdict};
+use crate::idempotency::{self, KeyInUse, Outcome, Verdict};
 use crate::inflight::InflightGuard;
 use crate::state::AppState;
 use crate::store::{IdempotencyScope, StoredResponse, Tx};
@@ -84,7 +84,7 @@ pub fn post_key(
     path: impl Into<String>,
     key: Option<String>,
 ) -> Option<IdempotencyScope> {
-    core::post_key(&auth.scope, path, key)
+    idempotency::post_key(&auth.scope, path, key)
 }
 
 /// Claims `key` in this process for a request about to run, or refuses it as in use (409).
@@ -93,7 +93,7 @@ pub fn claim(
     app: &AppState,
     key: Option<&IdempotencyScope>,
 ) -> Result<Option<InflightGuard<IdempotencyScope>>, ApiError> {
-    Ok(core::claim(&app.inflight, key)?)
+    Ok(idempotency::claim(&app.inflight, key)?)
 }
 
 /// [`run`] for a caller that already holds the key's [`claim`]: one whose effect starts
@@ -111,9 +111,9 @@ where
 {
     let key_if_refused = key.clone();
     let outcome =
-        core::run_claimed(&app.store, key, fingerprint, status.as_u16(), now, effect).await;
+        idempotency::run_claimed(&app.store, key, fingerprint, status.as_u16(), now, effect).await;
     let outcome = match (outcome, key_if_refused) {
-        (Err(error), Some(key)) if core::is_refusal(&error) => {
+        (Err(error), Some(key)) if idempotency::is_refusal(&error) => {
             return keep_refusal(app, key, fingerprint, now, ApiError::from(error)).await;
         }
         (outcome, _) => outcome.map_err(ApiError::from),
@@ -143,7 +143,7 @@ async fn keep_refusal(
         status_code: refusal.status().as_u16(),
         body: serde_json::to_vec(&refusal.body()).map_err(|error| ApiError::internal(&error))?,
     };
-    match core::keep_refusal(&app.store, key, response, now).await? {
+    match idempotency::keep_refusal(&app.store, key, response, now).await? {
         Some(stored) => verdict(stored),
         None => Err(refusal),
     }
@@ -157,7 +157,7 @@ pub async fn stored_answer(
     key: &IdempotencyScope,
     fingerprint: [u8; 32],
 ) -> Result<Option<Answer>, ApiError> {
-    core::stored_answer(&app.store, key, fingerprint)
+    idempotency::stored_answer(&app.store, key, fingerprint)
         .await?
         .map(verdict)
         .transpose()
