@@ -38,6 +38,38 @@ fn event_ids(events: &[Value]) -> Vec<String> {
     events.iter().map(id_of).collect()
 }
 
+/// Waits until every event type in `wanted` is among the account's events; answers them all.
+async fn events_with_types(api: &Api, wanted: &BTreeSet<&str>) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let events = api.events().await;
+        let types: BTreeSet<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+        if wanted.iter().all(|t| types.contains(t)) {
+            return events;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "missing types: {:?}",
+            wanted.difference(&types).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until no delivery in the database at `url` is pending: none is leased or can be
+/// leased again, so nothing more is sent until a new event is written.
+async fn no_delivery_pending(url: &str) {
+    let pending = "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'";
+    let deadline = std::time::Instant::now() + WAIT;
+    while common::database::query_integers(url, pending).await[0] > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "deliveries still pending"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn endpoints_are_created_listed_retrieved_and_deleted() {
     let server = TestServer::start().await;
@@ -366,8 +398,13 @@ async fn every_sandbox_event_type_arrives_signed_as_the_events_api_shows_it() {
         .await;
     assert_eq!(settled.expect_status(200)["data"][0]["status"], "paid");
     let expiring = api.new_payment().await;
+    // The workers run on their own. Before the clock jumps, the refunds are final and every
+    // delivery so far is made: a delivery leased before the jump would look expired after it
+    // and be leased, and sent, a second time.
+    events_with_types(&api, &["refund.succeeded", "refund.failed"].into()).await;
+    no_delivery_pending(server.database_url()).await;
     server.clock.advance_ms(2 * 60 * 60 * 1000);
-    // The expiry and refund workers run on their own; wait for their events.
+    // The expiry worker runs on its own; wait for its event.
     let wanted: BTreeSet<&str> = [
         "payment.created",
         "payment.requires_authentication",
@@ -383,19 +420,7 @@ async fn every_sandbox_event_type_arrives_signed_as_the_events_api_shows_it() {
         "settlement.paid",
     ]
     .into();
-    let deadline = std::time::Instant::now() + WAIT;
-    let events = loop {
-        let events = api.events().await;
-        let types: BTreeSet<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
-        if wanted.iter().all(|t| types.contains(t)) {
-            break events;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "missing types: {types:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let events = events_with_types(&api, &wanted).await;
     assert!(events
         .iter()
         .any(|e| e["data"]["object"]["id"] == id_of(&expiring).as_str()));
@@ -970,15 +995,7 @@ async fn two_nodes_never_attempt_one_delivery_at_the_same_time() {
     receiver.wait_delivered(&event_ids(&events), WAIT).await;
     // Not a pause and a hope that nothing more comes: once no delivery is pending none can be
     // leased again, and with both nodes stopped no attempt starts at all.
-    let pending = "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'";
-    let deadline = std::time::Instant::now() + WAIT;
-    while common::database::query_integers(&database.url, pending).await[0] > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "deliveries still pending"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    no_delivery_pending(&database.url).await;
     first.stop().await;
     second.stop().await;
     assert_eq!(
