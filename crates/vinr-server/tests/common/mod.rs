@@ -188,6 +188,23 @@ impl TestServer {
         panic!("still attempting webhooks after {PASSES_MAX} passes ({attempts} attempts)");
     }
 
+    /// Runs passes of the refunds worker until no refund of `api`'s account is pending
+    /// (a server started with [`Options::stepped_workers`], or one whose worker also runs).
+    pub async fn finish_refunds(&self, api: &Api) {
+        const PASSES_MAX: usize = 100;
+        for _ in 0..PASSES_MAX {
+            vinr_server::workers::refunds::step(self.app())
+                .await
+                .expect("a refunds step");
+            let all = api.list_all("/v1/refunds").await;
+            if all.iter().all(|refund| refund["status"] != "pending") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("refunds still pending after {PASSES_MAX} passes");
+    }
+
     /// The server clock's time in Unix seconds.
     pub fn now_s(&self) -> i64 {
         self.clock.now().0 / 1000
