@@ -18,7 +18,8 @@ use vinr_domain::limits::{
 use vinr_domain::settlement::Schedule;
 use vinr_domain::Mode;
 
-use crate::webhooks::ssrf::AllowedHosts;
+/// The `[webhooks]` table lives with the webhook rules it configures.
+pub use crate::webhooks::WebhooksConfig;
 
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
 pub const DATABASE_URL_DEFAULT: &str = "sqlite://vinr.db";
@@ -134,41 +135,6 @@ impl Default for PaymentsConfig {
         PaymentsConfig {
             expiry_minutes: (PAYMENT_EXPIRY_MS_DEFAULT / 60_000) as u32,
             authorization_ttl_hours: (AUTHORIZATION_TTL_MS_DEFAULT / 3_600_000) as u32,
-        }
-    }
-}
-
-/// The `[webhooks]` table (SPEC §6): the retry schedule and the attempt timeout. Tests and
-/// sandboxes use a schedule in seconds.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WebhooksConfig {
-    /// Delay before each retry after a failed attempt; after the last, the delivery fails.
-    pub retry_schedule_seconds: Vec<u64>,
-    /// How long an attempt may take (connect, send, answer) before it counts as failed.
-    pub timeout_seconds: u64,
-    /// The most a receiver's `Retry-After` may postpone the next attempt.
-    pub retry_after_max_seconds: u64,
-    /// How often a node looks for due deliveries when no commit of its own woke it.
-    pub poll_interval_ms: u64,
-    /// A PEM file of CA certificates trusted for HTTPS deliveries besides the bundled public
-    /// roots: receivers behind a private CA (or a local test CA).
-    pub root_certificates: Option<std::path::PathBuf>,
-    /// Hosts (`app`) or host:port pairs (`app:3000`) test-mode endpoints may reach by http or
-    /// https whatever their address: a receiver in another container of a CI job (SPEC §6).
-    /// Loopback needs no entry; live mode ignores the list.
-    pub test_allowed_hosts: AllowedHosts,
-}
-
-impl Default for WebhooksConfig {
-    fn default() -> Self {
-        WebhooksConfig {
-            retry_schedule_seconds: vec![60, 300, 1800, 7200, 86400],
-            timeout_seconds: 30,
-            retry_after_max_seconds: 86400,
-            poll_interval_ms: 250,
-            root_certificates: None,
-            test_allowed_hosts: AllowedHosts::default(),
         }
     }
 }

@@ -388,34 +388,6 @@ async fn unknown_fields_are_refused_and_named() {
     server.stop().await;
 }
 
-/// SPEC §2 lists "JSON array body" among bad input: a payment is an object, and an array
-/// must not be read positionally as one.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_array_body_is_refused() {
-    let server = TestServer::start().await;
-    let api = server.api();
-    let cases = vec![
-        raw_case(
-            "empty JSON array",
-            Some("application/json"),
-            b"[]",
-            400,
-            "body_invalid",
-            None,
-        ),
-        raw_case(
-            "JSON array with the fields in order",
-            Some("application/json"),
-            br#"[1000, "EUR", "https://shop.example/return"]"#,
-            400,
-            "body_invalid",
-            None,
-        ),
-    ];
-    check_cases(&api, "/v1/payments", cases).await;
-    server.stop().await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_are_inclusive() {
     let server = TestServer::start().await;
@@ -483,11 +455,30 @@ async fn oversized_body_answer_says_the_connection_closes() {
     server.stop().await;
 }
 
+/// Bodies that are not a payment object: a JSON array (SPEC §2 lists "JSON array body" among
+/// bad input: a payment is an object, and an array must not be read positionally as one), and
+/// a body of another content type, or of none (415).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unsupported_content_type_is_415() {
+async fn json_arrays_and_other_content_types_are_refused() {
     let server = TestServer::start().await;
     let api = server.api();
     let cases = vec![
+        raw_case(
+            "empty JSON array",
+            Some("application/json"),
+            b"[]",
+            400,
+            "body_invalid",
+            None,
+        ),
+        raw_case(
+            "JSON array with the fields in order",
+            Some("application/json"),
+            br#"[1000, "EUR", "https://shop.example/return"]"#,
+            400,
+            "body_invalid",
+            None,
+        ),
         raw_case(
             "text/plain",
             Some("text/plain"),
@@ -613,11 +604,30 @@ async fn unknown_objects_and_routes_are_404() {
     server.stop().await;
 }
 
-/// Asserts `reply` is 422 with `code`, and that the payment and its events are unchanged.
-async fn expect_refused(api: &Api, reply: Reply, code: &str, param: Option<&str>, before: &Value) {
+/// Asserts `reply` is 422 with `code` and `param`, and that the payment is unchanged.
+async fn expect_refused(
+    api: &Api,
+    case: &str,
+    reply: Reply,
+    code: &str,
+    param: Option<&str>,
+    before: &Value,
+) {
+    assert_eq!(reply.status, 422, "{case}: {}", reply.text);
+    assert_eq!(reply.json["error"]["code"], code, "{case}: {}", reply.text);
+    assert_eq!(
+        reply.json["error"]["param"].as_str(),
+        param,
+        "{case}: {}",
+        reply.text
+    );
     reply.expect_error(422, "invalid_request_error", code, param);
     let id = id_of(before);
-    assert_eq!(&api.payment(&id).await, before, "the payment changed");
+    assert_eq!(
+        &api.payment(&id).await,
+        before,
+        "{case}: the payment changed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -627,159 +637,126 @@ async fn operations_not_allowed_in_the_status_are_422() {
     let state_invalid = "payment_state_invalid";
 
     let pending = api.new_payment().await;
-    let pending_id = id_of(&pending);
-    expect_refused(
-        &api,
-        api.capture(&pending_id, json!({})).await,
-        state_invalid,
-        None,
-        &pending,
-    )
-    .await;
-    expect_refused(
-        &api,
-        api.authenticate(&pending_id, "approve").await,
-        state_invalid,
-        None,
-        &pending,
-    )
-    .await;
-
     let completed = api.completed_payment().await;
-    let completed_id = id_of(&completed);
-    expect_refused(
-        &api,
-        api.cancel(&completed_id).await,
-        state_invalid,
-        None,
-        &completed,
-    )
-    .await;
-    expect_refused(
-        &api,
-        api.capture(&completed_id, json!({})).await,
-        state_invalid,
-        None,
-        &completed,
-    )
-    .await;
-    expect_refused(
-        &api,
-        api.pay(&completed_id, CARD_APPROVED).await,
-        state_invalid,
-        None,
-        &completed,
-    )
-    .await;
-    expect_refused(
-        &api,
-        api.pay(&completed_id, CARD_DECLINED).await,
-        state_invalid,
-        None,
-        &completed,
-    )
-    .await;
-
     let authorized = api.authorized_payment().await;
-    let authorized_id = id_of(&authorized);
-    expect_refused(
-        &api,
-        api.capture(&authorized_id, json!({"amount": 1001})).await,
-        "amount_too_large",
-        Some("amount"),
-        &authorized,
-    )
-    .await;
-    expect_refused(
-        &api,
-        api.pay(&authorized_id, CARD_APPROVED).await,
-        state_invalid,
-        None,
-        &authorized,
-    )
-    .await;
-
     let failed = id_of(&api.new_payment().await);
     let failed = api
         .pay(&failed, CARD_DECLINED)
         .await
         .expect_status(200)
         .clone();
-    let failed_id = id_of(&failed);
-    expect_refused(
-        &api,
-        api.pay(&failed_id, CARD_APPROVED).await,
-        state_invalid,
-        None,
-        &failed,
-    )
-    .await;
-    expect_refused(
-        &api,
-        api.cancel(&failed_id).await,
-        state_invalid,
-        None,
-        &failed,
-    )
-    .await;
-
-    let cancelled = api.new_payment().await;
-    let cancelled_id = id_of(&cancelled);
-    let cancelled = api.cancel(&cancelled_id).await.expect_status(200).clone();
-    expect_refused(
-        &api,
-        api.cancel(&cancelled_id).await,
-        state_invalid,
-        None,
-        &cancelled,
-    )
-    .await;
-    expect_refused(
-        &api,
-        api.pay(&cancelled_id, CARD_APPROVED).await,
-        state_invalid,
-        None,
-        &cancelled,
-    )
-    .await;
-
+    let cancelled = id_of(&api.new_payment().await);
+    let cancelled = api.cancel(&cancelled).await.expect_status(200).clone();
     let challenged = id_of(&api.new_payment().await);
     let challenged = api
         .pay(&challenged, CARD_3DS)
         .await
         .expect_status(200)
         .clone();
-    let challenged_id = id_of(&challenged);
-    expect_refused(
-        &api,
-        api.pay(&challenged_id, CARD_APPROVED).await,
-        state_invalid,
-        None,
-        &challenged,
-    )
-    .await;
-    expect_refused(
-        &api,
-        api.capture(&challenged_id, json!({})).await,
-        state_invalid,
-        None,
-        &challenged,
-    )
-    .await;
+
+    // (the payment's status, the payment, the refused operation, its code and param)
+    let cases = [
+        (
+            "pending",
+            &pending,
+            Op::Capture(json!({})),
+            state_invalid,
+            None,
+        ),
+        (
+            "pending",
+            &pending,
+            Op::Authenticate("approve"),
+            state_invalid,
+            None,
+        ),
+        ("completed", &completed, Op::Cancel, state_invalid, None),
+        (
+            "completed",
+            &completed,
+            Op::Capture(json!({})),
+            state_invalid,
+            None,
+        ),
+        (
+            "completed",
+            &completed,
+            Op::Pay(CARD_APPROVED),
+            state_invalid,
+            None,
+        ),
+        (
+            "completed",
+            &completed,
+            Op::Pay(CARD_DECLINED),
+            state_invalid,
+            None,
+        ),
+        (
+            "authorized",
+            &authorized,
+            Op::Capture(json!({"amount": 1001})),
+            "amount_too_large",
+            Some("amount"),
+        ),
+        (
+            "authorized",
+            &authorized,
+            Op::Pay(CARD_APPROVED),
+            state_invalid,
+            None,
+        ),
+        (
+            "failed",
+            &failed,
+            Op::Pay(CARD_APPROVED),
+            state_invalid,
+            None,
+        ),
+        ("failed", &failed, Op::Cancel, state_invalid, None),
+        ("cancelled", &cancelled, Op::Cancel, state_invalid, None),
+        (
+            "cancelled",
+            &cancelled,
+            Op::Pay(CARD_APPROVED),
+            state_invalid,
+            None,
+        ),
+        (
+            "challenged",
+            &challenged,
+            Op::Pay(CARD_APPROVED),
+            state_invalid,
+            None,
+        ),
+        (
+            "challenged",
+            &challenged,
+            Op::Capture(json!({})),
+            state_invalid,
+            None,
+        ),
+    ];
+    for (status, before, op, code, param) in &cases {
+        let case = format!("{op:?} on a {status} payment");
+        let reply = api.apply(&id_of(before), op).await;
+        expect_refused(&api, &case, reply, code, *param, before).await;
+    }
 
     // No refused operation wrote an event: each payment has `payment.created` and the
     // events of the transitions it really went through.
     let histories = [
-        (&pending_id, 1),
-        (&completed_id, 2),
-        (&authorized_id, 2),
-        (&failed_id, 2),
-        (&cancelled_id, 2),
-        (&challenged_id, 2),
+        (&pending, 1),
+        (&completed, 2),
+        (&authorized, 2),
+        (&failed, 2),
+        (&cancelled, 2),
+        (&challenged, 2),
     ];
-    for (id, count) in histories {
+    for (payment, count) in histories {
+        let id = id_of(payment);
         let kinds: Vec<Value> = api
-            .events_of(id)
+            .events_of(&id)
             .await
             .iter()
             .map(|e| e["type"].clone())

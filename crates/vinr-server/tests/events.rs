@@ -8,27 +8,30 @@ use common::*;
 use serde_json::{json, Value};
 
 /// Asserts `events` (newest first) are exactly `expected` (oldest first): types, and
-/// snapshots equal to the answers the API gave at each step.
+/// snapshots equal to the answers the API gave at each step. `case` names the failure.
 #[track_caller]
-fn assert_history(events: &[Value], expected: &[(&str, &Value)]) {
+fn assert_history(case: &str, events: &[Value], expected: &[(&str, &Value)]) {
     let types: Vec<&str> = events
         .iter()
         .rev()
         .filter_map(|e| e["type"].as_str())
         .collect();
     let expected_types: Vec<&str> = expected.iter().map(|(t, _)| *t).collect();
-    assert_eq!(types, expected_types);
+    assert_eq!(types, expected_types, "{case}");
     for (event, (kind, snapshot)) in events.iter().rev().zip(expected) {
         let id = id_of(event);
-        assert!(id.starts_with("evt_"), "{id}");
-        assert_eq!(event["object"], "event");
-        assert_eq!(event["livemode"], false);
-        assert!(event["created_at"]
-            .as_str()
-            .is_some_and(|at| at.ends_with('Z')));
+        assert!(id.starts_with("evt_"), "{case}: {id}");
+        assert_eq!(event["object"], "event", "{case}: {kind}");
+        assert_eq!(event["livemode"], false, "{case}: {kind}");
+        assert!(
+            event["created_at"]
+                .as_str()
+                .is_some_and(|at| at.ends_with('Z')),
+            "{case}: {kind}: {event}"
+        );
         assert_eq!(
             &event["data"]["object"], *snapshot,
-            "{kind}: the snapshot after the change"
+            "{case}: {kind}: the snapshot after the change"
         );
     }
 }
@@ -37,113 +40,78 @@ fn assert_history(events: &[Value], expected: &[(&str, &Value)]) {
 async fn every_transition_writes_its_event() {
     let server = TestServer::start().await;
     let api = server.api();
-
-    // pending → requires_authentication → completed
-    let created = api.new_payment().await;
-    let id = id_of(&created);
-    let challenged = api.pay(&id, CARD_3DS).await.expect_status(200).clone();
-    let completed = api
-        .authenticate(&id, "approve")
-        .await
-        .expect_status(200)
-        .clone();
-    assert_history(
-        &api.events_of(&id).await,
-        &[
-            ("payment.created", &created),
-            ("payment.requires_authentication", &challenged),
-            ("payment.completed", &completed),
-        ],
-    );
-
-    // pending → authorized → completed by capture
-    let created = api
-        .create_payment(payment_body(
-            900,
-            json!({"capture": false, "metadata": {"a": "b"}}),
-        ))
-        .await;
-    let id = id_of(&created);
-    let authorized = api.pay(&id, CARD_APPROVED).await.expect_status(200).clone();
-    let captured = api
-        .capture(&id, json!({"amount": 300}))
-        .await
-        .expect_status(200)
-        .clone();
-    assert_history(
-        &api.events_of(&id).await,
-        &[
-            ("payment.created", &created),
-            ("payment.authorized", &authorized),
-            ("payment.completed", &captured),
-        ],
-    );
-    assert_eq!(
-        captured["metadata"],
-        json!({"a": "b"}),
-        "metadata echoed in snapshots"
-    );
-
-    // pending → failed
-    let created = api.new_payment().await;
-    let id = id_of(&created);
-    let failed = api
-        .pay(&id, CARD_INSUFFICIENT_FUNDS)
-        .await
-        .expect_status(200)
-        .clone();
-    assert_history(
-        &api.events_of(&id).await,
-        &[("payment.created", &created), ("payment.failed", &failed)],
-    );
-
-    // pending → requires_authentication → failed
-    let created = api.new_payment().await;
-    let id = id_of(&created);
-    let challenged = api.pay(&id, CARD_3DS).await.expect_status(200).clone();
-    let failed = api
-        .authenticate(&id, "fail")
-        .await
-        .expect_status(200)
-        .clone();
-    assert_history(
-        &api.events_of(&id).await,
-        &[
-            ("payment.created", &created),
-            ("payment.requires_authentication", &challenged),
-            ("payment.failed", &failed),
-        ],
-    );
-
-    // pending → cancelled; authorized → cancelled
-    let created = api.new_payment().await;
-    let id = id_of(&created);
-    let cancelled = api.cancel(&id).await.expect_status(200).clone();
-    assert_history(
-        &api.events_of(&id).await,
-        &[
-            ("payment.created", &created),
-            ("payment.cancelled", &cancelled),
-        ],
-    );
-    let created = api
-        .create_payment(payment_body(900, json!({"capture": false})))
-        .await;
-    let id = id_of(&created);
-    let authorized = api
-        .pay(&id, CARD_MASTERCARD)
-        .await
-        .expect_status(200)
-        .clone();
-    let cancelled = api.cancel(&id).await.expect_status(200).clone();
-    assert_history(
-        &api.events_of(&id).await,
-        &[
-            ("payment.created", &created),
-            ("payment.authorized", &authorized),
-            ("payment.cancelled", &cancelled),
-        ],
-    );
+    let automatic = || payment_body(1000, json!({}));
+    let manual = |extra: Value| {
+        let mut extra = extra;
+        extra["capture"] = json!(false);
+        payment_body(900, extra)
+    };
+    // (the path, the created payment, each operation and the event it writes)
+    let cases = [
+        (
+            "pending → requires_authentication → completed",
+            automatic(),
+            vec![
+                (Op::Pay(CARD_3DS), "payment.requires_authentication"),
+                (Op::Authenticate("approve"), "payment.completed"),
+            ],
+        ),
+        (
+            "pending → authorized → completed by capture",
+            manual(json!({"metadata": {"a": "b"}})),
+            vec![
+                (Op::Pay(CARD_APPROVED), "payment.authorized"),
+                (Op::Capture(json!({"amount": 300})), "payment.completed"),
+            ],
+        ),
+        (
+            "pending → failed",
+            automatic(),
+            vec![(Op::Pay(CARD_INSUFFICIENT_FUNDS), "payment.failed")],
+        ),
+        (
+            "pending → requires_authentication → failed",
+            automatic(),
+            vec![
+                (Op::Pay(CARD_3DS), "payment.requires_authentication"),
+                (Op::Authenticate("fail"), "payment.failed"),
+            ],
+        ),
+        (
+            "pending → cancelled",
+            automatic(),
+            vec![(Op::Cancel, "payment.cancelled")],
+        ),
+        (
+            "pending → authorized → cancelled",
+            manual(json!({})),
+            vec![
+                (Op::Pay(CARD_MASTERCARD), "payment.authorized"),
+                (Op::Cancel, "payment.cancelled"),
+            ],
+        ),
+    ];
+    for (case, body, steps) in cases {
+        let created = api.create_payment(body.clone()).await;
+        let id = id_of(&created);
+        let mut answers = vec![created];
+        for (op, _) in &steps {
+            let reply = api.apply(&id, op).await;
+            assert_eq!(reply.status, 200, "{case}: {op:?}: {}", reply.text);
+            answers.push(reply.json);
+        }
+        let mut expected = vec![("payment.created", &answers[0])];
+        expected.extend(steps.iter().map(|(_, kind)| *kind).zip(&answers[1..]));
+        assert_history(case, &api.events_of(&id).await, &expected);
+        if let Some(metadata) = body.get("metadata") {
+            for answer in &answers {
+                assert_eq!(
+                    &answer["metadata"], metadata,
+                    "{case}: metadata echoed in snapshots"
+                );
+            }
+        }
+    }
     server.stop().await;
 }
 

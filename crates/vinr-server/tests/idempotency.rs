@@ -91,58 +91,52 @@ async fn header_and_body_keys_must_agree() {
         Some("idempotencyKey"),
     );
     assert_eq!(api.state().await, (vec![], vec![]), "nothing created");
-
-    // Equal keys are one key.
-    let body = payment_body(1000, json!({"idempotencyKey": "same"}));
-    let first = api.create_with_key("same", body.clone()).await;
-    first.expect_status(201);
-    let retry = api.create_with_key("same", body).await;
-    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
-    assert_eq!(retry.text, first.text);
-    assert_eq!(api.payments().await.len(), 1);
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_body_field_alone_deduplicates() {
-    let server = TestServer::start().await;
-    let api = server.api();
-    let body = payment_body(1000, json!({"idempotencyKey": "in-body"}));
-    let first = api.post_json("/v1/payments", body.clone()).await;
-    first.expect_status(201);
-    let retry = api.post_json("/v1/payments", body).await;
-    retry.expect_status(201);
-    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
-    assert_eq!(retry.text, first.text);
-    assert_eq!(api.payments().await.len(), 1);
-    server.stop().await;
+/// `POST /v1/payments` with `body`, and `key` as the `Idempotency-Key` header if given.
+async fn create(api: &Api, key: Option<&str>, body: Value) -> Reply {
+    match key {
+        Some(key) => api.create_with_key(key, body).await,
+        None => api.post_json("/v1/payments", body).await,
+    }
 }
 
 /// SPEC §2: on `POST /payments` the body field `idempotencyKey` "is the same thing" as the
-/// header. A client that sent the key as a header and retries with it in the body (or the
-/// other way round) is retrying the same request with the same key.
+/// header. Wherever a request and its retry send the key (the body field alone, the header
+/// then the body field, both agreeing), the retry replays the first answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_body_field_and_the_header_are_one_key() {
     let server = TestServer::start().await;
-    let api = server.api();
-    let first = api
-        .create_with_key("moved", payment_body(1000, json!({})))
-        .await;
-    first.expect_status(201);
-    let retry = api
-        .post_json(
-            "/v1/payments",
-            payment_body(1000, json!({"idempotencyKey": "moved"})),
-        )
-        .await;
-    assert_eq!(
-        retry.status, 201,
-        "a retry with the key in the body: {}",
-        retry.text
-    );
-    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
-    assert_eq!(retry.text, first.text);
-    assert_eq!(api.payments().await.len(), 1);
+    // (the case, the first request's header key and body fields, the retry's)
+    let cases = [
+        (
+            "the body field alone deduplicates",
+            (None, json!({"idempotencyKey": "in-body"})),
+            (None, json!({"idempotencyKey": "in-body"})),
+        ),
+        (
+            "a retry with the header's key in the body",
+            (Some("moved"), json!({})),
+            (None, json!({"idempotencyKey": "moved"})),
+        ),
+        (
+            "equal keys in the header and the body are one key",
+            (Some("same"), json!({"idempotencyKey": "same"})),
+            (Some("same"), json!({"idempotencyKey": "same"})),
+        ),
+    ];
+    for (case, (first_key, first_extra), (retry_key, retry_extra)) in cases {
+        // An account per case: each counts its own payments.
+        let (_, api) = server.new_account(case).await;
+        let first = create(&api, first_key, payment_body(1000, first_extra)).await;
+        assert_eq!(first.status, 201, "{case}: the first: {}", first.text);
+        let retry = create(&api, retry_key, payment_body(1000, retry_extra)).await;
+        assert_eq!(retry.status, 201, "{case}: the retry: {}", retry.text);
+        assert_eq!(retry.header("idempotent-replayed"), Some("true"), "{case}");
+        assert_eq!(retry.text, first.text, "{case}");
+        assert_eq!(api.payments().await.len(), 1, "{case}");
+    }
     server.stop().await;
 }
 

@@ -14,7 +14,6 @@ use serde_json::{json, Value};
 use vinr_domain::ledger::Pricing;
 use vinr_domain::Mode;
 use vinr_server::config::{AccountPricingConfig, PricingConfig};
-use vinr_server::workers::refunds;
 
 /// The balance transactions of `source`, newest first.
 async fn movements_of(api: &Api, source: &str) -> Vec<Value> {
@@ -36,18 +35,6 @@ async fn balance_in(api: &Api, currency: &str) -> (i64, i64) {
             .map_or(0, |amount| amount["amount"].as_i64().expect("an integer"))
     };
     (side("available"), side("pending"))
-}
-
-async fn finish_refunds(server: &TestServer, api: &Api) {
-    for _ in 0..100 {
-        refunds::step(server.app()).await.expect("a refunds step");
-        let all = api.list_all("/v1/refunds").await;
-        if all.iter().all(|refund| refund["status"] != "pending") {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("refunds still pending");
 }
 
 #[tokio::test]
@@ -168,7 +155,7 @@ async fn refunds_are_booked_when_made_and_reversed_when_they_fail() {
         .expect_status(201)
         .clone();
     assert_eq!(balance_in(&api, "EUR").await, (2 * 961 - 400 - 1000, 0));
-    finish_refunds(&server, &api).await;
+    server.finish_refunds(&api).await;
     let doomed_id = id_of(&doomed);
     assert_eq!(
         api.get(&format!("/v1/refunds/{doomed_id}"))
@@ -333,19 +320,6 @@ async fn the_ledger_is_confined_to_its_account_and_scopes() {
     server.stop().await;
 }
 
-/// A tiny deterministic generator, so a failing workload can be replayed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % bound
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_random_workload_the_balance_is_captured_minus_refunds_minus_fees() {
     let server = TestServer::start().await;
@@ -400,7 +374,7 @@ async fn after_a_random_workload_the_balance_is_captured_minus_refunds_minus_fee
                     reply.json
                 );
             }
-            _ => finish_refunds(&server, &api).await,
+            _ => server.finish_refunds(&api).await,
         }
     }
     // And 50 partial refunds of one payment at once.
@@ -413,7 +387,7 @@ async fn after_a_random_workload_the_balance_is_captured_minus_refunds_minus_fee
         }
     })
     .await;
-    finish_refunds(&server, &api).await;
+    server.finish_refunds(&api).await;
 
     let payments = api.payments().await;
     let refund_list = api.list_all("/v1/refunds").await;

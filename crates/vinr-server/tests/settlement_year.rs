@@ -36,19 +36,6 @@ const SLOWDOWN_RATIO_MAX: f64 = 3.0;
 /// …plus this much, so a shared 2-core machine's noise does not fail the test.
 const SLOWDOWN_SLACK_MS: f64 = 10.0;
 
-/// A small deterministic generator, so a failing year can be replayed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % bound
-    }
-}
-
 /// What one day should settle to, from what the test did.
 #[derive(Debug, Default, PartialEq)]
 struct Expected {

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use vinr_domain::Mode;
 use vinr_server::clock::Clock;
 use vinr_server::config::SettlementsConfig;
-use vinr_server::workers::{refunds, settlements};
+use vinr_server::workers::settlements;
 
 const RUN: &str = "/v1/test_helpers/settlements/run";
 const FIVE_MINUTES_MS: i64 = 5 * 60_000;
@@ -31,18 +31,6 @@ async fn run_now(api: &Api) -> Vec<Value> {
         .as_array()
         .expect("a list")
         .clone()
-}
-
-async fn settle_refunds(server: &TestServer, api: &Api) {
-    for _ in 0..100 {
-        refunds::step(server.app()).await.expect("a refunds step");
-        let all = api.list_all("/v1/refunds").await;
-        if all.iter().all(|refund| refund["status"] != "pending") {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("refunds still pending");
 }
 
 fn int(value: &Value) -> i64 {
@@ -180,7 +168,7 @@ async fn a_run_settles_each_currency_once_and_the_figures_add_up() {
     api.post_json("/v1/refunds", json!({"payment": doomed}))
         .await
         .expect_status(201);
-    settle_refunds(&server, &api).await;
+    server.finish_refunds(&api).await;
 
     let made = run_now(&api).await;
     assert_eq!(made.len(), 2, "one settlement per currency: {made:?}");
@@ -478,7 +466,7 @@ async fn a_negative_settlement_is_collected_by_a_positive_payout() {
     api.post_json("/v1/refunds", json!({"payment": payment, "amount": 700}))
         .await
         .expect_status(201);
-    settle_refunds(&server, &api).await;
+    server.finish_refunds(&api).await;
     assert_balance_is_the_sum_of_net(&api).await;
     let second = run_now(&api).await.remove(0);
     assert_eq!(
@@ -540,7 +528,7 @@ async fn migration_8_books_the_payouts_made_before_it() {
     api.post_json("/v1/refunds", json!({"payment": payment, "amount": 999}))
         .await
         .expect_status(201);
-    settle_refunds(&server, &api).await;
+    server.finish_refunds(&api).await;
     assert_eq!(int(&run_now(&api).await[0]["net"]), -999);
     let booked = api.list_all("/v1/balance_transactions").await;
     assert_eq!(
@@ -616,19 +604,6 @@ async fn a_manual_account_is_settled_only_on_demand() {
     assert!(api.list_all("/v1/settlements").await.is_empty());
     assert_eq!(run_now(&api).await.len(), 1);
     server.stop().await;
-}
-
-/// A small deterministic generator, so a failing workload can be replayed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % bound
-    }
 }
 
 /// SPEC §7's invariants over everything the key can see: every captured payment and every
@@ -768,7 +743,7 @@ async fn random_workload(server: &TestServer, api: &Api, seed: u64, steps: usize
                     .await;
                 assert!(reply.status == 201 || reply.status == 422, "{}", reply.json);
             }
-            4 => settle_refunds(server, api).await,
+            4 => server.finish_refunds(api).await,
             5 => {
                 run_now(api).await;
             }
@@ -793,7 +768,7 @@ async fn invariants_hold_after_a_random_workload() {
     random_workload(&server, &api, 0x5e771e, 80).await;
     // Some transactions may still be unsettled here; the invariants hold all the same.
     assert_invariants(&api).await;
-    settle_refunds(&server, &api).await;
+    server.finish_refunds(&api).await;
     run_now(&api).await;
     assert_invariants(&api).await;
     let left: Vec<Value> = api

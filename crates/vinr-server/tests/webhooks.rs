@@ -38,28 +38,33 @@ fn event_ids(events: &[Value]) -> Vec<String> {
     events.iter().map(id_of).collect()
 }
 
-/// The attempts of an endpoint, oldest first.
-async fn attempts(api: &Api, endpoint_id: &str) -> Vec<Value> {
-    let mut attempts = api
-        .list_all(&format!("/v1/webhooks/{endpoint_id}/deliveries"))
-        .await;
-    attempts.reverse();
-    attempts
-}
-
-/// The attempts of an endpoint once at least `count` are recorded (each is recorded just after
-/// the receiver answered it), oldest first.
-async fn recorded_attempts(api: &Api, endpoint_id: &str, count: usize) -> Vec<Value> {
+/// Waits until every event type in `wanted` is among the account's events; answers them all.
+async fn events_with_types(api: &Api, wanted: &BTreeSet<&str>) -> Vec<Value> {
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        let listed = attempts(api, endpoint_id).await;
-        if listed.len() >= count {
-            return listed;
+        let events = api.events().await;
+        let types: BTreeSet<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+        if wanted.iter().all(|t| types.contains(t)) {
+            return events;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "{} of {count} attempts recorded",
-            listed.len()
+            "missing types: {:?}",
+            wanted.difference(&types).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until no delivery in the database at `url` is pending: none is leased or can be
+/// leased again, so nothing more is sent until a new event is written.
+async fn no_delivery_pending(url: &str) {
+    let pending = "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'";
+    let deadline = std::time::Instant::now() + WAIT;
+    while common::database::query_integers(url, pending).await[0] > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "deliveries still pending"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -393,8 +398,13 @@ async fn every_sandbox_event_type_arrives_signed_as_the_events_api_shows_it() {
         .await;
     assert_eq!(settled.expect_status(200)["data"][0]["status"], "paid");
     let expiring = api.new_payment().await;
+    // The workers run on their own. Before the clock jumps, the refunds are final and every
+    // delivery so far is made: a delivery leased before the jump would look expired after it
+    // and be leased, and sent, a second time.
+    events_with_types(&api, &["refund.succeeded", "refund.failed"].into()).await;
+    no_delivery_pending(server.database_url()).await;
     server.clock.advance_ms(2 * 60 * 60 * 1000);
-    // The expiry and refund workers run on their own; wait for their events.
+    // The expiry worker runs on its own; wait for its event.
     let wanted: BTreeSet<&str> = [
         "payment.created",
         "payment.requires_authentication",
@@ -410,19 +420,7 @@ async fn every_sandbox_event_type_arrives_signed_as_the_events_api_shows_it() {
         "settlement.paid",
     ]
     .into();
-    let deadline = std::time::Instant::now() + WAIT;
-    let events = loop {
-        let events = api.events().await;
-        let types: BTreeSet<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
-        if wanted.iter().all(|t| types.contains(t)) {
-            break events;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "missing types: {types:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let events = events_with_types(&api, &wanted).await;
     assert!(events
         .iter()
         .any(|e| e["data"]["object"]["id"] == id_of(&expiring).as_str()));
@@ -448,7 +446,9 @@ async fn every_sandbox_event_type_arrives_signed_as_the_events_api_shows_it() {
     let messages: Vec<(&str, &Received)> = received.iter().map(|r| (secret.as_str(), r)).collect();
     verify_with_library(&messages);
     // Every attempt is listed, succeeded, with the status code and latency.
-    let listed = recorded_attempts(&api, &endpoint, events.len()).await;
+    let listed = api
+        .recorded_webhook_attempts(&endpoint, events.len(), WAIT)
+        .await;
     assert_eq!(listed.len(), events.len());
     for attempt in &listed {
         assert_eq!(attempt["object"], "webhook_attempt");
@@ -662,7 +662,7 @@ async fn test_sends_resends_and_deletion() {
     // The attempt is recorded just after the receiver answered: wait for it.
     let deadline = std::time::Instant::now() + WAIT;
     let failed = loop {
-        let listed = attempts(&api, &endpoint).await;
+        let listed = api.webhook_attempts(&endpoint).await;
         if let Some(failed) = listed
             .into_iter()
             .find(|a| a["event"] == failing_event.as_str())
@@ -739,7 +739,7 @@ async fn live_mode_never_delivers_to_private_addresses() {
     live.create_payment(payment_body(1000, json!({}))).await;
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        let listed = attempts(&live, &by_name).await;
+        let listed = live.webhook_attempts(&by_name).await;
         if let Some(attempt) = listed.iter().find(|a| a["eventType"] == "payment.created") {
             let error = attempt["error"].as_str().expect("an error");
             assert!(error.contains("loopback"), "{error}");
@@ -993,7 +993,11 @@ async fn two_nodes_never_attempt_one_delivery_at_the_same_time() {
     let events = apis[0].events().await;
     assert_eq!(events.len(), 200);
     receiver.wait_delivered(&event_ids(&events), WAIT).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Not a pause and a hope that nothing more comes: once no delivery is pending none can be
+    // leased again, and with both nodes stopped no attempt starts at all.
+    no_delivery_pending(&database.url).await;
+    first.stop().await;
+    second.stop().await;
     assert_eq!(
         receiver.overlaps(),
         0,
@@ -1001,9 +1005,13 @@ async fn two_nodes_never_attempt_one_delivery_at_the_same_time() {
     );
     // Every attempt succeeded, so each event was attempted exactly once, by one node.
     assert_eq!(receiver.received().len(), 200);
+    let attempts = "SELECT count(*) FROM webhook_attempts";
+    assert_eq!(
+        common::database::query_integers(&database.url, attempts).await[0],
+        200,
+        "one recorded attempt per delivery"
+    );
     receiver.stop();
-    first.stop().await;
-    second.stop().await;
     drop(database);
 }
 
@@ -1036,14 +1044,14 @@ async fn delivery_history_is_pruned_with_the_events_but_pending_deliveries_stay(
         .wait_until(WAIT, "the failing attempt", |received| !received.is_empty())
         .await;
     let deadline = std::time::Instant::now() + WAIT;
-    while attempts(&api, &failing_endpoint).await.is_empty() {
+    while api.webhook_attempts(&failing_endpoint).await.is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
             "the failure is recorded"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    recorded_attempts(&api, &endpoint, 2).await;
+    api.recorded_webhook_attempts(&endpoint, 2, WAIT).await;
     let app = server.app();
     assert_eq!(
         vinr_server::workers::webhooks::prune(app)
@@ -1058,7 +1066,7 @@ async fn delivery_history_is_pruned_with_the_events_but_pending_deliveries_stay(
         .expect("pruned");
     // Two finished deliveries (the first endpoint got both events) and three attempts.
     assert!(pruned >= 4, "pruned {pruned} rows");
-    assert!(attempts(&api, &endpoint).await.is_empty());
+    assert!(api.webhook_attempts(&endpoint).await.is_empty());
     // The pending delivery is still attempted: it is due, its clock having moved on.
     failing.set_plan(Arc::new(|_, _, _| Answer::ok()));
     failing.wait_delivered(&second_event, WAIT).await;
@@ -1121,7 +1129,7 @@ async fn endpoints_can_be_changed_and_disabled_and_enabled_again() {
     let second = api.completed_payment().await;
     let second_completed = completed(api.events_of(&id_of(&second)).await);
     server.deliver_due_webhooks().await;
-    recorded_attempts(&api, &endpoint, 2).await;
+    api.recorded_webhook_attempts(&endpoint, 2, WAIT).await;
     let queued = |url: String, endpoint: String| async move {
         common::database::query_integers(
             &url,

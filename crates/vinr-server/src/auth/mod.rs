@@ -1,25 +1,22 @@
 //! (2) API keys → account + mode + scopes. Keys carry 256 random bits, are shown once and
 //! stored only as SHA-256; a presented key is hashed, looked up by hash and compared in
-//! constant time. The middleware answers 401 (no, malformed, unknown or revoked key, or a mode
-//! this deployment does not serve), 403 (outside a restricted key's scopes) and 429 (rate
-//! limit) before any handler runs.
+//! constant time. [`authenticate`] answers who is calling, or an [`AuthFailure`]: no,
+//! malformed, unknown or revoked key, a mode this deployment does not serve, or a scope the
+//! key lacks. It knows nothing of HTTP answers: the layer in `http/auth.rs` runs it (and the
+//! rate limit) before any handler, and `http/error.rs` turns a failure into its 401 or 403.
 
 pub mod rate_limit;
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use vinr_domain::ids::random_base62;
 use vinr_domain::limits::API_KEY_RANDOM_CHARS;
 use vinr_domain::Mode;
 
-use crate::http::error::ApiError;
+use crate::config::Settings;
 use crate::redacted::Redacted;
-use crate::state::AppState;
-use crate::store::{ApiKeyRecord, KeyKind, Scope};
+use crate::store::{ApiKeyRecord, KeyKind, Scope, Store, StoreError};
 
 /// Every scope a restricted key may hold. `…:write` implies `…:read` of the same resource.
 pub const SCOPES: &[&str] = &[
@@ -74,7 +71,7 @@ fn parse_key_shape(key: &str) -> Option<Mode> {
     valid.then_some(mode)
 }
 
-/// Who is calling: attached to the request by [`authenticate`].
+/// Who is calling: answered by [`authenticate`], attached to the request by the HTTP layer.
 #[derive(Debug, Clone)]
 pub struct AuthContext {
     pub key_id: String,
@@ -106,101 +103,103 @@ fn key_grants(record: &ApiKeyRecord, needed: &str) -> bool {
         .any(|scope| scope == needed || write_form.as_deref() == Some(scope.as_str()))
 }
 
-fn presented_key(headers: &HeaderMap) -> Result<&str, ApiError> {
+/// Why a request is not let through (SPEC §2). `http/error.rs` words each one for the client.
+#[derive(Debug)]
+pub enum AuthFailure {
+    /// Neither `Authorization` nor `X-Api-Key` was sent.
+    NoKey,
+    /// The `Authorization` header is not visible ASCII text.
+    AuthorizationNotText,
+    /// The `Authorization` header is not `Bearer <API key>`.
+    AuthorizationNotBearer,
+    /// The `X-Api-Key` header is not visible ASCII text.
+    ApiKeyHeaderNotText,
+    /// Not the shape of a key, or no key with this hash (or of this mode) exists.
+    InvalidKey,
+    /// The key's mode is not one this deployment serves.
+    ModeNotServed(Mode),
+    Revoked,
+    /// A restricted key without the scope the route needs.
+    MissingScope(&'static str),
+    /// The key could not be looked up.
+    Store(StoreError),
+}
+
+impl From<StoreError> for AuthFailure {
+    fn from(error: StoreError) -> Self {
+        AuthFailure::Store(error)
+    }
+}
+
+fn presented_key(headers: &HeaderMap) -> Result<&str, AuthFailure> {
     if let Some(value) = headers.get(axum::http::header::AUTHORIZATION) {
-        let value = value.to_str().map_err(|_| {
-            ApiError::unauthenticated("The Authorization header is not valid text.")
-        })?;
+        let value = value
+            .to_str()
+            .map_err(|_| AuthFailure::AuthorizationNotText)?;
         // The scheme name is case-insensitive (RFC 9110 §11.1).
         return value
             .split_once(' ')
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, key)| key.trim())
-            .ok_or_else(|| {
-                ApiError::unauthenticated("The Authorization header must be `Bearer <API key>`.")
-            });
+            .ok_or(AuthFailure::AuthorizationNotBearer);
     }
     if let Some(value) = headers.get("x-api-key") {
         return value
             .to_str()
             .map(str::trim)
-            .map_err(|_| ApiError::unauthenticated("The X-Api-Key header is not valid text."));
+            .map_err(|_| AuthFailure::ApiKeyHeaderNotText);
     }
-    Err(ApiError::unauthenticated(
-        "No API key provided. Send `Authorization: Bearer <API key>` or `X-Api-Key: <API key>`.",
-    ))
+    Err(AuthFailure::NoKey)
 }
 
-async fn resolve(app: &AppState, headers: &HeaderMap) -> Result<ApiKeyRecord, ApiError> {
+async fn resolve(
+    store: &Store,
+    settings: &Settings,
+    headers: &HeaderMap,
+) -> Result<ApiKeyRecord, AuthFailure> {
     let key = presented_key(headers)?;
-    let invalid = || ApiError::unauthenticated("Invalid API key provided.");
-    let claimed_mode = parse_key_shape(key).ok_or_else(invalid)?;
-    if !app.settings.mode_enabled(claimed_mode) {
-        return Err(ApiError::unauthenticated(format!(
-            "This server does not accept {} mode keys.",
-            claimed_mode.as_str()
-        )));
+    let claimed_mode = parse_key_shape(key).ok_or(AuthFailure::InvalidKey)?;
+    if !settings.mode_enabled(claimed_mode) {
+        return Err(AuthFailure::ModeNotServed(claimed_mode));
     }
     let hash = hash_key(key);
-    let record = app
-        .store
+    let record = store
         .read(move |reader| reader.api_key_by_hash(&hash))
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(invalid)?;
+        .await?
+        .ok_or(AuthFailure::InvalidKey)?;
     // The lookup was by hash; compare again in constant time so that no code path
     // compares key material with an early exit.
     if !bool::from(record.key_hash.ct_eq(&hash)) || record.mode != claimed_mode {
-        return Err(invalid());
+        return Err(AuthFailure::InvalidKey);
     }
     if record.revoked_at.is_some() {
-        return Err(ApiError::unauthenticated("This API key has been revoked."));
+        return Err(AuthFailure::Revoked);
     }
     Ok(record)
 }
 
-/// Middleware for every `/v1` route that needs a key.
+/// Who presents the key in `headers`, if it is a live key of a served mode that grants
+/// `needed` (`None`: any key will do).
 pub async fn authenticate(
-    State(app): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let record = match resolve(&app, request.headers()).await {
-        Ok(record) => record,
-        Err(error) => return error.into_response(),
-    };
-    let needed = request
-        .extensions()
-        .get::<RequiredScope>()
-        .and_then(|r| r.0);
+    store: &Store,
+    settings: &Settings,
+    headers: &HeaderMap,
+    needed: Option<&'static str>,
+) -> Result<AuthContext, AuthFailure> {
+    let record = resolve(store, settings, headers).await?;
     if let Some(needed) = needed {
         if !key_grants(&record, needed) {
-            return ApiError::permission(needed).into_response();
+            return Err(AuthFailure::MissingScope(needed));
         }
     }
-    let is_read = matches!(*request.method(), Method::GET | Method::HEAD);
-    let decision = app
-        .rate_limits
-        .as_ref()
-        .map(|limits| limits.check(&record.id, record.mode, is_read));
-    if let Some(Err(limited)) = &decision {
-        let mut response = ApiError::rate_limited(limited.retry_after_s).into_response();
-        limited.headers.apply(response.headers_mut());
-        return response;
-    }
-    request.extensions_mut().insert(AuthContext {
+    Ok(AuthContext {
         key_id: record.id,
         scope: Scope {
             account_id: record.account_id,
             mode: record.mode,
         },
         kind: record.kind,
-    });
-    let mut response = next.run(request).await;
-    if let Some(Ok(headers)) = decision {
-        headers.apply(response.headers_mut());
-    }
-    response
+    })
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use vinr_domain::limits::DATABASE_UNAVAILABLE_RETRY_AFTER_S;
 use vinr_domain::{RefundError, StateError};
 use vinr_types::{ErrorBody, ErrorDetail};
 
+use crate::auth::AuthFailure;
 use crate::flows::FlowError;
 use crate::http::request_id;
 use crate::store::{ListError, StoreError};
@@ -321,6 +322,34 @@ impl From<FlowError> for ApiError {
             FlowError::Refund(error) => ApiError::refund(error),
             FlowError::Invalid { param, message } => ApiError::invalid(param, message),
             FlowError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<AuthFailure> for ApiError {
+    fn from(failure: AuthFailure) -> Self {
+        match failure {
+            AuthFailure::NoKey => ApiError::unauthenticated(
+                "No API key provided. Send `Authorization: Bearer <API key>` or \
+                 `X-Api-Key: <API key>`.",
+            ),
+            AuthFailure::AuthorizationNotText => {
+                ApiError::unauthenticated("The Authorization header is not valid text.")
+            }
+            AuthFailure::AuthorizationNotBearer => {
+                ApiError::unauthenticated("The Authorization header must be `Bearer <API key>`.")
+            }
+            AuthFailure::ApiKeyHeaderNotText => {
+                ApiError::unauthenticated("The X-Api-Key header is not valid text.")
+            }
+            AuthFailure::InvalidKey => ApiError::unauthenticated("Invalid API key provided."),
+            AuthFailure::ModeNotServed(mode) => ApiError::unauthenticated(format!(
+                "This server does not accept {} mode keys.",
+                mode.as_str()
+            )),
+            AuthFailure::Revoked => ApiError::unauthenticated("This API key has been revoked."),
+            AuthFailure::MissingScope(scope) => ApiError::permission(scope),
+            AuthFailure::Store(error) => error.into(),
         }
     }
 }

@@ -3,11 +3,13 @@
 //! body parsing, the handler. The documented routes, with their scopes, come from the route
 //! table in [`routes`]; only the hosted checkout pages (not in the API document) are added here.
 
+pub mod auth;
 pub mod balance;
 pub mod body;
 pub mod connections;
 pub mod error;
 pub mod events;
+pub mod idempotency;
 pub mod list;
 pub mod openapi;
 pub mod ops;
@@ -25,7 +27,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::auth;
 use crate::checkout;
 use crate::http::error::ApiError;
 use crate::state::AppState;
@@ -39,7 +40,7 @@ pub fn router(app: AppState) -> Router {
     // Layers added later run first: the scope the matched route needs is attached, then the
     // key is checked against it.
     let keyed = keyed
-        .route_layer(from_fn_with_state(app.clone(), auth::authenticate))
+        .route_layer(from_fn_with_state(app.clone(), auth::require_key))
         .route_layer(from_fn(routes::attach_scope));
     public
         // Hosted checkout: public, the checkout token in the path is the credential.

@@ -11,8 +11,8 @@ use crate::auth::AuthContext;
 use crate::flows::refunds::{self as flow, NewRefund};
 use crate::http::body::{idempotency_key, ApiBody, PathId};
 use crate::http::error::ApiError;
+use crate::http::idempotency::{self, Answer};
 use crate::http::list::{next_cursor, parse_query, NoQuery, RefundListParams};
-use crate::idempotency::{self, Answer};
 use crate::render;
 use crate::state::AppState;
 

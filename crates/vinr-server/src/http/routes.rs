@@ -184,7 +184,7 @@ pub fn table() -> Table {
 }
 
 /// Middleware on the keyed routes, outside authentication: attaches the [`RequiredScope`] of
-/// the matched route and method, which [`crate::auth::authenticate`] checks the key against.
+/// the matched route and method, which [`super::auth::require_key`] checks the key against.
 pub async fn attach_scope(mut request: Request, next: Next) -> Response {
     let needed = request
         .extensions()

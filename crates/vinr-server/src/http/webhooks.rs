@@ -14,8 +14,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::flows::webhooks::{self as flow, NewEndpoint};
 use crate::http::body::{idempotency_key, ApiBody, PathId};
 use crate::http::error::ApiError;
+use crate::http::idempotency::{self, Answer};
 use crate::http::list::{next_cursor, parse_query, NoQuery, PageParams};
-use crate::idempotency::{self, Answer};
 use crate::render;
 use crate::state::AppState;
 use crate::store::{

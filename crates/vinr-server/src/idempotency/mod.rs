@@ -1,239 +1,154 @@
 //! (3) Idempotency (SPEC §2). Before any work a keyed request is one of: fresh (run it; its
-//! answer is stored in the same transaction as its effects), replay (answer the stored
-//! response with `Idempotent-Replayed: true`), mismatch (409 `idempotency_key_reused`: the
-//! stored answer was for another body) or in use (409 `idempotency_key_in_use`: the first
-//! request with this key is still running).
+//! answer is stored in the same transaction as its effects), replay (the stored answer is
+//! answered again), mismatch (the stored answer was for another body) or in use (the first
+//! request with this key is still running). This module decides which and answers an
+//! [`Outcome`]; the HTTP layer (`http/idempotency.rs`) turns that into a response.
 //!
-//! "In use" is decided twice: in this process's memory (cheap, before any database work) and
-//! inside the transaction by [`Tx::lock_idempotency_key`], which on a shared database is a
-//! lock every node sees. The stored answer commits atomically with the effects, so a key is
-//! either held, or answered in the database, or free.
+//! "In use" is decided twice: in this process's memory ([`claim`], cheap, before any database
+//! work) and inside the transaction by [`flows::idempotency::begin`], which on a shared
+//! database is a lock every node sees. The stored answer commits atomically with the effects,
+//! so a key is either held, or answered in the database, or free.
 
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
 use vinr_domain::UnixMillis;
 
-use crate::auth::AuthContext;
+use crate::flows::idempotency::{self as flow, Begin};
 use crate::flows::FlowError;
-use crate::http::error::ApiError;
-use crate::inflight::InflightGuard;
-use crate::state::AppState;
-use crate::store::{IdempotencyScope, StoredResponse, Tx};
+use crate::inflight::{Inflight, InflightGuard};
+use crate::store::{IdempotencyScope, Scope, Store, StoredResponse, Tx};
 
-/// What a stored answer means for a request with the same key.
-fn judge(stored: StoredResponse, fingerprint: &[u8; 32]) -> Result<Answer, ApiError> {
-    if &stored.request_hash == fingerprint {
-        Ok(Answer::replay(stored))
-    } else {
-        Err(ApiError::idempotency_reused())
-    }
+/// What a keyed request's stored answer means for it.
+pub enum Verdict {
+    /// Same key, same body: answer the stored response again.
+    Replay(StoredResponse),
+    /// Same key, another body.
+    Mismatch,
 }
 
-/// A JSON answer, fresh or replayed.
-pub struct Answer {
-    pub status: StatusCode,
-    pub body: Vec<u8>,
-    pub replayed: bool,
-}
-
-impl IntoResponse for Answer {
-    fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            [(
-                axum::http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            self.body,
-        )
-            .into_response();
-        if self.replayed {
-            response
-                .headers_mut()
-                .insert("idempotent-replayed", HeaderValue::from_static("true"));
-        }
-        response
-    }
-}
-
-impl Answer {
-    fn replay(stored: StoredResponse) -> Answer {
-        Answer {
-            status: StatusCode::from_u16(stored.status_code).unwrap_or(StatusCode::OK),
-            body: stored.body,
-            replayed: true,
-        }
-    }
-}
-
-enum Outcome {
+/// How a request run through [`run_claimed`] was answered.
+pub enum Outcome {
+    /// It ran and committed (with its stored answer, when keyed): its JSON body.
     Ran(Vec<u8>),
-    Stored(StoredResponse),
+    /// An earlier request with this key has its answer stored.
+    Stored(Verdict),
     /// Another node's request with this key is still running.
     InUse,
 }
 
-/// Runs `effect` (a flow answering its JSON body) at most once per idempotency key. Without a
-/// key the request is simply not deduplicated.
-pub async fn run<F>(
-    app: &AppState,
-    key: Option<IdempotencyScope>,
-    fingerprint: [u8; 32],
-    status: StatusCode,
-    now: UnixMillis,
-    effect: F,
-) -> Result<Answer, ApiError>
-where
-    F: FnOnce(&mut Tx<'_>) -> Result<Vec<u8>, FlowError> + Send + 'static,
-{
-    // InUse is decided here, before any work; Replay and Mismatch inside the transaction,
-    // where the stored answer is authoritative (no separate read before the write: a retry is
-    // rare, a fresh key is the common case).
-    let _claim = claim(app, key.as_ref())?;
-    run_claimed(app, key, fingerprint, status, now, effect).await
+/// The key is claimed by another request running in this process.
+#[derive(Debug)]
+pub struct KeyInUse;
+
+/// What a stored answer means for a request with the same key.
+fn judge(stored: StoredResponse, fingerprint: &[u8; 32]) -> Verdict {
+    if &stored.request_hash == fingerprint {
+        Verdict::Replay(stored)
+    } else {
+        Verdict::Mismatch
+    }
 }
 
 /// The idempotency key of a POST (`Idempotency-Key`), scoped to the caller and the route.
 pub fn post_key(
-    auth: &AuthContext,
+    caller: &Scope,
     path: impl Into<String>,
     key: Option<String>,
 ) -> Option<IdempotencyScope> {
     key.map(|key| IdempotencyScope {
-        account_id: auth.scope.account_id.clone(),
-        mode: auth.scope.mode,
+        account_id: caller.account_id.clone(),
+        mode: caller.mode,
         method: "POST",
         path: path.into(),
         key,
     })
 }
 
-/// Claims `key` in this process for a request about to run, or refuses it as in use (409).
-/// The claim is released when dropped.
+/// Claims `key` in this process for a request about to run, or refuses it as in use. The
+/// claim is released when dropped.
 pub fn claim(
-    app: &AppState,
+    inflight: &Arc<Inflight<IdempotencyScope>>,
     key: Option<&IdempotencyScope>,
-) -> Result<Option<InflightGuard<IdempotencyScope>>, ApiError> {
-    key.map(|key| {
-        app.inflight
-            .claim(key)
-            .ok_or_else(ApiError::idempotency_in_use)
-    })
-    .transpose()
+) -> Result<Option<InflightGuard<IdempotencyScope>>, KeyInUse> {
+    key.map(|key| inflight.claim(key).ok_or(KeyInUse))
+        .transpose()
 }
 
-/// [`run`] for a caller that already holds the key's [`claim`]: one whose effect starts
-/// outside the transaction (a test webhook send) and must not start twice for one key.
+/// Runs `effect` (a flow answering its JSON body, answered with `status_code`) at most once
+/// per idempotency key, for a caller that holds the key's [`claim`]. Without a key the request
+/// is simply not deduplicated. A refusal ([`is_refusal`]) is answered as the error; a caller
+/// keeps it for the key's retries with [`keep_refusal`].
 pub async fn run_claimed<F>(
-    app: &AppState,
+    store: &Store,
     key: Option<IdempotencyScope>,
     fingerprint: [u8; 32],
-    status: StatusCode,
+    status_code: u16,
     now: UnixMillis,
     effect: F,
-) -> Result<Answer, ApiError>
+) -> Result<Outcome, FlowError>
 where
     F: FnOnce(&mut Tx<'_>) -> Result<Vec<u8>, FlowError> + Send + 'static,
 {
-    let key_if_refused = key.clone();
-    let outcome = app
-        .store
+    // Replay and Mismatch are decided inside the transaction, where the stored answer is
+    // authoritative (no separate read before the write: a retry is rare, a fresh key is the
+    // common case).
+    store
         .write(move |tx: &mut Tx<'_>| -> Result<Outcome, FlowError> {
-            if let Some(key) = &key {
-                if !tx.lock_idempotency_key(key)? {
-                    return Ok(Outcome::InUse);
-                }
-                // The authoritative answer: committed with the first request's effects.
-                if let Some(stored) = tx.find_idempotent_response(key)? {
-                    return Ok(Outcome::Stored(stored));
-                }
+            let Some(key) = key else {
+                return Ok(Outcome::Ran(effect(tx)?));
+            };
+            match flow::begin(tx, &key)? {
+                Begin::InUse => return Ok(Outcome::InUse),
+                Begin::Answered(stored) => return Ok(Outcome::Stored(judge(stored, &fingerprint))),
+                Begin::Fresh => {}
             }
-            let body = effect(tx)?;
-            if let Some(key) = &key {
-                let response = StoredResponse {
-                    request_hash: fingerprint,
-                    status_code: status.as_u16(),
-                    body,
-                };
-                tx.save_idempotent_response(key, &response, now)?;
-                return Ok(Outcome::Ran(response.body));
-            }
-            Ok(Outcome::Ran(body))
+            let response = StoredResponse {
+                request_hash: fingerprint,
+                status_code,
+                body: effect(tx)?,
+            };
+            flow::save(tx, &key, &response, now)?;
+            Ok(Outcome::Ran(response.body))
         })
-        .await;
-    let outcome = match (outcome, key_if_refused) {
-        (Err(error), Some(key)) if is_refusal(&error) => {
-            return keep_refusal(app, key, fingerprint, now, ApiError::from(error)).await;
-        }
-        (outcome, _) => outcome.map_err(ApiError::from),
-    };
-    match outcome? {
-        Outcome::Ran(body) => Ok(Answer {
-            status,
-            body,
-            replayed: false,
-        }),
-        Outcome::Stored(stored) => judge(stored, &fingerprint),
-        Outcome::InUse => Err(ApiError::idempotency_in_use()),
-    }
+        .await
 }
 
 /// Refusals that come from running the request against the data: no such object, not allowed
 /// in its state, more than is refundable. They are the request's answer, kept for its retries
 /// like a success (as Stripe does). Invalid parameters and failures of the server are not.
-fn is_refusal(error: &FlowError) -> bool {
+pub fn is_refusal(error: &FlowError) -> bool {
     matches!(
         error,
         FlowError::NotFound { .. } | FlowError::State(_) | FlowError::Refund(_)
     )
 }
 
-/// Stores `refusal` as the answer for `key` (its effects were rolled back with its
-/// transaction), unless an answer was stored meanwhile, which then wins.
-async fn keep_refusal(
-    app: &AppState,
+/// Stores `refusal` (the refused request's answer) for `key`, unless an answer was stored
+/// meanwhile: that one wins and is judged. `None`: the refusal is the answer.
+pub async fn keep_refusal(
+    store: &Store,
     key: IdempotencyScope,
-    fingerprint: [u8; 32],
+    refusal: StoredResponse,
     now: UnixMillis,
-    refusal: ApiError,
-) -> Result<Answer, ApiError> {
-    let response = StoredResponse {
-        request_hash: fingerprint,
-        status_code: refusal.status().as_u16(),
-        body: serde_json::to_vec(&refusal.body()).map_err(|error| ApiError::internal(&error))?,
-    };
-    let stored = app
-        .store
-        .write(move |tx| -> Result<Option<StoredResponse>, FlowError> {
-            // Another node running this key now will store its own answer: leave it to that.
-            if !tx.lock_idempotency_key(&key)? {
-                return Ok(None);
-            }
-            if let Some(stored) = tx.find_idempotent_response(&key)? {
-                return Ok(Some(stored));
-            }
-            tx.save_idempotent_response(&key, &response, now)?;
-            Ok(None)
-        })
+) -> Result<Option<Verdict>, FlowError> {
+    let fingerprint = refusal.request_hash;
+    let stored = store
+        .write(move |tx| flow::keep_refusal(tx, &key, &refusal, now))
         .await?;
-    match stored {
-        Some(stored) => judge(stored, &fingerprint),
-        None => Err(refusal),
-    }
+    Ok(stored.map(|stored| judge(stored, &fingerprint)))
 }
 
-/// The stored answer for `key`, replayed (or refused as a mismatch), if its first request has
-/// completed; for requests whose effect happens outside the transaction (a test webhook send),
-/// which must not repeat it for a retry.
+/// The stored answer for `key`, judged, if its first request has completed; for requests
+/// whose effect happens outside the transaction (a test webhook send), which must not repeat
+/// it for a retry.
 pub async fn stored_answer(
-    app: &AppState,
+    store: &Store,
     key: &IdempotencyScope,
     fingerprint: [u8; 32],
-) -> Result<Option<Answer>, ApiError> {
+) -> Result<Option<Verdict>, FlowError> {
     let key = key.clone();
-    let stored = app
-        .store
-        .write(move |tx| Ok::<_, FlowError>(tx.find_idempotent_response(&key)?))
+    let stored = store
+        .write(move |tx| flow::stored_response(tx, &key))
         .await?;
-    stored.map(|stored| judge(stored, &fingerprint)).transpose()
+    Ok(stored.map(|stored| judge(stored, &fingerprint)))
 }

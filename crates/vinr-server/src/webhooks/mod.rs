@@ -1,7 +1,8 @@
 //! Webhooks (SPEC §6), the pure parts: the event types an endpoint may subscribe to, endpoint
-//! URL rules, secrets and Standard Webhooks signatures, the retry schedule, and the address
-//! rules that keep delivery away from private networks ([`ssrf`]). Sending is the
-//! delivery worker's (`workers::webhooks`); storage is the store's.
+//! URL rules, secrets and Standard Webhooks signatures, the retry schedule (and the
+//! `[webhooks]` table that sets it, [`WebhooksConfig`]), and the address rules that keep
+//! delivery away from private networks ([`ssrf`]). Sending is the delivery worker's
+//! (`workers::webhooks`); storage is the store's.
 
 pub mod send;
 pub mod ssrf;
@@ -10,12 +11,48 @@ pub mod wire;
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use rand::Rng;
+use serde::Deserialize;
 use sha2::Sha256;
 use vinr_domain::Mode;
 
 use crate::redacted::Redacted;
 use ssrf::AllowedHosts;
 use vinr_domain::limits::{WEBHOOK_SECRET_RANDOM_BYTES, WEBHOOK_URL_BYTES_MAX};
+
+/// The `[webhooks]` table (SPEC §6): the retry schedule and the attempt timeout. Tests and
+/// sandboxes use a schedule in seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Delay before each retry after a failed attempt; after the last, the delivery fails.
+    pub retry_schedule_seconds: Vec<u64>,
+    /// How long an attempt may take (connect, send, answer) before it counts as failed.
+    pub timeout_seconds: u64,
+    /// The most a receiver's `Retry-After` may postpone the next attempt.
+    pub retry_after_max_seconds: u64,
+    /// How often a node looks for due deliveries when no commit of its own woke it.
+    pub poll_interval_ms: u64,
+    /// A PEM file of CA certificates trusted for HTTPS deliveries besides the bundled public
+    /// roots: receivers behind a private CA (or a local test CA).
+    pub root_certificates: Option<std::path::PathBuf>,
+    /// Hosts (`app`) or host:port pairs (`app:3000`) test-mode endpoints may reach by http or
+    /// https whatever their address: a receiver in another container of a CI job (SPEC §6).
+    /// Loopback needs no entry; live mode ignores the list.
+    pub test_allowed_hosts: AllowedHosts,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            retry_schedule_seconds: vec![60, 300, 1800, 7200, 86400],
+            timeout_seconds: 30,
+            retry_after_max_seconds: 86400,
+            poll_interval_ms: 250,
+            root_certificates: None,
+            test_allowed_hosts: AllowedHosts::default(),
+        }
+    }
+}
 
 /// Every event type a flow writes (SPEC §6), the ones an endpoint may subscribe to.
 pub const EVENT_TYPES: &[&str] = &[

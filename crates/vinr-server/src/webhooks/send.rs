@@ -16,8 +16,7 @@ use vinr_domain::limits::{
 use vinr_domain::text::{self, TextKind};
 use vinr_domain::Mode;
 
-use super::{parse_retry_after, sign, ssrf};
-use crate::config::WebhooksConfig;
+use super::{parse_retry_after, sign, ssrf, WebhooksConfig};
 use crate::redacted::Redacted;
 
 pub struct Sender {

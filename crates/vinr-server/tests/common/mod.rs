@@ -187,6 +187,23 @@ impl TestServer {
         panic!("still attempting webhooks after {PASSES_MAX} passes ({attempts} attempts)");
     }
 
+    /// Runs passes of the refunds worker until no refund of `api`'s account is pending
+    /// (a server started with [`Options::stepped_workers`], or one whose worker also runs).
+    pub async fn finish_refunds(&self, api: &Api) {
+        const PASSES_MAX: usize = 100;
+        for _ in 0..PASSES_MAX {
+            vinr_server::workers::refunds::step(self.app())
+                .await
+                .expect("a refunds step");
+            let all = api.list_all("/v1/refunds").await;
+            if all.iter().all(|refund| refund["status"] != "pending") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("refunds still pending after {PASSES_MAX} passes");
+    }
+
     /// The server clock's time in Unix seconds.
     pub fn now_s(&self) -> i64 {
         self.clock.now().0 / 1000
@@ -320,6 +337,32 @@ impl Reply {
         assert_eq!(error["request_id"], request_id, "body request_id vs header");
         assert_eq!(self.header("x-vinr-request-id"), Some(request_id));
     }
+}
+
+/// A small deterministic generator (a 64-bit LCG) seeded by the test, so a failing random
+/// workload can be replayed.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// The next number in `0..bound`.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % bound
+    }
+}
+
+/// One operation on an existing payment, for tables of cases (see [`Api::apply`]).
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// The test helper `pay` with this card.
+    Pay(&'static str),
+    /// The test helper `authenticate` with this outcome (`approve` or `fail`).
+    Authenticate(&'static str),
+    Capture(Value),
+    Cancel,
 }
 
 /// A client of one server with one API key.
@@ -549,6 +592,48 @@ impl Api {
     pub async fn cancel(&self, payment_id: &str) -> Reply {
         self.post_json(&format!("/v1/payments/{payment_id}/cancel"), json!({}))
             .await
+    }
+
+    /// The attempts of a webhook endpoint, oldest first.
+    pub async fn webhook_attempts(&self, endpoint_id: &str) -> Vec<Value> {
+        let mut attempts = self
+            .list_all(&format!("/v1/webhooks/{endpoint_id}/deliveries"))
+            .await;
+        attempts.reverse();
+        attempts
+    }
+
+    /// The attempts of a webhook endpoint once at least `count` are recorded (each is recorded
+    /// just after the receiver answered it), oldest first; panics after `wait`.
+    pub async fn recorded_webhook_attempts(
+        &self,
+        endpoint_id: &str,
+        count: usize,
+        wait: Duration,
+    ) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let listed = self.webhook_attempts(endpoint_id).await;
+            if listed.len() >= count {
+                return listed;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} of {count} attempts recorded",
+                listed.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Runs `op` on the payment `payment_id`.
+    pub async fn apply(&self, payment_id: &str, op: &Op) -> Reply {
+        match op {
+            Op::Pay(card) => self.pay(payment_id, card).await,
+            Op::Authenticate(outcome) => self.authenticate(payment_id, outcome).await,
+            Op::Capture(body) => self.capture(payment_id, body.clone()).await,
+            Op::Cancel => self.cancel(payment_id).await,
+        }
     }
 
     pub async fn payment(&self, payment_id: &str) -> Value {
