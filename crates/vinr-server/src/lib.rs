@@ -23,7 +23,6 @@
 
 pub mod auth;
 pub mod charge;
-pub mod checkout;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -31,6 +30,7 @@ pub mod flows;
 pub mod http;
 pub mod idempotency;
 pub mod inflight;
+pub mod keys;
 pub mod outbox;
 pub mod processor;
 pub mod redacted;

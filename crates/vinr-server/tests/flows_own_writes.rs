@@ -3,8 +3,8 @@
 //!
 //! A source scan, not a type check: each `.rs` file under `src/` outside the places that own
 //! the transaction is read, and a line that calls a `Tx` method (the names are read from the
-//! `impl Tx` blocks in `src/store/sql/`, so a new method is covered at once), names the `Tx` type in a
-//! signature (a helper taking a transaction is a flow in the wrong place), or records an event
+//! `impl Tx` blocks in `src/store/sql/`, so a new method is covered at once), takes a `Tx` as a
+//! parameter (a helper taking a transaction is a flow in the wrong place), or records an event
 //! through the outbox, is reported as `file:line`. Handlers, checkout, the CLI and workers may
 //! still call `store.write(…)` (or `idempotency::run`): with a closure `|tx| …` that hands its
 //! `tx` to one flow, so a closure that names `tx` more than once (two flows, or a flow and a
@@ -186,7 +186,9 @@ fn violations() -> Vec<String> {
                     found.push(format!("{at}: calls Tx::{method} outside src/flows/"));
                 }
             }
-            if code.contains("&mut Tx") || code.contains("Tx<'_>") {
+            // A parameter of type Tx; a closure bound (`F: FnOnce(&mut Tx<'_>)`) only passes
+            // a flow along.
+            if code.contains(": &mut Tx") {
                 found.push(format!(
                     "{at}: takes a Tx outside src/flows/ (make it a flow)"
                 ));

@@ -8,14 +8,12 @@
 pub mod rate_limit;
 
 use axum::http::HeaderMap;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use vinr_domain::ids::random_base62;
 use vinr_domain::limits::API_KEY_RANDOM_CHARS;
 use vinr_domain::Mode;
 
 use crate::config::Settings;
-use crate::redacted::Redacted;
+use crate::keys::hash_key;
 use crate::store::{ApiKeyRecord, KeyKind, Scope, Store, StoreError};
 
 /// Every scope a restricted key may hold. `…:write` implies `…:read` of the same resource.
@@ -30,34 +28,6 @@ pub const SCOPES: &[&str] = &[
     "balance:read",
     "events:read",
 ];
-
-pub type SecretKey = Redacted<String>;
-
-pub fn generate_key(kind: KeyKind, mode: Mode) -> SecretKey {
-    let prefix = match kind {
-        KeyKind::Secret => "sk",
-        KeyKind::Restricted => "rk",
-    };
-    Redacted::new(format!(
-        "{prefix}_{}_{}",
-        mode.as_str(),
-        random_base62(API_KEY_RANDOM_CHARS)
-    ))
-}
-
-pub fn hash_key(key: &str) -> [u8; 32] {
-    Sha256::digest(key.as_bytes()).into()
-}
-
-/// `sk_test_…Ab3d`: enough to tell keys apart in a list.
-pub fn display_key(key: &str) -> String {
-    let prefix_len = key
-        .find('_')
-        .and_then(|first| key[first + 1..].find('_').map(|second| first + second + 2));
-    let prefix = prefix_len.map_or("", |len| &key[..len]);
-    let last4 = &key[key.len().saturating_sub(4)..];
-    format!("{prefix}…{last4}")
-}
 
 /// Checks the shape `sk|rk _ test|live _ <43 base62>` and answers the mode it claims.
 fn parse_key_shape(key: &str) -> Option<Mode> {
@@ -205,6 +175,7 @@ pub async fn authenticate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::{display_key, generate_key};
 
     #[test]
     fn generated_keys_have_the_documented_shape() {

@@ -7,7 +7,7 @@ use vinr_domain::limits::ACCOUNT_NAME_LEN_MAX;
 use vinr_domain::{Mode, UnixMillis};
 
 use super::FlowError;
-use crate::auth::{self, SecretKey};
+use crate::keys::{self, SecretKey};
 use crate::store::{AccountRecord, ApiKeyRecord, KeyKind, Tx};
 
 /// A key as created: the record and, once only, the secret itself.
@@ -34,15 +34,15 @@ pub fn create_key(
     } else {
         KeyKind::Restricted
     };
-    let secret = auth::generate_key(kind, mode);
+    let secret = keys::generate_key(kind, mode);
     let record = ApiKeyRecord {
         id: new_id(Prefix::ApiKey, now),
         account_id: account_id.to_owned(),
         mode,
         kind,
         scopes,
-        key_hash: auth::hash_key(secret.expose()),
-        display: auth::display_key(secret.expose()),
+        key_hash: keys::hash_key(secret.expose()),
+        display: keys::display_key(secret.expose()),
         created_at: now,
         revoked_at: None,
     };

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod balance;
 pub mod body;
+pub mod checkout;
 pub mod connections;
 pub mod error;
 pub mod events;
@@ -27,7 +28,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::checkout;
 use crate::http::error::ApiError;
 use crate::state::AppState;
 

@@ -43,7 +43,7 @@ use form::{FieldErrors, FormBody, Kept};
 use pages::{ChallengePage, ErrorPage, PayPage, StatusPage, Summary};
 
 /// The stylesheet, compiled in (the CSP allows styles from this server only, none inline).
-pub const STYLESHEET: &str = include_str!("../../templates/checkout/checkout.css");
+pub const STYLESHEET: &str = include_str!("../../../templates/checkout/checkout.css");
 pub const STYLESHEET_PATH: &str = "/checkout/assets/checkout.css";
 
 /// Whether `token` could be a checkout token; anything else is a 404 without a database read.
