@@ -392,8 +392,8 @@ impl Store {
         }
     }
 
-    /// Runs `read` against committed data. On SQLite the read runs right here (a point read
-    /// takes microseconds); a network database runs it on a blocking thread.
+    /// Runs `read` against committed data, on a blocking thread (never on an async worker:
+    /// a read may wait for the disk or the network).
     pub async fn read<T, E, F>(&self, read: F) -> Result<T, E>
     where
         F: FnOnce(&mut Reader<'_>) -> Result<T, E> + Send + 'static,
@@ -401,7 +401,7 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         match self {
-            Store::Sqlite(store) => store.read(read),
+            Store::Sqlite(store) => store.read(read).await,
             Store::Postgres(store) => store.read(read).await,
         }
     }

@@ -92,48 +92,18 @@ impl<'a> From<&'a [u8]> for Value<'a> {
     }
 }
 
-impl From<i64> for Value<'_> {
-    fn from(value: i64) -> Self {
-        Value::Int(value)
-    }
+/// Integers of every width and booleans are `Int` (amounts and counts are far below
+/// `i64::MAX`).
+macro_rules! int_values {
+    ($($int:ty),*) => {$(
+        impl From<$int> for Value<'_> {
+            fn from(value: $int) -> Self {
+                Value::Int(i64::try_from(value).unwrap_or(i64::MAX))
+            }
+        }
+    )*};
 }
-
-impl From<u64> for Value<'_> {
-    fn from(value: u64) -> Self {
-        // Amounts and counts are far below i64::MAX.
-        Value::Int(i64::try_from(value).unwrap_or(i64::MAX))
-    }
-}
-
-impl From<usize> for Value<'_> {
-    fn from(value: usize) -> Self {
-        Value::Int(i64::try_from(value).unwrap_or(i64::MAX))
-    }
-}
-
-impl From<u32> for Value<'_> {
-    fn from(value: u32) -> Self {
-        Value::Int(i64::from(value))
-    }
-}
-
-impl From<u16> for Value<'_> {
-    fn from(value: u16) -> Self {
-        Value::Int(i64::from(value))
-    }
-}
-
-impl From<u8> for Value<'_> {
-    fn from(value: u8) -> Self {
-        Value::Int(i64::from(value))
-    }
-}
-
-impl From<bool> for Value<'_> {
-    fn from(value: bool) -> Self {
-        Value::Int(i64::from(value))
-    }
-}
+int_values!(i64, u64, usize, u32, u16, u8, bool);
 
 impl From<UnixMillis> for Value<'_> {
     fn from(at: UnixMillis) -> Self {

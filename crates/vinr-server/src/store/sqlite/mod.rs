@@ -202,30 +202,19 @@ impl SqliteStore {
             .unwrap_or_else(|_| Err(E::from(StoreError::Unavailable("writer has stopped"))))
     }
 
-    pub fn read<T, E>(&self, read: impl FnOnce(&mut Reader<'_>) -> Result<T, E>) -> Result<T, E>
+    /// Runs `read` on a pooled read-only connection, on a blocking thread: a read may wait
+    /// for the disk or scan a page of a list, and must not hold up an async worker thread
+    /// meanwhile.
+    pub async fn read<T, E, F>(&self, read: F) -> Result<T, E>
     where
-        E: From<StoreError>,
+        F: FnOnce(&mut Reader<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
     {
-        let pooled = self
-            .inner
-            .readers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pop();
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => open_reader(&self.inner.path)?,
-        };
-        let result = read(&mut Reader::new(&mut SqliteConn(&conn)));
-        let mut pool = self
-            .inner
-            .readers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if pool.len() < SQLITE_READ_POOL_CONNECTIONS_MAX {
-            pool.push(conn);
-        }
-        result
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.read(read))
+            .await
+            .unwrap_or_else(|_| Err(E::from(StoreError::Database("read panicked".into()))))
     }
 
     pub fn outbox_wake(&self) -> Arc<Notify> {
@@ -254,6 +243,32 @@ impl SqliteStore {
             drop(stop);
             let _ = handle.join();
         }
+    }
+}
+
+impl Inner {
+    fn read<T, E>(&self, read: impl FnOnce(&mut Reader<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let pooled = self
+            .readers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open_reader(&self.path)?,
+        };
+        let result = read(&mut Reader::new(&mut SqliteConn(&conn)));
+        let mut pool = self
+            .readers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if pool.len() < SQLITE_READ_POOL_CONNECTIONS_MAX {
+            pool.push(conn);
+        }
+        result
     }
 }
 
