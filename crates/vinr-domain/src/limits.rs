@@ -133,8 +133,11 @@ pub const IDEMPOTENCY_RETENTION_HOURS_MAX: u32 = (EVENT_RETENTION_MS / 3_600_000
 /// Connections per node: enough concurrent transactions for PostgreSQL to batch their WAL
 /// flushes; PostgreSQL's default `max_connections` is 100, so six nodes fit.
 pub const POSTGRES_POOL_CONNECTIONS_MAX: usize = 16;
-/// Read-only SQLite connections kept open between reads (readers run in parallel under WAL).
-pub const SQLITE_READ_POOL_CONNECTIONS_MAX: usize = 16;
+/// SQLite reader threads, each with its own read-only connection (readers run in parallel under
+/// WAL, beside the writer); reads never run on the async worker threads.
+pub const SQLITE_READER_THREADS: usize = 4;
+/// Reads that may wait for a reader thread before new reads are refused (503).
+pub const SQLITE_READ_QUEUE_READS_MAX: usize = 16 * 1024;
 /// How long a SQLite connection waits for another process (e.g. `vinr keys create`) holding
 /// the lock.
 pub const SQLITE_BUSY_TIMEOUT_MS: u64 = 5_000;
@@ -163,7 +166,7 @@ pub const BALANCE_EXPORT_PAGE_ROWS: u32 = 1000;
 /// Rows a balance's running total is spread over (`balance_totals.slot`), so that concurrent
 /// bookings for one merchant on PostgreSQL rarely wait for the same row lock; a balance read
 /// adds up at most this many rows per currency.
-pub const BALANCE_TOTAL_SLOTS: u64 = 16;
+pub const BALANCE_TOTAL_SLOTS: u64 = 128;
 
 /// A webhook endpoint's `description`: a label for people, shorter than a payment's (SPEC §6
 /// sets no bound).

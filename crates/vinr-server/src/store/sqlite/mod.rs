@@ -17,9 +17,9 @@ use rusqlite::{CachedStatement, Connection, OpenFlags};
 use tokio::sync::Notify;
 use vinr_domain::limits::{
     SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_SIZE_KIB, SQLITE_CHECKPOINT_INTERVAL_MS,
-    SQLITE_JOURNAL_SIZE_LIMIT_BYTES, SQLITE_MMAP_SIZE_BYTES, SQLITE_READ_POOL_CONNECTIONS_MAX,
-    SQLITE_STATEMENT_CACHE_STATEMENTS, SQLITE_WAL_AUTOCHECKPOINT_PAGES, WRITE_BATCH_FLOWS_MAX,
-    WRITE_QUEUE_FLOWS_MAX,
+    SQLITE_JOURNAL_SIZE_LIMIT_BYTES, SQLITE_MMAP_SIZE_BYTES, SQLITE_READER_THREADS,
+    SQLITE_READ_QUEUE_READS_MAX, SQLITE_STATEMENT_CACHE_STATEMENTS,
+    SQLITE_WAL_AUTOCHECKPOINT_PAGES, WRITE_BATCH_FLOWS_MAX, WRITE_QUEUE_FLOWS_MAX,
 };
 
 use super::sql::{wrong_row_count, Changed, Conn, Dialect, Row, Value};
@@ -34,17 +34,21 @@ struct FlowOutcome {
 
 type Job = Box<dyn FnOnce(&mut Tx<'_>) -> FlowOutcome + Send>;
 
+/// A read, run by one of the reader threads on its connection.
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
 enum Message {
     Flow(Job),
     Stop,
 }
 
 struct Inner {
-    path: String,
     sender: SyncSender<Message>,
     writer: Mutex<Option<JoinHandle<()>>>,
     checkpointer: Mutex<Option<(SyncSender<()>, JoinHandle<()>)>>,
-    readers: Mutex<Vec<Connection>>,
+    /// Where reads wait for a reader thread; dropped (`None`) at shutdown to stop them.
+    reads: Mutex<Option<crossbeam_channel::Sender<ReadJob>>>,
+    readers: Mutex<Vec<JoinHandle<()>>>,
     /// Signalled after a commit that queued webhook deliveries.
     outbox_wake: Arc<Notify>,
 }
@@ -151,13 +155,14 @@ impl SqliteStore {
             .spawn(move || writer_loop(conn, receiver, &wake))
             .map_err(|error| StoreError::Database(format!("cannot start writer: {error}")))?;
         let checkpointer = start_checkpointer(path)?;
+        let (reads, readers) = start_readers(path)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
-                path: path.to_owned(),
                 sender,
                 writer: Mutex::new(Some(writer)),
                 checkpointer: Mutex::new(Some(checkpointer)),
-                readers: Mutex::new(Vec::new()),
+                reads: Mutex::new(Some(reads)),
+                readers: Mutex::new(readers),
                 outbox_wake,
             }),
         })
@@ -202,19 +207,42 @@ impl SqliteStore {
             .unwrap_or_else(|_| Err(E::from(StoreError::Unavailable("writer has stopped"))))
     }
 
-    /// Runs `read` on a pooled read-only connection, on a blocking thread: a read may wait
-    /// for the disk or scan a page of a list, and must not hold up an async worker thread
-    /// meanwhile.
+    /// Runs `read` on one of the reader threads (each with its own read-only connection and
+    /// statement cache): a read may wait for the disk or scan a page of a list, and must not
+    /// hold up an async worker thread meanwhile. A fixed set of threads, not the runtime's
+    /// blocking pool: that one grows with the load, and each extra thread would open a
+    /// connection of its own.
     pub async fn read<T, E, F>(&self, read: F) -> Result<T, E>
     where
         F: FnOnce(&mut Reader<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || inner.read(read))
+        let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
+        let job: ReadJob = Box::new(move |conn: &Connection| {
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                read(&mut Reader::new(&mut SqliteConn(conn)))
+            }))
+            .unwrap_or_else(|_| Err(E::from(StoreError::Database("read panicked".into()))));
+            // The caller may have gone (client disconnected).
+            let _ = reply.send(result);
+        });
+        let sent = match &*self.inner.reads.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(reads) => reads.try_send(job),
+            None => return Err(E::from(StoreError::Unavailable("the store is shut down"))),
+        };
+        match sent {
+            Ok(()) => {}
+            Err(crossbeam_channel::TrySendError::Full(_)) => {
+                return Err(E::from(StoreError::Unavailable("read queue is full")))
+            }
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+                return Err(E::from(StoreError::Unavailable("the readers have stopped")))
+            }
+        }
+        answer
             .await
-            .unwrap_or_else(|_| Err(E::from(StoreError::Database("read panicked".into()))))
+            .unwrap_or_else(|_| Err(E::from(StoreError::Unavailable("the readers have stopped"))))
     }
 
     pub fn outbox_wake(&self) -> Arc<Notify> {
@@ -243,33 +271,49 @@ impl SqliteStore {
             drop(stop);
             let _ = handle.join();
         }
+        // Readers finish the reads already queued, then see the queue closed.
+        drop(
+            self.inner
+                .reads
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take(),
+        );
+        let readers = std::mem::take(
+            &mut *self
+                .inner
+                .readers
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        for reader in readers {
+            let _ = reader.join();
+        }
     }
 }
 
-impl Inner {
-    fn read<T, E>(&self, read: impl FnOnce(&mut Reader<'_>) -> Result<T, E>) -> Result<T, E>
-    where
-        E: From<StoreError>,
-    {
-        let pooled = self
-            .readers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .pop();
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => open_reader(&self.path)?,
-        };
-        let result = read(&mut Reader::new(&mut SqliteConn(&conn)));
-        let mut pool = self
-            .readers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if pool.len() < SQLITE_READ_POOL_CONNECTIONS_MAX {
-            pool.push(conn);
-        }
-        result
+/// Starts the reader threads: each opens its read-only connection, then takes reads from the
+/// shared queue (a multi-consumer channel: the first idle reader takes the next read) until
+/// its sender is dropped.
+fn start_readers(
+    path: &str,
+) -> Result<(crossbeam_channel::Sender<ReadJob>, Vec<JoinHandle<()>>), StoreError> {
+    let (sender, receiver) = crossbeam_channel::bounded::<ReadJob>(SQLITE_READ_QUEUE_READS_MAX);
+    let mut readers = Vec::with_capacity(SQLITE_READER_THREADS);
+    for index in 0..SQLITE_READER_THREADS {
+        let conn = open_reader(path)?;
+        let receiver = receiver.clone();
+        let reader = std::thread::Builder::new()
+            .name(format!("vinr-sqlite-reader-{index}"))
+            .spawn(move || {
+                for job in receiver {
+                    job(&conn);
+                }
+            })
+            .map_err(|error| StoreError::Database(format!("cannot start a reader: {error}")))?;
+        readers.push(reader);
     }
+    Ok((sender, readers))
 }
 
 /// Copies committed WAL frames into the database file beside the writer (PASSIVE: it never
