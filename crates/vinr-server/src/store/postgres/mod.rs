@@ -23,7 +23,7 @@ use vinr_domain::limits::{
     DATABASE_TCP_USER_TIMEOUT_MS, POSTGRES_POOL_CONNECTIONS_MAX,
 };
 
-use super::sql::{wrong_row_count, Changed, Conn, Dialect, Row, Value};
+use super::sql::{wrong_row_count, Changed, Conn, Deferred, Dialect, Row, Value};
 use super::{migrations, Reader, StoreError, Tx};
 
 /// The one place a PostgreSQL failure is classified: an outage (503, a retry may succeed)
@@ -243,10 +243,11 @@ impl PgStore {
 pub struct Blocking<'a> {
     client: &'a deadpool_postgres::Client,
     runtime: &'a Handle,
-    deferred: Vec<Deferred>,
+    deferred: Vec<Queued>,
 }
 
-struct Deferred {
+/// A deferred statement, kept with its own copy of the parameters until it is sent.
+struct Queued {
     sql: &'static str,
     params: Vec<Value<'static>>,
     changed: Changed,
@@ -263,7 +264,7 @@ impl<'a> Blocking<'a> {
 
     /// Queues a statement without parameters (transaction control).
     fn defer_raw(&mut self, sql: &'static str) {
-        self.deferred.push(Deferred {
+        self.deferred.push(Queued {
             sql,
             params: Vec::new(),
             changed: Changed::Exactly(0),
@@ -313,16 +314,16 @@ impl Conn for Blocking<'_> {
         })
     }
 
-    fn defer(
-        &mut self,
-        sql: &'static str,
-        params: &[Value<'_>],
-        changed: Changed,
-    ) -> Result<Option<u64>, StoreError> {
-        self.deferred.push(Deferred {
-            sql,
-            params: params.iter().cloned().map(Value::into_owned).collect(),
-            changed,
+    fn defer(&mut self, statement: Deferred<'_>) -> Result<Option<u64>, StoreError> {
+        self.deferred.push(Queued {
+            sql: statement.sql,
+            params: statement
+                .params
+                .iter()
+                .cloned()
+                .map(Value::into_owned)
+                .collect(),
+            changed: statement.changed,
         });
         Ok(None)
     }
@@ -404,7 +405,7 @@ impl ToSql for Value<'_> {
 /// are polled in order. A failed deferred statement wins over `last`'s answer.
 async fn pipelined<T>(
     client: &deadpool_postgres::Client,
-    batch: &[Deferred],
+    batch: &[Queued],
     last: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, StoreError> {
     let mut statements = Vec::with_capacity(batch.len());

@@ -3,7 +3,7 @@
 use sha2::{Digest, Sha256};
 use vinr_domain::UnixMillis;
 
-use super::{args, count, first, rows, Dialect, Reader, Row, Sql, Tx};
+use super::{args, count, first, rows, Dialect, Reader, Row, Run, Sql, Tx};
 use crate::store::{AccountRecord, ApiKeyRecord, KeyKind, StoreError};
 
 pub const API_KEY_COLUMNS: &str =

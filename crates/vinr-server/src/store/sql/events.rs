@@ -2,7 +2,7 @@
 
 use vinr_domain::UnixMillis;
 
-use super::{args, first, Changed, Listed, Reader, Row, Sql, Tx};
+use super::{args, first, Changed, Listed, Reader, Row, Run, Sql, Tx};
 use crate::store::{EventRecord, ListError, ListQuery, Page, Scope, StoreError};
 
 pub const COLUMNS: &str = "id, account_id, mode, type, object_id, data, created_at";

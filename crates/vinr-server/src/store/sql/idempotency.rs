@@ -3,7 +3,7 @@
 use vinr_domain::UnixMillis;
 
 use super::accounts::lock_key;
-use super::{args, corrupt, first, Changed, Dialect, Row, Sql, Tx};
+use super::{args, corrupt, first, Changed, Deferred, Dialect, Row, Run, Sql, Tx};
 use crate::store::{IdempotencyScope, StoreError, StoredResponse};
 
 /// A stored answer: its request hash, its status, and its body — the referenced event's
@@ -104,7 +104,12 @@ impl Tx<'_> {
         ];
         // `self.conn` directly: the parameters borrow `self.last_event`.
         let sql = SAVE.text(self.conn.dialect());
-        self.conn.defer(sql, &params, Changed::Exactly(1)).map(drop)
+        let statement = Deferred {
+            sql,
+            params: &params,
+            changed: Changed::Exactly(1),
+        };
+        self.conn.defer(statement).map(drop)
     }
 
     /// Deletes at most `limit` idempotency keys created before `before`; answers how many.

@@ -5,7 +5,7 @@ use vinr_domain::limits::BALANCE_TOTAL_SLOTS;
 use vinr_domain::settlement::Line;
 use vinr_domain::{Currency, UnixMillis};
 
-use super::{args, first, rows, Changed, Dialect, Listed, Reader, Row, Sql, Tx, Value};
+use super::{args, first, rows, Changed, Dialect, Listed, Reader, Row, Run, Sql, Tx, Value};
 use crate::store::{
     BalanceAmounts, BalanceTransactionFilter, BalanceTransactionRecord, ListError, ListQuery, Page,
     Scope, SettlementGroup, StoreError,

@@ -152,18 +152,19 @@ pub trait Conn {
     fn query(&mut self, sql: &str, params: &[Value<'_>]) -> Result<Vec<Row>, StoreError>;
     /// Runs a statement and answers how many rows it changed.
     fn execute(&mut self, sql: &str, params: &[Value<'_>]) -> Result<u64, StoreError>;
-    /// A statement whose only answer is success: it must change `changed` rows. PostgreSQL
-    /// sends it with the next statement that answers something, or with the commit (one round
-    /// trip for several), and answers `None`; SQLite runs it at once and answers the rows it
-    /// changed.
-    fn defer(
-        &mut self,
-        sql: &'static str,
-        params: &[Value<'_>],
-        changed: Changed,
-    ) -> Result<Option<u64>, StoreError>;
+    /// A statement whose only answer is success. PostgreSQL sends it with the next statement
+    /// that answers something, or with the commit (one round trip for several), and answers
+    /// `None`; SQLite runs it at once and answers the rows it changed.
+    fn defer(&mut self, statement: Deferred<'_>) -> Result<Option<u64>, StoreError>;
     /// Runs several statements without parameters (migrations).
     fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
+}
+
+/// A statement for [`Conn::defer`]: it must change `changed` rows.
+pub struct Deferred<'s> {
+    pub sql: &'static str,
+    pub params: &'s [Value<'s>],
+    pub changed: Changed,
 }
 
 /// The error for a deferred statement that changed the wrong number of rows.
@@ -396,34 +397,9 @@ impl<'c> Tx<'c> {
         self.queued_deliveries
     }
 
-    fn sql(&self, statement: &'static Sql) -> &'static str {
-        statement.text(self.conn.dialect())
-    }
-
-    fn query(
-        &mut self,
-        statement: &'static Sql,
-        params: &[Value<'_>],
-    ) -> Result<Vec<Row>, StoreError> {
-        let sql = self.sql(statement);
-        self.conn.query(sql, params)
-    }
-
-    fn query_opt(
-        &mut self,
-        statement: &'static Sql,
-        params: &[Value<'_>],
-    ) -> Result<Option<Row>, StoreError> {
-        Ok(self.query(statement, params)?.into_iter().next())
-    }
-
-    fn execute(
-        &mut self,
-        statement: &'static Sql,
-        params: &[Value<'_>],
-    ) -> Result<u64, StoreError> {
-        let sql = self.sql(statement);
-        self.conn.execute(sql, params)
+    fn execute(&mut self, statement: &'static Sql, params: &[Value<'_>]) -> Answer<u64> {
+        self.conn
+            .execute(statement.text(self.conn.dialect()), params)
     }
 
     fn defer(
@@ -442,8 +418,12 @@ impl<'c> Tx<'c> {
         params: &[Value<'_>],
         changed: Changed,
     ) -> Result<Option<u64>, StoreError> {
-        let sql = self.sql(statement);
-        self.conn.defer(sql, params, changed)
+        let sql = statement.text(self.conn.dialect());
+        self.conn.defer(Deferred {
+            sql,
+            params,
+            changed,
+        })
     }
 }
 
@@ -457,26 +437,37 @@ impl<'c> Reader<'c> {
         Reader { conn }
     }
 
-    fn query(
-        &mut self,
-        statement: &'static Sql,
-        params: &[Value<'_>],
-    ) -> Result<Vec<Row>, StoreError> {
-        let sql = statement.text(self.conn.dialect());
-        self.conn.query(sql, params)
-    }
-
-    fn query_opt(
-        &mut self,
-        statement: &'static Sql,
-        params: &[Value<'_>],
-    ) -> Result<Option<Row>, StoreError> {
-        Ok(self.query(statement, params)?.into_iter().next())
-    }
-
     pub fn ping(&mut self) -> Result<(), StoreError> {
         static PING: Sql = Sql::new("SELECT count(*) FROM schema_migrations");
         self.query(&PING, &[]).map(drop)
+    }
+}
+
+type Answer<T> = Result<T, StoreError>;
+
+/// Running a [`Sql`] statement on the connection of a [`Tx`] or a [`Reader`].
+trait Run {
+    fn conn(&mut self) -> &mut dyn Conn;
+
+    fn query(&mut self, statement: &'static Sql, params: &[Value<'_>]) -> Answer<Vec<Row>> {
+        let conn = self.conn();
+        conn.query(statement.text(conn.dialect()), params)
+    }
+
+    fn query_opt(&mut self, statement: &'static Sql, params: &[Value<'_>]) -> Answer<Option<Row>> {
+        Ok(self.query(statement, params)?.into_iter().next())
+    }
+}
+
+impl Run for Tx<'_> {
+    fn conn(&mut self) -> &mut dyn Conn {
+        self.conn
+    }
+}
+
+impl Run for Reader<'_> {
+    fn conn(&mut self) -> &mut dyn Conn {
+        self.conn
     }
 }
 

@@ -2,7 +2,7 @@
 
 use vinr_domain::{CaptureMethod, FailureCode, Payment, PaymentMethod, PaymentStatus, UnixMillis};
 
-use super::{args, corrupt, first, render, rows, Changed, Listed, Reader, Row, Sql, Tx};
+use super::{args, corrupt, first, render, rows, Changed, Listed, Reader, Row, Run, Sql, Tx};
 use crate::store::{
     metadata_from_json, metadata_to_json, Due, ListError, ListQuery, Page, Scope, StoreError,
 };

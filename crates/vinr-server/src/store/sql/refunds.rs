@@ -2,7 +2,7 @@
 
 use vinr_domain::{Refund, RefundReason, RefundStatus, UnixMillis};
 
-use super::{args, first, rows, Changed, Listed, Reader, Row, Sql, Tx};
+use super::{args, first, rows, Changed, Listed, Reader, Row, Run, Sql, Tx};
 use crate::store::{
     metadata_from_json, metadata_to_json, ListError, ListQuery, Page, Scope, StoreError,
 };

@@ -3,7 +3,7 @@
 use vinr_domain::settlement::{Settlement, SettlementStatus, Totals};
 use vinr_domain::{Currency, Mode, UnixMillis};
 
-use super::{args, first, rows, Changed, Listed, Reader, Row, Sql, Tx};
+use super::{args, first, rows, Changed, Listed, Reader, Row, Run, Sql, Tx};
 use crate::store::{ListError, ListQuery, Page, Scope, StoreError};
 
 pub const COLUMNS: &str = "id, account_id, mode, currency, status, gross, refunds, fees, net, \

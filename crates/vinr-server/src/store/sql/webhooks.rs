@@ -7,7 +7,7 @@
 use vinr_domain::UnixMillis;
 
 use super::{
-    args, corrupt, count, first, rows, Changed, Dialect, Listed, Reader, Row, Sql, Tx, Value,
+    args, corrupt, count, first, rows, Changed, Dialect, Listed, Reader, Row, Run, Sql, Tx, Value,
 };
 use crate::redacted::Redacted;
 use crate::store::{

@@ -22,7 +22,7 @@ use vinr_domain::limits::{
     SQLITE_WAL_AUTOCHECKPOINT_PAGES, WRITE_BATCH_FLOWS_MAX, WRITE_QUEUE_FLOWS_MAX,
 };
 
-use super::sql::{wrong_row_count, Changed, Conn, Dialect, Row, Value};
+use super::sql::{wrong_row_count, Conn, Deferred, Dialect, Row, Value};
 use super::{migrations, Reader, StoreError, Tx};
 
 /// What a flow hands back to the writer: whether to keep its savepoint, and how to answer
@@ -498,14 +498,9 @@ impl Conn for SqliteConn<'_> {
         Ok(changed as u64)
     }
 
-    fn defer(
-        &mut self,
-        sql: &'static str,
-        params: &[Value<'_>],
-        expected: Changed,
-    ) -> Result<Option<u64>, StoreError> {
-        let changed = self.execute(sql, params)?;
-        match wrong_row_count(sql, changed, expected) {
+    fn defer(&mut self, statement: Deferred<'_>) -> Result<Option<u64>, StoreError> {
+        let changed = self.execute(statement.sql, statement.params)?;
+        match wrong_row_count(statement.sql, changed, statement.changed) {
             Some(error) => Err(error),
             None => Ok(Some(changed)),
         }
