@@ -5,7 +5,8 @@
 //!
 //! SQLite (`sqlite/`): one writer thread takes a batch of waiting flows, runs each in its own
 //! savepoint inside one transaction and commits once (group commit: one fsync per batch), then
-//! answers every flow in the batch. Reads use a small pool of read-only WAL connections.
+//! answers every flow in the batch. Reads run on a few reader threads, each with its own
+//! read-only WAL connection, never on the async workers.
 //!
 //! PostgreSQL (`postgres/`): each flow is its own transaction, so several server nodes can
 //! share one database; statements that answer nothing are deferred and pipelined (three round

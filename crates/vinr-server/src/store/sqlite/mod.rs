@@ -1,5 +1,5 @@
 //! SQLite backend: WAL, `synchronous=FULL` (every commit is fsync'd), one writer thread with
-//! group commit, and a pool of read-only connections.
+//! group commit, and reader threads with read-only connections.
 //!
 //! Why one writer: SQLite admits one writer at a time anyway, and the cost of a commit is the
 //! fsync. Taking every flow that is waiting, running each in its own `SAVEPOINT` and
