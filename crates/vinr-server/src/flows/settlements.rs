@@ -71,7 +71,14 @@ pub fn pay_out(
     limit: usize,
 ) -> Result<Vec<Settlement>, FlowError> {
     let mut paid = Vec::new();
-    for mut settlement in tx.claim_pending_settlements(mode, before, limit)? {
+    let mut claimed = tx.claim_pending_settlements(mode, before, limit)?;
+    // Booked in one order of (account, currency) on every node: each payout adds to that
+    // group's balance-total row, so two nodes paying out at once take those rows in the same
+    // order and never wait for each other in a circle.
+    claimed.sort_by(|a, b| {
+        (&a.account_id, a.currency.code()).cmp(&(&b.account_id, b.currency.code()))
+    });
+    for mut settlement in claimed {
         if !settlement.pay(now) {
             continue;
         }

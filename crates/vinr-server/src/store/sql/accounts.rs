@@ -38,14 +38,18 @@ fn account(row: &mut Row) -> Result<AccountRecord, StoreError> {
     })
 }
 
-/// 64 bits of a SHA-256: the key of a PostgreSQL advisory lock.
+/// 64 bits of a SHA-256 of `parts`, each followed by a NUL: the key of a PostgreSQL advisory
+/// lock (and of other spreads by hash).
 pub(super) fn lock_key(parts: &[&str]) -> i64 {
     let mut hasher = Sha256::new();
     for part in parts {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
-    let digest = hasher.finalize();
+    first_eight(&hasher.finalize())
+}
+
+fn first_eight(digest: &[u8]) -> i64 {
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     i64::from_be_bytes(first)
@@ -109,7 +113,12 @@ impl Tx<'_> {
         static LOCK: Sql = Sql::new("SELECT pg_advisory_xact_lock($1)");
         match self.conn.dialect() {
             Dialect::Sqlite => Ok(()),
-            Dialect::Postgres => self.query(&LOCK, &args![lock_key(&[name])]).map(drop),
+            // The name's SHA-256 alone (no NUL after it): the key every version takes, so
+            // nodes of two versions running together still exclude each other.
+            Dialect::Postgres => {
+                let key = first_eight(&Sha256::digest(name.as_bytes()));
+                self.query(&LOCK, &args![key]).map(drop)
+            }
         }
     }
 

@@ -3,8 +3,9 @@
 use vinr_domain::ledger::{BalanceType, Entry, LedgerAccount};
 use vinr_domain::limits::BALANCE_TOTAL_SLOTS;
 use vinr_domain::settlement::Line;
-use vinr_domain::{Currency, UnixMillis};
+use vinr_domain::UnixMillis;
 
+use super::accounts::lock_key;
 use super::{args, first, rows, Changed, Dialect, Listed, Reader, Row, Run, Sql, Tx, Value};
 use crate::store::{
     BalanceAmounts, BalanceTransactionFilter, BalanceTransactionRecord, ListError, ListQuery, Page,
@@ -54,9 +55,16 @@ fn group(row: &mut Row) -> Result<(SettlementGroup, UnixMillis), StoreError> {
     ))
 }
 
-/// A (currency, amount) sum.
-fn currency_amount(row: &mut Row) -> Result<(Currency, i64), StoreError> {
-    Ok((row.currency()?, row.int()?))
+/// (currency, total, pending) as the balance reads them.
+fn balance_amounts(row: &mut Row) -> Result<BalanceAmounts, StoreError> {
+    let currency = row.currency()?;
+    let total = row.int()?;
+    let pending = row.int()?;
+    Ok(BalanceAmounts {
+        currency,
+        available: total - pending,
+        pending,
+    })
 }
 
 const BALANCE_TRANSACTIONS: Listed<BalanceTransactionRecord> = Listed {
@@ -101,8 +109,9 @@ impl Tx<'_> {
 
     /// Keeps the running total a balance is read from in step with the ledger: adds what the
     /// movement moves on the merchant's balance to one slot of its (account, mode, currency).
-    /// A flow uses one slot for all its bookings (picked by its first balance transaction's
-    /// random id), so two transactions never take two slot rows in opposite order.
+    /// A flow uses one slot for all its bookings (a hash of its first balance transaction's
+    /// id), so two flows never take two slot rows of a group in opposite order; a flow that
+    /// books into several groups (a payout run) books them in one (account, currency) order.
     fn add_to_balance_total(
         &mut self,
         b: &BalanceTransactionRecord,
@@ -114,18 +123,20 @@ impl Tx<'_> {
              ON CONFLICT (account_id, mode, currency, slot)
              DO UPDATE SET amount = balance_totals.amount + excluded.amount",
         );
-        let moved: i64 = entries
+        let merchant: Vec<i64> = entries
             .iter()
             .filter(|entry| entry.account == LedgerAccount::MerchantBalance)
             .map(|entry| -entry.amount)
-            .sum();
-        if moved == 0 {
+            .collect();
+        if merchant.is_empty() {
             return Ok(());
         }
-        let slot = *self.balance_slot.get_or_insert_with(|| {
-            let last = b.id.bytes().last().map_or(0, u64::from);
-            last % BALANCE_TOTAL_SLOTS
-        });
+        // Even a movement that nets to zero makes its currency part of the balance, as the
+        // ledger's entries do.
+        let moved: i64 = merchant.iter().sum();
+        let slot = *self
+            .balance_slot
+            .get_or_insert_with(|| lock_key(&[&b.id]).unsigned_abs() % BALANCE_TOTAL_SLOTS);
         let params = args![&b.scope.account_id, b.scope.mode, b.currency, slot, moved];
         self.defer(&ADD, &params, Changed::Exactly(1))
     }
@@ -221,33 +232,18 @@ impl Reader<'_> {
         scope: &Scope,
         now: UnixMillis,
     ) -> Result<Vec<BalanceAmounts>, StoreError> {
-        static TOTALS: Sql = Sql::new(
-            "SELECT currency, CAST(SUM(amount) AS BIGINT) FROM balance_totals
-             WHERE account_id = $1 AND mode = $2
-             GROUP BY currency ORDER BY currency",
+        // One statement, so the total and the pending part come from one snapshot.
+        static BALANCE: Sql = Sql::new(
+            "SELECT t.currency, CAST(t.total AS BIGINT), CAST(COALESCE(p.pending, 0) AS BIGINT)
+             FROM (SELECT currency, SUM(amount) AS total FROM balance_totals
+                   WHERE account_id = $1 AND mode = $2 GROUP BY currency) t
+             LEFT JOIN (SELECT currency, SUM(net) AS pending FROM balance_transactions
+                   WHERE account_id = $1 AND mode = $2 AND available_on > $3
+                   GROUP BY currency) p ON p.currency = t.currency
+             ORDER BY t.currency",
         );
-        static PENDING: Sql = Sql::new(
-            "SELECT currency, CAST(SUM(net) AS BIGINT) FROM balance_transactions
-             WHERE account_id = $1 AND mode = $2 AND available_on > $3
-             GROUP BY currency",
-        );
-        let totals = self.query(&TOTALS, &args![&scope.account_id, scope.mode])?;
-        let pending = self.query(&PENDING, &args![&scope.account_id, scope.mode, now])?;
-        let pending = rows(pending, currency_amount)?;
-        rows(totals, currency_amount)?
-            .into_iter()
-            .map(|(currency, total)| {
-                let pending = pending
-                    .iter()
-                    .find(|(c, _)| *c == currency)
-                    .map_or(0, |(_, amount)| *amount);
-                Ok(BalanceAmounts {
-                    currency,
-                    available: total - pending,
-                    pending,
-                })
-            })
-            .collect()
+        let found = self.query(&BALANCE, &args![&scope.account_id, scope.mode, now])?;
+        rows(found, balance_amounts)
     }
 
     pub fn get_balance_transaction(

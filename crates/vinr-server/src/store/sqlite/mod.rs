@@ -220,6 +220,10 @@ impl SqliteStore {
     {
         let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
         let job: ReadJob = Box::new(move |conn: &Connection| {
+            if reply.is_closed() {
+                // The caller has gone (client disconnected, shutting down): nothing to answer.
+                return;
+            }
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 read(&mut Reader::new(&mut SqliteConn(conn)))
             }))
