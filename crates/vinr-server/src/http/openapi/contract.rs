@@ -10,6 +10,7 @@
 use serde_json::{json, Map, Value};
 use vinr_domain::ledger::BalanceType;
 use vinr_domain::limits::{
+    ACCOUNT_NAME_LEN_MAX,
     AMOUNT_MINOR_UNITS_MAX, AMOUNT_MINOR_UNITS_MIN, CARD_EXPIRY_YEAR_MAX, CARD_EXPIRY_YEAR_MIN,
     CARD_NUMBER_DIGITS_MAX, CARD_NUMBER_DIGITS_MIN, IDEMPOTENCY_KEY_LEN_MAX, LIST_LIMIT_DEFAULT,
     LIST_LIMIT_MAX, METADATA_KEYS_MAX, METADATA_KEY_LEN_MAX, METADATA_VALUE_LEN_MAX,
@@ -79,6 +80,12 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("get", "/v1/events", "listEvents"),
     ("get", "/v1/events/{id}", "getEvent"),
     ("post", "/v1/events/{id}/resend", "resendEvent"),
+    ("post", "/v1/accounts", "createAccount"),
+    ("get", "/v1/accounts", "listAccounts"),
+    ("get", "/v1/accounts/{id}", "getAccount"),
+    ("post", "/v1/accounts/{id}", "updateAccount"),
+    ("delete", "/v1/accounts/{id}", "deleteAccount"),
+    ("get", "/v1/account", "getOwnAccount"),
     ("post", "/v1/webhooks", "createWebhook"),
     ("get", "/v1/webhooks", "listWebhooks"),
     ("get", "/v1/webhooks/{id}", "getWebhook"),
@@ -257,6 +264,14 @@ fn request_schemas(document: &mut Value) {
     let id = json!({"minLength": 1, "pattern": NO_CONTROL});
 
     constrain(document, "CreatePaymentRequest", "amount", amount_schema());
+    for component in ["CreateAccountRequest", "UpdateAccountRequest"] {
+        constrain(
+            document,
+            component,
+            "name",
+            json!({"minLength": 1, "maxLength": ACCOUNT_NAME_LEN_MAX, "pattern": FREE_TEXT}),
+        );
+    }
     constrain(
         document,
         "CreatePaymentRequest",

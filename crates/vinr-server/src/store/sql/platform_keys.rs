@@ -1,0 +1,67 @@
+//! Platform keys (`plk_…`): the keys that manage accounts. Looked up by their SHA-256 only.
+
+use super::{args, first, Reader, Row, Sql, Tx};
+use crate::store::{PlatformKeyRecord, StoreError};
+
+pub const COLUMNS: &str = "id, key_hash, display, source, created_at, revoked_at";
+
+fn platform_key(row: &mut Row) -> Result<PlatformKeyRecord, StoreError> {
+    Ok(PlatformKeyRecord {
+        id: row.text()?,
+        key_hash: row
+            .bytes()?
+            .try_into()
+            .map_err(|_| super::corrupt("platform key hash", "of wrong length"))?,
+        display: row.text()?,
+        source: row.text()?,
+        created_at: row.at()?,
+        revoked_at: row.opt_at()?,
+    })
+}
+
+static BY_HASH: Sql =
+    Sql::new("SELECT {platform_key_columns} FROM platform_keys WHERE key_hash = $1");
+
+impl Tx<'_> {
+    pub fn insert_platform_key(&mut self, key: &PlatformKeyRecord) -> Result<(), StoreError> {
+        static INSERT: Sql = Sql::new(
+            "INSERT INTO platform_keys (id, key_hash, display, source, created_at, revoked_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        );
+        self.execute(
+            &INSERT,
+            &args![
+                &key.id,
+                &key.key_hash[..],
+                &key.display,
+                &key.source,
+                key.created_at,
+                key.revoked_at,
+            ],
+        )
+        .map(drop)
+    }
+
+    /// The platform key with this hash, as the transaction sees it.
+    pub fn platform_key_by_hash_in_tx(
+        &mut self,
+        key_hash: &[u8; 32],
+    ) -> Result<Option<PlatformKeyRecord>, StoreError> {
+        first(
+            self.query_opt(&BY_HASH, &args![&key_hash[..]])?,
+            platform_key,
+        )
+    }
+}
+
+impl Reader<'_> {
+    pub fn platform_key_by_hash(
+        &mut self,
+        key_hash: &[u8; 32],
+    ) -> Result<Option<PlatformKeyRecord>, StoreError> {
+        first(
+            self.query_opt(&BY_HASH, &args![&key_hash[..]])?,
+            platform_key,
+        )
+    }
+}
