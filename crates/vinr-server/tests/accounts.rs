@@ -52,8 +52,13 @@ async fn a_platform_key_creates_reads_and_renames_accounts() {
     let id = id_of(&created);
     assert!(id.starts_with("acct_"), "{created}");
     assert_eq!(created["object"], "account");
-    assert_eq!(created["name"], "CI worker 1", "surrounding spaces are dropped");
-    assert!(created["created_at"].as_str().is_some_and(|at| at.ends_with('Z')));
+    assert_eq!(
+        created["name"], "CI worker 1",
+        "surrounding spaces are dropped"
+    );
+    assert!(created["created_at"]
+        .as_str()
+        .is_some_and(|at| at.ends_with('Z')));
     let key = secret_key_of(&created);
     assert!(key.starts_with("sk_test_"), "{key}");
 
@@ -120,7 +125,9 @@ async fn accounts_are_listed_newest_first_with_cursors() {
     let sandbox = server.sandbox_account();
     let mut made = Vec::new();
     for n in 0..5 {
-        made.push(id_of(&create_account(&platform, &format!("Shop {n}")).await));
+        made.push(id_of(
+            &create_account(&platform, &format!("Shop {n}")).await,
+        ));
     }
     // Newest first: the five, then the sandbox account made at start.
     let mut expected: Vec<String> = made.iter().rev().cloned().collect();
@@ -147,27 +154,38 @@ async fn accounts_are_listed_newest_first_with_cursors() {
     assert_eq!(page_ids(&first), expected[0..2]);
     assert_eq!(first["next_cursor"], expected[1].as_str());
     let second = platform
-        .get(&format!("/v1/accounts?limit=2&starting_after={}", expected[1]))
+        .get(&format!(
+            "/v1/accounts?limit=2&starting_after={}",
+            expected[1]
+        ))
         .await;
     let second = second.expect_status(200).clone();
     assert_eq!(page_ids(&second), expected[2..4]);
     let last = platform
-        .get(&format!("/v1/accounts?limit=2&starting_after={}", expected[3]))
+        .get(&format!(
+            "/v1/accounts?limit=2&starting_after={}",
+            expected[3]
+        ))
         .await;
     let last = last.expect_status(200).clone();
     assert_eq!(page_ids(&last), expected[4..6]);
     assert_eq!(last["has_more"], false);
     assert_eq!(last["next_cursor"], Value::Null);
     let before = platform
-        .get(&format!("/v1/accounts?limit=2&ending_before={}", expected[4]))
+        .get(&format!(
+            "/v1/accounts?limit=2&ending_before={}",
+            expected[4]
+        ))
         .await;
     assert_eq!(page_ids(before.expect_status(200)), expected[2..4]);
 
     // Bad list parameters.
-    platform
-        .get("/v1/accounts?limit=0")
-        .await
-        .expect_error(400, "invalid_request_error", "parameter_invalid", Some("limit"));
+    platform.get("/v1/accounts?limit=0").await.expect_error(
+        400,
+        "invalid_request_error",
+        "parameter_invalid",
+        Some("limit"),
+    );
     platform
         .get(&format!(
             "/v1/accounts?starting_after={}&ending_before={}",
@@ -189,10 +207,12 @@ async fn accounts_are_listed_newest_first_with_cursors() {
             "parameter_invalid",
             Some("starting_after"),
         );
-    platform
-        .get("/v1/accounts?status=open")
-        .await
-        .expect_error(400, "invalid_request_error", "parameter_unknown", Some("status"));
+    platform.get("/v1/accounts?status=open").await.expect_error(
+        400,
+        "invalid_request_error",
+        "parameter_unknown",
+        Some("status"),
+    );
     server.stop().await;
 }
 
@@ -226,7 +246,10 @@ async fn the_wrong_kind_of_key_is_refused_on_either_side() {
         }
     }
     assert_eq!(
-        platform.get(&format!("/v1/accounts/{account}")).await.expect_status(200)["name"],
+        platform
+            .get(&format!("/v1/accounts/{account}"))
+            .await
+            .expect_status(200)["name"],
         "Sandbox",
         "nothing changed"
     );
@@ -257,12 +280,9 @@ async fn the_wrong_kind_of_key_is_refused_on_either_side() {
     let short = server.client("plk_short");
     for api in [&unknown, &short] {
         for path in ["/v1/accounts", "/v1/payments"] {
-            api.get(path).await.expect_error(
-                401,
-                "authentication_error",
-                "api_key_invalid",
-                None,
-            );
+            api.get(path)
+                .await
+                .expect_error(401, "authentication_error", "api_key_invalid", None);
         }
     }
     platform
@@ -297,20 +317,41 @@ async fn bad_input_and_unknown_accounts() {
             "parameter_missing",
             Some("name"),
         );
-        for name in [String::new(), "   ".into(), "x".repeat(201)] {
+        for name in [
+            String::new(),
+            "   ".into(),
+            "x".repeat(201),
+            "Shop\u{0}".into(),
+            "Two\nlines".into(),
+        ] {
             platform
                 .post_json(route, json!({ "name": name }))
                 .await
-                .expect_error(400, "invalid_request_error", "parameter_invalid", Some("name"));
+                .expect_error(
+                    400,
+                    "invalid_request_error",
+                    "parameter_invalid",
+                    Some("name"),
+                );
         }
         platform
             .post_json(route, json!({"name": 5}))
             .await
-            .expect_error(400, "invalid_request_error", "parameter_invalid", Some("name"));
+            .expect_error(
+                400,
+                "invalid_request_error",
+                "parameter_invalid",
+                Some("name"),
+            );
         platform
             .post_json(route, json!({"name": "Shop", "email": "a@b.c"}))
             .await
-            .expect_error(400, "invalid_request_error", "parameter_unknown", Some("email"));
+            .expect_error(
+                400,
+                "invalid_request_error",
+                "parameter_unknown",
+                Some("email"),
+            );
     }
     let longest = "é".repeat(200);
     assert_eq!(
@@ -347,7 +388,12 @@ async fn bad_input_and_unknown_accounts() {
     platform
         .get(&format!("{path}?expand=keys"))
         .await
-        .expect_error(400, "invalid_request_error", "parameter_unknown", Some("expand"));
+        .expect_error(
+            400,
+            "invalid_request_error",
+            "parameter_unknown",
+            Some("expand"),
+        );
     server.stop().await;
 }
 
@@ -457,7 +503,8 @@ async fn rows_of(url: &str, account: &str) -> Vec<(&'static str, i64)> {
         } else {
             "account_id"
         };
-        let sql = format!("SELECT CAST(count(*) AS BIGINT) FROM {table} WHERE {column} = '{account}'");
+        let sql =
+            format!("SELECT CAST(count(*) AS BIGINT) FROM {table} WHERE {column} = '{account}'");
         counts.push((table, query_integers(url, &sql).await[0]));
     }
     counts
@@ -502,7 +549,13 @@ async fn deleting_removes_the_account_its_keys_and_its_test_data() {
     let kept_payment = kept_api.completed_payment().await;
     let kept_rows = rows_of(server.database_url(), &id_of(&kept)).await;
     let before = rows_of(server.database_url(), &doomed_id).await;
-    for table in ["payments", "refunds", "events", "idempotency_keys", "webhook_endpoints"] {
+    for table in [
+        "payments",
+        "refunds",
+        "events",
+        "idempotency_keys",
+        "webhook_endpoints",
+    ] {
         let (_, count) = before.iter().find(|(t, _)| *t == table).expect("a table");
         assert!(*count > 0, "test data in {table} before: {before:?}");
     }
@@ -545,7 +598,10 @@ async fn deleting_removes_the_account_its_keys_and_its_test_data() {
         .await
         .expect_error(404, "invalid_request_error", "resource_missing", Some("id"));
 
-    assert_eq!(rows_of(server.database_url(), &id_of(&kept)).await, kept_rows);
+    assert_eq!(
+        rows_of(server.database_url(), &id_of(&kept)).await,
+        kept_rows
+    );
     assert_eq!(
         kept_api.payment(&id_of(&kept_payment)).await["status"],
         "completed"
@@ -596,7 +652,10 @@ async fn an_account_with_live_data_is_not_deleted() {
     );
     assert_eq!(live.payment(&id_of(&live_payment)).await["livemode"], true);
     assert_eq!(
-        platform.get(&format!("/v1/accounts/{id}")).await.expect_status(200)["name"],
+        platform
+            .get(&format!("/v1/accounts/{id}"))
+            .await
+            .expect_status(200)["name"],
         "Live shop"
     );
     server.stop().await;
@@ -617,7 +676,10 @@ async fn the_platform_key_from_the_environment_is_stored_hashed_and_kept() {
 
     let stored = query_strings(&db, "SELECT display FROM platform_keys").await;
     assert_eq!(stored.len(), 1, "{stored:?}");
-    assert!(!stored[0].contains("0123456789abcdef"), "only a short form: {stored:?}");
+    assert!(
+        !stored[0].contains("0123456789abcdef"),
+        "only a short form: {stored:?}"
+    );
     let everything = query_strings(&db, "SELECT id || display || source FROM platform_keys").await;
     assert!(everything.iter().all(|row| !row.contains(ENV_PLATFORM_KEY)));
 
@@ -643,10 +705,14 @@ async fn the_platform_key_from_the_environment_is_stored_hashed_and_kept() {
     server.stop().await;
 
     // A value that is not a platform key stops the start, before anything is written.
-    for bad in ["plk_tooshort", "sk_test_0123456789abcdefghijklmnopqrstuv", "plk_0123456789 abcdefghijklmnopqrstuvwxyz"] {
+    for bad in [
+        "plk_tooshort",
+        "sk_test_0123456789abcdefghijklmnopqrstuv",
+        "plk_0123456789 abcdefghijklmnopqrstuvwxyz",
+    ] {
         let listen: SocketAddr = "127.0.0.1:0".parse().expect("an address");
-        let mut settings = Settings::new(listen, db.clone(), None, FileConfig::default())
-            .expect("settings");
+        let mut settings =
+            Settings::new(listen, db.clone(), None, FileConfig::default()).expect("settings");
         settings.platform_key = Some(vinr_server::redacted::Redacted::new(bad.to_owned()));
         let error = match vinr_server::server::start(settings, Arc::new(SystemClock)).await {
             Ok(_) => panic!("`{bad}` was taken as a platform key"),
@@ -672,7 +738,10 @@ async fn the_command_line_makes_platform_keys_and_lists_and_renames_accounts() {
     let output = vinr(&["platform-keys", "create", "--database-url", &db]).await;
     let stdout = output.expect_success();
     let key = word_with_prefix(stdout, "plk_").expect("a plk_ key on stdout");
-    assert!(!output.stderr.contains(&key), "the key must not reach the log");
+    assert!(
+        !output.stderr.contains(&key),
+        "the key must not reach the log"
+    );
     let platform = server.client(&key);
     let made = create_account(&platform, "From the API").await;
 
@@ -710,7 +779,15 @@ async fn the_command_line_makes_platform_keys_and_lists_and_renames_accounts() {
     ])
     .await;
     assert!(output.expect_failure().contains("no such account"));
-    let output = vinr(&["accounts", "rename", &id_of(&made), "", "--database-url", &db]).await;
+    let output = vinr(&[
+        "accounts",
+        "rename",
+        &id_of(&made),
+        "",
+        "--database-url",
+        &db,
+    ])
+    .await;
     assert!(output.expect_failure().contains("name"));
     server.stop().await;
 }

@@ -668,7 +668,10 @@ impl std::fmt::Debug for Account {
         f.debug_struct("Account")
             .field("id", &self.id)
             .field("name", &self.name)
-            .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }

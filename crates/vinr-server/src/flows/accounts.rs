@@ -109,13 +109,20 @@ pub fn fingerprint_secret(tx: &mut Tx<'_>) -> Result<String, FlowError> {
     Ok(secret)
 }
 
-/// An account's name as stored: trimmed, 1 to [`ACCOUNT_NAME_LEN_MAX`] characters.
+/// An account's name as stored: trimmed, 1 to [`ACCOUNT_NAME_LEN_MAX`] characters, no control
+/// characters (the HTTP layer refuses those first; the command line relies on this check).
 fn account_name(name: &str) -> Result<&str, FlowError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > ACCOUNT_NAME_LEN_MAX {
         return Err(FlowError::Invalid {
             param: "name",
             message: format!("an account name has 1 to {ACCOUNT_NAME_LEN_MAX} characters"),
+        });
+    }
+    if name.chars().any(char::is_control) {
+        return Err(FlowError::Invalid {
+            param: "name",
+            message: "an account name may hold no control characters".into(),
         });
     }
     Ok(name)

@@ -10,12 +10,11 @@
 use serde_json::{json, Map, Value};
 use vinr_domain::ledger::BalanceType;
 use vinr_domain::limits::{
-    ACCOUNT_NAME_LEN_MAX,
-    AMOUNT_MINOR_UNITS_MAX, AMOUNT_MINOR_UNITS_MIN, CARD_EXPIRY_YEAR_MAX, CARD_EXPIRY_YEAR_MIN,
-    CARD_NUMBER_DIGITS_MAX, CARD_NUMBER_DIGITS_MIN, IDEMPOTENCY_KEY_LEN_MAX, LIST_LIMIT_DEFAULT,
-    LIST_LIMIT_MAX, METADATA_KEYS_MAX, METADATA_KEY_LEN_MAX, METADATA_VALUE_LEN_MAX,
-    PAYMENT_DESCRIPTION_CHARS_MAX, RETURN_URL_LEN_MAX, WEBHOOK_DESCRIPTION_CHARS_MAX,
-    WEBHOOK_URL_BYTES_MAX,
+    ACCOUNT_NAME_LEN_MAX, AMOUNT_MINOR_UNITS_MAX, AMOUNT_MINOR_UNITS_MIN, CARD_EXPIRY_YEAR_MAX,
+    CARD_EXPIRY_YEAR_MIN, CARD_NUMBER_DIGITS_MAX, CARD_NUMBER_DIGITS_MIN, IDEMPOTENCY_KEY_LEN_MAX,
+    LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, METADATA_KEYS_MAX, METADATA_KEY_LEN_MAX,
+    METADATA_VALUE_LEN_MAX, PAYMENT_DESCRIPTION_CHARS_MAX, RETURN_URL_LEN_MAX,
+    WEBHOOK_DESCRIPTION_CHARS_MAX, WEBHOOK_URL_BYTES_MAX,
 };
 use vinr_domain::settlement::SettlementStatus;
 use vinr_domain::{Currency, PaymentStatus, RefundReason};
@@ -269,7 +268,7 @@ fn request_schemas(document: &mut Value) {
             document,
             component,
             "name",
-            json!({"minLength": 1, "maxLength": ACCOUNT_NAME_LEN_MAX, "pattern": FREE_TEXT}),
+            json!({"minLength": 1, "maxLength": ACCOUNT_NAME_LEN_MAX, "pattern": NO_CONTROL}),
         );
     }
     constrain(

@@ -112,9 +112,8 @@ impl Tx<'_> {
         );
         static SETTLEMENTS: Sql =
             Sql::new("SELECT count(*) FROM settlements WHERE account_id = $1 AND mode = $2");
-        static WEBHOOK_ENDPOINTS: Sql = Sql::new(
-            "SELECT count(*) FROM webhook_endpoints WHERE account_id = $1 AND mode = $2",
-        );
+        static WEBHOOK_ENDPOINTS: Sql =
+            Sql::new("SELECT count(*) FROM webhook_endpoints WHERE account_id = $1 AND mode = $2");
         let mut counted = |sql: &'static Sql| -> Result<u64, StoreError> {
             count(self.query_opt(sql, &args![account_id, mode])?)
         };

@@ -66,7 +66,11 @@ impl Reader<'_> {
             None => None,
             Some(id) => {
                 let sql = format!("SELECT seq FROM {} WHERE id = $1", listed.table);
-                let row = self.conn.query(&sql, &[Value::from(id)])?.into_iter().next();
+                let row = self
+                    .conn
+                    .query(&sql, &[Value::from(id)])?
+                    .into_iter()
+                    .next();
                 match row {
                     Some(mut row) => Some(row.int()?),
                     None => return Err(query.cursor.unknown(id)),
