@@ -702,6 +702,32 @@ async fn the_platform_key_from_the_environment_is_stored_hashed_and_kept() {
         query_integers(&db, "SELECT CAST(count(*) AS BIGINT) FROM platform_keys").await,
         [1]
     );
+    let from_cli = server.platform_api().await;
+    server.stop().await;
+
+    // Another value replaces the one before it; a key made by the command line stays.
+    let rotated = "plk_rotated_0123456789abcdefghijklmnopqrstuv";
+    let server = TestServer::start_with(Options {
+        platform_key: Some(rotated.into()),
+        database_url: Some(db.clone()),
+        ..Options::default()
+    })
+    .await;
+    server
+        .client(rotated)
+        .get("/v1/accounts")
+        .await
+        .expect_status(200);
+    server
+        .client(&from_cli.key)
+        .get("/v1/accounts")
+        .await
+        .expect_status(200);
+    server
+        .client(ENV_PLATFORM_KEY)
+        .get("/v1/accounts")
+        .await
+        .expect_error(401, "authentication_error", "api_key_invalid", None);
     server.stop().await;
 
     // A value that is not a platform key stops the start, before anything is written.

@@ -192,7 +192,9 @@ pub fn create_platform_key(
 }
 
 /// Makes sure the platform key `secret` (from `VINR_PLATFORM_KEY`) exists, stored by its hash;
-/// a start with the same value finds it and keeps it. Answers whether it was added now.
+/// a start with the same value finds it and keeps it. The variable names one key: a start with
+/// another value revokes the key an earlier value made (keys from `vinr platform-keys create`
+/// stay). Answers whether it was added now.
 pub fn ensure_platform_key(
     tx: &mut Tx<'_>,
     secret: &str,
@@ -210,12 +212,14 @@ pub fn ensure_platform_key(
     }
     // Nodes starting together with one value: the second waits, then finds the first's row.
     tx.lock_exclusive("platform_key")?;
-    if tx
-        .platform_key_by_hash_in_tx(&keys::hash_key(secret))?
-        .is_some()
-    {
-        return Ok(false);
+    let hash = keys::hash_key(secret);
+    tx.revoke_other_env_platform_keys(&hash, now)?;
+    match tx.platform_key_by_hash_in_tx(&hash)? {
+        // Revoked (or made by the command line): the value stays as it is.
+        Some(_) => Ok(false),
+        None => {
+            tx.insert_platform_key(&platform_key_record(secret, "env", now))?;
+            Ok(true)
+        }
     }
-    tx.insert_platform_key(&platform_key_record(secret, "env", now))?;
-    Ok(true)
 }

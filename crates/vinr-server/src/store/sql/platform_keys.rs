@@ -1,5 +1,7 @@
 //! Platform keys (`plk_…`): the keys that manage accounts. Looked up by their SHA-256 only.
 
+use vinr_domain::UnixMillis;
+
 use super::{args, first, Reader, Row, Sql, Tx};
 use crate::store::{PlatformKeyRecord, StoreError};
 
@@ -40,6 +42,20 @@ impl Tx<'_> {
             ],
         )
         .map(drop)
+    }
+
+    /// Revokes every platform key taken from `VINR_PLATFORM_KEY` but the one with `key_hash`;
+    /// answers how many.
+    pub fn revoke_other_env_platform_keys(
+        &mut self,
+        key_hash: &[u8; 32],
+        now: UnixMillis,
+    ) -> Result<u64, StoreError> {
+        static REVOKE: Sql = Sql::new(
+            "UPDATE platform_keys SET revoked_at = $2
+             WHERE source = 'env' AND key_hash <> $1 AND revoked_at IS NULL",
+        );
+        self.execute(&REVOKE, &args![&key_hash[..], now])
     }
 
     /// The platform key with this hash, as the transaction sees it.
