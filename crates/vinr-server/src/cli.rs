@@ -124,6 +124,17 @@ enum PlatformKeysCommand {
         #[command(flatten)]
         database: Database,
     },
+    /// List platform keys (never the secrets)
+    List {
+        #[command(flatten)]
+        database: Database,
+    },
+    /// Revoke a platform key by its id (`plkey_…`); it stops working on the next request
+    Revoke {
+        key_id: String,
+        #[command(flatten)]
+        database: Database,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -311,6 +322,51 @@ async fn run(command: Command) -> Result<(), String> {
             println!("platform key id: {}", key.record.id);
             println!("platform key (shown once): {}", key.secret.expose());
             Ok(())
+        }
+        Command::PlatformKeys {
+            command: PlatformKeysCommand::List { database },
+        } => {
+            let store = open(&database).await?;
+            let listed = store
+                .read(|reader| reader.list_platform_keys())
+                .await
+                .map_err(|error: StoreError| error.to_string());
+            store.shutdown();
+            println!(
+                "{:<34} {:<10} {:<6} {:<20} status",
+                "id", "key", "source", "created"
+            );
+            for key in listed? {
+                println!(
+                    "{:<34} {:<10} {:<6} {:<20} {}",
+                    key.id,
+                    key.display,
+                    key.source,
+                    render::timestamp(key.created_at),
+                    if key.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    }
+                );
+            }
+            Ok(())
+        }
+        Command::PlatformKeys {
+            command: PlatformKeysCommand::Revoke { key_id, database },
+        } => {
+            let store = open(&database).await?;
+            let now = clock.now();
+            let revoked = store
+                .write(move |tx| flows::accounts::revoke_platform_key(tx, &key_id, now))
+                .await;
+            store.shutdown();
+            if revoked.map_err(flow_error)? {
+                println!("revoked");
+                Ok(())
+            } else {
+                Err("no such active platform key".into())
+            }
         }
         Command::Keys { command } => keys(command, &clock).await,
         Command::Settle {

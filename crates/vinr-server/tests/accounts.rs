@@ -815,5 +815,27 @@ async fn the_command_line_makes_platform_keys_and_lists_and_renames_accounts() {
     ])
     .await;
     assert!(output.expect_failure().contains("name"));
+
+    // List and revoke platform keys: the secret is never shown again.
+    let output = vinr(&["platform-keys", "list", "--database-url", &db]).await;
+    let listed = output.expect_success();
+    assert!(!listed.contains(&key), "{listed}");
+    let key_id = word_with_prefix(listed, "plkey_").expect("a platform key id");
+    assert!(
+        listed.contains("active") && listed.contains("cli"),
+        "{listed}"
+    );
+    let output = vinr(&["platform-keys", "revoke", &key_id, "--database-url", &db]).await;
+    output.expect_success();
+    platform.get("/v1/accounts").await.expect_error(
+        401,
+        "authentication_error",
+        "api_key_invalid",
+        None,
+    );
+    let output = vinr(&["platform-keys", "revoke", &key_id, "--database-url", &db]).await;
+    assert!(output
+        .expect_failure()
+        .contains("no such active platform key"));
     server.stop().await;
 }

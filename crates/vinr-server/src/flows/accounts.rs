@@ -191,6 +191,15 @@ pub fn create_platform_key(
     Ok(CreatedPlatformKey { record, secret })
 }
 
+/// Revokes a platform key; answers whether an unrevoked key with this id was found.
+pub fn revoke_platform_key(
+    tx: &mut Tx<'_>,
+    key_id: &str,
+    now: UnixMillis,
+) -> Result<bool, FlowError> {
+    Ok(tx.revoke_platform_key(key_id, now)?)
+}
+
 /// Makes sure the platform key `secret` (from `VINR_PLATFORM_KEY`) exists, stored by its hash;
 /// a start with the same value finds it and keeps it. The variable names one key: a start with
 /// another value revokes the key an earlier value made (keys from `vinr platform-keys create`

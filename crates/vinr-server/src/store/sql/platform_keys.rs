@@ -2,7 +2,7 @@
 
 use vinr_domain::UnixMillis;
 
-use super::{args, first, Reader, Row, Sql, Tx};
+use super::{args, first, rows, Reader, Row, Sql, Tx};
 use crate::store::{PlatformKeyRecord, StoreError};
 
 pub const COLUMNS: &str = "id, key_hash, display, source, created_at, revoked_at";
@@ -58,6 +58,18 @@ impl Tx<'_> {
         self.execute(&REVOKE, &args![&key_hash[..], now])
     }
 
+    /// Marks a platform key revoked; answers whether an unrevoked key with this id was found.
+    pub fn revoke_platform_key(
+        &mut self,
+        key_id: &str,
+        now: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        static REVOKE: Sql = Sql::new(
+            "UPDATE platform_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+        );
+        Ok(self.execute(&REVOKE, &args![key_id, now])? == 1)
+    }
+
     /// The platform key with this hash, as the transaction sees it.
     pub fn platform_key_by_hash_in_tx(
         &mut self,
@@ -71,6 +83,13 @@ impl Tx<'_> {
 }
 
 impl Reader<'_> {
+    /// Every platform key, oldest first (never the secrets: they are not stored).
+    pub fn list_platform_keys(&mut self) -> Result<Vec<PlatformKeyRecord>, StoreError> {
+        static LIST: Sql =
+            Sql::new("SELECT {platform_key_columns} FROM platform_keys ORDER BY created_at, id");
+        rows(self.query(&LIST, &[])?, platform_key)
+    }
+
     pub fn platform_key_by_hash(
         &mut self,
         key_hash: &[u8; 32],
