@@ -341,12 +341,21 @@ mod tests {
                 "/v1/settlements/{id}/transactions",
                 Some("settlements:read"),
             ),
+            (Method::GET, "/v1/account", None),
             (Method::GET, "/healthz", None),
             (Method::GET, "/v1/openapi.json", None),
         ];
         for (method, path, scope) in cases {
             assert_eq!(required_scope(&method, path), scope, "{method} {path}");
         }
+        for (method, path) in [
+            (Method::POST, "/v1/accounts"),
+            (Method::HEAD, "/v1/accounts"),
+            (Method::DELETE, "/v1/accounts/{id}"),
+        ] {
+            assert_eq!(access_of(&method, path), Some(Platform), "{method} {path}");
+        }
+        assert_eq!(access_of(&Method::GET, "/v1/account"), Some(AnyKey));
     }
 
     #[test]
