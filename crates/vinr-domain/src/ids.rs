@@ -23,6 +23,7 @@ pub enum Prefix {
     Request,
     Account,
     ApiKey,
+    PlatformKey,
     WebhookAttempt,
 }
 
@@ -38,6 +39,7 @@ impl Prefix {
             Prefix::Request => "req_",
             Prefix::Account => "acct_",
             Prefix::ApiKey => "key_",
+            Prefix::PlatformKey => "plkey_",
             Prefix::WebhookAttempt => "wha_",
         }
     }

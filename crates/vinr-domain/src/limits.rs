@@ -101,6 +101,12 @@ pub const METRICS_UPKEEP_INTERVAL_MS: u64 = 5_000;
 
 /// Random base62 characters in an API key: 43 carry 256 bits (SPEC §2 asks for at least 192).
 pub const API_KEY_RANDOM_CHARS: usize = 43;
+/// Random base62 characters of a generated platform key (`plk_…`): 256 bits, as API keys.
+pub const PLATFORM_KEY_RANDOM_CHARS: usize = 43;
+/// Characters a platform key given in `VINR_PLATFORM_KEY` has after `plk_`, at least (SPEC
+/// §10) and at most (a bound on what is hashed per request).
+pub const PLATFORM_KEY_SECRET_CHARS_MIN: usize = 32;
+pub const PLATFORM_KEY_SECRET_CHARS_MAX: usize = 128;
 /// Random base62 characters in the checkout's CSRF cookie (~190 bits, at least 128 asked).
 pub const CSRF_COOKIE_RANDOM_CHARS: usize = 32;
 /// Longest checkout token looked up: a few time characters plus the random part fit easily.
@@ -248,6 +254,11 @@ const _: () = assert!(
 );
 const _: () = assert!(API_KEY_RANDOM_CHARS * 595 / 100 >= 192);
 const _: () = assert!(CSRF_COOKIE_RANDOM_CHARS * 595 / 100 >= 128);
+const _: () = assert!(PLATFORM_KEY_RANDOM_CHARS * 595 / 100 >= 192);
+const _: () = assert!(
+    PLATFORM_KEY_SECRET_CHARS_MIN <= PLATFORM_KEY_RANDOM_CHARS
+        && PLATFORM_KEY_RANDOM_CHARS <= PLATFORM_KEY_SECRET_CHARS_MAX
+);
 const _: () = assert!(CHECKOUT_TOKEN_RANDOM_CHARS <= CHECKOUT_TOKEN_BYTES_MAX);
 const _: () = assert!(
     CHECKOUT_CONCURRENT_SUBMIT_POLL_MS >= 1

@@ -62,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage platform keys (`plk_…`), which drive the accounts API (`/v1/accounts`)
+    PlatformKeys {
+        #[command(subcommand)]
+        command: PlatformKeysCommand,
+    },
     /// Settle now everything that is due (whatever the schedules) and send due payouts; or,
     /// with `--report`, print one settlement's reconciliation
     Settle {
@@ -93,6 +98,40 @@ enum AccountsCommand {
     Create {
         #[arg(long)]
         name: String,
+        #[command(flatten)]
+        database: Database,
+    },
+    /// List accounts, newest first
+    List {
+        #[command(flatten)]
+        database: Database,
+    },
+    /// Rename an account (the name the checkout page shows)
+    Rename {
+        /// The account id (`acct_…`)
+        id: String,
+        /// The new name, 1 to 200 characters
+        name: String,
+        #[command(flatten)]
+        database: Database,
+    },
+}
+
+#[derive(Subcommand)]
+enum PlatformKeysCommand {
+    /// Create a platform key and print it (shown once)
+    Create {
+        #[command(flatten)]
+        database: Database,
+    },
+    /// List platform keys (never the secrets)
+    List {
+        #[command(flatten)]
+        database: Database,
+    },
+    /// Revoke a platform key by its id (`plkey_…`); it stops working on the next request
+    Revoke {
+        key_id: String,
         #[command(flatten)]
         database: Database,
     },
@@ -192,6 +231,10 @@ fn flow_error(error: FlowError) -> String {
         FlowError::Invalid { param, message } => format!("{param}: {message}"),
         FlowError::State(error) => error.to_string(),
         FlowError::Refund(error) => error.to_string(),
+        FlowError::AccountHasLiveData {
+            account_id,
+            objects,
+        } => format!("the account {account_id} has {objects} live-mode object(s)"),
         FlowError::Store(error) => error.to_string(),
     }
 }
@@ -206,7 +249,11 @@ async fn run(command: Command) -> Result<(), String> {
             config,
         } => {
             let file = config::load_file(config.as_deref())?;
-            let settings = Settings::new(listen, database.database_url, public_url, file)?;
+            let mut settings = Settings::new(listen, database.database_url, public_url, file)?;
+            settings.platform_key = std::env::var("VINR_PLATFORM_KEY")
+                .ok()
+                .filter(|key| !key.is_empty())
+                .map(crate::redacted::Redacted::new);
             serve(settings).await
         }
         Command::Migrate { database } => {
@@ -232,6 +279,94 @@ async fn run(command: Command) -> Result<(), String> {
                 key.secret.expose()
             );
             Ok(())
+        }
+        Command::Accounts {
+            command: AccountsCommand::List { database },
+        } => {
+            let store = open(&database).await?;
+            let listed = all_accounts(&store).await;
+            store.shutdown();
+            println!("{:<31} {:<20} name", "id", "created");
+            for account in listed? {
+                println!(
+                    "{:<31} {:<20} {}",
+                    account.id,
+                    render::timestamp(account.created_at),
+                    account.name
+                );
+            }
+            Ok(())
+        }
+        Command::Accounts {
+            command: AccountsCommand::Rename { id, name, database },
+        } => {
+            let store = open(&database).await?;
+            let renamed = store
+                .write(move |tx| flows::accounts::rename_account(tx, &id, &name))
+                .await;
+            store.shutdown();
+            let account = renamed.map_err(flow_error)?;
+            println!("account {} is now named {}", account.id, account.name);
+            Ok(())
+        }
+        Command::PlatformKeys {
+            command: PlatformKeysCommand::Create { database },
+        } => {
+            let store = open(&database).await?;
+            let now = clock.now();
+            let created = store
+                .write(move |tx| flows::accounts::create_platform_key(tx, now))
+                .await;
+            store.shutdown();
+            let key = created.map_err(flow_error)?;
+            println!("platform key id: {}", key.record.id);
+            println!("platform key (shown once): {}", key.secret.expose());
+            Ok(())
+        }
+        Command::PlatformKeys {
+            command: PlatformKeysCommand::List { database },
+        } => {
+            let store = open(&database).await?;
+            let listed = store
+                .read(|reader| reader.list_platform_keys())
+                .await
+                .map_err(|error: StoreError| error.to_string());
+            store.shutdown();
+            println!(
+                "{:<34} {:<10} {:<6} {:<20} status",
+                "id", "key", "source", "created"
+            );
+            for key in listed? {
+                println!(
+                    "{:<34} {:<10} {:<6} {:<20} {}",
+                    key.id,
+                    key.display,
+                    key.source,
+                    render::timestamp(key.created_at),
+                    if key.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    }
+                );
+            }
+            Ok(())
+        }
+        Command::PlatformKeys {
+            command: PlatformKeysCommand::Revoke { key_id, database },
+        } => {
+            let store = open(&database).await?;
+            let now = clock.now();
+            let revoked = store
+                .write(move |tx| flows::accounts::revoke_platform_key(tx, &key_id, now))
+                .await;
+            store.shutdown();
+            if revoked.map_err(flow_error)? {
+                println!("revoked");
+                Ok(())
+            } else {
+                Err("no such active platform key".into())
+            }
         }
         Command::Keys { command } => keys(command, &clock).await,
         Command::Settle {
@@ -315,6 +450,34 @@ async fn run(command: Command) -> Result<(), String> {
                 outcome.paid.len()
             );
             Ok(())
+        }
+    }
+}
+
+/// Every account, newest first, read a page at a time.
+async fn all_accounts(store: &Store) -> Result<Vec<crate::store::AccountRecord>, String> {
+    use crate::store::{Cursor, ListError, ListQuery};
+    let mut all = Vec::new();
+    let mut cursor = Cursor::None;
+    loop {
+        let query = ListQuery {
+            limit: vinr_domain::limits::LIST_LIMIT_MAX,
+            cursor,
+            created_gte: None,
+            created_lt: None,
+        };
+        let page = store
+            .read(move |reader| reader.list_accounts(&query))
+            .await
+            .map_err(|error: ListError| match error {
+                ListError::Store(error) => error.to_string(),
+                ListError::UnknownCursor { id, .. } => format!("the account {id} went away"),
+            })?;
+        let last = page.items.last().map(|account| account.id.clone());
+        all.extend(page.items);
+        match (page.has_more, last) {
+            (true, Some(id)) => cursor = Cursor::StartingAfter(id),
+            _ => return Ok(all),
         }
     }
 }

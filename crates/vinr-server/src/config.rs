@@ -18,6 +18,8 @@ use vinr_domain::limits::{
 use vinr_domain::settlement::Schedule;
 use vinr_domain::Mode;
 
+use crate::redacted::Redacted;
+
 /// The `[webhooks]` table lives with the webhook rules it configures.
 pub use crate::webhooks::WebhooksConfig;
 
@@ -359,6 +361,8 @@ pub struct Settings {
     pub webhooks: WebhooksConfig,
     pub pricing: Pricings,
     pub settlements: SettlementSettings,
+    /// `VINR_PLATFORM_KEY` (SPEC §10): a platform key made sure of at start, stored hashed.
+    pub platform_key: Option<Redacted<String>>,
 }
 
 impl Settings {
@@ -445,6 +449,7 @@ impl Settings {
             webhooks: file.webhooks,
             pricing,
             settlements,
+            platform_key: None,
         })
     }
 

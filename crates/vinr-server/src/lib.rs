@@ -4,7 +4,8 @@
 //! 1. [`http`] — the connection loop (header and idle timeouts, a cap below the file limit),
 //!    router and layers (request id, metrics, panic catcher), thin handlers, body parsing and
 //!    the one error type.
-//! 2. [`auth`] — API key → account + mode + scopes; rate limits.
+//! 2. [`auth`] — API key → account + mode + scopes (a platform key on the accounts routes);
+//!    rate limits.
 //! 3. [`idempotency`] — Fresh | Replay | Mismatch | InUse, before any work.
 //! 4. [`flows`] — create, pay, capture, cancel: one transaction each, pure domain rules inside.
 //! 5. [`store`] — the `Tx`/`Reader` traits and the SQLite backend (group commit).

@@ -103,6 +103,16 @@ pub async fn start_with_workers(
     // Everything that can fail without the database first: a first start that stopped after
     // bootstrapping the sandbox account would have made a key nobody was ever shown.
     let webhooks = Arc::new(Sender::new(&settings.webhooks)?);
+    if let Some(platform_key) = &settings.platform_key {
+        if !crate::keys::is_platform_key_shape(platform_key.expose()) {
+            return Err(format!(
+                "VINR_PLATFORM_KEY: a platform key is `plk_` and {} to {} characters of \
+                 A-Z a-z 0-9 _ -",
+                vinr_domain::limits::PLATFORM_KEY_SECRET_CHARS_MIN,
+                vinr_domain::limits::PLATFORM_KEY_SECRET_CHARS_MAX
+            ));
+        }
+    }
     let listener = connections::bind(settings.listen)
         .map_err(|error| format!("cannot listen on {}: {error}", settings.listen))?;
     let addr = listener.local_addr().map_err(|error| error.to_string())?;
@@ -117,6 +127,16 @@ pub async fn start_with_workers(
         .write(move |tx| flows::accounts::first_start(tx, now))
         .await
         .map_err(|error| format!("cannot prepare the database: {error:?}"))?;
+    if let Some(platform_key) = settings.platform_key.clone() {
+        let added = store
+            .write(move |tx| flows::accounts::ensure_platform_key(tx, platform_key.expose(), now))
+            .await
+            .map_err(|error| match error {
+                flows::FlowError::Invalid { param, message } => format!("{param}: {message}"),
+                other => format!("cannot store the platform key: {other:?}"),
+            })?;
+        tracing::info!(added, "platform key from VINR_PLATFORM_KEY");
+    }
     let bootstrapped = bootstrap.map(|(account, key)| Bootstrapped {
         account_id: account.id,
         secret_key: key.secret,

@@ -629,3 +629,81 @@ pub struct RunSettlementsRequest {}
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestWebhookRequest {}
+
+/// Body of `POST /v1/accounts` (platform key).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccountRequest {
+    /// 1 to 200 characters (surrounding spaces are dropped); shown on the checkout page.
+    #[schema(example = "CI worker 3")]
+    pub name: String,
+}
+
+/// Body of `POST /v1/accounts/:id` (platform key).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAccountRequest {
+    /// The new name, 1 to 200 characters; shown on the checkout page.
+    pub name: String,
+}
+
+/// A merchant account as a platform key sees it. `secretKey` is present only in the answer to
+/// its creation.
+// `Debug` is written by hand below: it must not print the key.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct Account {
+    #[schema(example = "acct_0Vc0Q2m8kX1b4ZpT7rWq9nLs")]
+    pub id: String,
+    /// Always `account`.
+    pub object: String,
+    pub name: String,
+    pub created_at: String,
+    /// The account's first `sk_test_…` key: shown once, in the answer to `POST /v1/accounts`.
+    #[serde(rename = "secretKey", default, skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<String>,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// A page of accounts, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AccountList {
+    /// Always `list`.
+    pub object: String,
+    pub data: Vec<Account>,
+    pub has_more: bool,
+    pub next_cursor: Option<String>,
+}
+
+/// The answer to `DELETE /v1/accounts/:id`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeletedAccount {
+    pub id: String,
+    /// Always `account`.
+    pub object: String,
+    /// Always `true`.
+    pub deleted: bool,
+}
+
+/// The caller's own account (`GET /v1/account`, any account key).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OwnAccount {
+    pub id: String,
+    /// Always `account`.
+    pub object: String,
+    pub name: String,
+    pub created_at: String,
+    /// Whether the key used is a live-mode key.
+    pub livemode: bool,
+}

@@ -13,7 +13,7 @@ use vinr_domain::limits::API_KEY_RANDOM_CHARS;
 use vinr_domain::Mode;
 
 use crate::config::Settings;
-use crate::keys::hash_key;
+use crate::keys::{hash_key, is_platform_key_shape, PLATFORM_KEY_PREFIX};
 use crate::store::{ApiKeyRecord, KeyKind, Scope, Store, StoreError};
 
 /// Every scope a restricted key may hold. `…:write` implies `…:read` of the same resource.
@@ -60,6 +60,28 @@ impl AuthContext {
 #[derive(Debug, Clone, Copy)]
 pub struct RequiredScope(pub Option<&'static str>);
 
+/// Marks a route that manages accounts: it takes a platform key ([`authenticate_platform`]),
+/// never an account's key.
+#[derive(Debug, Clone, Copy)]
+pub struct PlatformRoute;
+
+/// A platform key's caller: answered by [`authenticate_platform`].
+#[derive(Debug, Clone)]
+pub struct PlatformContext {
+    pub key_id: String,
+}
+
+impl PlatformContext {
+    /// The scope idempotency keys of platform requests are kept under: shared by every
+    /// platform key, apart from every account (no account id is `platform`).
+    pub fn idempotency_scope(&self) -> Scope {
+        Scope {
+            account_id: "platform".into(),
+            mode: Mode::Test,
+        }
+    }
+}
+
 fn key_grants(record: &ApiKeyRecord, needed: &str) -> bool {
     if record.kind == KeyKind::Secret {
         return true;
@@ -91,6 +113,10 @@ pub enum AuthFailure {
     Revoked,
     /// A restricted key without the scope the route needs.
     MissingScope(&'static str),
+    /// A valid account key on a route that manages accounts.
+    PlatformKeyRequired,
+    /// A valid platform key on a route of one account's objects.
+    AccountKeyRequired,
     /// The key could not be looked up.
     Store(StoreError),
 }
@@ -128,6 +154,10 @@ async fn resolve(
     headers: &HeaderMap,
 ) -> Result<ApiKeyRecord, AuthFailure> {
     let key = presented_key(headers)?;
+    if key.starts_with(PLATFORM_KEY_PREFIX) {
+        resolve_platform(store, key).await?;
+        return Err(AuthFailure::AccountKeyRequired);
+    }
     let claimed_mode = parse_key_shape(key).ok_or(AuthFailure::InvalidKey)?;
     if !settings.mode_enabled(claimed_mode) {
         return Err(AuthFailure::ModeNotServed(claimed_mode));
@@ -146,6 +176,39 @@ async fn resolve(
         return Err(AuthFailure::Revoked);
     }
     Ok(record)
+}
+
+async fn resolve_platform(store: &Store, key: &str) -> Result<PlatformContext, AuthFailure> {
+    if !is_platform_key_shape(key) {
+        return Err(AuthFailure::InvalidKey);
+    }
+    let hash = hash_key(key);
+    let record = store
+        .read(move |reader| reader.platform_key_by_hash(&hash))
+        .await?
+        .ok_or(AuthFailure::InvalidKey)?;
+    if !bool::from(record.key_hash.ct_eq(&hash)) {
+        return Err(AuthFailure::InvalidKey);
+    }
+    if record.revoked_at.is_some() {
+        return Err(AuthFailure::Revoked);
+    }
+    Ok(PlatformContext { key_id: record.id })
+}
+
+/// Who presents the platform key in `headers`: an unknown key is 401 as anywhere, a valid
+/// account key 403 ([`AuthFailure::PlatformKeyRequired`]).
+pub async fn authenticate_platform(
+    store: &Store,
+    settings: &Settings,
+    headers: &HeaderMap,
+) -> Result<PlatformContext, AuthFailure> {
+    let key = presented_key(headers)?;
+    if key.starts_with(PLATFORM_KEY_PREFIX) {
+        return resolve_platform(store, key).await;
+    }
+    resolve(store, settings, headers).await?;
+    Err(AuthFailure::PlatformKeyRequired)
 }
 
 /// Who presents the key in `headers`, if it is a live key of a served mode that grants

@@ -1,4 +1,5 @@
-//! Accounts and API keys: creation, revocation and the first start (the sandbox account and
+//! Accounts, API keys and platform keys: creation, renaming, deletion, revocation and the
+//! first start (the sandbox account and
 //! the card fingerprint secret). Keys are shown
 //! once, here, and stored only as a SHA-256 hash.
 
@@ -8,7 +9,7 @@ use vinr_domain::{Mode, UnixMillis};
 
 use super::FlowError;
 use crate::keys::{self, SecretKey};
-use crate::store::{AccountRecord, ApiKeyRecord, KeyKind, Tx};
+use crate::store::{AccountRecord, ApiKeyRecord, KeyKind, PlatformKeyRecord, Tx};
 
 /// A key as created: the record and, once only, the secret itself.
 pub struct CreatedKey {
@@ -61,13 +62,7 @@ pub fn create_account(
     name: &str,
     now: UnixMillis,
 ) -> Result<(AccountRecord, CreatedKey), FlowError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > ACCOUNT_NAME_LEN_MAX {
-        return Err(FlowError::Invalid {
-            param: "name",
-            message: format!("an account name has 1 to {ACCOUNT_NAME_LEN_MAX} characters"),
-        });
-    }
+    let name = account_name(name)?;
     let account = AccountRecord {
         id: new_id(Prefix::Account, now),
         name: name.to_owned(),
@@ -112,4 +107,128 @@ pub fn fingerprint_secret(tx: &mut Tx<'_>) -> Result<String, FlowError> {
     let secret = vinr_domain::ids::random_base62(43);
     tx.put_setting(NAME, &secret)?;
     Ok(secret)
+}
+
+/// An account's name as stored: trimmed, 1 to [`ACCOUNT_NAME_LEN_MAX`] characters, no control
+/// characters (the HTTP layer refuses those first; the command line relies on this check).
+fn account_name(name: &str) -> Result<&str, FlowError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > ACCOUNT_NAME_LEN_MAX {
+        return Err(FlowError::Invalid {
+            param: "name",
+            message: format!("an account name has 1 to {ACCOUNT_NAME_LEN_MAX} characters"),
+        });
+    }
+    if name.chars().any(char::is_control) {
+        return Err(FlowError::Invalid {
+            param: "name",
+            message: "an account name may hold no control characters".into(),
+        });
+    }
+    Ok(name)
+}
+
+/// Renames an account (the name the checkout page shows).
+pub fn rename_account(
+    tx: &mut Tx<'_>,
+    account_id: &str,
+    name: &str,
+) -> Result<AccountRecord, FlowError> {
+    let name = account_name(name)?;
+    tx.rename_account(account_id, name)?
+        .ok_or_else(|| FlowError::NotFound {
+            object: "account",
+            id: account_id.to_owned(),
+        })
+}
+
+/// Deletes an account, its keys and all its test-mode data, in one transaction; refused
+/// (nothing changes) while it has live-mode objects.
+pub fn delete_account(tx: &mut Tx<'_>, account_id: &str) -> Result<(), FlowError> {
+    if !tx.account_exists(account_id)? {
+        return Err(FlowError::NotFound {
+            object: "account",
+            id: account_id.to_owned(),
+        });
+    }
+    let live = tx.count_account_objects(account_id, Mode::Live)?.total();
+    if live > 0 {
+        return Err(FlowError::AccountHasLiveData {
+            account_id: account_id.to_owned(),
+            objects: live,
+        });
+    }
+    tx.delete_account_data(account_id, Mode::Test)?;
+    tx.delete_account(account_id)?;
+    Ok(())
+}
+
+/// A platform key as created: the record and, once only, the secret itself.
+pub struct CreatedPlatformKey {
+    pub record: PlatformKeyRecord,
+    pub secret: SecretKey,
+}
+
+fn platform_key_record(secret: &str, source: &str, now: UnixMillis) -> PlatformKeyRecord {
+    PlatformKeyRecord {
+        id: new_id(Prefix::PlatformKey, now),
+        key_hash: keys::hash_key(secret),
+        display: keys::display_key(secret),
+        source: source.to_owned(),
+        created_at: now,
+        revoked_at: None,
+    }
+}
+
+/// A new platform key (`vinr platform-keys create`), shown once.
+pub fn create_platform_key(
+    tx: &mut Tx<'_>,
+    now: UnixMillis,
+) -> Result<CreatedPlatformKey, FlowError> {
+    let secret = keys::generate_platform_key();
+    let record = platform_key_record(secret.expose(), "cli", now);
+    tx.insert_platform_key(&record)?;
+    Ok(CreatedPlatformKey { record, secret })
+}
+
+/// Revokes a platform key; answers whether an unrevoked key with this id was found.
+pub fn revoke_platform_key(
+    tx: &mut Tx<'_>,
+    key_id: &str,
+    now: UnixMillis,
+) -> Result<bool, FlowError> {
+    Ok(tx.revoke_platform_key(key_id, now)?)
+}
+
+/// Makes sure the platform key `secret` (from `VINR_PLATFORM_KEY`) exists, stored by its hash;
+/// a start with the same value finds it and keeps it. The variable names one key: a start with
+/// another value revokes the key an earlier value made (keys from `vinr platform-keys create`
+/// stay). Answers whether it was added now.
+pub fn ensure_platform_key(
+    tx: &mut Tx<'_>,
+    secret: &str,
+    now: UnixMillis,
+) -> Result<bool, FlowError> {
+    if !keys::is_platform_key_shape(secret) {
+        return Err(FlowError::Invalid {
+            param: "VINR_PLATFORM_KEY",
+            message: format!(
+                "a platform key is `plk_` and {} to {} characters of A-Z a-z 0-9 _ -",
+                vinr_domain::limits::PLATFORM_KEY_SECRET_CHARS_MIN,
+                vinr_domain::limits::PLATFORM_KEY_SECRET_CHARS_MAX
+            ),
+        });
+    }
+    // Nodes starting together with one value: the second waits, then finds the first's row.
+    tx.lock_exclusive("platform_key")?;
+    let hash = keys::hash_key(secret);
+    tx.revoke_other_env_platform_keys(&hash, now)?;
+    match tx.platform_key_by_hash_in_tx(&hash)? {
+        // Revoked (or made by the command line): the value stays as it is.
+        Some(_) => Ok(false),
+        None => {
+            tx.insert_platform_key(&platform_key_record(secret, "env", now))?;
+            Ok(true)
+        }
+    }
 }

@@ -31,6 +31,11 @@ pub enum FlowError {
         param: &'static str,
         message: String,
     },
+    /// The account has live-mode objects, which deleting it would destroy.
+    AccountHasLiveData {
+        account_id: String,
+        objects: u64,
+    },
     Store(StoreError),
 }
 

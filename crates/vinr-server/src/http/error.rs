@@ -216,6 +216,42 @@ impl ApiError {
         }
     }
 
+    /// 422 `account_has_live_data`: an account with live-mode objects is not deleted.
+    pub fn account_has_live_data(account_id: &str, objects: u64) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request_error",
+            "account_has_live_data",
+            format!(
+                "The account `{account_id}` has {objects} live-mode object(s); only accounts \
+                 with test-mode data alone can be deleted."
+            ),
+        )
+        .with_param("id")
+    }
+
+    /// 403 `platform_key_required`: an account's API key on a route that manages accounts.
+    pub fn platform_key_required() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "platform_key_required",
+            "This route manages accounts and needs a platform key (`plk_…`), not an account's \
+             API key.",
+        )
+    }
+
+    /// 403 `account_key_required`: a platform key on a route of one account's objects.
+    pub fn account_key_required() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "account_key_required",
+            "A platform key manages accounts only; use one of the account's API keys \
+             (`sk_…`/`rk_…`) for this route.",
+        )
+    }
+
     pub fn unauthenticated(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -321,6 +357,10 @@ impl From<FlowError> for ApiError {
             FlowError::State(error) => ApiError::state(error),
             FlowError::Refund(error) => ApiError::refund(error),
             FlowError::Invalid { param, message } => ApiError::invalid(param, message),
+            FlowError::AccountHasLiveData {
+                account_id,
+                objects,
+            } => ApiError::account_has_live_data(&account_id, objects),
             FlowError::Store(error) => error.into(),
         }
     }
@@ -349,6 +389,8 @@ impl From<AuthFailure> for ApiError {
             )),
             AuthFailure::Revoked => ApiError::unauthenticated("This API key has been revoked."),
             AuthFailure::MissingScope(scope) => ApiError::permission(scope),
+            AuthFailure::PlatformKeyRequired => ApiError::platform_key_required(),
+            AuthFailure::AccountKeyRequired => ApiError::account_key_required(),
             AuthFailure::Store(error) => error.into(),
         }
     }

@@ -3,6 +3,7 @@
 //! body parsing, the handler. The documented routes, with their scopes, come from the route
 //! table in [`routes`]; only the hosted checkout pages (not in the API document) are added here.
 
+pub mod accounts;
 pub mod auth;
 pub mod balance;
 pub mod body;

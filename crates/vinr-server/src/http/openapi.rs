@@ -59,6 +59,12 @@ mod contract;
         wire::DeletedWebhookEndpoint,
         wire::TestWebhookRequest,
         wire::RunSettlementsRequest,
+        wire::CreateAccountRequest,
+        wire::UpdateAccountRequest,
+        wire::Account,
+        wire::AccountList,
+        wire::DeletedAccount,
+        wire::OwnAccount,
     )),
     modifiers(&Security),
     tags(
@@ -70,6 +76,7 @@ mod contract;
         (name = "events", description = "Every state change, kept 30 days"),
         (name = "operations", description = "Health, readiness, metrics, this document"),
         (name = "webhooks", description = "Endpoints that receive every event, signed (Standard Webhooks)"),
+        (name = "accounts", description = "Merchant accounts, managed with a platform key (`plk_…`); `GET /v1/account` answers an account key's own"),
     )
 )]
 struct ApiDoc;
@@ -84,7 +91,10 @@ impl Modify for Security {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("`Authorization: Bearer sk_test_…`"))
+                    .description(Some(
+                        "`Authorization: Bearer sk_test_…` (the `/v1/accounts` routes: a \
+                         platform key, `Bearer plk_…`)",
+                    ))
                     .build(),
             ),
         );

@@ -16,8 +16,8 @@ use utoipa::openapi::path::{HttpMethod, PathItem, PathsBuilder};
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::RefOr;
 
-use crate::auth::RequiredScope;
-use crate::http::{balance, events, ops, payments, refunds, settlements, webhooks};
+use crate::auth::{PlatformRoute, RequiredScope};
+use crate::http::{accounts, balance, events, ops, payments, refunds, settlements, webhooks};
 use crate::state::AppState;
 
 /// Who may call a route.
@@ -27,9 +27,13 @@ pub enum Access {
     Public,
     /// An API key that grants this scope (`…:write` grants `…:read`, a secret key all).
     Scope(&'static str),
+    /// Any account's API key, restricted ones included.
+    AnyKey,
+    /// A platform key (`plk_…`): the routes that manage accounts.
+    Platform,
 }
 
-use Access::{Public, Scope};
+use Access::{AnyKey, Platform, Public, Scope};
 
 /// The table in a shape each consumer takes its part of.
 pub struct Table {
@@ -181,22 +185,47 @@ pub fn table() -> Table {
             webhooks::resend,
             Scope("webhooks:write"),
         )
+        // Accounts (SPEC §10): managed with a platform key; an account reads its own.
+        .route(accounts::__path_create, accounts::create, Platform)
+        .route(accounts::__path_list, accounts::list, Platform)
+        .route(accounts::__path_retrieve, accounts::retrieve, Platform)
+        .route(accounts::__path_update, accounts::update, Platform)
+        .route(accounts::__path_delete, accounts::delete, Platform)
+        .route(accounts::__path_own, accounts::own, AnyKey)
 }
 
 /// Middleware on the keyed routes, outside authentication: attaches the [`RequiredScope`] of
-/// the matched route and method, which [`super::auth::require_key`] checks the key against.
+/// the matched route and method, which [`super::auth::require_key`] checks the key against,
+/// or [`PlatformRoute`] for a route that takes a platform key.
 pub async fn attach_scope(mut request: Request, next: Next) -> Response {
-    let needed = request
+    let access = request
         .extensions()
         .get::<MatchedPath>()
-        .and_then(|path| required_scope(request.method(), path.as_str()));
+        .and_then(|path| access_of(request.method(), path.as_str()));
+    if access == Some(Platform) {
+        request.extensions_mut().insert(PlatformRoute);
+    }
+    let needed = match access {
+        Some(Scope(scope)) => Some(scope),
+        _ => None,
+    };
     request.extensions_mut().insert(RequiredScope(needed));
     next.run(request).await
 }
 
 /// The scope a request to the route `path` (as matched, e.g. `/v1/payments/{id}`) needs;
-/// `None` for a public route or a method the route does not have (answered 405).
+/// `None` for a route any key (or no key) may call or a method the route does not have.
+#[cfg(test)]
 fn required_scope(method: &Method, path: &str) -> Option<&'static str> {
+    match access_of(method, path) {
+        Some(Scope(scope)) => Some(scope),
+        _ => None,
+    }
+}
+
+/// Who may call the route `path` (as matched) with `method`; `None` for a method the route
+/// does not have (answered 405).
+fn access_of(method: &Method, path: &str) -> Option<Access> {
     static ACCESS: OnceLock<Vec<(Method, String, Access)>> = OnceLock::new();
     // axum answers HEAD with the GET handler.
     let method = if method == Method::HEAD {
@@ -208,10 +237,7 @@ fn required_scope(method: &Method, path: &str) -> Option<&'static str> {
         .get_or_init(|| table().access)
         .iter()
         .find(|(m, p, _)| m == method && p == path)
-        .and_then(|(_, _, access)| match access {
-            Public => None,
-            Scope(scope) => Some(*scope),
-        })
+        .map(|(_, _, access)| *access)
 }
 
 impl Default for Table {
@@ -251,7 +277,7 @@ impl Table {
             self.access.push((http, path.clone(), access));
             let router = match access {
                 Public => &mut self.public,
-                Scope(_) => &mut self.keyed,
+                Scope(_) | AnyKey | Platform => &mut self.keyed,
             };
             *router = std::mem::take(router).route(&path, on(filter, handler.clone()));
         }
@@ -315,12 +341,21 @@ mod tests {
                 "/v1/settlements/{id}/transactions",
                 Some("settlements:read"),
             ),
+            (Method::GET, "/v1/account", None),
             (Method::GET, "/healthz", None),
             (Method::GET, "/v1/openapi.json", None),
         ];
         for (method, path, scope) in cases {
             assert_eq!(required_scope(&method, path), scope, "{method} {path}");
         }
+        for (method, path) in [
+            (Method::POST, "/v1/accounts"),
+            (Method::HEAD, "/v1/accounts"),
+            (Method::DELETE, "/v1/accounts/{id}"),
+        ] {
+            assert_eq!(access_of(&method, path), Some(Platform), "{method} {path}");
+        }
+        assert_eq!(access_of(&Method::GET, "/v1/account"), Some(AnyKey));
     }
 
     #[test]
@@ -329,7 +364,12 @@ mod tests {
         for (method, path, access) in &table.access {
             assert_eq!(
                 path.starts_with("/v1/") && path != "/v1/openapi.json",
-                matches!(access, Scope(_)),
+                matches!(access, Scope(_) | AnyKey | Platform),
+                "{method} {path}"
+            );
+            assert_eq!(
+                path.starts_with("/v1/accounts"),
+                *access == Platform,
                 "{method} {path}"
             );
             if let Scope(scope) = access {

@@ -45,6 +45,7 @@ const MIGRATIONS: &[(i64, &str, Ddl)] = &[
     (7, "settlements", per_dialect!("0007_settlements.sql")),
     (8, "payouts", per_dialect!("0008_payouts.sql")),
     (9, "balance_totals", common!("0009_balance_totals.sql")),
+    (10, "platform_keys", per_dialect!("0010_platform_keys.sql")),
 ];
 
 impl Ddl {

@@ -83,6 +83,40 @@ pub struct AccountRecord {
     pub created_at: UnixMillis,
 }
 
+/// A platform key (`plk_…`, SPEC §10): manages accounts; only its hash is stored.
+#[derive(Debug, Clone)]
+pub struct PlatformKeyRecord {
+    pub id: String,
+    pub key_hash: [u8; 32],
+    pub display: String,
+    /// `cli` (`vinr platform-keys create`) or `env` (`VINR_PLATFORM_KEY`).
+    pub source: String,
+    pub created_at: UnixMillis,
+    pub revoked_at: Option<UnixMillis>,
+}
+
+/// What an account holds in one mode, as deleting it counts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountObjects {
+    pub payments: u64,
+    pub refunds: u64,
+    pub events: u64,
+    pub balance_transactions: u64,
+    pub settlements: u64,
+    pub webhook_endpoints: u64,
+}
+
+impl AccountObjects {
+    pub fn total(&self) -> u64 {
+        self.payments
+            + self.refunds
+            + self.events
+            + self.balance_transactions
+            + self.settlements
+            + self.webhook_endpoints
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
     Secret,
@@ -307,6 +341,14 @@ impl Cursor {
         match self {
             Cursor::EndingBefore(_) => "ending_before",
             Cursor::None | Cursor::StartingAfter(_) => "starting_after",
+        }
+    }
+
+    /// The object id the cursor names, if any.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Cursor::None => None,
+            Cursor::StartingAfter(id) | Cursor::EndingBefore(id) => Some(id),
         }
     }
 

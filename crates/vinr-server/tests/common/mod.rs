@@ -82,6 +82,8 @@ pub struct Options {
     /// webhooks): the test runs their passes itself (`vinr_server::workers::*::step`), so
     /// nothing happens behind its back and "nothing happened" follows a pass that ran.
     pub stepped_workers: bool,
+    /// `VINR_PLATFORM_KEY`: a platform key the server makes sure of at start.
+    pub platform_key: Option<String>,
 }
 
 pub struct TestServer {
@@ -133,8 +135,11 @@ impl TestServer {
             ..FileConfig::default()
         };
         let listen: SocketAddr = "127.0.0.1:0".parse().expect("a socket address");
-        let settings = Settings::new(listen, database_url, options.public_url, file)
+        let mut settings = Settings::new(listen, database_url, options.public_url, file)
             .expect("valid test settings");
+        settings.platform_key = options
+            .platform_key
+            .map(vinr_server::redacted::Redacted::new);
         let clock = options.clock.unwrap_or_else(manual_clock);
         let live: Option<Arc<dyn Processor>> = options
             .live_sandbox
@@ -261,6 +266,18 @@ impl TestServer {
             .await
             .expect("key created");
         (key.record.id, self.client(key.secret.expose()))
+    }
+
+    /// An API with a new platform key (`plk_…`), made through the real flow.
+    pub async fn platform_api(&self) -> Api {
+        let now = self.clock.now();
+        let key = self
+            .app()
+            .store
+            .write(move |tx| vinr_server::flows::accounts::create_platform_key(tx, now))
+            .await
+            .expect("platform key created");
+        self.client(key.secret.expose())
     }
 
     pub async fn revoke(&self, key_id: &str) {

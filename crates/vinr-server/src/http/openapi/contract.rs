@@ -10,11 +10,11 @@
 use serde_json::{json, Map, Value};
 use vinr_domain::ledger::BalanceType;
 use vinr_domain::limits::{
-    AMOUNT_MINOR_UNITS_MAX, AMOUNT_MINOR_UNITS_MIN, CARD_EXPIRY_YEAR_MAX, CARD_EXPIRY_YEAR_MIN,
-    CARD_NUMBER_DIGITS_MAX, CARD_NUMBER_DIGITS_MIN, IDEMPOTENCY_KEY_LEN_MAX, LIST_LIMIT_DEFAULT,
-    LIST_LIMIT_MAX, METADATA_KEYS_MAX, METADATA_KEY_LEN_MAX, METADATA_VALUE_LEN_MAX,
-    PAYMENT_DESCRIPTION_CHARS_MAX, RETURN_URL_LEN_MAX, WEBHOOK_DESCRIPTION_CHARS_MAX,
-    WEBHOOK_URL_BYTES_MAX,
+    ACCOUNT_NAME_LEN_MAX, AMOUNT_MINOR_UNITS_MAX, AMOUNT_MINOR_UNITS_MIN, CARD_EXPIRY_YEAR_MAX,
+    CARD_EXPIRY_YEAR_MIN, CARD_NUMBER_DIGITS_MAX, CARD_NUMBER_DIGITS_MIN, IDEMPOTENCY_KEY_LEN_MAX,
+    LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, METADATA_KEYS_MAX, METADATA_KEY_LEN_MAX,
+    METADATA_VALUE_LEN_MAX, PAYMENT_DESCRIPTION_CHARS_MAX, RETURN_URL_LEN_MAX,
+    WEBHOOK_DESCRIPTION_CHARS_MAX, WEBHOOK_URL_BYTES_MAX,
 };
 use vinr_domain::settlement::SettlementStatus;
 use vinr_domain::{Currency, PaymentStatus, RefundReason};
@@ -79,6 +79,12 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("get", "/v1/events", "listEvents"),
     ("get", "/v1/events/{id}", "getEvent"),
     ("post", "/v1/events/{id}/resend", "resendEvent"),
+    ("post", "/v1/accounts", "createAccount"),
+    ("get", "/v1/accounts", "listAccounts"),
+    ("get", "/v1/accounts/{id}", "getAccount"),
+    ("post", "/v1/accounts/{id}", "updateAccount"),
+    ("delete", "/v1/accounts/{id}", "deleteAccount"),
+    ("get", "/v1/account", "getOwnAccount"),
     ("post", "/v1/webhooks", "createWebhook"),
     ("get", "/v1/webhooks", "listWebhooks"),
     ("get", "/v1/webhooks/{id}", "getWebhook"),
@@ -257,6 +263,14 @@ fn request_schemas(document: &mut Value) {
     let id = json!({"minLength": 1, "pattern": NO_CONTROL});
 
     constrain(document, "CreatePaymentRequest", "amount", amount_schema());
+    for component in ["CreateAccountRequest", "UpdateAccountRequest"] {
+        constrain(
+            document,
+            component,
+            "name",
+            json!({"minLength": 1, "maxLength": ACCOUNT_NAME_LEN_MAX, "pattern": NO_CONTROL}),
+        );
+    }
     constrain(
         document,
         "CreatePaymentRequest",

@@ -3,8 +3,13 @@
 use sha2::{Digest, Sha256};
 use vinr_domain::UnixMillis;
 
+use vinr_domain::Mode;
+
+use super::list::Listed;
 use super::{args, count, first, rows, Dialect, Reader, Row, Run, Sql, Tx};
-use crate::store::{AccountRecord, ApiKeyRecord, KeyKind, StoreError};
+use crate::store::{
+    AccountObjects, AccountRecord, ApiKeyRecord, KeyKind, ListError, ListQuery, Page, StoreError,
+};
 
 pub const API_KEY_COLUMNS: &str =
     "id, account_id, mode, kind, scopes, key_hash, display, created_at, revoked_at";
@@ -29,6 +34,14 @@ fn api_key(row: &mut Row) -> Result<ApiKeyRecord, StoreError> {
         revoked_at: row.opt_at()?,
     })
 }
+
+pub const ACCOUNT_COLUMNS: &str = "id, name, created_at";
+
+const ACCOUNTS: Listed<AccountRecord> = Listed {
+    table: "accounts",
+    columns: ACCOUNT_COLUMNS,
+    read: account,
+};
 
 fn account(row: &mut Row) -> Result<AccountRecord, StoreError> {
     Ok(AccountRecord {
@@ -69,6 +82,84 @@ impl Tx<'_> {
     pub fn account_exists(&mut self, account_id: &str) -> Result<bool, StoreError> {
         static EXISTS: Sql = Sql::new("SELECT 1 FROM accounts WHERE id = $1");
         Ok(self.query_opt(&EXISTS, &args![account_id])?.is_some())
+    }
+
+    /// Renames an account; answers the account after the change, `None` if there is none.
+    pub fn rename_account(
+        &mut self,
+        account_id: &str,
+        name: &str,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        static RENAME: Sql = Sql::new("UPDATE accounts SET name = $2 WHERE id = $1");
+        static GET: Sql = Sql::new("SELECT {account_columns} FROM accounts WHERE id = $1");
+        if self.execute(&RENAME, &args![account_id, name])? == 0 {
+            return Ok(None);
+        }
+        first(self.query_opt(&GET, &args![account_id])?, account)
+    }
+
+    /// The objects `account_id` has in `mode` (what makes an account not deletable in live
+    /// mode).
+    pub fn count_account_objects(
+        &mut self,
+        account_id: &str,
+        mode: Mode,
+    ) -> Result<AccountObjects, StoreError> {
+        static PAYMENTS: Sql =
+            Sql::new("SELECT count(*) FROM payments WHERE account_id = $1 AND mode = $2");
+        static REFUNDS: Sql =
+            Sql::new("SELECT count(*) FROM refunds WHERE account_id = $1 AND mode = $2");
+        static EVENTS: Sql =
+            Sql::new("SELECT count(*) FROM events WHERE account_id = $1 AND mode = $2");
+        static BALANCE_TRANSACTIONS: Sql = Sql::new(
+            "SELECT count(*) FROM balance_transactions WHERE account_id = $1 AND mode = $2",
+        );
+        static SETTLEMENTS: Sql =
+            Sql::new("SELECT count(*) FROM settlements WHERE account_id = $1 AND mode = $2");
+        static WEBHOOK_ENDPOINTS: Sql =
+            Sql::new("SELECT count(*) FROM webhook_endpoints WHERE account_id = $1 AND mode = $2");
+        let mut counted = |sql: &'static Sql| -> Result<u64, StoreError> {
+            count(self.query_opt(sql, &args![account_id, mode])?)
+        };
+        Ok(AccountObjects {
+            payments: counted(&PAYMENTS)?,
+            refunds: counted(&REFUNDS)?,
+            events: counted(&EVENTS)?,
+            balance_transactions: counted(&BALANCE_TRANSACTIONS)?,
+            settlements: counted(&SETTLEMENTS)?,
+            webhook_endpoints: counted(&WEBHOOK_ENDPOINTS)?,
+        })
+    }
+
+    /// Deletes everything `account_id` holds in `mode`: payments, refunds, events, the ledger
+    /// and balance, settlements, webhook endpoints (their deliveries go with them, by the
+    /// foreign key) and attempts, and idempotency keys. Keys and the account stay.
+    pub fn delete_account_data(&mut self, account_id: &str, mode: Mode) -> Result<(), StoreError> {
+        static DELETES: [Sql; 10] = [
+            Sql::new("DELETE FROM refunds WHERE account_id = $1 AND mode = $2"),
+            Sql::new("DELETE FROM payments WHERE account_id = $1 AND mode = $2"),
+            Sql::new("DELETE FROM events WHERE account_id = $1 AND mode = $2"),
+            Sql::new("DELETE FROM ledger_entries WHERE account_id = $1 AND mode = $2"),
+            Sql::new("DELETE FROM balance_totals WHERE account_id = $1 AND mode = $2"),
+            Sql::new("DELETE FROM balance_transactions WHERE account_id = $1 AND mode = $2"),
+            Sql::new("DELETE FROM settlements WHERE account_id = $1 AND mode = $2"),
+            Sql::new("DELETE FROM webhook_attempts WHERE account_id = $1 AND mode = $2"),
+            Sql::new("DELETE FROM webhook_endpoints WHERE account_id = $1 AND mode = $2"),
+            Sql::new("DELETE FROM idempotency_keys WHERE account_id = $1 AND mode = $2"),
+        ];
+        for sql in &DELETES {
+            self.execute(sql, &args![account_id, mode])?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the account and all its keys (every mode); answers whether it existed. Its
+    /// data must be gone already ([`Tx::delete_account_data`]).
+    pub fn delete_account(&mut self, account_id: &str) -> Result<bool, StoreError> {
+        static KEYS: Sql = Sql::new("DELETE FROM api_keys WHERE account_id = $1");
+        static ACCOUNT: Sql = Sql::new("DELETE FROM accounts WHERE id = $1");
+        self.execute(&KEYS, &args![account_id])?;
+        Ok(self.execute(&ACCOUNT, &args![account_id])? == 1)
     }
 
     pub fn count_accounts(&mut self) -> Result<u64, StoreError> {
@@ -153,7 +244,12 @@ impl Reader<'_> {
     }
 
     pub fn get_account(&mut self, account_id: &str) -> Result<Option<AccountRecord>, StoreError> {
-        static GET: Sql = Sql::new("SELECT id, name, created_at FROM accounts WHERE id = $1");
+        static GET: Sql = Sql::new("SELECT {account_columns} FROM accounts WHERE id = $1");
         first(self.query_opt(&GET, &args![account_id])?, account)
+    }
+
+    /// Every account, newest first, a page at a time.
+    pub fn list_accounts(&mut self, query: &ListQuery) -> Result<Page<AccountRecord>, ListError> {
+        self.list_unscoped(&ACCOUNTS, query)
     }
 }

@@ -30,8 +30,7 @@ impl Reader<'_> {
     }
 
     /// Runs a newest-first list query over `listed` confined to `scope`, with extra equality
-    /// filters (all must match), `created` bounds and a cursor. Fetches one row more than
-    /// asked to learn `has_more` without a count.
+    /// filters (all must match), `created` bounds and a cursor.
     pub(super) fn list<T>(
         &mut self,
         listed: &Listed<T>,
@@ -39,42 +38,84 @@ impl Reader<'_> {
         filters: &[(&str, &str)],
         query: &ListQuery,
     ) -> Result<Page<T>, ListError> {
+        let mut conditions = "account_id = $1 AND mode = $2".to_owned();
+        let mut args: Vec<Value<'_>> =
+            vec![Value::from(&scope.account_id), Value::from(scope.mode)];
+        for (column, value) in filters {
+            args.push(Value::from(*value));
+            conditions.push_str(&format!(" AND {column} = ${}", args.len()));
+        }
+        let cursor_seq = match query.cursor.id() {
+            None => None,
+            Some(id) => Some(
+                self.seq_of(listed.table, scope, id)?
+                    .ok_or_else(|| query.cursor.unknown(id))?,
+            ),
+        };
+        self.page(listed, conditions, args, cursor_seq, query)
+    }
+
+    /// A newest-first list over a table that belongs to no account (the accounts themselves),
+    /// with `created` bounds and a cursor.
+    pub(super) fn list_unscoped<T>(
+        &mut self,
+        listed: &Listed<T>,
+        query: &ListQuery,
+    ) -> Result<Page<T>, ListError> {
+        let cursor_seq = match query.cursor.id() {
+            None => None,
+            Some(id) => {
+                let sql = format!("SELECT seq FROM {} WHERE id = $1", listed.table);
+                let row = self
+                    .conn
+                    .query(&sql, &[Value::from(id)])?
+                    .into_iter()
+                    .next();
+                match row {
+                    Some(mut row) => Some(row.int()?),
+                    None => return Err(query.cursor.unknown(id)),
+                }
+            }
+        };
+        self.page(listed, "1 = 1".to_owned(), Vec::new(), cursor_seq, query)
+    }
+
+    /// The page of `listed` whose rows meet `conditions` (over `args`), after or before the row
+    /// numbered `cursor_seq`. Fetches one row more than asked to learn `has_more` without a
+    /// count.
+    fn page<T>(
+        &mut self,
+        listed: &Listed<T>,
+        mut conditions: String,
+        mut args: Vec<Value<'_>>,
+        cursor_seq: Option<i64>,
+        query: &ListQuery,
+    ) -> Result<Page<T>, ListError> {
         let Listed {
             table,
             columns,
             read,
         } = *listed;
-        let mut sql = format!("SELECT {columns} FROM {table} WHERE account_id = $1 AND mode = $2");
-        let mut args: Vec<Value<'_>> =
-            vec![Value::from(&scope.account_id), Value::from(scope.mode)];
-        for (column, value) in filters {
-            args.push(Value::from(*value));
-            sql.push_str(&format!(" AND {column} = ${}", args.len()));
-        }
         if let Some(gte) = query.created_gte {
             args.push(Value::from(gte));
-            sql.push_str(&format!(" AND created_at >= ${}", args.len()));
+            conditions.push_str(&format!(" AND created_at >= ${}", args.len()));
         }
         if let Some(lt) = query.created_lt {
             args.push(Value::from(lt));
-            sql.push_str(&format!(" AND created_at < ${}", args.len()));
+            conditions.push_str(&format!(" AND created_at < ${}", args.len()));
         }
-        let (cursor_id, older) = match &query.cursor {
-            Cursor::None => (None, true),
-            Cursor::StartingAfter(id) => (Some(id), true),
-            Cursor::EndingBefore(id) => (Some(id), false),
-        };
-        if let Some(id) = cursor_id {
-            let seq = self
-                .seq_of(table, scope, id)?
-                .ok_or_else(|| query.cursor.unknown(id))?;
+        let older = !matches!(query.cursor, Cursor::EndingBefore(_));
+        if let Some(seq) = cursor_seq {
             args.push(Value::Int(seq));
             let op = if older { "<" } else { ">" };
-            sql.push_str(&format!(" AND seq {op} ${}", args.len()));
+            conditions.push_str(&format!(" AND seq {op} ${}", args.len()));
         }
         let order = if older { "DESC" } else { "ASC" };
         args.push(Value::from(query.limit + 1));
-        sql.push_str(&format!(" ORDER BY seq {order} LIMIT ${}", args.len()));
+        let sql = format!(
+            "SELECT {columns} FROM {table} WHERE {conditions} ORDER BY seq {order} LIMIT ${}",
+            args.len()
+        );
         let mut items = super::rows(self.conn.query(&sql, &args)?, read)?;
         let has_more = items.len() > query.limit as usize;
         items.truncate(query.limit as usize);

@@ -21,6 +21,7 @@ mod idempotency;
 mod ledger;
 mod list;
 mod payments;
+mod platform_keys;
 mod refunds;
 mod settlements;
 mod webhooks;
@@ -191,6 +192,8 @@ const COLUMN_LISTS: &[(&str, &str)] = &[
     ("{refund_columns}", refunds::COLUMNS),
     ("{event_columns}", events::COLUMNS),
     ("{api_key_columns}", accounts::API_KEY_COLUMNS),
+    ("{platform_key_columns}", platform_keys::COLUMNS),
+    ("{account_columns}", accounts::ACCOUNT_COLUMNS),
     ("{balance_transaction_columns}", ledger::COLUMNS),
     ("{settlement_columns}", settlements::COLUMNS),
     ("{endpoint_columns}", webhooks::ENDPOINT_COLUMNS),
