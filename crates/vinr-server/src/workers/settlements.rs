@@ -67,6 +67,9 @@ async fn settle_due(
         }
         let cutoff = if selection.on_demand {
             Some(now)
+        } else if group.scope.mode == Mode::Test && settings.test_manual {
+            // `test_schedule = "manual"`: test mode is settled on demand only.
+            None
         } else {
             settings.schedule(&group.scope.account_id).cutoff(
                 group.scope.mode,
@@ -130,7 +133,9 @@ async fn send_payouts(
 fn periods(settings: &SettlementSettings, now: UnixMillis) -> [Option<UnixMillis>; 3] {
     let interval = settings.test_interval_minutes;
     [
-        Schedule::Daily.cutoff(Mode::Test, now, interval),
+        Schedule::Daily
+            .cutoff(Mode::Test, now, interval)
+            .filter(|_| !settings.test_manual),
         Schedule::Daily.cutoff(Mode::Live, now, interval),
         Schedule::Weekly.cutoff(Mode::Live, now, interval),
     ]
