@@ -159,7 +159,7 @@ pub fn bootstrap(
         return Ok(None);
     };
     // The hash covers the `sk_test_` prefix: a match is a secret test key.
-    if let Some(existing) = tx.api_key_by_hash(&keys::hash_key(fixed.expose()))? {
+    if let Some(existing) = tx.api_key_of_hash(&keys::hash_key(fixed.expose()))? {
         return Ok(existing
             .revoked_at
             .map(|_| SandboxStart::KeyRevoked { key_id: existing.id }));

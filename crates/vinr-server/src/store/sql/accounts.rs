@@ -55,7 +55,8 @@ pub(super) fn lock_key(parts: &[&str]) -> i64 {
 static API_KEY_BY_HASH: Sql = Sql::new("SELECT {api_key_columns} FROM api_keys WHERE key_hash = $1");
 
 impl Tx<'_> {
-    pub fn api_key_by_hash(
+    /// The key whose hash is `key_hash` (as [`Reader::api_key_by_hash`], inside a write).
+    pub fn api_key_of_hash(
         &mut self,
         key_hash: &[u8; 32],
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
