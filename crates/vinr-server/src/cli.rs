@@ -33,7 +33,7 @@ struct Cli {
 struct Database {
     /// `sqlite://PATH` (a file; `serve` and `migrate` create it if missing) or
     /// `postgres://user[:password]@host:port/db` (an existing database). Commands other than
-    /// `serve` and `migrate` never create a database: with none there they fail
+    /// `serve` and `migrate` never create a database: with none there they exit non-zero (`no database at …`)
     #[arg(long, env = "VINR_DATABASE_URL", default_value = DATABASE_URL_DEFAULT)]
     database_url: String,
 }
@@ -626,12 +626,10 @@ async fn serve(settings: Settings) -> Result<(), String> {
                 last4(&made.secret_key)
             );
         }
-        (Some(made), _) => {
-            print_created("the sandbox account", &made.account_id, &made.secret_key)
+        (Some(made), _) => print_created("the sandbox account", &made.account_id, &made.secret_key),
+        (None, Some(account_id)) => {
+            println!("Added the test secret key {source} gives to the sandbox account {account_id}")
         }
-        (None, Some(account_id)) => println!(
-            "Added the test secret key {source} gives to the sandbox account {account_id}"
-        ),
         (None, None) => {}
     }
     println!("vinr listening on http://{}", running.addr);

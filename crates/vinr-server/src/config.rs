@@ -9,11 +9,11 @@ use std::path::Path;
 use serde::Deserialize;
 use vinr_domain::ledger::Pricing;
 use vinr_domain::limits::{
-    AMOUNT_MINOR_UNITS_MAX, API_KEY_CHARS_MAX, SANDBOX_SECRET_KEY_CHARS_MIN, AUTHORIZATION_TTL_MS_DEFAULT, HTTP_BODY_READ_TIMEOUT_MS_DEFAULT,
-    HTTP_CONNECTIONS_MAX, HTTP_HEADER_READ_TIMEOUT_MS_DEFAULT,
+    AMOUNT_MINOR_UNITS_MAX, API_KEY_CHARS_MAX, AUTHORIZATION_TTL_MS_DEFAULT,
+    HTTP_BODY_READ_TIMEOUT_MS_DEFAULT, HTTP_CONNECTIONS_MAX, HTTP_HEADER_READ_TIMEOUT_MS_DEFAULT,
     HTTP_KEEP_ALIVE_IDLE_TIMEOUT_MS_DEFAULT, HTTP_TIMEOUT_MS_MAX, HTTP_TIMEOUT_MS_MIN,
     IDEMPOTENCY_RETENTION_HOURS_MAX, IDEMPOTENCY_RETENTION_MS_DEFAULT, PAYMENT_EXPIRY_MS_DEFAULT,
-    PRICING_PERCENT_BPS_MAX,
+    PRICING_PERCENT_BPS_MAX, SANDBOX_SECRET_KEY_CHARS_MIN,
 };
 use vinr_domain::settlement::Schedule;
 use vinr_domain::Mode;
@@ -364,9 +364,10 @@ impl SandboxConfig {
             "sandbox.secret_key"
         };
         // The message never repeats the value: it is a secret.
-        let random = secret.expose().strip_prefix("sk_test_").ok_or_else(|| {
-            format!("{source}: a sandbox secret key starts with `sk_test_`")
-        })?;
+        let random = secret
+            .expose()
+            .strip_prefix("sk_test_")
+            .ok_or_else(|| format!("{source}: a sandbox secret key starts with `sk_test_`"))?;
         if !(SANDBOX_SECRET_KEY_CHARS_MIN..=API_KEY_CHARS_MAX).contains(&random.len())
             || !random.bytes().all(|b| b.is_ascii_alphanumeric())
         {
@@ -652,9 +653,15 @@ mod tests {
         assert!(!format!("{file:?}").contains(&good), "Debug shows the key");
         let settings =
             Settings::new(listen, DATABASE_URL_DEFAULT.into(), None, file).expect("valid");
-        assert!(!format!("{settings:?}").contains(&good), "Debug shows the key");
+        assert!(
+            !format!("{settings:?}").contains(&good),
+            "Debug shows the key"
+        );
         let key = settings.sandbox_key.expect("a key");
-        assert_eq!((key.secret.expose(), key.source), (&good, "sandbox.secret_key"));
+        assert_eq!(
+            (key.secret.expose(), key.source),
+            (&good, "sandbox.secret_key")
+        );
         for bad in [
             format!("sk_test_{}", "a".repeat(31)),
             format!("sk_live_{}", "a".repeat(40)),

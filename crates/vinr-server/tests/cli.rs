@@ -351,7 +351,12 @@ async fn commands_other_than_serve_and_migrate_never_create_a_database() {
     let url = format!("sqlite://{}", missing.display());
     let commands: [&[&str]; 6] = [
         &["accounts", "create", "--name", "Shop"],
-        &["keys", "create", "--account", "acct_000000000000000000000000"],
+        &[
+            "keys",
+            "create",
+            "--account",
+            "acct_000000000000000000000000",
+        ],
         &["keys", "list", "--account", "acct_000000000000000000000000"],
         &["keys", "revoke", "key_000000000000000000000000"],
         &["settle"],
@@ -370,8 +375,16 @@ async fn commands_other_than_serve_and_migrate_never_create_a_database() {
     let output = vinr_with(Some(dir.path()), &[], &["settle"]).await;
     let stderr = output.expect_failure();
     assert!(stderr.contains("no database at vinr.db"), "{stderr}");
-    assert!(stderr.contains(&dir.path().join("vinr.db").display().to_string()), "{stderr}");
-    assert_eq!(std::fs::read_dir(dir.path()).expect("the directory").count(), 0);
+    assert!(
+        stderr.contains(&dir.path().join("vinr.db").display().to_string()),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path())
+            .expect("the directory")
+            .count(),
+        0
+    );
     // A PostgreSQL database that does not exist is the same error (the password not shown).
     if let Some(admin) = postgres_url() {
         let mut url = url::Url::parse(&admin).expect("a URL");
@@ -387,8 +400,19 @@ async fn commands_other_than_serve_and_migrate_never_create_a_database() {
         .await
         .expect_success();
     assert!(missing.exists());
-    let output = vinr(&["settle", "--report", "setl_000000000000000000000000", "--database-url", &url]).await;
-    assert!(output.expect_failure().contains("no such settlement"), "{}", output.stderr);
+    let output = vinr(&[
+        "settle",
+        "--report",
+        "setl_000000000000000000000000",
+        "--database-url",
+        &url,
+    ])
+    .await;
+    assert!(
+        output.expect_failure().contains("no such settlement"),
+        "{}",
+        output.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -407,7 +431,10 @@ async fn help_names_postgres_and_every_config_table() {
         "[sandbox]",
         "VINR_SANDBOX_SECRET_KEY",
     ] {
-        assert!(help.contains(table), "{table} in `vinr serve --help`:\n{help}");
+        assert!(
+            help.contains(table),
+            "{table} in `vinr serve --help`:\n{help}"
+        );
     }
     for command in [
         &["serve"][..],
@@ -448,7 +475,8 @@ async fn an_unknown_test_schedule_stops_the_start() {
     .await;
     let stderr = output.expect_failure();
     assert!(
-        stderr.contains("settlements.test_schedule must be `interval` or `manual`, not `sometimes`"),
+        stderr
+            .contains("settlements.test_schedule must be `interval` or `manual`, not `sometimes`"),
         "{stderr}"
     );
     assert_eq!(database.table_count().await, 0, "nothing was made");

@@ -43,7 +43,10 @@ async fn a_fixed_key_is_the_sandbox_key_and_is_kept_on_every_restart() {
     assert_eq!(served.printed_key, None, "{:?}", served.printed);
     let sandbox = created_account(&served.printed).expect("the sandbox account is made");
     let said = served.printed.join("\n");
-    assert!(said.contains(VAR) && said.contains(&key[key.len() - 4..]), "{said}");
+    assert!(
+        said.contains(VAR) && said.contains(&key[key.len() - 4..]),
+        "{said}"
+    );
     let api = Api::new(&served.base, &key);
     let payment = api.new_payment().await;
     let (status, _) = served.terminate();
@@ -60,7 +63,10 @@ async fn a_fixed_key_is_the_sandbox_key_and_is_kept_on_every_restart() {
     // Without it, the key made before still works.
     let served = Served::start(dir.path(), &database.url, &config);
     assert!(served.printed.is_empty(), "{:?}", served.printed);
-    assert_eq!(payment_ids(&Api::new(&served.base, &key)).await, vec![id_of(&payment)]);
+    assert_eq!(
+        payment_ids(&Api::new(&served.base, &key)).await,
+        vec![id_of(&payment)]
+    );
     served.terminate();
 
     // Another value: added to the sandbox account, beside the first.
@@ -72,8 +78,14 @@ async fn a_fixed_key_is_the_sandbox_key_and_is_kept_on_every_restart() {
         said.contains("Added the test secret key") && said.contains(&sandbox),
         "{said}"
     );
-    assert_eq!(payment_ids(&Api::new(&served.base, &second)).await, vec![id_of(&payment)]);
-    assert_eq!(payment_ids(&Api::new(&served.base, &key)).await, vec![id_of(&payment)]);
+    assert_eq!(
+        payment_ids(&Api::new(&served.base, &second)).await,
+        vec![id_of(&payment)]
+    );
+    assert_eq!(
+        payment_ids(&Api::new(&served.base, &key)).await,
+        vec![id_of(&payment)]
+    );
     let log = format!("{log}{}", served.log());
     served.terminate();
 
@@ -180,11 +192,7 @@ async fn an_account_made_before_the_first_serve_leaves_the_sandbox_to_it() {
         &db,
     ])
     .await;
-    let created: Vec<String> = output
-        .expect_success()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let created: Vec<String> = output.expect_success().lines().map(str::to_owned).collect();
     let shop = created_account(&created).expect("the account");
     let shop_key = word_with_prefix(&created.join(" "), "sk_test_").expect("its key");
 
@@ -217,7 +225,10 @@ async fn an_account_made_before_the_first_serve_leaves_the_sandbox_to_it() {
     // The next start makes nothing more.
     let served = Served::start(dir.path(), &db, &config);
     assert!(served.printed.is_empty(), "{:?}", served.printed);
-    assert_eq!(payment_ids(&Api::new(&served.base, &sandbox_key)).await, vec![id_of(&payment)]);
+    assert_eq!(
+        payment_ids(&Api::new(&served.base, &sandbox_key)).await,
+        vec![id_of(&payment)]
+    );
     served.terminate();
 }
 
@@ -252,7 +263,10 @@ async fn two_nodes_starting_with_one_fixed_key_make_one_sandbox_account() {
     let accounts = query_strings(&database.url, "SELECT id FROM accounts").await;
     assert_eq!(accounts, made);
     let payment = Api::new(&nodes[0].base, &key).new_payment().await;
-    assert_eq!(payment_ids(&Api::new(&nodes[1].base, &key)).await, vec![id_of(&payment)]);
+    assert_eq!(
+        payment_ids(&Api::new(&nodes[1].base, &key)).await,
+        vec![id_of(&payment)]
+    );
     for node in nodes {
         node.terminate();
     }

@@ -187,10 +187,22 @@ mod tests {
         assert_eq!(parse_key_shape(restricted.expose()), Some(Mode::Live));
         assert_eq!(parse_key_shape("sk_test_short"), None);
         // A fixed sandbox key: 32 to 128 characters after the prefix.
-        assert_eq!(parse_key_shape(&format!("sk_test_{}", "a".repeat(32))), Some(Mode::Test));
-        assert_eq!(parse_key_shape(&format!("sk_test_{}", "a".repeat(31))), None);
-        assert_eq!(parse_key_shape(&format!("sk_test_{}", "a".repeat(129))), None);
-        assert_eq!(parse_key_shape(&format!("sk_test_{}-", "a".repeat(40))), None);
+        assert_eq!(
+            parse_key_shape(&format!("sk_test_{}", "a".repeat(32))),
+            Some(Mode::Test)
+        );
+        assert_eq!(
+            parse_key_shape(&format!("sk_test_{}", "a".repeat(31))),
+            None
+        );
+        assert_eq!(
+            parse_key_shape(&format!("sk_test_{}", "a".repeat(129))),
+            None
+        );
+        assert_eq!(
+            parse_key_shape(&format!("sk_test_{}-", "a".repeat(40))),
+            None
+        );
         assert_eq!(
             parse_key_shape("pk_test_0123456789012345678901234567890123456789012"),
             None

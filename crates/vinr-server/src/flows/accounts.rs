@@ -34,7 +34,15 @@ pub fn create_key(
     } else {
         KeyKind::Restricted
     };
-    insert_key(tx, account_id, mode, kind, scopes, keys::generate_key(kind, mode), now)
+    insert_key(
+        tx,
+        account_id,
+        mode,
+        kind,
+        scopes,
+        keys::generate_key(kind, mode),
+        now,
+    )
 }
 
 /// Stores `secret` (as its hash) as a key of `account_id`.
@@ -160,9 +168,9 @@ pub fn bootstrap(
     };
     // The hash covers the `sk_test_` prefix: a match is a secret test key.
     if let Some(existing) = tx.api_key_of_hash(&keys::hash_key(fixed.expose()))? {
-        return Ok(existing
-            .revoked_at
-            .map(|_| SandboxStart::KeyRevoked { key_id: existing.id }));
+        return Ok(existing.revoked_at.map(|_| SandboxStart::KeyRevoked {
+            key_id: existing.id,
+        }));
     }
     if account_id.is_empty() || !tx.account_exists(&account_id)? {
         return create_sandbox(tx, now, Some(fixed)).map(Some);

@@ -81,7 +81,9 @@ pub async fn database_exists(url: &str) -> Result<bool, StoreError> {
             let _ = connection.await;
             Ok(true)
         }
-        Err(error) if error.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) => {
+        Err(error)
+            if error.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) =>
+        {
             Ok(false)
         }
         Err(error) => Err(db_error(error)),

@@ -52,7 +52,8 @@ pub(super) fn lock_key(parts: &[&str]) -> i64 {
 }
 
 /// One key by its hash: auth's lookup, and the first start's check for a fixed sandbox key.
-static API_KEY_BY_HASH: Sql = Sql::new("SELECT {api_key_columns} FROM api_keys WHERE key_hash = $1");
+static API_KEY_BY_HASH: Sql =
+    Sql::new("SELECT {api_key_columns} FROM api_keys WHERE key_hash = $1");
 
 impl Tx<'_> {
     /// The key whose hash is `key_hash` (as [`Reader::api_key_by_hash`], inside a write).
