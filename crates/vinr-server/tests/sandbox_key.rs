@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::database::{fresh_database, fresh_postgres_database, query_strings};
+use common::database::{execute, fresh_database, fresh_postgres_database, query_strings};
 use common::process::{config_without_rate_limits, vinr, vinr_with, Served};
 use common::*;
 
@@ -229,6 +229,37 @@ async fn an_account_made_before_the_first_serve_leaves_the_sandbox_to_it() {
         payment_ids(&Api::new(&served.base, &sandbox_key)).await,
         vec![id_of(&payment)]
     );
+    served.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_served_before_the_sandbox_was_recorded_gets_no_new_one() {
+    let database = fresh_database().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let config = config_without_rate_limits(dir.path());
+    let served = Served::start(dir.path(), &database.url, &config);
+    let key = served.printed_key.clone().expect("the first start's key");
+    served.terminate();
+    // As an older server left it: served (it has the card fingerprint secret), but with no
+    // record of which account is the sandbox.
+    let removed = execute(
+        &database.url,
+        "DELETE FROM settings WHERE name = 'sandbox_account'",
+    )
+    .await;
+    assert_eq!(removed, 1);
+    let served = Served::start(dir.path(), &database.url, &config);
+    assert!(served.printed.is_empty(), "{:?}", served.printed);
+    Api::new(&served.base, &key).new_payment().await;
+    served.terminate();
+    let accounts = query_strings(&database.url, "SELECT id FROM accounts").await;
+    assert_eq!(accounts.len(), 1, "{accounts:?}");
+    // A fixed key given later has no known sandbox account to join: it gets a new one.
+    let fixed = fixed_key("later");
+    let served = Served::start_with_env(dir.path(), &database.url, &config, &[(VAR, &fixed)]);
+    let made = created_account(&served.printed).expect("a sandbox account for the key");
+    assert!(!accounts.contains(&made));
+    Api::new(&served.base, &fixed).new_payment().await;
     served.terminate();
 }
 
