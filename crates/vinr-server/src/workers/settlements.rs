@@ -1,6 +1,7 @@
 //! Settlement runs (SPEC §7): every few seconds the worker sends due payouts and, whenever a
-//! schedule's period has ended, settles the groups that period made due; `vinr settle` and
-//! the test helper run the same code on demand. Each group is its own transaction
+//! schedule's period has ended, settles the groups that period made due (test mode never, with
+//! `[settlements] test_schedule = "manual"`, SPEC §10); `vinr settle` and the test helper run
+//! the same code on demand. Each group is its own transaction
 //! ([`settlements::settle_group`]), so a run that dies half-way has settled some groups wholly
 //! and the rest not at all, and the next run picks up the rest.
 
