@@ -107,6 +107,12 @@ pub const PLATFORM_KEY_RANDOM_CHARS: usize = 43;
 /// §10) and at most (a bound on what is hashed per request).
 pub const PLATFORM_KEY_SECRET_CHARS_MIN: usize = 32;
 pub const PLATFORM_KEY_SECRET_CHARS_MAX: usize = 128;
+/// Fewest characters after `sk_test_` in a fixed sandbox key (`VINR_SANDBOX_SECRET_KEY`,
+/// SPEC §10): chosen by the operator, not generated.
+pub const SANDBOX_SECRET_KEY_CHARS_MIN: usize = 32;
+/// Most characters after the prefix of any API key accepted (generated keys have
+/// [`API_KEY_RANDOM_CHARS`]; a fixed sandbox key may have more).
+pub const API_KEY_CHARS_MAX: usize = 128;
 /// Random base62 characters in the checkout's CSRF cookie (~190 bits, at least 128 asked).
 pub const CSRF_COOKIE_RANDOM_CHARS: usize = 32;
 /// Longest checkout token looked up: a few time characters plus the random part fit easily.

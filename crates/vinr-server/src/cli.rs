@@ -16,6 +16,7 @@ use crate::auth::SCOPES;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Settings, SettlementSettings, DATABASE_URL_DEFAULT, LISTEN_DEFAULT};
 use crate::flows::{self, FlowError};
+use crate::keys::SecretKey;
 use crate::render;
 use crate::server;
 use crate::store::{BalanceTransactionFilter, Scope, Store, StoreError};
@@ -30,7 +31,9 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct Database {
-    /// `sqlite://PATH` (created if missing)
+    /// `sqlite://PATH` (a file; `serve` and `migrate` create it if missing) or
+    /// `postgres://user[:password]@host:port/db` (an existing database). Commands other than
+    /// `serve` and `migrate` never create a database: with none there they exit non-zero (`no database at …`)
     #[arg(long, env = "VINR_DATABASE_URL", default_value = DATABASE_URL_DEFAULT)]
     database_url: String,
 }
@@ -47,8 +50,12 @@ enum Command {
         /// Base of `checkoutUrl` (default `http://<listen>`)
         #[arg(long, env = "VINR_PUBLIC_URL")]
         public_url: Option<String>,
-        /// Optional TOML file: modes, connection limits (`[http]`), rate limits, retention, payment
-        /// periods
+        /// Optional TOML file (every key optional): `modes`, and the tables `[http]`
+        /// (connection timeouts and cap), `[rate_limit]`, `[idempotency]` (retention),
+        /// `[payments]` (expiry, authorization period), `[webhooks]` (retries, timeouts, CAs,
+        /// test hosts), `[pricing]` (fees, per account), `[settlements]` (schedules,
+        /// `test_schedule`, payout delay, per account), `[sandbox]` (`secret_key`). The
+        /// sandbox key can also come from VINR_SANDBOX_SECRET_KEY, which wins over the file
         #[arg(long, env = "VINR_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -79,7 +86,8 @@ enum Command {
         /// Print this settlement's transactions and check that they add up, instead of running
         #[arg(long, value_name = "SETTLEMENT_ID")]
         report: Option<String>,
-        /// The server's TOML file, for `[settlements]` (payout delay)
+        /// The server's TOML file (as `serve --config`); only its `[settlements]` table
+        /// (payout delay) is used here
         #[arg(long, env = "VINR_CONFIG")]
         config: Option<PathBuf>,
         #[command(flatten)]
@@ -219,10 +227,71 @@ fn init_logging() {
     }
 }
 
+/// Opens the database of a command that works on an existing one: a missing database is
+/// an error, never created (only `serve` and `migrate` create one).
 async fn open(database: &Database) -> Result<Store, String> {
+    let url = &database.database_url;
+    let exists = Store::exists(url)
+        .await
+        .map_err(|error| format!("cannot open {}: {error}", shown_url(url)))?;
+    if !exists {
+        return Err(no_database(url));
+    }
+    open_or_create(database).await
+}
+
+/// Opens the database, creating an SQLite file that is not there, and applies migrations.
+async fn open_or_create(database: &Database) -> Result<Store, String> {
     Store::open(&database.database_url)
         .await
-        .map_err(|error| format!("cannot open {}: {error}", database.database_url))
+        .map_err(|error| format!("cannot open {}: {error}", shown_url(&database.database_url)))
+}
+
+fn no_database(url: &str) -> String {
+    let at = match url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let absolute = std::path::absolute(path)
+                .map(|absolute| absolute.display().to_string())
+                .unwrap_or_else(|_| path.to_owned());
+            if absolute == path {
+                format!("{path} (no such file)")
+            } else {
+                format!("{path} (no such file: {absolute})")
+            }
+        }
+        None => format!("{} (the server has no such database)", shown_url(url)),
+    };
+    format!(
+        "no database at {at}; `vinr serve` or `vinr migrate` creates one, and --database-url \
+         (VINR_DATABASE_URL) names another"
+    )
+}
+
+/// `url` with any password replaced, for messages.
+fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// How `serve` (the sandbox account) and `accounts create` print an account they made and
+/// its key: the same two lines on standard output, the key shown once.
+fn print_created(what: &str, account_id: &str, key: &SecretKey) {
+    println!("Created {what} {account_id}");
+    println!(
+        "Its test secret key (shown once, keep it): {}",
+        key.expose()
+    );
+}
+
+/// The last four characters of a key: enough to tell which it is, without showing it.
+fn last4(key: &SecretKey) -> &str {
+    let key = key.expose();
+    &key[key.len().saturating_sub(4)..]
 }
 
 fn flow_error(error: FlowError) -> String {
@@ -248,7 +317,8 @@ async fn run(command: Command) -> Result<(), String> {
             public_url,
             config,
         } => {
-            let file = config::load_file(config.as_deref())?;
+            let mut file = config::load_file(config.as_deref())?;
+            config::sandbox_key_from_env(&mut file)?;
             let mut settings = Settings::new(listen, database.database_url, public_url, file)?;
             settings.platform_key = std::env::var("VINR_PLATFORM_KEY")
                 .ok()
@@ -258,9 +328,12 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Migrate { database } => {
             // Opening applies pending migrations.
-            let store = open(&database).await?;
+            let store = open_or_create(&database).await?;
             store.shutdown();
-            eprintln!("vinr: {} is at the newest schema", database.database_url);
+            eprintln!(
+                "vinr: {} is at the newest schema",
+                shown_url(&database.database_url)
+            );
             Ok(())
         }
         Command::Accounts {
@@ -273,11 +346,7 @@ async fn run(command: Command) -> Result<(), String> {
                 .await;
             store.shutdown();
             let (account, key) = created.map_err(flow_error)?;
-            println!("account: {}", account.id);
-            println!(
-                "secret key (test mode, shown once): {}",
-                key.secret.expose()
-            );
+            print_created("the account", &account.id, &key.secret);
             Ok(())
         }
         Command::Accounts {
@@ -709,13 +778,22 @@ async fn keys(command: KeysCommand, clock: &dyn Clock) -> Result<(), String> {
 }
 
 async fn serve(settings: Settings) -> Result<(), String> {
+    let source = settings.sandbox_key.as_ref().map_or("", |key| key.source);
     let running = server::start(settings, Arc::new(SystemClock)).await?;
-    if let Some(bootstrapped) = &running.bootstrapped {
-        println!("Created the sandbox account {}.", bootstrapped.account_id);
-        println!(
-            "Its test secret key (shown once, keep it): {}",
-            bootstrapped.secret_key.expose()
-        );
+    match (&running.bootstrapped, &running.sandbox_key_added) {
+        // The operator's own key is not printed: they have it, and logs keep standard output.
+        (Some(made), _) if made.fixed => {
+            println!("Created the sandbox account {}", made.account_id);
+            println!(
+                "Its test secret key is the one {source} gives (…{})",
+                last4(&made.secret_key)
+            );
+        }
+        (Some(made), _) => print_created("the sandbox account", &made.account_id, &made.secret_key),
+        (None, Some(account_id)) => {
+            println!("Added the test secret key {source} gives to the sandbox account {account_id}")
+        }
+        (None, None) => {}
     }
     println!("vinr listening on http://{}", running.addr);
     tracing::info!(addr = %running.addr, "listening");

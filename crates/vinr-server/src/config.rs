@@ -9,22 +9,23 @@ use std::path::Path;
 use serde::Deserialize;
 use vinr_domain::ledger::Pricing;
 use vinr_domain::limits::{
-    AMOUNT_MINOR_UNITS_MAX, AUTHORIZATION_TTL_MS_DEFAULT, HTTP_BODY_READ_TIMEOUT_MS_DEFAULT,
-    HTTP_CONNECTIONS_MAX, HTTP_HEADER_READ_TIMEOUT_MS_DEFAULT,
+    AMOUNT_MINOR_UNITS_MAX, API_KEY_CHARS_MAX, AUTHORIZATION_TTL_MS_DEFAULT,
+    HTTP_BODY_READ_TIMEOUT_MS_DEFAULT, HTTP_CONNECTIONS_MAX, HTTP_HEADER_READ_TIMEOUT_MS_DEFAULT,
     HTTP_KEEP_ALIVE_IDLE_TIMEOUT_MS_DEFAULT, HTTP_TIMEOUT_MS_MAX, HTTP_TIMEOUT_MS_MIN,
     IDEMPOTENCY_RETENTION_HOURS_MAX, IDEMPOTENCY_RETENTION_MS_DEFAULT, PAYMENT_EXPIRY_MS_DEFAULT,
-    PRICING_PERCENT_BPS_MAX,
+    PRICING_PERCENT_BPS_MAX, SANDBOX_SECRET_KEY_CHARS_MIN,
 };
 use vinr_domain::settlement::Schedule;
 use vinr_domain::Mode;
 
 use crate::redacted::Redacted;
-
 /// The `[webhooks]` table lives with the webhook rules it configures.
 pub use crate::webhooks::WebhooksConfig;
 
 pub const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
 pub const DATABASE_URL_DEFAULT: &str = "sqlite://vinr.db";
+/// A fixed test secret key for the sandbox account (SPEC §10); wins over `[sandbox] secret_key`.
+pub const SANDBOX_SECRET_KEY_VAR: &str = "VINR_SANDBOX_SECRET_KEY";
 
 /// The `[rate_limit]` table (SPEC §2, §8): per API key, separate read and write buckets.
 #[derive(Debug, Clone, Deserialize)]
@@ -236,6 +237,10 @@ fn check_pricing(table: &str, pricing: Pricing) -> Result<(), String> {
 pub struct SettlementsConfig {
     /// `daily` (default), `weekly` or `manual`: how often live balances are settled.
     pub schedule: String,
+    /// `interval` (default): test mode settles every `test_interval_minutes` (unless the
+    /// account is `manual`); `manual`: test mode settles only on demand (the test helper,
+    /// `vinr settle`), live mode keeps its schedule.
+    pub test_schedule: String,
     /// Test mode settles every this many minutes (unless the account is `manual`).
     pub test_interval_minutes: u32,
     /// A live settlement's payout is sent (`paid`) this long after it is made; test mode
@@ -249,12 +254,16 @@ impl Default for SettlementsConfig {
     fn default() -> Self {
         SettlementsConfig {
             schedule: Schedule::Daily.as_str().into(),
+            test_schedule: TEST_SCHEDULE_INTERVAL.into(),
             test_interval_minutes: 5,
             live_payout_delay_hours: 24,
             accounts: BTreeMap::new(),
         }
     }
 }
+
+const TEST_SCHEDULE_INTERVAL: &str = "interval";
+const TEST_SCHEDULE_MANUAL: &str = "manual";
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -267,6 +276,8 @@ pub struct AccountSettlementsConfig {
 pub struct SettlementSettings {
     default_schedule: Schedule,
     schedules: HashMap<String, Schedule>,
+    /// `test_schedule = "manual"`: no scheduled run settles test mode.
+    pub test_manual: bool,
     pub test_interval_minutes: u32,
     pub live_payout_delay_ms: i64,
 }
@@ -287,15 +298,26 @@ impl SettlementSettings {
         if config.test_interval_minutes == 0 {
             return Err("settlements.test_interval_minutes must be at least 1".into());
         }
+        let test_manual = match config.test_schedule.as_str() {
+            TEST_SCHEDULE_INTERVAL => false,
+            TEST_SCHEDULE_MANUAL => true,
+            other => {
+                return Err(format!(
+                    "settlements.test_schedule must be `{TEST_SCHEDULE_INTERVAL}` or \
+                     `{TEST_SCHEDULE_MANUAL}`, not `{other}`"
+                ))
+            }
+        };
         Ok(SettlementSettings {
             default_schedule,
             schedules,
+            test_manual,
             test_interval_minutes: config.test_interval_minutes,
             live_payout_delay_ms: i64::from(config.live_payout_delay_hours) * 3_600_000,
         })
     }
 
-    /// How often `account_id` is settled.
+    /// How often `account_id` is settled (in test mode, unless [`Self::test_manual`]).
     pub fn schedule(&self, account_id: &str) -> Schedule {
         self.schedules
             .get(account_id)
@@ -311,6 +333,78 @@ impl Default for SettlementSettings {
     }
 }
 
+/// The `[sandbox]` table (SPEC §10).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// The sandbox account's test secret key, fixed instead of generated on first start (and
+    /// added to the sandbox account on a later start if it is missing).
+    pub secret_key: Option<Redacted<String>>,
+    /// The key came from [`SANDBOX_SECRET_KEY_VAR`], not from the file.
+    #[serde(skip)]
+    pub secret_key_from_env: bool,
+}
+
+/// A fixed sandbox key, validated, and where it was given (for messages, never the key).
+#[derive(Debug, Clone)]
+pub struct SandboxKey {
+    pub secret: Redacted<String>,
+    /// `VINR_SANDBOX_SECRET_KEY` or `sandbox.secret_key`.
+    pub source: &'static str,
+}
+
+impl SandboxConfig {
+    fn key(&self) -> Result<Option<SandboxKey>, String> {
+        let Some(secret) = &self.secret_key else {
+            return Ok(None);
+        };
+        let source = if self.secret_key_from_env {
+            SANDBOX_SECRET_KEY_VAR
+        } else {
+            "sandbox.secret_key"
+        };
+        // The message never repeats the value: it is a secret.
+        let random = secret
+            .expose()
+            .strip_prefix("sk_test_")
+            .ok_or_else(|| format!("{source}: a sandbox secret key starts with `sk_test_`"))?;
+        if !(SANDBOX_SECRET_KEY_CHARS_MIN..=API_KEY_CHARS_MAX).contains(&random.len())
+            || !random.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(format!(
+                "{source}: a sandbox secret key is `sk_test_` followed by \
+                 {SANDBOX_SECRET_KEY_CHARS_MIN} to {API_KEY_CHARS_MAX} letters and digits \
+                 (this one has {} characters after the prefix)",
+                random.chars().count()
+            ));
+        }
+        Ok(Some(SandboxKey {
+            secret: secret.clone(),
+            source,
+        }))
+    }
+}
+
+/// Takes [`SANDBOX_SECRET_KEY_VAR`] from the environment into `file` (it wins over the
+/// file's `[sandbox] secret_key`). Set but empty is an error, so a CI secret that did not
+/// arrive is noticed at start rather than as a key that does not work.
+pub fn sandbox_key_from_env(file: &mut FileConfig) -> Result<(), String> {
+    let Some(value) = std::env::var_os(SANDBOX_SECRET_KEY_VAR) else {
+        return Ok(());
+    };
+    let value = value
+        .into_string()
+        .map_err(|_| format!("{SANDBOX_SECRET_KEY_VAR} is not UTF-8"))?;
+    if value.is_empty() {
+        return Err(format!(
+            "{SANDBOX_SECRET_KEY_VAR} is set but empty; unset it for a generated key"
+        ));
+    }
+    file.sandbox.secret_key = Some(Redacted::new(value));
+    file.sandbox.secret_key_from_env = true;
+    Ok(())
+}
+
 /// The TOML file named by `--config`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -324,6 +418,7 @@ pub struct FileConfig {
     pub webhooks: WebhooksConfig,
     pub pricing: PricingConfig,
     pub settlements: SettlementsConfig,
+    pub sandbox: SandboxConfig,
 }
 
 impl Default for FileConfig {
@@ -337,6 +432,7 @@ impl Default for FileConfig {
             webhooks: WebhooksConfig::default(),
             pricing: PricingConfig::default(),
             settlements: SettlementsConfig::default(),
+            sandbox: SandboxConfig::default(),
         }
     }
 }
@@ -363,6 +459,8 @@ pub struct Settings {
     pub settlements: SettlementSettings,
     /// `VINR_PLATFORM_KEY` (SPEC §10): a platform key made sure of at start, stored hashed.
     pub platform_key: Option<Redacted<String>>,
+    /// The sandbox account's fixed test key (`None`: generated on first start).
+    pub sandbox_key: Option<SandboxKey>,
 }
 
 impl Settings {
@@ -427,6 +525,15 @@ impl Settings {
         }
         let pricing = Pricings::new(&file.pricing)?;
         let settlements = SettlementSettings::new(&file.settlements)?;
+        let sandbox_key = file.sandbox.key()?;
+        if let Some(key) = &sandbox_key {
+            if !test_mode_enabled {
+                return Err(format!(
+                    "{}: a sandbox key needs test mode (modes)",
+                    key.source
+                ));
+            }
+        }
         let public_url_is_default = public_url.is_none();
         let public_url = public_url
             .unwrap_or_else(|| format!("http://{listen}"))
@@ -450,6 +557,7 @@ impl Settings {
             pricing,
             settlements,
             platform_key: None,
+            sandbox_key,
         })
     }
 
@@ -521,6 +629,62 @@ mod tests {
         let bad: FileConfig =
             toml::from_str("[settlements]\nschedule = \"hourly\"\n").expect("parses");
         assert!(Settings::new(listen, DATABASE_URL_DEFAULT.into(), None, bad).is_err());
+    }
+
+    #[test]
+    fn test_schedule_is_interval_or_manual() {
+        let listen: SocketAddr = "127.0.0.1:8080".parse().expect("addr");
+        let settings = |text: &str| {
+            let file: FileConfig = toml::from_str(text).expect("parses");
+            Settings::new(listen, DATABASE_URL_DEFAULT.into(), None, file)
+        };
+        assert!(!settings("").expect("valid").settlements.test_manual);
+        let manual = settings("[settlements]\ntest_schedule = \"manual\"\n").expect("valid");
+        assert!(manual.settlements.test_manual);
+        assert_eq!(manual.settlements.schedule("acct_x"), Schedule::Daily);
+        let error = settings("[settlements]\ntest_schedule = \"hourly\"\n").expect_err("bad");
+        assert!(error.contains("settlements.test_schedule"), "{error}");
+        assert!(error.contains("`hourly`"), "{error}");
+    }
+
+    #[test]
+    fn a_sandbox_key_is_checked_and_never_shown() {
+        let listen: SocketAddr = "127.0.0.1:8080".parse().expect("addr");
+        let good = format!("sk_test_{}", "A1b2".repeat(8));
+        let file: FileConfig =
+            toml::from_str(&format!("[sandbox]\nsecret_key = \"{good}\"\n")).expect("parses");
+        assert!(!format!("{file:?}").contains(&good), "Debug shows the key");
+        let settings =
+            Settings::new(listen, DATABASE_URL_DEFAULT.into(), None, file).expect("valid");
+        assert!(
+            !format!("{settings:?}").contains(&good),
+            "Debug shows the key"
+        );
+        let key = settings.sandbox_key.expect("a key");
+        assert_eq!(
+            (key.secret.expose(), key.source),
+            (&good, "sandbox.secret_key")
+        );
+        for bad in [
+            format!("sk_test_{}", "a".repeat(31)),
+            format!("sk_live_{}", "a".repeat(40)),
+            format!("sk_test_{}-", "a".repeat(40)),
+            format!("sk_test_{}", "a".repeat(129)),
+        ] {
+            let mut file = FileConfig::default();
+            file.sandbox.secret_key = Some(Redacted::new(bad.clone()));
+            let error = Settings::new(listen, DATABASE_URL_DEFAULT.into(), None, file)
+                .expect_err("refused");
+            assert!(error.starts_with("sandbox.secret_key: "), "{error}");
+            assert!(!error.contains(&bad), "the message shows the key: {error}");
+        }
+        let mut live_only = FileConfig {
+            modes: vec!["live".into()],
+            ..FileConfig::default()
+        };
+        live_only.sandbox.secret_key = Some(Redacted::new(good));
+        assert!(Settings::new(listen, DATABASE_URL_DEFAULT.into(), None, live_only).is_err());
+        assert!(toml::from_str::<FileConfig>("[sandbox]\nkey = \"x\"\n").is_err());
     }
 
     #[test]

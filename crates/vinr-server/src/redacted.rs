@@ -26,6 +26,13 @@ impl<T> std::fmt::Display for Redacted<T> {
     }
 }
 
+/// Read from a configuration file as the bare value (`secret_key = "sk_test_…"`).
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Redacted<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Redacted)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

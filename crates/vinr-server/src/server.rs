@@ -12,6 +12,7 @@ use crate::auth::rate_limit::RateLimits;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::flows;
+use crate::flows::accounts::SandboxStart;
 use crate::http::connections::{self, ConnectionLimits};
 use crate::inflight::Inflight;
 use crate::processor::{Processor, SandboxProcessor};
@@ -38,16 +39,21 @@ fn metrics_handle() -> Result<PrometheusHandle, String> {
         .clone()
 }
 
-/// A sandbox account made on first start, with its key (shown once).
+/// A sandbox account made on first start, with its key (shown once, unless it is the fixed
+/// key the operator gave).
 pub struct Bootstrapped {
     pub account_id: String,
     pub secret_key: Redacted<String>,
+    /// The key is the fixed one (`VINR_SANDBOX_SECRET_KEY` / `[sandbox] secret_key`).
+    pub fixed: bool,
 }
 
 pub struct Running {
     pub addr: SocketAddr,
     pub app: AppState,
     pub bootstrapped: Option<Bootstrapped>,
+    /// A later start added the missing fixed sandbox key to this (sandbox) account.
+    pub sandbox_key_added: Option<String>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
@@ -123,8 +129,9 @@ pub async fn start_with_workers(
         .await
         .map_err(|error| format!("cannot open {}: {error}", settings.database_url))?;
     let now = clock.now();
-    let (bootstrap, fingerprint_secret) = store
-        .write(move |tx| flows::accounts::first_start(tx, now))
+    let fixed = settings.sandbox_key.as_ref().map(|key| key.secret.clone());
+    let (sandbox, fingerprint_secret) = store
+        .write(move |tx| flows::accounts::first_start(tx, now, fixed.as_ref()))
         .await
         .map_err(|error| format!("cannot prepare the database: {error:?}"))?;
     if let Some(platform_key) = settings.platform_key.clone() {
@@ -137,10 +144,27 @@ pub async fn start_with_workers(
             })?;
         tracing::info!(added, "platform key from VINR_PLATFORM_KEY");
     }
-    let bootstrapped = bootstrap.map(|(account, key)| Bootstrapped {
-        account_id: account.id,
-        secret_key: key.secret,
-    });
+    let mut bootstrapped = None;
+    let mut sandbox_key_added = None;
+    match sandbox {
+        Some(SandboxStart::Created { account, key }) => {
+            bootstrapped = Some(Bootstrapped {
+                account_id: account.id,
+                secret_key: key.secret,
+                fixed: settings.sandbox_key.is_some(),
+            });
+        }
+        Some(SandboxStart::KeyAdded { account_id, .. }) => sandbox_key_added = Some(account_id),
+        Some(SandboxStart::KeyRevoked { key_id }) => {
+            let source = settings.sandbox_key.as_ref().map_or("", |key| key.source);
+            tracing::warn!(
+                %key_id,
+                "the sandbox key from {source} was revoked and stays revoked: requests with \
+                 it are refused; give another key or none"
+            );
+        }
+        None => {}
+    }
     let app: AppState = Arc::new(App {
         store,
         rate_limits: RateLimits::new(&settings.rate_limit),
@@ -186,6 +210,7 @@ pub async fn start_with_workers(
         addr,
         app,
         bootstrapped,
+        sandbox_key_added,
         shutdown,
         server,
         workers: running,

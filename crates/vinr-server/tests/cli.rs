@@ -7,8 +7,8 @@ mod common;
 
 use std::sync::Arc;
 
-use common::database::execute;
-use common::process::vinr;
+use common::database::{execute, postgres_url};
+use common::process::{vinr, vinr_with};
 use common::*;
 use serde_json::{json, Value};
 use vinr_domain::{Mode, UnixMillis};
@@ -42,6 +42,9 @@ async fn create_key(
 async fn accounts_create_prints_an_id_and_a_working_test_key() {
     let database = fresh_database().await;
     let db = database.url.clone();
+    vinr(&["migrate", "--database-url", &db])
+        .await
+        .expect_success();
     let output = vinr(&[
         "accounts",
         "create",
@@ -64,9 +67,9 @@ async fn accounts_create_prints_an_id_and_a_working_test_key() {
         ..Options::default()
     })
     .await;
-    assert_eq!(
-        server.account_id, None,
-        "a database with an account gets no sandbox account"
+    assert!(
+        server.account_id.is_some(),
+        "an account made before the first start does not stand in for the sandbox account"
     );
     let api = server.client(&key);
     let payment = api.new_payment().await;
@@ -339,6 +342,144 @@ async fn a_first_start_that_fails_leaves_the_sandbox_to_the_next() {
     );
     server.api().new_payment().await;
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_other_than_serve_and_migrate_never_create_a_database() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let missing = dir.path().join("elsewhere.db");
+    let url = format!("sqlite://{}", missing.display());
+    let commands: [&[&str]; 6] = [
+        &["accounts", "create", "--name", "Shop"],
+        &[
+            "keys",
+            "create",
+            "--account",
+            "acct_000000000000000000000000",
+        ],
+        &["keys", "list", "--account", "acct_000000000000000000000000"],
+        &["keys", "revoke", "key_000000000000000000000000"],
+        &["settle"],
+        &["settle", "--report", "setl_000000000000000000000000"],
+    ];
+    let expected = format!("no database at {}", missing.display());
+    for command in commands {
+        let mut args = command.to_vec();
+        args.extend(["--database-url", url.as_str()]);
+        let output = vinr(&args).await;
+        let stderr = output.expect_failure();
+        assert!(stderr.contains(&expected), "{command:?}: {stderr}");
+        assert!(!missing.exists(), "{command:?} made {}", missing.display());
+    }
+    // The default URL, run from another directory: no `./vinr.db` appears.
+    let output = vinr_with(Some(dir.path()), &[], &["settle"]).await;
+    let stderr = output.expect_failure();
+    assert!(stderr.contains("no database at vinr.db"), "{stderr}");
+    assert!(
+        stderr.contains(&dir.path().join("vinr.db").display().to_string()),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path())
+            .expect("the directory")
+            .count(),
+        0
+    );
+    // A PostgreSQL database that does not exist is the same error (the password not shown).
+    if let Some(admin) = postgres_url() {
+        let mut url = url::Url::parse(&admin).expect("a URL");
+        url.set_path(&format!("/vinr_t_missing_{:016x}", rand::random::<u64>()));
+        let _ = url.set_password(Some("hunter2"));
+        let output = vinr(&["settle", "--database-url", url.as_str()]).await;
+        let stderr = output.expect_failure();
+        assert!(stderr.contains("no database at postgres://"), "{stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+    }
+    // `migrate` makes one; then the same commands run (and find nothing).
+    vinr(&["migrate", "--database-url", &url])
+        .await
+        .expect_success();
+    assert!(missing.exists());
+    let output = vinr(&[
+        "settle",
+        "--report",
+        "setl_000000000000000000000000",
+        "--database-url",
+        &url,
+    ])
+    .await;
+    assert!(
+        output.expect_failure().contains("no such settlement"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_names_postgres_and_every_config_table() {
+    let help = vinr(&["serve", "--help"]).await;
+    let help = help.expect_success();
+    for table in [
+        "modes",
+        "[http]",
+        "[rate_limit]",
+        "[idempotency]",
+        "[payments]",
+        "[webhooks]",
+        "[pricing]",
+        "[settlements]",
+        "[sandbox]",
+        "VINR_SANDBOX_SECRET_KEY",
+    ] {
+        assert!(
+            help.contains(table),
+            "{table} in `vinr serve --help`:\n{help}"
+        );
+    }
+    for command in [
+        &["serve"][..],
+        &["migrate"],
+        &["settle"],
+        &["accounts", "create"],
+        &["keys", "create"],
+        &["keys", "list"],
+        &["keys", "revoke"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let output = vinr(&args).await;
+        let help = output.expect_success();
+        assert!(
+            help.contains("postgres://") && help.contains("sqlite://"),
+            "{command:?} --help:\n{help}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_test_schedule_stops_the_start() {
+    let database = fresh_database().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let config = dir.path().join("vinr.toml");
+    std::fs::write(&config, "[settlements]\ntest_schedule = \"sometimes\"\n").expect("written");
+    let config = config.to_str().expect("a UTF-8 path");
+    let output = vinr(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &database.url,
+        "--config",
+        config,
+    ])
+    .await;
+    let stderr = output.expect_failure();
+    assert!(
+        stderr
+            .contains("settlements.test_schedule must be `interval` or `manual`, not `sometimes`"),
+        "{stderr}"
+    );
+    assert_eq!(database.table_count().await, 0, "nothing was made");
 }
 
 /// The columns `vinr settle` prints, one row per settlement it made.

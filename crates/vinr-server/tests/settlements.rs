@@ -455,6 +455,58 @@ async fn the_schedule_settles_each_test_interval_once() {
 }
 
 #[tokio::test]
+async fn a_manual_test_schedule_settles_test_mode_only_on_demand() {
+    // Stepped workers: every pass below provably ran, and nothing runs between them.
+    let server = TestServer::start_with(Options {
+        settlements: Some(SettlementsConfig {
+            test_schedule: "manual".into(),
+            ..SettlementsConfig::default()
+        }),
+        live_sandbox: true,
+        stepped_workers: true,
+        ..Options::default()
+    })
+    .await;
+    let api = server.api();
+    let payment = paid(&api, 1000, "EUR", CARD_APPROVED, None).await;
+    let (_, live) = server
+        .new_key(&server.sandbox_account(), Mode::Live, &[])
+        .await;
+    let live_payment = live.create_payment(payment_body(2000, json!({}))).await;
+    pay_at_checkout(&live_payment, CARD_APPROVED).await;
+
+    // Many test intervals later, and past the live funds' T+2 and a daily cut-off.
+    server.clock.advance_ms(3 * 86_400_000);
+    step(&server).await;
+    assert!(
+        api.list_all("/v1/settlements").await.is_empty(),
+        "no scheduled run settles test mode"
+    );
+    assert_eq!(
+        live.list_all("/v1/settlements").await.len(),
+        1,
+        "live mode keeps its daily schedule"
+    );
+    for _ in 0..3 {
+        server.clock.advance_ms(FIVE_MINUTES_MS);
+        step(&server).await;
+    }
+    assert!(api.list_all("/v1/settlements").await.is_empty());
+
+    // On demand it settles, and pays out at once.
+    let made = run_now(&api).await;
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert_eq!(made[0]["status"], "paid");
+    let lines = assert_adds_up(&api, &made[0]).await;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["source"], payment.as_str());
+    step(&server).await;
+    assert_eq!(api.list_all("/v1/settlements").await.len(), 1);
+    assert_settlements_consistent(server.database_url()).await;
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_negative_settlement_is_collected_by_a_positive_payout() {
     let server = TestServer::start().await;
     let api = server.api();

@@ -162,6 +162,7 @@ pub async fn run(args: Args) -> Result<bool, String> {
     );
     let started = Instant::now();
 
+    launcher.migrate().await?;
     let mut key = launcher
         .create_account(&format!("torture {run_tag} round 1"))
         .await?;

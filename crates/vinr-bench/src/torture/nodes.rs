@@ -69,35 +69,51 @@ impl Launcher {
         command
     }
 
-    /// `vinr accounts create`: a new account (migrating a fresh database first); answers its
-    /// test secret key. Each round works in its own account, so its lists, events and balance
-    /// hold that round's objects only, whatever else the database holds.
+    /// `vinr migrate`: makes the database (a fresh SQLite file) and its schema, which the
+    /// other one-shot commands need to exist.
+    pub async fn migrate(&self) -> Result<(), String> {
+        self.one_shot(&["migrate"]).await.map(drop)
+    }
+
+    /// `vinr accounts create`: a new account (on a database [`Launcher::migrate`] made);
+    /// answers its test secret key. Each round works in its own account, so its lists, events
+    /// and balance hold that round's objects only, whatever else the database holds.
     pub async fn create_account(&self, name: &str) -> Result<String, String> {
-        let output = tokio::time::timeout(
-            PROCESS_DEADLINE,
-            self.command()
-                .args(["accounts", "create", "--name", name, "--database-url"])
-                .arg(&self.database_url)
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .map_err(|_| "vinr accounts create did not finish within 30 s".to_owned())?
-        .map_err(|e| format!("cannot run {}: {e}", self.vinr.display()))?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        if !output.status.success() {
-            return Err(format!(
-                "vinr accounts create failed ({}): {}{}",
-                output.status,
-                stdout.trim(),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
-        }
+        let stdout = self
+            .one_shot(&["accounts", "create", "--name", name])
+            .await?;
         stdout
             .split_whitespace()
             .find(|word| word.starts_with("sk_test_"))
             .map(str::to_owned)
             .ok_or_else(|| format!("vinr accounts create printed no sk_test_ key: {stdout}"))
+    }
+
+    /// Runs `vinr <args…> --database-url <the database>`; answers its standard output.
+    async fn one_shot(&self, args: &[&str]) -> Result<String, String> {
+        let what = format!("vinr {}", args[..args.len().min(2)].join(" "));
+        let output = tokio::time::timeout(
+            PROCESS_DEADLINE,
+            self.command()
+                .args(args)
+                .arg("--database-url")
+                .arg(&self.database_url)
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .map_err(|_| format!("{what} did not finish within 30 s"))?
+        .map_err(|e| format!("cannot run {}: {e}", self.vinr.display()))?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            return Err(format!(
+                "{what} failed ({}): {}{}",
+                output.status,
+                stdout.trim(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        Ok(stdout)
     }
 
     /// Starts `vinr serve --listen 127.0.0.1:0` and waits until it says where it listens and

@@ -9,7 +9,7 @@ pub mod rate_limit;
 
 use axum::http::HeaderMap;
 use subtle::ConstantTimeEq;
-use vinr_domain::limits::API_KEY_RANDOM_CHARS;
+use vinr_domain::limits::{API_KEY_CHARS_MAX, SANDBOX_SECRET_KEY_CHARS_MIN};
 use vinr_domain::Mode;
 
 use crate::config::Settings;
@@ -29,14 +29,15 @@ pub const SCOPES: &[&str] = &[
     "events:read",
 ];
 
-/// Checks the shape `sk|rk _ test|live _ <43 base62>` and answers the mode it claims.
+/// Checks the shape `sk|rk _ test|live _ <base62>` and answers the mode it claims. Generated
+/// keys have 43 characters after the prefix; a fixed sandbox key (SPEC §10) 32 to 128.
 fn parse_key_shape(key: &str) -> Option<Mode> {
     let mut parts = key.splitn(3, '_');
     let kind = parts.next()?;
     let mode = Mode::parse(parts.next()?)?;
     let random = parts.next()?;
     let valid = matches!(kind, "sk" | "rk")
-        && random.len() == API_KEY_RANDOM_CHARS
+        && (SANDBOX_SECRET_KEY_CHARS_MIN..=API_KEY_CHARS_MAX).contains(&random.len())
         && random.bytes().all(|b| b.is_ascii_alphanumeric());
     valid.then_some(mode)
 }
@@ -248,6 +249,23 @@ mod tests {
         let restricted = generate_key(KeyKind::Restricted, Mode::Live);
         assert_eq!(parse_key_shape(restricted.expose()), Some(Mode::Live));
         assert_eq!(parse_key_shape("sk_test_short"), None);
+        // A fixed sandbox key: 32 to 128 characters after the prefix.
+        assert_eq!(
+            parse_key_shape(&format!("sk_test_{}", "a".repeat(32))),
+            Some(Mode::Test)
+        );
+        assert_eq!(
+            parse_key_shape(&format!("sk_test_{}", "a".repeat(31))),
+            None
+        );
+        assert_eq!(
+            parse_key_shape(&format!("sk_test_{}", "a".repeat(129))),
+            None
+        );
+        assert_eq!(
+            parse_key_shape(&format!("sk_test_{}-", "a".repeat(40))),
+            None
+        );
         assert_eq!(
             parse_key_shape("pk_test_0123456789012345678901234567890123456789012"),
             None

@@ -405,6 +405,21 @@ impl Store {
     /// Opens the database named by `url` (`sqlite://path`; an in-memory SQLite database is
     /// refused because the writer and readers need one shared file), applying pending
     /// migrations.
+    /// Whether the database `url` names exists (SQLite: the file; PostgreSQL: the database on
+    /// its server), creating nothing: commands other than `serve` and `migrate` refuse to
+    /// work on a database that is not there (SPEC §10).
+    pub async fn exists(url: &str) -> Result<bool, StoreError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            return Ok(std::path::Path::new(path).exists());
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return postgres::database_exists(url).await;
+        }
+        Err(StoreError::Unavailable(
+            "unsupported database URL; expected sqlite://PATH or postgres://…",
+        ))
+    }
+
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         if let Some(path) = url.strip_prefix("sqlite://") {
             let path = path.to_owned();

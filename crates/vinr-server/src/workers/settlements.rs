@@ -1,6 +1,7 @@
 //! Settlement runs (SPEC §7): every few seconds the worker sends due payouts and, whenever a
-//! schedule's period has ended, settles the groups that period made due; `vinr settle` and
-//! the test helper run the same code on demand. Each group is its own transaction
+//! schedule's period has ended, settles the groups that period made due (test mode never, with
+//! `[settlements] test_schedule = "manual"`, SPEC §10); `vinr settle` and the test helper run
+//! the same code on demand. Each group is its own transaction
 //! ([`settlements::settle_group`]), so a run that dies half-way has settled some groups wholly
 //! and the rest not at all, and the next run picks up the rest.
 
@@ -67,6 +68,9 @@ async fn settle_due(
         }
         let cutoff = if selection.on_demand {
             Some(now)
+        } else if group.scope.mode == Mode::Test && settings.test_manual {
+            // `test_schedule = "manual"`: test mode is settled on demand only.
+            None
         } else {
             settings.schedule(&group.scope.account_id).cutoff(
                 group.scope.mode,
@@ -130,7 +134,9 @@ async fn send_payouts(
 fn periods(settings: &SettlementSettings, now: UnixMillis) -> [Option<UnixMillis>; 3] {
     let interval = settings.test_interval_minutes;
     [
-        Schedule::Daily.cutoff(Mode::Test, now, interval),
+        Schedule::Daily
+            .cutoff(Mode::Test, now, interval)
+            .filter(|_| !settings.test_manual),
         Schedule::Daily.cutoff(Mode::Live, now, interval),
         Schedule::Weekly.cutoff(Mode::Live, now, interval),
     ]

@@ -8,6 +8,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+use vinr_server::config::SANDBOX_SECRET_KEY_VAR;
+
 /// How long a process may take to start or to stop before the test fails.
 const PROCESS_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -29,6 +31,8 @@ pub struct Served {
     pub base: String,
     /// The key printed on first start (`None` on a database that already had an account).
     pub printed_key: Option<String>,
+    /// What it printed on standard output before it said where it listens.
+    pub printed: Vec<String>,
     stderr_log: PathBuf,
 }
 
@@ -39,6 +43,16 @@ impl Served {
         Served::start_wrapped(&[], dir, database_url, config)
     }
 
+    /// [`Served::start`] with these environment variables set for the process.
+    pub fn start_with_env(
+        dir: &Path,
+        database_url: &str,
+        config: &Path,
+        env: &[(&str, &str)],
+    ) -> Served {
+        Served::launch(&[], dir, database_url, config, env)
+    }
+
     /// [`Served::start`] under a wrapper command such as `prlimit --nofile=256:256`, which
     /// runs the binary (given as its last argument) as the child itself.
     pub fn start_wrapped(
@@ -46,6 +60,16 @@ impl Served {
         dir: &Path,
         database_url: &str,
         config: &Path,
+    ) -> Served {
+        Served::launch(wrapper, dir, database_url, config, &[])
+    }
+
+    fn launch(
+        wrapper: &[&str],
+        dir: &Path,
+        database_url: &str,
+        config: &Path,
+        env: &[(&str, &str)],
     ) -> Served {
         let stderr_log = dir.join(format!("serve-{}.log", unique()));
         let stderr = std::fs::File::create(&stderr_log).expect("stderr log file");
@@ -63,6 +87,8 @@ impl Served {
             .arg("--config")
             .arg(config)
             .env_remove("VINR_PUBLIC_URL")
+            .env_remove(SANDBOX_SECRET_KEY_VAR)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
@@ -83,6 +109,7 @@ impl Served {
             lines,
             base: String::new(),
             printed_key: None,
+            printed: Vec::new(),
             stderr_log,
         };
         let deadline = Instant::now() + PROCESS_DEADLINE;
@@ -101,6 +128,7 @@ impl Served {
                 served.base = addr.trim().to_owned();
                 return served;
             }
+            served.printed.push(line);
         }
     }
 
@@ -170,9 +198,22 @@ pub struct Output {
 
 /// Runs `vinr <args…>` to completion.
 pub async fn vinr(args: &[&str]) -> Output {
-    let output = tokio::process::Command::new(vinr_bin())
+    vinr_with(None, &[], args).await
+}
+
+/// Runs `vinr <args…>` to completion in directory `dir` (when given) with these environment
+/// variables set.
+pub async fn vinr_with(dir: Option<&Path>, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut command = tokio::process::Command::new(vinr_bin());
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let output = command
         .args(args)
         .env_remove("VINR_DATABASE_URL")
+        .env_remove("VINR_CONFIG")
+        .env_remove(SANDBOX_SECRET_KEY_VAR)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .await

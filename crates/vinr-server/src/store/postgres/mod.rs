@@ -67,6 +67,29 @@ fn outage_sqlstate(code: &str) -> bool {
 }
 
 /// A pool failure: no connection to be had (an outage) or the pool closed (shutting down).
+/// Whether the database `url` names exists: one connection is tried, and PostgreSQL's
+/// "database does not exist" (SQLSTATE 3D000) answers no. Nothing is created.
+pub async fn database_exists(url: &str) -> Result<bool, StoreError> {
+    let mut config = tokio_postgres::Config::from_str(url)
+        .map_err(|error| StoreError::Database(format!("invalid PostgreSQL URL: {error}")))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_millis(DATABASE_CONNECT_TIMEOUT_MS));
+    }
+    match config.connect(NoTls).await {
+        Ok((client, connection)) => {
+            drop(client);
+            let _ = connection.await;
+            Ok(true)
+        }
+        Err(error)
+            if error.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(db_error(error)),
+    }
+}
+
 fn pool_error(error: deadpool_postgres::PoolError) -> StoreError {
     use deadpool_postgres::PoolError;
     match error {

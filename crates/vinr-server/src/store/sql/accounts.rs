@@ -68,7 +68,22 @@ fn first_eight(digest: &[u8]) -> i64 {
     i64::from_be_bytes(first)
 }
 
+/// One key by its hash: auth's lookup, and the first start's check for a fixed sandbox key.
+static API_KEY_BY_HASH: Sql =
+    Sql::new("SELECT {api_key_columns} FROM api_keys WHERE key_hash = $1");
+
 impl Tx<'_> {
+    /// The key whose hash is `key_hash` (as [`Reader::api_key_by_hash`], inside a write).
+    pub fn api_key_of_hash(
+        &mut self,
+        key_hash: &[u8; 32],
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        first(
+            self.query_opt(&API_KEY_BY_HASH, &args![&key_hash[..]])?,
+            api_key,
+        )
+    }
+
     pub fn insert_account(&mut self, account: &AccountRecord) -> Result<(), StoreError> {
         static INSERT: Sql =
             Sql::new("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)");
@@ -232,9 +247,10 @@ impl Reader<'_> {
         &mut self,
         key_hash: &[u8; 32],
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
-        static BY_HASH: Sql =
-            Sql::new("SELECT {api_key_columns} FROM api_keys WHERE key_hash = $1");
-        first(self.query_opt(&BY_HASH, &args![&key_hash[..]])?, api_key)
+        first(
+            self.query_opt(&API_KEY_BY_HASH, &args![&key_hash[..]])?,
+            api_key,
+        )
     }
 
     pub fn list_api_keys(&mut self, account_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
