@@ -418,20 +418,33 @@ fn after(loaded: &Loaded) -> Response {
     }
 }
 
-/// Claims `payment_id` for one submission on this node; a second one waits for the first.
-/// Answers the claim and whether it had to wait (then the payment must be read again), or
-/// `None` when the first took too long.
-async fn claim(app: &AppState, payment_id: &str) -> Option<(InflightGuard<String>, bool)> {
-    let key = payment_id.to_owned();
+/// Claims the payment for one submission on this node; a second one waits for the first and
+/// then follows its outcome, unless it left the payment still `expected` (it failed before
+/// recording anything). `Err` is the page to answer instead: that outcome, not found, or busy
+/// when the first took too long.
+async fn claim(
+    app: &AppState,
+    loaded: &Loaded,
+    token: &str,
+    expected: PaymentStatus,
+) -> Result<InflightGuard<String>, Response> {
+    let key = loaded.payment.id.clone();
     let mut waited = false;
     for _ in 0..CHECKOUT_CONCURRENT_SUBMIT_WAIT_MS / CHECKOUT_CONCURRENT_SUBMIT_POLL_MS {
         if let Some(guard) = app.checkout_submissions.claim(&key) {
-            return Some((guard, waited));
+            if waited {
+                match load(app, token).await? {
+                    Some(fresh) if fresh.payment.status != expected => return Err(after(&fresh)),
+                    Some(_) => {}
+                    None => return Err(not_found()),
+                }
+            }
+            return Ok(guard);
         }
         waited = true;
         tokio::time::sleep(Duration::from_millis(CHECKOUT_CONCURRENT_SUBMIT_POLL_MS)).await;
     }
-    None
+    Err(busy(loaded))
 }
 
 /// The common start of both POSTs: the payment, a valid CSRF field, and the form.
@@ -556,21 +569,10 @@ pub async fn pay(
             };
         }
     };
-    let Some((_claim, waited)) = claim(&app, &loaded.payment.id).await else {
-        return busy(&loaded);
+    let _claim = match claim(&app, &loaded, &token, PaymentStatus::Pending).await {
+        Ok(claim) => claim,
+        Err(page) => return page,
     };
-    if waited {
-        // Another submit of this payment finished meanwhile: follow it, unless it left the
-        // payment pending (it failed before recording anything).
-        match load(&app, &token).await {
-            Ok(Some(fresh)) if fresh.payment.status != PaymentStatus::Pending => {
-                return after(&fresh)
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => return not_found(),
-            Err(response) => return response,
-        }
-    }
     let charged = charge::pay(
         processor.as_ref(),
         app.fingerprint_secret.expose(),
@@ -632,19 +634,10 @@ pub async fn authenticate(
             None,
         );
     };
-    let Some((_claim, waited)) = claim(&app, &loaded.payment.id).await else {
-        return busy(&loaded);
+    let _claim = match claim(&app, &loaded, &token, PaymentStatus::RequiresAuthentication).await {
+        Ok(claim) => claim,
+        Err(page) => return page,
     };
-    if waited {
-        match load(&app, &token).await {
-            Ok(Some(fresh)) if fresh.payment.status != PaymentStatus::RequiresAuthentication => {
-                return after(&fresh)
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => return not_found(),
-            Err(response) => return response,
-        }
-    }
     let charge = match charge::authenticate(processor.as_ref(), &loaded.payment, approved).await {
         Ok(charge) => charge,
         Err(ChargeError::State(_)) => return after(&loaded),
