@@ -19,7 +19,7 @@ use crate::flows::{self, FlowError};
 use crate::keys::SecretKey;
 use crate::render;
 use crate::server;
-use crate::store::{BalanceTransactionFilter, Scope, Store, StoreError};
+use crate::store::{BalanceTransactionFilter, Scope, Store, StoreError, Tx};
 use crate::workers::settlements::{run_once, Selection};
 
 #[derive(Parser)]
@@ -294,6 +294,18 @@ fn last4(key: &SecretKey) -> &str {
     &key[key.len().saturating_sub(4)..]
 }
 
+/// Opens the database, runs one flow in a write transaction, and closes the store again.
+async fn write_once<T, F>(database: &Database, flow: F) -> Result<T, String>
+where
+    F: FnOnce(&mut Tx<'_>) -> Result<T, FlowError> + Send + 'static,
+    T: Send + 'static,
+{
+    let store = open(database).await?;
+    let written = store.write(flow).await;
+    store.shutdown();
+    written.map_err(flow_error)
+}
+
 fn flow_error(error: FlowError) -> String {
     match error {
         FlowError::NotFound { object, id } => format!("no such {object}: {id}"),
@@ -339,13 +351,12 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Accounts {
             command: AccountsCommand::Create { name, database },
         } => {
-            let store = open(&database).await?;
             let now = clock.now();
-            let created = store
-                .write(move |tx| flows::accounts::create_account(tx, &name, now))
-                .await;
-            store.shutdown();
-            let (account, key) = created.map_err(flow_error)?;
+            let created = write_once(&database, move |tx| {
+                flows::accounts::create_account(tx, &name, now)
+            })
+            .await;
+            let (account, key) = created?;
             print_created("the account", &account.id, &key.secret);
             Ok(())
         }
@@ -369,25 +380,23 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Accounts {
             command: AccountsCommand::Rename { id, name, database },
         } => {
-            let store = open(&database).await?;
-            let renamed = store
-                .write(move |tx| flows::accounts::rename_account(tx, &id, &name))
-                .await;
-            store.shutdown();
-            let account = renamed.map_err(flow_error)?;
+            let renamed = write_once(&database, move |tx| {
+                flows::accounts::rename_account(tx, &id, &name)
+            })
+            .await;
+            let account = renamed?;
             println!("account {} is now named {}", account.id, account.name);
             Ok(())
         }
         Command::PlatformKeys {
             command: PlatformKeysCommand::Create { database },
         } => {
-            let store = open(&database).await?;
             let now = clock.now();
-            let created = store
-                .write(move |tx| flows::accounts::create_platform_key(tx, now))
-                .await;
-            store.shutdown();
-            let key = created.map_err(flow_error)?;
+            let created = write_once(&database, move |tx| {
+                flows::accounts::create_platform_key(tx, now)
+            })
+            .await;
+            let key = created?;
             println!("platform key id: {}", key.record.id);
             println!("platform key (shown once): {}", key.secret.expose());
             Ok(())
@@ -424,13 +433,12 @@ async fn run(command: Command) -> Result<(), String> {
         Command::PlatformKeys {
             command: PlatformKeysCommand::Revoke { key_id, database },
         } => {
-            let store = open(&database).await?;
             let now = clock.now();
-            let revoked = store
-                .write(move |tx| flows::accounts::revoke_platform_key(tx, &key_id, now))
-                .await;
-            store.shutdown();
-            if revoked.map_err(flow_error)? {
+            let revoked = write_once(&database, move |tx| {
+                flows::accounts::revoke_platform_key(tx, &key_id, now)
+            })
+            .await;
+            if revoked? {
                 println!("revoked");
                 Ok(())
             } else {
@@ -707,14 +715,11 @@ async fn keys(command: KeysCommand, clock: &dyn Clock) -> Result<(), String> {
                     SCOPES.join(", ")
                 ));
             }
-            let store = open(&database).await?;
-            let created = store
-                .write(move |tx| {
-                    flows::accounts::create_key(tx, &account, mode.into(), scopes, now)
-                })
-                .await;
-            store.shutdown();
-            let key = created.map_err(flow_error)?;
+            let created = write_once(&database, move |tx| {
+                flows::accounts::create_key(tx, &account, mode.into(), scopes, now)
+            })
+            .await;
+            let key = created?;
             println!("key id: {}", key.record.id);
             println!(
                 "{} key ({} mode, shown once): {}",
@@ -762,12 +767,11 @@ async fn keys(command: KeysCommand, clock: &dyn Clock) -> Result<(), String> {
             Ok(())
         }
         KeysCommand::Revoke { key_id, database } => {
-            let store = open(&database).await?;
-            let revoked = store
-                .write(move |tx| flows::accounts::revoke_key(tx, &key_id, now))
-                .await;
-            store.shutdown();
-            if revoked.map_err(flow_error)? {
+            let revoked = write_once(&database, move |tx| {
+                flows::accounts::revoke_key(tx, &key_id, now)
+            })
+            .await;
+            if revoked? {
                 println!("revoked");
                 Ok(())
             } else {
