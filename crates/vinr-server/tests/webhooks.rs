@@ -1210,6 +1210,15 @@ async fn endpoints_can_be_changed_and_disabled_and_enabled_again() {
             Some(param),
         );
     }
+    // A form field given empty is the empty string, as in JSON: not "unchanged".
+    for (body, param) in [("url=&status=", "url"), ("status=", "status")] {
+        api.post_form(&path, body).await.expect_error(
+            400,
+            "invalid_request_error",
+            "parameter_invalid",
+            Some(param),
+        );
+    }
     api.post_json(&path, json!({"colour": "red"}))
         .await
         .expect_error(

@@ -102,9 +102,10 @@ pub fn parse_body<T: DeserializeOwned + Serialize>(
                 serde_qs::Deserializer::with_config(&config, bytes).map_err(|error| {
                     ApiError::malformed_body(format!("The form body is invalid: {error}."))
                 })?;
-            serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            let value: T = serde_path_to_error::deserialize(deserializer).map_err(|error| {
                 deserialize_error(&error.path().to_string(), &error.inner().to_string())
-            })?
+            })?;
+            with_empty_fields(value, bytes)?
         }
     };
     // Checked on the parsed value, so a JSON and a form body meet one rule per field.
@@ -112,6 +113,59 @@ pub fn parse_body<T: DeserializeOwned + Serialize>(
     text::check_body(&parsed)?;
     let fingerprint = fingerprint(&value)?;
     Ok(ApiBody { value, fingerprint })
+}
+
+/// serde_qs reads `url=` into an optional field as "no `url`", where the JSON body
+/// `{"url": ""}` gives an empty `url`, which the field's own rule then judges (and mostly
+/// refuses). So a form with an empty field is read again as the JSON body it stands for: one
+/// rule per field whatever the format.
+fn with_empty_fields<T: DeserializeOwned + Serialize>(
+    value: T,
+    form: &[u8],
+) -> Result<T, ApiError> {
+    let mut json = serde_json::to_value(&value).map_err(|error| ApiError::internal(&error))?;
+    let mut changed = false;
+    for (key, text) in text::urlencoded_pairs(form) {
+        let Ok(name) = std::str::from_utf8(&key) else {
+            continue;
+        };
+        let Some(path) = field_path(name).filter(|_| text.is_empty()) else {
+            continue;
+        };
+        let Some((last, parents)) = path.split_last() else {
+            continue;
+        };
+        let parent = parents
+            .iter()
+            .try_fold(&mut json, |node, segment| node.get_mut(*segment));
+        if let Some(serde_json::Value::Object(fields)) = parent {
+            let field = fields.entry(*last).or_insert(serde_json::Value::Null);
+            if field.is_null() {
+                *field = serde_json::Value::String(String::new());
+                changed = true;
+            }
+        }
+    }
+    if !changed {
+        return Ok(value);
+    }
+    serde_path_to_error::deserialize(json)
+        .map_err(|error| deserialize_error(&error.path().to_string(), &error.inner().to_string()))
+}
+
+/// `card[cvc]` as the path `card`, `cvc`; `None` for a list element (`events[]`, `events[0]`),
+/// which serde_qs already reads as written.
+fn field_path(name: &str) -> Option<Vec<&str>> {
+    let (head, rest) = name.split_once('[').unwrap_or((name, ""));
+    let mut path = vec![head];
+    for part in rest.split('[').filter(|part| !part.is_empty()) {
+        let segment = part.strip_suffix(']')?;
+        if segment.is_empty() || segment.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        path.push(segment);
+    }
+    Some(path).filter(|_| !head.is_empty())
 }
 
 /// SHA-256 of a request's canonical JSON form.
@@ -275,6 +329,36 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(form.value.amount, 1000);
         assert_eq!(json.fingerprint, form.fingerprint);
+    }
+
+    #[test]
+    fn an_empty_form_field_reads_as_the_empty_json_string() {
+        let form = headers("application/x-www-form-urlencoded");
+        let json = headers("application/json");
+        let parsed = parse_body::<vinr_types::UpdateWebhookRequest>(&form, b"url=&status=")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(parsed.value.url.as_deref(), Some(""));
+        assert_eq!(parsed.value.status.as_deref(), Some(""));
+        let same =
+            parse_body::<vinr_types::UpdateWebhookRequest>(&json, br#"{"url":"","status":""}"#)
+                .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(parsed.fingerprint, same.fingerprint);
+        // An empty metadata value was already the empty string; an empty number is refused.
+        let parsed = parse_body::<CreatePaymentRequest>(
+            &form,
+            b"amount=5&currency=EUR&returnUrl=u&metadata%5Bk%5D=&description=",
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(parsed.value.description.as_deref(), Some(""));
+        assert_eq!(parsed.value.metadata.unwrap_or_default()["k"], "");
+        let error = parse_body::<CreatePaymentRequest>(&form, b"amount=&currency=EUR&returnUrl=u")
+            .err()
+            .expect("empty amount");
+        assert_eq!(error.status().as_u16(), 400);
+        assert_eq!(field_path("card[cvc]"), Some(vec!["card", "cvc"]));
+        assert_eq!(field_path("events[]"), None);
+        assert_eq!(field_path("events[0]"), None);
+        assert_eq!(field_path("[x]"), None);
     }
 
     #[test]
