@@ -286,3 +286,15 @@ const _: () = assert!(WEBHOOK_SECRET_RANDOM_BYTES >= 24 && WEBHOOK_SECRET_RANDOM
 // A lease never takes more deliveries than can be attempted at once.
 const _: () = assert!(WEBHOOK_LEASE_BATCH_DELIVERIES_MAX <= WEBHOOK_IN_FLIGHT_ATTEMPTS_MAX);
 const _: () = assert!(REFUND_LEASE_MS > REFUND_WORKER_INTERVAL_MS as i64);
+
+/// The furthest one `POST /v1/test_helpers/clock/advance` moves an account's test clock
+/// (SPEC §10: 400 days).
+pub const TEST_CLOCK_ADVANCE_MS_MAX: i64 = 400 * 24 * 60 * 60 * 1000;
+/// Instants of due work one transaction of a clock move runs before it commits and the next
+/// one goes on (each instant is at most a batch of payments, the settlement groups and the
+/// payouts due then): the writer is never held long.
+pub const TEST_CLOCK_INSTANTS_PER_TRANSACTION_MAX: usize = 64;
+/// How often the clock worker catches up the accounts whose test clock runs ahead.
+pub const TEST_CLOCK_WORKER_INTERVAL_MS: u64 = 1_000;
+/// Accounts with a test clock ahead of real time that one pass of the clock worker visits.
+pub const TEST_CLOCK_ACCOUNTS_PER_PASS_MAX: usize = 1_000;

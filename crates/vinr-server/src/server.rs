@@ -74,8 +74,8 @@ impl Running {
     }
 }
 
-/// Whether the background workers that change data (expiry, refunds, settlements,
-/// maintenance, webhooks) run on their own. `Stepped` is for tests: nothing happens behind
+/// Whether the background workers that change data (expiry, test clocks, refunds,
+/// settlements, maintenance, webhooks) run on their own. `Stepped` is for tests: nothing happens behind
 /// the test's back, and it runs one pass of a worker with that worker's `step` (e.g.
 /// [`workers::webhooks::step`]), so an assertion that nothing happened follows a pass that
 /// provably ran. Metrics upkeep runs either way.
@@ -200,6 +200,7 @@ pub async fn start_with_workers(
     if workers == Workers::Running {
         running.extend([
             tokio::spawn(workers::expiry::run(app.clone(), stopped.clone())),
+            tokio::spawn(workers::clock::run(app.clone(), stopped.clone())),
             tokio::spawn(workers::refunds::run(app.clone(), stopped.clone())),
             tokio::spawn(workers::settlements::run(app.clone(), stopped.clone())),
             tokio::spawn(workers::maintenance::run(app.clone(), stopped.clone())),

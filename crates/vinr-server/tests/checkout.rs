@@ -652,6 +652,45 @@ async fn double_submits_charge_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkout_runs_on_the_accounts_test_clock() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let moved = api
+        .post_json(
+            "/v1/test_helpers/clock/advance",
+            json!({"seconds": 30 * 86_400}),
+        )
+        .await;
+    let now = moved.expect_status(200)["now"].clone();
+    let payment = api.new_payment().await;
+    assert_eq!(payment["created_at"], now);
+    let mut shopper = Shopper::new();
+    pay(&mut shopper, &payment, CARD_APPROVED).await.expect(303);
+    let paid = api.payment(&id_of(&payment)).await;
+    assert_eq!(paid["status"], "completed");
+    // Paid on the account's clock, not 30 days before the payment was made.
+    assert_eq!(paid["capturedAt"], now);
+    // A month later on that clock the page is closed, although real time has not moved.
+    let later = api.new_payment().await;
+    let url = checkout_url(&later);
+    let csrf = shopper.get(&url).await.expect(200).csrf();
+    api.post_json("/v1/test_helpers/clock/advance", json!({"seconds": 3601}))
+        .await
+        .expect_status(200);
+    shopper
+        .get(&url)
+        .await
+        .expect(200)
+        .contains("This payment link has expired");
+    shopper
+        .post(&format!("{url}/pay"), &card_form(&csrf, CARD_APPROVED))
+        .await
+        .expect(303);
+    assert_eq!(api.payment(&id_of(&later)).await["status"], "expired");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_payment_says_so_and_cannot_be_paid() {
     let server = TestServer::start().await;
     let api = server.api();

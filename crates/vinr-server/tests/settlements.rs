@@ -610,9 +610,18 @@ async fn migration_8_books_the_payouts_made_before_it() {
     execute(url, "DELETE FROM schema_migrations WHERE version = 8").await;
     // And 0009 after it (its running totals are rebuilt from the ledger 0008 leaves).
     execute(url, "DELETE FROM schema_migrations WHERE version = 9").await;
-    // And every later one (10: platform keys), which a database at 7 cannot have yet.
+    // And every later one (10: platform keys, 11: test clocks), which a database at 7
+    // cannot have yet.
     execute(url, "DELETE FROM schema_migrations WHERE version >= 10").await;
     execute(url, "DROP TABLE platform_keys").await;
+    for index in [
+        "accounts_clocked",
+        "payments_account_due_expiry",
+        "payments_account_due_auto_cancel",
+    ] {
+        execute(url, &format!("DROP INDEX {index}")).await;
+    }
+    execute(url, "ALTER TABLE accounts DROP COLUMN test_clock_ms").await;
     execute(url, "DROP TABLE balance_totals").await;
     execute(url, "DROP INDEX btx_by_available_on").await;
     if url.starts_with("postgres") {

@@ -707,3 +707,30 @@ pub struct OwnAccount {
     /// Whether the key used is a live-mode key.
     pub livemode: bool,
 }
+
+/// An account's test-mode clock (SPEC §10): real time plus an offset that only moves forward.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TestClock {
+    /// Always `test_clock`.
+    pub object: String,
+    /// The account's test-mode time now (RFC 3339, UTC).
+    #[schema(example = "2026-12-08T09:30:00Z")]
+    pub now: String,
+    /// Always `false`: live mode runs on real time.
+    pub livemode: bool,
+}
+
+/// Body of `POST /v1/test_helpers/clock/advance`: exactly one of `seconds` and `to`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdvanceClockRequest {
+    /// How far to move the clock forward: 1 to 34 560 000 seconds (400 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 34_560_000, example = 3660)]
+    pub seconds: Option<i64>,
+    /// The instant to move the clock to (RFC 3339): after the account's time now, at most
+    /// 400 days after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "2026-12-08T09:30:00Z")]
+    pub to: Option<String>,
+}

@@ -10,7 +10,7 @@ pub mod rate_limit;
 use axum::http::HeaderMap;
 use subtle::ConstantTimeEq;
 use vinr_domain::limits::{API_KEY_CHARS_MAX, SANDBOX_SECRET_KEY_CHARS_MIN};
-use vinr_domain::Mode;
+use vinr_domain::{Mode, UnixMillis};
 
 use crate::config::Settings;
 use crate::keys::{hash_key, is_platform_key_shape, PLATFORM_KEY_PREFIX};
@@ -48,11 +48,19 @@ pub struct AuthContext {
     pub key_id: String,
     pub scope: Scope,
     pub kind: KeyKind,
+    /// How far the account's test clock ran ahead of real time when the key was looked up
+    /// (SPEC §10); always 0 in live mode.
+    pub clock_offset_ms: i64,
 }
 
 impl AuthContext {
     pub fn mode(&self) -> Mode {
         self.scope.mode
+    }
+
+    /// The caller's time: `real` on the account's clock in test mode, `real` itself in live.
+    pub fn now(&self, real: UnixMillis) -> UnixMillis {
+        real.plus_ms(self.clock_offset_ms)
     }
 }
 
@@ -149,11 +157,12 @@ fn presented_key(headers: &HeaderMap) -> Result<&str, AuthFailure> {
     Err(AuthFailure::NoKey)
 }
 
+/// The key in `headers` and its account's test clock offset.
 async fn resolve(
     store: &Store,
     settings: &Settings,
     headers: &HeaderMap,
-) -> Result<ApiKeyRecord, AuthFailure> {
+) -> Result<(ApiKeyRecord, i64), AuthFailure> {
     let key = presented_key(headers)?;
     if key.starts_with(PLATFORM_KEY_PREFIX) {
         resolve_platform(store, key).await?;
@@ -164,8 +173,8 @@ async fn resolve(
         return Err(AuthFailure::ModeNotServed(claimed_mode));
     }
     let hash = hash_key(key);
-    let record = store
-        .read(move |reader| reader.api_key_by_hash(&hash))
+    let (record, clock_offset_ms) = store
+        .read(move |reader| reader.api_key_with_clock(&hash))
         .await?
         .ok_or(AuthFailure::InvalidKey)?;
     // The lookup was by hash; compare again in constant time so that no code path
@@ -176,7 +185,11 @@ async fn resolve(
     if record.revoked_at.is_some() {
         return Err(AuthFailure::Revoked);
     }
-    Ok(record)
+    let clock_offset_ms = match record.mode {
+        Mode::Test => clock_offset_ms,
+        Mode::Live => 0,
+    };
+    Ok((record, clock_offset_ms))
 }
 
 async fn resolve_platform(store: &Store, key: &str) -> Result<PlatformContext, AuthFailure> {
@@ -220,7 +233,7 @@ pub async fn authenticate(
     headers: &HeaderMap,
     needed: Option<&'static str>,
 ) -> Result<AuthContext, AuthFailure> {
-    let record = resolve(store, settings, headers).await?;
+    let (record, clock_offset_ms) = resolve(store, settings, headers).await?;
     if let Some(needed) = needed {
         if !key_grants(&record, needed) {
             return Err(AuthFailure::MissingScope(needed));
@@ -233,6 +246,7 @@ pub async fn authenticate(
             mode: record.mode,
         },
         kind: record.kind,
+        clock_offset_ms,
     })
 }
 

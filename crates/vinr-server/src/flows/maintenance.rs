@@ -5,7 +5,7 @@
 use vinr_domain::UnixMillis;
 
 use super::FlowError;
-use crate::store::Tx;
+use crate::store::{DueOn, Tx};
 
 /// What one pruning transaction deleted.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -16,14 +16,16 @@ pub struct PrunedRows {
 
 /// Deletes at most `limit` idempotency keys created before `keys_before` and at most `limit`
 /// events created before `events_before`.
+/// On clock `on` only.
 pub fn prune(
     tx: &mut Tx<'_>,
+    on: &DueOn,
     keys_before: UnixMillis,
     events_before: UnixMillis,
     limit: usize,
 ) -> Result<PrunedRows, FlowError> {
     Ok(PrunedRows {
-        idempotency_keys: tx.prune_idempotency_keys(keys_before, limit)?,
-        events: tx.prune_events(events_before, limit)?,
+        idempotency_keys: tx.prune_idempotency_keys(on, keys_before, limit)?,
+        events: tx.prune_events(on, events_before, limit)?,
     })
 }

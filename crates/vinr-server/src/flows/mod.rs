@@ -3,6 +3,7 @@
 //! HTTP; the boundary turns [`FlowError`] into status codes.
 
 pub mod accounts;
+pub mod clock;
 pub mod idempotency;
 pub mod ledger;
 pub mod maintenance;

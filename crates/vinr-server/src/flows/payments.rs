@@ -9,7 +9,7 @@ use super::{ledger, FlowError};
 use crate::charge::Charge;
 use crate::outbox;
 use crate::render;
-use crate::store::{Due, Scope, Tx};
+use crate::store::{Due, DueOn, Scope, Tx};
 
 /// Inserts a new payment and its `payment.created` event. `json` is the payment rendered
 /// once by the caller (outside the writer), reused as the event snapshot.
@@ -124,6 +124,7 @@ fn apply(tx: &mut Tx<'_>, mut payment: Payment, step: Transition<'_>) -> Result<
 pub fn sweep(
     tx: &mut Tx<'_>,
     due: Due,
+    on: &DueOn,
     before: UnixMillis,
     now: UnixMillis,
     limit: usize,
@@ -133,7 +134,7 @@ pub fn sweep(
         Due::Expiry => Operation::Expire,
         Due::AutoCancel => Operation::AutoCancel,
     };
-    let payments = tx.claim_due_payments(due, before, limit)?;
+    let payments = tx.claim_due_payments(due, on, before, limit)?;
     let swept = payments.len();
     for payment in payments {
         let scope = Scope {

@@ -15,7 +15,7 @@ use vinr_domain::{Refund, RefundReason, RefundStatus, UnixMillis};
 use super::{ledger, FlowError};
 use crate::outbox;
 use crate::render;
-use crate::store::{Scope, Tx};
+use crate::store::{DueOn, Scope, Tx};
 
 pub struct NewRefund {
     pub scope: Scope,
@@ -67,11 +67,12 @@ pub fn create(tx: &mut Tx<'_>, new: NewRefund) -> Result<String, FlowError> {
 /// reference of its payment (what the refund is made against).
 pub fn lease_pending(
     tx: &mut Tx<'_>,
+    on: &DueOn,
     now: UnixMillis,
     lease_until: UnixMillis,
     limit: usize,
 ) -> Result<Vec<(Refund, Option<String>)>, FlowError> {
-    let refunds = tx.lease_pending_refunds(now, lease_until, limit)?;
+    let refunds = tx.lease_pending_refunds(on, now, lease_until, limit)?;
     refunds
         .into_iter()
         .map(|refund| {

@@ -15,7 +15,7 @@ use vinr_domain::{Mode, UnixMillis};
 use super::{ledger, FlowError};
 use crate::outbox;
 use crate::render;
-use crate::store::{Scope, SettlementGroup, Tx};
+use crate::store::{DueOn, Scope, SettlementGroup, Tx};
 
 /// Settles what `group` had available by `cutoff` (the run's cut-off, inclusive) if anything;
 /// answers the settlement.
@@ -66,12 +66,13 @@ pub fn settle_group(
 pub fn pay_out(
     tx: &mut Tx<'_>,
     mode: Mode,
+    on: &DueOn,
     before: UnixMillis,
     now: UnixMillis,
     limit: usize,
 ) -> Result<Vec<Settlement>, FlowError> {
     let mut paid = Vec::new();
-    let mut claimed = tx.claim_pending_settlements(mode, before, limit)?;
+    let mut claimed = tx.claim_pending_settlements(mode, on, before, limit)?;
     // Booked in one order of (account, currency) on every node: each payout adds to that
     // group's balance-total row, so two nodes paying out at once take those rows in the same
     // order and never wait for each other in a circle.

@@ -27,7 +27,7 @@ pub async fn retrieve(
     Extension(auth): Extension<AuthContext>,
     _: NoQuery,
 ) -> Result<Json<wire::Balance>, ApiError> {
-    let (scope, now) = (auth.scope.clone(), app.clock.now());
+    let (scope, now) = (auth.scope.clone(), auth.now(app.clock.now()));
     let amounts = app
         .store
         .read(move |reader| reader.balance(&scope, now))

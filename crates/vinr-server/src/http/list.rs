@@ -162,7 +162,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for NoQuery {
 }
 
 /// Unix seconds (`1767225600`) or RFC 3339 (`2026-01-01T00:00:00Z`).
-fn instant(param: &str, value: &str) -> Result<UnixMillis, ApiError> {
+pub(crate) fn instant(param: &str, value: &str) -> Result<UnixMillis, ApiError> {
     if let Ok(seconds) = value.parse::<i64>() {
         return seconds
             .checked_mul(1000)

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod balance;
 pub mod body;
 pub mod checkout;
+pub mod clock;
 pub mod connections;
 pub mod error;
 pub mod events;

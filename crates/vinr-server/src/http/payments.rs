@@ -134,7 +134,7 @@ pub async fn create(
     metadata::validate(&metadata)
         .map_err(|error| ApiError::invalid("metadata", error.to_string()))?;
 
-    let now = app.clock.now();
+    let now = auth.now(app.clock.now());
     let payment = Payment::new(
         NewPayment {
             account_id: auth.scope.account_id.clone(),
@@ -276,7 +276,7 @@ async fn step(
 ) -> Result<Answer, ApiError> {
     require_payment_id(&step.id)?;
     let key = idempotency::post_key(auth, step.path, idempotency_key(headers)?);
-    let now = app.clock.now();
+    let now = auth.now(app.clock.now());
     let scope = auth.scope.clone();
     let public_url = app.settings.public_url.clone();
     let pricing = app.settings.pricing.for_account(&scope.account_id);
@@ -472,7 +472,7 @@ pub async fn test_pay(
 ) -> Result<Answer, ApiError> {
     let path = format!("/v1/test_helpers/payments/{id}/pay");
     test_mode_only(&auth, "POST", &path)?;
-    let card = card_input(&body.value, app.clock.now())?;
+    let card = card_input(&body.value, auth.now(app.clock.now()))?;
     if let Some(answer) = stored_step_answer(&app, &auth, &headers, &path, body.fingerprint).await?
     {
         return Ok(answer);

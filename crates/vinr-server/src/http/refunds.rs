@@ -81,7 +81,7 @@ pub async fn create(
     {
         return Err(missing());
     }
-    let now = app.clock.now();
+    let now = auth.now(app.clock.now());
     let new = NewRefund {
         scope: auth.scope.clone(),
         payment_id: request.payment,

@@ -17,7 +17,9 @@ use utoipa::openapi::schema::Schema;
 use utoipa::openapi::RefOr;
 
 use crate::auth::{PlatformRoute, RequiredScope};
-use crate::http::{accounts, balance, events, ops, payments, refunds, settlements, webhooks};
+use crate::http::{
+    accounts, balance, clock, events, ops, payments, refunds, settlements, webhooks,
+};
 use crate::state::AppState;
 
 /// Who may call a route.
@@ -131,6 +133,16 @@ pub fn table() -> Table {
         .route(
             settlements::__path_test_run,
             settlements::test_run,
+            Scope("payments:write"),
+        )
+        .route(
+            clock::__path_retrieve,
+            clock::retrieve,
+            Scope("payments:read"),
+        )
+        .route(
+            clock::__path_advance,
+            clock::advance,
             Scope("payments:write"),
         )
         .route(events::__path_list, events::list, Scope("events:read"))

@@ -275,7 +275,7 @@ pub async fn test_run(
     let outcome = run_once(
         &app.store,
         &app.settings.settlements,
-        app.clock.now(),
+        auth.now(app.clock.now()),
         &selection,
     )
     .await?;
@@ -295,7 +295,7 @@ pub async fn test_run(
         key,
         body.fingerprint,
         StatusCode::OK,
-        app.clock.now(),
+        auth.now(app.clock.now()),
         move |_| Ok(answer),
     )
     .await

@@ -124,7 +124,7 @@ pub async fn create(
             ));
         }
     }
-    let now = app.clock.now();
+    let now = auth.now(app.clock.now());
     let new = NewEndpoint {
         scope: auth.scope.clone(),
         url,
@@ -276,7 +276,7 @@ pub async fn update(
         key,
         body.fingerprint,
         StatusCode::OK,
-        app.clock.now(),
+        auth.now(app.clock.now()),
         move |tx| flow::update_endpoint(tx, &scope, &id, &changes).map(String::into_bytes),
     )
     .await
@@ -384,7 +384,7 @@ pub async fn test(
             return Ok(answer);
         }
     }
-    let now = app.clock.now();
+    let now = auth.now(app.clock.now());
     let data = serde_json::to_string(&webhooks::wire::endpoint(&endpoint, false))
         .map_err(|error| ApiError::internal(&error))?;
     let event = EventRecord {
@@ -499,7 +499,7 @@ pub async fn resend(
             Some(endpoint.id)
         }
     };
-    let now = app.clock.now();
+    let now = auth.now(app.clock.now());
     let key = idempotency::post_key(&auth, format!("/v1/events/{id}/resend"), key);
     let answer = idempotency::run(
         &app,

@@ -46,6 +46,7 @@ const MIGRATIONS: &[(i64, &str, Ddl)] = &[
     (8, "payouts", per_dialect!("0008_payouts.sql")),
     (9, "balance_totals", common!("0009_balance_totals.sql")),
     (10, "platform_keys", per_dialect!("0010_platform_keys.sql")),
+    (11, "test_clocks", common!("0011_test_clocks.sql")),
 ];
 
 impl Ddl {

@@ -247,8 +247,11 @@ pub struct DeliveryJob {
     pub scope: Scope,
     /// Attempts made before this one.
     pub attempts: u32,
-    /// When the delivery was queued (its event's commit).
+    /// When the delivery was queued (its event's commit), in real time.
     pub queued_at: UnixMillis,
+    /// How far the account's test clock runs ahead (0 in live mode): the attempt's times are
+    /// shown on that clock, while deliveries are scheduled on real time.
+    pub clock_offset_ms: i64,
 }
 
 /// One attempt to POST an event to an endpoint.
@@ -306,6 +309,19 @@ pub struct StoredResponse {
     pub body: Vec<u8>,
 }
 
+/// The earliest instants of what is still to do on one account's test clock (SPEC §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClockDue {
+    /// The first `expiresAt` of an unfinished checkout.
+    pub expiry: Option<UnixMillis>,
+    /// The first `authorized_at` of an authorization not yet captured or cancelled.
+    pub authorized: Option<UnixMillis>,
+    /// The first `availableOn` of a balance transaction not yet settled.
+    pub unsettled: Option<UnixMillis>,
+    /// The first `created_at` of a settlement not yet paid out.
+    pub payout: Option<UnixMillis>,
+}
+
 /// Work the clock makes due on a payment (SPEC §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Due {
@@ -313,6 +329,39 @@ pub enum Due {
     Expiry,
     /// `authorized` since before the capture window closed.
     AutoCancel,
+}
+
+/// Whose due work a claim takes. Each account's test mode runs on its own clock (SPEC §10),
+/// so the workers' passes on real time leave out the test data of every account whose clock
+/// was advanced, and the clock's own pass ([`crate::workers::clock`]) takes one such account
+/// at a time, on its time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DueOn {
+    /// Live mode, and test mode of the accounts whose clock is real time.
+    RealTime,
+    /// The test mode of this account.
+    AccountClock(String),
+}
+
+impl DueOn {
+    /// The `WHERE` condition picking the rows of this clock from a table with `account_id` and
+    /// `mode`; `$param` is the account id (bound only for [`DueOn::AccountClock`]).
+    pub(crate) fn condition(&self, param: usize) -> String {
+        match self {
+            DueOn::RealTime => "NOT (mode = 'test' AND account_id IN \
+                 (SELECT id FROM accounts WHERE test_clock_ms > 0))"
+                .to_owned(),
+            DueOn::AccountClock(_) => format!("account_id = ${param} AND mode = 'test'"),
+        }
+    }
+
+    /// The account id the condition binds, if any.
+    pub(crate) fn account(&self) -> Option<&str> {
+        match self {
+            DueOn::RealTime => None,
+            DueOn::AccountClock(account_id) => Some(account_id),
+        }
+    }
 }
 
 impl Due {

@@ -12,7 +12,8 @@ use vinr_domain::limits::{
 
 use crate::flows::{payments, FlowError};
 use crate::state::AppState;
-use crate::store::Due;
+use crate::store::{Due, DueOn};
+use vinr_domain::UnixMillis;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -20,9 +21,13 @@ pub struct Swept {
     pub auto_cancelled: usize,
 }
 
-/// One pass over what is due now.
+/// One pass over what is due now on real time.
 pub async fn step(app: &AppState) -> Result<Swept, FlowError> {
-    let now = app.clock.now();
+    sweep_due(app, &DueOn::RealTime, app.clock.now()).await
+}
+
+/// Expires and auto-cancels what is due at `now` on clock `on`, a bounded number of batches.
+pub async fn sweep_due(app: &AppState, on: &DueOn, now: UnixMillis) -> Result<Swept, FlowError> {
     let mut swept = Swept::default();
     for (due, before) in [
         (Due::Expiry, now),
@@ -33,10 +38,19 @@ pub async fn step(app: &AppState) -> Result<Swept, FlowError> {
     ] {
         for _ in 0..EXPIRY_BATCHES_PER_STEP_MAX {
             let public_url = app.settings.public_url.clone();
+            let on = on.clone();
             let count = app
                 .store
                 .write(move |tx| {
-                    payments::sweep(tx, due, before, now, EXPIRY_BATCH_PAYMENTS_MAX, &public_url)
+                    payments::sweep(
+                        tx,
+                        due,
+                        &on,
+                        before,
+                        now,
+                        EXPIRY_BATCH_PAYMENTS_MAX,
+                        &public_url,
+                    )
                 })
                 .await?;
             match due {

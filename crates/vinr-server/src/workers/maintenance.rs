@@ -13,6 +13,8 @@ use vinr_domain::limits::{
 use crate::flows::maintenance::{self, PrunedRows};
 use crate::flows::FlowError;
 use crate::state::AppState;
+use crate::store::DueOn;
+use vinr_domain::UnixMillis;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Pruned {
@@ -20,20 +22,29 @@ pub struct Pruned {
     pub events: usize,
 }
 
-/// One pass: prune what is due now.
+/// One pass: prune what is due now on real time.
 pub async fn step(app: &AppState) -> Result<Pruned, FlowError> {
-    let now = app.clock.now();
+    let pruned = prune_due(app, &DueOn::RealTime, app.clock.now()).await?;
+    if let Some(limits) = &app.rate_limits {
+        limits.shrink();
+    }
+    Ok(pruned)
+}
+
+/// Prunes what is past its retention at `now` on clock `on`.
+pub async fn prune_due(app: &AppState, on: &DueOn, now: UnixMillis) -> Result<Pruned, FlowError> {
     let keys_before = now.plus_ms(-app.settings.idempotency_retention_ms);
     let events_before = now.plus_ms(-EVENT_RETENTION_MS);
     let mut pruned = Pruned::default();
     for _ in 0..MAINTENANCE_BATCHES_PER_STEP_MAX {
+        let on = on.clone();
         let PrunedRows {
             idempotency_keys: keys,
             events,
         } = app
             .store
             .write(move |tx| {
-                maintenance::prune(tx, keys_before, events_before, PRUNE_BATCH_ROWS_MAX)
+                maintenance::prune(tx, &on, keys_before, events_before, PRUNE_BATCH_ROWS_MAX)
             })
             .await?;
         pruned.idempotency_keys += keys;
@@ -41,9 +52,6 @@ pub async fn step(app: &AppState) -> Result<Pruned, FlowError> {
         if keys < PRUNE_BATCH_ROWS_MAX && events < PRUNE_BATCH_ROWS_MAX {
             break;
         }
-    }
-    if let Some(limits) = &app.rate_limits {
-        limits.shrink();
     }
     Ok(pruned)
 }

@@ -1,6 +1,7 @@
 //! (7) Background workers. Each runs at its own pace, does a bounded amount of work per step,
 //! and stops on the shared shutdown signal. Tests call a worker's `step` by hand.
 
+pub mod clock;
 pub mod expiry;
 pub mod maintenance;
 pub mod metrics;

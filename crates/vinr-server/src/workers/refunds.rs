@@ -13,15 +13,24 @@ use vinr_domain::limits::{
 
 use crate::flows::{refunds, FlowError};
 use crate::state::AppState;
+use crate::store::DueOn;
 
-/// One pass: answers how many refunds it finished.
+/// One pass on real time: answers how many refunds it finished.
 pub async fn step(app: &AppState) -> Result<usize, FlowError> {
+    process(app, &DueOn::RealTime, 0).await
+}
+
+/// Sends the pending refunds of clock `on` to the processor and records the answers, stamped
+/// on that clock (`clock_offset_ms` ahead of real time).
+pub async fn process(app: &AppState, on: &DueOn, clock_offset_ms: i64) -> Result<usize, FlowError> {
     let now = app.clock.now();
+    let on = on.clone();
     let leased = app
         .store
         .write(move |tx| {
             refunds::lease_pending(
                 tx,
+                &on,
                 now,
                 now.plus_ms(REFUND_LEASE_MS),
                 REFUND_WORKER_BATCH_REFUNDS_MAX,
@@ -34,7 +43,7 @@ pub async fn step(app: &AppState) -> Result<usize, FlowError> {
             Some(processor) => processor.refund(reference.as_deref(), &refund).await,
             None => Err("processor_unavailable".to_owned()),
         };
-        let now = app.clock.now();
+        let now = app.clock.now().plus_ms(clock_offset_ms);
         let id = refund.id.clone();
         let reached = app
             .store

@@ -17,7 +17,7 @@ use crate::config::SettlementSettings;
 use crate::flows::settlements;
 use crate::flows::FlowError;
 use crate::state::AppState;
-use crate::store::{Scope, Store};
+use crate::store::{DueOn, Scope, Store};
 
 /// Which groups a run looks at.
 #[derive(Debug, Clone, Default)]
@@ -45,7 +45,7 @@ pub async fn run_once(
     selection: &Selection,
 ) -> Result<Outcome, FlowError> {
     let created = settle_due(store, settings, now, selection).await?;
-    let paid = send_payouts(store, settings, now, selection.mode).await?;
+    let paid = send_payouts(store, settings, now, selection).await?;
     Ok(Outcome { created, paid })
 }
 
@@ -94,23 +94,33 @@ async fn send_payouts(
     store: &Store,
     settings: &SettlementSettings,
     now: UnixMillis,
-    mode: Option<Mode>,
+    selection: &Selection,
 ) -> Result<Vec<Settlement>, FlowError> {
     let mut sent = Vec::new();
     for payout_mode in [Mode::Test, Mode::Live] {
-        if mode.is_some_and(|selected| selected != payout_mode) {
+        if selection
+            .mode
+            .is_some_and(|selected| selected != payout_mode)
+        {
             continue;
         }
+        // One account's test mode is paid out on its clock; everything else on real time.
+        let on = match (&selection.account_id, payout_mode) {
+            (Some(account_id), Mode::Test) => DueOn::AccountClock(account_id.clone()),
+            _ => DueOn::RealTime,
+        };
         let before = match payout_mode {
             Mode::Test => now,
             Mode::Live => UnixMillis(now.0 - settings.live_payout_delay_ms),
         };
         loop {
+            let on = on.clone();
             let paid = store
                 .write(move |tx| {
                     settlements::pay_out(
                         tx,
                         payout_mode,
+                        &on,
                         before,
                         now,
                         SETTLEMENT_PAYOUTS_PER_TRANSACTION_MAX,
@@ -190,7 +200,8 @@ pub async fn run(app: AppState, shutdown: watch::Receiver<bool>) {
                     .len();
                 *settled.lock().unwrap_or_else(PoisonError::into_inner) = Some(reached);
             }
-            let paid = send_payouts(&app.store, &app.settings.settlements, now, None).await?;
+            let everyone = Selection::default();
+            let paid = send_payouts(&app.store, &app.settings.settlements, now, &everyone).await?;
             Ok((created, paid.len()))
         }
     })

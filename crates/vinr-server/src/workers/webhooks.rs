@@ -107,6 +107,8 @@ async fn attempt(app: &AppState, job: DeliveryJob) -> AttemptOutcome {
     } else {
         next_state(app, number, &outcome, now)
     };
+    // Scheduled on real time; shown on the account's clock.
+    let shown = |at: UnixMillis| at.plus_ms(job.clock_offset_ms);
     AttemptOutcome {
         attempt: WebhookAttemptRecord {
             id: new_id(Prefix::WebhookAttempt, now),
@@ -122,10 +124,10 @@ async fn attempt(app: &AppState, job: DeliveryJob) -> AttemptOutcome {
             response_excerpt: outcome.response_excerpt,
             error: outcome.error,
             next_attempt_at: match next {
-                DeliveryNext::RetryAt(at) => Some(at),
+                DeliveryNext::RetryAt(at) => Some(shown(at)),
                 _ => None,
             },
-            created_at: started_at,
+            created_at: shown(started_at),
         },
         next,
     }

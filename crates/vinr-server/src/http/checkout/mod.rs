@@ -30,7 +30,7 @@ use vinr_domain::limits::{
     CHECKOUT_FORM_BYTES_MAX, CHECKOUT_TOKEN_BYTES_MAX, CHECKOUT_TOKEN_RANDOM_CHARS,
     DATABASE_UNAVAILABLE_RETRY_AFTER_S,
 };
-use vinr_domain::{Mode, Payment, PaymentStatus};
+use vinr_domain::{Mode, Payment, PaymentStatus, UnixMillis};
 
 use crate::charge::{self, Charge, ChargeError};
 use crate::flows::payments::{self as flow, Transition};
@@ -185,9 +185,16 @@ pub fn return_url_with_id(return_url: &str, payment_id: &str) -> Option<String> 
 struct Loaded {
     payment: Payment,
     summary: Summary,
+    /// How far the account's test clock ran ahead when the payment was read (0 in live mode).
+    clock_offset_ms: i64,
 }
 
 impl Loaded {
+    /// The payment's time: real time on its account's clock (SPEC §10).
+    fn now(&self, app: &AppState) -> UnixMillis {
+        app.clock.now().plus_ms(self.clock_offset_ms)
+    }
+
     fn action(&self, what: &str) -> String {
         format!("/checkout/{}/{what}", self.payment.checkout_token)
     }
@@ -229,11 +236,15 @@ async fn load(app: &AppState, token: &str) -> Result<Option<Loaded>, Response> {
             let merchant = reader
                 .get_account(&payment.account_id)?
                 .map(|account| account.name);
-            Ok::<_, StoreError>(Some((payment, merchant)))
+            let clock_offset_ms = match payment.mode {
+                Mode::Test => reader.clock_offset(&payment.account_id)?,
+                Mode::Live => 0,
+            };
+            Ok::<_, StoreError>(Some((payment, merchant, clock_offset_ms)))
         })
         .await
         .map_err(store_failure)?;
-    Ok(found.map(|(payment, merchant)| {
+    Ok(found.map(|(payment, merchant, clock_offset_ms)| {
         let summary = Summary {
             merchant: merchant.unwrap_or_else(|| "the merchant".into()),
             amount: format!(
@@ -243,16 +254,20 @@ async fn load(app: &AppState, token: &str) -> Result<Option<Loaded>, Response> {
             ),
             description: payment.description.clone(),
         };
-        Loaded { payment, summary }
+        Loaded {
+            payment,
+            summary,
+            clock_offset_ms,
+        }
     }))
 }
 
 /// Whether the shopper may still act on this payment (the expiry worker may not have run yet).
-fn open(app: &AppState, payment: &Payment) -> bool {
+fn open(app: &AppState, loaded: &Loaded) -> bool {
     matches!(
-        payment.status,
+        loaded.payment.status,
         PaymentStatus::Pending | PaymentStatus::RequiresAuthentication
-    ) && app.clock.now() < payment.expires_at
+    ) && loaded.now(app) < loaded.payment.expires_at
 }
 
 fn render(loaded: &Loaded, status: StatusCode, page: &impl Template) -> Response {
@@ -367,7 +382,7 @@ pub async fn page(
         Ok(None) => return not_found(),
         Err(response) => return response,
     };
-    if !open(&app, &loaded.payment) {
+    if !open(&app, &loaded) {
         return status_page(&loaded);
     }
     let (cookie, set_cookie) = csrf::cookie_or_new(&request_headers, secure_cookies(&app));
@@ -493,13 +508,14 @@ async fn reload(app: &AppState, token: &str) -> Response {
 
 /// Records a charge's outcome for the shopper, refused inside the transaction unless the
 /// payment is still in the charge's `only_from`.
-async fn record(app: &AppState, payment: &Payment, charge: Charge) -> Result<(), Response> {
+async fn record(app: &AppState, loaded: &Loaded, charge: Charge) -> Result<(), Response> {
+    let payment = &loaded.payment;
     let scope = Scope {
         account_id: payment.account_id.clone(),
         mode: payment.mode,
     };
     let payment_id = payment.id.clone();
-    let now = app.clock.now();
+    let now = loaded.now(app);
     let public_url = app.settings.public_url.clone();
     let pricing = app.settings.pricing.for_account(&scope.account_id);
     let written = app
@@ -540,7 +556,7 @@ pub async fn pay(
         Ok(begun) => begun,
         Err(response) => return response,
     };
-    if loaded.payment.status != PaymentStatus::Pending || !open(&app, &loaded.payment) {
+    if loaded.payment.status != PaymentStatus::Pending || !open(&app, &loaded) {
         return after(&loaded);
     }
     let Some(processor) = app.processor(loaded.payment.mode).cloned() else {
@@ -555,7 +571,7 @@ pub async fn pay(
             Err(error) => internal(&error),
         };
     };
-    let today = match charge::year_month(app.clock.now()) {
+    let today = match charge::year_month(loaded.now(&app)) {
         Ok(today) => today,
         Err(error) => return internal(&error),
     };
@@ -588,7 +604,7 @@ pub async fn pay(
         Err(ChargeError::Internal(error)) => return internal(&error),
     };
     let operation = charge.operation;
-    if let Err(response) = record(&app, &loaded.payment, charge).await {
+    if let Err(response) = record(&app, &loaded, charge).await {
         return response;
     }
     tracing::info!(
@@ -611,9 +627,7 @@ pub async fn authenticate(
         Ok(begun) => begun,
         Err(response) => return response,
     };
-    if loaded.payment.status != PaymentStatus::RequiresAuthentication
-        || !open(&app, &loaded.payment)
-    {
+    if loaded.payment.status != PaymentStatus::RequiresAuthentication || !open(&app, &loaded) {
         return after(&loaded);
     }
     let approved = match form.get("outcome") {
@@ -643,7 +657,7 @@ pub async fn authenticate(
         Err(ChargeError::State(_)) => return after(&loaded),
         Err(ChargeError::Internal(error)) => return internal(&error),
     };
-    if let Err(response) = record(&app, &loaded.payment, charge).await {
+    if let Err(response) = record(&app, &loaded, charge).await {
         return response;
     }
     reload(&app, &token).await

@@ -8,7 +8,8 @@ use vinr_domain::Mode;
 use super::list::Listed;
 use super::{args, count, first, rows, Dialect, Reader, Row, Run, Sql, Tx};
 use crate::store::{
-    AccountObjects, AccountRecord, ApiKeyRecord, KeyKind, ListError, ListQuery, Page, StoreError,
+    AccountObjects, AccountRecord, ApiKeyRecord, ClockDue, KeyKind, ListError, ListQuery, Page,
+    StoreError,
 };
 
 pub const API_KEY_COLUMNS: &str =
@@ -72,8 +73,17 @@ fn first_eight(digest: &[u8]) -> i64 {
 static API_KEY_BY_HASH: Sql =
     Sql::new("SELECT {api_key_columns} FROM api_keys WHERE key_hash = $1");
 
+/// An account's test clock offset (0 when there is no such account).
+static CLOCK_OFFSET: Sql = Sql::new("SELECT test_clock_ms FROM accounts WHERE id = $1");
+static CLOCK_OFFSET_FOR_UPDATE: Sql =
+    Sql::new("SELECT test_clock_ms FROM accounts WHERE id = $1{for_update}");
+
+fn offset_of(found: Option<Row>) -> Result<i64, StoreError> {
+    Ok(first(found, Row::int)?.unwrap_or(0))
+}
+
 impl Tx<'_> {
-    /// The key whose hash is `key_hash` (as [`Reader::api_key_by_hash`], inside a write).
+    /// The key whose hash is `key_hash` (auth's lookup, inside a write).
     pub fn api_key_of_hash(
         &mut self,
         key_hash: &[u8; 32],
@@ -92,6 +102,60 @@ impl Tx<'_> {
             &args![&account.id, &account.name, account.created_at],
         )
         .map(drop)
+    }
+
+    /// How far `account_id`'s test clock runs ahead of real time, in ms, locking the account's
+    /// row until the commit: one clock move of an account at a time.
+    pub fn clock_offset_for_update(&mut self, account_id: &str) -> Result<i64, StoreError> {
+        offset_of(self.query_opt(&CLOCK_OFFSET_FOR_UPDATE, &args![account_id])?)
+    }
+
+    /// The earliest instants of the work still to do on `account_id`'s test clock.
+    pub fn clock_due(&mut self, account_id: &str) -> Result<ClockDue, StoreError> {
+        static DUE: Sql = Sql::new(
+            "SELECT
+                 (SELECT min(expires_at) FROM payments WHERE account_id = $1 AND mode = 'test'
+                     AND status IN ('pending', 'requires_authentication')),
+                 (SELECT min(authorized_at) FROM payments WHERE account_id = $1
+                     AND mode = 'test' AND status = 'authorized'),
+                 (SELECT min(available_on) FROM balance_transactions WHERE account_id = $1
+                     AND mode = 'test' AND settlement_id IS NULL AND type <> 'payout'),
+                 (SELECT min(created_at) FROM settlements WHERE account_id = $1
+                     AND mode = 'test' AND status = 'pending')",
+        );
+        let mut row = self
+            .query_opt(&DUE, &args![account_id])?
+            .ok_or_else(|| super::corrupt("clock due", "without a row"))?;
+        Ok(ClockDue {
+            expiry: row.opt_at()?,
+            authorized: row.opt_at()?,
+            unsettled: row.opt_at()?,
+            payout: row.opt_at()?,
+        })
+    }
+
+    /// Moves `account_id`'s test clock to `offset_ms` ahead of real time, never back: answers
+    /// the offset now in force, `None` when there is no such account.
+    pub fn advance_clock(
+        &mut self,
+        account_id: &str,
+        offset_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        static ADVANCE: Sql = Sql::new(
+            "UPDATE accounts SET test_clock_ms = CASE WHEN test_clock_ms < $2 THEN $2
+                 ELSE test_clock_ms END
+             WHERE id = $1 RETURNING test_clock_ms",
+        );
+        first(
+            self.query_opt(&ADVANCE, &args![account_id, offset_ms])?,
+            Row::int,
+        )
+    }
+
+    /// Sets `account_id`'s test clock back to real time.
+    pub fn reset_clock(&mut self, account_id: &str) -> Result<(), StoreError> {
+        static RESET: Sql = Sql::new("UPDATE accounts SET test_clock_ms = 0 WHERE id = $1");
+        self.execute(&RESET, &args![account_id]).map(drop)
     }
 
     pub fn account_exists(&mut self, account_id: &str) -> Result<bool, StoreError> {
@@ -243,14 +307,33 @@ impl Tx<'_> {
 }
 
 impl Reader<'_> {
-    pub fn api_key_by_hash(
+    /// The key whose hash is `key_hash`, with its account's test clock offset: what auth
+    /// needs, in one statement.
+    pub fn api_key_with_clock(
         &mut self,
         key_hash: &[u8; 32],
-    ) -> Result<Option<ApiKeyRecord>, StoreError> {
-        first(
-            self.query_opt(&API_KEY_BY_HASH, &args![&key_hash[..]])?,
-            api_key,
-        )
+    ) -> Result<Option<(ApiKeyRecord, i64)>, StoreError> {
+        static BY_HASH: Sql = Sql::new(
+            "SELECT {api_key_columns},
+                 (SELECT a.test_clock_ms FROM accounts a WHERE a.id = api_keys.account_id)
+             FROM api_keys WHERE key_hash = $1",
+        );
+        first(self.query_opt(&BY_HASH, &args![&key_hash[..]])?, |row| {
+            let key = api_key(row)?;
+            Ok((key, row.opt_int()?.unwrap_or(0)))
+        })
+    }
+
+    /// How far `account_id`'s test clock runs ahead of real time, in ms.
+    pub fn clock_offset(&mut self, account_id: &str) -> Result<i64, StoreError> {
+        offset_of(self.query_opt(&CLOCK_OFFSET, &args![account_id])?)
+    }
+
+    /// The accounts whose test clock runs ahead of real time, at most `limit`.
+    pub fn clocked_accounts(&mut self, limit: usize) -> Result<Vec<String>, StoreError> {
+        static CLOCKED: Sql =
+            Sql::new("SELECT id FROM accounts WHERE test_clock_ms > 0 ORDER BY id LIMIT $1");
+        rows(self.query(&CLOCKED, &args![limit])?, Row::text)
     }
 
     pub fn list_api_keys(&mut self, account_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {

@@ -2,8 +2,8 @@
 
 use vinr_domain::UnixMillis;
 
-use super::{args, first, Changed, Listed, Reader, Row, Run, Sql, Tx};
-use crate::store::{EventRecord, ListError, ListQuery, Page, Scope, StoreError};
+use super::{args, first, render, Changed, Listed, Reader, Row, Run, Sql, Tx, Value};
+use crate::store::{DueOn, EventRecord, ListError, ListQuery, Page, Scope, StoreError};
 
 pub const COLUMNS: &str = "id, account_id, mode, type, object_id, data, created_at";
 
@@ -50,12 +50,24 @@ impl Tx<'_> {
 
     /// Deletes at most `limit` events created before `before`; answers how many (`SKIP
     /// LOCKED`: nodes pruning at the same time take disjoint rows).
-    pub fn prune_events(&mut self, before: UnixMillis, limit: usize) -> Result<usize, StoreError> {
-        static PRUNE: Sql = Sql::new(
-            "DELETE FROM events WHERE seq IN (
-                 SELECT seq FROM events WHERE created_at < $1 LIMIT $2{skip_locked})",
+    pub fn prune_events(
+        &mut self,
+        on: &DueOn,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let sql = render(
+            &format!(
+                "DELETE FROM events WHERE seq IN (
+                     SELECT seq FROM events WHERE created_at < $1 AND {}
+                     LIMIT $2{{skip_locked}})",
+                on.condition(3)
+            ),
+            self.conn.dialect(),
         );
-        let deleted = self.execute(&PRUNE, &args![before, limit])?;
+        let mut params = args![before, limit].to_vec();
+        params.extend(on.account().map(Value::from));
+        let deleted = self.conn.execute(&sql, &params)?;
         Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
     }
 }

@@ -3,8 +3,8 @@
 use vinr_domain::UnixMillis;
 
 use super::accounts::lock_key;
-use super::{args, corrupt, first, Changed, Deferred, Dialect, Row, Run, Sql, Tx};
-use crate::store::{IdempotencyScope, StoreError, StoredResponse};
+use super::{args, corrupt, first, Changed, Deferred, Dialect, Row, Run, Sql, Tx, Value};
+use crate::store::{DueOn, IdempotencyScope, StoreError, StoredResponse};
 
 /// A stored answer: its request hash, its status, and its body — the referenced event's
 /// snapshot when there is one (TEXT), else the body stored with the key (BLOB/BYTEA).
@@ -115,26 +115,28 @@ impl Tx<'_> {
     /// Deletes at most `limit` idempotency keys created before `before`; answers how many.
     pub fn prune_idempotency_keys(
         &mut self,
+        on: &DueOn,
         before: UnixMillis,
         limit: usize,
     ) -> Result<usize, StoreError> {
         // The table has no `seq`: SQLite names rows by their primary key (WITHOUT ROWID),
         // PostgreSQL by `ctid`, skipping rows another node is pruning.
-        static PRUNE_SQLITE: Sql = Sql::new(
-            "DELETE FROM idempotency_keys WHERE (account_id, mode, method, path, key) IN (
-                 SELECT account_id, mode, method, path, key FROM idempotency_keys
-                 WHERE created_at < $1 LIMIT $2)",
-        );
-        static PRUNE_POSTGRES: Sql = Sql::new(
-            "DELETE FROM idempotency_keys WHERE ctid IN (
-                 SELECT ctid FROM idempotency_keys WHERE created_at < $1
-                 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-        );
-        let prune = match self.conn.dialect() {
-            Dialect::Sqlite => &PRUNE_SQLITE,
-            Dialect::Postgres => &PRUNE_POSTGRES,
+        let which = on.condition(3);
+        let sql = match self.conn.dialect() {
+            Dialect::Sqlite => format!(
+                "DELETE FROM idempotency_keys WHERE (account_id, mode, method, path, key) IN (
+                     SELECT account_id, mode, method, path, key FROM idempotency_keys
+                     WHERE created_at < $1 AND {which} LIMIT $2)"
+            ),
+            Dialect::Postgres => format!(
+                "DELETE FROM idempotency_keys WHERE ctid IN (
+                     SELECT ctid FROM idempotency_keys WHERE created_at < $1 AND {which}
+                     LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            ),
         };
-        let deleted = self.execute(prune, &args![before, limit])?;
+        let mut params = args![before, limit].to_vec();
+        params.extend(on.account().map(Value::from));
+        let deleted = self.conn.execute(&sql, &params)?;
         Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
     }
 }

@@ -6,10 +6,12 @@ use vinr_domain::settlement::Line;
 use vinr_domain::UnixMillis;
 
 use super::accounts::lock_key;
-use super::{args, first, rows, Changed, Dialect, Listed, Reader, Row, Run, Sql, Tx, Value};
+use super::{
+    args, first, render, rows, Changed, Conn, Dialect, Listed, Reader, Row, Run, Sql, Tx, Value,
+};
 use crate::store::{
-    BalanceAmounts, BalanceTransactionFilter, BalanceTransactionRecord, ListError, ListQuery, Page,
-    Scope, SettlementGroup, StoreError,
+    BalanceAmounts, BalanceTransactionFilter, BalanceTransactionRecord, DueOn, ListError,
+    ListQuery, Page, Scope, SettlementGroup, StoreError,
 };
 
 pub const COLUMNS: &str = "id, account_id, mode, type, source, amount, fee, net, currency, \
@@ -74,6 +76,15 @@ const BALANCE_TRANSACTIONS: Listed<BalanceTransactionRecord> = Listed {
 };
 
 impl Tx<'_> {
+    /// [`Reader::unsettled_groups`], inside a write (the test clock settles as it moves).
+    pub fn settlement_groups_due(
+        &mut self,
+        before: UnixMillis,
+        account_id: Option<&str>,
+    ) -> Result<Vec<(SettlementGroup, UnixMillis)>, StoreError> {
+        unsettled_groups(&mut *self.conn, before, account_id)
+    }
+
     /// Books a movement: the balance transaction and its ledger entries (which sum to zero).
     pub fn insert_balance_transaction(
         &mut self,
@@ -274,12 +285,29 @@ impl Reader<'_> {
         before: UnixMillis,
         account_id: Option<&str>,
     ) -> Result<Vec<(SettlementGroup, UnixMillis)>, StoreError> {
-        static UNSETTLED: Sql = Sql::new(
-            "SELECT account_id, mode, currency, min(available_on) FROM balance_transactions
-             WHERE settlement_id IS NULL AND type <> 'payout' AND available_on <= $1
-                 AND (CAST($2 AS TEXT) IS NULL OR account_id = $2)
-             GROUP BY account_id, mode, currency",
-        );
-        rows(self.query(&UNSETTLED, &args![before, account_id])?, group)
+        unsettled_groups(&mut *self.conn, before, account_id)
     }
+}
+
+fn unsettled_groups(
+    conn: &mut dyn Conn,
+    before: UnixMillis,
+    account_id: Option<&str>,
+) -> Result<Vec<(SettlementGroup, UnixMillis)>, StoreError> {
+    // All accounts: those on real time ([`DueOn::RealTime`]); one account: all of it.
+    let which = match account_id {
+        None => DueOn::RealTime.condition(2),
+        Some(_) => "account_id = $2".to_owned(),
+    };
+    let sql = render(
+        &format!(
+            "SELECT account_id, mode, currency, min(available_on) FROM balance_transactions
+             WHERE settlement_id IS NULL AND type <> 'payout' AND available_on <= $1 AND {which}
+             GROUP BY account_id, mode, currency"
+        ),
+        conn.dialect(),
+    );
+    let mut params = args![before].to_vec();
+    params.extend(account_id.map(Value::from));
+    rows(conn.query(&sql, &params)?, group)
 }

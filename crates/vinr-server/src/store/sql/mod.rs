@@ -204,6 +204,14 @@ const COLUMN_LISTS: &[(&str, &str)] = &[
 const DIALECT_HOLES: &[(&str, &str, &str)] = &[
     ("{for_update}", "", " FOR UPDATE"),
     ("{skip_locked}", "", " FOR UPDATE SKIP LOCKED"),
+    // How far the test clock of account `$1` runs ahead, for mode `$2` (0 in live mode):
+    // what turns an instant on that clock into real time.
+    (
+        "{clock_offset}",
+        "coalesce((SELECT a.test_clock_ms FROM accounts a WHERE a.id = $1 AND $2 = 'test'), 0)",
+        "coalesce((SELECT a.test_clock_ms FROM accounts a
+                   WHERE a.id = $1 AND CAST($2 AS TEXT) = 'test'), 0)",
+    ),
     // `$3`, an event type, within a subscription list `,a,b,`.
     (
         "{subscribed}",

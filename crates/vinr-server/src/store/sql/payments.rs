@@ -2,9 +2,11 @@
 
 use vinr_domain::{CaptureMethod, FailureCode, Payment, PaymentMethod, PaymentStatus, UnixMillis};
 
-use super::{args, corrupt, first, render, rows, Changed, Listed, Reader, Row, Run, Sql, Tx};
+use super::{
+    args, corrupt, first, render, rows, Changed, Listed, Reader, Row, Run, Sql, Tx, Value,
+};
 use crate::store::{
-    metadata_from_json, metadata_to_json, Due, ListError, ListQuery, Page, Scope, StoreError,
+    metadata_from_json, metadata_to_json, Due, DueOn, ListError, ListQuery, Page, Scope, StoreError,
 };
 
 pub const COLUMNS: &str = "id, account_id, mode, status, amount, currency, description, \
@@ -182,18 +184,22 @@ impl Tx<'_> {
     pub fn claim_due_payments(
         &mut self,
         due: Due,
+        on: &DueOn,
         before: UnixMillis,
         limit: usize,
     ) -> Result<Vec<Payment>, StoreError> {
         let sql = render(
             &format!(
-                "SELECT {{payment_columns}} FROM payments WHERE {}$1 ORDER BY seq LIMIT $2\
-                 {{skip_locked}}",
-                due.condition()
+                "SELECT {{payment_columns}} FROM payments WHERE {}$1 AND {} ORDER BY seq \
+                 LIMIT $2{{skip_locked}}",
+                due.condition(),
+                on.condition(3),
             ),
             self.conn.dialect(),
         );
-        rows(self.conn.query(&sql, &args![before, limit])?, payment)
+        let mut params = args![before, limit].to_vec();
+        params.extend(on.account().map(Value::from));
+        rows(self.conn.query(&sql, &params)?, payment)
     }
 
     /// The reference the processor gave a payment (what its refunds are made against).

@@ -2,9 +2,9 @@
 
 use vinr_domain::{Refund, RefundReason, RefundStatus, UnixMillis};
 
-use super::{args, first, rows, Changed, Listed, Reader, Row, Run, Sql, Tx};
+use super::{args, first, render, rows, Changed, Listed, Reader, Row, Run, Sql, Tx, Value};
 use crate::store::{
-    metadata_from_json, metadata_to_json, ListError, ListQuery, Page, Scope, StoreError,
+    metadata_from_json, metadata_to_json, DueOn, ListError, ListQuery, Page, Scope, StoreError,
 };
 
 pub const COLUMNS: &str = "id, account_id, mode, payment_id, amount, currency, status, reason, \
@@ -82,20 +82,30 @@ impl Tx<'_> {
     /// Leases up to `limit` pending refunds whose lease has run out until `lease_until`, so one
     /// worker at a time asks the processor about each (`SKIP LOCKED`: nodes leasing at the
     /// same time take disjoint refunds).
+    /// Leases up to `limit` pending refunds on clock `on` until `lease_until`; `now` is
+    /// the real time leases are compared with.
     pub fn lease_pending_refunds(
         &mut self,
+        on: &DueOn,
         now: UnixMillis,
         lease_until: UnixMillis,
         limit: usize,
     ) -> Result<Vec<Refund>, StoreError> {
-        static LEASE: Sql = Sql::new(
-            "UPDATE refunds SET lease_until = $2 WHERE id IN (
-                 SELECT id FROM refunds
-                 WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= $1)
-                 ORDER BY seq LIMIT $3{skip_locked})
-             RETURNING {refund_columns}",
+        let sql = render(
+            &format!(
+                "UPDATE refunds SET lease_until = $2 WHERE id IN (
+                     SELECT id FROM refunds
+                     WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= $1)
+                       AND {}
+                     ORDER BY seq LIMIT $3{{skip_locked}})
+                 RETURNING {{refund_columns}}",
+                on.condition(4)
+            ),
+            self.conn.dialect(),
         );
-        rows(self.query(&LEASE, &args![now, lease_until, limit])?, refund)
+        let mut params = args![now, lease_until, limit].to_vec();
+        params.extend(on.account().map(Value::from));
+        rows(self.conn.query(&sql, &params)?, refund)
     }
 }
 

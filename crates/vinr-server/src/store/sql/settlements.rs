@@ -3,8 +3,8 @@
 use vinr_domain::settlement::{Settlement, SettlementStatus, Totals};
 use vinr_domain::{Currency, Mode, UnixMillis};
 
-use super::{args, first, rows, Changed, Listed, Reader, Row, Run, Sql, Tx};
-use crate::store::{ListError, ListQuery, Page, Scope, StoreError};
+use super::{args, first, render, rows, Changed, Listed, Reader, Row, Run, Sql, Tx, Value};
+use crate::store::{DueOn, ListError, ListQuery, Page, Scope, StoreError};
 
 pub const COLUMNS: &str = "id, account_id, mode, currency, status, gross, refunds, fees, net, \
     transaction_count, period_start, period_end, created_at, paid_at";
@@ -77,15 +77,22 @@ impl Tx<'_> {
     pub fn claim_pending_settlements(
         &mut self,
         mode: Mode,
+        on: &DueOn,
         before: UnixMillis,
         limit: usize,
     ) -> Result<Vec<Settlement>, StoreError> {
-        static CLAIM: Sql = Sql::new(
-            "SELECT {settlement_columns} FROM settlements
-             WHERE status = 'pending' AND mode = $1 AND created_at <= $2
-             ORDER BY created_at LIMIT $3{skip_locked}",
+        let sql = render(
+            &format!(
+                "SELECT {{settlement_columns}} FROM settlements
+                 WHERE status = 'pending' AND mode = $1 AND created_at <= $2 AND {}
+                 ORDER BY created_at LIMIT $3{{skip_locked}}",
+                on.condition(4)
+            ),
+            self.conn.dialect(),
         );
-        rows(self.query(&CLAIM, &args![mode, before, limit])?, settlement)
+        let mut params = args![mode, before, limit].to_vec();
+        params.extend(on.account().map(Value::from));
+        rows(self.conn.query(&sql, &params)?, settlement)
     }
 
     /// Writes a settlement's status and payout time back.

@@ -24,7 +24,8 @@ pub const ATTEMPT_COLUMNS: &str = "id, account_id, mode, endpoint_id, delivery_s
 
 /// The columns of a leased delivery joined with its endpoint and event, in order.
 pub const JOB_COLUMNS: &str = "d.seq, d.endpoint_id, e.url, e.secret, d.attempts, d.created_at, \
-    e.account_id, e.mode, ev.id, ev.type, ev.object_id, ev.data, ev.created_at";
+    e.account_id, e.mode, ev.id, ev.type, ev.object_id, ev.data, ev.created_at, \
+    (SELECT a.test_clock_ms FROM accounts a WHERE a.id = e.account_id AND e.mode = 'test')";
 
 /// `*` for every type, else the types between commas, so that one substring test matches a
 /// type exactly: `,payment.completed,refund.created,`.
@@ -126,6 +127,7 @@ fn job(row: &mut Row) -> Result<DeliveryJob, StoreError> {
         // The event is gone (pruned after 30 days): the delivery fails unsent.
         _ => None,
     };
+    let clock_offset_ms = row.opt_int()?.unwrap_or(0);
     Ok(DeliveryJob {
         delivery_seq,
         endpoint_id,
@@ -135,6 +137,7 @@ fn job(row: &mut Row) -> Result<DeliveryJob, StoreError> {
         scope,
         attempts,
         queued_at,
+        clock_offset_ms,
     })
 }
 
@@ -232,7 +235,8 @@ impl Tx<'_> {
         static QUEUE: Sql = Sql::new(
             "INSERT INTO webhook_deliveries (endpoint_id, event_id, status, next_attempt_at,
                  created_at)
-             SELECT id, $4, 'pending', $5, $5 FROM webhook_endpoints
+             SELECT id, $4, 'pending', $5 - {clock_offset}, $5 - {clock_offset}
+             FROM webhook_endpoints
              WHERE account_id = $1 AND mode = $2 AND status = 'enabled'
                AND (events = '*' OR {subscribed})",
         );
@@ -261,7 +265,8 @@ impl Tx<'_> {
         static REQUEUE: Sql = Sql::new(
             "INSERT INTO webhook_deliveries (endpoint_id, event_id, status, next_attempt_at,
                  created_at)
-             SELECT id, $4, 'pending', $5, $5 FROM webhook_endpoints
+             SELECT id, $4, 'pending', $5 - {clock_offset}, $5 - {clock_offset}
+             FROM webhook_endpoints
              WHERE account_id = $1 AND mode = $2 AND status = 'enabled'
                AND (events = '*' OR {subscribed})
                AND (CAST($6 AS TEXT) IS NULL OR id = $6)
@@ -278,6 +283,25 @@ impl Tx<'_> {
         let queued = rows(self.query(&REQUEUE, &params)?, Row::text)?;
         self.queued_deliveries |= !queued.is_empty();
         Ok(queued)
+    }
+
+    /// Brings every pending delivery of `account_id`'s test mode `ms` earlier: deliveries are
+    /// scheduled on real time, so when that account's clock moves `ms` ahead, what it had due
+    /// within `ms` is due now (in the same order), and the worker is woken.
+    pub fn advance_webhook_schedule(
+        &mut self,
+        account_id: &str,
+        ms: i64,
+    ) -> Result<(), StoreError> {
+        static SHIFT: Sql = Sql::new(
+            "UPDATE webhook_deliveries SET next_attempt_at = next_attempt_at - $2
+             WHERE status = 'pending' AND endpoint_id IN (
+                 SELECT id FROM webhook_endpoints WHERE account_id = $1 AND mode = 'test')",
+        );
+        if self.execute(&SHIFT, &args![account_id, ms])? > 0 {
+            self.queued_deliveries = true;
+        }
+        Ok(())
     }
 
     /// Leases up to `limit` due deliveries of existing endpoints until `lease_until`: one
