@@ -725,7 +725,11 @@ pub struct TestClock {
 #[serde(deny_unknown_fields)]
 pub struct AdvanceClockRequest {
     /// How far to move the clock forward: 1 to 34 560 000 seconds (400 days).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole::option_i64"
+    )]
     #[schema(minimum = 1, maximum = 34_560_000, example = 3660)]
     pub seconds: Option<i64>,
     /// The instant to move the clock to (RFC 3339): after the account's time now, at most
