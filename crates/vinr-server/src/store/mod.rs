@@ -117,6 +117,29 @@ impl AccountObjects {
     }
 }
 
+/// Whether deleting an account's data of one mode takes its webhook endpoints too (with their
+/// deliveries and attempts), or leaves them subscribed (a reset that keeps them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookEndpoints {
+    Keep,
+    Delete,
+}
+
+/// The rows [`Tx::delete_account_data`] deleted, per table that a merchant sees (ledger entries
+/// and balance totals go with the balance transactions and are not counted apart).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeletedData {
+    pub payments: u64,
+    pub refunds: u64,
+    pub events: u64,
+    pub balance_transactions: u64,
+    pub settlements: u64,
+    pub webhook_deliveries: u64,
+    pub webhook_attempts: u64,
+    pub idempotency_keys: u64,
+    pub webhook_endpoints: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
     Secret,
