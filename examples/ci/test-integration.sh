@@ -41,6 +41,10 @@ curl -sf "http://127.0.0.1:$port/readyz" >/dev/null
 
 fail() { echo "FAILED ($1): $2" >&2; exit 1; }
 
+# The fixed sandbox key works from the first request: no need to read it from the log.
+[ "$(curl -sS --fail-with-body "$api/account" -H "Authorization: Bearer $VINR_SANDBOX_SECRET_KEY" |
+    jq -r .livemode)" = false ] || fail setup "the sandbox key is not the one given"
+
 # A POST with the worker's key, form fields as the remaining arguments; a GET. An error answer
 # is printed (its body names the problem) and fails the worker.
 post() {

@@ -184,6 +184,19 @@ async fn only_test_keys_of_an_account_reach_the_clock() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_sets_the_clock_back_to_real_time() {
+    let server = stepped().await;
+    let api = server.api();
+    let real = server.now_s();
+    advance(&api, json!({"seconds": 90 * DAY_S})).await;
+    let reset = api.post_json("/v1/test_helpers/reset", json!({})).await;
+    reset.expect_status(200);
+    assert_eq!(clock_now(&api).await, real);
+    assert_eq!(unix_s(&api.new_payment().await["created_at"]), real);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn advancing_one_account_leaves_another_on_real_time() {
     let server = stepped().await;
     let api = server.api();

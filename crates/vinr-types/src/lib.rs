@@ -696,6 +696,42 @@ pub struct DeletedAccount {
     pub deleted: bool,
 }
 
+/// Body of `POST /v1/test_helpers/reset` (test mode).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    /// `true` deletes the webhook endpoints too (with their deliveries and attempts); by
+    /// default they stay, subscribed as before.
+    #[serde(rename = "webhookEndpoints", default)]
+    pub webhook_endpoints: Option<bool>,
+}
+
+/// The answer to `POST /v1/test_helpers/reset`: what was deleted of the account's test mode.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Reset {
+    /// Always `reset`.
+    pub object: String,
+    pub deleted: ResetDeleted,
+}
+
+/// Rows deleted by a reset, per kind of object.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetDeleted {
+    pub payments: u64,
+    pub refunds: u64,
+    pub events: u64,
+    pub balance_transactions: u64,
+    pub settlements: u64,
+    /// Queued and finished deliveries (in flight ones included).
+    pub webhook_deliveries: u64,
+    pub webhook_attempts: u64,
+    /// Stored answers: a request sent again with the same `Idempotency-Key` runs anew.
+    pub idempotency_keys: u64,
+    /// `0` unless the request asked for `webhookEndpoints`.
+    pub webhook_endpoints: u64,
+}
+
 /// The caller's own account (`GET /v1/account`, any account key).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct OwnAccount {

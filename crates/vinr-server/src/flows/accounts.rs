@@ -1,5 +1,5 @@
-//! Accounts, API keys and platform keys: creation, renaming, deletion, revocation and the
-//! first start (the sandbox account and
+//! Accounts, API keys and platform keys: creation, renaming, deletion (and the test-mode
+//! reset of an account's data), revocation and the first start (the sandbox account and
 //! the card fingerprint secret). Keys are shown
 //! once, here, and stored only as a SHA-256 hash.
 
@@ -9,7 +9,9 @@ use vinr_domain::{Mode, UnixMillis};
 
 use super::FlowError;
 use crate::keys::{self, SecretKey};
-use crate::store::{AccountRecord, ApiKeyRecord, KeyKind, PlatformKeyRecord, Tx};
+use crate::store::{
+    AccountRecord, ApiKeyRecord, DeletedData, KeyKind, PlatformKeyRecord, Tx, WebhookEndpoints,
+};
 
 /// A key as created: the record and, once only, the secret itself.
 pub struct CreatedKey {
@@ -263,9 +265,24 @@ pub fn delete_account(tx: &mut Tx<'_>, account_id: &str) -> Result<(), FlowError
             objects: live,
         });
     }
-    tx.delete_account_data(account_id, Mode::Test)?;
+    tx.delete_account_data(account_id, Mode::Test, WebhookEndpoints::Delete)?;
     tx.delete_account(account_id)?;
     Ok(())
+}
+
+/// The test-mode reset (`POST /v1/test_helpers/reset`): deletes everything `account_id` holds
+/// in test mode, in one transaction, and answers what it deleted. The account and its keys
+/// stay, its webhook endpoints too unless `endpoints` says otherwise; live mode is never
+/// touched (the mode is fixed here, not taken from the caller).
+pub fn reset_test_data(
+    tx: &mut Tx<'_>,
+    account_id: &str,
+    endpoints: WebhookEndpoints,
+) -> Result<DeletedData, FlowError> {
+    let deleted = tx.delete_account_data(account_id, Mode::Test, endpoints)?;
+    // Its test clock back to real time (SPEC §10).
+    tx.reset_clock(account_id)?;
+    Ok(deleted)
 }
 
 /// A platform key as created: the record and, once only, the secret itself.

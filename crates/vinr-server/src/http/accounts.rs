@@ -1,7 +1,8 @@
 //! The accounts API (SPEC §10): with a platform key, create (answering the account's first
 //! `sk_test_…` key, once), list, retrieve, rename and delete accounts; with an account's key,
-//! `GET /v1/account`, the caller's own account. The router lets only platform keys reach the
-//! `/v1/accounts` routes and only account keys reach `/v1/account` (403 otherwise).
+//! `GET /v1/account`, the caller's own account, and `POST /v1/test_helpers/reset`, which
+//! empties its test mode. The router lets only platform keys reach the `/v1/accounts` routes
+//! and only account keys reach the others (403 otherwise).
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -17,9 +18,10 @@ use crate::http::body::{idempotency_key, ApiBody, PathId};
 use crate::http::error::ApiError;
 use crate::http::idempotency::{self, Answer};
 use crate::http::list::{next_cursor, parse_query, NoQuery, PageParams};
+use crate::http::payments::test_mode_only;
 use crate::render;
 use crate::state::AppState;
-use crate::store::{AccountRecord, IdempotencyScope};
+use crate::store::{AccountRecord, IdempotencyScope, WebhookEndpoints};
 
 fn account(record: &AccountRecord, secret_key: Option<String>) -> wire::Account {
     wire::Account {
@@ -246,4 +248,64 @@ pub async fn own(
         created_at: render::timestamp(record.created_at),
         livemode: auth.mode() == Mode::Live,
     }))
+}
+
+/// Test mode: delete the caller's test-mode data (payments, refunds, events, webhook
+/// deliveries and attempts, idempotency keys, the ledger and balance, settlements) in one
+/// transaction, keeping the account, its keys and, unless asked, its webhook endpoints. Live
+/// mode and every other account are untouched.
+#[utoipa::path(post, path = "/v1/test_helpers/reset", tag = "test helpers",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry answers the first reset instead of resetting again")),
+    request_body(content((wire::ResetRequest = "application/json"), (wire::ResetRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The rows deleted, per kind of object", body = wire::Reset),
+        (status = 400, description = "Invalid body", body = wire::ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
+        (status = 403, description = "The key lacks `payments:write`, or a platform key (`account_key_required`)", body = wire::ErrorBody),
+        (status = 404, description = "A live key", body = wire::ErrorBody),
+        (status = 409, description = "Idempotency conflict", body = wire::ErrorBody),
+        (status = 429, description = "Rate limited", body = wire::ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn reset(
+    State(app): State<AppState>,
+    Extension(auth): Extension<AuthContext>,
+    headers: HeaderMap,
+    body: ApiBody<wire::ResetRequest>,
+) -> Result<Answer, ApiError> {
+    const PATH: &str = "/v1/test_helpers/reset";
+    test_mode_only(&auth, "POST", PATH)?;
+    let key = idempotency::post_key(&auth, PATH, idempotency_key(&headers)?);
+    let endpoints = if body.value.webhook_endpoints.unwrap_or(false) {
+        WebhookEndpoints::Delete
+    } else {
+        WebhookEndpoints::Keep
+    };
+    let account_id = auth.scope.account_id.clone();
+    // The stored answer is written after the deletions, in their transaction: a retry with
+    // this key replays the reset's answer instead of resetting again.
+    idempotency::run(
+        &app,
+        key,
+        body.fingerprint,
+        StatusCode::OK,
+        app.clock.now(),
+        move |tx| {
+            let deleted = flow::reset_test_data(tx, &account_id, endpoints)?;
+            json_of(&wire::Reset {
+                object: "reset".into(),
+                deleted: wire::ResetDeleted {
+                    payments: deleted.payments,
+                    refunds: deleted.refunds,
+                    events: deleted.events,
+                    balance_transactions: deleted.balance_transactions,
+                    settlements: deleted.settlements,
+                    webhook_deliveries: deleted.webhook_deliveries,
+                    webhook_attempts: deleted.webhook_attempts,
+                    idempotency_keys: deleted.idempotency_keys,
+                    webhook_endpoints: deleted.webhook_endpoints,
+                },
+            })
+        },
+    )
+    .await
 }

@@ -204,6 +204,12 @@ pub fn table() -> Table {
         .route(accounts::__path_update, accounts::update, Platform)
         .route(accounts::__path_delete, accounts::delete, Platform)
         .route(accounts::__path_own, accounts::own, AnyKey)
+        // Reset (SPEC §10): an account's test-mode data, like the other test helpers.
+        .route(
+            accounts::__path_reset,
+            accounts::reset,
+            Scope("payments:write"),
+        )
 }
 
 /// Middleware on the keyed routes, outside authentication: attaches the [`RequiredScope`] of
@@ -329,6 +335,11 @@ mod tests {
             (
                 Method::POST,
                 "/v1/test_helpers/settlements/run",
+                Some("payments:write"),
+            ),
+            (
+                Method::POST,
+                "/v1/test_helpers/reset",
                 Some("payments:write"),
             ),
             (Method::GET, "/v1/events", Some("events:read")),

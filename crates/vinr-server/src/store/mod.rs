@@ -56,6 +56,12 @@ pub enum StoreError {
     Outage(String),
 }
 
+/// Why a transaction is [`StoreError::Unavailable`] when a concurrent one on the same rows won
+/// (PostgreSQL's deadlock detection or a serialization failure picked it): it was rolled back,
+/// nothing of it stays, and a retry may succeed.
+pub const LOST_TO_A_CONCURRENT_TRANSACTION: &str =
+    "rolled back: a concurrent transaction on the same rows won";
+
 impl StoreError {
     /// An [`StoreError::Outage`]; also tells [`outage`] that the database is unavailable now.
     pub(crate) fn outage(detail: String) -> StoreError {
@@ -115,6 +121,29 @@ impl AccountObjects {
             + self.settlements
             + self.webhook_endpoints
     }
+}
+
+/// Whether deleting an account's data of one mode takes its webhook endpoints too (with their
+/// deliveries and attempts), or leaves them subscribed (a reset that keeps them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookEndpoints {
+    Keep,
+    Delete,
+}
+
+/// The rows [`Tx::delete_account_data`] deleted, per table that a merchant sees (ledger entries
+/// and balance totals go with the balance transactions and are not counted apart).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeletedData {
+    pub payments: u64,
+    pub refunds: u64,
+    pub events: u64,
+    pub balance_transactions: u64,
+    pub settlements: u64,
+    pub webhook_deliveries: u64,
+    pub webhook_attempts: u64,
+    pub idempotency_keys: u64,
+    pub webhook_endpoints: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -76,6 +76,7 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
         "/v1/test_helpers/settlements/run",
         "testRunSettlements",
     ),
+    ("post", "/v1/test_helpers/reset", "testReset"),
     ("get", "/v1/events", "listEvents"),
     ("get", "/v1/events/{id}", "getEvent"),
     ("post", "/v1/events/{id}/resend", "resendEvent"),

@@ -44,8 +44,16 @@ fn db_error(error: tokio_postgres::Error) -> StoreError {
                 })
         }
     };
+    // deadlock_detected, serialization_failure: this transaction lost to another one.
+    let lost = matches!(
+        error.code().map(|code| code.code()),
+        Some("40P01" | "40001")
+    );
     if outage {
         StoreError::outage(detail)
+    } else if lost {
+        tracing::info!(%detail, "transaction rolled back by a concurrent one");
+        StoreError::Unavailable(super::LOST_TO_A_CONCURRENT_TRANSACTION)
     } else {
         StoreError::Database(detail)
     }
@@ -469,7 +477,7 @@ mod tests {
             assert!(outage_sqlstate(code), "{code}");
         }
         // unique_violation, check_violation, syntax_error, protocol_violation, database dropped,
-        // undefined_table, serialization_failure (retried by its flow, not an outage)
+        // undefined_table, serialization_failure (not an outage: the request may be retried)
         for code in [
             "23505", "23514", "42601", "08P01", "57P04", "42P01", "40001",
         ] {

@@ -1,5 +1,7 @@
 //! Accounts, API keys, settings and named locks.
 
+use std::sync::OnceLock;
+
 use sha2::{Digest, Sha256};
 use vinr_domain::UnixMillis;
 
@@ -8,8 +10,8 @@ use vinr_domain::Mode;
 use super::list::Listed;
 use super::{args, count, first, rows, Dialect, Reader, Row, Run, Sql, Tx};
 use crate::store::{
-    AccountObjects, AccountRecord, ApiKeyRecord, ClockDue, KeyKind, ListError, ListQuery, Page,
-    StoreError,
+    AccountObjects, AccountRecord, ApiKeyRecord, ClockDue, DeletedData, KeyKind, ListError,
+    ListQuery, Page, StoreError, WebhookEndpoints, LOST_TO_A_CONCURRENT_TRANSACTION,
 };
 
 pub const API_KEY_COLUMNS: &str =
@@ -67,6 +69,103 @@ fn first_eight(digest: &[u8]) -> i64 {
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     i64::from_be_bytes(first)
+}
+
+/// An account's data in one mode: every table that holds it, in an order the foreign keys
+/// allow (refunds before their payments, deliveries before their endpoints), with the
+/// condition that picks the rows of account `$1` in mode `$2`. Deliveries have no account
+/// column: they are named by endpoint (an event is queued only to endpoints of its own account
+/// and mode). The one list: [`Tx::delete_account_data`] deletes from each.
+const ACCOUNT_DATA: [(&str, &str); 11] = [
+    ("refunds", "account_id = $1 AND mode = $2"),
+    ("payments", "account_id = $1 AND mode = $2"),
+    ("events", "account_id = $1 AND mode = $2"),
+    ("ledger_entries", "account_id = $1 AND mode = $2"),
+    ("balance_totals", "account_id = $1 AND mode = $2"),
+    ("balance_transactions", "account_id = $1 AND mode = $2"),
+    ("settlements", "account_id = $1 AND mode = $2"),
+    (
+        "webhook_deliveries",
+        "endpoint_id IN (SELECT id FROM webhook_endpoints WHERE account_id = $1 AND mode = $2)",
+    ),
+    ("webhook_attempts", "account_id = $1 AND mode = $2"),
+    ("webhook_endpoints", "account_id = $1 AND mode = $2"),
+    ("idempotency_keys", "account_id = $1 AND mode = $2"),
+];
+
+/// The tables of [`ACCOUNT_DATA`] whose rows flows change in place, in the order flows lock
+/// them (the refunds worker: a refund, then its payment; a payout: its settlement, then the
+/// balance totals), which a deletion on PostgreSQL locks first.
+const LOCKED_FIRST: [&str; 5] = [
+    "refunds",
+    "payments",
+    "settlements",
+    "balance_transactions",
+    "balance_totals",
+];
+
+/// How many times a deletion on PostgreSQL starts over after a conflict with the account's
+/// own writes; each start waits for the flows it conflicted with, so a few suffice.
+const DELETE_ATTEMPTS_MAX: u32 = 5;
+
+/// The statements of [`ACCOUNT_DATA`], built once.
+struct AccountDataStatements {
+    /// One `DELETE` per table (SQLite).
+    deletes: Vec<String>,
+    /// `SELECT … FOR UPDATE` of the tables in [`LOCKED_FIRST`] (PostgreSQL).
+    locks: Vec<String>,
+    /// Every `DELETE` in one statement, answering each one's count (PostgreSQL).
+    postgres: String,
+    /// The same, the webhook endpoints left out.
+    postgres_keeping_endpoints: String,
+}
+
+fn account_data_statements() -> &'static AccountDataStatements {
+    static STATEMENTS: OnceLock<AccountDataStatements> = OnceLock::new();
+    STATEMENTS.get_or_init(|| {
+        let condition = |table: &str| {
+            ACCOUNT_DATA
+                .iter()
+                .find(|(t, _)| *t == table)
+                .map(|(_, condition)| *condition)
+                .unwrap_or("FALSE")
+        };
+        let deletes = ACCOUNT_DATA
+            .iter()
+            .map(|(table, condition)| format!("DELETE FROM {table} WHERE {condition}"))
+            .collect();
+        let locks = LOCKED_FIRST
+            .iter()
+            .map(|table| {
+                format!(
+                    "SELECT 1 FROM {table} WHERE {} FOR UPDATE",
+                    condition(table)
+                )
+            })
+            .collect();
+        // Data-modifying CTEs all run, on one snapshot; the foreign keys are checked at the
+        // statement's end, when refunds and deliveries are gone with their parents.
+        let one_statement = |keep: &str| {
+            let ctes: Vec<String> = ACCOUNT_DATA
+                .iter()
+                .enumerate()
+                .map(|(at, (table, condition))| {
+                    let condition = if *table == keep { "FALSE" } else { condition };
+                    format!("d{at} AS (DELETE FROM {table} WHERE {condition} RETURNING 1)")
+                })
+                .collect();
+            let counts: Vec<String> = (0..ACCOUNT_DATA.len())
+                .map(|at| format!("(SELECT count(*) FROM d{at})"))
+                .collect();
+            format!("WITH {} SELECT {}", ctes.join(", "), counts.join(", "))
+        };
+        AccountDataStatements {
+            deletes,
+            locks,
+            postgres: one_statement(""),
+            postgres_keeping_endpoints: one_statement("webhook_endpoints"),
+        }
+    })
 }
 
 /// One key by its hash: auth's lookup, and the first start's check for a fixed sandbox key.
@@ -210,26 +309,110 @@ impl Tx<'_> {
         })
     }
 
-    /// Deletes everything `account_id` holds in `mode`: payments, refunds, events, the ledger
-    /// and balance, settlements, webhook endpoints (their deliveries go with them, by the
-    /// foreign key) and attempts, and idempotency keys. Keys and the account stay.
-    pub fn delete_account_data(&mut self, account_id: &str, mode: Mode) -> Result<(), StoreError> {
-        static DELETES: [Sql; 10] = [
-            Sql::new("DELETE FROM refunds WHERE account_id = $1 AND mode = $2"),
-            Sql::new("DELETE FROM payments WHERE account_id = $1 AND mode = $2"),
-            Sql::new("DELETE FROM events WHERE account_id = $1 AND mode = $2"),
-            Sql::new("DELETE FROM ledger_entries WHERE account_id = $1 AND mode = $2"),
-            Sql::new("DELETE FROM balance_totals WHERE account_id = $1 AND mode = $2"),
-            Sql::new("DELETE FROM balance_transactions WHERE account_id = $1 AND mode = $2"),
-            Sql::new("DELETE FROM settlements WHERE account_id = $1 AND mode = $2"),
-            Sql::new("DELETE FROM webhook_attempts WHERE account_id = $1 AND mode = $2"),
-            Sql::new("DELETE FROM webhook_endpoints WHERE account_id = $1 AND mode = $2"),
-            Sql::new("DELETE FROM idempotency_keys WHERE account_id = $1 AND mode = $2"),
-        ];
-        for sql in &DELETES {
-            self.execute(sql, &args![account_id, mode])?;
+    /// Deletes everything `account_id` holds in `mode` ([`ACCOUNT_DATA`]): payments, refunds,
+    /// events, the ledger and balance, settlements, webhook deliveries and attempts,
+    /// idempotency keys, and the webhook endpoints unless `endpoints` keeps them. Keys and the
+    /// account stay. Answers the rows deleted. Account deletion and the test-mode reset both
+    /// come here.
+    ///
+    /// SQLite's single writer runs nothing else meanwhile: one statement per table. On
+    /// PostgreSQL the account's other writes go on (its own suite may still be running): the
+    /// rows flows change in place are locked first, in the order flows lock them, so a flow
+    /// already holding one commits before the deletions (and goes with them) and one starting
+    /// later waits and finds its rows gone; then one statement deletes from every table, so
+    /// that a write committed meanwhile is seen everywhere or nowhere (its new rows survive
+    /// whole: no ledger entry without its balance transaction). What still conflicts (a
+    /// refund of a payment made since the locks, a deadlock) rolls back to a savepoint and
+    /// starts over, up to [`DELETE_ATTEMPTS_MAX`] times.
+    pub fn delete_account_data(
+        &mut self,
+        account_id: &str,
+        mode: Mode,
+        endpoints: WebhookEndpoints,
+    ) -> Result<DeletedData, StoreError> {
+        let params = args![account_id, mode];
+        let texts = account_data_statements();
+        let counts = match self.conn.dialect() {
+            Dialect::Sqlite => {
+                let mut counts = Vec::with_capacity(ACCOUNT_DATA.len());
+                for ((table, _), delete) in ACCOUNT_DATA.iter().zip(&texts.deletes) {
+                    let skip = *table == "webhook_endpoints" && endpoints == WebhookEndpoints::Keep;
+                    counts.push(if skip {
+                        0
+                    } else {
+                        self.conn.execute(delete, &params)?
+                    });
+                }
+                counts
+            }
+            Dialect::Postgres => {
+                let delete = match endpoints {
+                    WebhookEndpoints::Keep => &texts.postgres_keeping_endpoints,
+                    WebhookEndpoints::Delete => &texts.postgres,
+                };
+                let mut attempt = 1;
+                loop {
+                    self.conn.batch("SAVEPOINT delete_account_data")?;
+                    match self.delete_locked(&texts.locks, delete, &params) {
+                        Ok(counts) => {
+                            self.conn.batch("RELEASE SAVEPOINT delete_account_data")?;
+                            break counts;
+                        }
+                        Err(
+                            error @ (StoreError::Database(_)
+                            | StoreError::Unavailable(LOST_TO_A_CONCURRENT_TRANSACTION)),
+                        ) if attempt < DELETE_ATTEMPTS_MAX => {
+                            tracing::info!(attempt, %error, "account data deletion starts over");
+                            self.conn
+                                .batch("ROLLBACK TO SAVEPOINT delete_account_data")?;
+                            attempt += 1;
+                        }
+                        Err(error) => return Err(error),
+                    }
+                }
+            }
+        };
+        let deleted = |table: &str| {
+            ACCOUNT_DATA
+                .iter()
+                .position(|(t, _)| *t == table)
+                .and_then(|at| counts.get(at).copied())
+                .unwrap_or_default()
+        };
+        Ok(DeletedData {
+            payments: deleted("payments"),
+            refunds: deleted("refunds"),
+            events: deleted("events"),
+            balance_transactions: deleted("balance_transactions"),
+            settlements: deleted("settlements"),
+            webhook_deliveries: deleted("webhook_deliveries"),
+            webhook_attempts: deleted("webhook_attempts"),
+            idempotency_keys: deleted("idempotency_keys"),
+            webhook_endpoints: deleted("webhook_endpoints"),
+        })
+    }
+
+    /// PostgreSQL: the locks, then the one deleting statement; answers its counts, in
+    /// [`ACCOUNT_DATA`] order.
+    fn delete_locked(
+        &mut self,
+        locks: &[String],
+        delete: &str,
+        params: &[super::Value<'_>],
+    ) -> Result<Vec<u64>, StoreError> {
+        for lock in locks {
+            self.conn.query(lock, params)?;
         }
-        Ok(())
+        let mut row = self
+            .conn
+            .query(delete, params)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Database("the deletion answered no row".into()))?;
+        ACCOUNT_DATA
+            .iter()
+            .map(|_| Ok(u64::try_from(row.int()?).unwrap_or_default()))
+            .collect()
     }
 
     /// Deletes the account and all its keys (every mode); answers whether it existed. Its

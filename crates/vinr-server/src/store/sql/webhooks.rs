@@ -351,7 +351,7 @@ impl Tx<'_> {
     }
 
     /// Records attempts and what each means for its delivery (none for `webhook.test`). An
-    /// attempt for an endpoint deleted meanwhile is dropped.
+    /// attempt for an endpoint or a delivery deleted meanwhile (a test-mode reset) is dropped.
     pub fn record_webhook_attempts(
         &mut self,
         outcomes: &[AttemptOutcome],
@@ -376,7 +376,8 @@ impl Tx<'_> {
                  event_id, event_type, attempt, succeeded, status_code, latency_ms,
                  response_excerpt, error, next_attempt_at, created_at)
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
-             WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $4)",
+             WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $4)
+               AND ($5 IS NULL OR EXISTS (SELECT 1 FROM webhook_deliveries WHERE seq = $5))",
         );
         static UPDATE: Sql = Sql::new(
             "UPDATE webhook_deliveries SET status = $2, attempts = attempts + 1,
@@ -408,9 +409,9 @@ impl Tx<'_> {
         self.defer(&UPDATE, &args![seq, status, next_at], Changed::Any)
     }
 
-    /// A batch of attempts with two statements, whatever its size: the attempts as one
-    /// `INSERT … SELECT unnest(…)`, the deliveries' new states as one `UPDATE … FROM
-    /// unnest(…)`. Both are deferred, so they ride the commit's pipeline.
+    /// A batch of attempts with two statements, whatever its size: the deliveries' new states
+    /// as one `UPDATE … FROM unnest(…)`, the attempts as one `INSERT … SELECT unnest(…)`. Both
+    /// are deferred, so they ride the commit's pipeline.
     fn record_attempts_batch(&mut self, outcomes: &[AttemptOutcome]) -> Result<(), StoreError> {
         static INSERT: Sql = Sql::new(
             "INSERT INTO webhook_attempts (id, account_id, mode, endpoint_id, delivery_seq,
@@ -426,7 +427,9 @@ impl Tx<'_> {
                  AS a (id, account_id, mode, endpoint_id, delivery_seq, event_id, event_type,
                        attempt, succeeded, status_code, latency_ms, response_excerpt, error,
                        next_attempt_at, created_at)
-             WHERE EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = a.endpoint_id)",
+             WHERE EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = a.endpoint_id)
+               AND (a.delivery_seq IS NULL OR EXISTS (
+                   SELECT 1 FROM webhook_deliveries d WHERE d.seq = a.delivery_seq))",
         );
         // A delivery is leased to one attempt at a time (the lease outlasts the timeout), so
         // a batch names each delivery at most once.
@@ -448,7 +451,7 @@ impl Tx<'_> {
         let ints = |field: fn(&WebhookAttemptRecord) -> Option<i64>| {
             Value::Ints(attempts.iter().map(|a| field(a)).collect())
         };
-        let params = [
+        let attempt_params = [
             texts(|a| Some(a.id.clone())),
             texts(|a| Some(a.scope.account_id.clone())),
             texts(|a| Some(a.scope.mode.as_str().to_owned())),
@@ -465,20 +468,22 @@ impl Tx<'_> {
             ints(|a| a.next_attempt_at.map(|at| at.0)),
             ints(|a| Some(a.created_at.0)),
         ];
-        self.defer(&INSERT, &params, Changed::Any)?;
+        // The deliveries first: an update waits for a reset deleting them to commit, and the
+        // insert after it (a statement of its own, so a fresh snapshot) then sees them gone and
+        // drops their attempts; the other way round an attempt could outlive its reset.
         let updates: Vec<(i64, &str, Option<i64>)> = outcomes
             .iter()
             .filter_map(|o| delivery_update(&o.attempt, o.next))
             .collect();
-        if updates.is_empty() {
-            return Ok(());
+        if !updates.is_empty() {
+            let params = [
+                Value::Ints(updates.iter().map(|u| Some(u.0)).collect()),
+                Value::Texts(updates.iter().map(|u| Some(u.1.to_owned())).collect()),
+                Value::Ints(updates.iter().map(|u| u.2).collect()),
+            ];
+            self.defer(&UPDATE, &params, Changed::Any)?;
         }
-        let params = [
-            Value::Ints(updates.iter().map(|u| Some(u.0)).collect()),
-            Value::Texts(updates.iter().map(|u| Some(u.1.to_owned())).collect()),
-            Value::Ints(updates.iter().map(|u| u.2).collect()),
-        ];
-        self.defer(&UPDATE, &params, Changed::Any)
+        self.defer(&INSERT, &attempt_params, Changed::Any)
     }
 
     /// Deletes at most `limit` finished deliveries and `limit` attempts made before `before`
