@@ -77,6 +77,8 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
         "testRunSettlements",
     ),
     ("post", "/v1/test_helpers/reset", "testReset"),
+    ("get", "/v1/test_helpers/clock", "getTestClock"),
+    ("post", "/v1/test_helpers/clock/advance", "testAdvanceClock"),
     ("get", "/v1/events", "listEvents"),
     ("get", "/v1/events/{id}", "getEvent"),
     ("post", "/v1/events/{id}/resend", "resendEvent"),
@@ -869,10 +871,17 @@ mod tests {
         let document: Value =
             serde_json::from_str(super::super::document_json()).expect("the document is JSON");
         let mut ids = BTreeSet::new();
-        for item in document["paths"].as_object().expect("paths").values() {
-            for operation in item.as_object().expect("path item").values() {
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
                 let id = operation["operationId"].as_str().expect("operationId");
                 assert!(ids.insert(id.to_owned()), "operationId {id} is used twice");
+                // Named here, not left to utoipa (which would use the handler's name).
+                assert!(
+                    OPERATION_IDS
+                        .iter()
+                        .any(|(m, p, named)| m == method && p == path && *named == id),
+                    "{method} {path} has no operationId in OPERATION_IDS"
+                );
             }
         }
         for item in document["paths"].as_object().expect("paths").values() {
