@@ -10,7 +10,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use vinr_domain::ledger::BalanceType;
 use vinr_domain::settlement::{Line, SettlementStatus, Totals};
-use vinr_domain::Mode;
+use vinr_domain::{Mode, UnixMillis};
 
 use crate::auth::SCOPES;
 use crate::clock::{Clock, SystemClock};
@@ -20,7 +20,7 @@ use crate::keys::SecretKey;
 use crate::render;
 use crate::server;
 use crate::store::{BalanceTransactionFilter, Scope, Store, StoreError, Tx};
-use crate::workers::settlements::{run_once, Selection};
+use crate::workers::settlements::{run_once, Outcome, Selection};
 
 #[derive(Parser)]
 #[command(name = "vinr", version, about = "VINR payments server")]
@@ -306,6 +306,50 @@ where
     written.map_err(flow_error)
 }
 
+/// `vinr settle`: everything due now. One account's test mode is settled at its test clock's
+/// time (SPEC §10), its live mode and every other account at real time; without `--account`
+/// the accounts whose test clock was advanced are left to their clock (the server settles
+/// them as it moves).
+async fn settle_on_demand(
+    store: &Store,
+    settings: &SettlementSettings,
+    real: UnixMillis,
+    account: Option<String>,
+    mode: Option<ModeArg>,
+) -> Result<Outcome, FlowError> {
+    let Some(account_id) = account else {
+        let everyone = Selection {
+            account_id: None,
+            mode: mode.map(Mode::from),
+            on_demand: true,
+        };
+        return run_once(store, settings, real, &everyone).await;
+    };
+    let wanted = account_id.clone();
+    let offset = store
+        .read(move |reader| reader.clock_offset(&wanted))
+        .await?;
+    let mut outcome = Outcome::default();
+    for each in [Mode::Test, Mode::Live] {
+        if mode.is_some_and(|only| Mode::from(only) != each) {
+            continue;
+        }
+        let now = match each {
+            Mode::Test => real.plus_ms(offset),
+            Mode::Live => real,
+        };
+        let selection = Selection {
+            account_id: Some(account_id.clone()),
+            mode: Some(each),
+            on_demand: true,
+        };
+        let ran = run_once(store, settings, now, &selection).await?;
+        outcome.created.extend(ran.created);
+        outcome.paid.extend(ran.paid);
+    }
+    Ok(outcome)
+}
+
 fn flow_error(error: FlowError) -> String {
     match error {
         FlowError::NotFound { object, id } => format!("no such {object}: {id}"),
@@ -477,12 +521,7 @@ async fn run(command: Command) -> Result<(), String> {
                     return Err(found.err().unwrap_or(format!("no such account: {account}")));
                 }
             }
-            let selection = Selection {
-                account_id: account,
-                mode: mode.map(Mode::from),
-                on_demand: true,
-            };
-            let outcome = run_once(&store, &settings, clock.now(), &selection).await;
+            let outcome = settle_on_demand(&store, &settings, clock.now(), account, mode).await;
             store.shutdown();
             let outcome = outcome.map_err(flow_error)?;
             println!(

@@ -150,6 +150,33 @@ async fn the_clock_starts_on_real_time_and_only_moves_forward() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moves_made_at_once_add_up() {
+    let server = stepped().await;
+    let api = server.api();
+    let start = clock_now(&api).await;
+    let moves = (0..8).map(|_| {
+        let api = api.clone();
+        async move {
+            api.post_json("/v1/test_helpers/clock/advance", json!({"seconds": 3600}))
+                .await
+        }
+    });
+    let answers = futures_util::future::join_all(moves).await;
+    let mut nows: Vec<i64> = answers
+        .iter()
+        .map(|answer| unix_s(&answer.expect_status(200)["now"]))
+        .collect();
+    nows.sort_unstable();
+    assert_eq!(clock_now(&api).await, start + 8 * 3600);
+    assert_eq!(
+        nows,
+        (1..=8).map(|n| start + n * 3600).collect::<Vec<_>>(),
+        "each move answered its own time"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_test_keys_of_an_account_reach_the_clock() {
     let server = stepped().await;
     let account = server.sandbox_account();
@@ -302,13 +329,34 @@ async fn a_captured_payment_is_settled_and_paid_out_when_its_period_ends() {
         .collect::<Vec<_>>();
     assert!(types_seen.contains(&"settlement.created".to_owned()));
     assert!(types_seen.contains(&"settlement.paid".to_owned()));
-    // A refund made after it is answered on the clock by the clock's own worker pass.
-    api.post_json("/v1/refunds", json!({"payment": paid, "amount": 100}))
+    // A refund made after it is answered by the next move of the clock itself, stamped on it;
+    // another one by the clock's own worker pass as real time goes on.
+    let refund = api
+        .post_json("/v1/refunds", json!({"payment": paid, "amount": 100}))
+        .await;
+    let refund = id_of(refund.expect_status(201));
+    let now = advance(&api, json!({"seconds": 1})).await;
+    let answered = api.get(&format!("/v1/refunds/{refund}")).await;
+    assert_eq!(answered.expect_status(200)["status"], "succeeded");
+    let events = events_of(&api, &refund).await;
+    assert_eq!(types(&events), ["refund.created", "refund.succeeded"]);
+    assert!((now - 1..=now).contains(&unix_s(&events[1]["created_at"])));
+    let second = api
+        .post_json("/v1/refunds", json!({"payment": paid, "amount": 100}))
+        .await;
+    let second = id_of(second.expect_status(201));
+    vinr_server::workers::refunds::step(server.app())
         .await
-        .expect_status(201);
-    clock::step(server.app()).await.expect("a clock pass");
-    let refunds = api.list_all("/v1/refunds").await;
-    assert_eq!(refunds[0]["status"], "succeeded");
+        .expect("a refunds pass");
+    let pending = api.get(&format!("/v1/refunds/{second}")).await;
+    assert_eq!(
+        pending.expect_status(200)["status"],
+        "pending",
+        "the real-time pass leaves a clocked account alone"
+    );
+    assert_eq!(clock::step(server.app()).await.expect("a clock pass"), 1);
+    let answered = api.get(&format!("/v1/refunds/{second}")).await;
+    assert_eq!(answered.expect_status(200)["status"], "succeeded");
     server.stop().await;
 }
 
@@ -532,4 +580,76 @@ async fn two_nodes_share_the_clock_and_never_do_due_work_twice() {
     assert!(clock_now(&through_b).await >= start + 9 * DAY_S);
     a.stop().await;
     b.stop().await;
+}
+
+/// PostgreSQL: a move of the clock waits for a due payment another transaction holds (a
+/// capture in flight, say) instead of skipping it, and does everything due before answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_advance_waits_for_a_due_payment_held_by_another_transaction() {
+    let Some(database) = fresh_postgres_database().await else {
+        return;
+    };
+    let server = TestServer::start_with(Options {
+        database_url: Some(database.url.clone()),
+        stepped_workers: true,
+        ..Options::default()
+    })
+    .await;
+    let api = server.api();
+    let authorized = id_of(&api.authorized_payment().await);
+    let open = id_of(&api.new_payment().await);
+    let (client, connection) = tokio_postgres::connect(&database.url, tokio_postgres::NoTls)
+        .await
+        .expect("a PostgreSQL connection");
+    let connection = tokio::spawn(connection);
+    client.batch_execute("BEGIN").await.expect("BEGIN");
+    client
+        .execute("SELECT 1 FROM payments WHERE id = $1 FOR UPDATE", &[&open])
+        .await
+        .expect("the checkout's row locked");
+    let moving = tokio::spawn({
+        let api = api.clone();
+        async move { advance(&api, json!({"seconds": 8 * DAY_S})).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!moving.is_finished(), "the move waits for the held row");
+    client.batch_execute("COMMIT").await.expect("COMMIT");
+    moving.await.expect("the move answers");
+    assert_eq!(api.payment(&open).await["status"], "expired");
+    assert_eq!(api.payment(&authorized).await["status"], "cancelled");
+    drop(client);
+    let _ = connection.await;
+    server.stop().await;
+}
+
+/// PostgreSQL: resets and clock passes of one account at once never deadlock (both lock the
+/// account's row first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resets_and_clock_passes_at_once_never_deadlock() {
+    let Some(database) = fresh_postgres_database().await else {
+        return;
+    };
+    let server = TestServer::start_with(Options {
+        database_url: Some(database.url.clone()),
+        stepped_workers: true,
+        settlements: Some(SettlementsConfig::default()),
+        ..Options::default()
+    })
+    .await;
+    let api = server.api();
+    for _ in 0..12 {
+        advance(&api, json!({"seconds": 60})).await;
+        api.completed_payment().await;
+        api.authorized_payment().await;
+        // Due on the clock when real time moves on: the next pass settles and cancels.
+        server.clock.advance_ms(8 * DAY_S * 1000);
+        let (pass, reset) = tokio::join!(
+            clock::step(server.app()),
+            api.post_json("/v1/test_helpers/reset", json!({}))
+        );
+        pass.expect("a clock pass");
+        reset.expect_status(200);
+    }
+    common::ledger::assert_ledger_consistent(&database.url).await;
+    server.stop().await;
 }

@@ -35,7 +35,7 @@ impl ClockRules {
     }
 
     /// The first instant anything in `due` is to be done.
-    fn next_instant(&self, due: &ClockDue) -> Option<UnixMillis> {
+    pub fn next_instant(&self, due: &ClockDue) -> Option<UnixMillis> {
         // The first cut-off at or after the oldest unsettled `availableOn`.
         let settle = due.unsettled.and_then(|oldest| {
             let (_, minutes) = self.settlement?;
@@ -60,29 +60,47 @@ impl ClockRules {
     }
 }
 
+/// Where a clock move goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// This instant on the account's clock.
+    At(UnixMillis),
+    /// This far past the account's time when the move starts (read under the account's row
+    /// lock, so that moves of one account made at once add up).
+    By(i64),
+    /// The account's time now: catching up, the clock stays where it is.
+    Now,
+}
+
 /// What a call of [`run_due`] reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reached {
     /// The account's time when the transaction ends.
     pub now: UnixMillis,
+    /// Where the move goes: the next call of the same move passes `Target::At(target)`.
+    pub target: UnixMillis,
     /// Whether everything due by the target is done.
     pub done: bool,
 }
 
 /// Runs at most `instants_max` instants of work due on `account_id`'s test clock up to
-/// `target`, moving the clock to each in turn, and at the end to `target` itself when all is
-/// done and `move_to_target`. `real` is the real time the call is made at. Pending webhook
-/// deliveries move with the clock (they are scheduled on real time).
+/// `target`, moving the clock to each in turn, and at the end to the target itself when all
+/// is done. `real` is the real time the call is made at. Pending webhook deliveries move with
+/// the clock (they are scheduled on real time).
 pub fn run_due(
     tx: &mut Tx<'_>,
     account_id: &str,
     real: UnixMillis,
-    target: UnixMillis,
-    move_to_target: bool,
+    target: Target,
     rules: &ClockRules,
     instants_max: usize,
 ) -> Result<Reached, FlowError> {
     let start = tx.clock_offset_for_update(account_id)?;
+    let target = match target {
+        Target::At(at) => at,
+        Target::By(ms) => real.plus_ms(start).plus_ms(ms),
+        Target::Now => real.plus_ms(start),
+    };
     let on = DueOn::AccountClock(account_id.to_owned());
     let mut offset = start;
     let mut done = false;
@@ -110,7 +128,7 @@ pub fn run_due(
         }
         previous = Some(at);
     }
-    if done && move_to_target {
+    if done {
         offset = offset.max(target.0 - real.0);
     }
     if offset > start {
@@ -119,6 +137,7 @@ pub fn run_due(
     }
     Ok(Reached {
         now: real.plus_ms(offset),
+        target,
         done,
     })
 }

@@ -9,6 +9,7 @@ use vinr_domain::UnixMillis;
 use vinr_types as wire;
 
 use crate::auth::AuthContext;
+use crate::flows::clock::Target;
 use crate::http::body::{idempotency_key, ApiBody};
 use crate::http::error::ApiError;
 use crate::http::idempotency::{self, Answer};
@@ -44,9 +45,10 @@ pub async fn retrieve(
     Ok(Json(test_clock(auth.now(app.clock.now()))))
 }
 
-/// The target of an advance from `now` (the account's time): `seconds` or `to`, forward only,
-/// at most 400 days.
-fn target(request: &wire::AdvanceClockRequest, now: UnixMillis) -> Result<UnixMillis, ApiError> {
+/// The target of an advance from `now` (the account's time): `seconds` (counted from the
+/// account's time when the move starts, so that moves made at once add up) or `to`, forward
+/// only, at most 400 days.
+fn target(request: &wire::AdvanceClockRequest, now: UnixMillis) -> Result<Target, ApiError> {
     let limit = TEST_CLOCK_ADVANCE_MS_MAX;
     match (request.seconds, request.to.as_deref()) {
         (Some(_), Some(_)) => Err(ApiError::invalid(
@@ -57,7 +59,7 @@ fn target(request: &wire::AdvanceClockRequest, now: UnixMillis) -> Result<UnixMi
         (Some(seconds), None) => seconds
             .checked_mul(1000)
             .filter(|ms| (1..=limit).contains(ms))
-            .map(|ms| now.plus_ms(ms))
+            .map(Target::By)
             .ok_or_else(|| {
                 ApiError::invalid(
                     "seconds",
@@ -85,7 +87,7 @@ fn target(request: &wire::AdvanceClockRequest, now: UnixMillis) -> Result<UnixMi
                     "`to` must be at most 400 days after the account's time now.",
                 ));
             }
-            Ok(to)
+            Ok(Target::At(to))
         }
     }
 }

@@ -384,6 +384,17 @@ impl DueOn {
         }
     }
 
+    /// How a claim on this clock locks its rows on PostgreSQL: the real-time passes skip rows
+    /// another node holds (`{skip_locked}`); one account's clock waits for them
+    /// (`{for_update}`), since a move of that clock must do everything due before it answers
+    /// (its passes are one at a time already: each locks the account's row first).
+    pub(crate) fn row_lock(&self) -> &'static str {
+        match self {
+            DueOn::RealTime => "{skip_locked}",
+            DueOn::AccountClock(_) => "{for_update}",
+        }
+    }
+
     /// The account id the condition binds, if any.
     pub(crate) fn account(&self) -> Option<&str> {
         match self {

@@ -172,6 +172,29 @@ fn account_data_statements() -> &'static AccountDataStatements {
 static API_KEY_BY_HASH: Sql =
     Sql::new("SELECT {api_key_columns} FROM api_keys WHERE key_hash = $1");
 
+/// The earliest instants of what is still to do on an account's test clock.
+static CLOCK_DUE: Sql = Sql::new(
+    "SELECT
+         (SELECT min(expires_at) FROM payments WHERE account_id = $1 AND mode = 'test'
+             AND status IN ('pending', 'requires_authentication')),
+         (SELECT min(authorized_at) FROM payments WHERE account_id = $1
+             AND mode = 'test' AND status = 'authorized'),
+         (SELECT min(available_on) FROM balance_transactions WHERE account_id = $1
+             AND mode = 'test' AND settlement_id IS NULL AND type <> 'payout'),
+         (SELECT min(created_at) FROM settlements WHERE account_id = $1
+             AND mode = 'test' AND status = 'pending')",
+);
+
+fn clock_due(found: Option<Row>) -> Result<ClockDue, StoreError> {
+    let mut row = found.ok_or_else(|| super::corrupt("clock due", "without a row"))?;
+    Ok(ClockDue {
+        expiry: row.opt_at()?,
+        authorized: row.opt_at()?,
+        unsettled: row.opt_at()?,
+        payout: row.opt_at()?,
+    })
+}
+
 /// An account's test clock offset (0 when there is no such account).
 static CLOCK_OFFSET: Sql = Sql::new("SELECT test_clock_ms FROM accounts WHERE id = $1");
 static CLOCK_OFFSET_FOR_UPDATE: Sql =
@@ -211,26 +234,7 @@ impl Tx<'_> {
 
     /// The earliest instants of the work still to do on `account_id`'s test clock.
     pub fn clock_due(&mut self, account_id: &str) -> Result<ClockDue, StoreError> {
-        static DUE: Sql = Sql::new(
-            "SELECT
-                 (SELECT min(expires_at) FROM payments WHERE account_id = $1 AND mode = 'test'
-                     AND status IN ('pending', 'requires_authentication')),
-                 (SELECT min(authorized_at) FROM payments WHERE account_id = $1
-                     AND mode = 'test' AND status = 'authorized'),
-                 (SELECT min(available_on) FROM balance_transactions WHERE account_id = $1
-                     AND mode = 'test' AND settlement_id IS NULL AND type <> 'payout'),
-                 (SELECT min(created_at) FROM settlements WHERE account_id = $1
-                     AND mode = 'test' AND status = 'pending')",
-        );
-        let mut row = self
-            .query_opt(&DUE, &args![account_id])?
-            .ok_or_else(|| super::corrupt("clock due", "without a row"))?;
-        Ok(ClockDue {
-            expiry: row.opt_at()?,
-            authorized: row.opt_at()?,
-            unsettled: row.opt_at()?,
-            payout: row.opt_at()?,
-        })
+        clock_due(self.query_opt(&CLOCK_DUE, &args![account_id])?)
     }
 
     /// Moves `account_id`'s test clock to `offset_ms` ahead of real time, never back: answers
@@ -512,11 +516,34 @@ impl Reader<'_> {
         offset_of(self.query_opt(&CLOCK_OFFSET, &args![account_id])?)
     }
 
-    /// The accounts whose test clock runs ahead of real time, at most `limit`.
-    pub fn clocked_accounts(&mut self, limit: usize) -> Result<Vec<String>, StoreError> {
-        static CLOCKED: Sql =
-            Sql::new("SELECT id FROM accounts WHERE test_clock_ms > 0 ORDER BY id LIMIT $1");
-        rows(self.query(&CLOCKED, &args![limit])?, Row::text)
+    /// The accounts whose test clock runs ahead of real time, in id order after `after`, at
+    /// most `limit`.
+    pub fn clocked_accounts(
+        &mut self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        static CLOCKED: Sql = Sql::new(
+            "SELECT id FROM accounts WHERE test_clock_ms > 0 AND id > $1 ORDER BY id LIMIT $2",
+        );
+        rows(
+            self.query(&CLOCKED, &args![after.unwrap_or(""), limit])?,
+            Row::text,
+        )
+    }
+
+    /// [`Tx::clock_due`], read only: whether a clock pass has anything to do.
+    pub fn due_on_clock(&mut self, account_id: &str) -> Result<ClockDue, StoreError> {
+        clock_due(self.query_opt(&CLOCK_DUE, &args![account_id])?)
+    }
+
+    /// Whether `account_id` has a test-mode refund waiting for the processor.
+    pub fn pending_refunds_on_clock(&mut self, account_id: &str) -> Result<bool, StoreError> {
+        static PENDING: Sql = Sql::new(
+            "SELECT 1 FROM refunds WHERE account_id = $1 AND mode = 'test'
+                 AND status = 'pending' LIMIT 1",
+        );
+        Ok(self.query_opt(&PENDING, &args![account_id])?.is_some())
     }
 
     pub fn list_api_keys(&mut self, account_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {

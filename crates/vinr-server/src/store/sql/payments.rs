@@ -191,9 +191,10 @@ impl Tx<'_> {
         let sql = render(
             &format!(
                 "SELECT {{payment_columns}} FROM payments WHERE {}$1 AND {} ORDER BY seq \
-                 LIMIT $2{{skip_locked}}",
+                 LIMIT $2{}",
                 due.condition(),
                 on.condition(3),
+                on.row_lock(),
             ),
             self.conn.dialect(),
         );

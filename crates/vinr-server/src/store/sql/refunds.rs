@@ -97,9 +97,10 @@ impl Tx<'_> {
                      SELECT id FROM refunds
                      WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= $1)
                        AND {}
-                     ORDER BY seq LIMIT $3{{skip_locked}})
+                     ORDER BY seq LIMIT $3{})
                  RETURNING {{refund_columns}}",
-                on.condition(4)
+                on.condition(4),
+                on.row_lock(),
             ),
             self.conn.dialect(),
         );

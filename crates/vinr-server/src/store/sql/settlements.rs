@@ -85,8 +85,9 @@ impl Tx<'_> {
             &format!(
                 "SELECT {{settlement_columns}} FROM settlements
                  WHERE status = 'pending' AND mode = $1 AND created_at <= $2 AND {}
-                 ORDER BY created_at LIMIT $3{{skip_locked}}",
-                on.condition(4)
+                 ORDER BY created_at LIMIT $3{}",
+                on.condition(4),
+                on.row_lock(),
             ),
             self.conn.dialect(),
         );
