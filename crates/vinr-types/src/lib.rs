@@ -766,11 +766,9 @@ pub struct AdvanceClockRequest {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "whole::option_i64"
     )]
-    #[schema(minimum = 1, maximum = 34_560_000, example = 3660)]
     pub seconds: Option<i64>,
     /// The instant to move the clock to (RFC 3339): after the account's time now, at most
     /// 400 days after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "2026-12-08T09:30:00Z")]
     pub to: Option<String>,
 }

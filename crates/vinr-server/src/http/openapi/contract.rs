@@ -14,7 +14,7 @@ use vinr_domain::limits::{
     CARD_EXPIRY_YEAR_MIN, CARD_NUMBER_DIGITS_MAX, CARD_NUMBER_DIGITS_MIN, IDEMPOTENCY_KEY_LEN_MAX,
     LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, METADATA_KEYS_MAX, METADATA_KEY_LEN_MAX,
     METADATA_VALUE_LEN_MAX, PAYMENT_DESCRIPTION_CHARS_MAX, RETURN_URL_LEN_MAX,
-    WEBHOOK_DESCRIPTION_CHARS_MAX, WEBHOOK_URL_BYTES_MAX,
+    TEST_CLOCK_ADVANCE_MS_MAX, WEBHOOK_DESCRIPTION_CHARS_MAX, WEBHOOK_URL_BYTES_MAX,
 };
 use vinr_domain::settlement::SettlementStatus;
 use vinr_domain::{Currency, PaymentStatus, RefundReason};
@@ -309,6 +309,23 @@ fn request_schemas(document: &mut Value) {
         json!({"minLength": 1, "maxLength": IDEMPOTENCY_KEY_LEN_MAX, "pattern": NO_CONTROL}),
     );
 
+    // Exactly one of `seconds` and `to`.
+    let advance = &mut document["components"]["schemas"]["AdvanceClockRequest"];
+    advance["minProperties"] = json!(1);
+    advance["maxProperties"] = json!(1);
+    constrain(
+        document,
+        "AdvanceClockRequest",
+        "seconds",
+        json!({"minimum": 1, "maximum": TEST_CLOCK_ADVANCE_MS_MAX / 1000}),
+    );
+    constrain(
+        document,
+        "AdvanceClockRequest",
+        "to",
+        json!({"format": "date-time"}),
+    );
+
     constrain(document, "CapturePaymentRequest", "amount", amount_schema());
 
     constrain(
@@ -481,10 +498,7 @@ fn form_field(value: &mut Value) {
     if let Some(values) = value.get_mut("enum").and_then(Value::as_array_mut) {
         values.retain(|v| !v.is_null());
     }
-    // An empty form value is the same as none (serde_qs).
-    if let Some(value) = value.as_object_mut() {
-        value.remove("minLength");
-    }
+    // An empty form value is the empty string, as in JSON (`http/body.rs`): `minLength` holds.
     if value["type"] == "boolean" {
         value["type"] = json!("string");
         value["enum"] = json!(["true", "false"]);
@@ -562,9 +576,11 @@ fn optional_bodies(document: &mut Value) {
             .all(|media| {
                 let reference = media["schema"]["$ref"].as_str().unwrap_or_default();
                 let name = reference.rsplit('/').next().unwrap_or_default();
-                schemas[name]["required"]
+                let schema = &schemas[name];
+                schema["required"]
                     .as_array()
                     .is_none_or(|required| required.is_empty())
+                    && schema["minProperties"].as_u64().unwrap_or(0) == 0
             });
         if all_optional {
             body["required"] = json!(false);
