@@ -43,6 +43,7 @@ fn new_payment(amount: u64, currency: &str) -> Payment {
         amount_capturable: 0,
         amount_captured: 0,
         amount_refunded: 0,
+        amount_disputed: 0,
         payment_method: None,
         failure_code: None,
         created_at: UnixMillis(0),
@@ -70,7 +71,7 @@ proptest! {
         refund_fixed_minor in prop_oneof![Just(0u64), 1u64..50],
         steps in proptest::collection::vec(step(), 0..40),
     ) {
-        let pricing = Pricing { percent_bps, fixed_minor, refund_fixed_minor };
+        let pricing = Pricing { percent_bps, fixed_minor, refund_fixed_minor, dispute_fee_minor: 1500 };
         let mut payment = new_payment(amount, currency);
         payment.apply(Operation::Approve { capture: false }, UnixMillis(1)).expect("authorize");
         let captured = (amount * capture_share / 100).max(1);

@@ -613,6 +613,20 @@ async fn migration_8_books_the_payouts_made_before_it() {
     // And every later one (10: platform keys, 11: test clocks), which a database at 7
     // cannot have yet.
     execute(url, "DELETE FROM schema_migrations WHERE version >= 10").await;
+    // 12: disputes (0012 rebuilds the settlements table on SQLite, and so runs again as is).
+    execute(url, "DROP TABLE disputes").await;
+    execute(url, "ALTER TABLE payments DROP COLUMN amount_disputed").await;
+    if url.starts_with("postgres") {
+        execute(url, "ALTER TABLE settlements DROP COLUMN disputes").await;
+        execute(
+            url,
+            "ALTER TABLE balance_transactions DROP CONSTRAINT balance_transactions_dispute_check",
+        )
+        .await;
+    }
+    for index in ["btx_one_dispute", "btx_one_dispute_reversal"] {
+        execute(url, &format!("DROP INDEX IF EXISTS {index}")).await;
+    }
     execute(url, "DROP TABLE platform_keys").await;
     for index in [
         "accounts_clocked",
@@ -672,7 +686,7 @@ async fn a_manual_account_is_settled_only_on_demand() {
 
 /// SPEC §7's invariants over everything the key can see: every captured payment and every
 /// refund is in exactly one settlement once due (here: after a final run, everything), each
-/// settlement's `net` is its transactions' and `gross − refunds − fees`, and the settlements
+/// settlement's `net` is its transactions' and `gross − refunds − disputes − fees`, and the settlements
 /// plus the unsettled balance are the ledger's total.
 async fn assert_invariants(api: &Api) {
     let settled = api.list_all("/v1/settlements").await;

@@ -8,13 +8,14 @@
 //! card and webhook rules) instead of being copied into attributes: one place for each limit.
 
 use serde_json::{json, Map, Value};
+use vinr_domain::dispute::{DisputeReason, DisputeStatus};
 use vinr_domain::ledger::BalanceType;
 use vinr_domain::limits::{
     ACCOUNT_NAME_LEN_MAX, AMOUNT_MINOR_UNITS_MAX, AMOUNT_MINOR_UNITS_MIN, CARD_EXPIRY_YEAR_MAX,
-    CARD_EXPIRY_YEAR_MIN, CARD_NUMBER_DIGITS_MAX, CARD_NUMBER_DIGITS_MIN, IDEMPOTENCY_KEY_LEN_MAX,
-    LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, METADATA_KEYS_MAX, METADATA_KEY_LEN_MAX,
-    METADATA_VALUE_LEN_MAX, PAYMENT_DESCRIPTION_CHARS_MAX, RETURN_URL_LEN_MAX,
-    WEBHOOK_DESCRIPTION_CHARS_MAX, WEBHOOK_URL_BYTES_MAX,
+    CARD_EXPIRY_YEAR_MIN, CARD_NUMBER_DIGITS_MAX, CARD_NUMBER_DIGITS_MIN,
+    DISPUTE_EVIDENCE_CHARS_MAX, IDEMPOTENCY_KEY_LEN_MAX, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX,
+    METADATA_KEYS_MAX, METADATA_KEY_LEN_MAX, METADATA_VALUE_LEN_MAX, PAYMENT_DESCRIPTION_CHARS_MAX,
+    RETURN_URL_LEN_MAX, WEBHOOK_DESCRIPTION_CHARS_MAX, WEBHOOK_URL_BYTES_MAX,
 };
 use vinr_domain::settlement::SettlementStatus;
 use vinr_domain::{Currency, PaymentStatus, RefundReason};
@@ -53,6 +54,20 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
         "post",
         "/v1/test_helpers/payments/{id}/authenticate",
         "testAuthenticatePayment",
+    ),
+    ("get", "/v1/disputes", "listDisputes"),
+    ("get", "/v1/disputes/{id}", "getDispute"),
+    ("post", "/v1/disputes/{id}", "updateDispute"),
+    ("post", "/v1/disputes/{id}/close", "closeDispute"),
+    (
+        "post",
+        "/v1/test_helpers/payments/{id}/dispute",
+        "testDisputePayment",
+    ),
+    (
+        "post",
+        "/v1/test_helpers/disputes/{id}/resolve",
+        "testResolveDispute",
     ),
     ("post", "/v1/refunds", "createRefund"),
     ("get", "/v1/refunds", "listRefunds"),
@@ -363,6 +378,35 @@ fn request_schemas(document: &mut Value) {
         metadata_schema(),
     );
 
+    constrain(document, "TestDisputeRequest", "amount", amount_schema());
+    let reasons: Vec<&str> = DisputeReason::ALL.iter().map(|r| r.as_str()).collect();
+    constrain(
+        document,
+        "TestDisputeRequest",
+        "reason",
+        json!({"enum": accepted(&reasons, DisputeReason::parse)
+            .into_iter().map(Value::from).chain([Value::Null]).collect::<Vec<_>>()}),
+    );
+    for field in [
+        "customerName",
+        "productDescription",
+        "shippingTrackingNumber",
+        "uncategorizedText",
+    ] {
+        constrain(
+            document,
+            "DisputeEvidence",
+            field,
+            free_text(DISPUTE_EVIDENCE_CHARS_MAX),
+        );
+    }
+    replace(
+        document,
+        "UpdateDisputeRequest",
+        "metadata",
+        metadata_schema(),
+    );
+
     let description = free_text(WEBHOOK_DESCRIPTION_CHARS_MAX);
     replace(
         document,
@@ -530,6 +574,7 @@ fn filter_enum(path: &str, name: &str) -> Option<Vec<&'static str>> {
             Some(accepted(&["pending", "paid"], SettlementStatus::parse))
         }
         ("/v1/settlements", "currency") => Some(Currency::codes().collect()),
+        ("/v1/disputes", "status") => Some(DisputeStatus::ALL.iter().map(|s| s.as_str()).collect()),
         // SPEC §7's types, as far as this server books them.
         ("/v1/balance_transactions", "type") => Some(accepted(
             &[
