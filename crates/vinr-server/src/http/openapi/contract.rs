@@ -794,6 +794,31 @@ fn links(document: &mut Value) {
             "listBalanceTransactions".into(),
             link("listBalanceTransactions", &[("source", ID)], None),
         ));
+        links.push((
+            "testDisputePayment".into(),
+            link("testDisputePayment", &[("id", ID)], None),
+        ));
+        links.push((
+            "listDisputes".into(),
+            link("listDisputes", &[("payment", ID)], None),
+        ));
+        links
+    };
+    let dispute_actions = || {
+        let mut links = on_id(&[
+            "getDispute",
+            "updateDispute",
+            "closeDispute",
+            "testResolveDispute",
+        ]);
+        links.push((
+            "getPayment".into(),
+            link("getPayment", &[("id", "$response.body#/payment")], None),
+        ));
+        links.push((
+            "listBalanceTransactions".into(),
+            link("listBalanceTransactions", &[("source", ID)], None),
+        ));
         links
     };
     let first = |operations: &[&str]| -> Vec<(String, Value)> {
@@ -859,6 +884,21 @@ fn links(document: &mut Value) {
             .concat(),
         ),
         ("/v1/refunds", "get", "200", first(&["getRefund"])),
+        (
+            "/v1/test_helpers/payments/{id}/dispute",
+            "post",
+            "201",
+            dispute_actions(),
+        ),
+        ("/v1/disputes/{id}", "get", "200", dispute_actions()),
+        ("/v1/disputes/{id}", "post", "200", dispute_actions()),
+        ("/v1/disputes/{id}/close", "post", "200", dispute_actions()),
+        (
+            "/v1/disputes",
+            "get",
+            "200",
+            first(&["getDispute", "updateDispute", "closeDispute"]),
+        ),
         (
             "/v1/balance_transactions",
             "get",
