@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::database::fresh_postgres_database;
+use common::database::{execute, fresh_postgres_database, try_execute};
 use common::ledger::{assert_ledger_consistent, assert_settlements_consistent};
 use common::receiver::{verify_with_library, Received, Receiver};
 use common::*;
@@ -509,6 +509,49 @@ async fn refunds_never_take_disputed_money_and_disputes_never_take_refunded_mone
         (json!(1000), json!(0))
     );
     assert_balance_is_the_sum_of_net(&api).await;
+    finish(server).await;
+}
+
+/// The database refuses refunds and disputes past the captured amount by itself (the CHECK on
+/// the payment row), whatever a flow might do.
+#[tokio::test]
+async fn the_database_refuses_more_refunded_and_disputed_than_captured() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let payment = id_of(&api.completed_payment().await);
+    api.post_json("/v1/refunds", json!({"payment": payment, "amount": 300}))
+        .await
+        .expect_status(201);
+    opened(&api, &payment, json!({"amount": 500})).await;
+    let url = server.database_url().to_owned();
+    for sql in [
+        format!("UPDATE payments SET amount_disputed = 701 WHERE id = '{payment}'"),
+        format!("UPDATE payments SET amount_refunded = 501 WHERE id = '{payment}'"),
+        format!("UPDATE payments SET amount_disputed = -1 WHERE id = '{payment}'"),
+    ] {
+        let refused = try_execute(&url, &sql).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|error| error.to_lowercase().contains("check")),
+            "`{sql}`: {refused:?}"
+        );
+    }
+    assert_eq!(
+        try_execute(
+            &url,
+            &format!("UPDATE payments SET amount_disputed = 700 WHERE id = '{payment}'")
+        )
+        .await,
+        Ok(1),
+        "up to the captured amount is allowed"
+    );
+    execute(
+        &url,
+        &format!("UPDATE payments SET amount_disputed = 500 WHERE id = '{payment}'"),
+    )
+    .await;
+    server.finish_refunds(&api).await;
     finish(server).await;
 }
 
