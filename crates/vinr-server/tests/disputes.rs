@@ -1001,3 +1001,50 @@ async fn two_nodes_racing_refunds_and_a_dispute_never_take_more_than_was_capture
     a.stop().await;
     drop(database);
 }
+
+/// Two nodes sweeping the same missed deadlines at once lose each dispute exactly once, with
+/// one `dispute.closed` each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_sweeping_deadlines_lose_each_dispute_once() {
+    let Some(database) = fresh_postgres_database().await else {
+        return;
+    };
+    let real = manual_clock();
+    let node = |clock| {
+        TestServer::start_with(Options {
+            database_url: Some(database.url.clone()),
+            clock: Some(clock),
+            stepped_workers: true,
+            ..Options::default()
+        })
+    };
+    let a = node(Arc::clone(&real)).await;
+    let b = node(Arc::clone(&real)).await;
+    let api = a.api();
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let payment = id_of(&api.completed_payment().await);
+        ids.push(id_of(&opened(&api, &payment, json!({})).await));
+    }
+    real.advance_ms(7 * DAY_S * 1000 + 1000);
+    let (one, two) = tokio::join!(
+        vinr_server::workers::expiry::step(a.app()),
+        vinr_server::workers::expiry::step(b.app())
+    );
+    let lost = one.expect("a pass on A").disputes_lost + two.expect("a pass on B").disputes_lost;
+    assert_eq!(lost, ids.len(), "each dispute lost by one node");
+    for id in &ids {
+        assert_eq!(dispute(&api, id).await["status"], "lost");
+        let closed = api
+            .events_of(id)
+            .await
+            .iter()
+            .filter(|e| e["type"] == "dispute.closed")
+            .count();
+        assert_eq!(closed, 1, "{id}");
+    }
+    assert_ledger_consistent(&database.url).await;
+    b.stop().await;
+    a.stop().await;
+    drop(database);
+}
