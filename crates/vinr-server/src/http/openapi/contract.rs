@@ -473,10 +473,13 @@ fn form_schemas(document: &mut Value) {
         let name = name.as_str().unwrap_or_default();
         let mut schema = document["components"]["schemas"][name].clone();
         let mut dropped = Vec::new();
+        let components = document["components"]["schemas"].clone();
         if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
             properties.retain(|property, value| {
                 let nested = value.to_string();
-                let keep = !(nested.contains("\"object\"") || nested.contains("\"array\""));
+                let keep = !(nested.contains("\"object\"")
+                    || nested.contains("\"array\"")
+                    || refers_to_an_object(&nested, &components));
                 if !keep {
                     dropped.push(property.clone());
                 }
@@ -500,6 +503,19 @@ fn form_schemas(document: &mut Value) {
         ));
         document["components"]["schemas"][form_name] = schema;
     }
+}
+
+/// Whether the schema text `nested` refers to a component that is an object (a nested
+/// structure such as a dispute's `evidence`, written with brackets in a form), not to an enum.
+fn refers_to_an_object(nested: &str, components: &Value) -> bool {
+    const PREFIX: &str = "#/components/schemas/";
+    nested.match_indices(PREFIX).any(|(at, _)| {
+        let name: String = nested[at + PREFIX.len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        components[name.as_str()]["type"] == "object"
+    })
 }
 
 fn form_field(value: &mut Value) {
