@@ -12,7 +12,9 @@
 
 use std::collections::BTreeMap;
 
-use vinr_domain::dispute::{Dispute, DisputeOperation, DisputeReason, DisputeStatus, Evidence};
+use vinr_domain::dispute::{
+    Dispute, DisputeOperation, DisputeReason, DisputeStatus, Evidence, Outcome,
+};
 use vinr_domain::ledger::{Movement, Pricing};
 use vinr_domain::{Payment, UnixMillis};
 
@@ -161,7 +163,7 @@ pub fn resolve(
     tx: &mut Tx<'_>,
     scope: &Scope,
     id: &str,
-    outcome: vinr_domain::dispute::Outcome,
+    outcome: Outcome,
     now: UnixMillis,
 ) -> Result<String, FlowError> {
     let (mut dispute, mut payment) = locked(tx, scope, id)?;

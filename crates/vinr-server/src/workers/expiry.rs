@@ -1,7 +1,8 @@
 //! Expiry (SPEC §3): unfinished checkouts become `expired` at `expiresAt`, authorizations
 //! not captured within the capture window (7 days by default) become `cancelled`, and disputes
-//! not answered by `evidenceDueBy` (SPEC §11) become `lost`, each with its event. Claimed through the database in bounded batches, so any number of nodes can run
-//! this worker without doing a payment twice.
+//! not answered by `evidenceDueBy` (SPEC §11) become `lost`, each with its event. Claimed
+//! through the database in bounded batches, so any number of nodes can run this worker without
+//! doing a payment or a dispute twice.
 
 use std::time::Duration;
 
