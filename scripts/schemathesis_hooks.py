@@ -19,7 +19,8 @@ from schemathesis.core.parameters import ParameterLocation
 PARSEABLE_URL = re.compile(
     r"https?://[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.[a-z][a-z0-9-]*(/[!-~]*)?"
 )
-# SPEC §4's sandbox cards: approved, 3-D Secure, each decline, refunds that fail.
+# SPEC §4's sandbox cards: approved, 3-D Secure, each decline, refunds that fail; SPEC §11's
+# disputed card.
 SANDBOX_CARDS = [
     "4242424242424242",
     "4000000000003220",
@@ -29,6 +30,7 @@ SANDBOX_CARDS = [
     "4000000000000119",
     "5555555555554444",
     "4000000000005126",
+    "4000000000000259",
 ]
 PAY_PATH = "/v1/test_helpers/payments/{id}/pay"
 URL_FIELDS = {

@@ -101,6 +101,9 @@ pub enum SandboxOutcome {
     Decline(FailureCode),
     /// Approved; every refund of the payment later fails.
     ApproveRefundsFail,
+    /// Approved, then disputed for the whole amount (`fraudulent`) as soon as it completes
+    /// (SPEC §11).
+    ApproveThenDispute,
 }
 
 pub fn sandbox_outcome(card: &CardNumber) -> SandboxOutcome {
@@ -111,6 +114,7 @@ pub fn sandbox_outcome(card: &CardNumber) -> SandboxOutcome {
         "4000000000000069" => SandboxOutcome::Decline(FailureCode::ExpiredCard),
         "4000000000000119" => SandboxOutcome::Decline(FailureCode::ProcessingError),
         "4000000000005126" => SandboxOutcome::ApproveRefundsFail,
+        "4000000000000259" => SandboxOutcome::ApproveThenDispute,
         // 4242…, 5555…4444 and any other valid number are approved in the sandbox.
         _ => SandboxOutcome::Approve,
     }
@@ -209,6 +213,7 @@ mod tests {
             ),
             ("5555555555554444", SandboxOutcome::Approve),
             ("4000000000005126", SandboxOutcome::ApproveRefundsFail),
+            ("4000000000000259", SandboxOutcome::ApproveThenDispute),
         ];
         for (number, outcome) in cases {
             let card = CardNumber::parse(number).expect(number);

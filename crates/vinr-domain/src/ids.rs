@@ -25,6 +25,7 @@ pub enum Prefix {
     ApiKey,
     PlatformKey,
     WebhookAttempt,
+    Dispute,
 }
 
 impl Prefix {
@@ -41,6 +42,7 @@ impl Prefix {
             Prefix::ApiKey => "key_",
             Prefix::PlatformKey => "plkey_",
             Prefix::WebhookAttempt => "wha_",
+            Prefix::Dispute => "dp_",
         }
     }
 }

@@ -6,7 +6,7 @@
 //! merchant's balance is a liability of the platform, so money the merchant is owed shows as
 //! a credit there: the merchant's balance is minus the sum of its entries.
 
-use crate::limits::LIVE_AVAILABILITY_DAYS;
+use crate::limits::{DISPUTE_FEE_MINOR_DEFAULT, LIVE_AVAILABILITY_DAYS};
 use crate::{Mode, UnixMillis};
 
 /// What an account pays: per captured card payment, and optionally per refund.
@@ -19,15 +19,19 @@ pub struct Pricing {
     /// A fee per refund, in minor units (0 by default: SPEC §7, refunds cost nothing and
     /// return no fee). Charged when the refund is made and kept if it fails, as acquirers do.
     pub refund_fixed_minor: u64,
+    /// The fee per dispute, in minor units (SPEC §11, default 1 500): charged when the
+    /// dispute opens, kept whatever its outcome.
+    pub dispute_fee_minor: u64,
 }
 
 impl Default for Pricing {
-    /// SPEC §7: 1.4 % + 25 minor units, nothing per refund.
+    /// SPEC §7: 1.4 % + 25 minor units, nothing per refund; SPEC §11: 1 500 per dispute.
     fn default() -> Self {
         Pricing {
             percent_bps: 140,
             fixed_minor: 25,
             refund_fixed_minor: 0,
+            dispute_fee_minor: DISPUTE_FEE_MINOR_DEFAULT,
         }
     }
 }
@@ -162,6 +166,21 @@ pub fn fee(amount: u64) -> Vec<Entry> {
     .to_vec()
 }
 
+/// A dispute of `amount` with its `fee`: the bank takes the amount back through the processor,
+/// and the merchant pays the platform the fee.
+pub fn dispute(amount: u64, fee: u64) -> Vec<Entry> {
+    let mut entries = refund(amount);
+    if fee > 0 {
+        entries.extend(self::fee(fee));
+    }
+    entries
+}
+
+/// A dispute that was won: the bank gives the amount back (the fee is kept).
+pub fn dispute_won(amount: u64) -> Vec<Entry> {
+    refund_failed(amount)
+}
+
 /// A settlement paying `amount` out to the merchant's bank (negative: the merchant owed the
 /// platform, and the payout collects it).
 pub fn payout(amount: i64) -> Vec<Entry> {
@@ -190,6 +209,11 @@ pub enum BalanceType {
     /// (positive when a negative settlement collected from the merchant), `fee` 0. Never
     /// gathered into a settlement itself.
     Payout,
+    /// A dispute opened (source the `dp_` id): `amount` minus the disputed amount, `fee` the
+    /// dispute fee.
+    Dispute,
+    /// A dispute won: `amount` the disputed amount given back, `fee` 0 (the fee is kept).
+    DisputeReversal,
 }
 
 impl BalanceType {
@@ -199,6 +223,8 @@ impl BalanceType {
             BalanceType::Refund => "refund",
             BalanceType::Fee => "fee",
             BalanceType::Payout => "payout",
+            BalanceType::Dispute => "dispute",
+            BalanceType::DisputeReversal => "dispute_reversal",
         }
     }
 
@@ -208,6 +234,8 @@ impl BalanceType {
             "refund" => Some(BalanceType::Refund),
             "fee" => Some(BalanceType::Fee),
             "payout" => Some(BalanceType::Payout),
+            "dispute" => Some(BalanceType::Dispute),
+            "dispute_reversal" => Some(BalanceType::DisputeReversal),
             _ => None,
         }
     }
@@ -268,6 +296,28 @@ impl Movement {
             net: -minor(amount),
             entries: fee(amount),
         })
+    }
+
+    /// A dispute of `amount` opened, with the account's dispute `fee`.
+    pub fn dispute(amount: u64, fee: u64) -> Movement {
+        Movement {
+            kind: BalanceType::Dispute,
+            amount: -minor(amount),
+            fee: minor(fee),
+            net: -minor(amount) - minor(fee),
+            entries: dispute(amount, fee),
+        }
+    }
+
+    /// A dispute of `amount` won: the balance gets the amount back, not the fee.
+    pub fn dispute_reversal(amount: u64) -> Movement {
+        Movement {
+            kind: BalanceType::DisputeReversal,
+            amount: minor(amount),
+            fee: 0,
+            net: minor(amount),
+            entries: dispute_won(amount),
+        }
     }
 
     /// The payout of a settlement whose `net` is `settlement_net`: the balance loses it (or,
@@ -364,6 +414,9 @@ mod tests {
             Movement::fee(30).expect("a fee"),
             Movement::payout(961).expect("a payout"),
             Movement::payout(-400).expect("a negative payout"),
+            Movement::dispute(1000, 1500),
+            Movement::dispute(1000, 0),
+            Movement::dispute_reversal(1000),
         ] {
             assert_eq!(movement.net, movement.amount - movement.fee, "{movement:?}");
             assert_eq!(movement.balance_change(), movement.net, "{movement:?}");
@@ -375,11 +428,20 @@ mod tests {
         let payout = Movement::payout(961).expect("a payout");
         assert_eq!((payout.amount, payout.fee, payout.net), (-961, 0, -961));
         assert_eq!(Movement::payout(0), None);
+        let dispute = Movement::dispute(1000, 1500);
+        assert_eq!(
+            (dispute.amount, dispute.fee, dispute.net),
+            (-1000, 1500, -2500)
+        );
+        let won = Movement::dispute_reversal(1000);
+        assert_eq!((won.amount, won.fee, won.net), (1000, 0, 1000));
         for kind in [
             BalanceType::Payment,
             BalanceType::Refund,
             BalanceType::Fee,
             BalanceType::Payout,
+            BalanceType::Dispute,
+            BalanceType::DisputeReversal,
         ] {
             assert_eq!(BalanceType::parse(kind.as_str()), Some(kind));
         }

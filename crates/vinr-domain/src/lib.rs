@@ -3,6 +3,7 @@
 //! randomness are passed in, so every rule can be tested as a plain function.
 
 pub mod card;
+pub mod dispute;
 pub mod ids;
 pub mod ledger;
 pub mod limits;
@@ -14,6 +15,7 @@ pub mod settlement;
 pub mod text;
 pub mod time;
 
+pub use dispute::{Dispute, DisputeError, DisputeReason, DisputeStatus};
 pub use money::{Amount, AmountError, Currency};
 pub use payment::{
     CaptureMethod, FailureCode, NewPayment, Operation, Payment, PaymentMethod, PaymentStatus,

@@ -21,6 +21,12 @@ pub const LIST_LIMIT_MAX: u32 = 100;
 pub const PAYMENT_EXPIRY_MS_DEFAULT: i64 = 60 * 60 * 1000;
 /// How long an authorization may wait for capture before it is cancelled (SPEC §3).
 pub const AUTHORIZATION_TTL_MS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
+/// How long a merchant has to answer a dispute (SPEC §11: `evidenceDueBy`, 7 days).
+pub const DISPUTE_EVIDENCE_DUE_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+/// Each evidence field of a dispute (SPEC §11).
+pub const DISPUTE_EVIDENCE_CHARS_MAX: usize = 5_000;
+/// The fee per dispute when `[pricing] dispute_fee_minor` does not say (SPEC §11).
+pub const DISPUTE_FEE_MINOR_DEFAULT: u64 = 1_500;
 /// Idempotency keys are kept at least this long (SPEC §2: ≥ 24 h).
 pub const IDEMPOTENCY_RETENTION_MS_DEFAULT: i64 = 24 * 60 * 60 * 1000;
 /// Events are kept this long (SPEC §6).
@@ -226,6 +232,9 @@ pub const EXPIRY_WORKER_INTERVAL_MS: u64 = 1_000;
 pub const EXPIRY_BATCH_PAYMENTS_MAX: usize = 100;
 /// Batches per step, so a backlog is worked off over several steps without starving others.
 pub const EXPIRY_BATCHES_PER_STEP_MAX: usize = 50;
+/// Disputes whose deadline passed that one transaction of the expiry worker (or the test
+/// clock) marks `lost`.
+pub const EXPIRY_BATCH_DISPUTES_MAX: usize = 100;
 /// How often the settlement worker runs due schedules and payouts.
 pub const SETTLEMENT_WORKER_INTERVAL_MS: u64 = 2_000;
 /// Payouts per transaction: bounds how long one step holds the writer or row locks.

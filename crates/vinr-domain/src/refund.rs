@@ -135,11 +135,10 @@ impl std::fmt::Display for RefundError {
     }
 }
 
-/// What remains refundable: captured minus every refund that has not failed.
+/// What remains refundable: captured minus every refund that has not failed, minus what
+/// disputes hold (SPEC §11: a refund never takes disputed money).
 pub fn refundable(payment: &Payment) -> u64 {
-    payment
-        .amount_captured
-        .saturating_sub(payment.amount_refunded)
+    crate::dispute::disputable(payment)
 }
 
 /// Checks a refund of `requested` (or of everything that remains) and reserves it on the
@@ -201,6 +200,7 @@ mod tests {
             amount_capturable: 0,
             amount_captured: 0,
             amount_refunded: 0,
+            amount_disputed: 0,
             payment_method: None,
             failure_code: None,
             created_at: UnixMillis(1),

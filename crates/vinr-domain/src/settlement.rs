@@ -98,12 +98,14 @@ pub struct Line {
 }
 
 /// A settlement's figures. `gross` is what captured payments brought, `refunds` what refunds
-/// took back (less the reversals of failed ones), `fees` every fee; `net` is the sum of the
-/// lines' `net`, which always equals `gross − refunds − fees`.
+/// took back (less the reversals of failed ones), `disputes` what disputes took (less what won
+/// disputes gave back), `fees` every fee (dispute fees included); `net` is the sum of the
+/// lines' `net`, which always equals `gross − refunds − disputes − fees`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Totals {
     pub gross: i64,
     pub refunds: i64,
+    pub disputes: i64,
     pub fees: i64,
     pub net: i64,
     pub transaction_count: u64,
@@ -118,8 +120,11 @@ impl Totals {
             match line.kind {
                 BalanceType::Payment => totals.gross += line.amount,
                 BalanceType::Refund => totals.refunds -= line.amount,
+                BalanceType::Dispute | BalanceType::DisputeReversal => {
+                    totals.disputes -= line.amount
+                }
                 // A payout is never gathered (SPEC §7); if one were, its `net` would break
-                // `net = gross − refunds − fees`, which the settlements table checks.
+                // `net = gross − refunds − disputes − fees`, which the settlements table checks.
                 BalanceType::Fee | BalanceType::Payout => {}
             }
             totals.fees += line.fee;
@@ -197,14 +202,22 @@ mod tests {
             line(BalanceType::Refund, -100, 0, 50),
             line(BalanceType::Refund, 100, 0, 60),
             line(BalanceType::Fee, 0, 15, 70),
+            line(BalanceType::Dispute, -300, 1500, 80),
+            line(BalanceType::Dispute, -200, 1500, 90),
+            // A won dispute gives back exactly its amount, not the fee.
+            line(BalanceType::DisputeReversal, 200, 0, 95),
         ];
         let totals = Totals::of(&lines);
         assert_eq!(totals.gross, 1600);
         assert_eq!(totals.refunds, 400);
-        assert_eq!(totals.fees, 39 + 33 + 15);
+        assert_eq!(totals.disputes, 300);
+        assert_eq!(totals.fees, 39 + 33 + 15 + 1500 + 1500);
         assert_eq!(totals.net, lines.iter().map(|l| l.net).sum::<i64>());
-        assert_eq!(totals.net, totals.gross - totals.refunds - totals.fees);
-        assert_eq!(totals.transaction_count, 6);
+        assert_eq!(
+            totals.net,
+            totals.gross - totals.refunds - totals.disputes - totals.fees
+        );
+        assert_eq!(totals.transaction_count, 9);
         assert_eq!(totals.period_start, Some(UnixMillis(10)));
         assert_eq!(Totals::of(&[]), Totals::default());
     }

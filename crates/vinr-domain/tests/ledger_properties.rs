@@ -1,10 +1,13 @@
 //! Property test over random sequences of create → pay → capture → refunds (some of which
-//! fail): every ledger movement sums to zero, `amount_refunded` equals the sum of refunds that
-//! have not failed, and the merchant's balance equals captured − refunds − fees.
+//! fail) and disputes (some won): every ledger movement sums to zero, `amount_refunded` equals
+//! the sum of refunds that have not failed, `amount_disputed` the sum of disputes not won,
+//! refunds and disputes together never pass the captured amount, and the merchant's balance
+//! equals captured − refunds − disputes − fees.
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
+use vinr_domain::dispute::{Dispute, DisputeOperation, DisputeReason, DisputeStatus, Outcome};
 use vinr_domain::ledger::{self, Entry, Movement, Pricing};
 use vinr_domain::refund::{finish, reserve};
 use vinr_domain::{
@@ -18,12 +21,18 @@ enum Step {
     Refund(Option<u64>),
     /// The processor answers the oldest pending refund: `true` succeeded, `false` failed.
     Settle(bool),
+    /// The shopper's bank disputes this much (`None`: everything that is disputable).
+    Dispute(Option<u64>),
+    /// The oldest open dispute ends: `true` won (after review), `false` lost (accepted).
+    Decide(bool),
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         proptest::option::of(1u64..2_000).prop_map(Step::Refund),
         any::<bool>().prop_map(Step::Settle),
+        proptest::option::of(1u64..2_000).prop_map(Step::Dispute),
+        any::<bool>().prop_map(Step::Decide),
     ]
 }
 
@@ -43,6 +52,7 @@ fn new_payment(amount: u64, currency: &str) -> Payment {
         amount_capturable: 0,
         amount_captured: 0,
         amount_refunded: 0,
+        amount_disputed: 0,
         payment_method: None,
         failure_code: None,
         created_at: UnixMillis(0),
@@ -68,9 +78,10 @@ proptest! {
         percent_bps in 0u32..500,
         fixed_minor in 0u64..100,
         refund_fixed_minor in prop_oneof![Just(0u64), 1u64..50],
+        dispute_fee_minor in prop_oneof![Just(0u64), 1u64..2_000],
         steps in proptest::collection::vec(step(), 0..40),
     ) {
-        let pricing = Pricing { percent_bps, fixed_minor, refund_fixed_minor };
+        let pricing = Pricing { percent_bps, fixed_minor, refund_fixed_minor, dispute_fee_minor };
         let mut payment = new_payment(amount, currency);
         payment.apply(Operation::Approve { capture: false }, UnixMillis(1)).expect("authorize");
         let captured = (amount * capture_share / 100).max(1);
@@ -87,8 +98,49 @@ proptest! {
         let mut refund_fees = 0i64;
 
         let mut refunds: Vec<Refund> = Vec::new();
+        let mut disputes: Vec<Dispute> = Vec::new();
         for step in steps {
             match step {
+                Step::Dispute(requested) => {
+                    let before = payment.amount_disputed;
+                    let opened = Dispute::open(
+                        &mut payment,
+                        requested,
+                        DisputeReason::General,
+                        pricing.dispute_fee_minor,
+                        UnixMillis(3),
+                    );
+                    match opened {
+                        Ok(dispute) => {
+                            let movement = Movement::dispute(dispute.amount, dispute.fee);
+                            prop_assert!(sums_to_zero(&movement.entries));
+                            prop_assert_eq!(movement.balance_change(), movement.net);
+                            shown_net += movement.net;
+                            entries.extend(movement.entries);
+                            disputes.push(dispute);
+                        }
+                        Err(_) => prop_assert_eq!(payment.amount_disputed, before),
+                    }
+                }
+                Step::Decide(won) => {
+                    if let Some(dispute) = disputes.iter_mut().find(|d| !d.status.is_final()) {
+                        if won {
+                            dispute.apply(DisputeOperation::Submit, &mut payment, UnixMillis(4))
+                                .expect("submit");
+                            let reached = dispute
+                                .apply(DisputeOperation::Resolve(Outcome::Won), &mut payment, UnixMillis(5))
+                                .expect("won");
+                            prop_assert_eq!(reached, DisputeStatus::Won);
+                            let movement = Movement::dispute_reversal(dispute.amount);
+                            prop_assert!(sums_to_zero(&movement.entries));
+                            shown_net += movement.net;
+                            entries.extend(movement.entries);
+                        } else {
+                            dispute.apply(DisputeOperation::Accept, &mut payment, UnixMillis(4))
+                                .expect("accept");
+                        }
+                    }
+                }
                 Step::Refund(requested) => {
                     let before = payment.amount_refunded;
                     match reserve(&mut payment, requested) {
@@ -140,11 +192,20 @@ proptest! {
                 .map(|r| r.amount)
                 .sum();
             prop_assert_eq!(payment.amount_refunded, not_failed);
-            prop_assert!(payment.amount_refunded <= payment.amount_captured);
+            let not_won: u64 = disputes
+                .iter()
+                .filter(|d| d.status != DisputeStatus::Won)
+                .map(|d| d.amount)
+                .sum();
+            let dispute_fees: u64 = disputes.iter().map(|d| d.fee).sum();
+            prop_assert_eq!(payment.amount_disputed, not_won);
+            prop_assert!(payment.amount_refunded + payment.amount_disputed <= payment.amount_captured);
             let expected = i64::try_from(captured).expect("small")
                 - i64::try_from(not_failed).expect("small")
+                - i64::try_from(not_won).expect("small")
                 - i64::try_from(fee).expect("small")
-                - refund_fees;
+                - refund_fees
+                - i64::try_from(dispute_fees).expect("small");
             prop_assert_eq!(ledger::merchant_balance(&entries), expected);
             prop_assert_eq!(shown_net, expected);
             prop_assert!(sums_to_zero(&entries));

@@ -356,6 +356,7 @@ fn flow_error(error: FlowError) -> String {
         FlowError::Invalid { param, message } => format!("{param}: {message}"),
         FlowError::State(error) => error.to_string(),
         FlowError::Refund(error) => error.to_string(),
+        FlowError::Dispute(error) => error.to_string(),
         FlowError::AccountHasLiveData {
             account_id,
             objects,
@@ -525,13 +526,14 @@ async fn run(command: Command) -> Result<(), String> {
             store.shutdown();
             let outcome = outcome.map_err(flow_error)?;
             println!(
-                "{:<30} {:<5} {:<8} {:<8} {:>12} {:>12} {:>10} {:>12} {:>6}",
+                "{:<30} {:<5} {:<8} {:<8} {:>12} {:>12} {:>12} {:>10} {:>12} {:>6}",
                 "settlement",
                 "mode",
                 "currency",
                 "status",
                 "gross",
                 "refunds",
+                "disputes",
                 "fees",
                 "net",
                 "count"
@@ -543,13 +545,14 @@ async fn run(command: Command) -> Result<(), String> {
                     .find(|paid| paid.id == made.id)
                     .unwrap_or(made);
                 println!(
-                    "{:<30} {:<5} {:<8} {:<8} {:>12} {:>12} {:>10} {:>12} {:>6}",
+                    "{:<30} {:<5} {:<8} {:<8} {:>12} {:>12} {:>12} {:>10} {:>12} {:>6}",
                     shown.id,
                     shown.mode.as_str(),
                     shown.currency.code(),
                     shown.status.as_str(),
                     shown.totals.gross,
                     shown.totals.refunds,
+                    shown.totals.disputes,
                     shown.totals.fees,
                     shown.totals.net,
                     shown.totals.transaction_count
@@ -639,12 +642,12 @@ async fn settlement_report(store: &Store, id: &str) -> Result<(), String> {
     );
     println!();
     println!(
-        "{:<30} {:<8} {:<30} {:>12} {:>10} {:>12}  created",
+        "{:<30} {:<16} {:<30} {:>12} {:>10} {:>12}  created",
         "transaction", "type", "source", "amount", "fee", "net"
     );
     for b in &lines {
         println!(
-            "{:<30} {:<8} {:<30} {:>12} {:>10} {:>12}  {}",
+            "{:<30} {:<16} {:<30} {:>12} {:>10} {:>12}  {}",
             b.id,
             b.kind.as_str(),
             b.source,
@@ -668,9 +671,10 @@ async fn settlement_report(store: &Store, id: &str) -> Result<(), String> {
     );
     println!();
     println!(
-        "gross {}  refunds {}  fees {}  net {}  (minor units of {})",
+        "gross {}  refunds {}  disputes {}  fees {}  net {}  (minor units of {})",
         totals.gross,
         totals.refunds,
+        totals.disputes,
         totals.fees,
         totals.net,
         settlement.currency.code()
@@ -683,11 +687,12 @@ async fn settlement_report(store: &Store, id: &str) -> Result<(), String> {
         ),
         ("gross", listed.gross, totals.gross),
         ("refunds", listed.refunds, totals.refunds),
+        ("disputes", listed.disputes, totals.disputes),
         ("fees", listed.fees, totals.fees),
         ("net", listed.net, totals.net),
         (
-            "gross − refunds − fees",
-            totals.gross - totals.refunds - totals.fees,
+            "gross − refunds − disputes − fees",
+            totals.gross - totals.refunds - totals.disputes - totals.fees,
             totals.net,
         ),
     ];

@@ -153,6 +153,8 @@ pub struct PricingConfig {
     pub fixed_minor: u64,
     /// Fee per refund, in minor units (0: refunds are free).
     pub refund_fixed_minor: u64,
+    /// Fee per dispute, in minor units (SPEC §11, default 1 500), kept whatever the outcome.
+    pub dispute_fee_minor: u64,
     pub accounts: BTreeMap<String, AccountPricingConfig>,
 }
 
@@ -163,6 +165,7 @@ impl Default for PricingConfig {
             percent_bps: pricing.percent_bps,
             fixed_minor: pricing.fixed_minor,
             refund_fixed_minor: pricing.refund_fixed_minor,
+            dispute_fee_minor: pricing.dispute_fee_minor,
             accounts: BTreeMap::new(),
         }
     }
@@ -174,6 +177,7 @@ pub struct AccountPricingConfig {
     pub percent_bps: Option<u32>,
     pub fixed_minor: Option<u64>,
     pub refund_fixed_minor: Option<u64>,
+    pub dispute_fee_minor: Option<u64>,
 }
 
 /// Every account's pricing, resolved from [`PricingConfig`].
@@ -189,6 +193,7 @@ impl Pricings {
             percent_bps: config.percent_bps,
             fixed_minor: config.fixed_minor,
             refund_fixed_minor: config.refund_fixed_minor,
+            dispute_fee_minor: config.dispute_fee_minor,
         };
         check_pricing("pricing", default)?;
         let mut accounts = HashMap::new();
@@ -199,6 +204,9 @@ impl Pricings {
                 refund_fixed_minor: custom
                     .refund_fixed_minor
                     .unwrap_or(default.refund_fixed_minor),
+                dispute_fee_minor: custom
+                    .dispute_fee_minor
+                    .unwrap_or(default.dispute_fee_minor),
             };
             check_pricing(&format!("pricing.accounts.{account}"), pricing)?;
             accounts.insert(account.clone(), pricing);
@@ -223,9 +231,11 @@ fn check_pricing(table: &str, pricing: Pricing) -> Result<(), String> {
     }
     if pricing.fixed_minor > AMOUNT_MINOR_UNITS_MAX
         || pricing.refund_fixed_minor > AMOUNT_MINOR_UNITS_MAX
+        || pricing.dispute_fee_minor > AMOUNT_MINOR_UNITS_MAX
     {
         return Err(format!(
-            "{table}: fixed_minor and refund_fixed_minor must be at most {AMOUNT_MINOR_UNITS_MAX}"
+            "{table}: fixed_minor, refund_fixed_minor and dispute_fee_minor must be at most \
+             {AMOUNT_MINOR_UNITS_MAX}"
         ));
     }
     Ok(())
@@ -597,7 +607,8 @@ mod tests {
     #[test]
     fn pricing_has_a_default_and_per_account_overrides() {
         let file: FileConfig = toml::from_str(
-            "[pricing]\nfixed_minor = 30\n[pricing.accounts.acct_big]\npercent_bps = 90\n",
+            "[pricing]\nfixed_minor = 30\n[pricing.accounts.acct_big]\npercent_bps = 90\n\
+             dispute_fee_minor = 900\n",
         )
         .expect("valid config");
         let listen: SocketAddr = "127.0.0.1:8080".parse().expect("addr");
@@ -605,10 +616,16 @@ mod tests {
             Settings::new(listen, DATABASE_URL_DEFAULT.into(), None, file).expect("valid");
         let default = settings.pricing.for_account("acct_other");
         assert_eq!((default.percent_bps, default.fixed_minor), (140, 30));
+        assert_eq!(default.dispute_fee_minor, 1500);
         let big = settings.pricing.for_account("acct_big");
         assert_eq!(
-            (big.percent_bps, big.fixed_minor, big.refund_fixed_minor),
-            (90, 30, 0)
+            (
+                big.percent_bps,
+                big.fixed_minor,
+                big.refund_fixed_minor,
+                big.dispute_fee_minor
+            ),
+            (90, 30, 0, 900)
         );
         let bad: FileConfig =
             toml::from_str("[pricing.accounts.acct_x]\npercent_bps = 10001\n").expect("parses");

@@ -63,6 +63,9 @@ pub struct SandboxProcessor;
 /// Prefix of the reference of a payment whose refunds the sandbox will decline.
 pub const SANDBOX_REFUNDS_FAIL_REFERENCE: &str = "sim_refunds_fail";
 
+/// The reference of a payment the sandbox's bank disputes as soon as it completes (SPEC §11).
+pub const SANDBOX_DISPUTED_REFERENCE: &str = "sim_disputed";
+
 impl Processor for SandboxProcessor {
     fn authorize<'a>(
         &'a self,
@@ -75,6 +78,9 @@ impl Processor for SandboxProcessor {
             },
             SandboxOutcome::ApproveRefundsFail => Authorization::Approved {
                 reference: SANDBOX_REFUNDS_FAIL_REFERENCE.into(),
+            },
+            SandboxOutcome::ApproveThenDispute => Authorization::Approved {
+                reference: SANDBOX_DISPUTED_REFERENCE.into(),
             },
             SandboxOutcome::Challenge => Authorization::ChallengeRequired {
                 reference: "sim_challenge".into(),

@@ -3,6 +3,7 @@
 use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::OffsetDateTime;
+use vinr_domain::dispute::Dispute;
 use vinr_domain::settlement::Settlement;
 use vinr_domain::{Mode, Payment, Refund, UnixMillis};
 use vinr_types as wire;
@@ -41,6 +42,7 @@ pub fn payment(p: &Payment, public_url: &str) -> wire::Payment {
         amount_capturable: p.amount_capturable,
         amount_captured: p.amount_captured,
         amount_refunded: p.amount_refunded,
+        amount_disputed: p.amount_disputed,
         payment_method: p.payment_method.as_ref().map(|m| wire::PaymentMethod {
             brand: m.brand.clone(),
             last4: m.last4.clone(),
@@ -83,6 +85,35 @@ pub fn refund(r: &Refund) -> wire::Refund {
 
 pub fn refund_json(r: &Refund) -> String {
     serde_json::to_string(&refund(r)).unwrap_or_default()
+}
+
+pub fn dispute(d: &Dispute) -> wire::Dispute {
+    let e = &d.evidence;
+    wire::Dispute {
+        id: d.id.clone(),
+        object: "dispute".into(),
+        payment: d.payment_id.clone(),
+        amount: d.amount,
+        currency: d.currency.code().into(),
+        reason: d.reason.as_str().into(),
+        status: d.status.as_str().into(),
+        evidence: wire::DisputeEvidence {
+            customer_name: e.customer_name.clone(),
+            product_description: e.product_description.clone(),
+            shipping_tracking_number: e.shipping_tracking_number.clone(),
+            uncategorized_text: e.uncategorized_text.clone(),
+        },
+        evidence_due_by: timestamp(d.evidence_due_by),
+        fee: d.fee,
+        created_at: timestamp(d.created_at),
+        closed_at: d.closed_at.map(timestamp),
+        livemode: d.mode == Mode::Live,
+        metadata: d.metadata.clone(),
+    }
+}
+
+pub fn dispute_json(d: &Dispute) -> String {
+    serde_json::to_string(&dispute(d)).unwrap_or_default()
 }
 
 pub fn balance_transaction(b: &BalanceTransactionRecord) -> wire::BalanceTransaction {
@@ -128,6 +159,7 @@ pub fn settlement(s: &Settlement) -> wire::Settlement {
         currency: s.currency.code().into(),
         gross: s.totals.gross,
         refunds: s.totals.refunds,
+        disputes: s.totals.disputes,
         fees: s.totals.fees,
         net: s.totals.net,
         transaction_count: s.totals.transaction_count,

@@ -489,6 +489,7 @@ async fn rows_of(url: &str, account: &str) -> Vec<(&'static str, i64)> {
         "api_keys",
         "payments",
         "refunds",
+        "disputes",
         "events",
         "idempotency_keys",
         "balance_transactions",
@@ -535,6 +536,12 @@ async fn deleting_removes_the_account_its_keys_and_its_test_data() {
         .send()
         .await
         .expect_status(201);
+    api.post_json(
+        &format!("/v1/test_helpers/payments/{}/dispute", id_of(&completed)),
+        json!({"amount": 100}),
+    )
+    .await
+    .expect_status(201);
     api.create_with_key("pay-1", payment_body(500, json!({})))
         .await
         .expect_status(201);
@@ -552,6 +559,7 @@ async fn deleting_removes_the_account_its_keys_and_its_test_data() {
     for table in [
         "payments",
         "refunds",
+        "disputes",
         "events",
         "idempotency_keys",
         "webhook_endpoints",

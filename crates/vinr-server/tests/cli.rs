@@ -483,13 +483,14 @@ async fn an_unknown_test_schedule_stops_the_start() {
 }
 
 /// The columns `vinr settle` prints, one row per settlement it made.
-const SETTLE_COLUMNS: [&str; 9] = [
+const SETTLE_COLUMNS: [&str; 10] = [
     "settlement",
     "mode",
     "currency",
     "status",
     "gross",
     "refunds",
+    "disputes",
     "fees",
     "net",
     "count",
@@ -578,6 +579,7 @@ async fn assert_row_is(api: &Api, row: &[String]) -> Value {
         text("status"),
         settlement["gross"].to_string(),
         settlement["refunds"].to_string(),
+        settlement["disputes"].to_string(),
         settlement["fees"].to_string(),
         settlement["net"].to_string(),
         settlement["transactionCount"].to_string(),
@@ -687,7 +689,7 @@ async fn settle_prints_each_settlement_and_settles_only_what_is_selected() {
     captured(&api, 2000, "EUR", None).await;
     let rows = settle(&db, &[]).await;
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0][8], "1");
+    assert_eq!(rows[0][9], "1");
 
     let output = vinr(&["settle", "--mode", "sometimes", "--database-url", &db]).await;
     assert!(output.expect_failure().contains("sometimes"));
@@ -758,14 +760,14 @@ async fn settle_report_prints_the_reconciliation_and_fails_when_it_does_not_add_
         3
     );
     assert!(
-        report.contains("gross 1600  refunds 400  fees 72  net 1128"),
+        report.contains("gross 1600  refunds 400  disputes 0  fees 72  net 1128"),
         "{report}"
     );
     let checks: Vec<&str> = report
         .lines()
         .filter(|line| line.starts_with("ok") || line.starts_with("FAIL"))
         .collect();
-    assert_eq!(checks.len(), 7, "{report}");
+    assert_eq!(checks.len(), 8, "{report}");
     assert!(checks.iter().all(|line| line.starts_with("ok")), "{report}");
     // The payout is its own balance transaction, checked against −net, not a line.
     let payout = api

@@ -304,6 +304,18 @@ async fn control_characters_and_invalid_utf8_are_refused_everywhere() {
             json!({"card": CARD_APPROVED, "cvc": "12\u{0}"}).to_string(),
             "cvc",
         ),
+        post(
+            &format!("/v1/test_helpers/payments/{paid}/dispute"),
+            FORM,
+            &b"reason=general%00"[..],
+            "reason",
+        ),
+        post(
+            &format!("/v1/test_helpers/payments/{paid}/dispute"),
+            FORM,
+            &b"reason=%ff"[..],
+            "reason",
+        ),
     ]);
     // JSON cannot carry invalid UTF-8 in an escape either: a lone surrogate is not a character.
     cases.push(Case {
@@ -328,6 +340,7 @@ async fn control_characters_and_invalid_utf8_are_refused_everywhere() {
         "/v1/settlements/setl_%00",
         "/v1/settlements/setl_%00/transactions",
         "/v1/balance_transactions/btx_%09",
+        "/v1/disputes/dp_%00",
     ] {
         cases.push(get(path, "id"));
     }
@@ -338,12 +351,18 @@ async fn control_characters_and_invalid_utf8_are_refused_everywhere() {
         "/v1/events/evt_%00/resend",
         "/v1/webhooks/we_%00",
         "/v1/webhooks/we_%00/test",
+        "/v1/disputes/dp_%00",
+        "/v1/disputes/dp_%1b/close",
+        "/v1/test_helpers/payments/pay_%00x/dispute",
+        "/v1/test_helpers/disputes/dp_%00/resolve",
     ] {
         cases.push(post(path, JSON, "{}", "id"));
     }
     // Query parameters, cursors included: all strict, all UTF-8.
     for (path, param) in [
         ("/v1/refunds?payment=pay_%00abc", "payment"),
+        ("/v1/disputes?payment=pay_%00abc", "payment"),
+        ("/v1/disputes?status=%ff", "status"),
         ("/v1/settlements?ending_before=%00", "ending_before"),
         ("/v1/settlements?currency=%1b", "currency"),
         ("/v1/settlements?status=%ff", "status"),

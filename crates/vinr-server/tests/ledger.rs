@@ -221,6 +221,7 @@ async fn pricing_is_configurable_per_account_with_an_optional_refund_fee() {
             percent_bps: Some(250),
             fixed_minor: Some(30),
             refund_fixed_minor: Some(15),
+            dispute_fee_minor: None,
         },
     );
     let server = TestServer::start_with(Options {

@@ -43,6 +43,7 @@ async fn rows_of(url: &str, account: &str, mode: &str) -> Vec<(&'static str, u64
     for table in [
         "payments",
         "refunds",
+        "disputes",
         "events",
         "idempotency_keys",
         "balance_transactions",
@@ -119,6 +120,12 @@ async fn reset_deletes_the_test_data_and_answers_what_it_deleted() {
         .await
         .expect_status(201);
     server.finish_refunds(&api).await;
+    api.post_json(
+        &format!("/v1/test_helpers/payments/{}/dispute", id_of(&completed)),
+        json!({"amount": 100}),
+    )
+    .await
+    .expect_status(201);
     let keyed = api
         .create_with_key("pay-1", payment_body(500, json!({})))
         .await
@@ -142,6 +149,7 @@ async fn reset_deletes_the_test_data_and_answers_what_it_deleted() {
 
     let payments = api.payments().await;
     let refunds = api.list_all("/v1/refunds").await;
+    let disputes = api.list_all("/v1/disputes").await;
     let events = api.events().await;
     let transactions = api.list_all("/v1/balance_transactions").await;
     let settlements = api.list_all("/v1/settlements").await;
@@ -168,6 +176,7 @@ async fn reset_deletes_the_test_data_and_answers_what_it_deleted() {
             "deleted": {
                 "payments": len(&payments),
                 "refunds": len(&refunds),
+                "disputes": len(&disputes),
                 "events": len(&events),
                 "balanceTransactions": len(&transactions),
                 "settlements": len(&settlements),

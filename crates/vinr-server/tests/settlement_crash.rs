@@ -236,8 +236,8 @@ async fn assert_report_adds_up(url: &str, id: &str) {
         .lines()
         .filter(|line| line.starts_with("ok") || line.starts_with("FAIL"))
         .collect();
-    // The six totals, and the payout (a `payout` balance transaction of −net once paid).
-    assert_eq!(checks.len(), 7, "seven checks:\n{stdout}");
+    // The seven totals, and the payout (a `payout` balance transaction of −net once paid).
+    assert_eq!(checks.len(), 8, "eight checks:\n{stdout}");
     assert!(
         checks.iter().any(|line| line.starts_with("ok   payout: ")),
         "the payout is checked:\n{stdout}"

@@ -86,10 +86,23 @@ async fn assert_adds_up(api: &Api, settlement: &Value) -> Vec<Value> {
         }),
         int(&settlement["refunds"])
     );
+    assert_eq!(
+        sum(
+            &|b| if b["type"] == "dispute" || b["type"] == "dispute_reversal" {
+                -int(&b["amount"])
+            } else {
+                0
+            }
+        ),
+        int(&settlement["disputes"])
+    );
     assert_eq!(sum(&|b| int(&b["fee"])), int(&settlement["fees"]));
     assert_eq!(
         int(&settlement["net"]),
-        int(&settlement["gross"]) - int(&settlement["refunds"]) - int(&settlement["fees"])
+        int(&settlement["gross"])
+            - int(&settlement["refunds"])
+            - int(&settlement["disputes"])
+            - int(&settlement["fees"])
     );
     for line in &lines {
         assert_eq!(line["settlement"], id.as_str());
@@ -613,6 +626,20 @@ async fn migration_8_books_the_payouts_made_before_it() {
     // And every later one (10: platform keys, 11: test clocks), which a database at 7
     // cannot have yet.
     execute(url, "DELETE FROM schema_migrations WHERE version >= 10").await;
+    // 12: disputes (0012 rebuilds the settlements table on SQLite, and so runs again as is).
+    execute(url, "DROP TABLE disputes").await;
+    execute(url, "ALTER TABLE payments DROP COLUMN amount_disputed").await;
+    if url.starts_with("postgres") {
+        execute(url, "ALTER TABLE settlements DROP COLUMN disputes").await;
+        execute(
+            url,
+            "ALTER TABLE balance_transactions DROP CONSTRAINT balance_transactions_dispute_check",
+        )
+        .await;
+    }
+    for index in ["btx_one_dispute", "btx_one_dispute_reversal"] {
+        execute(url, &format!("DROP INDEX IF EXISTS {index}")).await;
+    }
     execute(url, "DROP TABLE platform_keys").await;
     for index in [
         "accounts_clocked",
@@ -672,7 +699,7 @@ async fn a_manual_account_is_settled_only_on_demand() {
 
 /// SPEC §7's invariants over everything the key can see: every captured payment and every
 /// refund is in exactly one settlement once due (here: after a final run, everything), each
-/// settlement's `net` is its transactions' and `gross − refunds − fees`, and the settlements
+/// settlement's `net` is its transactions' and `gross − refunds − disputes − fees`, and the settlements
 /// plus the unsettled balance are the ledger's total.
 async fn assert_invariants(api: &Api) {
     let settled = api.list_all("/v1/settlements").await;
@@ -784,15 +811,16 @@ async fn random_workload(server: &TestServer, api: &Api, seed: u64, steps: usize
     let mut rng = Lcg(seed);
     let currencies = ["EUR", "JPY", "KWD"];
     let mut completed: Vec<String> = Vec::new();
+    let mut disputes: Vec<String> = Vec::new();
     for _ in 0..steps {
-        match rng.below(7) {
+        match rng.below(9) {
             0..=2 => {
                 let currency = currencies[rng.below(3) as usize];
                 let amount = 1 + rng.below(30_000) as i64;
-                let card = if rng.below(4) == 0 {
-                    CARD_REFUNDS_FAIL
-                } else {
-                    CARD_APPROVED
+                let card = match rng.below(8) {
+                    0 | 1 => CARD_REFUNDS_FAIL,
+                    2 => CARD_DISPUTED,
+                    _ => CARD_APPROVED,
                 };
                 let capture = (rng.below(3) == 0).then(|| 1 + rng.below(amount as u64) as i64);
                 completed.push(paid(api, amount, currency, card, capture).await);
@@ -808,6 +836,56 @@ async fn random_workload(server: &TestServer, api: &Api, seed: u64, steps: usize
                 assert!(reply.status == 201 || reply.status == 422, "{}", reply.json);
             }
             4 => server.finish_refunds(api).await,
+            // A dispute (SPEC §11) of part of a payment, where money is left.
+            7 if !completed.is_empty() => {
+                let id = &completed[rng.below(completed.len() as u64) as usize];
+                let reply = api
+                    .post_json(
+                        &format!("/v1/test_helpers/payments/{id}/dispute"),
+                        json!({"amount": 1 + rng.below(10_000)}),
+                    )
+                    .await;
+                assert!(reply.status == 201 || reply.status == 422, "{}", reply.json);
+                if reply.status == 201 {
+                    disputes.push(id_of(&reply.json));
+                }
+            }
+            // Its end: won or lost on submit, accepted, or decided after review.
+            8 if !disputes.is_empty() => {
+                let id = disputes.remove(rng.below(disputes.len() as u64) as usize);
+                let path = format!("/v1/disputes/{id}");
+                let reply = match rng.below(4) {
+                    0 => {
+                        api.post_json(
+                            &path,
+                            json!({"submit": true, "evidence":
+                            {"uncategorizedText": "winning_evidence"}}),
+                        )
+                        .await
+                    }
+                    1 => {
+                        api.post_json(
+                            &path,
+                            json!({"submit": true, "evidence":
+                            {"uncategorizedText": "losing_evidence"}}),
+                        )
+                        .await
+                    }
+                    2 => api.post_json(&format!("{path}/close"), json!({})).await,
+                    _ => {
+                        api.post_json(&path, json!({"submit": true}))
+                            .await
+                            .expect_status(200);
+                        let outcome = if rng.below(2) == 0 { "won" } else { "lost" };
+                        api.post_json(
+                            &format!("/v1/test_helpers/disputes/{id}/resolve"),
+                            json!({ "outcome": outcome }),
+                        )
+                        .await
+                    }
+                };
+                reply.expect_status(200);
+            }
             5 => {
                 run_now(api).await;
             }
@@ -829,7 +907,31 @@ async fn invariants_hold_after_a_random_workload() {
     })
     .await;
     let api = server.api();
-    random_workload(&server, &api, 0x5e771e, 80).await;
+    random_workload(&server, &api, 0x5e771e, 120).await;
+    let disputes = api.list_all("/v1/disputes").await;
+    assert!(
+        disputes.iter().any(|d| d["status"] == "won")
+            && disputes.iter().any(|d| d["status"] == "lost"),
+        "the workload ends disputes both ways: {disputes:?}"
+    );
+    // A won dispute is reversed by exactly its amount; the others are not reversed.
+    for dispute in &disputes {
+        let reversals: Vec<i64> = api
+            .list_all(&format!(
+                "/v1/balance_transactions?type=dispute_reversal&source={}",
+                id_of(dispute)
+            ))
+            .await
+            .iter()
+            .map(|b| int(&b["amount"]))
+            .collect();
+        let expected = if dispute["status"] == "won" {
+            vec![int(&dispute["amount"])]
+        } else {
+            vec![]
+        };
+        assert_eq!(reversals, expected, "{dispute}");
+    }
     // Some transactions may still be unsettled here; the invariants hold all the same.
     assert_invariants(&api).await;
     server.finish_refunds(&api).await;

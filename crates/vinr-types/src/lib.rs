@@ -242,6 +242,9 @@ pub struct Payment {
     pub amount_captured: u64,
     #[serde(rename = "amountRefunded")]
     pub amount_refunded: u64,
+    /// What disputes hold (open and lost ones; a won dispute gives its amount back).
+    #[serde(rename = "amountDisputed")]
+    pub amount_disputed: u64,
     #[serde(rename = "paymentMethod")]
     pub payment_method: Option<PaymentMethod>,
     /// `card_declined`, `insufficient_funds`, `expired_card`, `processing_error` or
@@ -361,6 +364,110 @@ pub struct RefundList {
     pub next_cursor: Option<String>,
 }
 
+/// A dispute's evidence (SPEC §11): each field free text of at most 5 000 characters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisputeEvidence {
+    #[serde(rename = "customerName", default)]
+    pub customer_name: Option<String>,
+    #[serde(rename = "productDescription", default)]
+    pub product_description: Option<String>,
+    #[serde(rename = "shippingTrackingNumber", default)]
+    pub shipping_tracking_number: Option<String>,
+    /// In the sandbox, text containing `winning_evidence` wins on submit and
+    /// `losing_evidence` loses.
+    #[serde(rename = "uncategorizedText", default)]
+    pub uncategorized_text: Option<String>,
+}
+
+/// A dispute (chargeback, SPEC §11): the shopper's bank takes back part or all of a
+/// `completed` payment; `needs_response` → `under_review` → `won` | `lost`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Dispute {
+    #[schema(example = "dp_0Vc0Q2m8kX1b4ZpT7rWq9nLs")]
+    pub id: String,
+    /// Always `dispute`.
+    pub object: String,
+    /// The disputed payment's id.
+    pub payment: String,
+    pub amount: u64,
+    pub currency: String,
+    /// `fraudulent`, `duplicate`, `product_not_received`, `product_unacceptable`,
+    /// `subscription_canceled` or `general`.
+    pub reason: String,
+    /// `needs_response`, `under_review`, `won` or `lost`.
+    pub status: String,
+    pub evidence: DisputeEvidence,
+    /// When a dispute still `needs_response` is lost (7 days after it opened).
+    #[serde(rename = "evidenceDueBy")]
+    pub evidence_due_by: String,
+    /// The dispute fee (minor units), kept whatever the outcome.
+    pub fee: u64,
+    pub created_at: String,
+    /// When it was `won` or `lost`.
+    #[serde(rename = "closedAt")]
+    pub closed_at: Option<String>,
+    pub livemode: bool,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A page of disputes, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DisputeList {
+    /// Always `list`.
+    pub object: String,
+    pub data: Vec<Dispute>,
+    pub has_more: bool,
+    pub next_cursor: Option<String>,
+}
+
+/// Body of `POST /v1/disputes/{id}`: only while the dispute `needs_response`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDisputeRequest {
+    /// Fields given replace the stored ones; the others stay.
+    #[serde(default)]
+    pub evidence: Option<DisputeEvidence>,
+    /// Replaces the dispute's metadata.
+    #[serde(default)]
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// `true` sends the evidence: the dispute goes `under_review`.
+    #[serde(default)]
+    pub submit: Option<bool>,
+}
+
+/// Body of `POST /v1/disputes/{id}/close` (no fields): accepts the dispute, which is `lost`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseDisputeRequest {}
+
+/// Body of `POST /v1/test_helpers/payments/{id}/dispute`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestDisputeRequest {
+    /// Minor units; default: all that is neither refunded nor disputed.
+    #[serde(default, deserialize_with = "whole::option_i64")]
+    pub amount: Option<i64>,
+    /// Default `general`.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// How the bank decides a dispute `under_review`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DisputeOutcome {
+    Won,
+    Lost,
+}
+
+/// Body of `POST /v1/test_helpers/disputes/{id}/resolve`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveDisputeRequest {
+    pub outcome: DisputeOutcome,
+}
+
 /// One movement of a merchant's money (SPEC §7): a captured payment with its fee, a refund
 /// (or the reversal of one that failed), a fee charged on its own, or a settlement's payout.
 /// The sum of an account's balance transactions' `net` is its balance.
@@ -370,10 +477,10 @@ pub struct BalanceTransaction {
     pub id: String,
     /// Always `balance_transaction`.
     pub object: String,
-    /// `payment`, `refund`, `fee` or `payout`.
+    /// `payment`, `refund`, `fee`, `payout`, `dispute` or `dispute_reversal`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The `pay_…` or `re_…` id the money moved for; a payout's `setl_…` id.
+    /// The `pay_…`, `re_…` or `dp_…` id the money moved for; a payout's `setl_…` id.
     pub source: String,
     /// Minor units: positive for a payment or a failed refund's reversal, negative for a
     /// refund or a payout (positive for the payout of a negative settlement, which collects
@@ -424,8 +531,8 @@ pub struct Balance {
 }
 
 /// A settlement (SPEC §7): one account's due balance transactions of one mode and currency,
-/// gathered by a run and paid out. `net` = `gross` − `refunds` − `fees` = the sum of its
-/// transactions' `net`.
+/// gathered by a run and paid out. `net` = `gross` − `refunds` − `disputes` − `fees` = the sum
+/// of its transactions' `net`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Settlement {
     #[schema(example = "setl_0Vc0Q2m8kX1b4ZpT7rWq9nLs")]
@@ -439,6 +546,8 @@ pub struct Settlement {
     pub gross: i64,
     /// What refunds took back, less the reversals of refunds that failed.
     pub refunds: i64,
+    /// What disputes took, less what won disputes gave back (dispute fees are in `fees`).
+    pub disputes: i64,
     pub fees: i64,
     /// What is paid out (negative: collected from the merchant).
     pub net: i64,
@@ -720,6 +829,7 @@ pub struct Reset {
 pub struct ResetDeleted {
     pub payments: u64,
     pub refunds: u64,
+    pub disputes: u64,
     pub events: u64,
     pub balance_transactions: u64,
     pub settlements: u64,

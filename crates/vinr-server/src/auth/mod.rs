@@ -22,6 +22,8 @@ pub const SCOPES: &[&str] = &[
     "payments:write",
     "refunds:read",
     "refunds:write",
+    "disputes:read",
+    "disputes:write",
     "webhooks:read",
     "webhooks:write",
     "settlements:read",

@@ -3,17 +3,20 @@
 //!
 //! Moving a clock runs what came due on it in time order: at each instant something is due
 //! (the first `expiresAt` of an open checkout, the first authorization reaching the capture
-//! window, the first settlement cut-off with something to settle, a payout), the clock is set
+//! window, the first settlement cut-off with something to settle, a payout, the first
+//! dispute's `evidenceDueBy`), the clock is set
 //! to that instant and the work due then is done, stamped with it, as the workers would have
 //! done at that moment. A bounded number of instants runs per transaction, and each
 //! transaction leaves the clock at the last instant it finished: whoever reads the account's
 //! time meanwhile finds everything due by then already done.
 
-use vinr_domain::limits::{EXPIRY_BATCH_PAYMENTS_MAX, SETTLEMENT_PAYOUTS_PER_TRANSACTION_MAX};
+use vinr_domain::limits::{
+    EXPIRY_BATCH_DISPUTES_MAX, EXPIRY_BATCH_PAYMENTS_MAX, SETTLEMENT_PAYOUTS_PER_TRANSACTION_MAX,
+};
 use vinr_domain::settlement::Schedule;
 use vinr_domain::{Mode, UnixMillis};
 
-use super::{payments, settlements, FlowError};
+use super::{disputes, payments, settlements, FlowError};
 use crate::store::{ClockDue, Due, DueOn, Tx};
 
 /// What decides when work comes due on an account's test clock.
@@ -53,6 +56,7 @@ impl ClockRules {
                 .map(|at| at.plus_ms(self.authorization_ttl_ms)),
             settle,
             due.payout,
+            due.dispute_deadline,
         ]
         .into_iter()
         .flatten()
@@ -142,8 +146,8 @@ pub fn run_due(
     })
 }
 
-/// Everything due at `at` on the clock: expiry, the capture window, the settlement period
-/// that ended, payouts. Answers how many objects it changed.
+/// Everything due at `at` on the clock: expiry, the capture window, dispute deadlines, the
+/// settlement period that ended, payouts. Answers how many objects it changed.
 fn run_instant(
     tx: &mut Tx<'_>,
     on: &DueOn,
@@ -156,6 +160,7 @@ fn run_instant(
     let mut changed = payments::sweep(tx, Due::Expiry, on, at, at, batch, url)?;
     let window_start = at.plus_ms(-rules.authorization_ttl_ms);
     changed += payments::sweep(tx, Due::AutoCancel, on, window_start, at, batch, url)?;
+    changed += disputes::sweep_deadlines(tx, on, at, EXPIRY_BATCH_DISPUTES_MAX)?;
     if let Some(cutoff) = rules.cutoff(at) {
         for (group, oldest) in tx.settlement_groups_due(at, Some(account_id))? {
             if group.scope.mode != Mode::Test || oldest > cutoff {
@@ -194,6 +199,7 @@ mod tests {
             authorized: Some(UnixMillis(0)),
             unsettled: Some(UnixMillis(3 * 60_000 + 1)),
             payout: None,
+            dispute_deadline: None,
         };
         // Settled at the first 5-minute cut-off at or after the oldest `availableOn`.
         let every_five = rules(Some((Schedule::Daily, 5)));
@@ -219,6 +225,14 @@ mod tests {
         assert_eq!(
             rules(None).next_instant(&only_authorized),
             Some(UnixMillis(7 * 86_400_000 + 1))
+        );
+        let only_a_dispute = ClockDue {
+            dispute_deadline: Some(UnixMillis(42)),
+            ..ClockDue::default()
+        };
+        assert_eq!(
+            rules(None).next_instant(&only_a_dispute),
+            Some(UnixMillis(42))
         );
         assert_eq!(rules(None).next_instant(&ClockDue::default()), None);
     }

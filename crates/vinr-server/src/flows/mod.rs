@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod clock;
+pub mod disputes;
 pub mod idempotency;
 pub mod ledger;
 pub mod maintenance;
@@ -12,7 +13,7 @@ pub mod refunds;
 pub mod settlements;
 pub mod webhooks;
 
-use vinr_domain::{RefundError, StateError};
+use vinr_domain::{DisputeError, RefundError, StateError};
 
 use crate::store::StoreError;
 
@@ -27,6 +28,8 @@ pub enum FlowError {
     State(StateError),
     /// The refund rules refused the refund.
     Refund(RefundError),
+    /// The dispute rules (or its state machine) refused the operation.
+    Dispute(DisputeError),
     /// A request parameter names something that cannot be used (e.g. an unknown account).
     Invalid {
         param: &'static str,
@@ -49,6 +52,12 @@ impl From<StoreError> for FlowError {
 impl From<RefundError> for FlowError {
     fn from(error: RefundError) -> Self {
         FlowError::Refund(error)
+    }
+}
+
+impl From<DisputeError> for FlowError {
+    fn from(error: DisputeError) -> Self {
+        FlowError::Dispute(error)
     }
 }
 

@@ -1,13 +1,15 @@
 //! Payment flows: create, and every transition of the state machine (pay, 3-D Secure result,
 //! capture, cancel). Each writes the payment and its `payment.<status>` event together; the
-//! step that completes a payment also books the captured amount and its fee in the ledger.
+//! step that completes a payment also books the captured amount and its fee in the ledger,
+//! and, for the sandbox's disputed test card, opens its dispute (SPEC §11).
 
 use vinr_domain::ledger::{Movement, Pricing};
-use vinr_domain::{Operation, Payment, PaymentMethod, PaymentStatus, UnixMillis};
+use vinr_domain::{DisputeReason, Operation, Payment, PaymentMethod, PaymentStatus, UnixMillis};
 
-use super::{ledger, FlowError};
+use super::{disputes, ledger, FlowError};
 use crate::charge::Charge;
 use crate::outbox;
+use crate::processor::SANDBOX_DISPUTED_REFERENCE;
 use crate::render;
 use crate::store::{Due, DueOn, Scope, Tx};
 
@@ -116,7 +118,40 @@ fn apply(tx: &mut Tx<'_>, mut payment: Payment, step: Transition<'_>) -> Result<
         json.clone(),
         step.now,
     )?;
+    if reached == PaymentStatus::Completed
+        && sandbox_disputed(tx, &payment, step.processor_reference)?
+    {
+        disputes::open_on(
+            tx,
+            step.scope,
+            &mut payment,
+            None,
+            DisputeReason::Fraudulent,
+            step.pricing,
+            step.now,
+        )?;
+        tx.update_payment(&payment, None)?;
+        return Ok(render::payment_json(&payment, step.public_url));
+    }
     Ok(json)
+}
+
+/// Whether the sandbox's bank disputes this payment as soon as it completes: test mode, paid
+/// with `4000 0000 0000 0259` (the reference is the processor's answer at authorization,
+/// stored with the payment when the capture comes later).
+fn sandbox_disputed(
+    tx: &mut Tx<'_>,
+    payment: &Payment,
+    processor_reference: Option<&str>,
+) -> Result<bool, FlowError> {
+    if payment.mode.is_live() {
+        return Ok(false);
+    }
+    let reference = match processor_reference {
+        Some(reference) => Some(reference.to_owned()),
+        None => tx.payment_processor_reference(&payment.id)?,
+    };
+    Ok(reference.as_deref() == Some(SANDBOX_DISPUTED_REFERENCE))
 }
 
 /// Expires unfinished checkouts, or cancels authorizations left uncaptured, that are due by

@@ -296,6 +296,7 @@ pub async fn reset(
                 deleted: wire::ResetDeleted {
                     payments: deleted.payments,
                     refunds: deleted.refunds,
+                    disputes: deleted.disputes,
                     events: deleted.events,
                     balance_transactions: deleted.balance_transactions,
                     settlements: deleted.settlements,

@@ -5,7 +5,7 @@
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use vinr_domain::limits::DATABASE_UNAVAILABLE_RETRY_AFTER_S;
-use vinr_domain::{RefundError, StateError};
+use vinr_domain::{DisputeError, RefundError, StateError};
 use vinr_types::{ErrorBody, ErrorDetail};
 
 use crate::auth::AuthFailure;
@@ -216,6 +216,23 @@ impl ApiError {
         }
     }
 
+    /// 422 `dispute_state_invalid` (the dispute's status refuses the operation), or the
+    /// payment's refusals of a new dispute: `payment_state_invalid`, `amount_too_large`.
+    pub fn dispute(error: DisputeError) -> Self {
+        let (code, param) = match error {
+            DisputeError::NotAllowed { .. } => ("dispute_state_invalid", "id"),
+            DisputeError::PaymentNotCompleted(_) => ("payment_state_invalid", "id"),
+            DisputeError::AmountTooLarge { .. } => ("amount_too_large", "amount"),
+        };
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request_error",
+            code,
+            error.to_string(),
+        )
+        .with_param(param)
+    }
+
     /// 422 `account_has_live_data`: an account with live-mode objects is not deleted.
     pub fn account_has_live_data(account_id: &str, objects: u64) -> Self {
         Self::new(
@@ -356,6 +373,7 @@ impl From<FlowError> for ApiError {
             FlowError::NotFound { object, id } => ApiError::not_found(object, &id),
             FlowError::State(error) => ApiError::state(error),
             FlowError::Refund(error) => ApiError::refund(error),
+            FlowError::Dispute(error) => ApiError::dispute(error),
             FlowError::Invalid { param, message } => ApiError::invalid(param, message),
             FlowError::AccountHasLiveData {
                 account_id,

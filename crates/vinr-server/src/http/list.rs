@@ -72,6 +72,14 @@ list_params! {
 }
 
 list_params! {
+    /// Query of `GET /v1/disputes`.
+    DisputeListParams {
+        payment: Option<String>,
+        status: Option<String>,
+    }
+}
+
+list_params! {
     /// Query of `GET /v1/balance_transactions`.
     BalanceTransactionListParams {
         source: Option<String>,

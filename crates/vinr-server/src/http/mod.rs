@@ -10,6 +10,7 @@ pub mod body;
 pub mod checkout;
 pub mod clock;
 pub mod connections;
+pub mod disputes;
 pub mod error;
 pub mod events;
 pub mod idempotency;

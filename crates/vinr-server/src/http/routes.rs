@@ -18,7 +18,7 @@ use utoipa::openapi::RefOr;
 
 use crate::auth::{PlatformRoute, RequiredScope};
 use crate::http::{
-    accounts, balance, clock, events, ops, payments, refunds, settlements, webhooks,
+    accounts, balance, clock, disputes, events, ops, payments, refunds, settlements, webhooks,
 };
 use crate::state::AppState;
 
@@ -99,6 +99,37 @@ pub fn table() -> Table {
             refunds::__path_retrieve,
             refunds::retrieve,
             Scope("refunds:read"),
+        )
+        // Disputes (SPEC §11)
+        .route(
+            disputes::__path_list,
+            disputes::list,
+            Scope("disputes:read"),
+        )
+        .route(
+            disputes::__path_retrieve,
+            disputes::retrieve,
+            Scope("disputes:read"),
+        )
+        .route(
+            disputes::__path_update,
+            disputes::update,
+            Scope("disputes:write"),
+        )
+        .route(
+            disputes::__path_close,
+            disputes::close,
+            Scope("disputes:write"),
+        )
+        .route(
+            disputes::__path_test_open,
+            disputes::test_open,
+            Scope("disputes:write"),
+        )
+        .route(
+            disputes::__path_test_resolve,
+            disputes::test_resolve,
+            Scope("disputes:write"),
         )
         .route(
             balance::__path_retrieve,
@@ -343,6 +374,17 @@ mod tests {
                 Some("payments:write"),
             ),
             (Method::GET, "/v1/events", Some("events:read")),
+            (Method::GET, "/v1/disputes/{id}", Some("disputes:read")),
+            (
+                Method::POST,
+                "/v1/disputes/{id}/close",
+                Some("disputes:write"),
+            ),
+            (
+                Method::POST,
+                "/v1/test_helpers/payments/{id}/dispute",
+                Some("disputes:write"),
+            ),
             (
                 Method::POST,
                 "/v1/events/{id}/resend",

@@ -14,7 +14,7 @@ use crate::http::error::ApiError;
 const FREE_TEXT_FIELDS: &[&str] = &["description"];
 /// Top-level body fields that are string maps whose values are free text; their keys are
 /// strict.
-const FREE_TEXT_MAPS: &[&str] = &["metadata"];
+const FREE_TEXT_MAPS: &[&str] = &["metadata", "evidence"];
 
 fn forbidden_char(param: &str, c: char, kind: TextKind) -> ApiError {
     let allowed = match kind {

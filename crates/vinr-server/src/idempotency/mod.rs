@@ -119,7 +119,10 @@ where
 pub fn is_refusal(error: &FlowError) -> bool {
     matches!(
         error,
-        FlowError::NotFound { .. } | FlowError::State(_) | FlowError::Refund(_)
+        FlowError::NotFound { .. }
+            | FlowError::State(_)
+            | FlowError::Refund(_)
+            | FlowError::Dispute(_)
     )
 }
 

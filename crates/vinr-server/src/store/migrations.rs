@@ -47,6 +47,7 @@ const MIGRATIONS: &[(i64, &str, Ddl)] = &[
     (9, "balance_totals", common!("0009_balance_totals.sql")),
     (10, "platform_keys", per_dialect!("0010_platform_keys.sql")),
     (11, "test_clocks", common!("0011_test_clocks.sql")),
+    (12, "disputes", per_dialect!("0012_disputes.sql")),
 ];
 
 impl Ddl {

@@ -106,6 +106,7 @@ pub struct PlatformKeyRecord {
 pub struct AccountObjects {
     pub payments: u64,
     pub refunds: u64,
+    pub disputes: u64,
     pub events: u64,
     pub balance_transactions: u64,
     pub settlements: u64,
@@ -116,6 +117,7 @@ impl AccountObjects {
     pub fn total(&self) -> u64 {
         self.payments
             + self.refunds
+            + self.disputes
             + self.events
             + self.balance_transactions
             + self.settlements
@@ -137,6 +139,7 @@ pub enum WebhookEndpoints {
 pub struct DeletedData {
     pub payments: u64,
     pub refunds: u64,
+    pub disputes: u64,
     pub events: u64,
     pub balance_transactions: u64,
     pub settlements: u64,
@@ -191,7 +194,7 @@ pub struct BalanceTransactionRecord {
     pub id: String,
     pub scope: Scope,
     pub kind: BalanceType,
-    /// The `pay_`/`re_` id the money moved for (a payout's: its `setl_` id).
+    /// The `pay_`/`re_`/`dp_` id the money moved for (a payout's: its `setl_` id).
     pub source: String,
     pub amount: i64,
     pub fee: i64,
@@ -349,6 +352,8 @@ pub struct ClockDue {
     pub unsettled: Option<UnixMillis>,
     /// The first `created_at` of a settlement not yet paid out.
     pub payout: Option<UnixMillis>,
+    /// The first `evidenceDueBy` of a dispute still waiting for a response.
+    pub dispute_deadline: Option<UnixMillis>,
 }
 
 /// Work the clock makes due on a payment (SPEC §3).

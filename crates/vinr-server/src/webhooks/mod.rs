@@ -66,6 +66,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "refund.created",
     "refund.succeeded",
     "refund.failed",
+    "dispute.created",
+    "dispute.updated",
+    "dispute.closed",
     "settlement.created",
     "settlement.paid",
 ];
@@ -408,6 +411,6 @@ mod tests {
     #[test]
     fn subscribable_types_exclude_the_test_type() {
         assert!(!EVENT_TYPES.contains(&TEST_EVENT_TYPE));
-        assert_eq!(EVENT_TYPES.len(), 12);
+        assert_eq!(EVENT_TYPES.len(), 15);
     }
 }

@@ -1,16 +1,18 @@
-//! Expiry (SPEC §3): unfinished checkouts become `expired` at `expiresAt`, and authorizations
-//! not captured within the capture window (7 days by default) become `cancelled`, each with
-//! its event. Claimed through the database in bounded batches, so any number of nodes can run
-//! this worker without doing a payment twice.
+//! Expiry (SPEC §3): unfinished checkouts become `expired` at `expiresAt`, authorizations
+//! not captured within the capture window (7 days by default) become `cancelled`, and disputes
+//! not answered by `evidenceDueBy` (SPEC §11) become `lost`, each with its event. Claimed
+//! through the database in bounded batches, so any number of nodes can run this worker without
+//! doing a payment or a dispute twice.
 
 use std::time::Duration;
 
 use tokio::sync::watch;
 use vinr_domain::limits::{
-    EXPIRY_BATCHES_PER_STEP_MAX, EXPIRY_BATCH_PAYMENTS_MAX, EXPIRY_WORKER_INTERVAL_MS,
+    EXPIRY_BATCHES_PER_STEP_MAX, EXPIRY_BATCH_DISPUTES_MAX, EXPIRY_BATCH_PAYMENTS_MAX,
+    EXPIRY_WORKER_INTERVAL_MS,
 };
 
-use crate::flows::{payments, FlowError};
+use crate::flows::{disputes, payments, FlowError};
 use crate::state::AppState;
 use crate::store::{Due, DueOn};
 use vinr_domain::UnixMillis;
@@ -19,6 +21,8 @@ use vinr_domain::UnixMillis;
 pub struct Swept {
     pub expired: usize,
     pub auto_cancelled: usize,
+    /// Disputes lost for want of a response.
+    pub disputes_lost: usize,
 }
 
 /// One pass over what is due now on real time.
@@ -60,6 +64,17 @@ pub async fn sweep_due(app: &AppState, on: &DueOn, now: UnixMillis) -> Result<Sw
             if count < EXPIRY_BATCH_PAYMENTS_MAX {
                 break;
             }
+        }
+    }
+    for _ in 0..EXPIRY_BATCHES_PER_STEP_MAX {
+        let on = on.clone();
+        let count = app
+            .store
+            .write(move |tx| disputes::sweep_deadlines(tx, &on, now, EXPIRY_BATCH_DISPUTES_MAX))
+            .await?;
+        swept.disputes_lost += count;
+        if count < EXPIRY_BATCH_DISPUTES_MAX {
+            break;
         }
     }
     Ok(swept)

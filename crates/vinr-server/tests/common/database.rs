@@ -259,3 +259,27 @@ pub async fn execute(url: &str, sql: &str) -> u64 {
         .await
         .unwrap_or_else(|error| panic!("`{sql}`: {error}"))
 }
+
+/// [`execute`], answering the database's refusal instead of panicking: for tests that show a
+/// constraint holds whatever the code does.
+pub async fn try_execute(url: &str, sql: &str) -> Result<u64, String> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let connection = rusqlite::Connection::open(path).map_err(|error| error.to_string())?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(|error| error.to_string())?;
+        return connection
+            .execute(sql, [])
+            .map(|changed| changed as u64)
+            .map_err(|error| error.to_string());
+    }
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(|error| error.to_string())?;
+    tokio::spawn(connection);
+    client.execute(sql, &[]).await.map_err(|error| {
+        error
+            .as_db_error()
+            .map_or_else(|| error.to_string(), |db| db.message().to_owned())
+    })
+}

@@ -79,6 +79,43 @@ pub async fn assert_ledger_consistent(url: &str) {
         vec![0],
         "running balance totals that are not what the ledger's entries hold"
     );
+    assert_disputes_consistent(url).await;
+}
+
+/// SPEC §11: a payment's `amountDisputed` is what its open and lost disputes hold, refunds and
+/// disputes together never pass the captured amount, each dispute is booked once (−amount,
+/// its fee), and exactly the won ones are reversed, by exactly their amount.
+async fn assert_disputes_consistent(url: &str) {
+    let wrong_holds = query_integers(
+        url,
+        "SELECT count(*) FROM payments p WHERE p.amount_disputed <> (
+             SELECT CAST(COALESCE(SUM(d.amount), 0) AS BIGINT) FROM disputes d
+             WHERE d.payment_id = p.id AND d.status <> 'won')
+         OR p.amount_refunded + p.amount_disputed > p.amount_captured",
+    )
+    .await;
+    assert_eq!(
+        wrong_holds,
+        vec![0],
+        "payments whose amountDisputed is not their disputes', or that give out more than captured"
+    );
+    let wrong_bookings = query_integers(
+        url,
+        "SELECT count(*) FROM disputes d WHERE 1 <> (
+             SELECT count(*) FROM balance_transactions b WHERE b.source = d.id
+                 AND b.type = 'dispute' AND b.amount = -d.amount AND b.fee = d.fee)
+         OR (CASE WHEN d.status = 'won' THEN 1 ELSE 0 END) <> (
+             SELECT count(*) FROM balance_transactions b WHERE b.source = d.id
+                 AND b.type = 'dispute_reversal' AND b.amount = d.amount AND b.fee = 0)
+         OR 0 <> (SELECT count(*) FROM balance_transactions b WHERE b.source = d.id
+                 AND b.type NOT IN ('dispute', 'dispute_reversal'))",
+    )
+    .await;
+    assert_eq!(
+        wrong_bookings,
+        vec![0],
+        "disputes not booked once, or reversed when not won"
+    );
 }
 
 /// Checks every settlement against the database: its `net` and `transactionCount` are those of
@@ -90,6 +127,10 @@ pub async fn assert_settlements_consistent(url: &str) {
         "SELECT count(*) FROM settlements s WHERE s.net <> (
              SELECT CAST(COALESCE(SUM(b.net), 0) AS BIGINT) FROM balance_transactions b
              WHERE b.settlement_id = s.id)
+         OR s.disputes <> -(
+             SELECT CAST(COALESCE(SUM(b.amount), 0) AS BIGINT) FROM balance_transactions b
+             WHERE b.settlement_id = s.id AND b.type IN ('dispute', 'dispute_reversal'))
+         OR s.net <> s.gross - s.refunds - s.disputes - s.fees
          OR s.transaction_count <> (
              SELECT count(*) FROM balance_transactions b WHERE b.settlement_id = s.id)",
     )

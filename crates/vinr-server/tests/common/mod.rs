@@ -52,6 +52,7 @@ pub const CARD_EXPIRED: &str = "4000000000000069";
 pub const CARD_PROCESSING_ERROR: &str = "4000000000000119";
 pub const CARD_MASTERCARD: &str = "5555555555554444";
 pub const CARD_REFUNDS_FAIL: &str = "4000000000005126";
+pub const CARD_DISPUTED: &str = "4000000000000259";
 
 pub const RETURN_URL: &str = "https://shop.example/return";
 

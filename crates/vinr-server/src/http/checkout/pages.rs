@@ -23,6 +23,10 @@ pub const TEST_CARDS: &[(&str, &str)] = &[
     ("4000 0000 0000 0069", "Declined: expired card"),
     ("4000 0000 0000 0119", "Declined: processing error"),
     ("4000 0000 0000 5126", "Approved; refunds later fail"),
+    (
+        "4000 0000 0000 0259",
+        "Approved, then disputed (fraudulent)",
+    ),
 ];
 
 #[derive(Template)]

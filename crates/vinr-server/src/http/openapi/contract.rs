@@ -8,13 +8,15 @@
 //! card and webhook rules) instead of being copied into attributes: one place for each limit.
 
 use serde_json::{json, Map, Value};
+use vinr_domain::dispute::{DisputeReason, DisputeStatus};
 use vinr_domain::ledger::BalanceType;
 use vinr_domain::limits::{
     ACCOUNT_NAME_LEN_MAX, AMOUNT_MINOR_UNITS_MAX, AMOUNT_MINOR_UNITS_MIN, CARD_EXPIRY_YEAR_MAX,
-    CARD_EXPIRY_YEAR_MIN, CARD_NUMBER_DIGITS_MAX, CARD_NUMBER_DIGITS_MIN, IDEMPOTENCY_KEY_LEN_MAX,
-    LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, METADATA_KEYS_MAX, METADATA_KEY_LEN_MAX,
-    METADATA_VALUE_LEN_MAX, PAYMENT_DESCRIPTION_CHARS_MAX, RETURN_URL_LEN_MAX,
-    TEST_CLOCK_ADVANCE_MS_MAX, WEBHOOK_DESCRIPTION_CHARS_MAX, WEBHOOK_URL_BYTES_MAX,
+    CARD_EXPIRY_YEAR_MIN, CARD_NUMBER_DIGITS_MAX, CARD_NUMBER_DIGITS_MIN,
+    DISPUTE_EVIDENCE_CHARS_MAX, IDEMPOTENCY_KEY_LEN_MAX, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX,
+    METADATA_KEYS_MAX, METADATA_KEY_LEN_MAX, METADATA_VALUE_LEN_MAX, PAYMENT_DESCRIPTION_CHARS_MAX,
+    RETURN_URL_LEN_MAX, TEST_CLOCK_ADVANCE_MS_MAX, WEBHOOK_DESCRIPTION_CHARS_MAX,
+    WEBHOOK_URL_BYTES_MAX,
 };
 use vinr_domain::settlement::SettlementStatus;
 use vinr_domain::{Currency, PaymentStatus, RefundReason};
@@ -53,6 +55,20 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
         "post",
         "/v1/test_helpers/payments/{id}/authenticate",
         "testAuthenticatePayment",
+    ),
+    ("get", "/v1/disputes", "listDisputes"),
+    ("get", "/v1/disputes/{id}", "getDispute"),
+    ("post", "/v1/disputes/{id}", "updateDispute"),
+    ("post", "/v1/disputes/{id}/close", "closeDispute"),
+    (
+        "post",
+        "/v1/test_helpers/payments/{id}/dispute",
+        "testDisputePayment",
+    ),
+    (
+        "post",
+        "/v1/test_helpers/disputes/{id}/resolve",
+        "testResolveDispute",
     ),
     ("post", "/v1/refunds", "createRefund"),
     ("get", "/v1/refunds", "listRefunds"),
@@ -382,6 +398,35 @@ fn request_schemas(document: &mut Value) {
         metadata_schema(),
     );
 
+    constrain(document, "TestDisputeRequest", "amount", amount_schema());
+    let reasons: Vec<&str> = DisputeReason::ALL.iter().map(|r| r.as_str()).collect();
+    constrain(
+        document,
+        "TestDisputeRequest",
+        "reason",
+        json!({"enum": accepted(&reasons, DisputeReason::parse)
+            .into_iter().map(Value::from).chain([Value::Null]).collect::<Vec<_>>()}),
+    );
+    for field in [
+        "customerName",
+        "productDescription",
+        "shippingTrackingNumber",
+        "uncategorizedText",
+    ] {
+        constrain(
+            document,
+            "DisputeEvidence",
+            field,
+            free_text(DISPUTE_EVIDENCE_CHARS_MAX),
+        );
+    }
+    replace(
+        document,
+        "UpdateDisputeRequest",
+        "metadata",
+        metadata_schema(),
+    );
+
     let description = free_text(WEBHOOK_DESCRIPTION_CHARS_MAX);
     replace(
         document,
@@ -448,10 +493,13 @@ fn form_schemas(document: &mut Value) {
         let name = name.as_str().unwrap_or_default();
         let mut schema = document["components"]["schemas"][name].clone();
         let mut dropped = Vec::new();
+        let components = document["components"]["schemas"].clone();
         if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
             properties.retain(|property, value| {
                 let nested = value.to_string();
-                let keep = !(nested.contains("\"object\"") || nested.contains("\"array\""));
+                let keep = !(nested.contains("\"object\"")
+                    || nested.contains("\"array\"")
+                    || refers_to_an_object(&nested, &components));
                 if !keep {
                     dropped.push(property.clone());
                 }
@@ -475,6 +523,19 @@ fn form_schemas(document: &mut Value) {
         ));
         document["components"]["schemas"][form_name] = schema;
     }
+}
+
+/// Whether the schema text `nested` refers to a component that is an object (a nested
+/// structure such as a dispute's `evidence`, written with brackets in a form), not to an enum.
+fn refers_to_an_object(nested: &str, components: &Value) -> bool {
+    const PREFIX: &str = "#/components/schemas/";
+    nested.match_indices(PREFIX).any(|(at, _)| {
+        let name: String = nested[at + PREFIX.len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        components[name.as_str()]["type"] == "object"
+    })
 }
 
 fn form_field(value: &mut Value) {
@@ -546,6 +607,7 @@ fn filter_enum(path: &str, name: &str) -> Option<Vec<&'static str>> {
             Some(accepted(&["pending", "paid"], SettlementStatus::parse))
         }
         ("/v1/settlements", "currency") => Some(Currency::codes().collect()),
+        ("/v1/disputes", "status") => Some(DisputeStatus::ALL.iter().map(|s| s.as_str()).collect()),
         // SPEC §7's types, as far as this server books them.
         ("/v1/balance_transactions", "type") => Some(accepted(
             &[
@@ -767,6 +829,31 @@ fn links(document: &mut Value) {
             "listBalanceTransactions".into(),
             link("listBalanceTransactions", &[("source", ID)], None),
         ));
+        links.push((
+            "testDisputePayment".into(),
+            link("testDisputePayment", &[("id", ID)], None),
+        ));
+        links.push((
+            "listDisputes".into(),
+            link("listDisputes", &[("payment", ID)], None),
+        ));
+        links
+    };
+    let dispute_actions = || {
+        let mut links = on_id(&[
+            "getDispute",
+            "updateDispute",
+            "closeDispute",
+            "testResolveDispute",
+        ]);
+        links.push((
+            "getPayment".into(),
+            link("getPayment", &[("id", "$response.body#/payment")], None),
+        ));
+        links.push((
+            "listBalanceTransactions".into(),
+            link("listBalanceTransactions", &[("source", ID)], None),
+        ));
         links
     };
     let first = |operations: &[&str]| -> Vec<(String, Value)> {
@@ -832,6 +919,21 @@ fn links(document: &mut Value) {
             .concat(),
         ),
         ("/v1/refunds", "get", "200", first(&["getRefund"])),
+        (
+            "/v1/test_helpers/payments/{id}/dispute",
+            "post",
+            "201",
+            dispute_actions(),
+        ),
+        ("/v1/disputes/{id}", "get", "200", dispute_actions()),
+        ("/v1/disputes/{id}", "post", "200", dispute_actions()),
+        ("/v1/disputes/{id}/close", "post", "200", dispute_actions()),
+        (
+            "/v1/disputes",
+            "get",
+            "200",
+            first(&["getDispute", "updateDispute", "closeDispute"]),
+        ),
         (
             "/v1/balance_transactions",
             "get",

@@ -76,8 +76,9 @@ fn first_eight(digest: &[u8]) -> i64 {
 /// condition that picks the rows of account `$1` in mode `$2`. Deliveries have no account
 /// column: they are named by endpoint (an event is queued only to endpoints of its own account
 /// and mode). The one list: [`Tx::delete_account_data`] deletes from each.
-const ACCOUNT_DATA: [(&str, &str); 11] = [
+const ACCOUNT_DATA: [(&str, &str); 12] = [
     ("refunds", "account_id = $1 AND mode = $2"),
+    ("disputes", "account_id = $1 AND mode = $2"),
     ("payments", "account_id = $1 AND mode = $2"),
     ("events", "account_id = $1 AND mode = $2"),
     ("ledger_entries", "account_id = $1 AND mode = $2"),
@@ -94,10 +95,12 @@ const ACCOUNT_DATA: [(&str, &str); 11] = [
 ];
 
 /// The tables of [`ACCOUNT_DATA`] whose rows flows change in place, in the order flows lock
-/// them (the refunds worker: a refund, then its payment; a payout: its settlement, then the
-/// balance totals), which a deletion on PostgreSQL locks first.
-const LOCKED_FIRST: [&str; 5] = [
+/// them (the refunds worker: a refund, then its payment; a dispute's change: the dispute, then
+/// its payment; a payout: its settlement, then the balance totals), which a deletion on
+/// PostgreSQL locks first.
+const LOCKED_FIRST: [&str; 6] = [
     "refunds",
+    "disputes",
     "payments",
     "settlements",
     "balance_transactions",
@@ -182,7 +185,9 @@ static CLOCK_DUE: Sql = Sql::new(
          (SELECT min(available_on) FROM balance_transactions WHERE account_id = $1
              AND mode = 'test' AND settlement_id IS NULL AND type <> 'payout'),
          (SELECT min(created_at) FROM settlements WHERE account_id = $1
-             AND mode = 'test' AND status = 'pending')",
+             AND mode = 'test' AND status = 'pending'),
+         (SELECT min(evidence_due_by) FROM disputes WHERE account_id = $1
+             AND mode = 'test' AND status = 'needs_response')",
 );
 
 fn clock_due(found: Option<Row>) -> Result<ClockDue, StoreError> {
@@ -192,6 +197,7 @@ fn clock_due(found: Option<Row>) -> Result<ClockDue, StoreError> {
         authorized: row.opt_at()?,
         unsettled: row.opt_at()?,
         payout: row.opt_at()?,
+        dispute_deadline: row.opt_at()?,
     })
 }
 
@@ -291,6 +297,8 @@ impl Tx<'_> {
             Sql::new("SELECT count(*) FROM payments WHERE account_id = $1 AND mode = $2");
         static REFUNDS: Sql =
             Sql::new("SELECT count(*) FROM refunds WHERE account_id = $1 AND mode = $2");
+        static DISPUTES: Sql =
+            Sql::new("SELECT count(*) FROM disputes WHERE account_id = $1 AND mode = $2");
         static EVENTS: Sql =
             Sql::new("SELECT count(*) FROM events WHERE account_id = $1 AND mode = $2");
         static BALANCE_TRANSACTIONS: Sql = Sql::new(
@@ -306,6 +314,7 @@ impl Tx<'_> {
         Ok(AccountObjects {
             payments: counted(&PAYMENTS)?,
             refunds: counted(&REFUNDS)?,
+            disputes: counted(&DISPUTES)?,
             events: counted(&EVENTS)?,
             balance_transactions: counted(&BALANCE_TRANSACTIONS)?,
             settlements: counted(&SETTLEMENTS)?,
@@ -386,6 +395,7 @@ impl Tx<'_> {
         Ok(DeletedData {
             payments: deleted("payments"),
             refunds: deleted("refunds"),
+            disputes: deleted("disputes"),
             events: deleted("events"),
             balance_transactions: deleted("balance_transactions"),
             settlements: deleted("settlements"),

@@ -16,6 +16,7 @@
 //! this module sees the SQL that runs, which is what one reviews in a database layer.
 
 mod accounts;
+mod disputes;
 mod events;
 mod idempotency;
 mod ledger;
@@ -190,6 +191,7 @@ pub struct Sql {
 const COLUMN_LISTS: &[(&str, &str)] = &[
     ("{payment_columns}", payments::COLUMNS),
     ("{refund_columns}", refunds::COLUMNS),
+    ("{dispute_columns}", disputes::COLUMNS),
     ("{event_columns}", events::COLUMNS),
     ("{api_key_columns}", accounts::API_KEY_COLUMNS),
     ("{platform_key_columns}", platform_keys::COLUMNS),

@@ -11,7 +11,7 @@ use crate::store::{
 
 pub const COLUMNS: &str = "id, account_id, mode, status, amount, currency, description, \
     return_url, checkout_token, metadata, capture_method, amount_capturable, amount_captured, \
-    amount_refunded, pm_brand, pm_last4, pm_exp_month, pm_exp_year, pm_fingerprint, \
+    amount_refunded, amount_disputed, pm_brand, pm_last4, pm_exp_month, pm_exp_year, pm_fingerprint, \
     failure_code, created_at, expires_at, authorized_at, captured_at, cancelled_at, failed_at, \
     expired_at";
 
@@ -31,6 +31,7 @@ fn payment(row: &mut Row) -> Result<Payment, StoreError> {
     let amount_capturable = row.minor()?;
     let amount_captured = row.minor()?;
     let amount_refunded = row.minor()?;
+    let amount_disputed = row.minor()?;
     let brand = row.opt_text()?;
     let last4 = row.opt_text()?;
     let exp_month = row.opt_int()?;
@@ -61,6 +62,7 @@ fn payment(row: &mut Row) -> Result<Payment, StoreError> {
         amount_capturable,
         amount_captured,
         amount_refunded,
+        amount_disputed,
         payment_method,
         failure_code: row.opt_parsed("failure code", FailureCode::parse)?,
         created_at: row.at()?,
@@ -109,8 +111,9 @@ impl Tx<'_> {
         static INSERT: Sql = Sql::new(
             "INSERT INTO payments (id, account_id, mode, status, amount, currency, description,
                  return_url, checkout_token, metadata, capture_method, amount_capturable,
-                 amount_captured, amount_refunded, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                 amount_captured, amount_refunded, amount_disputed, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                 $17)",
         );
         self.defer(
             &INSERT,
@@ -129,6 +132,7 @@ impl Tx<'_> {
                 p.amount_capturable,
                 p.amount_captured,
                 p.amount_refunded,
+                p.amount_disputed,
                 p.created_at,
                 p.expires_at,
             ],
@@ -149,7 +153,8 @@ impl Tx<'_> {
                  pm_exp_year = $9, pm_fingerprint = $10, failure_code = $11,
                  authorized_at = $12, captured_at = $13, cancelled_at = $14, failed_at = $15,
                  expired_at = $16,
-                 processor_reference = coalesce($17, processor_reference)
+                 processor_reference = coalesce($17, processor_reference),
+                 amount_disputed = $18
              WHERE id = $1",
         );
         let pm = p.payment_method.as_ref();
@@ -173,6 +178,7 @@ impl Tx<'_> {
                 p.failed_at,
                 p.expired_at,
                 processor_reference,
+                p.amount_disputed,
             ],
             Changed::Exactly(1),
         )

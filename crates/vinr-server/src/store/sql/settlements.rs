@@ -6,8 +6,8 @@ use vinr_domain::{Currency, Mode, UnixMillis};
 use super::{args, first, render, rows, Changed, Listed, Reader, Row, Run, Sql, Tx, Value};
 use crate::store::{DueOn, ListError, ListQuery, Page, Scope, StoreError};
 
-pub const COLUMNS: &str = "id, account_id, mode, currency, status, gross, refunds, fees, net, \
-    transaction_count, period_start, period_end, created_at, paid_at";
+pub const COLUMNS: &str = "id, account_id, mode, currency, status, gross, refunds, disputes, \
+    fees, net, transaction_count, period_start, period_end, created_at, paid_at";
 
 /// The row reader: the columns of [`COLUMNS`], in order.
 fn settlement(row: &mut Row) -> Result<Settlement, StoreError> {
@@ -16,7 +16,8 @@ fn settlement(row: &mut Row) -> Result<Settlement, StoreError> {
     let mode = row.mode()?;
     let currency = row.currency()?;
     let status = row.parsed("settlement status", SettlementStatus::parse)?;
-    let (gross, refunds, fees, net) = (row.int()?, row.int()?, row.int()?, row.int()?);
+    let (gross, refunds, disputes) = (row.int()?, row.int()?, row.int()?);
+    let (fees, net) = (row.int()?, row.int()?);
     let transaction_count = row.minor()?;
     let period_start = row.at()?;
     Ok(Settlement {
@@ -28,6 +29,7 @@ fn settlement(row: &mut Row) -> Result<Settlement, StoreError> {
         totals: Totals {
             gross,
             refunds,
+            disputes,
             fees,
             net,
             transaction_count,
@@ -50,8 +52,9 @@ impl Tx<'_> {
     pub fn insert_settlement(&mut self, s: &Settlement) -> Result<(), StoreError> {
         static INSERT: Sql = Sql::new(
             "INSERT INTO settlements (id, account_id, mode, currency, status, gross, refunds,
-                 fees, net, transaction_count, period_start, period_end, created_at, paid_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                 disputes, fees, net, transaction_count, period_start, period_end, created_at,
+                 paid_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         );
         let params = args![
             &s.id,
@@ -61,6 +64,7 @@ impl Tx<'_> {
             s.status.as_str(),
             s.totals.gross,
             s.totals.refunds,
+            s.totals.disputes,
             s.totals.fees,
             s.totals.net,
             s.totals.transaction_count,
