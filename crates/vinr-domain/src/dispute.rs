@@ -203,6 +203,9 @@ pub enum DisputeError {
     PaymentNotCompleted(PaymentStatus),
     /// More than what is neither refunded nor disputed (which may be 0).
     AmountTooLarge { disputable: u64 },
+    /// A response (evidence, submit, accept) after `evidenceDueBy`: the dispute is lost
+    /// (422 `dispute_state_invalid`; the deadline sweep records the loss).
+    DeadlinePassed,
 }
 
 impl std::fmt::Display for DisputeError {
@@ -221,6 +224,11 @@ impl std::fmt::Display for DisputeError {
             DisputeError::AmountTooLarge { disputable: 0 } => write!(
                 f,
                 "This payment has nothing left to dispute (all of it is refunded or disputed)."
+            ),
+            DisputeError::DeadlinePassed => write!(
+                f,
+                "The evidence for this dispute was due by its `evidenceDueBy`, which has passed: \
+                 the dispute is lost and takes no more responses."
             ),
             DisputeError::AmountTooLarge { disputable } => write!(
                 f,
@@ -330,6 +338,13 @@ impl Dispute {
         payment: &mut Payment,
         now: UnixMillis,
     ) -> Result<DisputeStatus, DisputeError> {
+        let responds = matches!(
+            operation,
+            DisputeOperation::Update | DisputeOperation::Submit | DisputeOperation::Accept
+        );
+        if responds && self.status == DisputeStatus::NeedsResponse && now >= self.evidence_due_by {
+            return Err(DisputeError::DeadlinePassed);
+        }
         let to = next_status(self.status, operation)?;
         if to == DisputeStatus::Won {
             payment.amount_disputed = payment.amount_disputed.saturating_sub(self.amount);
@@ -435,6 +450,36 @@ mod tests {
             .apply(Operation::Approve { capture: true }, UnixMillis(3))
             .expect("approve");
         payment
+    }
+
+    #[test]
+    fn no_response_is_taken_after_the_deadline() {
+        let mut payment = completed(1000);
+        let mut dispute = Dispute::open(
+            &mut payment,
+            None,
+            DisputeReason::General,
+            1500,
+            UnixMillis(10),
+        )
+        .expect("a dispute");
+        let due = dispute.evidence_due_by;
+        for operation in [O::Update, O::Submit, O::Accept] {
+            let mut late = dispute.clone();
+            assert_eq!(
+                late.apply(operation, &mut payment, due),
+                Err(DisputeError::DeadlinePassed),
+                "{operation:?}"
+            );
+            assert_eq!(late, dispute, "nothing changed");
+        }
+        // The sweep's expiry still applies, and a second before the deadline is in time.
+        let mut in_time = dispute.clone();
+        assert_eq!(
+            in_time.apply(O::Submit, &mut payment, due.plus_ms(-1)),
+            Ok(S::UnderReview)
+        );
+        assert_eq!(dispute.apply(O::Expire, &mut payment, due), Ok(S::Lost));
     }
 
     #[test]

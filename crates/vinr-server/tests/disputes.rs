@@ -610,6 +610,16 @@ async fn a_missed_deadline_loses_the_dispute_on_the_accounts_clock() {
         "needs_response"
     );
     server.clock.advance_ms(7 * DAY_S * 1000 + 1000);
+    // Past `evidenceDueBy`, before any sweep: no response is taken any more.
+    let before = dispute(&other, &id_of(&late)).await;
+    let winning = json!({"evidence": {"uncategorizedText": "winning_evidence"}, "submit": true});
+    refused(
+        &other,
+        update(&other, &id_of(&late), winning).await,
+        &before,
+    )
+    .await;
+    refused(&other, close(&other, &id_of(&late)).await, &before).await;
     let swept = vinr_server::workers::expiry::step(server.app())
         .await
         .expect("an expiry pass");

@@ -186,7 +186,10 @@ pub fn sweep_deadlines(
     now: UnixMillis,
     limit: usize,
 ) -> Result<usize, FlowError> {
-    let due = tx.claim_due_disputes(on, now, limit)?;
+    let mut due = tx.claim_due_disputes(on, now, limit)?;
+    // Their payments are locked in one order on every node: two nodes sweeping at once never
+    // wait for each other's payments in a circle.
+    due.sort_by(|a, b| a.payment_id.cmp(&b.payment_id));
     let count = due.len();
     for mut dispute in due {
         let scope = Scope {

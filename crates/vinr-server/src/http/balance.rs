@@ -95,7 +95,8 @@ pub async fn list_transactions(
             BalanceType::parse(kind).ok_or_else(|| {
                 ApiError::invalid(
                     "type",
-                    "`type` must be `payment`, `refund`, `fee` or `payout`.",
+                    "`type` must be `payment`, `refund`, `fee`, `payout`, `dispute` or \
+                     `dispute_reversal`.",
                 )
             })
         })

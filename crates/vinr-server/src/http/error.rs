@@ -220,7 +220,9 @@ impl ApiError {
     /// payment's refusals of a new dispute: `payment_state_invalid`, `amount_too_large`.
     pub fn dispute(error: DisputeError) -> Self {
         let (code, param) = match error {
-            DisputeError::NotAllowed { .. } => ("dispute_state_invalid", "id"),
+            DisputeError::NotAllowed { .. } | DisputeError::DeadlinePassed => {
+                ("dispute_state_invalid", "id")
+            }
             DisputeError::PaymentNotCompleted(_) => ("payment_state_invalid", "id"),
             DisputeError::AmountTooLarge { .. } => ("amount_too_large", "amount"),
         };
