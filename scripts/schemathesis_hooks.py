@@ -45,6 +45,11 @@ URL_FIELDS = {
 # a closed loopback port: rewriting only the host would miss what the WHATWG parser still
 # reads as one (`https:evil.example`, backslashes, leading spaces).
 WEBHOOK_PATHS = ("/v1/webhooks", "/v1/webhooks/{id}")
+# SPEC §12: a fault rule the fuzzer makes would fault the fuzzer's own later requests (a 503
+# for every GET, a dropped connection). A valid rule is pointed at a path no route has and at
+# a fault that does nothing, and whatever rule was made is cleared right after the call.
+FAULTS_PATH = "/v1/test_helpers/faults"
+HARMLESS_RULE = {"path": "/v1/schemathesis/never-routed", "fault": "latency=0"}
 ISOLATED = os.environ.get("VINR_SCHEMATHESIS_ISOLATED") == "1"
 
 
@@ -115,6 +120,8 @@ def map_case(context, case):
             case.body["idempotencyKey"] = header
     if case.path == PAY_PATH:
         _valid_card(case.body)
+    if case.path == FAULTS_PATH:
+        case.body.update(HARMLESS_RULE)
     # A valid request's URL is one that parses.
     field = URL_FIELDS.get(case.path)
     if field is not None:
@@ -123,3 +130,13 @@ def map_case(context, case):
         if isinstance(value, str) and not PARSEABLE_URL.fullmatch(value):
             case.body[name] = fallback
     return case
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    if case.path == FAULTS_PATH and case.method.upper() == "POST" and response.status_code == 201:
+        import requests
+
+        base = response.request.url.split(FAULTS_PATH)[0]
+        key = os.environ["VINR_SCHEMATHESIS_KEY"]
+        requests.delete(base + FAULTS_PATH, headers={"Authorization": f"Bearer {key}"}, timeout=10)

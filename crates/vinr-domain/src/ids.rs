@@ -26,6 +26,7 @@ pub enum Prefix {
     PlatformKey,
     WebhookAttempt,
     Dispute,
+    FaultRule,
 }
 
 impl Prefix {
@@ -43,6 +44,7 @@ impl Prefix {
             Prefix::PlatformKey => "plkey_",
             Prefix::WebhookAttempt => "wha_",
             Prefix::Dispute => "dp_",
+            Prefix::FaultRule => "flt_",
         }
     }
 }

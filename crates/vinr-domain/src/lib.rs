@@ -4,6 +4,7 @@
 
 pub mod card;
 pub mod dispute;
+pub mod fault;
 pub mod ids;
 pub mod ledger;
 pub mod limits;

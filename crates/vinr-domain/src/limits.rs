@@ -307,3 +307,16 @@ pub const TEST_CLOCK_INSTANTS_PER_TRANSACTION_MAX: usize = 64;
 pub const TEST_CLOCK_WORKER_INTERVAL_MS: u64 = 1_000;
 /// Accounts with a test clock ahead of real time that one pass of the clock worker visits.
 pub const TEST_CLOCK_ACCOUNTS_PER_PASS_MAX: usize = 1_000;
+
+/// The longest `latency=<ms>` fault (SPEC §12): 30 s.
+pub const TEST_FAULT_LATENCY_MS_MAX: u32 = 30_000;
+/// The `Retry-After` of an injected 429, in seconds.
+pub const TEST_FAULT_RETRY_AFTER_S: u64 = 1;
+/// Fault rules one account may hold at once (`POST /v1/test_helpers/faults`).
+pub const TEST_FAULT_RULES_PER_ACCOUNT_MAX: usize = 100;
+/// The largest `count` of one fault rule.
+pub const TEST_FAULT_RULE_COUNT_MAX: u32 = 10_000;
+/// The longest `path` of a fault rule, in characters.
+pub const TEST_FAULT_RULE_PATH_CHARS_MAX: usize = 256;
+/// The longest `Vinr-Test-Fault` header or rule `fault` value, in characters.
+pub const TEST_FAULT_CHARS_MAX: usize = 64;

@@ -4,6 +4,7 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::OffsetDateTime;
 use vinr_domain::dispute::Dispute;
+use vinr_domain::fault::FaultRule;
 use vinr_domain::settlement::Settlement;
 use vinr_domain::{Mode, Payment, Refund, UnixMillis};
 use vinr_types as wire;
@@ -186,6 +187,19 @@ pub fn event(record: EventRecord) -> wire::Event {
         created_at: timestamp(record.created_at),
         livemode: record.scope.mode == Mode::Live,
         data: wire::EventData { object },
+    }
+}
+
+pub fn fault_rule(rule: &FaultRule) -> wire::FaultRule {
+    wire::FaultRule {
+        id: rule.id.clone(),
+        object: "fault_rule".into(),
+        method: rule.method.clone(),
+        path: rule.path.clone(),
+        fault: rule.fault.to_string(),
+        remaining: rule.remaining,
+        created_at: timestamp(rule.created_at),
+        livemode: false,
     }
 }
 

@@ -219,3 +219,12 @@ async fn both_nodes_pruning_at_once_prune_each_idempotency_key_once() {
     }
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_rule_hit_on_two_nodes_at_once_faults_its_count_exactly() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    race::fault_rule_count_is_taken_exactly(&cluster.apis).await;
+    cluster.stop().await;
+}

@@ -126,6 +126,13 @@ async fn reset_deletes_the_test_data_and_answers_what_it_deleted() {
     )
     .await
     .expect_status(201);
+    // A fault rule (SPEC §12) that nothing matches.
+    api.post_json(
+        "/v1/test_helpers/faults",
+        json!({"method": "GET", "path": "/v1/never/*", "fault": "status=503"}),
+    )
+    .await
+    .expect_status(201);
     let keyed = api
         .create_with_key("pay-1", payment_body(500, json!({})))
         .await
@@ -184,6 +191,7 @@ async fn reset_deletes_the_test_data_and_answers_what_it_deleted() {
                 "webhookAttempts": rows(&before, "webhook_attempts"),
                 "idempotencyKeys": 3,
                 "webhookEndpoints": 0,
+                "faultRules": 1,
             }
         })
     );

@@ -626,6 +626,8 @@ async fn migration_8_books_the_payouts_made_before_it() {
     // And every later one (10: platform keys, 11: test clocks), which a database at 7
     // cannot have yet.
     execute(url, "DELETE FROM schema_migrations WHERE version >= 10").await;
+    // 13: fault rules.
+    execute(url, "DROP TABLE fault_rules").await;
     // 12: disputes (0012 rebuilds the settlements table on SQLite, and so runs again as is).
     execute(url, "DROP TABLE disputes").await;
     execute(url, "ALTER TABLE payments DROP COLUMN amount_disputed").await;

@@ -840,6 +840,8 @@ pub struct ResetDeleted {
     pub idempotency_keys: u64,
     /// `0` unless the request asked for `webhookEndpoints`.
     pub webhook_endpoints: u64,
+    /// Fault rules (`POST /v1/test_helpers/faults`).
+    pub fault_rules: u64,
 }
 
 /// The caller's own account (`GET /v1/account`, any account key).
@@ -881,4 +883,70 @@ pub struct AdvanceClockRequest {
     /// 400 days after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+}
+
+/// Body of `POST /v1/test_helpers/faults` (test mode, SPEC §12): the next `count` requests of
+/// the account with this method and path suffer `fault`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateFaultRuleRequest {
+    /// `GET`, `POST` or `DELETE`.
+    #[schema(example = "POST")]
+    pub method: String,
+    /// An API path, exact (`/v1/payments`) or a prefix ending in `*` (`/v1/payments/*`);
+    /// matched without the query string.
+    #[schema(example = "/v1/payments")]
+    pub path: String,
+    /// `latency=<ms>` (0 to 30000), `status=<429|500|502|503>`, `commit-then-500` or
+    /// `commit-then-drop`.
+    #[schema(example = "commit-then-500")]
+    pub fault: String,
+    /// How many matching requests the rule hits: 1 (the default) to 10 000.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole::option_i64"
+    )]
+    pub count: Option<i64>,
+}
+
+/// A fault rule: the account's next `remaining` test-mode requests with `method` and `path`
+/// suffer `fault`. A rule whose count is used up is gone.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultRule {
+    #[schema(example = "flt_0Vc0Q2m8kX1b4ZpT7rWq9nLs")]
+    pub id: String,
+    /// Always `fault_rule`.
+    pub object: String,
+    pub method: String,
+    pub path: String,
+    pub fault: String,
+    /// Matching requests it will still fault (at least 1).
+    pub remaining: u32,
+    pub created_at: String,
+    /// Always `false`: faults exist in test mode only.
+    pub livemode: bool,
+}
+
+/// The account's fault rules, oldest (first to match) first; never more than 100, so never
+/// more than one page.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FaultRuleList {
+    /// Always `list`.
+    pub object: String,
+    pub data: Vec<FaultRule>,
+    /// Always `false`.
+    pub has_more: bool,
+    /// Always `null`.
+    pub next_cursor: Option<String>,
+}
+
+/// The answer to `DELETE /v1/test_helpers/faults`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FaultRulesCleared {
+    /// Always `fault_rules_cleared`.
+    pub object: String,
+    /// How many rules were deleted.
+    pub deleted: u64,
 }

@@ -14,7 +14,7 @@ use vinr_domain::{Mode, UnixMillis};
 
 use crate::config::Settings;
 use crate::keys::{hash_key, is_platform_key_shape, PLATFORM_KEY_PREFIX};
-use crate::store::{ApiKeyRecord, KeyKind, Scope, Store, StoreError};
+use crate::store::{ApiKeyRecord, KeyKind, KeyLookup, Scope, Store, StoreError};
 
 /// Every scope a restricted key may hold. `…:write` implies `…:read` of the same resource.
 pub const SCOPES: &[&str] = &[
@@ -53,6 +53,9 @@ pub struct AuthContext {
     /// How far the account's test clock ran ahead of real time when the key was looked up
     /// (SPEC §10); always 0 in live mode.
     pub clock_offset_ms: i64,
+    /// The account had fault rules (SPEC §12) when the key was looked up; always `false` in
+    /// live mode.
+    pub fault_rules: bool,
 }
 
 impl AuthContext {
@@ -159,12 +162,12 @@ fn presented_key(headers: &HeaderMap) -> Result<&str, AuthFailure> {
     Err(AuthFailure::NoKey)
 }
 
-/// The key in `headers` and its account's test clock offset.
+/// The key in `headers`, with what else auth reads of its account.
 async fn resolve(
     store: &Store,
     settings: &Settings,
     headers: &HeaderMap,
-) -> Result<(ApiKeyRecord, i64), AuthFailure> {
+) -> Result<KeyLookup, AuthFailure> {
     let key = presented_key(headers)?;
     if key.starts_with(PLATFORM_KEY_PREFIX) {
         resolve_platform(store, key).await?;
@@ -175,10 +178,11 @@ async fn resolve(
         return Err(AuthFailure::ModeNotServed(claimed_mode));
     }
     let hash = hash_key(key);
-    let (record, clock_offset_ms) = store
-        .read(move |reader| reader.api_key_with_clock(&hash))
+    let mut found = store
+        .read(move |reader| reader.api_key_for_auth(&hash))
         .await?
         .ok_or(AuthFailure::InvalidKey)?;
+    let record = &found.key;
     // The lookup was by hash; compare again in constant time so that no code path
     // compares key material with an early exit.
     if !bool::from(record.key_hash.ct_eq(&hash)) || record.mode != claimed_mode {
@@ -187,11 +191,12 @@ async fn resolve(
     if record.revoked_at.is_some() {
         return Err(AuthFailure::Revoked);
     }
-    let clock_offset_ms = match record.mode {
-        Mode::Test => clock_offset_ms,
-        Mode::Live => 0,
-    };
-    Ok((record, clock_offset_ms))
+    if record.mode == Mode::Live {
+        // Live mode runs on real time and is never faulted.
+        found.clock_offset_ms = 0;
+        found.fault_rules = false;
+    }
+    Ok(found)
 }
 
 async fn resolve_platform(store: &Store, key: &str) -> Result<PlatformContext, AuthFailure> {
@@ -235,7 +240,11 @@ pub async fn authenticate(
     headers: &HeaderMap,
     needed: Option<&'static str>,
 ) -> Result<AuthContext, AuthFailure> {
-    let (record, clock_offset_ms) = resolve(store, settings, headers).await?;
+    let KeyLookup {
+        key: record,
+        clock_offset_ms,
+        fault_rules,
+    } = resolve(store, settings, headers).await?;
     if let Some(needed) = needed {
         if !key_grants(&record, needed) {
             return Err(AuthFailure::MissingScope(needed));
@@ -249,6 +258,7 @@ pub async fn authenticate(
         },
         kind: record.kind,
         clock_offset_ms,
+        fault_rules,
     })
 }
 

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod clock;
 pub mod disputes;
+pub mod faults;
 pub mod idempotency;
 pub mod ledger;
 pub mod maintenance;

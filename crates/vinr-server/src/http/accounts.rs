@@ -13,10 +13,9 @@ use vinr_types as wire;
 
 use crate::auth::{AuthContext, PlatformContext};
 use crate::flows::accounts as flow;
-use crate::flows::FlowError;
 use crate::http::body::{idempotency_key, ApiBody, PathId};
 use crate::http::error::ApiError;
-use crate::http::idempotency::{self, Answer};
+use crate::http::idempotency::{self, json_of, Answer};
 use crate::http::list::{next_cursor, parse_query, NoQuery, PageParams};
 use crate::http::payments::test_mode_only;
 use crate::render;
@@ -31,11 +30,6 @@ fn account(record: &AccountRecord, secret_key: Option<String>) -> wire::Account 
         created_at: render::timestamp(record.created_at),
         secret_key,
     }
-}
-
-fn json_of<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, FlowError> {
-    serde_json::to_vec(value)
-        .map_err(|error| FlowError::Store(crate::store::StoreError::Database(error.to_string())))
 }
 
 /// The idempotency key of a platform POST, kept apart from every account's keys.
@@ -251,7 +245,7 @@ pub async fn own(
 }
 
 /// Test mode: delete the caller's test-mode data (payments, refunds, events, webhook
-/// deliveries and attempts, idempotency keys, the ledger and balance, settlements) in one
+/// deliveries and attempts, idempotency keys, the ledger and balance, settlements, fault rules) in one
 /// transaction, keeping the account, its keys and, unless asked, its webhook endpoints. Live
 /// mode and every other account are untouched.
 #[utoipa::path(post, path = "/v1/test_helpers/reset", tag = "test helpers",
@@ -304,6 +298,7 @@ pub async fn reset(
                     webhook_attempts: deleted.webhook_attempts,
                     idempotency_keys: deleted.idempotency_keys,
                     webhook_endpoints: deleted.webhook_endpoints,
+                    fault_rules: deleted.fault_rules,
                 },
             })
         },

@@ -1,7 +1,8 @@
 //! The key check in front of every `/v1` route that needs one: [`auth::authenticate`] answers
 //! who calls (or an [`AuthFailure`](crate::auth::AuthFailure), which `error.rs` turns into its
 //! 401 or 403), then the key's rate limit is checked (429), all before any handler runs.
-//! Every answer of a counted request carries the `X-RateLimit-*` headers. Routes that manage
+//! Every answer of a counted request carries the `X-RateLimit-*` headers. A test-mode request
+//! then goes through [`faults::run`] (SPEC §12). Routes that manage
 //! accounts take a platform key instead (and an account's key gets 403 there, as a platform
 //! key does everywhere else).
 
@@ -12,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::{self, PlatformRoute, RequiredScope};
 use crate::http::error::ApiError;
+use crate::http::faults;
 use crate::state::AppState;
 
 /// Middleware for every `/v1` route that needs a key; runs after
@@ -43,10 +45,21 @@ pub async fn require_key(
         limited.headers.apply(response.headers_mut());
         return response;
     }
+    let faultable = faults::Faultable::of(&context);
     request.extensions_mut().insert(context);
-    let mut response = next.run(request).await;
+    let mut response = match faultable {
+        Some(caller) => faults::run(&app, caller, request, next).await,
+        None => next.run(request).await,
+    };
     if let Some(Ok(headers)) = decision {
-        headers.apply(response.headers_mut());
+        // An injected 429 keeps the exhausted bucket it reports.
+        if response
+            .extensions()
+            .get::<faults::InjectedRateLimit>()
+            .is_none()
+        {
+            headers.apply(response.headers_mut());
+        }
     }
     response
 }

@@ -22,7 +22,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tower::ServiceExt;
 use vinr_domain::limits::{
     HTTP_ACCEPT_ERROR_BACKOFF_MS, HTTP_CONNECTIONS_DERIVED_MIN, HTTP_CONNECTIONS_MAX,
@@ -31,6 +31,7 @@ use vinr_domain::limits::{
 };
 
 use crate::config::HttpConfig;
+use crate::http::faults::DropConnection;
 
 /// [`HttpConfig`] resolved against the process: durations, and the cap as a number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,16 +169,37 @@ fn serve_connection(
         activity: activity.clone(),
         limits,
     };
+    // A response marked `DropConnection` (the `commit-then-drop` fault) is never sent: its
+    // request waits forever while the connection is dropped, closing the socket unanswered.
+    let dropped = Arc::new(Notify::new());
+    let drop_signal = dropped.clone();
     let service = hyper::service::service_fn(move |request| {
         activity.requests.fetch_add(1, Ordering::Relaxed);
-        router.clone().oneshot(request)
+        let (router, drop_signal) = (router.clone(), drop_signal.clone());
+        async move {
+            let response = router.oneshot(request).await?;
+            if response.extensions().get::<DropConnection>().is_some() {
+                drop_signal.notify_one();
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, std::convert::Infallible>(response)
+        }
     });
     let connection = http1::Builder::new()
         .timer(timer)
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true)
         .serve_connection(io, service);
-    graceful.watch(connection)
+    let watched = graceful.watch(connection);
+    async move {
+        tokio::select! {
+            served = watched => served,
+            _ = dropped.notified() => {
+                metrics::counter!("vinr_http_connections_dropped_total").increment(1);
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Errors of one connection that came and went before `accept` returned it: try the next.

@@ -320,6 +320,21 @@ impl ApiError {
         error
     }
 
+    /// An answer injected on purpose (SPEC §12, `code: "injected_fault"`): `status` is 429,
+    /// 500, 502 or 503; a 429 carries `Retry-After`.
+    pub fn injected_fault(status: StatusCode, message: impl Into<String>) -> Self {
+        let kind = if status == StatusCode::TOO_MANY_REQUESTS {
+            "rate_limit_error"
+        } else {
+            "api_error"
+        };
+        let mut error = Self::new(status, kind, "injected_fault", message);
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            error.retry_after_s = Some(vinr_domain::limits::TEST_FAULT_RETRY_AFTER_S);
+        }
+        error
+    }
+
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -48,6 +48,12 @@ impl From<KeyInUse> for ApiError {
     }
 }
 
+/// `value` as the JSON body an effect answers.
+pub fn json_of<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, FlowError> {
+    serde_json::to_vec(value)
+        .map_err(|error| FlowError::Store(crate::store::StoreError::Database(error.to_string())))
+}
+
 /// The answer for a request whose key already has a stored answer.
 fn verdict(verdict: Verdict) -> Result<Answer, ApiError> {
     match verdict {

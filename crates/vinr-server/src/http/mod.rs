@@ -13,6 +13,7 @@ pub mod connections;
 pub mod disputes;
 pub mod error;
 pub mod events;
+pub mod faults;
 pub mod idempotency;
 pub mod list;
 pub mod openapi;

@@ -18,7 +18,8 @@ use utoipa::openapi::RefOr;
 
 use crate::auth::{PlatformRoute, RequiredScope};
 use crate::http::{
-    accounts, balance, clock, disputes, events, ops, payments, refunds, settlements, webhooks,
+    accounts, balance, clock, disputes, events, faults, ops, payments, refunds, settlements,
+    webhooks,
 };
 use crate::state::AppState;
 
@@ -176,6 +177,14 @@ pub fn table() -> Table {
             clock::advance,
             Scope("payments:write"),
         )
+        // Faults on purpose (SPEC §12)
+        .route(
+            faults::__path_create,
+            faults::create,
+            Scope("payments:write"),
+        )
+        .route(faults::__path_list, faults::list, Scope("payments:read"))
+        .route(faults::__path_clear, faults::clear, Scope("payments:write"))
         .route(events::__path_list, events::list, Scope("events:read"))
         .route(
             events::__path_retrieve,

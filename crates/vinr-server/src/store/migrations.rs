@@ -48,6 +48,7 @@ const MIGRATIONS: &[(i64, &str, Ddl)] = &[
     (10, "platform_keys", per_dialect!("0010_platform_keys.sql")),
     (11, "test_clocks", common!("0011_test_clocks.sql")),
     (12, "disputes", per_dialect!("0012_disputes.sql")),
+    (13, "fault_rules", per_dialect!("0013_fault_rules.sql")),
 ];
 
 impl Ddl {

@@ -133,6 +133,16 @@ pub enum WebhookEndpoints {
     Delete,
 }
 
+/// What authentication reads for a presented key, in one statement.
+#[derive(Debug, Clone)]
+pub struct KeyLookup {
+    pub key: ApiKeyRecord,
+    /// How far the account's test clock runs ahead of real time.
+    pub clock_offset_ms: i64,
+    /// The account has fault rules (SPEC §12) that its test-mode requests must be matched to.
+    pub fault_rules: bool,
+}
+
 /// The rows [`Tx::delete_account_data`] deleted, per table that a merchant sees (ledger entries
 /// and balance totals go with the balance transactions and are not counted apart).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -147,6 +157,7 @@ pub struct DeletedData {
     pub webhook_attempts: u64,
     pub idempotency_keys: u64,
     pub webhook_endpoints: u64,
+    pub fault_rules: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

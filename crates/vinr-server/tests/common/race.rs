@@ -249,3 +249,38 @@ pub async fn payments_with_different_cards_charge_once(apis: &[Api]) {
         assert_eq!(api.events_of(&id).await.len(), 2, "created + one outcome");
     }
 }
+
+/// SPEC §12: a fault rule with `count: 3` hit by 20 requests at once (spread over the nodes)
+/// faults exactly 3 of them, whichever node each reaches; the rest run, and the rule is gone.
+pub async fn fault_rule_count_is_taken_exactly(apis: &[Api]) {
+    let rule = apis[0]
+        .post_json(
+            "/v1/test_helpers/faults",
+            json!({"method": "POST", "path": "/v1/payments", "fault": "status=503", "count": 3}),
+        )
+        .await;
+    let rule_id = id_of(rule.expect_status(201));
+    let replies = all_at_once(apis, 20, |index, api| async move {
+        api.post_json("/v1/payments", payment_body(100 + index as i64, json!({})))
+            .await
+    })
+    .await;
+    let faulted: Vec<&Reply> = replies.iter().filter(|r| r.status == 503).collect();
+    let created = replies.iter().filter(|r| r.status == 201).count();
+    assert_eq!(faulted.len(), 3, "exactly the rule's count is faulted");
+    assert_eq!(created, 17, "every other request runs");
+    for reply in faulted {
+        reply.expect_error(503, "api_error", "injected_fault", None);
+        assert_eq!(reply.header("vinr-test-fault"), Some("status=503"));
+        assert_eq!(reply.header("vinr-test-fault-rule"), Some(rule_id.as_str()));
+    }
+    for (node, api) in apis.iter().enumerate() {
+        assert_eq!(api.payments().await.len(), 17, "node {node}: 17 payments");
+        let rules = api.get("/v1/test_helpers/faults").await;
+        assert_eq!(
+            rules.expect_status(200)["data"],
+            json!([]),
+            "node {node}: the used-up rule is gone"
+        );
+    }
+}

@@ -15,8 +15,8 @@ use vinr_domain::limits::{
     CARD_EXPIRY_YEAR_MIN, CARD_NUMBER_DIGITS_MAX, CARD_NUMBER_DIGITS_MIN,
     DISPUTE_EVIDENCE_CHARS_MAX, IDEMPOTENCY_KEY_LEN_MAX, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX,
     METADATA_KEYS_MAX, METADATA_KEY_LEN_MAX, METADATA_VALUE_LEN_MAX, PAYMENT_DESCRIPTION_CHARS_MAX,
-    RETURN_URL_LEN_MAX, TEST_CLOCK_ADVANCE_MS_MAX, WEBHOOK_DESCRIPTION_CHARS_MAX,
-    WEBHOOK_URL_BYTES_MAX,
+    RETURN_URL_LEN_MAX, TEST_CLOCK_ADVANCE_MS_MAX, TEST_FAULT_RULE_COUNT_MAX,
+    TEST_FAULT_RULE_PATH_CHARS_MAX, WEBHOOK_DESCRIPTION_CHARS_MAX, WEBHOOK_URL_BYTES_MAX,
 };
 use vinr_domain::settlement::SettlementStatus;
 use vinr_domain::{Currency, PaymentStatus, RefundReason};
@@ -95,6 +95,9 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("post", "/v1/test_helpers/reset", "testReset"),
     ("get", "/v1/test_helpers/clock", "getTestClock"),
     ("post", "/v1/test_helpers/clock/advance", "testAdvanceClock"),
+    ("post", "/v1/test_helpers/faults", "createTestFaultRule"),
+    ("get", "/v1/test_helpers/faults", "listTestFaultRules"),
+    ("delete", "/v1/test_helpers/faults", "clearTestFaultRules"),
     ("get", "/v1/events", "listEvents"),
     ("get", "/v1/events/{id}", "getEvent"),
     ("post", "/v1/events/{id}/resend", "resendEvent"),
@@ -340,6 +343,40 @@ fn request_schemas(document: &mut Value) {
         "AdvanceClockRequest",
         "to",
         json!({"format": "date-time"}),
+    );
+
+    // Fault rules (SPEC §12). What a pattern cannot say (the rules' own path is refused) is
+    // in the handler's 400.
+    constrain(
+        document,
+        "CreateFaultRuleRequest",
+        "method",
+        json!({"enum": ["GET", "POST", "DELETE"]}),
+    );
+    constrain(
+        document,
+        "CreateFaultRuleRequest",
+        "path",
+        json!({
+            "maxLength": TEST_FAULT_RULE_PATH_CHARS_MAX,
+            // `/v1/`, visible ASCII but `#`, `*` and `?`, and an optional `*` at the end.
+            "pattern": "^/v1/[!\"$-)+->@-~]*\\*?$",
+        }),
+    );
+    constrain(
+        document,
+        "CreateFaultRuleRequest",
+        "fault",
+        json!({"pattern": format!(
+            "^(latency=(0|[1-9][0-9]{{0,3}}|[12][0-9]{{4}}|30000)|status=(429|500|502|503)\
+             |commit-then-500|commit-then-drop)$"
+        )}),
+    );
+    constrain(
+        document,
+        "CreateFaultRuleRequest",
+        "count",
+        json!({"minimum": 1, "maximum": TEST_FAULT_RULE_COUNT_MAX}),
     );
 
     constrain(document, "CapturePaymentRequest", "amount", amount_schema());

@@ -10,8 +10,8 @@ use vinr_domain::Mode;
 use super::list::Listed;
 use super::{args, count, first, rows, Dialect, Reader, Row, Run, Sql, Tx};
 use crate::store::{
-    AccountObjects, AccountRecord, ApiKeyRecord, ClockDue, DeletedData, KeyKind, ListError,
-    ListQuery, Page, StoreError, WebhookEndpoints, LOST_TO_A_CONCURRENT_TRANSACTION,
+    AccountObjects, AccountRecord, ApiKeyRecord, ClockDue, DeletedData, KeyKind, KeyLookup,
+    ListError, ListQuery, Page, StoreError, WebhookEndpoints, LOST_TO_A_CONCURRENT_TRANSACTION,
 };
 
 pub const API_KEY_COLUMNS: &str =
@@ -76,7 +76,7 @@ fn first_eight(digest: &[u8]) -> i64 {
 /// condition that picks the rows of account `$1` in mode `$2`. Deliveries have no account
 /// column: they are named by endpoint (an event is queued only to endpoints of its own account
 /// and mode). The one list: [`Tx::delete_account_data`] deletes from each.
-const ACCOUNT_DATA: [(&str, &str); 12] = [
+const ACCOUNT_DATA: [(&str, &str); 13] = [
     ("refunds", "account_id = $1 AND mode = $2"),
     ("disputes", "account_id = $1 AND mode = $2"),
     ("payments", "account_id = $1 AND mode = $2"),
@@ -92,6 +92,7 @@ const ACCOUNT_DATA: [(&str, &str); 12] = [
     ("webhook_attempts", "account_id = $1 AND mode = $2"),
     ("webhook_endpoints", "account_id = $1 AND mode = $2"),
     ("idempotency_keys", "account_id = $1 AND mode = $2"),
+    ("fault_rules", "account_id = $1 AND mode = $2"),
 ];
 
 /// The tables of [`ACCOUNT_DATA`] whose rows flows change in place, in the order flows lock
@@ -403,6 +404,7 @@ impl Tx<'_> {
             webhook_attempts: deleted("webhook_attempts"),
             idempotency_keys: deleted("idempotency_keys"),
             webhook_endpoints: deleted("webhook_endpoints"),
+            fault_rules: deleted("fault_rules"),
         })
     }
 
@@ -504,20 +506,26 @@ impl Tx<'_> {
 }
 
 impl Reader<'_> {
-    /// The key whose hash is `key_hash`, with its account's test clock offset: what auth
-    /// needs, in one statement.
-    pub fn api_key_with_clock(
+    /// The key whose hash is `key_hash`, with its account's test clock offset and whether the
+    /// account has fault rules: what auth needs, in one statement.
+    pub fn api_key_for_auth(
         &mut self,
         key_hash: &[u8; 32],
-    ) -> Result<Option<(ApiKeyRecord, i64)>, StoreError> {
+    ) -> Result<Option<KeyLookup>, StoreError> {
         static BY_HASH: Sql = Sql::new(
             "SELECT {api_key_columns},
-                 (SELECT a.test_clock_ms FROM accounts a WHERE a.id = api_keys.account_id)
+                 (SELECT a.test_clock_ms FROM accounts a WHERE a.id = api_keys.account_id),
+                 CASE WHEN EXISTS (SELECT 1 FROM fault_rules f
+                                   WHERE f.account_id = api_keys.account_id)
+                      THEN 1 ELSE 0 END
              FROM api_keys WHERE key_hash = $1",
         );
         first(self.query_opt(&BY_HASH, &args![&key_hash[..]])?, |row| {
-            let key = api_key(row)?;
-            Ok((key, row.opt_int()?.unwrap_or(0)))
+            Ok(KeyLookup {
+                key: api_key(row)?,
+                clock_offset_ms: row.opt_int()?.unwrap_or(0),
+                fault_rules: row.int()? != 0,
+            })
         })
     }
 

@@ -18,6 +18,7 @@
 mod accounts;
 mod disputes;
 mod events;
+mod faults;
 mod idempotency;
 mod ledger;
 mod list;
@@ -193,6 +194,7 @@ const COLUMN_LISTS: &[(&str, &str)] = &[
     ("{refund_columns}", refunds::COLUMNS),
     ("{dispute_columns}", disputes::COLUMNS),
     ("{event_columns}", events::COLUMNS),
+    ("{fault_rule_columns}", faults::COLUMNS),
     ("{api_key_columns}", accounts::API_KEY_COLUMNS),
     ("{platform_key_columns}", platform_keys::COLUMNS),
     ("{account_columns}", accounts::ACCOUNT_COLUMNS),
