@@ -361,7 +361,7 @@ async fn rules_fault_their_count_of_matching_requests_then_are_gone() {
     assert_eq!(rule["fault"], "status=502");
     assert_eq!(rule["remaining"], 2);
     assert_eq!(rule["livemode"], false);
-    assert!(rule["createdAt"].is_string());
+    assert!(rule["created_at"].is_string());
     assert_eq!(rules(&api).await, vec![rule.clone()]);
     // Another method or path does not match, and takes nothing from the count.
     api.get("/v1/payments").await.expect_status(200);

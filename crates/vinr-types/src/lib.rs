@@ -913,7 +913,6 @@ pub struct CreateFaultRuleRequest {
 /// A fault rule: the account's next `remaining` test-mode requests with `method` and `path`
 /// suffer `fault`. A rule whose count is used up is gone.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct FaultRule {
     #[schema(example = "flt_0Vc0Q2m8kX1b4ZpT7rWq9nLs")]
     pub id: String,

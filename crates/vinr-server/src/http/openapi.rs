@@ -19,7 +19,11 @@ mod contract;
         description = "Payments: create, pay (hosted checkout), capture, cancel; refunds; the \
             balance and its ledger transactions; settlements; events. \
             Amounts are integers in minor units. Every error has the body `{\"error\": {type, \
-            code, message, param, request_id}}`; every response carries `X-Request-Id`.",
+            code, message, param, request_id}}`; every response carries `X-Request-Id`. \
+            In test mode any keyed request may carry `Vinr-Test-Fault` (`latency=<ms>`, \
+            `status=<429|500|502|503>`, `commit-then-500`, `commit-then-drop`) to fail on \
+            purpose (see `/v1/test_helpers/faults`); it is not listed per operation so that \
+            fuzzers leave it out.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
     servers((url = "/", description = "This server")),
