@@ -15,15 +15,43 @@ use crate::time::UnixMillis;
 pub const FAULT_RULES_PATH: &str = "/v1/test_helpers/faults";
 
 /// The statuses `status=<n>` may inject.
-pub const INJECTABLE_STATUSES: [u16; 4] = [429, 500, 502, 503];
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InjectedStatus {
+    TooManyRequests,
+    Internal,
+    BadGateway,
+    Unavailable,
+}
+
+impl InjectedStatus {
+    pub const ALL: [InjectedStatus; 4] = [
+        InjectedStatus::TooManyRequests,
+        InjectedStatus::Internal,
+        InjectedStatus::BadGateway,
+        InjectedStatus::Unavailable,
+    ];
+
+    pub fn code(self) -> u16 {
+        match self {
+            InjectedStatus::TooManyRequests => 429,
+            InjectedStatus::Internal => 500,
+            InjectedStatus::BadGateway => 502,
+            InjectedStatus::Unavailable => 503,
+        }
+    }
+
+    fn of(code: u16) -> Option<InjectedStatus> {
+        InjectedStatus::ALL.into_iter().find(|s| s.code() == code)
+    }
+}
 
 /// One fault, as the header or a rule's `fault` spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestFault {
     /// Wait this long, then run the request as usual.
     Latency { ms: u32 },
-    /// Answer this status (one of [`INJECTABLE_STATUSES`]) and run nothing.
-    Status(u16),
+    /// Answer this status and run nothing.
+    Status(InjectedStatus),
     /// Run the request (it commits), then answer a 500 in place of its answer.
     CommitThen500,
     /// Run the request (it commits), then close the connection without an answer.
@@ -40,19 +68,25 @@ impl fmt::Display for FaultError {
     }
 }
 
-const ACCEPTED: &str = "one of `latency=<ms>` (0 to 30000), `status=<429|500|502|503>`, \
-                        `commit-then-500` or `commit-then-drop`";
+/// What a fault may be, for the messages that refuse one.
+fn accepted() -> String {
+    format!(
+        "one of `latency=<ms>` (0 to {TEST_FAULT_LATENCY_MS_MAX}), `status=<429|500|502|503>`, \
+         `commit-then-500` or `commit-then-drop`"
+    )
+}
 
 impl RequestFault {
     /// Parses `latency=250`, `status=503`, `commit-then-500` or `commit-then-drop`, exactly so
     /// (lower case, no spaces).
     pub fn parse(value: &str) -> Result<RequestFault, FaultError> {
         if value.is_empty() {
-            return Err(FaultError(format!("is empty; give {ACCEPTED}.")));
+            return Err(FaultError(format!("is empty; give {}.", accepted())));
         }
         if value.chars().count() > TEST_FAULT_CHARS_MAX {
             return Err(FaultError(format!(
-                "is longer than {TEST_FAULT_CHARS_MAX} characters; give {ACCEPTED}."
+                "is longer than {TEST_FAULT_CHARS_MAX} characters; give {}.",
+                accepted()
             )));
         }
         // Decimal digits without a leading zero (one spelling per number).
@@ -70,8 +104,11 @@ impl RequestFault {
                      {TEST_FAULT_LATENCY_MS_MAX}, not `{ms}`."
                 ))),
             },
-            Some(("status", status)) => match number(status).and_then(|n| u16::try_from(n).ok()) {
-                Some(code) if INJECTABLE_STATUSES.contains(&code) => Ok(RequestFault::Status(code)),
+            Some(("status", status)) => match number(status)
+                .and_then(|n| u16::try_from(n).ok())
+                .and_then(InjectedStatus::of)
+            {
+                Some(status) => Ok(RequestFault::Status(status)),
                 _ => Err(FaultError(format!(
                     "`status` must be 429, 500, 502 or 503, not `{status}`."
                 ))),
@@ -79,7 +116,8 @@ impl RequestFault {
             None if value == "commit-then-500" => Ok(RequestFault::CommitThen500),
             None if value == "commit-then-drop" => Ok(RequestFault::CommitThenDrop),
             _ => Err(FaultError(format!(
-                "`{value}` is not a fault; give {ACCEPTED}."
+                "`{value}` is not a fault; give {}.",
+                accepted()
             ))),
         }
     }
@@ -88,10 +126,10 @@ impl RequestFault {
     pub fn kind(self) -> &'static str {
         match self {
             RequestFault::Latency { .. } => "latency",
-            RequestFault::Status(429) => "status_429",
-            RequestFault::Status(500) => "status_500",
-            RequestFault::Status(502) => "status_502",
-            RequestFault::Status(_) => "status_503",
+            RequestFault::Status(InjectedStatus::TooManyRequests) => "status_429",
+            RequestFault::Status(InjectedStatus::Internal) => "status_500",
+            RequestFault::Status(InjectedStatus::BadGateway) => "status_502",
+            RequestFault::Status(InjectedStatus::Unavailable) => "status_503",
             RequestFault::CommitThen500 => "commit_then_500",
             RequestFault::CommitThenDrop => "commit_then_drop",
         }
@@ -103,7 +141,7 @@ impl fmt::Display for RequestFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RequestFault::Latency { ms } => write!(f, "latency={ms}"),
-            RequestFault::Status(code) => write!(f, "status={code}"),
+            RequestFault::Status(status) => write!(f, "status={}", status.code()),
             RequestFault::CommitThen500 => f.write_str("commit-then-500"),
             RequestFault::CommitThenDrop => f.write_str("commit-then-drop"),
         }
@@ -222,7 +260,18 @@ fn rule_path(path: &str) -> Result<String, RuleError> {
     Ok(path.to_owned())
 }
 
-/// Whether `pattern` (a rule's `path`) matches the request path `path`.
+/// The method a rule names for a request with `method`: a `HEAD` is routed, and so matched,
+/// as the `GET` it stands for.
+pub fn rule_method(method: &str) -> &str {
+    if method == "HEAD" {
+        "GET"
+    } else {
+        method
+    }
+}
+
+/// Whether `pattern` (a rule's `path`) matches the request path `path`, as sent (not
+/// percent-decoded).
 pub fn path_matches(pattern: &str, path: &str) -> bool {
     match pattern.strip_suffix('*') {
         Some(prefix) => path.starts_with(prefix),

@@ -320,3 +320,5 @@ pub const TEST_FAULT_RULE_COUNT_MAX: u32 = 10_000;
 pub const TEST_FAULT_RULE_PATH_CHARS_MAX: usize = 256;
 /// The longest `Vinr-Test-Fault` header or rule `fault` value, in characters.
 pub const TEST_FAULT_CHARS_MAX: usize = 64;
+// A request delayed by the longest latency fault still finishes within the shutdown grace.
+const _: () = assert!((TEST_FAULT_LATENCY_MS_MAX as u64) < HTTP_SHUTDOWN_GRACE_MS);

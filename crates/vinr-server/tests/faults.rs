@@ -580,3 +580,146 @@ async fn a_rule_hit_by_20_requests_at_once_faults_exactly_its_count() {
     race::fault_rule_count_is_taken_exactly(&[server.api()]).await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_then_500_over_a_refusal_replays_the_refusal() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let payment = api.authorized_payment().await;
+    let id = id_of(&payment);
+    api.cancel(&id).await.expect_status(200);
+    let capture = |fault: Option<&str>| {
+        let mut call = api
+            .call(Method::POST, &format!("/v1/payments/{id}/capture"))
+            .json(json!({}))
+            .idempotency_key("capture-cancelled");
+        if let Some(fault) = fault {
+            call = call.header("Vinr-Test-Fault", fault);
+        }
+        call.send()
+    };
+    capture(Some("commit-then-500"))
+        .await
+        .expect_error(500, "api_error", "injected_fault", None);
+    // The real answer was the refusal, stored for the key: the retry gets it.
+    let retry = capture(None).await;
+    assert_eq!(retry.status, 422, "{}", retry.text);
+    assert_eq!(retry.json["error"]["code"], "payment_state_invalid");
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_can_drop_the_connection_and_the_key_replays() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let rule = add_rule(
+        &api,
+        json!({"method": "POST", "path": "/v1/payments", "fault": "commit-then-drop"}),
+    )
+    .await;
+    assert_eq!(rule["fault"], "commit-then-drop");
+    let body = payment_body(2500, json!({})).to_string();
+    let received = raw_request(&server, &api.key, "Idempotency-Key: rule-drop\r\n", &body).await;
+    assert!(
+        received.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&received)
+    );
+    assert_eq!(rules(&api).await.len(), 0, "the rule's one count is used");
+    let retry = api
+        .create_with_key("rule-drop", serde_json::from_str(&body).expect("JSON"))
+        .await;
+    retry.expect_status(201);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(api.payments().await.len(), 1);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rules_route_ignores_the_header_and_a_header_is_sent_once() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    // Never faulted: a rule can always be made, read and cleared.
+    let made = with_fault(&api, Method::POST, FAULTS, "status=503")
+        .json(json!({"method": "GET", "path": "/v1/events", "fault": "status=503"}))
+        .send()
+        .await;
+    made.expect_status(201);
+    assert_eq!(made.header("vinr-test-fault"), None);
+    with_fault(&api, Method::DELETE, FAULTS, "commit-then-drop")
+        .send()
+        .await
+        .expect_status(200);
+    // Two header lines are refused, as a comma-joined pair is.
+    let twice = api
+        .call(Method::GET, "/v1/payments")
+        .header("Vinr-Test-Fault", "status=503")
+        .header("Vinr-Test-Fault", "latency=5")
+        .send()
+        .await;
+    twice.expect_error(
+        400,
+        "invalid_request_error",
+        "parameter_invalid",
+        Some("Vinr-Test-Fault"),
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_rule_matches_head_requests_too() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    add_rule(
+        &api,
+        json!({"method": "GET", "path": "/v1/payments", "fault": "status=503"}),
+    )
+    .await;
+    let head = api.call(Method::HEAD, "/v1/payments").send().await;
+    assert_eq!(head.status, 503);
+    assert_eq!(rules(&api).await.len(), 0);
+    server.stop().await;
+}
+
+/// The counter by kind, exactly: on a `vinr serve` process of its own (the in-process servers
+/// of this binary share one metrics recorder).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_faults_are_counted_by_kind() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let database = common::database::fresh_database().await;
+    let config = common::process::config_without_rate_limits(dir.path());
+    let served = common::process::Served::start(dir.path(), &database.url, &config);
+    let api = Api::new(&served.base, served.printed_key.as_deref().expect("a key"));
+    for fault in [
+        "status=503",
+        "status=503",
+        "status=429",
+        "latency=0",
+        "commit-then-500",
+    ] {
+        with_fault(&api, Method::GET, "/v1/payments", fault)
+            .send()
+            .await;
+    }
+    add_rule(
+        &api,
+        json!({"method": "GET", "path": "/v1/events", "fault": "status=502", "count": 2}),
+    )
+    .await;
+    for _ in 0..3 {
+        api.get("/v1/events").await;
+    }
+    for (kind, count) in [
+        ("status_503", 2),
+        ("status_429", 1),
+        ("status_502", 2),
+        ("status_500", 0),
+        ("latency", 1),
+        ("commit_then_500", 1),
+        ("commit_then_drop", 0),
+    ] {
+        assert_eq!(injected(&api, kind).await, count, "{kind}");
+    }
+    served.terminate();
+}

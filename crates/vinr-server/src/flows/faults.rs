@@ -6,8 +6,10 @@ use vinr_domain::limits::TEST_FAULT_RULES_PER_ACCOUNT_MAX;
 use super::FlowError;
 use crate::store::Tx;
 
-/// Adds `rule`, unless its account already holds the most rules it may.
+/// Adds `rule`, unless its account already holds the most rules it may. The account row is
+/// locked first, so that rules made at once on several nodes are counted one after another.
 pub fn create_rule(tx: &mut Tx<'_>, rule: &FaultRule) -> Result<(), FlowError> {
+    tx.clock_offset_for_update(&rule.account_id)?;
     let held = tx.count_fault_rules(&rule.account_id)?;
     if held >= TEST_FAULT_RULES_PER_ACCOUNT_MAX as u64 {
         return Err(FlowError::Invalid {

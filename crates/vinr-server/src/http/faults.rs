@@ -11,7 +11,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use vinr_domain::fault::{FaultRule, RequestFault, FAULT_RULES_PATH};
+use vinr_domain::fault::{
+    path_matches, rule_method, FaultRule, InjectedStatus, RequestFault, FAULT_RULES_PATH,
+};
 use vinr_domain::limits::TEST_FAULT_RETRY_AFTER_S;
 use vinr_domain::Mode;
 use vinr_types as wire;
@@ -41,6 +43,10 @@ pub struct DropConnection;
 #[derive(Debug, Clone, Copy)]
 pub struct InjectedRateLimit;
 
+/// Marks every faulted answer: the request log tells an injected 5xx from a real one.
+#[derive(Debug, Clone, Copy)]
+pub struct Injected;
+
 /// What [`run`] needs of the caller, taken before the caller is handed to the route.
 pub struct Faultable {
     /// The account whose rules to match, when it had any at the key lookup.
@@ -58,9 +64,16 @@ impl Faultable {
 
 /// The fault the header asks for; a malformed one is a 400 naming the header.
 fn from_header(headers: &HeaderMap) -> Result<Option<RequestFault>, ApiError> {
-    let Some(value) = headers.get(&HEADER) else {
+    let mut values = headers.get_all(&HEADER).iter();
+    let Some(value) = values.next() else {
         return Ok(None);
     };
+    if values.next().is_some() {
+        return Err(ApiError::invalid(
+            "Vinr-Test-Fault",
+            "Send Vinr-Test-Fault once: one request suffers one fault.",
+        ));
+    }
     let text = value.to_str().map_err(|_| {
         ApiError::invalid("Vinr-Test-Fault", "The Vinr-Test-Fault header is not text.")
     })?;
@@ -82,14 +95,11 @@ pub async fn run(app: &AppState, caller: Faultable, request: Request, next: Next
             let Some(account_id) = caller.rules_of else {
                 return next.run(request).await;
             };
-            let method = request.method().as_str().to_owned();
+            let method = rule_method(request.method().as_str()).to_owned();
             let path = request.uri().path().to_owned();
-            let taken = app
-                .store
-                .write(move |tx| flow::take_matching(tx, &account_id, &method, &path))
-                .await;
+            let taken = take_rule(app, account_id, method, path).await;
             match taken {
-                Err(error) => return ApiError::from(error).into_response(),
+                Err(error) => return error.into_response(),
                 Ok(None) => return next.run(request).await,
                 Ok(Some((rule, fault))) => (fault, Some(rule)),
             }
@@ -102,14 +112,14 @@ pub async fn run(app: &AppState, caller: Faultable, request: Request, next: Next
             tokio::time::sleep(std::time::Duration::from_millis(u64::from(ms))).await;
             next.run(request).await
         }
-        RequestFault::Status(code) => injected_status(app, code),
+        RequestFault::Status(status) => injected_status(app, status),
         RequestFault::CommitThen500 => {
             drop(next.run(request).await);
             ApiError::injected_fault(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "Injected fault `commit-then-500`: the request was carried out and committed, \
-                 and this 500 replaces its answer. A retry with the same Idempotency-Key \
-                 answers the real one.",
+                "Injected fault `commit-then-500`: the request ran (what it changed is \
+                 committed) and this 500 replaces its answer. A retry with the same \
+                 Idempotency-Key gets the real answer.",
             )
             .into_response()
         }
@@ -120,6 +130,7 @@ pub async fn run(app: &AppState, caller: Faultable, request: Request, next: Next
             response
         }
     };
+    response.extensions_mut().insert(Injected);
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&fault.to_string()) {
         headers.insert(HEADER, value);
@@ -130,8 +141,35 @@ pub async fn run(app: &AppState, caller: Faultable, request: Request, next: Next
     response
 }
 
+/// The fault of the account's first rule that matches, counted down. Read first without the
+/// writer: most requests of an account with rules match none, and cost no write.
+async fn take_rule(
+    app: &AppState,
+    account_id: String,
+    method: String,
+    path: String,
+) -> Result<Option<(String, RequestFault)>, ApiError> {
+    let account = account_id.clone();
+    let rules = app
+        .store
+        .read(move |reader| reader.list_fault_rules(&account))
+        .await?;
+    let candidate = rules
+        .iter()
+        .any(|rule| rule.method == method && path_matches(&rule.path, &path));
+    if !candidate {
+        return Ok(None);
+    }
+    // Taken again under the rules' locks: another request may have used it up meanwhile.
+    Ok(app
+        .store
+        .write(move |tx| flow::take_matching(tx, &account_id, &method, &path))
+        .await?)
+}
+
 /// `status=<code>`: the error answered instead of running the request.
-fn injected_status(app: &AppState, code: u16) -> Response {
+fn injected_status(app: &AppState, status: InjectedStatus) -> Response {
+    let code = status.code();
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     let message = format!(
         "Injected fault `status={code}`: nothing was done; the same request may be retried."

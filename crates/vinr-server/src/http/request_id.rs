@@ -12,6 +12,7 @@ use tracing::Instrument;
 use vinr_domain::ids::{new_id, Prefix};
 
 use crate::clock::{Clock, SystemClock};
+use crate::http::faults::Injected;
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -36,8 +37,16 @@ pub async fn layer(request: Request, next: Next) -> Response {
         .await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
+    let injected = response.extensions().get::<Injected>().is_some();
     span.in_scope(|| {
-        if status >= 500 {
+        if injected {
+            // A fault asked for (SPEC §12): logged by the fault layer, not an error.
+            tracing::debug!(
+                status,
+                elapsed_us = elapsed.as_micros() as u64,
+                "fault injected"
+            );
+        } else if status >= 500 {
             tracing::error!(
                 status,
                 elapsed_us = elapsed.as_micros() as u64,

@@ -77,9 +77,16 @@ impl Tx<'_> {
         self.defer(&DELETE, &args![id], Changed::Exactly(1))
     }
 
-    /// Deletes every rule of `account_id`; answers how many.
+    /// Deletes every rule of `account_id`; answers how many. The rules are locked first in the
+    /// order [`Tx::lock_fault_rules`] takes them, so that a request counting one down and this
+    /// deletion never wait for each other in a circle.
     pub fn clear_fault_rules(&mut self, account_id: &str) -> Result<u64, StoreError> {
+        static LOCK: Sql =
+            Sql::new("SELECT 1 FROM fault_rules WHERE account_id = $1 ORDER BY seq{for_update}");
         static CLEAR: Sql = Sql::new("DELETE FROM fault_rules WHERE account_id = $1");
+        if self.conn.dialect() == super::Dialect::Postgres {
+            self.query(&LOCK, &args![account_id])?;
+        }
         self.execute(&CLEAR, &args![account_id])
     }
 }
