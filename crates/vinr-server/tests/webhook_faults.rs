@@ -3,7 +3,7 @@
 //! local port whose signatures are checked by its own HMAC code and by the official Standard
 //! Webhooks library; every attempt records the fault it carried. Also how `faults` is
 //! validated, cleared and sent as a form. On SQLite, or on PostgreSQL with
-//! `VINR_TEST_DATABASE_URL`.
+//! `VINR_TEST_DATABASE_URL` (where two nodes sharing one database also keep `outOfOrder`).
 
 mod common;
 
@@ -34,15 +34,20 @@ struct Deployment {
     _database: TestDatabase,
 }
 
-async fn deployment() -> Deployment {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let config = dir.path().join("vinr.toml");
+fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let config = dir.join("vinr.toml");
     std::fs::write(
         &config,
         "[rate_limit]\nenabled = false\n\n[webhooks]\nretry_schedule_seconds = [1, 1, 1]\n\
          timeout_seconds = 5\npoll_interval_ms = 50\n",
     )
     .expect("config written");
+    config
+}
+
+async fn deployment() -> Deployment {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let config = write_config(dir.path());
     let database = fresh_database().await;
     let served = Served::start(dir.path(), &database.url, &config);
     let api = Api::new(&served.base, served.printed_key.as_deref().expect("a key"));
@@ -279,6 +284,44 @@ async fn out_of_order_delivers_the_later_event_first_and_a_lone_one_after_the_ho
     assert_eq!(fault_of(&lone), "outOfOrder");
     receiver.stop();
     drop(deployment);
+}
+
+#[tokio::test]
+async fn out_of_order_holds_across_two_nodes_sharing_one_database() {
+    let Some(database) = common::database::fresh_postgres_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let config = write_config(dir.path());
+    let first_node = Served::start(dir.path(), &database.url, &config);
+    let key = first_node.printed_key.clone().expect("a key");
+    let second_node = Served::start(dir.path(), &database.url, &config);
+    let nodes = [
+        Api::new(&first_node.base, &key),
+        Api::new(&second_node.base, &key),
+    ];
+    let receiver = Receiver::start().await;
+    register(&nodes[0], &receiver.url(), json!({"outOfOrder": true})).await;
+    // Each pair written through both nodes, back to back: whichever node leases which, the
+    // later event arrives first and the held one right after it.
+    for pair in 0..3 {
+        let earlier = created_event(&nodes[pair % 2]).await;
+        let later = created_event(&nodes[(pair + 1) % 2]).await;
+        let received = receiver
+            .wait_delivered(&[earlier.clone(), later.clone()], WAIT)
+            .await;
+        let arrived = |id: &str| received.iter().find(|r| r.id == id).expect("arrived").at;
+        assert!(
+            arrived(&later) < arrived(&earlier),
+            "pair {pair}: the later event first"
+        );
+        let gap = arrived(&earlier) - arrived(&later);
+        assert!(gap < Duration::from_secs(3), "pair {pair}: held {gap:?}");
+    }
+    assert_eq!(receiver.received().len(), 6, "each event once");
+    receiver.stop();
+    drop((first_node, second_node));
+    drop(database);
 }
 
 #[tokio::test]
