@@ -3,6 +3,11 @@
 //! event). Deliveries are leased: on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so nodes
 //! leasing at the same time take disjoint rows; on SQLite the single writer leases, so a
 //! leased delivery is simply not due again until its lease runs out.
+//!
+//! Test-mode faults on purpose (SPEC §12) live here too: an endpoint's `faults` (JSON, read
+//! back through the domain's checks, never in live mode), each attempt's `fault`, and the
+//! `held_at` mark of a delivery held back for a later one (`outOfOrder`), with the statements
+//! that hold, find and release it.
 
 use vinr_domain::webhook::{WebhookFault, WebhookFaults};
 use vinr_domain::{Mode, UnixMillis};
