@@ -15,6 +15,7 @@ pub mod refund;
 pub mod settlement;
 pub mod text;
 pub mod time;
+pub mod webhook;
 
 pub use dispute::{Dispute, DisputeError, DisputeReason, DisputeStatus};
 pub use money::{Amount, AmountError, Currency};

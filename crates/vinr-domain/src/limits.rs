@@ -218,6 +218,11 @@ pub const WEBHOOK_GAUGE_INTERVAL_MS: u64 = 1_000;
 pub const WEBHOOK_PRUNE_INTERVAL_MS: u64 = 60_000;
 /// Prune statements per pass, each of at most [`PRUNE_BATCH_ROWS_MAX`] rows per table.
 pub const WEBHOOK_PRUNE_BATCHES_MAX: usize = 100;
+/// The longest `faults.delayMs` of a test-mode endpoint (SPEC §12): each attempt waits this
+/// long before it is sent.
+pub const WEBHOOK_FAULT_DELAY_MS_MAX: u64 = 30_000;
+/// The longest an `outOfOrder` endpoint's delivery is held for a later event (SPEC §12).
+pub const WEBHOOK_OUT_OF_ORDER_HOLD_MS: i64 = 5_000;
 
 /// How often the refund worker looks for pending refunds: a refund finishes within a fraction
 /// of a second.
@@ -295,6 +300,7 @@ const _: () = assert!(WEBHOOK_SECRET_RANDOM_BYTES >= 24 && WEBHOOK_SECRET_RANDOM
 // A lease never takes more deliveries than can be attempted at once.
 const _: () = assert!(WEBHOOK_LEASE_BATCH_DELIVERIES_MAX <= WEBHOOK_IN_FLIGHT_ATTEMPTS_MAX);
 const _: () = assert!(REFUND_LEASE_MS > REFUND_WORKER_INTERVAL_MS as i64);
+const _: () = assert!(WEBHOOK_OUT_OF_ORDER_HOLD_MS >= 1);
 
 /// The furthest one `POST /v1/test_helpers/clock/advance` moves an account's test clock
 /// (SPEC §10: 400 days).

@@ -642,6 +642,15 @@ async fn migration_8_books_the_payouts_made_before_it() {
     for index in ["btx_one_dispute", "btx_one_dispute_reversal"] {
         execute(url, &format!("DROP INDEX IF EXISTS {index}")).await;
     }
+    // 14: webhook faults.
+    execute(url, "DROP INDEX webhook_deliveries_held").await;
+    for (table, column) in [
+        ("webhook_endpoints", "faults"),
+        ("webhook_attempts", "fault"),
+        ("webhook_deliveries", "held_at"),
+    ] {
+        execute(url, &format!("ALTER TABLE {table} DROP COLUMN {column}")).await;
+    }
     execute(url, "DROP TABLE platform_keys").await;
     for index in [
         "accounts_clocked",

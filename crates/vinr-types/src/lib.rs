@@ -590,6 +590,85 @@ pub struct CreateWebhookRequest {
     pub events: Option<Vec<String>>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Faults on purpose (test mode only, SPEC §12); refused for a live-mode endpoint.
+    #[serde(default)]
+    pub faults: Option<WebhookFaults>,
+}
+
+/// `Some(None)` for a field given as `null`, `None` for a field left out (with
+/// `#[serde(default)]`): a change that clears apart from one that keeps.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Faults a test-mode endpoint injects into its deliveries (SPEC §12). Every field is
+/// optional; an object that injects nothing (all absent, 0 or false) is no faults (`null`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookFaults {
+    /// Probability (0–1) that a delivery's first attempt is sent twice, the copy right after
+    /// the original: same `webhook-id`, same body, both correctly signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<f64>,
+    /// Probability (0–1) that a delivery's first attempt carries a wrong (well-formed)
+    /// signature; its retries are signed correctly.
+    #[serde(rename = "badSignature", skip_serializing_if = "Option::is_none")]
+    pub bad_signature: Option<f64>,
+    /// Milliseconds (0 to 30 000) each attempt waits before it is sent.
+    #[serde(rename = "delayMs", skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<i64>,
+    /// Deliver each event after the next one: a delivery is held (at most 5 s) until the
+    /// endpoint's next delivery has been attempted.
+    #[serde(rename = "outOfOrder", skip_serializing_if = "Option::is_none")]
+    pub out_of_order: Option<bool>,
+}
+
+/// [`WebhookFaults`] as read: the derived reader, which [`WebhookFaults`]' own reader uses on
+/// an object only (serde would also read a struct from an array, `[1]`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookFaultsFields {
+    #[serde(default)]
+    duplicate: Option<f64>,
+    #[serde(rename = "badSignature", default)]
+    bad_signature: Option<f64>,
+    #[serde(rename = "delayMs", default, deserialize_with = "whole::option_i64")]
+    delay_ms: Option<i64>,
+    #[serde(rename = "outOfOrder", default)]
+    out_of_order: Option<bool>,
+}
+
+impl<'de> Deserialize<'de> for WebhookFaults {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Object;
+
+        impl<'de> serde::de::Visitor<'de> for Object {
+            type Value = WebhookFaults;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<WebhookFaults, A::Error> {
+                let fields = WebhookFaultsFields::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(WebhookFaults {
+                    duplicate: fields.duplicate,
+                    bad_signature: fields.bad_signature,
+                    delay_ms: fields.delay_ms,
+                    out_of_order: fields.out_of_order,
+                })
+            }
+        }
+
+        deserializer.deserialize_map(Object)
+    }
 }
 
 /// Body of `POST /v1/webhooks/:id`: only the fields given change.
@@ -609,6 +688,14 @@ pub struct UpdateWebhookRequest {
     /// with `POST /v1/events/:id/resend`).
     #[serde(default)]
     pub status: Option<String>,
+    /// New faults (test mode only), replacing the old ones; `null` clears them.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<WebhookFaults>)]
+    pub faults: Option<Option<WebhookFaults>>,
 }
 
 /// A webhook endpoint. `secret` is present only in the answer to its creation.
@@ -627,6 +714,8 @@ pub struct WebhookEndpoint {
     pub status: String,
     pub created_at: String,
     pub livemode: bool,
+    /// The faults it injects (test mode), `null` for none.
+    pub faults: Option<WebhookFaults>,
     /// The signing secret (`whsec_…`, Standard Webhooks format); shown once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
@@ -684,6 +773,9 @@ pub struct WebhookAttempt {
     /// When the next attempt is due, if the delivery is retried.
     #[serde(rename = "nextAttemptAt")]
     pub next_attempt_at: Option<String>,
+    /// The fault this attempt carried on purpose (test mode, SPEC §12): `duplicate`,
+    /// `badSignature`, `delay`, `outOfOrder`, or `null`.
+    pub fault: Option<String>,
     pub created_at: String,
     pub livemode: bool,
 }

@@ -4,7 +4,8 @@
 //! flow that records an event.
 
 use vinr_domain::ids::{new_id, Prefix};
-use vinr_domain::limits::WEBHOOK_ENDPOINTS_PER_SCOPE_MAX;
+use vinr_domain::limits::{WEBHOOK_ENDPOINTS_PER_SCOPE_MAX, WEBHOOK_OUT_OF_ORDER_HOLD_MS};
+use vinr_domain::webhook::{WebhookFault, WebhookFaults};
 use vinr_domain::UnixMillis;
 use vinr_types as wire;
 
@@ -22,6 +23,8 @@ pub struct NewEndpoint {
     /// Checked against [`webhooks::EVENT_TYPES`]; empty for every type.
     pub events: Vec<String>,
     pub description: Option<String>,
+    /// Checked, and `None` in live mode.
+    pub faults: Option<WebhookFaults>,
     pub now: UnixMillis,
 }
 
@@ -50,6 +53,7 @@ pub fn create_endpoint(tx: &mut Tx<'_>, new: NewEndpoint) -> Result<String, Flow
         events: new.events,
         secret: webhooks::new_secret(),
         enabled: true,
+        faults: new.faults,
         created_at: new.now,
     };
     tx.insert_webhook_endpoint(&endpoint)?;
@@ -104,14 +108,84 @@ pub fn resend(
     })
 }
 
-/// Leases up to `limit` due deliveries until `lease_until`, for one attempt each.
+/// Whether `job` is the first attempt of a delivery to an `outOfOrder` endpoint that was not
+/// held yet: the kind the out-of-order rule decides about.
+fn first_out_of_order(job: &DeliveryJob) -> bool {
+    job.attempts == 0 && !job.held && job.faults.is_some_and(|f| f.out_of_order())
+}
+
+/// How much longer than one attempt's lease `job`'s must be: its endpoint's `delayMs`, and one
+/// more attempt's `timeout_ms` when the first attempt is also sent a second time.
+fn extra_lease_ms(job: &DeliveryJob, timeout_ms: i64) -> i64 {
+    let (Some(faults), Some(event)) = (&job.faults, &job.event) else {
+        return 0;
+    };
+    let chosen = |fault| webhooks::fault_chosen(faults, &job.endpoint_id, &event.id, fault);
+    let mut extra_ms = 0i64;
+    if chosen(WebhookFault::Delay) {
+        extra_ms = i64::try_from(faults.delay_ms()).unwrap_or(i64::MAX / 4);
+    }
+    if job.attempts == 0 && chosen(WebhookFault::Duplicate) {
+        extra_ms = extra_ms.saturating_add(timeout_ms);
+    }
+    extra_ms
+}
+
+/// Leases up to `limit` due deliveries until `lease_until` (which covers one attempt of
+/// `timeout_ms`), for one attempt each, and applies what the endpoints' faults decide before
+/// anything is sent (SPEC §12):
+/// - an attempt that waits (`delayMs`) or is sent twice (`duplicate`) gets a lease that long
+///   longer;
+/// - `outOfOrder`: the first attempt of a delivery is not made but held (due again
+///   [`WEBHOOK_OUT_OF_ORDER_HOLD_MS`] later) unless a delivery of its endpoint is held already;
+///   then it is made at once, and once its attempt is recorded the held one comes due — so the
+///   receiver sees the later event first. A held delivery whose hold runs out is sent anyway.
+///   The decision is taken under a lock per endpoint (PostgreSQL; SQLite has one writer), so
+///   nodes leasing two deliveries of one endpoint at once see each other's hold.
 pub fn lease_deliveries(
     tx: &mut Tx<'_>,
     now: UnixMillis,
     lease_until: UnixMillis,
+    timeout_ms: i64,
     limit: usize,
 ) -> Result<Vec<DeliveryJob>, FlowError> {
-    Ok(tx.lease_webhook_deliveries(now, lease_until, limit)?)
+    let mut jobs = tx.lease_webhook_deliveries(now, lease_until, limit)?;
+    // Oldest first, so of two deliveries leased together the older is the one held.
+    jobs.sort_by_key(|job| job.delivery_seq);
+    // Locked in one order on every node: two leases never wait for each other.
+    let mut ordered: Vec<&str> = jobs
+        .iter()
+        .filter(|job| first_out_of_order(job))
+        .map(|job| job.endpoint_id.as_str())
+        .collect();
+    ordered.sort_unstable();
+    ordered.dedup();
+    let locks: Vec<String> = ordered
+        .iter()
+        .map(|id| format!("webhook out-of-order {id}"))
+        .collect();
+    for lock in &locks {
+        tx.lock_exclusive(lock)?;
+    }
+    let mut leased = Vec::with_capacity(jobs.len());
+    for mut job in jobs {
+        if first_out_of_order(&job) {
+            match tx.find_held_webhook_delivery(&job.endpoint_id, now)? {
+                Some(held) => job.releases = Some(held),
+                None => {
+                    let until = now.plus_ms(WEBHOOK_OUT_OF_ORDER_HOLD_MS);
+                    tx.hold_webhook_delivery(job.delivery_seq, now, until)?;
+                    continue;
+                }
+            }
+        }
+        let extra_ms = extra_lease_ms(&job, timeout_ms);
+        if extra_ms > 0 {
+            tx.extend_webhook_lease(job.delivery_seq, lease_until.plus_ms(extra_ms))?;
+        }
+        leased.push(job);
+    }
+    Ok(leased)
 }
 
 /// Records a batch of attempts and each one's next delivery state.
@@ -128,6 +202,7 @@ pub fn record_test_attempt(
     tx.record_webhook_attempts(&[AttemptOutcome {
         attempt,
         next: DeliveryNext::None,
+        release: None,
     }])?;
     answer
 }

@@ -62,6 +62,7 @@ mod contract;
         wire::Health,
         wire::CreateWebhookRequest,
         wire::UpdateWebhookRequest,
+        wire::WebhookFaults,
         wire::WebhookEndpoint,
         wire::WebhookEndpointList,
         wire::WebhookAttempt,

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use vinr_domain::ids::{looks_like, new_id, Prefix};
 use vinr_domain::limits::WEBHOOK_DESCRIPTION_CHARS_MAX;
+use vinr_domain::webhook::WebhookFaults;
 use vinr_types as wire;
 
 use crate::auth::AuthContext;
@@ -76,6 +77,25 @@ fn checked_url(app: &AppState, auth: &AuthContext, url: &str) -> Result<String, 
     })
 }
 
+/// Checked faults (SPEC §12): test mode only (400 on `faults` in live mode), each field in
+/// range (400 naming `faults.<field>`). `None` when they inject nothing.
+fn checked_faults(
+    auth: &AuthContext,
+    faults: Option<&wire::WebhookFaults>,
+) -> Result<Option<WebhookFaults>, ApiError> {
+    let Some(faults) = faults else {
+        return Ok(None);
+    };
+    if auth.mode().is_live() {
+        return Err(ApiError::invalid(
+            "faults",
+            "`faults` exist only in test mode: a live-mode endpoint never injects faults.",
+        ));
+    }
+    WebhookFaults::parse(webhooks::faults_input(faults))
+        .map_err(|error| ApiError::invalid(format!("faults.{}", error.field), error.message))
+}
+
 async fn endpoint_of(
     app: &AppState,
     auth: &AuthContext,
@@ -98,7 +118,7 @@ async fn endpoint_of(
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (1–255 characters)")),
     responses(
         (status = 201, description = "The endpoint, with its signing `secret` (shown only here)", body = wire::WebhookEndpoint),
-        (status = 400, description = "Invalid parameters (URL rules, unknown event types, too many endpoints); `url_not_allowed` for a URL whose host is a loopback, private, link-local, CGNAT, unique-local or metadata address literal or `localhost` (live mode; in test mode loopback is allowed and hosts listed in `[webhooks] test_allowed_hosts` too)", body = wire::ErrorBody),
+        (status = 400, description = "Invalid parameters (URL rules, unknown event types, too many endpoints, `faults` out of range or in live mode); `url_not_allowed` for a URL whose host is a loopback, private, link-local, CGNAT, unique-local or metadata address literal or `localhost` (live mode; in test mode loopback is allowed and hosts listed in `[webhooks] test_allowed_hosts` too)", body = wire::ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
         (status = 403, description = "The key lacks `webhooks:write`", body = wire::ErrorBody),
         (status = 409, description = "Idempotency conflict", body = wire::ErrorBody),
@@ -114,6 +134,7 @@ pub async fn create(
     let key = idempotency_key(&headers)?;
     let url = checked_url(&app, &auth, &request.url)?;
     let events = parse_events(request.events)?;
+    let faults = checked_faults(&auth, request.faults.as_ref())?;
     if let Some(description) = &request.description {
         if description.chars().count() > WEBHOOK_DESCRIPTION_CHARS_MAX {
             return Err(ApiError::invalid(
@@ -130,6 +151,7 @@ pub async fn create(
         url,
         events,
         description: request.description,
+        faults,
         now,
     };
     let key = idempotency::post_key(&auth, "/v1/webhooks", key);
@@ -205,15 +227,16 @@ pub async fn list(
     }))
 }
 
-/// Change a webhook endpoint: its URL, event types, description, or status. Disabling it drops
-/// the deliveries still queued for it and queues none until it is enabled again.
+/// Change a webhook endpoint: its URL, event types, description, status, or faults (test
+/// mode: `faults` replaces them, `null` clears them). Disabling it drops the deliveries still
+/// queued for it and queues none until it is enabled again.
 #[utoipa::path(post, path = "/v1/webhooks/{id}", tag = "webhooks",
     params(("id" = String, Path, description = "The endpoint id (`we_…`)"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (1–255 characters)")),
     request_body(content((wire::UpdateWebhookRequest = "application/json"), (wire::UpdateWebhookRequest = "application/x-www-form-urlencoded"))),
     responses(
         (status = 200, description = "The endpoint after the change (without its secret)", body = wire::WebhookEndpoint),
-        (status = 400, description = "Invalid parameters; `url_not_allowed` for a URL whose host the mode may not reach (the rules of `POST /v1/webhooks`)", body = wire::ErrorBody),
+        (status = 400, description = "Invalid parameters (`faults` out of range or in live mode among them); `url_not_allowed` for a URL whose host the mode may not reach (the rules of `POST /v1/webhooks`)", body = wire::ErrorBody),
         (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
         (status = 403, description = "The key lacks `webhooks:write`", body = wire::ErrorBody),
         (status = 404, description = "No such endpoint in this account and mode", body = wire::ErrorBody),
@@ -240,6 +263,11 @@ pub async fn update(
     let events = request
         .events
         .map(|events| parse_events(Some(events)))
+        .transpose()?;
+    let faults = request
+        .faults
+        .as_ref()
+        .map(|faults| checked_faults(&auth, faults.as_ref()))
         .transpose()?;
     if let Some(description) = &request.description {
         if description.chars().count() > WEBHOOK_DESCRIPTION_CHARS_MAX {
@@ -268,6 +296,7 @@ pub async fn update(
         events,
         description: request.description,
         enabled,
+        faults,
     };
     let scope = auth.scope.clone();
     let key = idempotency::post_key(&auth, format!("/v1/webhooks/{id}"), key);
@@ -401,6 +430,7 @@ pub async fn test(
     let message = Message {
         event_id: &event_id,
         body: &payload,
+        bad_signature: false,
     };
     let outcome = app
         .webhooks
@@ -427,6 +457,7 @@ pub async fn test(
         response_excerpt: outcome.response_excerpt,
         error: outcome.error,
         next_attempt_at: None,
+        fault: None,
         created_at: now,
     };
     idempotency::run_claimed(

@@ -49,6 +49,7 @@ const MIGRATIONS: &[(i64, &str, Ddl)] = &[
     (11, "test_clocks", common!("0011_test_clocks.sql")),
     (12, "disputes", per_dialect!("0012_disputes.sql")),
     (13, "fault_rules", per_dialect!("0013_fault_rules.sql")),
+    (14, "webhook_faults", common!("0014_webhook_faults.sql")),
 ];
 
 impl Ddl {

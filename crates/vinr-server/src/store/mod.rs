@@ -29,6 +29,7 @@ use tokio::sync::Notify;
 
 use vinr_domain::ledger::BalanceType;
 use vinr_domain::limits::BALANCE_EXPORT_PAGE_ROWS;
+use vinr_domain::webhook::{WebhookFault, WebhookFaults};
 use vinr_domain::{Currency, Mode, UnixMillis};
 
 use crate::redacted::Redacted;
@@ -265,6 +266,8 @@ pub struct WebhookEndpointRecord {
     /// `whsec_…`: needed to sign, so stored; never printed.
     pub secret: Redacted<String>,
     pub enabled: bool,
+    /// Faults on purpose (SPEC §12); always `None` in live mode.
+    pub faults: Option<WebhookFaults>,
     pub created_at: UnixMillis,
 }
 
@@ -276,6 +279,8 @@ pub struct WebhookEndpointChanges {
     pub events: Option<Vec<String>>,
     pub description: Option<String>,
     pub enabled: Option<bool>,
+    /// `Some(None)` clears the faults.
+    pub faults: Option<Option<WebhookFaults>>,
 }
 
 /// A delivery leased for one attempt: where to, with what key, of which event.
@@ -295,6 +300,13 @@ pub struct DeliveryJob {
     /// How far the account's test clock runs ahead (0 in live mode): the attempt's times are
     /// shown on that clock, while deliveries are scheduled on real time.
     pub clock_offset_ms: i64,
+    /// The endpoint's faults on purpose (test mode only).
+    pub faults: Option<WebhookFaults>,
+    /// Whether this delivery was held back for a later one (`outOfOrder`).
+    pub held: bool,
+    /// A held delivery of the same endpoint to make due once this attempt is recorded
+    /// (`outOfOrder`: the later event goes first).
+    pub releases: Option<i64>,
 }
 
 /// One attempt to POST an event to an endpoint.
@@ -315,6 +327,8 @@ pub struct WebhookAttemptRecord {
     pub error: Option<String>,
     /// When the next attempt is due, if the delivery is retried.
     pub next_attempt_at: Option<UnixMillis>,
+    /// The fault it carried on purpose, if any (SPEC §12).
+    pub fault: Option<WebhookFault>,
     pub created_at: UnixMillis,
 }
 
@@ -323,6 +337,8 @@ pub struct WebhookAttemptRecord {
 pub struct AttemptOutcome {
     pub attempt: WebhookAttemptRecord,
     pub next: DeliveryNext,
+    /// A held delivery (its seq) made due at the given real time with this record.
+    pub release: Option<(i64, UnixMillis)>,
 }
 
 /// What an attempt means for its delivery.

@@ -12,8 +12,10 @@ use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
 use rand::Rng;
 use serde::Deserialize;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
+use vinr_domain::webhook::{WebhookFault, WebhookFaults, WebhookFaultsInput};
 use vinr_domain::Mode;
+use vinr_types as types;
 
 use crate::redacted::Redacted;
 use ssrf::AllowedHosts;
@@ -173,6 +175,79 @@ pub fn sign(secret: &Redacted<String>, id: &str, timestamp_s: i64, body: &[u8]) 
     ))
 }
 
+/// A wrong signature of the same shape as [`sign`]'s (`v1,` and the base64 of 32 bytes): the
+/// right one with every bit flipped, so no receiver can verify it (`badSignature`, SPEC §12).
+pub fn spoil_signature(signature: &str) -> String {
+    let encoded = signature.strip_prefix("v1,").unwrap_or(signature);
+    let mut bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap_or_else(|_| vec![0; 32]);
+    for byte in &mut bytes {
+        *byte = !*byte;
+    }
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+/// The draw deciding whether the delivery of `event_id` to `endpoint_id` gets `fault`: 64 bits
+/// of a SHA-256 of the three, so every node and every retry decide alike
+/// ([`WebhookFaults::chooses`]).
+pub fn fault_draw(endpoint_id: &str, event_id: &str, fault: WebhookFault) -> u64 {
+    let mut hasher = Sha256::new();
+    for part in [endpoint_id, event_id, fault.as_str()] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
+/// Whether the delivery of `event_id` to `endpoint_id` gets `fault` under `faults`.
+pub fn fault_chosen(
+    faults: &WebhookFaults,
+    endpoint_id: &str,
+    event_id: &str,
+    fault: WebhookFault,
+) -> bool {
+    faults.chooses(fault, fault_draw(endpoint_id, event_id, fault))
+}
+
+/// The faults of a request body, unchecked.
+pub fn faults_input(faults: &types::WebhookFaults) -> WebhookFaultsInput {
+    WebhookFaultsInput {
+        duplicate: faults.duplicate,
+        bad_signature: faults.bad_signature,
+        delay_ms: faults.delay_ms,
+        out_of_order: faults.out_of_order,
+    }
+}
+
+/// Faults as shown and stored: every field written out.
+pub fn faults_wire(faults: &WebhookFaults) -> types::WebhookFaults {
+    types::WebhookFaults {
+        duplicate: Some(faults.duplicate()),
+        bad_signature: Some(faults.bad_signature()),
+        delay_ms: Some(i64::try_from(faults.delay_ms()).unwrap_or(i64::MAX)),
+        out_of_order: Some(faults.out_of_order()),
+    }
+}
+
+/// The stored form of an endpoint's faults: the wire JSON.
+pub fn encode_faults(faults: &WebhookFaults) -> String {
+    serde_json::to_string(&faults_wire(faults)).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// Reads stored faults back through the same checks as a request's; `None` when the text is
+/// not faults (corrupt), `Some(None)` when they inject nothing.
+pub fn decode_faults(text: &str) -> Option<Option<WebhookFaults>> {
+    let faults: types::WebhookFaults = serde_json::from_str(text).ok()?;
+    WebhookFaults::parse(faults_input(&faults)).ok()
+}
+
 /// The retry schedule: how long after the `attempt`-th failed attempt (1-based) the next is
 /// made, or `None` when that was the last. `jitter_permille` (0..=1000) of the step is added, so
 /// an attempt is never early and endpoints that fail together do not retry together.
@@ -229,6 +304,40 @@ mod tests {
                 "vector {id}"
             );
         }
+    }
+
+    #[test]
+    fn a_spoiled_signature_is_well_formed_and_wrong() {
+        let secret = new_secret();
+        let right = sign(&secret, "evt_1", 1_700_000_000, b"{}").expect("signed");
+        let wrong = spoil_signature(&right);
+        assert_ne!(wrong, right);
+        let encoded = wrong.strip_prefix("v1,").expect("v1,");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .expect("base64");
+        assert_eq!(bytes.len(), 32);
+    }
+
+    #[test]
+    fn faults_round_trip_through_storage_and_draws_are_stable() {
+        let input = WebhookFaultsInput {
+            duplicate: Some(0.25),
+            bad_signature: None,
+            delay_ms: Some(1500),
+            out_of_order: Some(true),
+        };
+        let faults = WebhookFaults::parse(input).expect("valid").expect("some");
+        assert_eq!(decode_faults(&encode_faults(&faults)), Some(Some(faults)));
+        assert_eq!(decode_faults("not json"), None);
+        assert_eq!(decode_faults(r#"{"duplicate": 2}"#), None);
+        let draw = fault_draw("we_1", "evt_1", WebhookFault::Duplicate);
+        assert_eq!(draw, fault_draw("we_1", "evt_1", WebhookFault::Duplicate));
+        assert_ne!(
+            draw,
+            fault_draw("we_1", "evt_1", WebhookFault::BadSignature)
+        );
+        assert_ne!(draw, fault_draw("we_1", "evt_2", WebhookFault::Duplicate));
     }
 
     #[test]

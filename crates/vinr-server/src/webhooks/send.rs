@@ -16,7 +16,7 @@ use vinr_domain::limits::{
 use vinr_domain::text::{self, TextKind};
 use vinr_domain::Mode;
 
-use super::{parse_retry_after, sign, ssrf, WebhooksConfig};
+use super::{parse_retry_after, sign, spoil_signature, ssrf, WebhooksConfig};
 use crate::redacted::Redacted;
 
 pub struct Sender {
@@ -52,6 +52,8 @@ pub struct Outcome {
 pub struct Message<'a> {
     pub event_id: &'a str,
     pub body: &'a [u8],
+    /// Sign it wrongly on purpose (`badSignature`, SPEC §12).
+    pub bad_signature: bool,
 }
 
 /// The CA certificates of `[webhooks] root_certificates`, if set.
@@ -185,12 +187,15 @@ impl Sender {
                 }
             }
         };
-        let Some(signature) = sign(secret, message.event_id, timestamp_s, message.body) else {
+        let Some(mut signature) = sign(secret, message.event_id, timestamp_s, message.body) else {
             return failed(
                 "error",
                 "the endpoint's secret is not a whsec_ secret".into(),
             );
         };
+        if message.bad_signature {
+            signature = spoil_signature(&signature);
+        }
         let timestamp = timestamp_s.to_string();
         let sent = client
             .post(url)

@@ -21,6 +21,7 @@ pub fn endpoint(e: &WebhookEndpointRecord, with_secret: bool) -> wire::WebhookEn
         status: if e.enabled { "enabled" } else { "disabled" }.into(),
         created_at: timestamp(e.created_at),
         livemode: e.scope.mode == Mode::Live,
+        faults: e.faults.as_ref().map(super::faults_wire),
         secret: with_secret.then(|| e.secret.expose().clone()),
     }
 }
@@ -39,6 +40,7 @@ pub fn attempt(a: &WebhookAttemptRecord) -> wire::WebhookAttempt {
         response_excerpt: a.response_excerpt.clone(),
         error: a.error.clone(),
         next_attempt_at: a.next_attempt_at.map(timestamp),
+        fault: a.fault.map(|fault| fault.as_str().to_owned()),
         created_at: timestamp(a.created_at),
         livemode: a.scope.mode == Mode::Live,
     }
@@ -65,6 +67,7 @@ mod tests {
             events: Vec::new(),
             secret: Redacted::new(secret.into()),
             enabled: true,
+            faults: None,
             created_at: UnixMillis(0),
         };
         let shown = super::endpoint(&record, true);

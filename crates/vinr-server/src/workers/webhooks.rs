@@ -10,6 +10,11 @@
 //! It starts right after a commit on this node queued deliveries (the store's outbox wake) and
 //! otherwise polls, for deliveries queued by other nodes and retries coming due. A crash
 //! between a send and its record only means the attempt is made again when the lease runs out.
+//!
+//! A test-mode endpoint's faults on purpose (SPEC §12) are applied here: `delayMs` (each
+//! attempt waits first), `badSignature` (a delivery's first attempt is signed wrongly),
+//! `duplicate` (its first attempt is sent twice, the copy recorded as an attempt of its own);
+//! `outOfOrder` holding is decided when deliveries are leased ([`flow::lease_deliveries`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,17 +27,17 @@ use vinr_domain::limits::{
     WEBHOOK_IN_FLIGHT_ATTEMPTS_MAX, WEBHOOK_LEASE_BATCH_DELIVERIES_MAX, WEBHOOK_LEASE_MARGIN_MS,
     WEBHOOK_PRUNE_BATCHES_MAX, WEBHOOK_PRUNE_INTERVAL_MS, WEBHOOK_RECORD_BATCH_OUTCOMES_MAX,
 };
-use vinr_domain::UnixMillis;
+use vinr_domain::webhook::WebhookFault;
+use vinr_domain::{Mode, UnixMillis};
 
 use crate::clock::{Clock, SystemClock};
 use crate::flows::{webhooks as flow, FlowError};
 use crate::render;
 use crate::state::AppState;
 use crate::store::{AttemptOutcome, DeliveryJob, DeliveryNext, WebhookAttemptRecord};
-use crate::webhooks::next_delay_ms;
 use crate::webhooks::send::{Message, Outcome};
+use crate::webhooks::{fault_chosen, next_delay_ms};
 
-/// An attempt made, waiting to be recorded.
 /// What the delivery's next state is after this attempt.
 fn next_state(
     app: &AppState,
@@ -59,29 +64,110 @@ fn next_state(
     }
 }
 
-/// Makes one attempt of a leased delivery.
-async fn attempt(app: &AppState, job: DeliveryJob) -> AttemptOutcome {
+/// The faults one attempt of `job` carries (SPEC §12), decided from the endpoint's faults and
+/// a hash of endpoint, event and fault (so every node and every retry agree).
+struct Injected {
+    /// Sent a second time right after (a delivery's first attempt).
+    duplicate: bool,
+    /// Signed wrongly (a delivery's first attempt).
+    bad_signature: bool,
+    /// Waited this long before it was sent.
+    delay_ms: u64,
+}
+
+impl Injected {
+    fn of(job: &DeliveryJob, number: u32) -> Injected {
+        let none = Injected {
+            duplicate: false,
+            bad_signature: false,
+            delay_ms: 0,
+        };
+        let (Some(faults), Some(event)) = (&job.faults, &job.event) else {
+            return none;
+        };
+        if job.scope.mode != Mode::Test {
+            return none;
+        }
+        let chosen = |fault| fault_chosen(faults, &job.endpoint_id, &event.id, fault);
+        Injected {
+            duplicate: number == 1 && chosen(WebhookFault::Duplicate),
+            bad_signature: number == 1 && chosen(WebhookFault::BadSignature),
+            delay_ms: if chosen(WebhookFault::Delay) {
+                faults.delay_ms()
+            } else {
+                0
+            },
+        }
+    }
+
+    /// The one fault an attempt records: a bad signature, else being held (`outOfOrder`),
+    /// else the delay. (The duplicate is its own attempt.)
+    fn recorded(&self, held: bool) -> Option<WebhookFault> {
+        if self.bad_signature {
+            Some(WebhookFault::BadSignature)
+        } else if held {
+            Some(WebhookFault::OutOfOrder)
+        } else if self.delay_ms > 0 {
+            Some(WebhookFault::Delay)
+        } else {
+            None
+        }
+    }
+}
+
+fn count_fault(kind: &'static str) {
+    metrics::counter!("vinr_injected_faults_total", "kind" => kind).increment(1);
+}
+
+/// Makes one attempt of a leased delivery (and its duplicate, when it gets one); answers what
+/// to record, the attempt first.
+async fn attempt(app: &AppState, job: DeliveryJob) -> Vec<AttemptOutcome> {
     let number = job.attempts.saturating_add(1);
+    let injected = Injected::of(&job, number);
+    if injected.delay_ms > 0 {
+        count_fault("webhook_delay");
+        tokio::time::sleep(Duration::from_millis(injected.delay_ms)).await;
+    }
+    if job.held && number == 1 {
+        count_fault("webhook_out_of_order");
+    }
     let started_at = app.clock.now();
-    let (event_id, event_type, outcome) = match job.event {
+    let mut copy = None;
+    let (event_id, event_type, outcome) = match &job.event {
         Some(event) => {
             let event_id = event.id.clone();
             let event_type = event.kind.clone();
-            let body = serde_json::to_vec(&render::event(event)).unwrap_or_default();
+            let body = serde_json::to_vec(&render::event(event.clone())).unwrap_or_default();
             if number == 1 {
                 let lag_ms = started_at.0.saturating_sub(job.queued_at.0).max(0);
                 metrics::histogram!("vinr_webhook_commit_to_attempt_seconds")
                     .record(lag_ms as f64 / 1000.0);
             }
-            let message = Message {
+            let mut message = Message {
                 event_id: &event_id,
                 body: &body,
+                bad_signature: injected.bad_signature,
             };
+            if injected.bad_signature {
+                count_fault("webhook_bad_signature");
+            }
             let timestamp_s = SystemClock.now().0 / 1000;
             let outcome = app
                 .webhooks
                 .send(job.scope.mode, &job.url, &job.secret, &message, timestamp_s)
                 .await;
+            if injected.duplicate {
+                // The same message again, correctly signed: what a receiver sees when a
+                // sender retries after losing the first answer.
+                count_fault("webhook_duplicate");
+                message.bad_signature = false;
+                let copy_started_at = app.clock.now();
+                let copied = app
+                    .webhooks
+                    .send(job.scope.mode, &job.url, &job.secret, &message, timestamp_s)
+                    .await;
+                copy = Some((copy_started_at, copied));
+            }
             (event_id, event_type, outcome)
         }
         // The event was pruned (30 days) before it could be delivered.
@@ -109,28 +195,47 @@ async fn attempt(app: &AppState, job: DeliveryJob) -> AttemptOutcome {
     };
     // Scheduled on real time; shown on the account's clock.
     let shown = |at: UnixMillis| at.plus_ms(job.clock_offset_ms);
-    AttemptOutcome {
-        attempt: WebhookAttemptRecord {
-            id: new_id(Prefix::WebhookAttempt, now),
-            scope: job.scope,
-            endpoint_id: job.endpoint_id,
-            delivery_seq: Some(job.delivery_seq),
-            event_id,
-            event_type,
-            attempt: number,
-            succeeded: outcome.succeeded,
-            status_code: outcome.status_code,
-            latency_ms: outcome.latency_ms,
-            response_excerpt: outcome.response_excerpt,
-            error: outcome.error,
-            next_attempt_at: match next {
-                DeliveryNext::RetryAt(at) => Some(shown(at)),
-                _ => None,
-            },
-            created_at: shown(started_at),
-        },
+    let record = |outcome: Outcome, at: UnixMillis, next_attempt_at, fault| WebhookAttemptRecord {
+        id: new_id(Prefix::WebhookAttempt, app.clock.now()),
+        scope: job.scope.clone(),
+        endpoint_id: job.endpoint_id.clone(),
+        delivery_seq: Some(job.delivery_seq),
+        event_id: event_id.clone(),
+        event_type: event_type.clone(),
+        attempt: number,
+        succeeded: outcome.succeeded,
+        status_code: outcome.status_code,
+        latency_ms: outcome.latency_ms,
+        response_excerpt: outcome.response_excerpt,
+        error: outcome.error,
+        next_attempt_at,
+        fault,
+        created_at: shown(at),
+    };
+    let next_attempt_at = match next {
+        DeliveryNext::RetryAt(at) => Some(shown(at)),
+        _ => None,
+    };
+    let mut outcomes = vec![AttemptOutcome {
+        attempt: record(
+            outcome,
+            started_at,
+            next_attempt_at,
+            injected.recorded(job.held),
+        ),
         next,
+        release: job.releases.map(|seq| (seq, now)),
+    }];
+    if let Some((copy_started_at, copied)) = copy {
+        metrics::counter!("vinr_webhook_attempts_total", "result" => copied.result).increment(1);
+        // The delivery's state follows the original attempt alone.
+        outcomes.push(AttemptOutcome {
+            attempt: record(copied, copy_started_at, None, Some(WebhookFault::Duplicate)),
+            next: DeliveryNext::None,
+            release: None,
+        });
     }
+    outcomes
 }
 
 /// Leases up to `limit` due deliveries.
@@ -141,7 +246,7 @@ pub async fn lease(app: &AppState, limit: usize) -> Result<Vec<DeliveryJob>, Flo
         .saturating_mul(1000);
     let lease_until = now.plus_ms(timeout_ms.saturating_add(WEBHOOK_LEASE_MARGIN_MS));
     app.store
-        .write(move |tx| flow::lease_deliveries(tx, now, lease_until, limit))
+        .write(move |tx| flow::lease_deliveries(tx, now, lease_until, timeout_ms, limit))
         .await
 }
 
@@ -159,7 +264,7 @@ pub async fn step(app: &AppState) -> Result<usize, FlowError> {
     let count = jobs.len();
     let attempts =
         futures_util::future::join_all(jobs.into_iter().map(|job| attempt(app, job))).await;
-    record(app, attempts).await?;
+    record(app, attempts.into_iter().flatten().collect()).await?;
     Ok(count)
 }
 
@@ -287,8 +392,9 @@ pub async fn run(app: AppState, mut shutdown: watch::Receiver<bool>) {
             };
             let (app, outcomes) = (app.clone(), outcomes.clone());
             tokio::spawn(async move {
-                let attempted = attempt(&app, job).await;
-                let _ = outcomes.send(attempted);
+                for attempted in attempt(&app, job).await {
+                    let _ = outcomes.send(attempted);
+                }
                 drop(permit);
             });
         }

@@ -104,8 +104,13 @@ impl Answer {
 /// its number overall (0-based).
 pub type Plan = Arc<dyn Fn(&str, usize, usize) -> Answer + Send + Sync>;
 
+/// Decides the answer from the whole request (headers and body): a receiver that checks the
+/// signature itself, as a merchant's does.
+pub type Judge = Arc<dyn Fn(&Received) -> Answer + Send + Sync>;
+
 struct Shared {
     plan: Mutex<Plan>,
+    judge: Mutex<Option<Judge>>,
     received: Mutex<Vec<Received>>,
     per_id: Mutex<HashMap<String, usize>>,
     open: Mutex<HashMap<String, usize>>,
@@ -144,8 +149,8 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
     }
     let total = shared.total.fetch_add(1, Ordering::SeqCst);
     let plan = shared.plan.lock().expect("lock").clone();
-    let answer = plan(&id, nth, total);
-    shared.received.lock().expect("lock").push(Received {
+    let judge = shared.judge.lock().expect("lock").clone();
+    let mut received = Received {
         id: id.clone(),
         headers: headers
             .iter()
@@ -159,8 +164,14 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
         body: String::from_utf8_lossy(&body).into_owned(),
         at,
         nth,
-        status: answer.status,
-    });
+        status: 0,
+    };
+    let answer = match judge {
+        Some(judge) => judge(&received),
+        None => plan(&id, nth, total),
+    };
+    received.status = answer.status;
+    shared.received.lock().expect("lock").push(received);
     if !answer.delay.is_zero() {
         tokio::time::sleep(answer.delay).await;
     }
@@ -246,6 +257,7 @@ impl Receiver {
     async fn bind(addr: &str, plan: Plan) -> (tokio::net::TcpListener, Arc<Shared>, axum::Router) {
         let shared = Arc::new(Shared {
             plan: Mutex::new(plan),
+            judge: Mutex::new(None),
             received: Mutex::new(Vec::new()),
             per_id: Mutex::new(HashMap::new()),
             open: Mutex::new(HashMap::new()),
@@ -267,6 +279,13 @@ impl Receiver {
         } else {
             format!("http://127.0.0.1:{}/hooks", self.addr.port())
         }
+    }
+
+    /// A receiver answering as `judge` says, from the whole request.
+    pub async fn judging(judge: Judge) -> Receiver {
+        let receiver = Receiver::start().await;
+        *receiver.shared.judge.lock().expect("lock") = Some(judge);
+        receiver
     }
 
     pub fn set_plan(&self, plan: Plan) {
@@ -345,6 +364,78 @@ for message in data["messages"]:
     verified += 1
 print("verified %d" % verified)
 "#;
+
+const VERIFY_EACH_SCRIPT: &str = r#"
+import json, sys
+try:
+    from standardwebhooks import Webhook, WebhookVerificationError
+except Exception as error:
+    print("standardwebhooks is not importable: %s" % error)
+    sys.exit(3)
+data = json.load(open(sys.argv[1]))
+results = []
+for message in data["messages"]:
+    try:
+        Webhook(message["secret"]).verify(message["body"], message["headers"])
+        results.append(True)
+    except WebhookVerificationError:
+        results.append(False)
+print(json.dumps(results))
+"#;
+
+/// Whether each `(secret, request)` verifies with the official `standardwebhooks` Python
+/// package (a wrong signature is an answer here, not a failure); `None` when the package (or
+/// Python) is missing, unless `VINR_REQUIRE_WEBHOOK_VERIFIER=1`, which makes that a failure.
+pub fn verify_each_with_library(messages: &[(&str, &Received)]) -> Option<Vec<bool>> {
+    assert!(!messages.is_empty(), "nothing to verify");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("messages.json");
+    let listed: Vec<Value> = messages
+        .iter()
+        .map(|(secret, received)| {
+            json!({
+                "secret": secret,
+                "body": received.body,
+                "headers": {
+                    "webhook-id": received.header("webhook-id"),
+                    "webhook-timestamp": received.header("webhook-timestamp"),
+                    "webhook-signature": received.header("webhook-signature"),
+                },
+            })
+        })
+        .collect();
+    std::fs::write(&path, json!({ "messages": listed }).to_string()).expect("written");
+    let required = std::env::var(REQUIRE_VERIFIER_VAR).is_ok_and(|value| value == "1");
+    let output = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(VERIFY_EACH_SCRIPT)
+        .arg(&path)
+        .output();
+    let skip = |why: String| {
+        assert!(
+            !required,
+            "{REQUIRE_VERIFIER_VAR}=1 but the Standard Webhooks verifier cannot run: {why}"
+        );
+        eprintln!("not verifying with the standardwebhooks library: {why}");
+        None
+    };
+    let output = match output {
+        Ok(output) => output,
+        Err(error) => return skip(format!("python3 does not run: {error}")),
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if output.status.code() == Some(3) {
+        return skip(stdout.trim().to_owned());
+    }
+    assert!(
+        output.status.success(),
+        "the verifier failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: Vec<bool> = serde_json::from_str(stdout.trim()).expect("a JSON list");
+    assert_eq!(results.len(), messages.len());
+    Some(results)
+}
 
 /// Verifies each `(secret, request)` with the official `standardwebhooks` Python package.
 /// Answers whether it ran; when the package (or Python) is missing it says why and answers

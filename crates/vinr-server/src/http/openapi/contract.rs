@@ -16,7 +16,8 @@ use vinr_domain::limits::{
     DISPUTE_EVIDENCE_CHARS_MAX, IDEMPOTENCY_KEY_LEN_MAX, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX,
     METADATA_KEYS_MAX, METADATA_KEY_LEN_MAX, METADATA_VALUE_LEN_MAX, PAYMENT_DESCRIPTION_CHARS_MAX,
     RETURN_URL_LEN_MAX, TEST_CLOCK_ADVANCE_MS_MAX, TEST_FAULT_RULE_COUNT_MAX,
-    TEST_FAULT_RULE_PATH_CHARS_MAX, WEBHOOK_DESCRIPTION_CHARS_MAX, WEBHOOK_URL_BYTES_MAX,
+    TEST_FAULT_RULE_PATH_CHARS_MAX, WEBHOOK_DESCRIPTION_CHARS_MAX, WEBHOOK_FAULT_DELAY_MS_MAX,
+    WEBHOOK_URL_BYTES_MAX,
 };
 use vinr_domain::settlement::SettlementStatus;
 use vinr_domain::{Currency, PaymentStatus, RefundReason};
@@ -503,6 +504,21 @@ fn request_schemas(document: &mut Value) {
         json!({"enum": ["enabled", "disabled", null]}),
     );
     constrain(document, "ResendEventRequest", "webhook", id);
+    // Faults on purpose (SPEC §12): probabilities, and a bounded delay.
+    for field in ["duplicate", "badSignature"] {
+        constrain(
+            document,
+            "WebhookFaults",
+            field,
+            json!({"minimum": 0, "maximum": 1}),
+        );
+    }
+    constrain(
+        document,
+        "WebhookFaults",
+        "delayMs",
+        json!({"minimum": 0, "maximum": WEBHOOK_FAULT_DELAY_MS_MAX}),
+    );
 }
 
 /// A form body cannot say `null`, and the fuzzers' form encoders send `True` for a boolean and

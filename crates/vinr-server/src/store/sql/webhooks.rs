@@ -3,8 +3,14 @@
 //! event). Deliveries are leased: on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so nodes
 //! leasing at the same time take disjoint rows; on SQLite the single writer leases, so a
 //! leased delivery is simply not due again until its lease runs out.
+//!
+//! Test-mode faults on purpose (SPEC §12) live here too: an endpoint's `faults` (JSON, read
+//! back through the domain's checks, never in live mode), each attempt's `fault`, and the
+//! `held_at` mark of a delivery held back for a later one (`outOfOrder`), with the statements
+//! that hold, find and release it.
 
-use vinr_domain::UnixMillis;
+use vinr_domain::webhook::{WebhookFault, WebhookFaults};
+use vinr_domain::{Mode, UnixMillis};
 
 use super::{
     args, corrupt, count, first, rows, Changed, Dialect, Listed, Reader, Row, Run, Sql, Tx, Value,
@@ -14,18 +20,20 @@ use crate::store::{
     AttemptOutcome, DeliveryJob, DeliveryNext, EventRecord, ListError, ListQuery, Page, Scope,
     StoreError, WebhookAttemptRecord, WebhookEndpointChanges, WebhookEndpointRecord,
 };
+use crate::webhooks::{decode_faults, encode_faults};
 
 pub const ENDPOINT_COLUMNS: &str =
-    "id, account_id, mode, url, description, events, secret, status, created_at";
+    "id, account_id, mode, url, description, events, secret, status, created_at, faults";
 
 pub const ATTEMPT_COLUMNS: &str = "id, account_id, mode, endpoint_id, delivery_seq, event_id, \
     event_type, attempt, succeeded, status_code, latency_ms, response_excerpt, error, \
-    next_attempt_at, created_at";
+    next_attempt_at, created_at, fault";
 
 /// The columns of a leased delivery joined with its endpoint and event, in order.
 pub const JOB_COLUMNS: &str = "d.seq, d.endpoint_id, e.url, e.secret, d.attempts, d.created_at, \
     e.account_id, e.mode, ev.id, ev.type, ev.object_id, ev.data, ev.created_at, \
-    (SELECT a.test_clock_ms FROM accounts a WHERE a.id = e.account_id AND e.mode = 'test')";
+    (SELECT a.test_clock_ms FROM accounts a WHERE a.id = e.account_id AND e.mode = 'test'), \
+    e.faults, d.held_at";
 
 /// `*` for every type, else the types between commas, so that one substring test matches a
 /// type exactly: `,payment.completed,refund.created,`.
@@ -54,9 +62,18 @@ fn status(enabled: bool) -> &'static str {
     }
 }
 
+/// Stored faults: `None` for none, and always in live mode (which never carries any).
+fn faults(row: &mut Row, mode: Mode) -> Result<Option<WebhookFaults>, StoreError> {
+    let Some(text) = row.opt_text()? else {
+        return Ok(None);
+    };
+    let faults = decode_faults(&text).ok_or_else(|| corrupt("webhook faults", &text))?;
+    Ok(faults.filter(|_| mode == Mode::Test))
+}
+
 /// The endpoint row reader: the columns of [`ENDPOINT_COLUMNS`], in order.
 fn endpoint(row: &mut Row) -> Result<WebhookEndpointRecord, StoreError> {
-    Ok(WebhookEndpointRecord {
+    let mut endpoint = WebhookEndpointRecord {
         id: row.text()?,
         scope: row.scope()?,
         url: row.text()?,
@@ -69,7 +86,10 @@ fn endpoint(row: &mut Row) -> Result<WebhookEndpointRecord, StoreError> {
             _ => None,
         })?,
         created_at: row.at()?,
-    })
+        faults: None,
+    };
+    endpoint.faults = faults(row, endpoint.scope.mode)?;
+    Ok(endpoint)
 }
 
 /// The attempt row reader: the columns of [`ATTEMPT_COLUMNS`], in order.
@@ -95,6 +115,10 @@ fn attempt(row: &mut Row) -> Result<WebhookAttemptRecord, StoreError> {
         error: row.opt_text()?,
         next_attempt_at: row.opt_at()?,
         created_at: row.at()?,
+        fault: row
+            .opt_text()?
+            .map(|text| WebhookFault::parse(&text).ok_or_else(|| corrupt("fault", &text)))
+            .transpose()?,
     })
 }
 
@@ -128,6 +152,8 @@ fn job(row: &mut Row) -> Result<DeliveryJob, StoreError> {
         _ => None,
     };
     let clock_offset_ms = row.opt_int()?.unwrap_or(0);
+    let faults = faults(row, scope.mode)?;
+    let held = row.opt_int()?.is_some();
     Ok(DeliveryJob {
         delivery_seq,
         endpoint_id,
@@ -138,6 +164,9 @@ fn job(row: &mut Row) -> Result<DeliveryJob, StoreError> {
         attempts,
         queued_at,
         clock_offset_ms,
+        faults,
+        held,
+        releases: None,
     })
 }
 
@@ -163,8 +192,8 @@ impl Tx<'_> {
     pub fn insert_webhook_endpoint(&mut self, e: &WebhookEndpointRecord) -> Result<(), StoreError> {
         static INSERT: Sql = Sql::new(
             "INSERT INTO webhook_endpoints (id, account_id, mode, url, description, events,
-                 secret, status, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 secret, status, created_at, faults)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         );
         let params = args![
             &e.id,
@@ -176,6 +205,7 @@ impl Tx<'_> {
             e.secret.expose(),
             status(e.enabled),
             e.created_at,
+            e.faults.as_ref().map(encode_faults),
         ];
         self.defer(&INSERT, &params, Changed::Exactly(1))
     }
@@ -191,7 +221,8 @@ impl Tx<'_> {
         static UPDATE: Sql = Sql::new(
             "UPDATE webhook_endpoints SET url = coalesce($4, url),
                  events = coalesce($5, events), description = coalesce($6, description),
-                 status = coalesce($7, status)
+                 status = coalesce($7, status),
+                 faults = CASE WHEN CAST($8 AS BIGINT) = 1 THEN CAST($9 AS TEXT) ELSE faults END
              WHERE id = $1 AND account_id = $2 AND mode = $3
              RETURNING {endpoint_columns}",
         );
@@ -206,6 +237,8 @@ impl Tx<'_> {
             changes.events.as_deref().map(encode_events),
             changes.description.as_ref(),
             changes.enabled.map(status),
+            i64::from(changes.faults.is_some()),
+            changes.faults.flatten().as_ref().map(encode_faults),
         ];
         let updated = first(self.query_opt(&UPDATE, &params)?, endpoint)?;
         if updated.is_some() && changes.enabled == Some(false) {
@@ -320,7 +353,7 @@ impl Tx<'_> {
                      WHERE status = 'pending' AND next_attempt_at <= $1
                        AND (lease_until IS NULL OR lease_until <= $1)
                      ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-                 RETURNING seq, endpoint_id, event_id, attempts, created_at)
+                 RETURNING seq, endpoint_id, event_id, attempts, created_at, held_at)
              SELECT {job_columns}
              FROM d JOIN webhook_endpoints e ON e.id = d.endpoint_id
              LEFT JOIN events ev ON ev.id = d.event_id",
@@ -361,9 +394,73 @@ impl Tx<'_> {
             // batch.
             Dialect::Sqlite => outcomes
                 .iter()
-                .try_for_each(|outcome| self.record_attempt(&outcome.attempt, outcome.next)),
-            Dialect::Postgres => self.record_attempts_batch(outcomes),
+                .try_for_each(|outcome| self.record_attempt(&outcome.attempt, outcome.next))?,
+            Dialect::Postgres => self.record_attempts_batch(outcomes)?,
         }
+        // After the attempts: a held delivery comes due only once the later one's attempt
+        // is recorded (`outOfOrder`).
+        for (seq, at) in outcomes.iter().filter_map(|o| o.release) {
+            self.release_held_webhook_delivery(seq, at)?;
+        }
+        Ok(())
+    }
+
+    /// Makes the held delivery `seq` due at `at` unless it was attempted or came due already.
+    fn release_held_webhook_delivery(
+        &mut self,
+        seq: i64,
+        at: UnixMillis,
+    ) -> Result<(), StoreError> {
+        static RELEASE: Sql = Sql::new(
+            "UPDATE webhook_deliveries SET next_attempt_at = $2
+             WHERE seq = $1 AND status = 'pending' AND attempts = 0 AND held_at IS NOT NULL
+               AND next_attempt_at > $2",
+        );
+        self.queued_deliveries = true;
+        self.defer(&RELEASE, &args![seq, at], Changed::Any)
+    }
+
+    /// The held delivery of `endpoint_id` still waiting for a later one at `now`
+    /// (`outOfOrder`), the oldest if several.
+    pub fn find_held_webhook_delivery(
+        &mut self,
+        endpoint_id: &str,
+        now: UnixMillis,
+    ) -> Result<Option<i64>, StoreError> {
+        static HELD: Sql = Sql::new(
+            "SELECT seq FROM webhook_deliveries
+             WHERE endpoint_id = $1 AND held_at IS NOT NULL AND status = 'pending'
+               AND attempts = 0 AND next_attempt_at > $2
+             ORDER BY seq LIMIT 1",
+        );
+        first(self.query_opt(&HELD, &args![endpoint_id, now])?, Row::int)
+    }
+
+    /// Holds a leased, never attempted delivery back until `until` (`outOfOrder`), and gives
+    /// its lease up.
+    pub fn hold_webhook_delivery(
+        &mut self,
+        seq: i64,
+        now: UnixMillis,
+        until: UnixMillis,
+    ) -> Result<(), StoreError> {
+        static HOLD: Sql = Sql::new(
+            "UPDATE webhook_deliveries SET held_at = $2, next_attempt_at = $3, lease_until = NULL
+             WHERE seq = $1",
+        );
+        self.execute(&HOLD, &args![seq, now, until]).map(drop)
+    }
+
+    /// Lengthens the lease of a leased delivery to `lease_until` (an attempt that waits on
+    /// purpose, or sends twice).
+    pub fn extend_webhook_lease(
+        &mut self,
+        seq: i64,
+        lease_until: UnixMillis,
+    ) -> Result<(), StoreError> {
+        static EXTEND: Sql =
+            Sql::new("UPDATE webhook_deliveries SET lease_until = $2 WHERE seq = $1");
+        self.defer(&EXTEND, &args![seq, lease_until], Changed::Exactly(1))
     }
 
     fn record_attempt(
@@ -374,8 +471,8 @@ impl Tx<'_> {
         static INSERT: Sql = Sql::new(
             "INSERT INTO webhook_attempts (id, account_id, mode, endpoint_id, delivery_seq,
                  event_id, event_type, attempt, succeeded, status_code, latency_ms,
-                 response_excerpt, error, next_attempt_at, created_at)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
+                 response_excerpt, error, next_attempt_at, created_at, fault)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16
              WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $4)
                AND ($5 IS NULL OR EXISTS (SELECT 1 FROM webhook_deliveries WHERE seq = $5))",
         );
@@ -400,6 +497,7 @@ impl Tx<'_> {
             a.error.as_ref(),
             a.next_attempt_at,
             a.created_at,
+            a.fault.map(WebhookFault::as_str),
         ];
         self.defer(&INSERT, &params, Changed::Any)?;
         let Some((seq, status, next_at)) = delivery_update(a, next) else {
@@ -416,17 +514,17 @@ impl Tx<'_> {
         static INSERT: Sql = Sql::new(
             "INSERT INTO webhook_attempts (id, account_id, mode, endpoint_id, delivery_seq,
                  event_id, event_type, attempt, succeeded, status_code, latency_ms,
-                 response_excerpt, error, next_attempt_at, created_at)
+                 response_excerpt, error, next_attempt_at, created_at, fault)
              SELECT a.id, a.account_id, a.mode, a.endpoint_id, a.delivery_seq, a.event_id,
                  a.event_type, a.attempt, a.succeeded <> 0, a.status_code, a.latency_ms,
-                 a.response_excerpt, a.error, a.next_attempt_at, a.created_at
+                 a.response_excerpt, a.error, a.next_attempt_at, a.created_at, a.fault
              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
                  $5::bigint[], $6::text[], $7::text[], $8::bigint[], $9::bigint[],
                  $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bigint[],
-                 $15::bigint[])
+                 $15::bigint[], $16::text[])
                  AS a (id, account_id, mode, endpoint_id, delivery_seq, event_id, event_type,
                        attempt, succeeded, status_code, latency_ms, response_excerpt, error,
-                       next_attempt_at, created_at)
+                       next_attempt_at, created_at, fault)
              WHERE EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = a.endpoint_id)
                AND (a.delivery_seq IS NULL OR EXISTS (
                    SELECT 1 FROM webhook_deliveries d WHERE d.seq = a.delivery_seq))",
@@ -467,6 +565,7 @@ impl Tx<'_> {
             texts(|a| a.error.clone()),
             ints(|a| a.next_attempt_at.map(|at| at.0)),
             ints(|a| Some(a.created_at.0)),
+            texts(|a| a.fault.map(|f| f.as_str().to_owned())),
         ];
         // The deliveries first: an update waits for a reset deleting them to commit, and the
         // insert after it (a statement of its own, so a fresh snapshot) then sees them gone and
