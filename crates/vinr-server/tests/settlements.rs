@@ -648,6 +648,7 @@ async fn migration_8_books_the_payouts_made_before_it() {
         ("webhook_endpoints", "faults"),
         ("webhook_attempts", "fault"),
         ("webhook_deliveries", "held_at"),
+        ("webhook_deliveries", "released_by"),
     ] {
         execute(url, &format!("ALTER TABLE {table} DROP COLUMN {column}")).await;
     }

@@ -302,6 +302,38 @@ async fn out_of_order_delivers_the_later_event_first_and_a_lone_one_after_the_ho
 }
 
 #[tokio::test]
+async fn out_of_order_swaps_a_burst_in_pairs_each_held_event_released_once() {
+    let deployment = deployment().await;
+    let api = &deployment.api;
+    let receiver = Receiver::start().await;
+    let (endpoint, _) = register(api, &receiver.url(), json!({"outOfOrder": true})).await;
+    // Three at once: the first is held and released by the second; the third is not released
+    // by the second too (one release per held event), so it is held in turn, and with no
+    // fourth event it goes after its hold.
+    let events = [
+        created_event(api).await,
+        created_event(api).await,
+        created_event(api).await,
+    ];
+    let received = receiver.wait_delivered(&events, WAIT).await;
+    let order: Vec<&str> = received.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        order,
+        [events[1].as_str(), events[0].as_str(), events[2].as_str()],
+        "pairs swapped"
+    );
+    let held_third = received[2].at - received[1].at;
+    assert!(
+        held_third + Duration::from_secs(1) >= HOLD,
+        "the third waited out its own hold ({held_third:?})"
+    );
+    let attempts = api.recorded_webhook_attempts(&endpoint, 3, WAIT).await;
+    assert_eq!(attempts.len(), 3, "one attempt each: {attempts:?}");
+    receiver.stop();
+    drop(deployment);
+}
+
+#[tokio::test]
 async fn out_of_order_holds_across_two_nodes_sharing_one_database() {
     let Some(database) = common::database::fresh_postgres_database().await else {
         return;

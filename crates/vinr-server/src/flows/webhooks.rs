@@ -170,7 +170,7 @@ pub fn lease_deliveries(
     let mut leased = Vec::with_capacity(jobs.len());
     for mut job in jobs {
         if first_out_of_order(&job) {
-            match tx.find_held_webhook_delivery(&job.endpoint_id, now)? {
+            match tx.claim_held_webhook_delivery(&job.endpoint_id, job.delivery_seq, now)? {
                 Some(held) => job.releases = Some(held),
                 None => {
                     let until = now.plus_ms(WEBHOOK_OUT_OF_ORDER_HOLD_MS);

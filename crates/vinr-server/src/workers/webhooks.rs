@@ -100,12 +100,13 @@ impl Injected {
         }
     }
 
-    /// The one fault an attempt records: a bad signature, else being held (`outOfOrder`),
-    /// else the delay. (The duplicate is its own attempt.)
-    fn recorded(&self, held: bool) -> Option<WebhookFault> {
+    /// The one fault attempt `number` records: a bad signature, else having been held
+    /// (`outOfOrder`, the first attempt of a held delivery), else the delay. (The duplicate is
+    /// its own attempt.)
+    fn recorded(&self, held: bool, number: u32) -> Option<WebhookFault> {
         if self.bad_signature {
             Some(WebhookFault::BadSignature)
-        } else if held {
+        } else if held && number == 1 {
             Some(WebhookFault::OutOfOrder)
         } else if self.delay_ms > 0 {
             Some(WebhookFault::Delay)
@@ -221,7 +222,7 @@ async fn attempt(app: &AppState, job: DeliveryJob) -> Vec<AttemptOutcome> {
             outcome,
             started_at,
             next_attempt_at,
-            injected.recorded(job.held),
+            injected.recorded(job.held, number),
         ),
         next,
         release: job.releases.map(|seq| (seq, now)),
