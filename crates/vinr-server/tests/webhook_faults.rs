@@ -252,6 +252,60 @@ async fn a_duplicate_arrives_twice_with_one_webhook_id_and_both_verify() {
     drop(deployment);
 }
 
+/// The copy never decides the delivery's state: an original that failed is retried although
+/// its copy succeeded, and an original that succeeded is not retried although its copy failed.
+#[tokio::test]
+async fn the_delivery_follows_the_original_attempt_not_its_duplicate() {
+    let deployment = deployment().await;
+    let api = &deployment.api;
+    for (original, copy, retried) in [(500, 200, true), (200, 500, false)] {
+        let receiver = Receiver::with_plan(Arc::new(move |_, nth, _| match nth {
+            1 => Answer::status(original),
+            2 => Answer::status(copy),
+            _ => Answer::ok(),
+        }))
+        .await;
+        let (endpoint, _) = register(api, &receiver.url(), json!({"duplicate": 1})).await;
+        let event = created_event(api).await;
+        let expected = if retried { 3 } else { 2 };
+        receiver
+            .wait_until(WAIT, "the original and its copy", |received| {
+                received.len() >= expected
+            })
+            .await;
+        // The retry schedule is 1 s: a retry that should not happen would show within 2.5 s.
+        let received = settled(&receiver, Duration::from_millis(2500)).await;
+        assert_eq!(received.len(), expected, "original {original}, copy {copy}");
+        assert!(received.iter().all(|r| r.header("webhook-id") == event));
+        let mut attempts = api
+            .recorded_webhook_attempts(&endpoint, expected, WAIT)
+            .await;
+        attempts.sort_by_key(|a| (a["attempt"].as_i64(), a["fault"].is_string()));
+        let summary: Vec<(i64, String, Value)> = attempts
+            .iter()
+            .map(|a| {
+                (
+                    a["attempt"].as_i64().expect("a number"),
+                    a["status"].as_str().expect("a status").to_owned(),
+                    a["fault"].clone(),
+                )
+            })
+            .collect();
+        let status = |code: u16| if code < 300 { "succeeded" } else { "failed" }.to_owned();
+        let mut wanted = vec![
+            (1, status(original), Value::Null),
+            (1, status(copy), json!("duplicate")),
+        ];
+        if retried {
+            // The retry is an ordinary attempt: only a delivery's first attempt is duplicated.
+            wanted.push((2, "succeeded".to_owned(), Value::Null));
+        }
+        assert_eq!(summary, wanted, "original {original}, copy {copy}");
+        receiver.stop();
+    }
+    drop(deployment);
+}
+
 #[tokio::test]
 async fn out_of_order_delivers_the_later_event_first_and_a_lone_one_after_the_hold() {
     let deployment = deployment().await;
