@@ -224,6 +224,13 @@ impl FaultRule {
     }
 }
 
+impl FaultRule {
+    /// Whether the rule hits a request with `method` (as [`rule_method`] names it) and `path`.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        self.method == method && path_matches(&self.path, path)
+    }
+}
+
 fn rule_path(path: &str) -> Result<String, RuleError> {
     if !path.starts_with("/v1/") {
         return Err(refuse(

@@ -32,17 +32,6 @@ async fn rules(api: &Api) -> Vec<Value> {
     list["data"].as_array().expect("a data array").clone()
 }
 
-/// The value of `vinr_injected_faults_total{kind="<kind>"}` on the server's `/metrics`.
-async fn injected(api: &Api, kind: &str) -> u64 {
-    let metrics = api.call(Method::GET, "/metrics").without_key().send().await;
-    let wanted = format!("vinr_injected_faults_total{{kind=\"{kind}\"}} ");
-    metrics
-        .text
-        .lines()
-        .find_map(|line| line.strip_prefix(&wanted))
-        .map_or(0, |value| value.trim().parse().expect("a counter value"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_status_fault_answers_the_error_and_runs_nothing() {
     let server = TestServer::start().await;
@@ -53,7 +42,7 @@ async fn a_status_fault_answers_the_error_and_runs_nothing() {
         (502, "api_error"),
         (503, "api_error"),
     ] {
-        let before = injected(&api, &format!("status_{status}")).await;
+        let before = api.injected_faults(&format!("status_{status}")).await;
         let fault = format!("status={status}");
         let reply = with_fault(&api, Method::POST, "/v1/payments", &fault)
             .json(payment_body(1000, json!({})))
@@ -72,7 +61,7 @@ async fn a_status_fault_answers_the_error_and_runs_nothing() {
         }
         // In-process servers of one test binary share the metrics: others may add more.
         assert!(
-            injected(&api, &format!("status_{status}")).await > before,
+            api.injected_faults(&format!("status_{status}")).await > before,
             "counted by kind"
         );
         // Nothing ran, and nothing was stored for the key: the retry runs for real.
@@ -126,7 +115,7 @@ async fn an_injected_429_reports_the_keys_real_bucket_when_limits_are_on() {
 async fn latency_delays_the_request_which_then_runs() {
     let server = TestServer::start().await;
     let api = server.api();
-    let before = injected(&api, "latency").await;
+    let before = api.injected_faults("latency").await;
     let started = Instant::now();
     let reply = with_fault(&api, Method::POST, "/v1/payments", "latency=400")
         .json(payment_body(1000, json!({})))
@@ -137,7 +126,7 @@ async fn latency_delays_the_request_which_then_runs() {
     assert_eq!(reply.header("vinr-test-fault"), Some("latency=400"));
     assert!(waited >= Duration::from_millis(400), "waited {waited:?}");
     assert_eq!(api.payments().await.len(), 1);
-    assert!(injected(&api, "latency").await > before);
+    assert!(api.injected_faults("latency").await > before);
     server.stop().await;
 }
 
@@ -145,7 +134,7 @@ async fn latency_delays_the_request_which_then_runs() {
 async fn commit_then_500_keeps_the_change_and_the_key_replays_the_real_answer() {
     let server = TestServer::start().await;
     let api = server.api();
-    let before = injected(&api, "commit_then_500").await;
+    let before = api.injected_faults("commit_then_500").await;
     let body = payment_body(4200, json!({"description": "order 7"}));
     let faulted = with_fault(&api, Method::POST, "/v1/payments", "commit-then-500")
         .json(body.clone())
@@ -193,7 +182,7 @@ async fn commit_then_500_keeps_the_change_and_the_key_replays_the_real_answer() 
         .await;
     assert_eq!(retry.expect_status(200)["status"], "completed");
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
-    assert!(injected(&api, "commit_then_500").await >= before + 3);
+    assert!(api.injected_faults("commit_then_500").await >= before + 3);
     server.stop().await;
 }
 
@@ -228,7 +217,7 @@ async fn raw_request(server: &TestServer, key: &str, extra_headers: &str, body: 
 async fn commit_then_drop_closes_the_connection_unanswered_and_the_key_replays() {
     let server = TestServer::start().await;
     let api = server.api();
-    let before = injected(&api, "commit_then_drop").await;
+    let before = api.injected_faults("commit_then_drop").await;
     let body = payment_body(1500, json!({})).to_string();
     let received = raw_request(
         &server,
@@ -254,7 +243,7 @@ async fn commit_then_drop_closes_the_connection_unanswered_and_the_key_replays()
     assert_eq!(retry.header("idempotent-replayed"), Some("true"));
     assert!(payments.iter().any(|p| id_of(p) == id_of(replayed)));
     assert_eq!(api.payments().await.len(), 2);
-    assert!(injected(&api, "commit_then_drop").await > before);
+    assert!(api.injected_faults("commit_then_drop").await > before);
     // The server keeps serving.
     api.get("/v1/payments").await.expect_status(200);
     server.stop().await;
@@ -719,7 +708,7 @@ async fn injected_faults_are_counted_by_kind() {
         ("commit_then_500", 1),
         ("commit_then_drop", 0),
     ] {
-        assert_eq!(injected(&api, kind).await, count, "{kind}");
+        assert_eq!(api.injected_faults(kind).await, count, "{kind}");
     }
     served.terminate();
 }

@@ -138,17 +138,6 @@ async fn verifying_receiver() -> (Receiver, Arc<std::sync::Mutex<String>>) {
     (receiver, secret)
 }
 
-/// `vinr_injected_faults_total` of `kind` in the server's `/metrics` (0 when absent).
-async fn injected(api: &Api, kind: &str) -> u64 {
-    let metrics = api.get("/metrics").await;
-    let series = format!("vinr_injected_faults_total{{kind=\"{kind}\"}} ");
-    metrics
-        .text
-        .lines()
-        .find_map(|line| line.strip_prefix(series.as_str()))
-        .map_or(0, |value| value.trim().parse().expect("a count"))
-}
-
 /// Waits until no more requests arrive for `quiet`; answers what was received.
 async fn settled(receiver: &Receiver, quiet: Duration) -> Vec<Received> {
     let mut seen = receiver.received().len();
@@ -204,8 +193,8 @@ async fn a_bad_signature_fails_verification_once_and_the_retry_verifies() {
     assert_eq!(attempts[1]["attempt"], 2);
     assert_eq!(attempts[1]["fault"], Value::Null);
     assert_eq!(attempts[1]["status"], "succeeded");
-    assert_eq!(injected(api, "webhook_bad_signature").await, 1);
-    assert_eq!(injected(api, "webhook_duplicate").await, 0);
+    assert_eq!(api.injected_faults("webhook_bad_signature").await, 1);
+    assert_eq!(api.injected_faults("webhook_duplicate").await, 0);
     receiver.stop();
     drop(deployment);
 }
@@ -247,7 +236,7 @@ async fn a_duplicate_arrives_twice_with_one_webhook_id_and_both_verify() {
         assert_eq!(attempt["event"], event.as_str());
         assert_eq!(attempt["status"], "succeeded");
     }
-    assert_eq!(injected(api, "webhook_duplicate").await, 1);
+    assert_eq!(api.injected_faults("webhook_duplicate").await, 1);
     receiver.stop();
     drop(deployment);
 }
@@ -350,7 +339,7 @@ async fn out_of_order_delivers_the_later_event_first_and_a_lone_one_after_the_ho
     assert_eq!(fault_of(&first), "outOfOrder");
     assert_eq!(fault_of(&second), Value::Null);
     assert_eq!(fault_of(&lone), "outOfOrder");
-    assert_eq!(injected(api, "webhook_out_of_order").await, 2);
+    assert_eq!(api.injected_faults("webhook_out_of_order").await, 2);
     receiver.stop();
     drop(deployment);
 }
@@ -447,7 +436,7 @@ async fn a_delayed_attempt_arrives_no_earlier_than_the_delay() {
     let attempts = api.recorded_webhook_attempts(&endpoint, 1, WAIT).await;
     assert_eq!(attempts[0]["fault"], "delay");
     assert_eq!(attempts[0]["status"], "succeeded");
-    assert_eq!(injected(api, "webhook_delay").await, 1);
+    assert_eq!(api.injected_faults("webhook_delay").await, 1);
     receiver.stop();
     drop(deployment);
 }

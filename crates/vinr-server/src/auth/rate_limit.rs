@@ -45,6 +45,15 @@ pub struct LimitHeaders {
 }
 
 impl LimitHeaders {
+    /// A bucket of `limit` with nothing left, full again in `reset_s`.
+    pub fn exhausted(limit: u32, reset_s: u64) -> LimitHeaders {
+        LimitHeaders {
+            limit,
+            remaining: 0,
+            reset_s,
+        }
+    }
+
     pub fn apply(&self, headers: &mut HeaderMap) {
         headers.insert("x-ratelimit-limit", HeaderValue::from(self.limit));
         headers.insert("x-ratelimit-remaining", HeaderValue::from(self.remaining));
@@ -104,11 +113,7 @@ impl RateLimits {
                 Err(Limited {
                     // Never tell a client to retry after 0 s: it would retry at once.
                     retry_after_s: (wait.as_millis() as u64).div_ceil(1000).max(1),
-                    headers: LimitHeaders {
-                        limit: bucket.burst,
-                        remaining: 0,
-                        reset_s: refill_s(0),
-                    },
+                    headers: LimitHeaders::exhausted(bucket.burst, refill_s(0)),
                 })
             }
         }

@@ -1,6 +1,6 @@
 //! Fault rules (SPEC §12): made, cleared, and counted down by the requests they hit.
 
-use vinr_domain::fault::{path_matches, FaultRule, RequestFault};
+use vinr_domain::fault::{FaultRule, RequestFault};
 use vinr_domain::limits::TEST_FAULT_RULES_PER_ACCOUNT_MAX;
 
 use super::FlowError;
@@ -39,10 +39,7 @@ pub fn take_matching(
     path: &str,
 ) -> Result<Option<(String, RequestFault)>, FlowError> {
     let rules = tx.lock_fault_rules(account_id, method)?;
-    let Some(rule) = rules
-        .into_iter()
-        .find(|rule| path_matches(&rule.path, path))
-    else {
+    let Some(rule) = rules.into_iter().find(|rule| rule.matches(method, path)) else {
         return Ok(None);
     };
     match rule.remaining {

@@ -11,13 +11,12 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use vinr_domain::fault::{
-    path_matches, rule_method, FaultRule, InjectedStatus, RequestFault, FAULT_RULES_PATH,
-};
+use vinr_domain::fault::{rule_method, FaultRule, InjectedStatus, RequestFault, FAULT_RULES_PATH};
 use vinr_domain::limits::TEST_FAULT_RETRY_AFTER_S;
 use vinr_domain::Mode;
 use vinr_types as wire;
 
+use crate::auth::rate_limit::LimitHeaders;
 use crate::auth::AuthContext;
 use crate::flows::faults as flow;
 use crate::http::body::{idempotency_key, ApiBody};
@@ -154,10 +153,7 @@ async fn take_rule(
         .store
         .read(move |reader| reader.list_fault_rules(&account))
         .await?;
-    let candidate = rules
-        .iter()
-        .any(|rule| rule.method == method && path_matches(&rule.path, &path));
-    if !candidate {
+    if !rules.iter().any(|rule| rule.matches(&method, &path)) {
         return Ok(None);
     }
     // Taken again under the rules' locks: another request may have used it up meanwhile.
@@ -176,14 +172,8 @@ fn injected_status(app: &AppState, status: InjectedStatus) -> Response {
     );
     let mut response = ApiError::injected_fault(status, message).into_response();
     if status == StatusCode::TOO_MANY_REQUESTS {
-        let headers = response.headers_mut();
-        let limit = app.settings.rate_limit.test_burst;
-        headers.insert("x-ratelimit-limit", HeaderValue::from(limit));
-        headers.insert("x-ratelimit-remaining", HeaderValue::from(0));
-        headers.insert(
-            "x-ratelimit-reset",
-            HeaderValue::from(TEST_FAULT_RETRY_AFTER_S),
-        );
+        LimitHeaders::exhausted(app.settings.rate_limit.test_burst, TEST_FAULT_RETRY_AFTER_S)
+            .apply(response.headers_mut());
         response.extensions_mut().insert(InjectedRateLimit);
     }
     response

@@ -532,6 +532,21 @@ impl Api {
         }
     }
 
+    /// `vinr_injected_faults_total{kind="<kind>"}` on the server's `/metrics` (0 when absent).
+    pub async fn injected_faults(&self, kind: &str) -> u64 {
+        let metrics = self
+            .call(Method::GET, "/metrics")
+            .without_key()
+            .send()
+            .await;
+        let series = format!("vinr_injected_faults_total{{kind=\"{kind}\"}} ");
+        metrics
+            .text
+            .lines()
+            .find_map(|line| line.strip_prefix(series.as_str()))
+            .map_or(0, |value| value.trim().parse().expect("a counter value"))
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         self.call(Method::GET, path).send().await
     }

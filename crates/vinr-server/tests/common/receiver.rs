@@ -383,10 +383,11 @@ for message in data["messages"]:
 print(json.dumps(results))
 "#;
 
-/// Whether each `(secret, request)` verifies with the official `standardwebhooks` Python
-/// package (a wrong signature is an answer here, not a failure); `None` when the package (or
-/// Python) is missing, unless `VINR_REQUIRE_WEBHOOK_VERIFIER=1`, which makes that a failure.
-pub fn verify_each_with_library(messages: &[(&str, &Received)]) -> Option<Vec<bool>> {
+/// Runs `script` with the official `standardwebhooks` Python package over `messages`; answers
+/// its standard output, or `None` when the package (or Python) is missing, unless
+/// `VINR_REQUIRE_WEBHOOK_VERIFIER=1`, which makes that a failure. A script that fails fails
+/// the test with `failure`.
+fn run_verifier(script: &str, messages: &[(&str, &Received)], failure: &str) -> Option<String> {
     assert!(!messages.is_empty(), "nothing to verify");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("messages.json");
@@ -408,7 +409,7 @@ pub fn verify_each_with_library(messages: &[(&str, &Received)]) -> Option<Vec<bo
     let required = std::env::var(REQUIRE_VERIFIER_VAR).is_ok_and(|value| value == "1");
     let output = std::process::Command::new("python3")
         .arg("-c")
-        .arg(VERIFY_EACH_SCRIPT)
+        .arg(script)
         .arg(&path)
         .output();
     let skip = |why: String| {
@@ -416,22 +417,33 @@ pub fn verify_each_with_library(messages: &[(&str, &Received)]) -> Option<Vec<bo
             !required,
             "{REQUIRE_VERIFIER_VAR}=1 but the Standard Webhooks verifier cannot run: {why}"
         );
-        eprintln!("not verifying with the standardwebhooks library: {why}");
+        eprintln!(
+            "not verifying with the standardwebhooks library: {why} \
+             (python3 -m pip install standardwebhooks)"
+        );
         None
     };
     let output = match output {
         Ok(output) => output,
         Err(error) => return skip(format!("python3 does not run: {error}")),
     };
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     if output.status.code() == Some(3) {
         return skip(stdout.trim().to_owned());
     }
     assert!(
         output.status.success(),
-        "the verifier failed:\n{stdout}\n{}",
+        "{failure}:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    Some(stdout)
+}
+
+/// Whether each `(secret, request)` verifies with the official `standardwebhooks` Python
+/// package (a wrong signature is an answer here, not a failure); `None` when the package (or
+/// Python) is missing, unless `VINR_REQUIRE_WEBHOOK_VERIFIER=1`, which makes that a failure.
+pub fn verify_each_with_library(messages: &[(&str, &Received)]) -> Option<Vec<bool>> {
+    let stdout = run_verifier(VERIFY_EACH_SCRIPT, messages, "the verifier failed")?;
     let results: Vec<bool> = serde_json::from_str(stdout.trim()).expect("a JSON list");
     assert_eq!(results.len(), messages.len());
     Some(results)
@@ -441,56 +453,13 @@ pub fn verify_each_with_library(messages: &[(&str, &Received)]) -> Option<Vec<bo
 /// Answers whether it ran; when the package (or Python) is missing it says why and answers
 /// `false`, unless `VINR_REQUIRE_WEBHOOK_VERIFIER=1`, which makes that a failure.
 pub fn verify_with_library(messages: &[(&str, &Received)]) -> bool {
-    assert!(!messages.is_empty(), "nothing to verify");
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let path = dir.path().join("messages.json");
-    let messages: Vec<Value> = messages
-        .iter()
-        .map(|(secret, received)| {
-            json!({
-                "secret": secret,
-                "body": received.body,
-                "headers": {
-                    "webhook-id": received.header("webhook-id"),
-                    "webhook-timestamp": received.header("webhook-timestamp"),
-                    "webhook-signature": received.header("webhook-signature"),
-                },
-            })
-        })
-        .collect();
-    std::fs::write(&path, json!({ "messages": messages }).to_string()).expect("written");
-    let required = std::env::var(REQUIRE_VERIFIER_VAR).is_ok_and(|value| value == "1");
-    let output = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(VERIFY_SCRIPT)
-        .arg(&path)
-        .output();
-    let skip = |why: String| {
-        assert!(
-            !required,
-            "{REQUIRE_VERIFIER_VAR}=1 but the Standard Webhooks verifier cannot run: {why}"
-        );
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "not verifying with the standardwebhooks library: {why} \
-             (python3 -m pip install standardwebhooks)"
-        );
-        false
+    let Some(stdout) = run_verifier(
+        VERIFY_SCRIPT,
+        messages,
+        "the standardwebhooks library refused a signature",
+    ) else {
+        return false;
     };
-    let output = match output {
-        Ok(output) => output,
-        Err(error) => return skip(format!("python3 does not run: {error}")),
-    };
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if output.status.code() == Some(3) {
-        return skip(stdout.trim().to_owned());
-    }
-    assert!(
-        output.status.success(),
-        "the standardwebhooks library refused a signature:\n{stdout}\n{stderr}"
-    );
     assert_eq!(stdout.trim(), format!("verified {}", messages.len()));
     true
 }
