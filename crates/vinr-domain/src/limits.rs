@@ -152,8 +152,18 @@ pub const IDEMPOTENCY_RETENTION_HOURS_MAX: u32 = (EVENT_RETENTION_MS / 3_600_000
 /// flushes; PostgreSQL's default `max_connections` is 100, so six nodes fit.
 pub const POSTGRES_POOL_CONNECTIONS_MAX: usize = 16;
 /// SQLite reader threads, each with its own read-only connection (readers run in parallel under
-/// WAL, beside the writer); reads never run on the async worker threads.
+/// WAL, beside the writer); reads never run on the async worker threads, except the key
+/// cache's one-row version probe.
 pub const SQLITE_READER_THREADS: usize = 4;
+/// Read-only connections kept for the key cache's version probe (one per async worker thread
+/// is enough; a probe that finds none free opens one and closes it after).
+pub const SQLITE_AUTH_PROBE_CONNECTIONS_MAX: usize = 8;
+/// Keys whose lookup a server keeps between changes of the auth version; a full cache starts
+/// over empty.
+pub const KEY_CACHE_KEYS_MAX: usize = 10_000;
+/// How long a PostgreSQL node waits before it opens its `LISTEN vinr_auth` connection again
+/// after losing it (its key cache is off meanwhile).
+pub const POSTGRES_LISTEN_RETRY_MS: u64 = 1_000;
 /// Reads that may wait for a reader thread before new reads are refused (503).
 pub const SQLITE_READ_QUEUE_READS_MAX: usize = 16 * 1024;
 /// How long a SQLite connection waits for another process (e.g. `vinr keys create`) holding

@@ -235,6 +235,13 @@ async fn keys_revoke_stops_the_key_on_the_next_request() {
     let (key_id, secret) = create_key(&db, &account, &[], "sk_test_").await;
     let doomed = server.client(&secret);
     let payment = doomed.new_payment().await;
+    // Used twice, so that the server's key cache holds it when it is revoked.
+    for _ in 0..2 {
+        doomed
+            .get(&format!("/v1/payments/{}", id_of(&payment)))
+            .await
+            .expect_status(200);
+    }
 
     let output = vinr(&["keys", "revoke", &key_id, "--database-url", &db]).await;
     assert!(output.expect_success().contains("revoked"));

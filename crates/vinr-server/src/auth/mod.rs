@@ -179,7 +179,7 @@ async fn resolve(
     }
     let hash = hash_key(key);
     let mut found = store
-        .read(move |reader| reader.api_key_for_auth(&hash))
+        .api_key_for_auth(hash)
         .await?
         .ok_or(AuthFailure::InvalidKey)?;
     let record = &found.key;

@@ -50,6 +50,7 @@ const MIGRATIONS: &[(i64, &str, Ddl)] = &[
     (12, "disputes", per_dialect!("0012_disputes.sql")),
     (13, "fault_rules", per_dialect!("0013_fault_rules.sql")),
     (14, "webhook_faults", common!("0014_webhook_faults.sql")),
+    (15, "auth_version", per_dialect!("0015_auth_version.sql")),
 ];
 
 impl Ddl {

@@ -14,6 +14,7 @@
 //! name a backend. Migrations (`migrations.rs`) are one list of versions, with a file per
 //! dialect only where the DDL differs.
 
+mod key_cache;
 mod migrations;
 pub mod outage;
 pub mod postgres;
@@ -583,6 +584,31 @@ impl Store {
             Store::Sqlite(store) => store.read(read).await,
             Store::Postgres(store) => store.read(read).await,
         }
+    }
+
+    /// What authentication needs of the key whose hash is `key_hash` ([`KeyLookup`]): from
+    /// this process's key cache while the database's auth version says nothing it answers has
+    /// changed (see `key_cache.rs`), else read.
+    pub async fn api_key_for_auth(
+        &self,
+        key_hash: [u8; 32],
+    ) -> Result<Option<KeyLookup>, StoreError> {
+        let (cache, version) = match self {
+            Store::Sqlite(store) => (store.key_cache(), store.auth_version()),
+            Store::Postgres(store) => (store.key_cache(), store.auth_version()),
+        };
+        if let Some(version) = version {
+            if let Some(found) = cache.get(version, &key_hash) {
+                return Ok(Some(found));
+            }
+        }
+        let found = self
+            .read(move |reader| reader.api_key_for_auth(&key_hash))
+            .await?;
+        if let (Some(version), Some(found)) = (version, &found) {
+            cache.put(version, key_hash, found.clone());
+        }
+        Ok(found)
     }
 
     /// Signalled after each commit that may have queued webhook deliveries, so the delivery

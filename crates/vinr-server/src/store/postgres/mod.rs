@@ -23,6 +23,9 @@ use vinr_domain::limits::{
     DATABASE_TCP_USER_TIMEOUT_MS, POSTGRES_POOL_CONNECTIONS_MAX,
 };
 
+mod listen;
+
+use super::key_cache::KeyCache;
 use super::sql::{wrong_row_count, Changed, Conn, Deferred, Dialect, Row, Value};
 use super::{migrations, Reader, StoreError, Tx};
 
@@ -149,6 +152,9 @@ pub struct PgStore {
     pool: Pool,
     /// Signalled after a commit that may have queued webhook deliveries.
     outbox_wake: Arc<Notify>,
+    key_cache: Arc<KeyCache>,
+    auth: Arc<listen::AuthSignal>,
+    listener: tokio::task::AbortHandle,
 }
 
 impl PgStore {
@@ -170,6 +176,8 @@ impl PgStore {
         if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
             config.keepalives_idle(Duration::from_millis(DATABASE_KEEPALIVE_IDLE_MS));
         }
+        let auth = Arc::new(listen::AuthSignal::default());
+        let listener = listen::spawn(config.clone(), Arc::clone(&auth));
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -196,6 +204,9 @@ impl PgStore {
         Ok(PgStore {
             pool,
             outbox_wake: Arc::new(Notify::new()),
+            key_cache: Arc::new(KeyCache::default()),
+            auth,
+            listener,
         })
     }
 
@@ -208,6 +219,7 @@ impl PgStore {
         let client = self.pool.get().await.map_err(|e| E::from(pool_error(e)))?;
         let runtime = Handle::current();
         let outbox_wake = Arc::clone(&self.outbox_wake);
+        let auth = Arc::clone(&self.auth);
         let answer = tokio::task::spawn_blocking(move || {
             let mut conn = Blocking::new(&client, &runtime);
             // BEGIN goes out with the flow's first statement, COMMIT with its last writes.
@@ -219,12 +231,17 @@ impl PgStore {
                     Err(E::from(StoreError::Database("write flow panicked".into())))
                 });
             let queued_deliveries = tx.queued_deliveries();
+            let auth_changed = tx.auth_changed();
             let result = result.and_then(|value| {
                 conn.defer_raw("COMMIT");
                 conn.flush().map(|()| value).map_err(E::from)
             });
             if result.is_ok() && queued_deliveries {
                 outbox_wake.notify_one();
+            }
+            if auth_changed {
+                // Also when the flow failed: what it may have committed is not known.
+                auth.changed();
             }
             if result.is_err() {
                 // Whatever failed, the connection goes back to the pool outside a
@@ -260,7 +277,17 @@ impl PgStore {
         Arc::clone(&self.outbox_wake)
     }
 
+    pub(super) fn key_cache(&self) -> &KeyCache {
+        &self.key_cache
+    }
+
+    /// The auth version (`listen.rs`), `None` while this node is not listening.
+    pub(super) fn auth_version(&self) -> Option<u64> {
+        self.auth.version()
+    }
+
     pub fn shutdown(&self) {
+        self.listener.abort();
         self.pool.close();
     }
 }

@@ -256,6 +256,7 @@ impl Tx<'_> {
                  ELSE test_clock_ms END
              WHERE id = $1 RETURNING test_clock_ms",
         );
+        self.auth_changed = true;
         first(
             self.query_opt(&ADVANCE, &args![account_id, offset_ms])?,
             Row::int,
@@ -265,6 +266,7 @@ impl Tx<'_> {
     /// Sets `account_id`'s test clock back to real time.
     pub fn reset_clock(&mut self, account_id: &str) -> Result<(), StoreError> {
         static RESET: Sql = Sql::new("UPDATE accounts SET test_clock_ms = 0 WHERE id = $1");
+        self.auth_changed = true;
         self.execute(&RESET, &args![account_id]).map(drop)
     }
 
@@ -346,6 +348,8 @@ impl Tx<'_> {
     ) -> Result<DeletedData, StoreError> {
         let params = args![account_id, mode];
         let texts = account_data_statements();
+        // Fault rules go with the data.
+        self.auth_changed = true;
         let counts = match self.conn.dialect() {
             Dialect::Sqlite => {
                 let mut counts = Vec::with_capacity(ACCOUNT_DATA.len());
@@ -436,6 +440,7 @@ impl Tx<'_> {
     pub fn delete_account(&mut self, account_id: &str) -> Result<bool, StoreError> {
         static KEYS: Sql = Sql::new("DELETE FROM api_keys WHERE account_id = $1");
         static ACCOUNT: Sql = Sql::new("DELETE FROM accounts WHERE id = $1");
+        self.auth_changed = true;
         self.execute(&KEYS, &args![account_id])?;
         Ok(self.execute(&ACCOUNT, &args![account_id])? == 1)
     }
@@ -472,6 +477,7 @@ impl Tx<'_> {
     pub fn revoke_api_key(&mut self, key_id: &str, now: UnixMillis) -> Result<bool, StoreError> {
         static REVOKE: Sql =
             Sql::new("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL");
+        self.auth_changed = true;
         Ok(self.execute(&REVOKE, &args![key_id, now])? == 1)
     }
 

@@ -28,6 +28,7 @@ impl Tx<'_> {
                  (id, account_id, mode, method, path, fault, remaining, created_at)
              VALUES ($1, $2, 'test', $3, $4, $5, $6, $7)",
         );
+        self.auth_changed = true;
         self.defer(
             &INSERT,
             &args![
@@ -74,6 +75,7 @@ impl Tx<'_> {
     /// Deletes a locked rule (its last count was taken).
     pub fn delete_fault_rule(&mut self, id: &str) -> Result<(), StoreError> {
         static DELETE: Sql = Sql::new("DELETE FROM fault_rules WHERE id = $1");
+        self.auth_changed = true;
         self.defer(&DELETE, &args![id], Changed::Exactly(1))
     }
 
@@ -87,6 +89,7 @@ impl Tx<'_> {
         if self.conn.dialect() == super::Dialect::Postgres {
             self.query(&LOCK, &args![account_id])?;
         }
+        self.auth_changed = true;
         self.execute(&CLEAR, &args![account_id])
     }
 }

@@ -395,6 +395,10 @@ pub struct Tx<'c> {
     queued_deliveries: bool,
     /// The `balance_totals` slot this flow books into, once it has booked.
     balance_slot: Option<u64>,
+    /// This flow may have changed what a key lookup answers (a key, a test clock, fault
+    /// rules): the engine tells this process's key cache after the commit (other processes
+    /// learn it from the database, migration 0015).
+    auth_changed: bool,
 }
 
 impl<'c> Tx<'c> {
@@ -404,7 +408,13 @@ impl<'c> Tx<'c> {
             last_event: None,
             queued_deliveries: false,
             balance_slot: None,
+            auth_changed: false,
         }
+    }
+
+    /// Whether the flow may have changed what a key lookup answers.
+    pub(crate) fn auth_changed(&self) -> bool {
+        self.auth_changed
     }
 
     /// Whether the flow may have queued deliveries (the engine wakes the worker after commit).

@@ -16,12 +16,13 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{CachedStatement, Connection, OpenFlags};
 use tokio::sync::Notify;
 use vinr_domain::limits::{
-    SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_SIZE_KIB, SQLITE_CHECKPOINT_INTERVAL_MS,
+    SQLITE_AUTH_PROBE_CONNECTIONS_MAX, SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_SIZE_KIB, SQLITE_CHECKPOINT_INTERVAL_MS,
     SQLITE_JOURNAL_SIZE_LIMIT_BYTES, SQLITE_MMAP_SIZE_BYTES, SQLITE_READER_THREADS,
     SQLITE_READ_QUEUE_READS_MAX, SQLITE_STATEMENT_CACHE_STATEMENTS,
     SQLITE_WAL_AUTOCHECKPOINT_PAGES, WRITE_BATCH_FLOWS_MAX, WRITE_QUEUE_FLOWS_MAX,
 };
 
+use super::key_cache::KeyCache;
 use super::sql::{wrong_row_count, Conn, Deferred, Dialect, Row, Value};
 use super::{migrations, Reader, StoreError, Tx};
 
@@ -51,6 +52,10 @@ struct Inner {
     readers: Mutex<Vec<JoinHandle<()>>>,
     /// Signalled after a commit that queued webhook deliveries.
     outbox_wake: Arc<Notify>,
+    key_cache: KeyCache,
+    /// Read-only connections for [`SqliteStore::auth_version`], and the file they open.
+    probes: Mutex<Vec<Connection>>,
+    path: String,
 }
 
 #[derive(Clone)]
@@ -164,6 +169,9 @@ impl SqliteStore {
                 reads: Mutex::new(Some(reads)),
                 readers: Mutex::new(readers),
                 outbox_wake,
+                key_cache: KeyCache::default(),
+                probes: Mutex::new(Vec::new()),
+                path: path.to_owned(),
             }),
         })
     }
@@ -253,7 +261,45 @@ impl SqliteStore {
         Arc::clone(&self.inner.outbox_wake)
     }
 
+    pub(super) fn key_cache(&self) -> &KeyCache {
+        &self.inner.key_cache
+    }
+
+    /// The database's auth version (migration 0015: triggers bump it in every transaction
+    /// that changes what a key lookup answers, whichever process commits it). Read here, on
+    /// the caller's thread: one row by its primary key from a warm connection costs less than
+    /// the hand-off to a reader thread it spares. `None` if it cannot be read (the lookup then
+    /// goes to the database, which reports the failure).
+    pub(super) fn auth_version(&self) -> Option<u64> {
+        static VERSION: &str = "SELECT version FROM auth_version WHERE id = 1";
+        let pooled = self.inner.probes.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open_reader(&self.inner.path).ok()?,
+        };
+        let version = conn
+            .prepare_cached(VERSION)
+            .and_then(|mut statement| statement.query_row([], |row| row.get::<_, i64>(0)));
+        let mut probes = self.inner.probes.lock().unwrap_or_else(|p| p.into_inner());
+        if probes.len() < SQLITE_AUTH_PROBE_CONNECTIONS_MAX {
+            probes.push(conn);
+        }
+        drop(probes);
+        match version {
+            Ok(version) => u64::try_from(version).ok(),
+            Err(error) => {
+                tracing::debug!(%error, "auth version unreadable; key cache bypassed");
+                None
+            }
+        }
+    }
+
     pub fn shutdown(&self) {
+        self.inner
+            .probes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
         let writer = self
             .inner
             .writer
