@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::{sleep_until, Instant};
 
+use crate::cpu::CpuClock;
 use crate::http::{Conn, ErrorKind, Failure};
 use crate::report::{micros, Mode, RunShape, Stats};
 use crate::scenario::{VuState, Workload};
@@ -36,6 +37,8 @@ pub struct LoadConfig {
     pub warmup: Duration,
     /// Total requests per second across all connections; `None` = closed loop.
     pub rate: Option<f64>,
+    /// The server process whose CPU time is read at both ends of the measured window.
+    pub server_cpu: Option<CpuClock>,
 }
 
 impl LoadConfig {
@@ -73,6 +76,8 @@ pub struct LoadResult {
     /// Measured window: from the end of warmup to the end of the window, or
     /// to the last completion if requests overran it.
     pub elapsed: Duration,
+    /// Server CPU time over the measured window, with `server_cpu` set and readable.
+    pub server_cpu: Option<Duration>,
 }
 
 type Shards = Arc<[Mutex<Stats>]>;
@@ -112,9 +117,17 @@ pub async fn run(
         .connections
         .min(2 * std::thread::available_parallelism().map_or(4, |n| n.get()))
         .max(1);
-    let shards: Shards = (0..shard_count)
-        .map(|_| Mutex::new(Stats::new(highest_us)))
-        .collect();
+    let new_stats =
+        || Stats::new(highest_us).with_timeline(measure_start, times.hard_stop - measure_start);
+    let shards: Shards = (0..shard_count).map(|_| Mutex::new(new_stats())).collect();
+    // The server's CPU clock at the start of the measured window, read on time by a task of
+    // its own; the end is read once every user has finished, like `elapsed` below.
+    let cpu_at_start = cfg.server_cpu.map(|clock| {
+        tokio::spawn(async move {
+            sleep_until(measure_start).await;
+            clock.read()
+        })
+    });
 
     let mut users = JoinSet::new();
     for (vu, conn) in conns.into_iter().enumerate() {
@@ -143,7 +156,23 @@ pub async fn run(
         }
     }
 
-    let mut stats = Stats::new(highest_us);
+    let cpu_at_end = cfg.server_cpu.map(|clock| clock.read());
+    let server_cpu = match (cpu_at_start, cpu_at_end) {
+        (Some(start), Some(end)) => match (start.await, end) {
+            (Ok(Ok(start)), Ok(end)) => Some(end.saturating_sub(start)),
+            (Ok(Err(e)), _) | (_, Err(e)) => {
+                eprintln!("vinr-bench: WARNING: no server CPU figure: {e}");
+                None
+            }
+            (Err(e), _) => {
+                eprintln!("vinr-bench: WARNING: no server CPU figure: {e}");
+                None
+            }
+        },
+        _ => None,
+    };
+
+    let mut stats = new_stats();
     for shard in shards.iter() {
         let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
         stats.merge(std::mem::replace(&mut *shard, Stats::new(2)));
@@ -152,6 +181,7 @@ pub async fn run(
     LoadResult {
         elapsed: finished - times.measure_start,
         stats,
+        server_cpu,
     }
 }
 
