@@ -303,7 +303,10 @@ async fn run(cli: Cli) -> Result<bool, String> {
         reports.push(report);
     }
     if group {
-        human(&report::render_suite(&reports), cli.json);
+        human(
+            &report::render_suite(cli.scenario.name(), &reports),
+            cli.json,
+        );
     }
     if let Some(path) = &cli.plot {
         std::fs::write(path, plot::render(&reports))

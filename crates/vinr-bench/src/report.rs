@@ -530,12 +530,13 @@ fn per_sec(n: u64, elapsed: Duration) -> f64 {
     }
 }
 
-/// The suite's closing comparison table.
-pub fn render_suite(reports: &[Report]) -> String {
+/// The closing comparison table of a group of scenarios (`suite`, `peer`); CPU µs per request
+/// is each target's own (`--server-pid`, `--peer-pid`).
+pub fn render_suite(group: &str, reports: &[Report]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "== suite summary (ratios against healthz from this run)"
+        "== {group} summary (ratios against healthz from this run)"
     );
     let _ = writeln!(
         out,
