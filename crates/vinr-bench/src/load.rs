@@ -3,7 +3,8 @@
 //! Each virtual user owns one connection and runs on the multi-threaded
 //! runtime. Results go into a small number of mutex-guarded [`Stats`] shards
 //! (not one per user) so memory stays bounded with thousands of connections;
-//! the lock is held only to bump a counter and record a histogram value.
+//! the lock is held only to bump a counter and record a histogram value (and a
+//! completion in the shard's preallocated per-100 ms timeline, for `--plot`).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -156,19 +157,17 @@ pub async fn run(
         }
     }
 
-    let cpu_at_end = cfg.server_cpu.map(|clock| clock.read());
-    let server_cpu = match (cpu_at_start, cpu_at_end) {
-        (Some(start), Some(end)) => match (start.await, end) {
-            (Ok(Ok(start)), Ok(end)) => Some(end.saturating_sub(start)),
-            (Ok(Err(e)), _) | (_, Err(e)) => {
-                eprintln!("vinr-bench: WARNING: no server CPU figure: {e}");
-                None
-            }
-            (Err(e), _) => {
-                eprintln!("vinr-bench: WARNING: no server CPU figure: {e}");
-                None
-            }
-        },
+    let server_cpu = match (cfg.server_cpu, cpu_at_start) {
+        (Some(clock), Some(at_start)) => {
+            let window = async {
+                let at_start = at_start.await.map_err(|e| e.to_string())??;
+                Ok::<_, String>(clock.read()?.saturating_sub(at_start))
+            };
+            window
+                .await
+                .map_err(|e| eprintln!("vinr-bench: WARNING: no server CPU figure: {e}"))
+                .ok()
+        }
         _ => None,
     };
 
