@@ -8,6 +8,21 @@
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/vinr-target}"
 release="$CARGO_TARGET_DIR/release"
+# Where the scripts take `vinr` and `vinr-bench` from: release builds made by `build_bins`, or,
+# with VINR_BENCH_BIN_DIR set (CI: "$CARGO_TARGET_DIR/debug", already built), that directory
+# as it is, without building anything.
+bin_dir="${VINR_BENCH_BIN_DIR:-$release}"
+# A cache for what the scripts install outside the build (localstripe's venv, inferno).
+bench_cache="${VINR_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vinr-bench}"
+
+# `build_bins -p PACKAGE...`: release builds of those packages, unless VINR_BENCH_BIN_DIR is set.
+build_bins() {
+    if [[ -n "${VINR_BENCH_BIN_DIR:-}" ]]; then
+        echo "== binaries from $VINR_BENCH_BIN_DIR (VINR_BENCH_BIN_DIR), not building" >&2
+    else
+        cargo build --release --locked "$@"
+    fi
+}
 
 start_server() {
     local bin="$1" database_url

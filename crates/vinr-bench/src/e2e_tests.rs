@@ -17,6 +17,7 @@ fn closed(connections: usize, millis: u64) -> LoadConfig {
         duration: Duration::from_millis(millis),
         warmup: Duration::ZERO,
         rate: None,
+        server_cpu: None,
     }
 }
 
@@ -274,4 +275,104 @@ async fn wrong_key_fails_preflight() {
         .await
         .expect_err("401");
     assert!(err.contains("HTTP 401"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_create_posts_form_encoded_payment_intents() {
+    let server = test_server::start(Options::default()).await;
+    let target = target(&server);
+    let run = RunId::from_clock();
+    scenario::preflight_peer(&target, &run)
+        .await
+        .expect("peer preflight");
+    let workload = Workload::peer_create(target.clone(), &run, "s").expect("workload");
+    let report = bench("peer-create", workload, &target, &closed(4, 300)).await;
+
+    let c = server.counters();
+    assert_eq!(report.error_total, 0, "{}", report.render_text());
+    assert_eq!(
+        c.client_bugs.load(Ordering::Relaxed),
+        0,
+        "form body, auth, keys"
+    );
+    assert_eq!(
+        report.ok + 1,
+        c.peer_creates.load(Ordering::Relaxed),
+        "+ preflight"
+    );
+    assert!(report.ok > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_cpu_is_read_over_the_window() {
+    // The stand-in server runs in this process, so this process's CPU is the server's.
+    let server = test_server::start(Options::default()).await;
+    let target = target(&server);
+    let workload = Workload::healthz(target.clone(), &RunId::from_clock()).expect("workload");
+    let cfg = LoadConfig {
+        server_cpu: Some(crate::cpu::CpuClock::new(std::process::id()).expect("own stat")),
+        ..closed(4, 400)
+    };
+    let run = load::run(Arc::new(workload), target.addr, 7, &cfg).await;
+    let cpu = run.server_cpu.expect("CPU time read at both ends");
+    assert!(
+        cpu > Duration::ZERO && cpu < Duration::from_secs(30),
+        "{cpu:?}"
+    );
+    let mut report = Report::new("healthz", &cfg.shape(), run.stats, run.elapsed);
+    report.server_cpu = Some(cpu);
+    let per_request = report.cpu_us_per_request().expect("requests were made");
+    assert!(per_request > 0.0);
+    assert!(report.render_text().contains("µs/request"));
+    assert!(report.to_json()["server_cpu_us_per_request"].is_number());
+    assert!(
+        report.timeline.len() >= 3,
+        "{} buckets",
+        report.timeline.len()
+    );
+    assert!(report.timeline.iter().sum::<u64>() <= report.ok);
+}
+
+/// The whole CLI path: a suite with `--plot` and `--server-pid` writes a well-formed SVG with
+/// one latency and one throughput line per scenario.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plot_flag_writes_the_svg_of_the_run() {
+    use clap::Parser;
+
+    let server = test_server::start(Options::default()).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let svg_path = dir.path().join("run.svg");
+    let url = format!("http://{}", server.addr);
+    let pid = std::process::id().to_string();
+    let cli = crate::Cli::try_parse_from([
+        "vinr-bench",
+        "--url",
+        &url,
+        "--key",
+        KEY,
+        "--scenario",
+        "suite",
+        "--connections",
+        "4",
+        "--duration",
+        "300ms",
+        "--prepare",
+        "20",
+        "--server-pid",
+        &pid,
+        "--plot",
+        svg_path.to_str().expect("utf-8 path"),
+    ])
+    .expect("arguments");
+    assert!(crate::run(cli).await.expect("run"), "no request failed");
+
+    let svg = std::fs::read_to_string(&svg_path).expect("the plot was written");
+    let tags = crate::plot::tests::check_xml(&svg);
+    for class in ["latency", "throughput"] {
+        let scenarios: Vec<String> = crate::plot::tests::paths(&tags, class)
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(scenarios, ["healthz", "create", "get", "mixed"], "{class}");
+    }
 }

@@ -3,7 +3,8 @@
 //! Each virtual user owns one connection and runs on the multi-threaded
 //! runtime. Results go into a small number of mutex-guarded [`Stats`] shards
 //! (not one per user) so memory stays bounded with thousands of connections;
-//! the lock is held only to bump a counter and record a histogram value.
+//! the lock is held only to bump a counter and record a histogram value (and a
+//! completion in the shard's preallocated per-100 ms timeline, for `--plot`).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::{sleep_until, Instant};
 
+use crate::cpu::CpuClock;
 use crate::http::{Conn, ErrorKind, Failure};
 use crate::report::{micros, Mode, RunShape, Stats};
 use crate::scenario::{VuState, Workload};
@@ -36,6 +38,8 @@ pub struct LoadConfig {
     pub warmup: Duration,
     /// Total requests per second across all connections; `None` = closed loop.
     pub rate: Option<f64>,
+    /// The server process whose CPU time is read at both ends of the measured window.
+    pub server_cpu: Option<CpuClock>,
 }
 
 impl LoadConfig {
@@ -73,6 +77,8 @@ pub struct LoadResult {
     /// Measured window: from the end of warmup to the end of the window, or
     /// to the last completion if requests overran it.
     pub elapsed: Duration,
+    /// Server CPU time over the measured window, with `server_cpu` set and readable.
+    pub server_cpu: Option<Duration>,
 }
 
 type Shards = Arc<[Mutex<Stats>]>;
@@ -112,9 +118,17 @@ pub async fn run(
         .connections
         .min(2 * std::thread::available_parallelism().map_or(4, |n| n.get()))
         .max(1);
-    let shards: Shards = (0..shard_count)
-        .map(|_| Mutex::new(Stats::new(highest_us)))
-        .collect();
+    let new_stats =
+        || Stats::new(highest_us).with_timeline(measure_start, times.hard_stop - measure_start);
+    let shards: Shards = (0..shard_count).map(|_| Mutex::new(new_stats())).collect();
+    // The server's CPU clock at the start of the measured window, read on time by a task of
+    // its own; the end is read once every user has finished, like `elapsed` below.
+    let cpu_at_start = cfg.server_cpu.map(|clock| {
+        tokio::spawn(async move {
+            sleep_until(measure_start).await;
+            clock.read()
+        })
+    });
 
     let mut users = JoinSet::new();
     for (vu, conn) in conns.into_iter().enumerate() {
@@ -143,7 +157,21 @@ pub async fn run(
         }
     }
 
-    let mut stats = Stats::new(highest_us);
+    let server_cpu = match (cfg.server_cpu, cpu_at_start) {
+        (Some(clock), Some(at_start)) => {
+            let window = async {
+                let at_start = at_start.await.map_err(|e| e.to_string())??;
+                Ok::<_, String>(clock.read()?.saturating_sub(at_start))
+            };
+            window
+                .await
+                .map_err(|e| eprintln!("vinr-bench: WARNING: no server CPU figure: {e}"))
+                .ok()
+        }
+        _ => None,
+    };
+
+    let mut stats = new_stats();
     for shard in shards.iter() {
         let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
         stats.merge(std::mem::replace(&mut *shard, Stats::new(2)));
@@ -152,6 +180,7 @@ pub async fn run(
     LoadResult {
         elapsed: finished - times.measure_start,
         stats,
+        server_cpu,
     }
 }
 

@@ -11,7 +11,10 @@
 //! * `suite`   – all of the above in turn, each compared with healthz from the
 //!   same run;
 //! * `webhooks` – creates with an in-process webhook receiver registered: commit to
-//!   first delivery attempt latency and deliveries per second (see `webhooks.rs`).
+//!   first delivery attempt latency and deliveries per second (see `webhooks.rs`);
+//! * `peer-create` – `POST /v1/payment_intents` on a Stripe-compatible peer (`--peer`,
+//!   e.g. localstripe), the same loops and report as ours;
+//! * `peer` – healthz and create on `--url`, then peer-create on `--peer`, in one run.
 //!
 //! Two load modes:
 //!
@@ -28,11 +31,16 @@
 //! by itself after warmup + duration (plus a short grace for in-flight
 //! requests) and only talks to `--url`.
 //!
+//! `--plot FILE.svg` draws the run (latency by percentile, throughput over time, see
+//! `plot.rs`); `--server-pid PID` adds the server's CPU time per request (`cpu.rs`).
+//!
 //! `vinr-bench torture` is a crash and race suite instead: it starts `vinr`
 //! itself, kills it under load and checks what survived (see `torture/mod.rs`).
 
+mod cpu;
 mod http;
 mod load;
+mod plot;
 mod report;
 mod scenario;
 mod torture;
@@ -43,12 +51,14 @@ mod e2e_tests;
 #[cfg(test)]
 mod test_server;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::cpu::CpuClock;
 use crate::http::Target;
 use crate::load::LoadConfig;
 use crate::report::{format_duration, Report};
@@ -103,6 +113,29 @@ struct Cli {
     /// goes to stderr).
     #[arg(long)]
     json: bool,
+
+    /// After the run, write an SVG here: latency by percentile (log scale of 1/(1-p)) and
+    /// 2xx throughput per 100 ms over the measured window, one line per scenario.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+
+    /// Pid of the server behind --url: its CPU time (/proc/PID/stat, utime + stime) over
+    /// each measured window is reported as server CPU µs per request.
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
+
+    /// Base URL of a Stripe-compatible peer (e.g. localstripe) for the `peer-create` and
+    /// `peer` scenarios, which POST /v1/payment_intents there.
+    #[arg(long, value_name = "URL")]
+    peer: Option<String>,
+
+    /// The peer's secret key, sent as `Authorization: Bearer <key>`.
+    #[arg(long, value_name = "KEY", default_value = "sk_test_12345")]
+    peer_key: String,
+
+    /// Pid of the peer: its CPU µs per request, as --server-pid for ours.
+    #[arg(long, value_name = "PID")]
+    peer_pid: Option<u32>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -202,32 +235,63 @@ async fn run(cli: Cli) -> Result<bool, String> {
             cli.scenario.name()
         ));
     }
-
-    let target = Arc::new(Target::resolve(&cli.url, cli.key.as_deref()).await?);
-    if !target.addr.ip().is_loopback() {
-        eprintln!(
-            "vinr-bench: note: {} is not a loopback address; network latency will be part of the numbers",
-            target.addr
-        );
+    let on_peer = scenarios.iter().any(|s| s.on_peer());
+    if on_peer && cli.peer.is_none() {
+        return Err(format!(
+            "scenario {} needs the peer's URL: pass --peer http://HOST:PORT",
+            cli.scenario.name()
+        ));
     }
+    if cli.plot.is_some() && cli.scenario == Scenario::Webhooks {
+        return Err("--plot does not apply to the webhooks scenario".to_owned());
+    }
+    let cpu_clock = |pid: Option<u32>| pid.map(CpuClock::new).transpose();
+    let server_cpu = cpu_clock(cli.server_pid).map_err(|e| format!("--server-pid: {e}"))?;
+    let peer_cpu = cpu_clock(cli.peer_pid).map_err(|e| format!("--peer-pid: {e}"))?;
+
     let run_id = RunId::from_clock();
-    scenario::preflight(&target, &run_id, needs_key).await?;
+    let ours = scenarios.iter().any(|s| !s.on_peer());
+    let target = Arc::new(Target::resolve(&cli.url, cli.key.as_deref()).await?);
+    if ours {
+        note_remote(&target);
+        scenario::preflight(&target, &run_id, needs_key).await?;
+    }
+    let peer = match &cli.peer {
+        Some(url) if on_peer => {
+            let peer = Arc::new(Target::resolve(url, Some(&cli.peer_key)).await?);
+            note_remote(&peer);
+            scenario::preflight_peer(&peer, &run_id).await?;
+            Some(peer)
+        }
+        _ => None,
+    };
 
     let cfg = LoadConfig {
         connections: cli.connections,
         duration: cli.duration,
         warmup: cli.warmup,
         rate: cli.rate,
+        server_cpu,
     };
     if cli.scenario == Scenario::Webhooks {
         return webhooks::run(target, &run_id, &cfg, cli.prepare).await;
     }
-    let suite = cli.scenario == Scenario::Suite;
+    let group = cli.scenario.is_group();
     let mut healthz_ok_per_sec = None;
     let mut reports = Vec::with_capacity(scenarios.len());
     for scenario in scenarios {
-        let mut report = run_scenario(scenario, &target, &run_id, &cfg, cli.prepare).await?;
-        if suite {
+        let (target, cfg) = match &peer {
+            Some(peer) if scenario.on_peer() => (
+                peer,
+                LoadConfig {
+                    server_cpu: peer_cpu,
+                    ..cfg.clone()
+                },
+            ),
+            _ => (&target, cfg.clone()),
+        };
+        let mut report = run_scenario(scenario, target, &run_id, &cfg, cli.prepare).await?;
+        if group {
             if scenario == Scenario::Healthz {
                 healthz_ok_per_sec = Some(report.ok_per_sec());
             }
@@ -238,8 +302,16 @@ async fn run(cli: Cli) -> Result<bool, String> {
         emit(&report, cli.json);
         reports.push(report);
     }
-    if suite {
-        human(&report::render_suite(&reports), cli.json);
+    if group {
+        human(
+            &report::render_suite(cli.scenario.name(), &reports),
+            cli.json,
+        );
+    }
+    if let Some(path) = &cli.plot {
+        std::fs::write(path, plot::render(&reports))
+            .map_err(|e| format!("cannot write --plot {}: {e}", path.display()))?;
+        eprintln!("vinr-bench: plot written to {}", path.display());
     }
 
     let failed: Vec<&Report> = reports.iter().filter(|r| r.has_problems()).collect();
@@ -258,6 +330,15 @@ async fn run(cli: Cli) -> Result<bool, String> {
     Ok(failed.is_empty())
 }
 
+fn note_remote(target: &Target) {
+    if !target.addr.ip().is_loopback() {
+        eprintln!(
+            "vinr-bench: note: {} is not a loopback address; network latency will be part of the numbers",
+            target.addr
+        );
+    }
+}
+
 async fn run_scenario(
     scenario: Scenario,
     target: &Arc<Target>,
@@ -270,6 +351,7 @@ async fn run_scenario(
         Scenario::Healthz => Workload::healthz(target.clone(), run_id)?,
         Scenario::Create => Workload::create(target.clone(), run_id, "c")?,
         Scenario::Mixed => Workload::mixed(target.clone(), run_id)?,
+        Scenario::PeerCreate => Workload::peer_create(target.clone(), run_id, "s")?,
         Scenario::Get => {
             eprintln!("vinr-bench: get: creating {prepare} payments first");
             let prepared =
@@ -286,7 +368,7 @@ async fn run_scenario(
             }
             Workload::get(target.clone(), run_id, prepared.uris)?
         }
-        Scenario::Suite | Scenario::Webhooks => {
+        Scenario::Suite | Scenario::Peer | Scenario::Webhooks => {
             return Err(format!("{} is not a load scenario", scenario.name()))
         }
     };
@@ -306,6 +388,7 @@ async fn run_scenario(
     let result = load::run(Arc::new(workload), target.addr, run_id.seed, cfg).await;
     let mut report = Report::new(scenario.name(), &cfg.shape(), result.stats, result.elapsed);
     report.setup_errors = setup_errors;
+    report.server_cpu = result.server_cpu;
     Ok(report)
 }
 

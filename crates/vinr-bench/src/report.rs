@@ -14,6 +14,10 @@ use crate::scenario::OpKind;
 
 /// Three significant figures: 0.1% value resolution on top of the 1 µs unit.
 const SIGFIG: u8 = 3;
+/// Width of one throughput-over-time bucket (`--plot`).
+pub const TIMELINE_BUCKET: Duration = Duration::from_millis(100);
+/// At most an hour of buckets; completions later than that are left out of the timeline only.
+pub const TIMELINE_BUCKETS_MAX: usize = 36_000;
 
 /// Counters and latency histograms (µs) for part of the virtual users.
 /// Shards of these are merged into one at the end of a run.
@@ -34,6 +38,9 @@ pub struct Stats {
     pub dropped: u64,
     /// When the last measured request finished.
     pub last_done: Option<Instant>,
+    /// Measured 2xx completions per [`TIMELINE_BUCKET`] from `timeline_origin` on.
+    pub timeline: Vec<u64>,
+    timeline_origin: Option<Instant>,
 }
 
 impl Stats {
@@ -49,7 +56,18 @@ impl Stats {
             late: 0,
             dropped: 0,
             last_done: None,
+            timeline: Vec::new(),
+            timeline_origin: None,
         }
+    }
+
+    /// Also counts completions per [`TIMELINE_BUCKET`] from `origin` (the start of the
+    /// measured window), in a vector allocated here once so recording never allocates.
+    pub fn with_timeline(mut self, origin: Instant, window: Duration) -> Self {
+        let buckets = window.as_nanos().div_ceil(TIMELINE_BUCKET.as_nanos()) as usize + 1;
+        self.timeline = vec![0; buckets.min(TIMELINE_BUCKETS_MAX)];
+        self.timeline_origin = Some(origin);
+        self
     }
 
     fn hist(&mut self, kind: OpKind) -> &mut Histogram<u64> {
@@ -70,6 +88,16 @@ impl Stats {
             Ok(()) => {
                 self.ok += 1;
                 self.hist(kind).saturating_record(micros(latency));
+                if let Some(origin) = self.timeline_origin {
+                    let bucket = done.saturating_duration_since(origin).as_nanos()
+                        / TIMELINE_BUCKET.as_nanos();
+                    if let Some(n) = usize::try_from(bucket)
+                        .ok()
+                        .and_then(|b| self.timeline.get_mut(b))
+                    {
+                        *n += 1;
+                    }
+                }
             }
             Err(f) => {
                 self.errors.entry((kind, f.kind)).or_insert((0, f.detail)).0 += 1;
@@ -103,6 +131,13 @@ impl Stats {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+        if self.timeline.len() < other.timeline.len() {
+            self.timeline.resize(other.timeline.len(), 0);
+        }
+        for (mine, theirs) in self.timeline.iter_mut().zip(other.timeline) {
+            *mine += theirs;
+        }
+        self.timeline_origin = self.timeline_origin.or(other.timeline_origin);
     }
 }
 
@@ -230,6 +265,12 @@ pub struct Report {
     pub dropped: u64,
     /// Throughput relative to healthz in the same suite run.
     pub ratio_to_healthz: Option<f64>,
+    /// All 2xx latencies (µs), for `--plot`.
+    pub hist: Option<Histogram<u64>>,
+    /// 2xx completions per [`TIMELINE_BUCKET`] of the measured window, full buckets only.
+    pub timeline: Vec<u64>,
+    /// The server's CPU time over the measured window (`--server-pid`).
+    pub server_cpu: Option<Duration>,
 }
 
 /// Settings of the run a report describes.
@@ -272,6 +313,9 @@ impl Report {
             })
             .collect();
         errors.sort_by(|a, b| b.count.cmp(&a.count).then(a.op.cmp(&b.op)));
+        let full_buckets = (elapsed.as_nanos() / TIMELINE_BUCKET.as_nanos()) as usize;
+        let mut timeline = stats.timeline;
+        timeline.truncate(full_buckets);
         Self {
             scenario,
             mode: shape.mode,
@@ -289,7 +333,16 @@ impl Report {
             late: stats.late,
             dropped: stats.dropped,
             ratio_to_healthz: None,
+            hist: overall,
+            timeline,
+            server_cpu: None,
         }
+    }
+
+    /// Server CPU microseconds per request (`--server-pid`).
+    pub fn cpu_us_per_request(&self) -> Option<f64> {
+        self.server_cpu
+            .and_then(|cpu| crate::cpu::micros_per_request(cpu, self.requests()))
     }
 
     pub fn requests(&self) -> u64 {
@@ -337,6 +390,17 @@ impl Report {
         );
         if let Some(ratio) = self.ratio_to_healthz {
             let _ = writeln!(out, "  vs healthz  {ratio:.3}x");
+        }
+        if let Some(cpu) = self.server_cpu {
+            let per_request = self
+                .cpu_us_per_request()
+                .map_or_else(|| "-".to_owned(), |us| format!("{us:.1}"));
+            let _ = writeln!(
+                out,
+                "  server CPU  {per_request} µs/request  ({:.2} s over the window, {:.2} cores busy)",
+                cpu.as_secs_f64(),
+                cpu.as_secs_f64() / self.elapsed.as_secs_f64().max(1e-9)
+            );
         }
         let _ = writeln!(
             out,
@@ -451,6 +515,8 @@ impl Report {
             "late": self.late,
             "dropped": self.dropped,
             "ratio_to_healthz": self.ratio_to_healthz.map(|r| (r * 1000.0).round() / 1000.0),
+            "server_cpu_s": self.server_cpu.map(|c| (c.as_secs_f64() * 1000.0).round() / 1000.0),
+            "server_cpu_us_per_request": self.cpu_us_per_request().map(round2),
         })
     }
 }
@@ -464,17 +530,18 @@ fn per_sec(n: u64, elapsed: Duration) -> f64 {
     }
 }
 
-/// The suite's closing comparison table.
-pub fn render_suite(reports: &[Report]) -> String {
+/// The closing comparison table of a group of scenarios (`suite`, `peer`); CPU µs per request
+/// is each target's own (`--server-pid`, `--peer-pid`).
+pub fn render_suite(group: &str, reports: &[Report]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "== suite summary (ratios against healthz from this run)"
+        "== {group} summary (ratios against healthz from this run)"
     );
     let _ = writeln!(
         out,
-        "  {:<9} {:>12} {:>11} {:>9} {:>9} {:>9} {:>8}",
-        "scenario", "ok/s", "vs healthz", "p50", "p99", "p99.9", "errors"
+        "  {:<11} {:>12} {:>11} {:>9} {:>9} {:>9} {:>11} {:>8}",
+        "scenario", "ok/s", "vs healthz", "p50", "p99", "p99.9", "cpu µs/req", "errors"
     );
     for r in reports {
         let (p50, p99, p999) = r.latency.as_ref().map_or_else(
@@ -484,15 +551,19 @@ pub fn render_suite(reports: &[Report]) -> String {
         let ratio = r
             .ratio_to_healthz
             .map_or_else(|| "-".to_owned(), |x| format!("{x:.3}x"));
+        let cpu = r
+            .cpu_us_per_request()
+            .map_or_else(|| "-".to_owned(), |us| format!("{us:.1}"));
         let _ = writeln!(
             out,
-            "  {:<9} {:>12.1} {:>11} {:>9} {:>9} {:>9} {:>8}{}",
+            "  {:<11} {:>12.1} {:>11} {:>9} {:>9} {:>9} {:>11} {:>8}{}",
             r.scenario,
             r.ok_per_sec(),
             ratio,
             p50,
             p99,
             p999,
+            cpu,
             r.error_total,
             if r.has_problems() { "  !!" } else { "" }
         );

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::ValueEnum;
 use hyper::body::Bytes;
-use hyper::header::HeaderValue;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Uri};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -22,6 +22,9 @@ const CREATE_MANUAL_BODY: &[u8] =
     br#"{"amount":1000,"currency":"EUR","returnUrl":"https://example.com/return","capture":false}"#;
 const PAY_BODY: &[u8] = br#"{"card":"4242424242424242"}"#;
 const EMPTY_OBJECT: &[u8] = b"{}";
+/// A Stripe-compatible peer's create (localstripe): form-encoded, as Stripe's API takes it.
+const PEER_CREATE_BODY: &[u8] = b"amount=1000&currency=eur&payment_method_types%5B%5D=card";
+const FORM: HeaderValue = HeaderValue::from_static("application/x-www-form-urlencoded");
 
 /// Per-request deadline outside the timed loops (preflight, preparation).
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,6 +44,10 @@ pub enum Scenario {
     /// Creates payments with an in-process webhook receiver registered: commit to first
     /// delivery attempt latency and deliveries per second (not part of `suite`).
     Webhooks,
+    /// POST /v1/payment_intents on the Stripe-compatible peer at `--peer` (localstripe).
+    PeerCreate,
+    /// healthz and create on `--url`, then peer-create on `--peer`, compared with our healthz.
+    Peer,
 }
 
 impl Scenario {
@@ -52,6 +59,8 @@ impl Scenario {
             Scenario::Mixed => "mixed",
             Scenario::Suite => "suite",
             Scenario::Webhooks => "webhooks",
+            Scenario::PeerCreate => "peer-create",
+            Scenario::Peer => "peer",
         }
     }
 
@@ -64,12 +73,24 @@ impl Scenario {
                 Scenario::Get,
                 Scenario::Mixed,
             ],
+            Scenario::Peer => vec![Scenario::Healthz, Scenario::Create, Scenario::PeerCreate],
             other => vec![other],
         }
     }
 
+    /// Whether this (expanded) scenario is a comparison whose summary table is printed.
+    pub fn is_group(self) -> bool {
+        matches!(self, Scenario::Suite | Scenario::Peer)
+    }
+
+    /// Whether it needs our API key (the peer has its own, `--peer-key`).
     pub fn needs_key(self) -> bool {
-        self != Scenario::Healthz
+        !matches!(self, Scenario::Healthz | Scenario::PeerCreate)
+    }
+
+    /// Whether it is sent to `--peer` rather than to `--url`.
+    pub fn on_peer(self) -> bool {
+        self == Scenario::PeerCreate
     }
 }
 
@@ -82,10 +103,11 @@ pub enum OpKind {
     Capture,
     Refund,
     Get,
+    PeerCreate,
 }
 
 impl OpKind {
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 7;
     pub const ALL: [OpKind; OpKind::COUNT] = [
         OpKind::Healthz,
         OpKind::Create,
@@ -93,6 +115,7 @@ impl OpKind {
         OpKind::Capture,
         OpKind::Refund,
         OpKind::Get,
+        OpKind::PeerCreate,
     ];
 
     pub fn index(self) -> usize {
@@ -107,6 +130,7 @@ impl OpKind {
             OpKind::Capture => "capture",
             OpKind::Refund => "refund",
             OpKind::Get => "get",
+            OpKind::PeerCreate => "peer-create",
         }
     }
 }
@@ -147,6 +171,7 @@ enum Kind {
     Create,
     Get(Arc<[Uri]>),
     Mixed,
+    PeerCreate,
 }
 
 /// Everything a scenario needs that is shared by all virtual users.
@@ -243,6 +268,17 @@ impl Workload {
         Self::new(Kind::Get(uris.into()), target, run, "g")
     }
 
+    /// Creates on a Stripe-compatible peer; `target` is the peer's, `tag` as for [`Self::create`].
+    pub fn peer_create(target: Arc<Target>, run: &RunId, tag: &str) -> Result<Self, String> {
+        let mut workload = Self::new(Kind::PeerCreate, target, run, tag)?;
+        workload.payments = workload
+            .target
+            .uri("/v1/payment_intents")
+            .map_err(|f| f.to_string())?;
+        workload.create_body = Bytes::from_static(PEER_CREATE_BODY);
+        Ok(workload)
+    }
+
     /// The next request for this virtual user. Building it can only fail for
     /// an id the server sent us; then the `mixed` chain restarts.
     pub fn next_op(&self, st: &mut VuState) -> Result<Op, (OpKind, Failure)> {
@@ -264,6 +300,16 @@ impl Workload {
                 req: self.post(st, self.payments.clone(), &self.create_body),
                 keep_body: false,
             },
+            Kind::PeerCreate => {
+                // With an Idempotency-Key too, as a Stripe client sends one and ours must.
+                let mut req = self.post(st, self.payments.clone(), &self.create_body);
+                req.headers_mut().insert(CONTENT_TYPE, FORM);
+                Op {
+                    kind: OpKind::PeerCreate,
+                    req,
+                    keep_body: false,
+                }
+            }
             Kind::Get(uris) => {
                 // Modulo bias is irrelevant for spreading reads.
                 let i = (st.next_random() % uris.len() as u64) as usize;
@@ -529,6 +575,31 @@ pub async fn preflight(target: &Arc<Target>, run: &RunId, with_key: bool) -> Res
                 format!("preflight POST /v1/payments failed: {f} (check --key / VINR_BENCH_KEY)")
             })?;
         payment_id(&resp.body).map_err(|f| format!("preflight POST /v1/payments: {f}"))?;
+    }
+    Ok(())
+}
+
+/// One create on the peer before any timed run: it must answer 2xx with a payment intent.
+pub async fn preflight_peer(target: &Arc<Target>, run: &RunId) -> Result<(), String> {
+    let mut conn = Conn::new(target.addr);
+    let mut st = VuState::new(0, run.seed);
+    let create = Workload::peer_create(target.clone(), run, "sf")?;
+    let mut op = create.next_op(&mut st).map_err(|(_, f)| f.to_string())?;
+    op.keep_body = true;
+    let resp = conn
+        .send(op.req, true, Instant::now() + SETUP_TIMEOUT)
+        .await
+        .map_err(|f| {
+            format!(
+                "peer preflight POST /v1/payment_intents on {} failed: {f} (is the peer running? check --peer-key)",
+                target.addr
+            )
+        })?;
+    if !resp.body.windows(4).any(|w| w == b"\"pi_") {
+        return Err(format!(
+            "peer preflight POST /v1/payment_intents: no payment intent id in {}",
+            crate::http::snippet(&resp.body)
+        ));
     }
     Ok(())
 }

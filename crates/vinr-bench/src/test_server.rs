@@ -37,6 +37,8 @@ pub struct Counters {
     pub captures: AtomicU64,
     pub refunds: AtomicU64,
     pub gets: AtomicU64,
+    /// `POST /v1/payment_intents`, the Stripe-compatible peer's create.
+    pub peer_creates: AtomicU64,
     pub injected_failures: AtomicU64,
     /// Requests the real server would reject for a client bug (unknown id,
     /// wrong state, missing/duplicate idempotency key, bad auth).
@@ -123,6 +125,10 @@ async fn handle(
         .headers()
         .get("authorization")
         .is_some_and(|v| v.as_bytes() == format!("Bearer {KEY}").as_bytes());
+    let form = req
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes() == b"application/x-www-form-urlencoded");
     let idem = req
         .headers()
         .get("idempotency-key")
@@ -147,6 +153,9 @@ async fn handle(
         }
         (&Method::POST, ["v1", "refunds"]) => c.refunds.fetch_add(1, Ordering::Relaxed),
         (&Method::GET, ["v1", "payments", _]) => c.gets.fetch_add(1, Ordering::Relaxed),
+        (&Method::POST, ["v1", "payment_intents"]) => {
+            c.peer_creates.fetch_add(1, Ordering::Relaxed)
+        }
         _ => return client_bug(&state, StatusCode::NOT_FOUND, "no such route"),
     };
     if state.opts.fail_every > 0 && n % state.opts.fail_every == 0 {
@@ -227,6 +236,17 @@ async fn handle(
                 Some(_) => client_bug(&state, StatusCode::CONFLICT, "not refundable"),
                 None => client_bug(&state, StatusCode::NOT_FOUND, "no such payment"),
             }
+        }
+        (&Method::POST, ["v1", "payment_intents"]) => {
+            if !form || body.as_ref() != b"amount=1000&currency=eur&payment_method_types%5B%5D=card"
+            {
+                return client_bug(&state, StatusCode::BAD_REQUEST, "not the form body");
+            }
+            let id = state.next_id.fetch_add(1, Ordering::Relaxed);
+            reply(
+                StatusCode::OK,
+                format!(r#"{{"id":"pi_{id}","object":"payment_intent","amount":1000}}"#),
+            )
         }
         (&Method::GET, ["v1", "payments", id]) => match payments.get(*id) {
             Some(status) => reply(
