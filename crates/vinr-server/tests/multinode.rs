@@ -228,3 +228,60 @@ async fn a_fault_rule_hit_on_two_nodes_at_once_faults_its_count_exactly() {
     race::fault_rule_count_is_taken_exactly(&cluster.apis).await;
     cluster.stop().await;
 }
+
+/// A key revoked from another process (`vinr keys revoke`) fails on both nodes at their next
+/// request, though each had just answered it (and so holds its lookup in its key cache): the
+/// revocation's commit notifies both (migration 0015).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_from_another_process_fails_on_both_nodes_at_once() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let node = cluster
+        .nodes
+        .iter()
+        .find(|node| node.account_id.is_some())
+        .expect("a node made the sandbox account");
+    let db = node.database_url().to_owned();
+    let account = node.sandbox_account();
+    let output = process::vinr(&[
+        "keys",
+        "create",
+        "--account",
+        &account,
+        "--database-url",
+        &db,
+    ])
+    .await;
+    let stdout = output.expect_success().to_owned();
+    let word = |prefix: &str| {
+        stdout
+            .split_whitespace()
+            .find(|word| word.starts_with(prefix))
+            .unwrap_or_else(|| panic!("a {prefix}… word in: {stdout}"))
+            .to_owned()
+    };
+    let (key_id, secret) = (word("key_"), word("sk_test_"));
+    let clients: Vec<Api> = cluster.nodes.iter().map(|n| n.client(&secret)).collect();
+    let payment = clients[0].new_payment().await;
+    let path = format!("/v1/payments/{}", id_of(&payment));
+    for client in &clients {
+        for _ in 0..2 {
+            client.get(&path).await.expect_status(200);
+        }
+    }
+    process::vinr(&["keys", "revoke", &key_id, "--database-url", &db])
+        .await
+        .expect_success();
+    for client in &clients {
+        client
+            .get(&path)
+            .await
+            .expect_error(401, "authentication_error", "api_key_invalid", None);
+    }
+    // The other keys are untouched.
+    for api in &cluster.apis {
+        api.get(&path).await.expect_status(200);
+    }
+    cluster.stop().await;
+}

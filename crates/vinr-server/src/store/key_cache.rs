@@ -87,7 +87,10 @@ mod tests {
         let cache = KeyCache::default();
         assert!(cache.get(1, &[1; 32]).is_none());
         cache.put(1, [1; 32], lookup("key_a"));
-        assert_eq!(cache.get(1, &[1; 32]).map(|l| l.key.id), Some("key_a".into()));
+        assert_eq!(
+            cache.get(1, &[1; 32]).map(|l| l.key.id),
+            Some("key_a".into())
+        );
         assert!(cache.get(2, &[1; 32]).is_none());
         // Back to the old number: still empty (it was emptied, not switched).
         assert!(cache.get(1, &[1; 32]).is_none());
