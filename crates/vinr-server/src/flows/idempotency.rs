@@ -20,13 +20,11 @@ pub enum Begin {
 /// Locks `key` for this transaction (a lock every node sees on a shared database) and answers
 /// what is stored for it.
 pub fn begin(tx: &mut Tx<'_>, key: &IdempotencyScope) -> Result<Begin, FlowError> {
-    if !tx.lock_idempotency_key(key)? {
-        return Ok(Begin::InUse);
-    }
     // The authoritative answer: committed with the first request's effects.
-    Ok(match tx.find_idempotent_response(key)? {
-        Some(stored) => Begin::Answered(stored),
-        None => Begin::Fresh,
+    Ok(match tx.claim_idempotency_key(key)? {
+        None => Begin::InUse,
+        Some(Some(stored)) => Begin::Answered(stored),
+        Some(None) => Begin::Fresh,
     })
 }
 

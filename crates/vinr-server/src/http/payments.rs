@@ -23,7 +23,7 @@ use crate::http::list::{next_cursor, parse_query, NoQuery, PaymentListParams};
 use crate::processor::CardInput;
 use crate::render;
 use crate::state::AppState;
-use crate::store::Scope;
+use crate::store::{OneRead, Scope};
 
 fn amount(param: &str, value: i64) -> Result<Amount, ApiError> {
     Amount::parse(value).map_err(|error| {
@@ -193,9 +193,8 @@ pub async fn retrieve(
 
 async fn load(app: &AppState, scope: &Scope, id: &str) -> Result<Payment, ApiError> {
     require_payment_id(id)?;
-    let (scope, owned_id) = (scope.clone(), id.to_owned());
     app.store
-        .read(move |reader| reader.get_payment(&scope, &owned_id))
+        .read_one(OneRead::payment(scope, id))
         .await?
         .ok_or_else(|| ApiError::not_found("payment", id))
 }

@@ -21,7 +21,7 @@ pub mod postgres;
 mod sql;
 pub mod sqlite;
 
-pub use sql::{Reader, Tx};
+pub use sql::{OneRead, Reader, Tx};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -609,6 +609,15 @@ impl Store {
             cache.put(version, key_hash, found.clone());
         }
         Ok(found)
+    }
+
+    /// Runs a one-statement read against committed data: on PostgreSQL on the async runtime
+    /// (the statement is a network round trip, nothing blocks), on SQLite like [`Store::read`].
+    pub async fn read_one<T: Send + 'static>(&self, read: OneRead<T>) -> Result<T, StoreError> {
+        match self {
+            Store::Sqlite(store) => store.read(move |reader| reader.one(read)).await,
+            Store::Postgres(store) => store.read_one(read).await,
+        }
     }
 
     /// Signalled after each commit that may have queued webhook deliveries, so the delivery

@@ -42,7 +42,10 @@ impl AuthSignal {
 
 /// Listens for `vinr_auth` until the task is aborted, opening the connection again after
 /// [`POSTGRES_LISTEN_RETRY_MS`] whenever it is lost.
-pub(super) fn spawn(config: tokio_postgres::Config, signal: Arc<AuthSignal>) -> tokio::task::AbortHandle {
+pub(super) fn spawn(
+    config: tokio_postgres::Config,
+    signal: Arc<AuthSignal>,
+) -> tokio::task::AbortHandle {
     tokio::spawn(async move {
         loop {
             if let Err(error) = listen(&config, &signal).await {

@@ -26,8 +26,8 @@ use vinr_domain::limits::{
 mod listen;
 
 use super::key_cache::KeyCache;
-use super::sql::{wrong_row_count, Changed, Conn, Deferred, Dialect, Row, Value};
-use super::{migrations, Reader, StoreError, Tx};
+use super::sql::{wrong_row_count, Changed, Conn, Deferred, Dialect, Query, Row, Value};
+use super::{migrations, OneRead, Reader, StoreError, Tx};
 
 /// The one place a PostgreSQL failure is classified: an outage (503, a retry may succeed)
 /// or a failure of the request itself (500).
@@ -273,6 +273,22 @@ impl PgStore {
         .unwrap_or_else(|_| Err(E::from(StoreError::Database("read panicked".into()))))
     }
 
+    /// A one-statement read, on the runtime: the pooled client's future is the round trip.
+    pub async fn read_one<T>(&self, read: OneRead<T>) -> Result<T, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let statement = client
+            .prepare_cached(read.sql(Dialect::Postgres))
+            .await
+            .map_err(db_error)?;
+        let rows = client
+            .query(&statement, &as_params(read.params()))
+            .await
+            .map_err(db_error)?;
+        drop(client);
+        let rows = rows.iter().map(row_values).collect::<Result<_, _>>()?;
+        read.answer(rows)
+    }
+
     pub fn outbox_wake(&self) -> Arc<Notify> {
         Arc::clone(&self.outbox_wake)
     }
@@ -296,8 +312,8 @@ impl PgStore {
 /// blocking code, each statement prepared once per connection. Statements whose only answer
 /// is success (BEGIN, inserts, the update of a locked row, COMMIT) are deferred and sent
 /// pipelined with the next statement that answers something, or at the commit: a created
-/// payment costs three round trips (BEGIN + key lock, stored-answer lookup, three inserts +
-/// COMMIT) instead of eight.
+/// payment costs two round trips (BEGIN + key lock + stored-answer lookup; its inserts, as one
+/// statement, + COMMIT) instead of eight.
 pub struct Blocking<'a> {
     client: &'a deadpool_postgres::Client,
     runtime: &'a Handle,
@@ -386,6 +402,32 @@ impl Conn for Blocking<'_> {
         Ok(None)
     }
 
+    fn query_each(&mut self, statements: &[Query<'_>]) -> Result<Vec<Vec<Row>>, StoreError> {
+        let batch = std::mem::take(&mut self.deferred);
+        let client = self.client;
+        let answers = self.runtime.block_on(async move {
+            let mut prepared = Vec::with_capacity(statements.len());
+            for statement in statements {
+                prepared.push(
+                    client
+                        .prepare_cached(statement.sql)
+                        .await
+                        .map_err(db_error)?,
+                );
+            }
+            let params: Vec<_> = statements.iter().map(|s| as_params(s.params)).collect();
+            let runs = prepared
+                .iter()
+                .zip(&params)
+                .map(|(statement, params)| client.query(statement, params));
+            pipelined(client, &batch, futures_util::future::try_join_all(runs)).await
+        })?;
+        answers
+            .iter()
+            .map(|rows| rows.iter().map(row_values).collect())
+            .collect()
+    }
+
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
         self.flush()?;
         let client = self.client;
@@ -459,28 +501,46 @@ impl ToSql for Value<'_> {
 }
 
 /// Runs the deferred `batch` and then `last`, written back to back on the connection (one
-/// round trip): tokio-postgres sends each request when its future is first polled, and both
-/// are polled in order. A failed deferred statement wins over `last`'s answer.
+/// round trip): tokio-postgres sends each request when its future is first polled, and all
+/// are polled in order. A failed deferred statement wins over `last`'s answer. Consecutive
+/// deferred inserts go as one statement ([`merged`]).
 async fn pipelined<T>(
     client: &deadpool_postgres::Client,
     batch: &[Queued],
     last: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, StoreError> {
-    let mut statements = Vec::with_capacity(batch.len());
-    for deferred in batch {
-        statements.push(
-            client
-                .prepare_cached(deferred.sql)
-                .await
-                .map_err(db_error)?,
-        );
+    let units = units(batch);
+    let mut statements = Vec::with_capacity(units.len());
+    for unit in &units {
+        let sql = match unit {
+            Unit::One(index) => batch[*index].sql,
+            Unit::Merged(_, sql) => sql.as_str(),
+        };
+        statements.push(client.prepare_cached(sql).await.map_err(db_error)?);
     }
-    let runs = batch.iter().zip(&statements).map(|(deferred, statement)| {
-        let params = as_params(&deferred.params);
-        async move { client.execute(statement, &params).await }
+    let runs = units.iter().zip(&statements).map(|(unit, statement)| {
+        let params: Vec<_> = match unit {
+            Unit::One(index) => as_params(&batch[*index].params),
+            Unit::Merged(members, _) => batch[members.clone()]
+                .iter()
+                .flat_map(|deferred| as_params(&deferred.params))
+                .collect(),
+        };
+        async move {
+            match unit {
+                Unit::One(_) => Ok(vec![client.execute(statement, &params).await?]),
+                Unit::Merged(..) => {
+                    let counts = client.query_one(statement, &params).await?;
+                    (0..counts.len())
+                        .map(|index| counts.try_get::<_, i64>(index).map(|n| n.unsigned_abs()))
+                        .collect()
+                }
+            }
+        }
     });
     let (changed, answer) = tokio::join!(futures_util::future::try_join_all(runs), last);
-    for (deferred, changed) in batch.iter().zip(changed.map_err(db_error)?) {
+    let changed = changed.map_err(db_error)?;
+    for (deferred, changed) in batch.iter().zip(changed.into_iter().flatten()) {
         if let Some(error) = wrong_row_count(deferred.sql, changed, deferred.changed) {
             return Err(error);
         }
@@ -488,11 +548,170 @@ async fn pipelined<T>(
     answer.map_err(db_error)
 }
 
+/// How deferred statements are sent: one by one, or a run of them merged into one.
+enum Unit {
+    One(usize),
+    Merged(std::ops::Range<usize>, String),
+}
+
+/// Groups `batch` into runs of inserts that [`merged`] may send as one statement.
+fn units(batch: &[Queued]) -> Vec<Unit> {
+    let mut units = Vec::with_capacity(batch.len());
+    let mut start = 0;
+    while start < batch.len() {
+        let mut written = Vec::new();
+        let mut end = start;
+        while let Some((table, reads)) = batch.get(end).and_then(|d| mergeable_insert(d.sql)) {
+            // Members share one snapshot: none may read what an earlier one writes.
+            if reads.iter().any(|read| written.contains(read)) {
+                break;
+            }
+            written.push(table);
+            end += 1;
+        }
+        if end - start >= 2 {
+            units.push(Unit::Merged(start..end, merged(&batch[start..end])));
+            start = end;
+        } else {
+            units.push(Unit::One(start));
+            start += 1;
+        }
+    }
+    units
+}
+
+/// A run of inserts as one data-modifying CTE answering how many rows each inserted: one
+/// statement for PostgreSQL to bind, plan and run instead of several (a created payment's
+/// payment, event, webhook deliveries and idempotent answer). Every member runs to completion
+/// whether or not its rows are read; members see the same snapshot, which [`units`] makes
+/// harmless; foreign keys to a row of an earlier member are checked at the statement's end.
+fn merged(members: &[Queued]) -> String {
+    let mut with = Vec::with_capacity(members.len());
+    let mut counts = Vec::with_capacity(members.len());
+    let mut offset = 0;
+    for (index, member) in members.iter().enumerate() {
+        with.push(format!(
+            "s{index} AS ({} RETURNING 1)",
+            renumbered(member.sql, offset)
+        ));
+        counts.push(format!("(SELECT count(*) FROM s{index})"));
+        offset += member.params.len();
+    }
+    format!("WITH {} SELECT {}", with.join(", "), counts.join(", "))
+}
+
+/// `sql` with each placeholder `$N` moved to `$(N + offset)`.
+fn renumbered(sql: &str, offset: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut chars = sql.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        if c != '$' {
+            out.push(c);
+            continue;
+        }
+        let mut end = at + 1;
+        while let Some(&(next, digit)) = chars.peek() {
+            if !digit.is_ascii_digit() {
+                break;
+            }
+            end = next + 1;
+            chars.next();
+        }
+        match sql[at + 1..end].parse::<usize>() {
+            Ok(number) => out.push_str(&format!("${}", number + offset)),
+            Err(_) => out.push('$'),
+        }
+    }
+    out
+}
+
+/// An `INSERT` that may join a merged run: its table and the tables it reads. Not one that
+/// answers rows or may conflict with itself (`ON CONFLICT`, `RETURNING`), nor a `WITH`.
+fn mergeable_insert(sql: &'static str) -> Option<(&'static str, Vec<&'static str>)> {
+    let mut words = sql
+        .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ','))
+        .filter(|word| !word.is_empty());
+    if !(words.next()?.eq_ignore_ascii_case("INSERT") && words.next()?.eq_ignore_ascii_case("INTO"))
+    {
+        return None;
+    }
+    let table = words.next()?;
+    let mut reads = Vec::new();
+    let mut previous = "";
+    for word in words {
+        if ["ON", "RETURNING", "WITH"]
+            .iter()
+            .any(|keyword| word.eq_ignore_ascii_case(keyword))
+        {
+            return None;
+        }
+        if previous.eq_ignore_ascii_case("FROM") || previous.eq_ignore_ascii_case("JOIN") {
+            reads.push(word);
+        }
+        previous = word;
+    }
+    Some((table, reads))
+}
+
 #[cfg(test)]
 mod tests {
     use tokio_postgres::NoTls;
 
-    use super::{db_error, outage_sqlstate, StoreError};
+    use super::{db_error, outage_sqlstate, units, Changed, Queued, StoreError, Unit};
+
+    fn queued(sql: &'static str, params: usize) -> Queued {
+        Queued {
+            sql,
+            params: vec![super::Value::Null; params],
+            changed: Changed::Exactly(1),
+        }
+    }
+
+    #[test]
+    fn consecutive_independent_inserts_go_as_one_statement() {
+        let batch = [
+            queued("BEGIN", 0),
+            queued("INSERT INTO payments (id, amount) VALUES ($1, $2)", 2),
+            queued("INSERT INTO events (id, data) VALUES ($1, $2)", 2),
+            queued(
+                "INSERT INTO deliveries (endpoint_id, event_id) SELECT id, $2 FROM endpoints
+                 WHERE account_id = $1",
+                2,
+            ),
+            // Reads what an earlier member writes: starts a run of its own.
+            queued(
+                "INSERT INTO copies (id) SELECT id FROM payments WHERE id = $1",
+                1,
+            ),
+            queued(
+                "INSERT INTO totals (id) VALUES ($1) ON CONFLICT DO NOTHING",
+                1,
+            ),
+            queued("UPDATE payments SET amount = $2 WHERE id = $1", 2),
+            queued("COMMIT", 0),
+        ];
+        let units = units(&batch);
+        assert_eq!(units.len(), 6);
+        assert!(matches!(units[0], Unit::One(0)));
+        match &units[1] {
+            Unit::Merged(members, sql) => {
+                assert_eq!(members.clone(), 1..4);
+                assert_eq!(
+                    sql.split_whitespace().collect::<Vec<_>>().join(" "),
+                    "WITH s0 AS (INSERT INTO payments (id, amount) VALUES ($1, $2) RETURNING 1), \
+                     s1 AS (INSERT INTO events (id, data) VALUES ($3, $4) RETURNING 1), \
+                     s2 AS (INSERT INTO deliveries (endpoint_id, event_id) SELECT id, $6 FROM \
+                     endpoints WHERE account_id = $5 RETURNING 1) SELECT (SELECT count(*) FROM \
+                     s0), (SELECT count(*) FROM s1), (SELECT count(*) FROM s2)"
+                );
+            }
+            Unit::One(_) => panic!("not merged"),
+        }
+        assert!(matches!(units[2], Unit::One(4)));
+        assert!(matches!(units[3], Unit::One(5)));
+        assert!(matches!(units[4], Unit::One(6)));
+        assert!(matches!(units[5], Unit::One(7)));
+    }
 
     #[test]
     fn a_server_going_away_or_out_of_resources_is_an_outage() {

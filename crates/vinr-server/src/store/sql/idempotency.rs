@@ -3,7 +3,7 @@
 use vinr_domain::UnixMillis;
 
 use super::accounts::lock_key;
-use super::{args, corrupt, first, Changed, Deferred, Dialect, Row, Run, Sql, Tx, Value};
+use super::{args, corrupt, first, Changed, Deferred, Dialect, Query, Row, Run, Sql, Tx, Value};
 use crate::store::{DueOn, IdempotencyScope, StoreError, StoredResponse};
 
 /// A stored answer: its request hash, its status, and its body — the referenced event's
@@ -36,16 +36,33 @@ fn answer_reference<'a>(
     }
 }
 
+/// The stored answer for a key (with the referenced event's snapshot).
+static FIND: Sql = Sql::new(
+    "SELECT k.request_hash, k.status_code, e.data, k.response_body
+     FROM idempotency_keys k LEFT JOIN events e ON e.id = k.response_event_id
+     WHERE k.account_id = $1 AND k.mode = $2 AND k.method = $3 AND k.path = $4
+       AND k.key = $5",
+);
+
 impl Tx<'_> {
-    /// Claims `key` for the rest of this transaction; `false` when another transaction (on any
-    /// node) holds it, i.e. the first request with this key is still running. On PostgreSQL an
-    /// advisory lock keyed by 64 bits of the scope's SHA-256 (a collision only makes an
-    /// unrelated request retry, never mixes answers); SQLite's single writer runs one flow at a
-    /// time, and the server's in-memory set already answered `in use` for a running request.
-    pub fn lock_idempotency_key(&mut self, key: &IdempotencyScope) -> Result<bool, StoreError> {
+    /// Claims `key` for the rest of this transaction and answers what is stored for it;
+    /// `None` when another transaction (on any node) holds it, i.e. the first request with
+    /// this key is still running. On PostgreSQL an advisory lock keyed by 64 bits of the
+    /// scope's SHA-256 (a collision only makes an unrelated request retry, never mixes
+    /// answers), sent in one round trip with the lookup of the stored answer, which runs after
+    /// the lock is taken (a statement of its own: its snapshot sees every answer committed
+    /// before). SQLite's single writer runs one flow at a time, and the server's in-memory set
+    /// already answered `in use` for a running request.
+    pub fn claim_idempotency_key(
+        &mut self,
+        key: &IdempotencyScope,
+    ) -> Result<Option<Option<StoredResponse>>, StoreError> {
         static TRY_LOCK: Sql = Sql::new("SELECT CAST(pg_try_advisory_xact_lock($1) AS INT)");
+        let find = FIND.text(self.conn.dialect());
+        let find_params = args![&key.account_id, key.mode, key.method, &key.path, &key.key];
         if self.conn.dialect() == Dialect::Sqlite {
-            return Ok(true);
+            let found = self.conn.query(find, &find_params)?.into_iter().next();
+            return Ok(Some(first(found, stored_response)?));
         }
         let parts = [
             key.account_id.as_str(),
@@ -54,23 +71,36 @@ impl Tx<'_> {
             key.path.as_str(),
             key.key.as_str(),
         ];
+        let lock_params = args![lock_key(&parts)];
+        let mut answers = self
+            .conn
+            .query_each(&[
+                Query {
+                    sql: TRY_LOCK.text(Dialect::Postgres),
+                    params: &lock_params,
+                },
+                Query {
+                    sql: find,
+                    params: &find_params,
+                },
+            ])?
+            .into_iter();
         let locked = first(
-            self.query_opt(&TRY_LOCK, &args![lock_key(&parts)])?,
+            answers.next().and_then(|rows| rows.into_iter().next()),
             Row::int,
         )?;
-        Ok(locked == Some(1))
+        if locked != Some(1) {
+            return Ok(None);
+        }
+        let found = answers.next().and_then(|rows| rows.into_iter().next());
+        Ok(Some(first(found, stored_response)?))
     }
 
+    /// The answer stored for `key`, without claiming it.
     pub fn find_idempotent_response(
         &mut self,
         key: &IdempotencyScope,
     ) -> Result<Option<StoredResponse>, StoreError> {
-        static FIND: Sql = Sql::new(
-            "SELECT k.request_hash, k.status_code, e.data, k.response_body
-             FROM idempotency_keys k LEFT JOIN events e ON e.id = k.response_event_id
-             WHERE k.account_id = $1 AND k.mode = $2 AND k.method = $3 AND k.path = $4
-               AND k.key = $5",
-        );
         let found = self.query_opt(
             &FIND,
             &args![&key.account_id, key.mode, key.method, &key.path, &key.key],

@@ -161,6 +161,21 @@ pub trait Conn {
     fn defer(&mut self, statement: Deferred<'_>) -> Result<Option<u64>, StoreError>;
     /// Runs several statements without parameters (migrations).
     fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
+    /// Runs `statements` one after the other and answers each one's rows. Each sees what the
+    /// ones before it did (a statement of its own, with its own snapshot under READ
+    /// COMMITTED); PostgreSQL sends them all in one round trip.
+    fn query_each(&mut self, statements: &[Query<'_>]) -> Result<Vec<Vec<Row>>, StoreError> {
+        statements
+            .iter()
+            .map(|statement| self.query(statement.sql, statement.params))
+            .collect()
+    }
+}
+
+/// A statement for [`Conn::query_each`].
+pub struct Query<'s> {
+    pub sql: &'static str,
+    pub params: &'s [Value<'s>],
 }
 
 /// A statement for [`Conn::defer`]: it must change `changed` rows.
@@ -465,6 +480,52 @@ impl<'c> Reader<'c> {
     pub fn ping(&mut self) -> Result<(), StoreError> {
         static PING: Sql = Sql::new("SELECT count(*) FROM schema_migrations");
         self.query(&PING, &[]).map(drop)
+    }
+}
+
+/// A read that is one statement: its SQL, its parameters and how its rows become the answer.
+/// PostgreSQL runs it on the async runtime, with no blocking thread and no `block_on`
+/// (`PgStore::read_one`); SQLite as any other read, through [`Reader::one`].
+pub struct OneRead<T> {
+    statement: &'static Sql,
+    params: Vec<Value<'static>>,
+    answer: Box<dyn FnOnce(Vec<Row>) -> Result<T, StoreError> + Send>,
+}
+
+impl<T> OneRead<T> {
+    fn new(
+        statement: &'static Sql,
+        params: &[Value<'_>],
+        answer: impl FnOnce(Vec<Row>) -> Result<T, StoreError> + Send + 'static,
+    ) -> OneRead<T> {
+        OneRead {
+            statement,
+            params: params.iter().cloned().map(Value::into_owned).collect(),
+            answer: Box::new(answer),
+        }
+    }
+
+    pub(crate) fn sql(&self, dialect: Dialect) -> &'static str {
+        self.statement.text(dialect)
+    }
+
+    pub(crate) fn params(&self) -> &[Value<'static>] {
+        &self.params
+    }
+
+    /// The answer, of the rows the statement answered.
+    pub(crate) fn answer(self, rows: Vec<Row>) -> Result<T, StoreError> {
+        (self.answer)(rows)
+    }
+}
+
+impl Reader<'_> {
+    /// Runs a one-statement read on this connection.
+    pub fn one<T>(&mut self, read: OneRead<T>) -> Result<T, StoreError> {
+        let rows = self
+            .conn
+            .query(read.sql(self.conn.dialect()), read.params())?;
+        read.answer(rows)
     }
 }
 

@@ -3,7 +3,7 @@
 use vinr_domain::{CaptureMethod, FailureCode, Payment, PaymentMethod, PaymentStatus, UnixMillis};
 
 use super::{
-    args, corrupt, first, render, rows, Changed, Listed, Reader, Row, Run, Sql, Tx, Value,
+    args, corrupt, first, render, rows, Changed, Listed, OneRead, Reader, Row, Run, Sql, Tx, Value,
 };
 use crate::store::{
     metadata_from_json, metadata_to_json, Due, DueOn, ListError, ListQuery, Page, Scope, StoreError,
@@ -223,10 +223,20 @@ impl Tx<'_> {
     }
 }
 
+impl OneRead<Option<Payment>> {
+    /// The payment `id` of `scope`.
+    pub fn payment(scope: &Scope, id: &str) -> Self {
+        let scope = scope.clone();
+        OneRead::new(&BY_ID, &args![id], move |rows| {
+            let found = first(rows.into_iter().next(), payment)?;
+            Ok(in_scope(found, &scope))
+        })
+    }
+}
+
 impl Reader<'_> {
     pub fn get_payment(&mut self, scope: &Scope, id: &str) -> Result<Option<Payment>, StoreError> {
-        let found = first(self.query_opt(&BY_ID, &args![id])?, payment)?;
-        Ok(in_scope(found, scope))
+        self.one(OneRead::payment(scope, id))
     }
 
     /// The payment behind a checkout link, in whichever account and mode it lives.

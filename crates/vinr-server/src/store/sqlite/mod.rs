@@ -16,9 +16,9 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{CachedStatement, Connection, OpenFlags};
 use tokio::sync::Notify;
 use vinr_domain::limits::{
-    SQLITE_AUTH_PROBE_CONNECTIONS_MAX, SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_SIZE_KIB, SQLITE_CHECKPOINT_INTERVAL_MS,
-    SQLITE_JOURNAL_SIZE_LIMIT_BYTES, SQLITE_MMAP_SIZE_BYTES, SQLITE_READER_THREADS,
-    SQLITE_READ_QUEUE_READS_MAX, SQLITE_STATEMENT_CACHE_STATEMENTS,
+    SQLITE_AUTH_PROBE_CONNECTIONS_MAX, SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_SIZE_KIB,
+    SQLITE_CHECKPOINT_INTERVAL_MS, SQLITE_JOURNAL_SIZE_LIMIT_BYTES, SQLITE_MMAP_SIZE_BYTES,
+    SQLITE_READER_THREADS, SQLITE_READ_QUEUE_READS_MAX, SQLITE_STATEMENT_CACHE_STATEMENTS,
     SQLITE_WAL_AUTOCHECKPOINT_PAGES, WRITE_BATCH_FLOWS_MAX, WRITE_QUEUE_FLOWS_MAX,
 };
 
@@ -272,7 +272,12 @@ impl SqliteStore {
     /// goes to the database, which reports the failure).
     pub(super) fn auth_version(&self) -> Option<u64> {
         static VERSION: &str = "SELECT version FROM auth_version WHERE id = 1";
-        let pooled = self.inner.probes.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let pooled = self
+            .inner
+            .probes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop();
         let conn = match pooled {
             Some(conn) => conn,
             None => open_reader(&self.inner.path).ok()?,
