@@ -152,12 +152,12 @@ pub const IDEMPOTENCY_RETENTION_HOURS_MAX: u32 = (EVENT_RETENTION_MS / 3_600_000
 /// flushes; PostgreSQL's default `max_connections` is 100, so six nodes fit.
 pub const POSTGRES_POOL_CONNECTIONS_MAX: usize = 16;
 /// SQLite reader threads, each with its own read-only connection (readers run in parallel under
-/// WAL, beside the writer); reads never run on the async worker threads, except the key
-/// cache's one-row version probe.
+/// WAL, beside the writer); reads never run on the async worker threads, except one-row reads
+/// by primary key (the key cache's version, a payment by id).
 pub const SQLITE_READER_THREADS: usize = 4;
-/// Read-only connections kept for the key cache's version probe (one per async worker thread
-/// is enough; a probe that finds none free opens one and closes it after).
-pub const SQLITE_AUTH_PROBE_CONNECTIONS_MAX: usize = 8;
+/// Read-only connections kept for the one-row reads that run on the async worker threads (one
+/// per worker thread is enough; a read that finds none free opens one and closes it after).
+pub const SQLITE_INLINE_READ_CONNECTIONS_MAX: usize = 8;
 /// Keys whose lookup a server keeps between changes of the auth version; a full cache starts
 /// over empty.
 pub const KEY_CACHE_KEYS_MAX: usize = 10_000;

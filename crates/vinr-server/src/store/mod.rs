@@ -611,11 +611,12 @@ impl Store {
         Ok(found)
     }
 
-    /// Runs a one-statement read against committed data: on PostgreSQL on the async runtime
-    /// (the statement is a network round trip, nothing blocks), on SQLite like [`Store::read`].
+    /// Runs a one-statement read against committed data on the async runtime: on PostgreSQL
+    /// the statement is a network round trip and nothing blocks; on SQLite it runs on the
+    /// caller's thread (a primary-key read, cheaper than the hand-off to a reader thread).
     pub async fn read_one<T: Send + 'static>(&self, read: OneRead<T>) -> Result<T, StoreError> {
         match self {
-            Store::Sqlite(store) => store.read(move |reader| reader.one(read)).await,
+            Store::Sqlite(store) => store.read_one(read),
             Store::Postgres(store) => store.read_one(read).await,
         }
     }

@@ -16,15 +16,15 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{CachedStatement, Connection, OpenFlags};
 use tokio::sync::Notify;
 use vinr_domain::limits::{
-    SQLITE_AUTH_PROBE_CONNECTIONS_MAX, SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_SIZE_KIB,
-    SQLITE_CHECKPOINT_INTERVAL_MS, SQLITE_JOURNAL_SIZE_LIMIT_BYTES, SQLITE_MMAP_SIZE_BYTES,
+    SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_SIZE_KIB, SQLITE_CHECKPOINT_INTERVAL_MS,
+    SQLITE_INLINE_READ_CONNECTIONS_MAX, SQLITE_JOURNAL_SIZE_LIMIT_BYTES, SQLITE_MMAP_SIZE_BYTES,
     SQLITE_READER_THREADS, SQLITE_READ_QUEUE_READS_MAX, SQLITE_STATEMENT_CACHE_STATEMENTS,
     SQLITE_WAL_AUTOCHECKPOINT_PAGES, WRITE_BATCH_FLOWS_MAX, WRITE_QUEUE_FLOWS_MAX,
 };
 
 use super::key_cache::KeyCache;
 use super::sql::{wrong_row_count, Conn, Deferred, Dialect, Row, Value};
-use super::{migrations, Reader, StoreError, Tx};
+use super::{migrations, OneRead, Reader, StoreError, Tx};
 
 /// What a flow hands back to the writer: whether to keep its savepoint, and how to answer
 /// its caller once the batch's commit is known.
@@ -53,7 +53,7 @@ struct Inner {
     /// Signalled after a commit that queued webhook deliveries.
     outbox_wake: Arc<Notify>,
     key_cache: KeyCache,
-    /// Read-only connections for [`SqliteStore::auth_version`], and the file they open.
+    /// Read-only connections for [`SqliteStore::read_inline`], and the file they open.
     probes: Mutex<Vec<Connection>>,
     path: String,
 }
@@ -265,13 +265,14 @@ impl SqliteStore {
         &self.inner.key_cache
     }
 
-    /// The database's auth version (migration 0015: triggers bump it in every transaction
-    /// that changes what a key lookup answers, whichever process commits it). Read here, on
-    /// the caller's thread: one row by its primary key from a warm connection costs less than
-    /// the hand-off to a reader thread it spares. `None` if it cannot be read (the lookup then
-    /// goes to the database, which reports the failure).
-    pub(super) fn auth_version(&self) -> Option<u64> {
-        static VERSION: &str = "SELECT version FROM auth_version WHERE id = 1";
+    /// Runs `read` on the caller's thread, on one of the connections kept for short reads
+    /// (a free one, or a new one if none is free). For one-statement reads by primary key
+    /// only: they cost less than the hand-off to a reader thread and back (measured, issue 16:
+    /// that hand-off and the idle readers' spinning were a third of a GET's server CPU).
+    fn read_inline<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let pooled = self
             .inner
             .probes
@@ -280,16 +281,33 @@ impl SqliteStore {
             .pop();
         let conn = match pooled {
             Some(conn) => conn,
-            None => open_reader(&self.inner.path).ok()?,
+            None => open_reader(&self.inner.path)?,
         };
-        let version = conn
-            .prepare_cached(VERSION)
-            .and_then(|mut statement| statement.query_row([], |row| row.get::<_, i64>(0)));
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| read(&conn)))
+            .unwrap_or_else(|_| Err(StoreError::Database("read panicked".into())));
         let mut probes = self.inner.probes.lock().unwrap_or_else(|p| p.into_inner());
-        if probes.len() < SQLITE_AUTH_PROBE_CONNECTIONS_MAX {
+        if probes.len() < SQLITE_INLINE_READ_CONNECTIONS_MAX {
             probes.push(conn);
         }
-        drop(probes);
+        result
+    }
+
+    /// [`Reader::one`] on the caller's thread ([`SqliteStore::read_inline`]).
+    pub(super) fn read_one<T>(&self, read: OneRead<T>) -> Result<T, StoreError> {
+        self.read_inline(|conn| Reader::new(&mut SqliteConn(conn)).one(read))
+    }
+
+    /// The database's auth version (migration 0015: triggers bump it in every transaction
+    /// that changes what a key lookup answers, whichever process commits it), read inline.
+    /// `None` if it cannot be read (the lookup then goes to the database, which reports the
+    /// failure).
+    pub(super) fn auth_version(&self) -> Option<u64> {
+        static VERSION: &str = "SELECT version FROM auth_version WHERE id = 1";
+        let version = self.read_inline(|conn| {
+            conn.prepare_cached(VERSION)
+                .and_then(|mut statement| statement.query_row([], |row| row.get::<_, i64>(0)))
+                .map_err(db_error)
+        });
         match version {
             Ok(version) => u64::try_from(version).ok(),
             Err(error) => {
