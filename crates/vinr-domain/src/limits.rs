@@ -158,12 +158,18 @@ pub const SQLITE_READER_THREADS: usize = 4;
 /// Read-only connections kept for the one-row reads that run on the async worker threads (one
 /// per worker thread is enough; a read that finds none free opens one and closes it after).
 pub const SQLITE_INLINE_READ_CONNECTIONS_MAX: usize = 8;
+/// How long such a read on an async worker waits for a lock before it gives up (a reader
+/// thread waits [`SQLITE_BUSY_TIMEOUT_MS`]).
+pub const SQLITE_INLINE_READ_BUSY_TIMEOUT_MS: u64 = 100;
 /// Keys whose lookup a server keeps between changes of the auth version; a full cache starts
 /// over empty.
 pub const KEY_CACHE_KEYS_MAX: usize = 10_000;
 /// How long a PostgreSQL node waits before it opens its `LISTEN vinr_auth` connection again
 /// after losing it (its key cache is off meanwhile).
 pub const POSTGRES_LISTEN_RETRY_MS: u64 = 1_000;
+/// How often that connection is asked `SELECT 1`, and how long it may take to answer before
+/// it counts as lost (a socket that died silently).
+pub const POSTGRES_LISTEN_HEARTBEAT_MS: u64 = 2_000;
 /// Reads that may wait for a reader thread before new reads are refused (503).
 pub const SQLITE_READ_QUEUE_READS_MAX: usize = 16 * 1024;
 /// How long a SQLite connection waits for another process (e.g. `vinr keys create`) holding

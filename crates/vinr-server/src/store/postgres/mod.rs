@@ -154,7 +154,7 @@ pub struct PgStore {
     outbox_wake: Arc<Notify>,
     key_cache: Arc<KeyCache>,
     auth: Arc<listen::AuthSignal>,
-    listener: tokio::task::AbortHandle,
+    listener: Arc<listen::Listener>,
 }
 
 impl PgStore {
@@ -177,7 +177,7 @@ impl PgStore {
             config.keepalives_idle(Duration::from_millis(DATABASE_KEEPALIVE_IDLE_MS));
         }
         let auth = Arc::new(listen::AuthSignal::default());
-        let listener = listen::spawn(config.clone(), Arc::clone(&auth));
+        let listener = Arc::new(listen::spawn(config.clone(), Arc::clone(&auth)));
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -303,7 +303,7 @@ impl PgStore {
     }
 
     pub fn shutdown(&self) {
-        self.listener.abort();
+        self.listener.stop();
         self.pool.close();
     }
 }

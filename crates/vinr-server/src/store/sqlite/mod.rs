@@ -17,8 +17,9 @@ use rusqlite::{CachedStatement, Connection, OpenFlags};
 use tokio::sync::Notify;
 use vinr_domain::limits::{
     SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_SIZE_KIB, SQLITE_CHECKPOINT_INTERVAL_MS,
-    SQLITE_INLINE_READ_CONNECTIONS_MAX, SQLITE_JOURNAL_SIZE_LIMIT_BYTES, SQLITE_MMAP_SIZE_BYTES,
-    SQLITE_READER_THREADS, SQLITE_READ_QUEUE_READS_MAX, SQLITE_STATEMENT_CACHE_STATEMENTS,
+    SQLITE_INLINE_READ_BUSY_TIMEOUT_MS, SQLITE_INLINE_READ_CONNECTIONS_MAX,
+    SQLITE_JOURNAL_SIZE_LIMIT_BYTES, SQLITE_MMAP_SIZE_BYTES, SQLITE_READER_THREADS,
+    SQLITE_READ_QUEUE_READS_MAX, SQLITE_STATEMENT_CACHE_STATEMENTS,
     SQLITE_WAL_AUTOCHECKPOINT_PAGES, WRITE_BATCH_FLOWS_MAX, WRITE_QUEUE_FLOWS_MAX,
 };
 
@@ -127,7 +128,7 @@ fn tune(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn open_reader(path: &str) -> Result<Connection, StoreError> {
+fn open_reader(path: &str, busy_timeout_ms: u64) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -135,7 +136,7 @@ fn open_reader(path: &str) -> Result<Connection, StoreError> {
             | OpenFlags::SQLITE_OPEN_URI,
     )
     .map_err(db_error)?;
-    conn.busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS))
+    conn.busy_timeout(Duration::from_millis(busy_timeout_ms))
         .map_err(db_error)?;
     tune(&conn)?;
     Ok(conn)
@@ -268,7 +269,10 @@ impl SqliteStore {
     /// Runs `read` on the caller's thread, on one of the connections kept for short reads
     /// (a free one, or a new one if none is free). For one-statement reads by primary key
     /// only: they cost less than the hand-off to a reader thread and back (measured, issue 16:
-    /// that hand-off and the idle readers' spinning were a third of a GET's server CPU).
+    /// that hand-off and the idle readers' spinning were a third of a GET's server CPU). Their
+    /// connections wait at most [`SQLITE_INLINE_READ_BUSY_TIMEOUT_MS`] for a lock (WAL
+    /// recovery after a crash, another process resetting the WAL): an async worker must not
+    /// stall for the readers' seconds; such a read is answered 503, the auth version `None`.
     fn read_inline<T>(
         &self,
         read: impl FnOnce(&Connection) -> Result<T, StoreError>,
@@ -281,7 +285,7 @@ impl SqliteStore {
             .pop();
         let conn = match pooled {
             Some(conn) => conn,
-            None => open_reader(&self.inner.path)?,
+            None => open_reader(&self.inner.path, SQLITE_INLINE_READ_BUSY_TIMEOUT_MS)?,
         };
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| read(&conn)))
             .unwrap_or_else(|_| Err(StoreError::Database("read panicked".into())));
@@ -374,7 +378,7 @@ fn start_readers(
     let (sender, receiver) = crossbeam_channel::bounded::<ReadJob>(SQLITE_READ_QUEUE_READS_MAX);
     let mut readers = Vec::with_capacity(SQLITE_READER_THREADS);
     for index in 0..SQLITE_READER_THREADS {
-        let conn = open_reader(path)?;
+        let conn = open_reader(path, SQLITE_BUSY_TIMEOUT_MS)?;
         let receiver = receiver.clone();
         let reader = std::thread::Builder::new()
             .name(format!("vinr-sqlite-reader-{index}"))
