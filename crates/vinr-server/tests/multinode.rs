@@ -253,15 +253,9 @@ async fn a_key_revoked_from_another_process_fails_on_both_nodes_at_once() {
         &db,
     ])
     .await;
-    let stdout = output.expect_success().to_owned();
-    let word = |prefix: &str| {
-        stdout
-            .split_whitespace()
-            .find(|word| word.starts_with(prefix))
-            .unwrap_or_else(|| panic!("a {prefix}… word in: {stdout}"))
-            .to_owned()
-    };
-    let (key_id, secret) = (word("key_"), word("sk_test_"));
+    let stdout = output.expect_success();
+    let key_id = word_with_prefix(stdout, "key_").expect("a key id on stdout");
+    let secret = word_with_prefix(stdout, "sk_test_").expect("a key on stdout");
     let clients: Vec<Api> = cluster.nodes.iter().map(|n| n.client(&secret)).collect();
     let payment = clients[0].new_payment().await;
     let path = format!("/v1/payments/{}", id_of(&payment));

@@ -58,23 +58,18 @@ impl Drop for Listener {
 /// Listens for `vinr_auth` until the task is aborted, opening the connection again after
 /// [`POSTGRES_LISTEN_RETRY_MS`] whenever it is lost.
 pub(super) fn spawn(config: tokio_postgres::Config, signal: Arc<AuthSignal>) -> Listener {
-    tokio::spawn(async move {
-        loop {
-            if let Err(error) = listen(&config, &signal).await {
-                tracing::warn!(%error, "lost the auth notification connection; key cache off");
+    Listener(
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = listen(&config, &signal).await {
+                    tracing::warn!(%error, "lost the auth notification connection; key cache off");
+                }
+                signal.set_listening(false);
+                tokio::time::sleep(Duration::from_millis(POSTGRES_LISTEN_RETRY_MS)).await;
             }
-            signal.set_listening(false);
-            tokio::time::sleep(Duration::from_millis(POSTGRES_LISTEN_RETRY_MS)).await;
-        }
-    })
-    .abort_handle()
-    .into()
-}
-
-impl From<tokio::task::AbortHandle> for Listener {
-    fn from(handle: tokio::task::AbortHandle) -> Listener {
-        Listener(handle)
-    }
+        })
+        .abort_handle(),
+    )
 }
 
 /// One listening connection, until it closes or fails. Its messages are read in this task, so

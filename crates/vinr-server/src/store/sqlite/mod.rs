@@ -55,7 +55,7 @@ struct Inner {
     outbox_wake: Arc<Notify>,
     key_cache: KeyCache,
     /// Read-only connections for [`SqliteStore::read_inline`], and the file they open.
-    probes: Mutex<Vec<Connection>>,
+    inline_reads: Mutex<Vec<Connection>>,
     path: String,
 }
 
@@ -171,7 +171,7 @@ impl SqliteStore {
                 readers: Mutex::new(readers),
                 outbox_wake,
                 key_cache: KeyCache::default(),
-                probes: Mutex::new(Vec::new()),
+                inline_reads: Mutex::new(Vec::new()),
                 path: path.to_owned(),
             }),
         })
@@ -279,7 +279,7 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let pooled = self
             .inner
-            .probes
+            .inline_reads
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .pop();
@@ -289,9 +289,13 @@ impl SqliteStore {
         };
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| read(&conn)))
             .unwrap_or_else(|_| Err(StoreError::Database("read panicked".into())));
-        let mut probes = self.inner.probes.lock().unwrap_or_else(|p| p.into_inner());
-        if probes.len() < SQLITE_INLINE_READ_CONNECTIONS_MAX {
-            probes.push(conn);
+        let mut inline_reads = self
+            .inner
+            .inline_reads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if inline_reads.len() < SQLITE_INLINE_READ_CONNECTIONS_MAX {
+            inline_reads.push(conn);
         }
         result
     }
@@ -323,7 +327,7 @@ impl SqliteStore {
 
     pub fn shutdown(&self) {
         self.inner
-            .probes
+            .inline_reads
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clear();
