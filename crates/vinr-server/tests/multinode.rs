@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::database::fresh_postgres_database;
+use common::database::{execute, fresh_postgres_database, query_integers};
 use common::race;
 use common::*;
 use serde_json::json;
@@ -231,9 +231,91 @@ async fn a_fault_rule_hit_on_two_nodes_at_once_faults_its_count_exactly() {
 
 /// A key revoked from another process (`vinr keys revoke`) fails on both nodes at their next
 /// request, though each had just answered it (and so holds its lookup in its key cache): the
-/// revocation's commit notifies both (migration 0015).
+/// revocation's commit notifies both (migration 0015), and a node trusts its cache only behind
+/// a fence that has read every notification committed before the request came
+/// (`store/postgres/listen.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_revoked_from_another_process_fails_on_both_nodes_at_once() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let node = cluster
+        .nodes
+        .iter()
+        .find(|node| node.account_id.is_some())
+        .expect("a node made the sandbox account");
+    let db = node.database_url().to_owned();
+    let account = node.sandbox_account();
+    // Several rounds: a node that read the version before the notification arrived would
+    // answer 200 in some of them.
+    for _round in 0..5 {
+        revoke_from_another_process(&cluster, &db, &account).await;
+    }
+    cluster.stop().await;
+}
+
+/// A new key used on both nodes (so both cache it), revoked by `vinr keys revoke`: at once
+/// 401 on both, while the sandbox key still works.
+async fn revoke_from_another_process(cluster: &Cluster, db: &str, account: &str) {
+    let output =
+        process::vinr(&["keys", "create", "--account", account, "--database-url", db]).await;
+    let stdout = output.expect_success();
+    let key_id = word_with_prefix(stdout, "key_").expect("a key id on stdout");
+    let secret = word_with_prefix(stdout, "sk_test_").expect("a key on stdout");
+    let clients: Vec<Api> = cluster.nodes.iter().map(|n| n.client(&secret)).collect();
+    let payment = clients[0].new_payment().await;
+    let path = format!("/v1/payments/{}", id_of(&payment));
+    for client in &clients {
+        for _ in 0..2 {
+            client.get(&path).await.expect_status(200);
+        }
+    }
+    process::vinr(&["keys", "revoke", &key_id, "--database-url", db])
+        .await
+        .expect_success();
+    for client in &clients {
+        client
+            .get(&path)
+            .await
+            .expect_error(401, "authentication_error", "api_key_invalid", None);
+    }
+    // The other keys are untouched.
+    for api in &cluster.apis {
+        api.get(&path).await.expect_status(200);
+    }
+}
+
+/// The pids of the nodes' auth listeners on the cluster's database.
+async fn listener_pids(db: &str) -> Vec<i64> {
+    let sql = format!(
+        "SELECT pid::bigint FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = '{}' ORDER BY pid",
+        vinr_server::store::postgres::LISTENER_APPLICATION_NAME
+    );
+    query_integers(db, &sql).await
+}
+
+/// Waits until `condition` holds of the listeners' pids; answers them.
+async fn wait_for_listeners(db: &str, condition: impl Fn(&[i64]) -> bool) -> Vec<i64> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let pids = listener_pids(db).await;
+        if condition(&pids) {
+            return pids;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the listeners never reached the expected state: {pids:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A revocation made while a node's notification connection is down (its notification is
+/// lost) still holds on that node once it listens again: the key cache starts afresh on every
+/// (re)connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_while_the_listeners_are_down_fails_once_they_are_back() {
     let Some(cluster) = Cluster::start().await else {
         return;
     };
@@ -259,21 +341,49 @@ async fn a_key_revoked_from_another_process_fails_on_both_nodes_at_once() {
     let clients: Vec<Api> = cluster.nodes.iter().map(|n| n.client(&secret)).collect();
     let payment = clients[0].new_payment().await;
     let path = format!("/v1/payments/{}", id_of(&payment));
+    let before = wait_for_listeners(&db, |pids| pids.len() == 2).await;
     for client in &clients {
         for _ in 0..2 {
             client.get(&path).await.expect_status(200);
         }
     }
-    process::vinr(&["keys", "revoke", &key_id, "--database-url", &db])
-        .await
-        .expect_success();
+
+    // Cut both notification connections, and revoke while neither listens: the notification
+    // reaches nobody. (The retry after a lost connection waits a second, which leaves the
+    // revocation ample room; if a listener is back before it, the test says so.)
+    let terminated = query_integers(
+        &db,
+        &format!(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::bigint FROM pg_stat_activity \
+             WHERE pid IN ({})",
+            before.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    )
+    .await;
+    assert_eq!(terminated, [2]);
+    wait_for_listeners(&db, |pids| pids.is_empty()).await;
+    let revoked = execute(
+        &db,
+        &format!("UPDATE api_keys SET revoked_at = created_at WHERE id = '{key_id}'"),
+    )
+    .await;
+    assert_eq!(revoked, 1);
+    assert!(
+        listener_pids(&db).await.is_empty(),
+        "a listener came back before the revocation committed; the test proves nothing"
+    );
+
+    let after = wait_for_listeners(&db, |pids| pids.len() == 2).await;
+    assert!(
+        after.iter().all(|pid| !before.contains(pid)),
+        "{before:?} {after:?}"
+    );
     for client in &clients {
         client
             .get(&path)
             .await
             .expect_error(401, "authentication_error", "api_key_invalid", None);
     }
-    // The other keys are untouched.
     for api in &cluster.apis {
         api.get(&path).await.expect_status(200);
     }

@@ -595,7 +595,7 @@ impl Store {
     ) -> Result<Option<KeyLookup>, StoreError> {
         let (cache, version) = match self {
             Store::Sqlite(store) => (store.key_cache(), store.auth_version()),
-            Store::Postgres(store) => (store.key_cache(), store.auth_version()),
+            Store::Postgres(store) => (store.key_cache(), store.auth_version().await),
         };
         if let Some(version) = version {
             if let Some(found) = cache.get(version, &key_hash) {

@@ -6,23 +6,70 @@
 //! have changed meanwhile. The node's own such commits move the counter too, at once
 //! ([`AuthSignal::changed`] after the commit), so a request that follows its own revocation
 //! never waits for the notification to come back.
+//!
+//! A notification is asynchronous: another process's revocation is acknowledged to it before
+//! this node has read the notification, so a version read at once could still be the old one.
+//! A version is therefore only answered behind a *fence*: a `SELECT 1` on the listening
+//! connection sent after the caller asked. PostgreSQL signals every listening session before
+//! it acknowledges the notifying commit, and a signalled session sends its notifications to
+//! its client before the `ReadyForQuery` of any later query (`postgres.c`: "they'll be seen by
+//! the client before ReadyForQuery is"); this task reads the connection's messages in order,
+//! so by the time the fence is answered every notification committed before the caller asked
+//! has moved the counter. One fence answers every caller that asked before it was sent, so
+//! under load one round trip serves many requests; it doubles as the heartbeat.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::{watch, Notify};
 use tokio_postgres::{AsyncMessage, NoTls};
 use vinr_domain::limits::{POSTGRES_LISTEN_HEARTBEAT_MS, POSTGRES_LISTEN_RETRY_MS};
 
-#[derive(Default)]
 pub(super) struct AuthSignal {
     epoch: AtomicU64,
     listening: AtomicBool,
+    /// How many fences callers have asked for; a fence answers all asked before it was sent.
+    fences_asked: AtomicU64,
+    fence_wanted: Notify,
+    /// The number of asked fences answered so far.
+    fences_answered: watch::Sender<u64>,
+}
+
+impl Default for AuthSignal {
+    fn default() -> AuthSignal {
+        AuthSignal {
+            epoch: AtomicU64::new(0),
+            listening: AtomicBool::new(false),
+            fences_asked: AtomicU64::new(0),
+            fence_wanted: Notify::new(),
+            fences_answered: watch::Sender::new(0),
+        }
+    }
 }
 
 impl AuthSignal {
-    /// The current version, `None` while the node is not listening.
-    pub(super) fn version(&self) -> Option<u64> {
+    /// The current version once every notification committed before this call has been read;
+    /// `None` while the node is not listening, or when the fence is not answered within
+    /// [`POSTGRES_LISTEN_HEARTBEAT_MS`] (the connection is then about to be counted lost).
+    pub(super) async fn version(&self) -> Option<u64> {
+        self.current()?;
+        let mut answered = self.fences_answered.subscribe();
+        let mine = self.fences_asked.fetch_add(1, Ordering::AcqRel) + 1;
+        self.fence_wanted.notify_one();
+        let fenced = tokio::time::timeout(
+            Duration::from_millis(POSTGRES_LISTEN_HEARTBEAT_MS),
+            answered.wait_for(|answered| *answered >= mine),
+        )
+        .await;
+        match fenced {
+            Ok(Ok(_)) => self.current(),
+            _ => None,
+        }
+    }
+
+    /// The version as it stands, `None` while the node is not listening.
+    fn current(&self) -> Option<u64> {
         self.listening
             .load(Ordering::Acquire)
             .then(|| self.epoch.load(Ordering::Acquire))
@@ -37,6 +84,11 @@ impl AuthSignal {
         // before) is of no use once a notification may have been missed.
         self.changed();
         self.listening.store(listening, Ordering::Release);
+        if !listening {
+            // Whoever waits for a fence now finds the node not listening (and reads the key).
+            self.fences_answered
+                .send_replace(self.fences_asked.load(Ordering::Acquire));
+        }
     }
 }
 
@@ -55,9 +107,14 @@ impl Drop for Listener {
     }
 }
 
+/// The `application_name` of the listening connection, so that an operator (or a test) can
+/// tell it apart in `pg_stat_activity`.
+pub const LISTENER_APPLICATION_NAME: &str = "vinr auth listener";
+
 /// Listens for `vinr_auth` until the task is aborted, opening the connection again after
 /// [`POSTGRES_LISTEN_RETRY_MS`] whenever it is lost.
-pub(super) fn spawn(config: tokio_postgres::Config, signal: Arc<AuthSignal>) -> Listener {
+pub(super) fn spawn(mut config: tokio_postgres::Config, signal: Arc<AuthSignal>) -> Listener {
+    config.application_name(LISTENER_APPLICATION_NAME);
     Listener(
         tokio::spawn(async move {
             loop {
@@ -85,6 +142,8 @@ async fn listen(config: &tokio_postgres::Config, signal: &AuthSignal) -> Result<
     let beat = Duration::from_millis(POSTGRES_LISTEN_HEARTBEAT_MS);
     let mut heartbeat = tokio::time::interval(beat);
     let mut probe = None;
+    // The fences the probe in flight answers: those asked before it was sent.
+    let mut covering = 0;
     loop {
         tokio::select! {
             result = &mut listened, if !listening => {
@@ -93,13 +152,20 @@ async fn listen(config: &tokio_postgres::Config, signal: &AuthSignal) -> Result<
                 signal.set_listening(true);
             }
             _ = heartbeat.tick(), if listening && probe.is_none() => {
+                covering = signal.fences_asked.load(Ordering::Acquire);
+                probe = Some(Box::pin(tokio::time::timeout(beat, client.simple_query("SELECT 1"))));
+            }
+            _ = signal.fence_wanted.notified(), if listening && probe.is_none() => {
+                covering = signal.fences_asked.load(Ordering::Acquire);
                 probe = Some(Box::pin(tokio::time::timeout(beat, client.simple_query("SELECT 1"))));
             }
             answered = async { probe.as_mut().expect("guarded by the branch's condition").await },
                 if probe.is_some() => {
                 probe = None;
                 match answered {
-                    Ok(Ok(_)) => {}
+                    Ok(Ok(_)) => {
+                        signal.fences_answered.send_replace(covering);
+                    }
                     Ok(Err(error)) => return Err(error.to_string()),
                     Err(_) => return Err("the heartbeat went unanswered".into()),
                 }

@@ -25,6 +25,8 @@ use vinr_domain::limits::{
 
 mod listen;
 
+pub use listen::LISTENER_APPLICATION_NAME;
+
 use super::key_cache::KeyCache;
 use super::sql::{wrong_row_count, Changed, Conn, Deferred, Dialect, Query, Row, Value};
 use super::{migrations, OneRead, Reader, StoreError, Tx};
@@ -297,9 +299,9 @@ impl PgStore {
         &self.key_cache
     }
 
-    /// The auth version (`listen.rs`), `None` while this node is not listening.
-    pub(super) fn auth_version(&self) -> Option<u64> {
-        self.auth.version()
+    /// The auth version behind a fence (`listen.rs`), `None` while this node is not listening.
+    pub(super) async fn auth_version(&self) -> Option<u64> {
+        self.auth.version().await
     }
 
     pub fn shutdown(&self) {
