@@ -19,6 +19,26 @@ async fn has(browser: &Browser, css: &str) -> bool {
     browser.client.find(Locator::Css(css)).await.is_ok()
 }
 
+/// Waits until the page at a URL ending in `suffix` shows `needle` (a click answers before
+/// the POST it sent has been answered).
+async fn wait_for_page(browser: &Browser, suffix: &str, needle: &str) {
+    browser
+        .wait_for_url(suffix, |url| url.ends_with(suffix))
+        .await;
+    let started = std::time::Instant::now();
+    loop {
+        let text = body_text(browser).await;
+        if text.contains(needle) {
+            return;
+        }
+        assert!(
+            started.elapsed() < common::browser::WAIT,
+            "no {needle:?} in {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 async fn body_text(browser: &Browser) -> String {
     browser.text("body").await
 }
@@ -116,16 +136,12 @@ async fn an_engineer_works_through_the_dashboard() {
     // Capture part of it, then refund part of that.
     browser.fill("capture-amount", "1000").await;
     browser.click("capture").await;
-    browser
-        .wait_for_url("the payment page", |url| url.ends_with(&teapot_id))
-        .await;
+    wait_for_page(&browser, &teapot_id, "payment.completed").await;
     assert_eq!(browser.text("#payment-status").await, "completed");
     assert_eq!(browser.text("#amount-captured").await, "€1,000.00");
     browser.fill("refund-amount", "250.50").await;
     browser.click("refund").await;
-    browser
-        .wait_for_url("the payment page", |url| url.ends_with(&teapot_id))
-        .await;
+    wait_for_page(&browser, &teapot_id, "refund.created").await;
     server.finish_refunds(&api).await;
     browser
         .goto(&format!("{}/dashboard/payments/{teapot_id}", server.base))
@@ -192,10 +208,7 @@ async fn an_engineer_works_through_the_dashboard() {
         })
         .await;
     browser.click("send-test").await;
-    assert!(browser
-        .text("#notice")
-        .await
-        .contains("test event was queued"));
+    wait_for_page(&browser, "/test", "test event was queued").await;
     server.deliver_due_webhooks().await;
     let endpoint_url = browser.url().await;
     let endpoint_url = endpoint_url.trim_end_matches("/test").to_owned();
@@ -211,13 +224,32 @@ async fn an_engineer_works_through_the_dashboard() {
         "the receiver's body: {attempts}"
     );
     assert!(attempts.contains("webhook-id"), "{attempts}");
-    // Resend it from the attempt: this time the receiver takes it.
-    click_css(&browser, "#attempts li form button").await;
+    // A payment's event fails the same way; resend it from its attempt: this time the
+    // receiver takes it.
+    api.create_payment(payment_body(700, json!({"description": "Saucer"})))
+        .await;
+    server.deliver_due_webhooks().await;
+    browser.goto(&endpoint_url).await;
+    click_css(&browser, "#attempts li:nth-child(1) summary").await;
+    let attempts = browser.text("#attempts li:nth-child(1)").await;
+    assert!(
+        attempts.contains("payment.created") && attempts.contains("HTTP 500"),
+        "{attempts}"
+    );
+    assert!(attempts.contains("Saucer"), "the request body: {attempts}");
+    click_css(&browser, "#attempts li:nth-child(1) form button").await;
+    wait_for_page(
+        &browser,
+        "/resend",
+        "queued for delivery to this endpoint again",
+    )
+    .await;
     server.deliver_due_webhooks().await;
     browser.goto(&endpoint_url).await;
     for summary in [
         "#attempts li:nth-child(1) summary",
         "#attempts li:nth-child(2) summary",
+        "#attempts li:nth-child(3) summary",
     ] {
         click_css(&browser, summary).await;
     }
@@ -227,7 +259,12 @@ async fn an_engineer_works_through_the_dashboard() {
         "{attempts}"
     );
     assert!(attempts.contains("answer 200 for evt_"), "{attempts}");
-    assert_eq!(receiver.received().len(), 2);
+    assert_eq!(receiver.received().len(), 3);
+    browser
+        .client
+        .execute("window.scrollTo(0, 0)", vec![])
+        .await
+        .expect("scrolled to the top");
     browser.screenshot("07-webhook-attempts").await;
 
     // A settlement and its CSV.

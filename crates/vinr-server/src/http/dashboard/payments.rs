@@ -271,7 +271,8 @@ async fn render_payment(
             .await;
         match read {
             Ok(mut events) => {
-                events.sort_by_key(|event| (event.created_at, event.id.clone()));
+                // Stable: each object's events stay in commit order (`seq`) within one instant.
+                events.sort_by_key(|event| event.created_at);
                 events.truncate(DASHBOARD_TIMELINE_EVENTS_MAX);
                 Some(
                     events

@@ -212,7 +212,8 @@ fn charts(payments: &[Value], first_day: time::Date) -> Vec<Chart> {
     by_currency
         .into_iter()
         .map(|(currency, series)| {
-            let max = series.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1);
+            let top = series.iter().map(|(_, v)| *v).max().unwrap_or(0);
+            let max = top.max(1);
             let bars = series
                 .iter()
                 .enumerate()
@@ -240,7 +241,7 @@ fn charts(payments: &[Value], first_day: time::Date) -> Vec<Chart> {
             Chart {
                 total: money(series.iter().map(|(_, v)| v).sum(), &currency),
                 count: series.iter().map(|(c, _)| c).sum(),
-                max_label: money(max, &currency),
+                max_label: money(top, &currency),
                 first_day: first_day.to_string(),
                 last_day: (first_day + time::Duration::days(DASHBOARD_CHART_DAYS - 1)).to_string(),
                 currency,
@@ -585,7 +586,7 @@ async fn render_webhook(
             let body = if event.ok() {
                 String::from_utf8_lossy(&event.body).into_owned()
             } else {
-                "(the event is no longer kept)".into()
+                "(not kept: a test event, or one older than 30 days)".into()
             };
             bodies.insert(event_id, body);
         }

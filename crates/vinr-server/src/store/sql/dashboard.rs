@@ -75,7 +75,7 @@ impl Reader<'_> {
         static LIST: Sql = Sql::new(
             "SELECT {event_columns} FROM events
              WHERE account_id = $1 AND mode = $2 AND object_id = $3
-             ORDER BY created_at, id LIMIT $4",
+             ORDER BY created_at, seq LIMIT $4",
         );
         rows(
             self.query(
