@@ -812,3 +812,62 @@ async fn the_key_never_appears_in_a_page_or_a_log_line() {
     drop(served);
     drop(database);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_payments_list_pages_by_cursor_and_filters_as_the_api() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    for n in 0..27 {
+        let payment = api
+            .create_payment(payment_body(
+                100 + n,
+                json!({"description": format!("order {n}")}),
+            ))
+            .await;
+        if n % 9 == 0 {
+            api.pay(&id_of(&payment), CARD_DECLINED)
+                .await
+                .expect_status(200);
+        }
+    }
+    let mut browser = Dashboard::signed_in(&server.base, &api.key).await;
+    let first = browser.get("/dashboard/payments").await;
+    first.expect(200);
+    assert_eq!(first.body.matches("class=\"payment-link\"").count(), 25);
+    first
+        .contains("order 26")
+        .lacks("order 1<")
+        .lacks("id=\"newer\"");
+    let next = first.field_href("next");
+    assert!(next.contains("starting_after=pay_"), "{next}");
+    let second = browser.get(&next).await;
+    second.expect(200);
+    assert_eq!(second.body.matches("class=\"payment-link\"").count(), 2);
+    second
+        .contains("order 0<")
+        .contains("order 1<")
+        .contains("id=\"newer\"")
+        .lacks("id=\"next\"");
+    // The API's status filter, and its error for a status that does not exist.
+    let failed = browser.get("/dashboard/payments?status=failed").await;
+    failed.expect(200);
+    assert_eq!(failed.body.matches("class=\"payment-link\"").count(), 3);
+    failed.contains("<option value=\"failed\" selected>");
+    let wrong = browser.get("/dashboard/payments?status=nonsense").await;
+    wrong
+        .expect(400)
+        .contains("id=\"filters-error\"")
+        .contains("status");
+    let wrong = browser
+        .get("/dashboard/payments?created_gte=yesterday")
+        .await;
+    wrong.expect(400).contains("id=\"filters-error\"");
+    // Events by type.
+    browser
+        .get("/dashboard/events?type=payment.failed")
+        .await
+        .expect(200)
+        .contains("payment.failed")
+        .lacks(">payment.created<");
+    server.stop().await;
+}

@@ -63,6 +63,20 @@ impl Page {
         rest[at..at + end].to_owned()
     }
 
+    /// The `href` of the link with this id (`&amp;` read back as `&`).
+    pub fn field_href(&self, id: &str) -> String {
+        let needle = "href=\"";
+        let at = self
+            .body
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no #{id} in {}", self.body));
+        let start = self.body[..at].rfind(&needle).expect("an href") + needle.len();
+        let end = self.body[start..].find('"').expect("the href ends");
+        self.body[start..start + end]
+            .replace("&#38;", "&")
+            .replace("&amp;", "&")
+    }
+
     pub fn expect(&self, status: u16) -> &Page {
         assert_eq!(self.status, status, "{}", self.body);
         self
