@@ -382,6 +382,12 @@ async fn hostile_descriptions_and_metadata_are_escaped() {
     )
     .await;
     let id = id_of(&payment);
+    api.post_json(
+        "/v1/webhooks",
+        json!({"url": "http://localhost:9/hook?<b>x</b>", "description": hostile}),
+    )
+    .await
+    .expect_status(201);
     let mut browser = Dashboard::signed_in(&server.base, &api.key).await;
     let event = api.events().await[0]["id"]
         .as_str()
@@ -391,6 +397,7 @@ async fn hostile_descriptions_and_metadata_are_escaped() {
         "/dashboard/payments".to_owned(),
         format!("/dashboard/payments/{id}"),
         format!("/dashboard/events/{event}"),
+        "/dashboard/webhooks".to_owned(),
     ] {
         let page = browser.get(&path).await;
         page.expect(200)
