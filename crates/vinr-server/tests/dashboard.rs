@@ -545,6 +545,31 @@ async fn test_mode_pays_with_a_test_card_and_opens_a_dispute() {
         .expect(200)
         .contains("dispute.created")
         .contains("id=\"disputes\"");
+    // Answer it with winning evidence: the sandbox decides it won.
+    let page = browser.get(&format!("/dashboard/payments/{id}")).await;
+    let dispute_id = id_of(&disputes[0]);
+    let evidence = format!("/dashboard/payments/{id}/dispute-evidence");
+    browser
+        .submit(
+            &page,
+            &evidence,
+            &[
+                ("dispute", &dispute_id),
+                ("evidence", "winning_evidence: signed delivery"),
+            ],
+        )
+        .await
+        .expect(303);
+    let dispute = api.get(&format!("/v1/disputes/{dispute_id}")).await;
+    let dispute = dispute.expect_status(200);
+    assert!(
+        dispute["status"] == "won" || dispute["status"] == "under_review",
+        "{dispute}"
+    );
+    assert_eq!(
+        dispute["evidence"]["uncategorizedText"],
+        "winning_evidence: signed delivery"
+    );
     server.stop().await;
 }
 

@@ -147,6 +147,10 @@ pub struct DisputeRow {
     pub status: String,
     pub reason: String,
     pub created: String,
+    /// It still `needs_response` and the key may answer it.
+    pub open: bool,
+    /// The idempotency key of its forms.
+    pub key: String,
 }
 
 pub struct LedgerRow {
@@ -208,7 +212,7 @@ impl PaymentPage {
     pub fn general(&self, action: &str) -> Option<&str> {
         self.error
             .as_ref()
-            .and_then(|e| e.general(action, &["amount", "card", "reason"]))
+            .and_then(|e| e.general(action, &["amount", "card", "reason", "evidence"]))
     }
 }
 

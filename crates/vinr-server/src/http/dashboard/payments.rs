@@ -380,6 +380,8 @@ async fn render_payment(
                     status: text(d, "status"),
                     reason: text(d, "reason"),
                     created: when(&text(d, "created_at")),
+                    open: session.can("disputes:write") && text(d, "status") == "needs_response",
+                    key: form_key(),
                 })
                 .collect()
         }),
@@ -490,6 +492,36 @@ pub async fn act(
                 body.insert("reason".into(), json!(reason));
             }
             format!("/v1/test_helpers/payments/{id}/dispute")
+        }
+        // A dispute of this payment: answer it with evidence (submitted for review), or
+        // accept it (lost). The API refuses a dispute of another payment's id only by its
+        // own rules, so the id is checked to be one of this payment's first.
+        "dispute-evidence" | "dispute-accept" => {
+            let dispute = form.get("dispute").unwrap_or("").trim().to_owned();
+            let own = api
+                .get(
+                    session.caller,
+                    &format!("/v1/disputes?payment={id}&limit=100"),
+                )
+                .await
+                .json()
+                .map(|list| rows(&list).iter().any(|d| text(d, "id") == dispute))
+                .unwrap_or(false);
+            if !own || !id_ok(&dispute) {
+                return render_payment(&app, &api, &session, &id, None, StatusCode::NOT_FOUND)
+                    .await;
+            }
+            body.clear();
+            if action == "dispute-evidence" {
+                body.insert(
+                    "evidence".into(),
+                    json!({"uncategorizedText": form.get("evidence").unwrap_or("")}),
+                );
+                body.insert("submit".into(), json!(true));
+                format!("/v1/disputes/{dispute}")
+            } else {
+                format!("/v1/disputes/{dispute}/close")
+            }
         }
         _ => return render_payment(&app, &api, &session, &id, None, StatusCode::NOT_FOUND).await,
     };
