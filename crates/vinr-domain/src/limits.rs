@@ -125,6 +125,17 @@ pub const CSRF_COOKIE_RANDOM_CHARS: usize = 32;
 pub const CHECKOUT_TOKEN_BYTES_MAX: usize = 64;
 /// Largest checkout form body read; a card form is a few hundred bytes.
 pub const CHECKOUT_FORM_BYTES_MAX: usize = 8 * 1024;
+
+/// Random base62 characters of a dashboard session id (SPEC §13): ~256 bits.
+pub const DASHBOARD_SESSION_ID_RANDOM_CHARS: usize = 43;
+/// How long a dashboard session lasts after sign-in; it is never extended.
+pub const DASHBOARD_SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
+/// Events shown on one payment's timeline (its own, its refunds' and its disputes').
+pub const DASHBOARD_TIMELINE_EVENTS_MAX: usize = 200;
+/// Days of the overview's chart of payments per day.
+pub const DASHBOARD_CHART_DAYS: i64 = 30;
+/// Payments the overview's chart reads at most (100 per API page).
+pub const DASHBOARD_CHART_PAYMENTS_MAX: usize = 5_000;
 /// Longest form value kept for redisplay (longer input is invalid anyway).
 pub const CHECKOUT_FIELD_CHARS_MAX: usize = 100;
 /// Longest name on the card accepted: longer than any printed card name.
@@ -290,6 +301,8 @@ const _: () = assert!(
 );
 const _: () = assert!(API_KEY_RANDOM_CHARS * 595 / 100 >= 192);
 const _: () = assert!(CSRF_COOKIE_RANDOM_CHARS * 595 / 100 >= 128);
+const _: () = assert!(DASHBOARD_SESSION_ID_RANDOM_CHARS * 595 / 100 >= 192);
+const _: () = assert!(DASHBOARD_SESSION_TTL_MS > 0);
 const _: () = assert!(PLATFORM_KEY_RANDOM_CHARS * 595 / 100 >= 192);
 const _: () = assert!(
     PLATFORM_KEY_SECRET_CHARS_MIN <= PLATFORM_KEY_RANDOM_CHARS

@@ -241,9 +241,130 @@ impl Currency {
     }
 }
 
+/// Symbols people read before an amount, in the English (CLDR `en`) convention; a currency
+/// without one here is written with its code after the number (`1.234 KWD`).
+const SYMBOLS: &[(&str, &str)] = &[
+    ("AUD", "A$"),
+    ("BRL", "R$"),
+    ("CAD", "CA$"),
+    ("CNY", "CN¥"),
+    ("EUR", "€"),
+    ("GBP", "£"),
+    ("HKD", "HK$"),
+    ("ILS", "₪"),
+    ("INR", "₹"),
+    ("JPY", "¥"),
+    ("KRW", "₩"),
+    ("MXN", "MX$"),
+    ("NZD", "NZ$"),
+    ("TWD", "NT$"),
+    ("USD", "$"),
+    ("VND", "₫"),
+];
+
+impl Currency {
+    /// An amount as people read it, one convention everywhere (English, as CLDR `en` writes
+    /// it): the currency's symbol before the number when it has a well-known one, otherwise
+    /// its code after it; digits grouped by three with `,`; the currency's own minor digits
+    /// after `.`; a minus sign first. `123456` EUR → `€1,234.56`, `1500` JPY → `¥1,500`,
+    /// `1234` KWD → `1.234 KWD`, `-250` USD → `-$2.50`.
+    pub fn display_minor(self, minor: i64) -> String {
+        let digits = u32::from(self.minor_digits);
+        let magnitude = minor.unsigned_abs();
+        let scale = 10u64.pow(digits);
+        let whole = (magnitude / scale).to_string();
+        let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
+        for (index, digit) in whole.chars().enumerate() {
+            if index > 0 && (whole.len() - index) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(digit);
+        }
+        if digits > 0 {
+            grouped.push_str(&format!(
+                ".{:0width$}",
+                magnitude % scale,
+                width = digits as usize
+            ));
+        }
+        let sign = if minor < 0 { "-" } else { "" };
+        match SYMBOLS.binary_search_by(|(code, _)| (*code).cmp(self.code)) {
+            Ok(index) => format!("{sign}{}{grouped}", SYMBOLS[index].1),
+            Err(_) => format!("{sign}{grouped} {}", self.code),
+        }
+    }
+
+    /// `12.34` (the major units people type) → `1234` minor units; `None` for text that is not
+    /// a non-negative number with at most the currency's minor digits.
+    pub fn parse_major(self, text: &str) -> Option<i64> {
+        let text = text.trim().replace(',', "");
+        let (whole, fraction) = match text.split_once('.') {
+            Some((whole, fraction)) => (whole.to_owned(), fraction.to_owned()),
+            None => (text.clone(), String::new()),
+        };
+        let digits = usize::from(self.minor_digits);
+        let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || whole.len() > 12 || !all_digits(&whole) || !all_digits(&fraction) {
+            return None;
+        }
+        if fraction.len() > digits || (text.contains('.') && fraction.is_empty()) {
+            return None;
+        }
+        let whole: i64 = whole.parse().ok()?;
+        let fraction: i64 = if fraction.is_empty() {
+            0
+        } else {
+            format!("{fraction:0<digits$}").parse().ok()?
+        };
+        whole
+            .checked_mul(10i64.pow(u32::from(self.minor_digits)))?
+            .checked_add(fraction)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_read_as_people_read_them() {
+        let show = |code: &str, minor: i64| Currency::parse(code).map(|c| c.display_minor(minor));
+        assert_eq!(show("EUR", 123_456).as_deref(), Some("€1,234.56"));
+        assert_eq!(show("JPY", 1500).as_deref(), Some("¥1,500"));
+        assert_eq!(show("KWD", 1234).as_deref(), Some("1.234 KWD"));
+        assert_eq!(show("USD", -250).as_deref(), Some("-$2.50"));
+        assert_eq!(show("EUR", 5).as_deref(), Some("€0.05"));
+        assert_eq!(show("USD", 99_999_999).as_deref(), Some("$999,999.99"));
+        assert_eq!(show("JPY", 100).as_deref(), Some("¥100"));
+        assert_eq!(show("CHF", 100_000).as_deref(), Some("1,000.00 CHF"));
+        assert_eq!(
+            show("JPY", i64::MIN).as_deref(),
+            Some("-¥9,223,372,036,854,775,808")
+        );
+        assert!(SYMBOLS.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        assert!(SYMBOLS
+            .iter()
+            .all(|(code, _)| Currency::parse(code).is_some()));
+    }
+
+    #[test]
+    fn major_units_parse_to_minor() {
+        let parse =
+            |code: &str, text: &str| Currency::parse(code).and_then(|c| c.parse_major(text));
+        assert_eq!(parse("EUR", "12.34"), Some(1234));
+        assert_eq!(parse("EUR", "12.3"), Some(1230));
+        assert_eq!(parse("EUR", "1,234"), Some(123_400));
+        assert_eq!(parse("EUR", " 5 "), Some(500));
+        assert_eq!(parse("JPY", "1500"), Some(1500));
+        assert_eq!(parse("JPY", "15.5"), None);
+        assert_eq!(parse("KWD", "1.234"), Some(1234));
+        assert_eq!(parse("EUR", "1.234"), None);
+        assert_eq!(parse("EUR", "-1"), None);
+        assert_eq!(parse("EUR", "1."), None);
+        assert_eq!(parse("EUR", ""), None);
+        assert_eq!(parse("EUR", "abc"), None);
+        assert_eq!(parse("EUR", "9999999999999"), None);
+    }
 
     #[test]
     fn table_is_sorted_and_unique() {

@@ -15,6 +15,8 @@
 //!
 //! Beside the API: [`checkout`] — the hosted checkout pages (public, reached by a payment's
 //! unguessable checkout token), which charge cards through [`charge`] as the test helper does.
+//! And the dashboard ([`http::dashboard`]): the merchant's console, behind a session opened
+//! with an API key, which reads and acts only through the API's own router.
 //!
 //! Webhooks: [`webhooks`] holds the pure parts (event types, URL rules, Standard Webhooks
 //! signatures, the retry schedule, SSRF address rules) and the signed sender.

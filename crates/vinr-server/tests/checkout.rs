@@ -147,7 +147,10 @@ async fn the_page_shows_the_payment_with_strict_headers() {
     let page = shopper.get(&checkout_url(&payment)).await;
     page.expect(200)
         .contains("Sandbox")
-        .contains("10.00 EUR")
+        .contains("€10.00")
+        // Back to the shop, leaving the payment pending.
+        .contains("id=\"back-to-shop\"")
+        .contains("https://shop.example:8443/return?order=7&#38;paymentId=pay_")
         .contains("Tea &#60;script&#62;alert(1)&#60;/script&#62; &#38; cake")
         .contains("Test mode")
         .contains("4000 0000 0000 3220")
@@ -200,9 +203,11 @@ async fn amounts_follow_the_currency_digits() {
     let api = server.api();
     let mut shopper = Shopper::new();
     for (currency, amount, shown) in [
-        ("JPY", 1234, "1234 JPY"),
+        ("JPY", 1234, "¥1,234"),
         ("KWD", 1234, "1.234 KWD"),
-        ("EUR", 5, "0.05 EUR"),
+        ("EUR", 5, "€0.05"),
+        ("EUR", 123_456, "€1,234.56"),
+        ("USD", 99_999_999, "$999,999.99"),
     ] {
         let payment = api
             .create_payment(payment_body(amount, json!({"currency": currency})))

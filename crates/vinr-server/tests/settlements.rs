@@ -626,6 +626,9 @@ async fn migration_8_books_the_payouts_made_before_it() {
     // And every later one (10: platform keys, 11: test clocks), which a database at 7
     // cannot have yet.
     execute(url, "DELETE FROM schema_migrations WHERE version >= 10").await;
+    // 16: dashboard sessions and the events-by-object index.
+    execute(url, "DROP TABLE dashboard_sessions").await;
+    execute(url, "DROP INDEX events_object").await;
     // 15: the auth version (its fault_rules triggers go with that table below).
     if url.starts_with("postgres") {
         execute(url, "DROP TRIGGER api_keys_auth ON api_keys").await;

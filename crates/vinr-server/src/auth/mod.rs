@@ -96,7 +96,8 @@ impl PlatformContext {
     }
 }
 
-fn key_grants(record: &ApiKeyRecord, needed: &str) -> bool {
+/// Whether the key grants `needed` (`…:write` grants `…:read`, a secret key everything).
+pub fn key_grants(record: &ApiKeyRecord, needed: &str) -> bool {
     if record.kind == KeyKind::Secret {
         return true;
     }
@@ -174,10 +175,19 @@ async fn resolve(
         return Err(AuthFailure::AccountKeyRequired);
     }
     let claimed_mode = parse_key_shape(key).ok_or(AuthFailure::InvalidKey)?;
+    resolve_hash(store, settings, claimed_mode, hash_key(key)).await
+}
+
+/// The key whose hash is `hash`, which claims to be of `claimed_mode`.
+async fn resolve_hash(
+    store: &Store,
+    settings: &Settings,
+    claimed_mode: Mode,
+    hash: [u8; 32],
+) -> Result<KeyLookup, AuthFailure> {
     if !settings.mode_enabled(claimed_mode) {
         return Err(AuthFailure::ModeNotServed(claimed_mode));
     }
-    let hash = hash_key(key);
     let mut found = store
         .api_key_for_auth(hash)
         .await?
@@ -240,26 +250,49 @@ pub async fn authenticate(
     headers: &HeaderMap,
     needed: Option<&'static str>,
 ) -> Result<AuthContext, AuthFailure> {
+    let found = resolve(store, settings, headers).await?;
+    context_of(found, needed).map(|(context, _)| context)
+}
+
+/// The caller behind a key known only by its hash and mode (a dashboard session, SPEC §13),
+/// as [`authenticate`] answers for the key itself (a revoked key fails here at once), with the
+/// key's record (its scopes).
+pub async fn authenticate_hash(
+    store: &Store,
+    settings: &Settings,
+    hash: [u8; 32],
+    mode: Mode,
+    needed: Option<&'static str>,
+) -> Result<(AuthContext, ApiKeyRecord), AuthFailure> {
+    let found = resolve_hash(store, settings, mode, hash).await?;
+    context_of(found, needed)
+}
+
+fn context_of(
+    found: KeyLookup,
+    needed: Option<&'static str>,
+) -> Result<(AuthContext, ApiKeyRecord), AuthFailure> {
     let KeyLookup {
         key: record,
         clock_offset_ms,
         fault_rules,
-    } = resolve(store, settings, headers).await?;
+    } = found;
     if let Some(needed) = needed {
         if !key_grants(&record, needed) {
             return Err(AuthFailure::MissingScope(needed));
         }
     }
-    Ok(AuthContext {
-        key_id: record.id,
+    let context = AuthContext {
+        key_id: record.id.clone(),
         scope: Scope {
-            account_id: record.account_id,
+            account_id: record.account_id.clone(),
             mode: record.mode,
         },
         kind: record.kind,
         clock_offset_ms,
         fault_rules,
-    })
+    };
+    Ok((context, record))
 }
 
 #[cfg(test)]

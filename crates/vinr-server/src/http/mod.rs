@@ -1,7 +1,7 @@
 //! (1) The HTTP surface: the router and its layers, outermost first — request id + span +
 //! metrics, panic catcher, then per route: authentication, scope and rate limit (for `/v1`),
 //! body parsing, the handler. The documented routes, with their scopes, come from the route
-//! table in [`routes`]; only the hosted checkout pages (not in the API document) are added here.
+//! table in [`routes`]; only the hosted checkout and dashboard pages (not in the API document) are added here.
 
 pub mod accounts;
 pub mod auth;
@@ -10,6 +10,7 @@ pub mod body;
 pub mod checkout;
 pub mod clock;
 pub mod connections;
+pub mod dashboard;
 pub mod disputes;
 pub mod error;
 pub mod events;
@@ -55,6 +56,8 @@ pub fn router(app: AppState) -> Router {
             "/checkout/{token}/authenticate",
             post(checkout::authenticate),
         )
+        // Dashboard (SPEC §13): its session cookie is the credential.
+        .merge(dashboard::router(app.clone()))
         .merge(keyed)
         .fallback(ops::route_not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)

@@ -51,6 +51,11 @@ const MIGRATIONS: &[(i64, &str, Ddl)] = &[
     (13, "fault_rules", per_dialect!("0013_fault_rules.sql")),
     (14, "webhook_faults", common!("0014_webhook_faults.sql")),
     (15, "auth_version", per_dialect!("0015_auth_version.sql")),
+    (
+        16,
+        "dashboard_sessions",
+        common!("0016_dashboard_sessions.sql"),
+    ),
 ];
 
 impl Ddl {

@@ -190,6 +190,18 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<UnixMillis>,
 }
 
+/// A dashboard session (SPEC §13): hashes only, never the session id or the key.
+#[derive(Debug, Clone)]
+pub struct DashboardSession {
+    /// Hex SHA-256 of the session id the browser holds.
+    pub id_hash: String,
+    /// Hex SHA-256 of the key it was opened with (`api_keys.key_hash`).
+    pub key_hash: String,
+    pub scope: Scope,
+    pub created_at: UnixMillis,
+    pub expires_at: UnixMillis,
+}
+
 #[derive(Debug, Clone)]
 pub struct EventRecord {
     pub id: String,

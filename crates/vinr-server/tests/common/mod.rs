@@ -6,6 +6,8 @@
 //! Every test binary uses a subset of these helpers.
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod dashboard;
 pub mod database;
 pub mod ledger;
 pub mod process;

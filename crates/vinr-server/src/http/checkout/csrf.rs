@@ -72,12 +72,21 @@ pub fn cookie(headers: &HeaderMap) -> Option<String> {
 
 /// The browser's cookie, or a new one with the `Set-Cookie` header that gives it.
 pub fn cookie_or_new(headers: &HeaderMap, secure: bool) -> (String, Option<HeaderValue>) {
+    cookie_or_new_at(headers, secure, "/checkout")
+}
+
+/// [`cookie_or_new`] for the pages under `path` (the dashboard's forms use the same scheme).
+pub fn cookie_or_new_at(
+    headers: &HeaderMap,
+    secure: bool,
+    path: &str,
+) -> (String, Option<HeaderValue>) {
     if let Some(existing) = cookie(headers) {
         return (existing, None);
     }
     let value = random_base62(CSRF_COOKIE_RANDOM_CHARS);
     let secure = if secure { "; Secure" } else { "" };
-    let set = format!("{COOKIE_NAME}={value}; Path=/checkout; HttpOnly; SameSite=Strict{secure}");
+    let set = format!("{COOKIE_NAME}={value}; Path={path}; HttpOnly; SameSite=Strict{secure}");
     (value, HeaderValue::from_str(&set).ok())
 }
 

@@ -247,11 +247,9 @@ async fn load(app: &AppState, token: &str) -> Result<Option<Loaded>, Response> {
     Ok(found.map(|(payment, merchant, clock_offset_ms)| {
         let summary = Summary {
             merchant: merchant.unwrap_or_else(|| "the merchant".into()),
-            amount: format!(
-                "{} {}",
-                payment.currency.format_minor(payment.amount),
-                payment.currency.code()
-            ),
+            amount: payment
+                .currency
+                .display_minor(i64::try_from(payment.amount).unwrap_or(i64::MAX)),
             description: payment.description.clone(),
         };
         Loaded {
@@ -343,6 +341,7 @@ fn pay_page(
         errors,
         kept,
         test_cards: pages::TEST_CARDS,
+        back: loaded.return_link(),
     }
     .render()
 }

@@ -8,7 +8,8 @@ use super::form::{FieldErrors, Kept};
 /// What every page about a payment shows at the top.
 pub struct Summary {
     pub merchant: String,
-    /// The amount in the currency's own digits, with its code: `10.00 EUR`, `1234 JPY`.
+    /// The amount as people read it ([`vinr_domain::Currency::display_minor`]): `€10.00`,
+    /// `¥1,234`, `1.234 KWD`.
     pub amount: String,
     pub description: Option<String>,
 }
@@ -43,6 +44,8 @@ pub struct PayPage<'a> {
     pub error_list: Vec<(&'static str, &'static str)>,
     pub kept: Kept,
     pub test_cards: &'static [(&'static str, &'static str)],
+    /// Back to the shop (`returnUrl` with `paymentId`), leaving the payment pending.
+    pub back: Option<String>,
 }
 
 #[derive(Template)]

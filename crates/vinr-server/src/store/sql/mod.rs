@@ -16,6 +16,7 @@
 //! this module sees the SQL that runs, which is what one reviews in a database layer.
 
 mod accounts;
+mod dashboard;
 mod disputes;
 mod events;
 mod faults;

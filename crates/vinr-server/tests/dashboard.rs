@@ -1,0 +1,905 @@
+//! The dashboard over HTTP (SPEC §13): no page without a session, the session cookie and its
+//! end, one account's session never sees another's objects, restricted keys, CSRF, escaping,
+//! actions through the API's flows with one effect per form, and the key never echoed.
+
+mod common;
+
+use common::dashboard::{Dashboard, Page};
+use common::*;
+use serde_json::{json, Value};
+use vinr_domain::Mode;
+
+async fn authorized(api: &Api, amount: i64, extra: Value) -> Value {
+    let mut body = payment_body(amount, json!({"capture": false}));
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    let payment = api.create_payment(body).await;
+    api.pay(&id_of(&payment), CARD_APPROVED)
+        .await
+        .expect_status(200);
+    api.payment(&id_of(&payment)).await
+}
+
+fn pages_of(payment_id: &str) -> Vec<String> {
+    [
+        "/dashboard",
+        "/dashboard/payments",
+        "/dashboard/events",
+        "/dashboard/webhooks",
+        "/dashboard/settlements",
+        "/dashboard/test-clock",
+    ]
+    .iter()
+    .map(|p| (*p).to_owned())
+    .chain([format!("/dashboard/payments/{payment_id}")])
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_page_or_action_without_a_session() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let payment = authorized(&api, 1000, json!({})).await;
+    let id = id_of(&payment);
+    let mut anonymous = Dashboard::new(&server.base);
+    for path in pages_of(&id) {
+        let page = anonymous.get(&path).await;
+        assert_eq!(page.status, 303, "{path}: {}", page.body);
+        assert_eq!(page.location(), "/dashboard/sign-in", "{path}");
+    }
+    // A made-up session cookie is no session either.
+    anonymous
+        .cookies
+        .insert("vinr_session".into(), "a".repeat(43));
+    for action in ["capture", "cancel"] {
+        let page = anonymous
+            .post(&format!("/dashboard/payments/{id}/{action}"), &[])
+            .await;
+        assert_eq!(page.status, 303, "{action}");
+    }
+    assert_eq!(api.payment(&id).await["status"], "authorized");
+    let sign_in = anonymous.get("/dashboard/sign-in").await;
+    sign_in
+        .expect(200)
+        .contains("<label for=\"key\">API key</label>");
+    server.stop().await;
+}
+
+fn cookie_named<'a>(page: &'a Page, name: &str) -> &'a str {
+    let cookies = page.set_cookies();
+    let found = cookies
+        .iter()
+        .position(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie in {cookies:?}"));
+    page.headers
+        .get_all("set-cookie")
+        .iter()
+        .nth(found)
+        .and_then(|v| v.to_str().ok())
+        .expect("the cookie")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_is_a_strict_http_only_cookie_stored_hashed_and_ends_at_sign_out() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let mut browser = Dashboard::new(&server.base);
+    let answer = browser.sign_in(&api.key).await;
+    answer.expect(303);
+    assert_eq!(answer.location(), "/dashboard");
+    let cookie = cookie_named(&answer, "vinr_session");
+    for part in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/dashboard",
+        "Max-Age=43200",
+    ] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "http public URL: {cookie}");
+    assert!(!cookie.contains(&api.key));
+    let session_id = browser.cookies["vinr_session"].clone();
+    // Only the id's hash is kept.
+    let hash = {
+        use sha2::Digest;
+        sha2::Sha256::digest(session_id.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let row = server
+        .app()
+        .store
+        .read(move |reader| reader.dashboard_session(&hash))
+        .await
+        .expect("a read")
+        .expect("the session is stored by the hash of its id");
+    assert_ne!(row.id_hash, session_id);
+    assert_eq!(row.scope.account_id, server.sandbox_account());
+    let overview = browser.get("/dashboard").await;
+    overview
+        .expect(200)
+        .contains("Test mode")
+        .contains("Sign out");
+    // The checkout's headers.
+    let csp = overview.header("content-security-policy");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("script-src"), "{csp}");
+    assert_eq!(overview.header("x-frame-options"), "DENY");
+    assert_eq!(overview.header("cache-control"), "no-store");
+    assert_eq!(overview.header("referrer-policy"), "no-referrer");
+    let css = browser.get("/dashboard/assets/dashboard.css").await;
+    css.expect(200);
+    assert!(css.header("content-type").starts_with("text/css"));
+
+    // Sign-out needs the form's CSRF field.
+    let refused = browser
+        .post("/dashboard/sign-out", &[("csrf", "nope")])
+        .await;
+    refused.expect(403);
+    browser.get("/dashboard").await.expect(200);
+    let csrf = overview.field("csrf");
+    let out = browser
+        .post("/dashboard/sign-out", &[("csrf", &csrf)])
+        .await;
+    out.expect(303);
+    assert_eq!(out.location(), "/dashboard/sign-in");
+    assert!(cookie_named(&out, "vinr_session").contains("Max-Age=0"));
+    // The old id is dead even if a browser kept it.
+    let mut replay = Dashboard::new(&server.base);
+    replay.cookies.insert("vinr_session".into(), session_id);
+    assert_eq!(replay.get("/dashboard").await.status, 303);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_expire_and_end_with_their_key() {
+    let server = TestServer::start().await;
+    let account = server.sandbox_account();
+    let (key_id, api) = server.new_key(&account, Mode::Test, &[]).await;
+    let mut browser = Dashboard::signed_in(&server.base, &api.key).await;
+    browser.get("/dashboard").await.expect(200);
+    server.clock.advance_ms(12 * 60 * 60 * 1000 - 1000);
+    browser.get("/dashboard").await.expect(200);
+    server.clock.advance_ms(2000);
+    let expired = browser.get("/dashboard").await;
+    assert_eq!(expired.status, 303, "expired after 12 h");
+
+    let mut browser = Dashboard::signed_in(&server.base, &api.key).await;
+    browser.get("/dashboard/payments").await.expect(200);
+    server.revoke(&key_id).await;
+    assert_eq!(browser.get("/dashboard/payments").await.status, 303);
+    // And a revoked key cannot sign in.
+    let mut again = Dashboard::new(&server.base);
+    again
+        .sign_in(&api.key)
+        .await
+        .expect(401)
+        .contains("revoked");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_refuses_bad_keys_and_forms_without_csrf() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let mut browser = Dashboard::new(&server.base);
+    for key in ["sk_test_notakeyatallnotakeyatallnotakeyatall", "hello", ""] {
+        let page = browser.sign_in(key).await;
+        assert!(
+            page.status == 401 || page.status == 422,
+            "{key}: {}",
+            page.status
+        );
+        assert!(page
+            .set_cookies()
+            .iter()
+            .all(|c| !c.starts_with("vinr_session")));
+        // The typed key is never written back into the page.
+        if !key.is_empty() {
+            page.lacks(key);
+        }
+    }
+    // A sign-in POST without the CSRF field (another site's form) opens nothing.
+    let mut other_site = Dashboard::new(&server.base);
+    let page = other_site
+        .post("/dashboard/sign-in", &[("key", &api.key)])
+        .await;
+    page.expect(403);
+    assert!(page
+        .set_cookies()
+        .iter()
+        .all(|c| !c.starts_with("vinr_session")));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_never_sees_another_accounts_objects() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let (_, other) = server.new_account("Other shop").await;
+    let theirs = authorized(&other, 777, json!({"description": "their secret order"})).await;
+    let their_id = id_of(&theirs);
+    other
+        .post_json("/v1/webhooks", json!({"url": "http://localhost:9/hook"}))
+        .await
+        .expect_status(201);
+    let their_event = other.events().await[0]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    authorized(&api, 1000, json!({"description": "our order"})).await;
+    let mut ours = Dashboard::signed_in(&server.base, &api.key).await;
+    let list = ours.get("/dashboard/payments").await;
+    list.expect(200)
+        .contains("our order")
+        .lacks("their secret order")
+        .lacks(&their_id);
+    ours.get(&format!("/dashboard/payments/{their_id}"))
+        .await
+        .expect(404)
+        .lacks("their secret order");
+    ours.get(&format!("/dashboard/events/{their_event}"))
+        .await
+        .expect(404);
+    ours.get("/dashboard/webhooks")
+        .await
+        .expect(200)
+        .lacks("localhost:9");
+    // An action on their payment: 404, and nothing changes.
+    let page = ours.get("/dashboard/payments").await;
+    let csrf = page.field("csrf");
+    ours.post(
+        &format!("/dashboard/payments/{their_id}/capture"),
+        &[("csrf", &csrf), ("idempotency_key", "k1")],
+    )
+    .await
+    .expect(404);
+    assert_eq!(other.payment(&their_id).await["status"], "authorized");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restricted_keys_see_and_do_only_what_their_scopes_allow() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let payment = authorized(&api, 1000, json!({})).await;
+    let id = id_of(&payment);
+    let account = server.sandbox_account();
+    let (_, reader) = server
+        .new_key(&account, Mode::Test, &["payments:read"])
+        .await;
+    assert!(reader.key.starts_with("rk_test_"));
+    let mut browser = Dashboard::signed_in(&server.base, &reader.key).await;
+    let overview = browser.get("/dashboard").await;
+    overview
+        .expect(200)
+        .contains("id=\"nav-payments\"")
+        .lacks("id=\"nav-events\"")
+        .lacks("id=\"nav-webhooks\"")
+        .contains("(restricted)");
+    let page = browser.get(&format!("/dashboard/payments/{id}")).await;
+    page.expect(200)
+        .lacks("id=\"capture-form\"")
+        .lacks("id=\"timeline\"");
+    browser.get("/dashboard/events").await.expect(403);
+    browser.get("/dashboard/webhooks").await.expect(403);
+    browser.get("/dashboard/settlements").await.expect(403);
+    // A hand-made capture form is refused by the API's scope check, and nothing changes.
+    let csrf = page.field("csrf");
+    let refused = browser
+        .post(
+            &format!("/dashboard/payments/{id}/capture"),
+            &[("csrf", &csrf), ("idempotency_key", "restricted-1")],
+        )
+        .await;
+    refused.expect(403).contains("payments:write");
+    assert_eq!(api.payment(&id).await["status"], "authorized");
+
+    // payments:write may capture, still without refunds.
+    let (_, writer) = server
+        .new_key(&account, Mode::Test, &["payments:write"])
+        .await;
+    let mut browser = Dashboard::signed_in(&server.base, &writer.key).await;
+    let page = browser.get(&format!("/dashboard/payments/{id}")).await;
+    page.expect(200).contains("id=\"capture-form\"");
+    let done = browser
+        .submit(&page, &format!("/dashboard/payments/{id}/capture"), &[])
+        .await;
+    done.expect(303);
+    let page = browser.get(&format!("/dashboard/payments/{id}")).await;
+    page.expect(200).lacks("id=\"refund-form\"");
+    assert_eq!(api.payment(&id).await["status"], "completed");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_without_its_csrf_field_changes_nothing() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let payment = authorized(&api, 1000, json!({})).await;
+    let id = id_of(&payment);
+    let mut browser = Dashboard::signed_in(&server.base, &api.key).await;
+    let page = browser.get(&format!("/dashboard/payments/{id}")).await;
+    let key = page.field_in(
+        "idempotency_key",
+        &format!("/dashboard/payments/{id}/capture"),
+    );
+    let before = api.state().await;
+    for csrf in ["", "forged", &"A".repeat(43)] {
+        for action in ["capture", "cancel"] {
+            let answer = browser
+                .post(
+                    &format!("/dashboard/payments/{id}/{action}"),
+                    &[("csrf", csrf), ("idempotency_key", &key)],
+                )
+                .await;
+            answer.expect(403);
+        }
+    }
+    let endpoint = browser
+        .post(
+            "/dashboard/webhooks",
+            &[("csrf", "forged"), ("url", "http://localhost:9/x")],
+        )
+        .await;
+    endpoint.expect(403);
+    let reset = browser
+        .post(
+            "/dashboard/test-clock",
+            &[("csrf", "forged"), ("action", "reset"), ("confirm", "yes")],
+        )
+        .await;
+    reset.expect(403);
+    // A CSRF field of another session is refused too.
+    let mut other = Dashboard::signed_in(&server.base, &api.key).await;
+    let theirs = other.get("/dashboard").await.field("csrf");
+    browser
+        .post(
+            &format!("/dashboard/payments/{id}/capture"),
+            &[("csrf", &theirs), ("idempotency_key", "other-session")],
+        )
+        .await
+        .expect(403);
+    api.expect_unchanged(&before, "CSRF refusals").await;
+    assert!(api.list_all("/v1/webhooks").await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_descriptions_and_metadata_are_escaped() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let hostile = "<script>alert(1)</script>\"'&<img src=x onerror=alert(2)>";
+    let payment = authorized(
+        &api,
+        1000,
+        json!({"description": hostile, "metadata": {"<b>key</b>": hostile}}),
+    )
+    .await;
+    let id = id_of(&payment);
+    api.post_json(
+        "/v1/webhooks",
+        json!({"url": "http://localhost:9/hook?<b>x</b>", "description": hostile}),
+    )
+    .await
+    .expect_status(201);
+    let mut browser = Dashboard::signed_in(&server.base, &api.key).await;
+    let event = api.events().await[0]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    for path in [
+        "/dashboard/payments".to_owned(),
+        format!("/dashboard/payments/{id}"),
+        format!("/dashboard/events/{event}"),
+        "/dashboard/webhooks".to_owned(),
+    ] {
+        let page = browser.get(&path).await;
+        page.expect(200)
+            .lacks("<script>")
+            .lacks("<img")
+            .lacks("<b>key")
+            .contains("&#60;script&#62;");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_run_the_api_flows_once_per_form_and_show_its_errors_by_the_field() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let payment = authorized(&api, 123_456, json!({"currency": "EUR"})).await;
+    let id = id_of(&payment);
+    let mut browser = Dashboard::signed_in(&server.base, &api.key).await;
+    let page = browser.get(&format!("/dashboard/payments/{id}")).await;
+    page.expect(200)
+        .contains("€1,234.56")
+        .contains("id=\"capture-form\"")
+        .contains("payment.authorized");
+    // A typo is caught before the API, next to the field.
+    let capture = format!("/dashboard/payments/{id}/capture");
+    let typo = browser
+        .submit(&page, &capture, &[("amount", "12.345")])
+        .await;
+    typo.expect(422).contains("id=\"capture-amount-error\"");
+    // More than capturable: the API's message, next to the amount.
+    let too_much = browser.submit(&page, &capture, &[("amount", "5000")]).await;
+    assert_eq!(too_much.status, 422, "{}", too_much.body);
+    too_much.contains("id=\"capture-amount-error\"");
+    assert_eq!(api.payment(&id).await["status"], "authorized");
+    // Each answer is a page with fresh forms (the refused form's key keeps its answer). A
+    // partial capture, submitted twice with the same form (a double click): one effect.
+    let page = too_much;
+    let first = browser
+        .submit(&page, &capture, &[("amount", "1,000.00")])
+        .await;
+    first.expect(303);
+    let second = browser
+        .submit(&page, &capture, &[("amount", "1,000.00")])
+        .await;
+    second.expect(303);
+    let captured = api.payment(&id).await;
+    assert_eq!(captured["status"], "completed");
+    assert_eq!(captured["amountCaptured"], 100_000);
+    let events = api.events_of(&id).await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["type"] == "payment.completed")
+            .count(),
+        1
+    );
+    // Refund: more than refundable is the API's error by the field; then 250.50.
+    let page = browser.get(&format!("/dashboard/payments/{id}")).await;
+    page.expect(200)
+        .contains("€1,000.00")
+        .contains("id=\"refund-form\"");
+    let refund = format!("/dashboard/payments/{id}/refund");
+    let refused = browser
+        .submit(&page, &refund, &[("amount", "1000.01")])
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    refused.contains("id=\"refund-amount-error\"");
+    let page = refused;
+    let done = browser
+        .submit(
+            &page,
+            &refund,
+            &[("amount", "250.50"), ("reason", "requested_by_customer")],
+        )
+        .await;
+    done.expect(303);
+    browser
+        .submit(
+            &page,
+            &refund,
+            &[("amount", "250.50"), ("reason", "requested_by_customer")],
+        )
+        .await
+        .expect(303);
+    let refunds = api.list_all(&format!("/v1/refunds?payment={id}")).await;
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0]["amount"], 25_050);
+    let page = browser.get(&format!("/dashboard/payments/{id}")).await;
+    page.expect(200)
+        .contains("refund.created")
+        .contains("payment.completed")
+        .contains(refunds[0]["id"].as_str().expect("an id"))
+        .contains("id=\"ledger\"")
+        .contains("€250.50");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_mode_pays_with_a_test_card_and_opens_a_dispute() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let payment = api
+        .create_payment(payment_body(1500, json!({"currency": "JPY"})))
+        .await;
+    let id = id_of(&payment);
+    let mut browser = Dashboard::signed_in(&server.base, &api.key).await;
+    let page = browser.get(&format!("/dashboard/payments/{id}")).await;
+    page.expect(200)
+        .contains("¥1,500")
+        .contains("id=\"pay-form\"");
+    let pay = format!("/dashboard/payments/{id}/pay");
+    browser
+        .submit(&page, &pay, &[("card", CARD_DECLINED)])
+        .await
+        .expect(303);
+    assert_eq!(api.payment(&id).await["status"], "failed");
+
+    let payment = api
+        .create_payment(payment_body(1500, json!({"currency": "JPY"})))
+        .await;
+    let id = id_of(&payment);
+    let page = browser.get(&format!("/dashboard/payments/{id}")).await;
+    let pay = format!("/dashboard/payments/{id}/pay");
+    browser
+        .submit(&page, &pay, &[("card", CARD_APPROVED)])
+        .await
+        .expect(303);
+    assert_eq!(api.payment(&id).await["status"], "completed");
+    let page = browser.get(&format!("/dashboard/payments/{id}")).await;
+    let dispute = format!("/dashboard/payments/{id}/dispute");
+    browser
+        .submit(
+            &page,
+            &dispute,
+            &[("amount", "500"), ("reason", "fraudulent")],
+        )
+        .await
+        .expect(303);
+    let disputes = api.list_all(&format!("/v1/disputes?payment={id}")).await;
+    assert_eq!(disputes.len(), 1);
+    assert_eq!(disputes[0]["amount"], 500);
+    browser
+        .get(&format!("/dashboard/payments/{id}"))
+        .await
+        .expect(200)
+        .contains("dispute.created")
+        .contains("id=\"disputes\"");
+    // Answer it with winning evidence: the sandbox decides it won.
+    let page = browser.get(&format!("/dashboard/payments/{id}")).await;
+    let dispute_id = id_of(&disputes[0]);
+    let evidence = format!("/dashboard/payments/{id}/dispute-evidence");
+    browser
+        .submit(
+            &page,
+            &evidence,
+            &[
+                ("dispute", &dispute_id),
+                ("evidence", "winning_evidence: signed delivery"),
+            ],
+        )
+        .await
+        .expect(303);
+    let dispute = api.get(&format!("/v1/disputes/{dispute_id}")).await;
+    let dispute = dispute.expect_status(200);
+    assert!(
+        dispute["status"] == "won" || dispute["status"] == "under_review",
+        "{dispute}"
+    );
+    assert_eq!(
+        dispute["evidence"]["uncategorizedText"],
+        "winning_evidence: signed delivery"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_mode_is_marked_and_offers_no_test_tools() {
+    let server = TestServer::start_with(Options {
+        live_sandbox: true,
+        ..Options::default()
+    })
+    .await;
+    let account = server.sandbox_account();
+    let (_, live) = server.new_key(&account, Mode::Live, &[]).await;
+    let payment = live
+        .create_payment(payment_body(
+            1000,
+            json!({"returnUrl": "https://shop.example/r"}),
+        ))
+        .await;
+    let id = id_of(&payment);
+    let mut browser = Dashboard::signed_in(&server.base, &live.key).await;
+    browser
+        .get("/dashboard")
+        .await
+        .expect(200)
+        .contains("Live mode")
+        .contains("class=\"mode-live\"")
+        .lacks("Test mode")
+        .lacks("nav-clock");
+    browser
+        .get(&format!("/dashboard/payments/{id}"))
+        .await
+        .expect(200)
+        .lacks("id=\"pay-form\"")
+        .contains("id=\"cancel-form\"");
+    browser.get("/dashboard/test-clock").await.expect(404);
+    // The test key's session does not see the live payment.
+    let mut test = Dashboard::signed_in(&server.base, &server.api().key).await;
+    test.get(&format!("/dashboard/payments/{id}"))
+        .await
+        .expect(404);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settlement_csv_adds_up_and_the_clock_advances_and_resets() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    for amount in [1000, 2550, 999] {
+        let payment = api.create_payment(payment_body(amount, json!({}))).await;
+        api.pay(&id_of(&payment), CARD_APPROVED)
+            .await
+            .expect_status(200);
+    }
+    let paid = api.completed_payment().await;
+    api.post_json(
+        "/v1/refunds",
+        json!({"payment": id_of(&paid), "amount": 300}),
+    )
+    .await
+    .expect_status(201);
+    server.finish_refunds(&api).await;
+    let run = api
+        .post_json("/v1/test_helpers/settlements/run", json!({}))
+        .await;
+    run.expect_status(200);
+    let settlements = api.list_all("/v1/settlements").await;
+    assert_eq!(settlements.len(), 1, "{settlements:?}");
+    let settlement = &settlements[0];
+    let setl = id_of(settlement);
+    let mut browser = Dashboard::signed_in(&server.base, &api.key).await;
+    browser
+        .get("/dashboard/settlements")
+        .await
+        .expect(200)
+        .contains(&setl);
+    browser
+        .get(&format!("/dashboard/settlements/{setl}"))
+        .await
+        .expect(200)
+        .contains("Download CSV");
+    let csv = browser
+        .get(&format!("/dashboard/settlements/{setl}/transactions.csv"))
+        .await;
+    csv.expect(200);
+    assert!(csv.header("content-type").starts_with("text/csv"));
+    assert!(csv.header("content-disposition").contains("attachment"));
+    let mut lines = csv.body.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    let net_at = header
+        .iter()
+        .position(|h| *h == "net")
+        .expect("a net column");
+    let rows: Vec<Vec<String>> = lines
+        .map(|line| line.split(',').map(str::to_owned).collect())
+        .collect();
+    assert_eq!(
+        rows.len() as i64,
+        settlement["transactionCount"].as_i64().expect("a count")
+    );
+    let sum: i64 = rows
+        .iter()
+        .map(|row| row[net_at].parse::<i64>().expect("an integer"))
+        .sum();
+    assert_eq!(sum, settlement["net"].as_i64().expect("a net"));
+
+    // The test clock: advance a day, then reset.
+    let page = browser.get("/dashboard/test-clock").await;
+    page.expect(200);
+    let before = api.get("/v1/test_helpers/clock").await;
+    let before = before.expect_status(200)["now"]
+        .as_str()
+        .expect("now")
+        .to_owned();
+    let csrf = page.field("csrf");
+    browser
+        .post(
+            "/dashboard/test-clock",
+            &[
+                ("csrf", &csrf),
+                ("action", "advance"),
+                ("days", "1"),
+                ("idempotency_key", "adv-1"),
+            ],
+        )
+        .await
+        .expect(200)
+        .contains("The clock moved forward");
+    let after = api.get("/v1/test_helpers/clock").await;
+    let after = after.expect_status(200)["now"]
+        .as_str()
+        .expect("now")
+        .to_owned();
+    assert!(after > before, "{before} → {after}");
+    browser
+        .post(
+            "/dashboard/test-clock",
+            &[
+                ("csrf", &csrf),
+                ("action", "reset"),
+                ("idempotency_key", "reset-1"),
+            ],
+        )
+        .await
+        .expect(422);
+    assert_eq!(api.payments().await.len(), 4);
+    browser
+        .post(
+            "/dashboard/test-clock",
+            &[
+                ("csrf", &csrf),
+                ("action", "reset"),
+                ("confirm", "yes"),
+                ("idempotency_key", "reset-2"),
+            ],
+        )
+        .await
+        .expect(200)
+        .contains("Test data reset");
+    assert!(api.payments().await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_endpoints_are_made_tested_disabled_and_deleted_from_the_dashboard() {
+    let server = TestServer::start_with(Options {
+        stepped_workers: true,
+        ..Options::default()
+    })
+    .await;
+    let api = server.api();
+    let receiver = receiver::Receiver::start().await;
+    let mut browser = Dashboard::signed_in(&server.base, &api.key).await;
+    let page = browser.get("/dashboard/webhooks").await;
+    page.expect(200);
+    let bad = browser
+        .submit(&page, "/dashboard/webhooks", &[("url", "ftp://nope")])
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    bad.contains("id=\"url-error\"").contains("ftp://nope");
+    let created = browser
+        .submit(&page, "/dashboard/webhooks", &[("url", &receiver.url())])
+        .await;
+    created.expect(201).contains("whsec_");
+    let endpoints = api.list_all("/v1/webhooks").await;
+    assert_eq!(endpoints.len(), 1);
+    let we = id_of(&endpoints[0]);
+    let page = browser.get(&format!("/dashboard/webhooks/{we}")).await;
+    page.expect(200).lacks("whsec_");
+    browser
+        .submit(&page, &format!("/dashboard/webhooks/{we}/test"), &[])
+        .await
+        .expect(200)
+        .contains("A test event was queued");
+    server.deliver_due_webhooks().await;
+    assert_eq!(receiver.received().len(), 1);
+    let page = browser.get(&format!("/dashboard/webhooks/{we}")).await;
+    page.expect(200)
+        .contains("HTTP 200")
+        .contains("webhook-id")
+        .contains("succeeded");
+    browser
+        .submit(&page, &format!("/dashboard/webhooks/{we}/disable"), &[])
+        .await
+        .expect(200)
+        .contains("disabled");
+    assert_eq!(
+        api.get(&format!("/v1/webhooks/{we}"))
+            .await
+            .expect_status(200)["status"],
+        "disabled"
+    );
+    let page = browser.get(&format!("/dashboard/webhooks/{we}")).await;
+    let deleted = browser
+        .submit(&page, &format!("/dashboard/webhooks/{we}/delete"), &[])
+        .await;
+    deleted.expect(303);
+    assert!(api.list_all("/v1/webhooks").await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_never_appears_in_a_page_or_a_log_line() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let database = database::fresh_database().await;
+    let config = process::config_without_rate_limits(dir.path());
+    let served = process::Served::start_with_env(
+        dir.path(),
+        &database.url,
+        &config,
+        &[("VINR_LOG", "debug")],
+    );
+    let key = served.printed_key.clone().expect("the first-start key");
+    let api = Api::new(&served.base, &key);
+    let payment = authorized(&api, 4200, json!({"description": "tea"})).await;
+    let id = id_of(&payment);
+    let mut browser = Dashboard::new(&served.base);
+    let mut bodies = Vec::new();
+    let answer = browser.sign_in(&key).await;
+    answer.expect(303);
+    bodies.push(answer.body.clone());
+    for path in pages_of(&id) {
+        let page = browser.get(&path).await;
+        page.expect(200);
+        bodies.push(page.body.clone());
+        for (name, value) in page.headers.iter() {
+            assert!(
+                !value.to_str().unwrap_or("").contains(&key),
+                "{path}: header {name}"
+            );
+        }
+    }
+    let page = browser.get(&format!("/dashboard/payments/{id}")).await;
+    let capture = browser
+        .submit(&page, &format!("/dashboard/payments/{id}/capture"), &[])
+        .await;
+    capture.expect(303);
+    // A wrong sign-in echoes nothing of what was typed.
+    let mut stranger = Dashboard::new(&served.base);
+    let wrong = format!("{key}x");
+    bodies.push(stranger.sign_in(&wrong).await.body);
+    for body in &bodies {
+        assert!(!body.contains(&key), "the key in a page: {body}");
+        assert!(!body.contains(&key[8..]), "the key's secret part in a page");
+    }
+    let log = served.log();
+    assert!(log.contains("dashboard session opened"), "{log}");
+    assert!(!log.contains(&key[8..]), "the key in the log");
+    assert!(
+        !log.contains(&browser.cookies["vinr_session"]),
+        "the session id in the log"
+    );
+    drop(served);
+    drop(database);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_payments_list_pages_by_cursor_and_filters_as_the_api() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    for n in 0..27 {
+        let payment = api
+            .create_payment(payment_body(
+                100 + n,
+                json!({"description": format!("order {n}")}),
+            ))
+            .await;
+        if n % 9 == 0 {
+            api.pay(&id_of(&payment), CARD_DECLINED)
+                .await
+                .expect_status(200);
+        }
+    }
+    let mut browser = Dashboard::signed_in(&server.base, &api.key).await;
+    let first = browser.get("/dashboard/payments").await;
+    first.expect(200);
+    assert_eq!(first.body.matches("class=\"payment-link\"").count(), 25);
+    first
+        .contains("order 26")
+        .lacks("order 1<")
+        .lacks("id=\"newer\"");
+    let next = first.field_href("next");
+    assert!(next.contains("starting_after=pay_"), "{next}");
+    let second = browser.get(&next).await;
+    second.expect(200);
+    assert_eq!(second.body.matches("class=\"payment-link\"").count(), 2);
+    second
+        .contains("order 0<")
+        .contains("order 1<")
+        .contains("id=\"newer\"")
+        .lacks("id=\"next\"");
+    // The API's status filter, and its error for a status that does not exist.
+    let failed = browser.get("/dashboard/payments?status=failed").await;
+    failed.expect(200);
+    assert_eq!(failed.body.matches("class=\"payment-link\"").count(), 3);
+    failed.contains("<option value=\"failed\" selected>");
+    let wrong = browser.get("/dashboard/payments?status=nonsense").await;
+    wrong
+        .expect(400)
+        .contains("id=\"filters-error\"")
+        .contains("status");
+    let wrong = browser
+        .get("/dashboard/payments?created_gte=yesterday")
+        .await;
+    wrong.expect(400).contains("id=\"filters-error\"");
+    // Events by type.
+    browser
+        .get("/dashboard/events?type=payment.failed")
+        .await
+        .expect(200)
+        .contains("payment.failed")
+        .lacks(">payment.created<");
+    server.stop().await;
+}
