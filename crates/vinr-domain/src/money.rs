@@ -294,10 +294,27 @@ impl Currency {
         }
     }
 
-    /// `12.34` (the major units people type) → `1234` minor units; `None` for text that is not
-    /// a non-negative number with at most the currency's minor digits.
+    /// `12.34` or `1,234.56` (the major units people type) → minor units; `None` for text that
+    /// is not a non-negative number with at most the currency's minor digits. A comma is only
+    /// ever a thousands separator between groups of three digits: `12,50` (a decimal comma) is
+    /// refused, never read as 1 250.
     pub fn parse_major(self, text: &str) -> Option<i64> {
-        let text = text.trim().replace(',', "");
+        let text = text.trim();
+        let integer_part = text.split('.').next().unwrap_or_default();
+        if integer_part.contains(',') {
+            let mut groups = integer_part.split(',');
+            let first = groups.next().unwrap_or_default();
+            if first.is_empty() || first.len() > 3 || groups.any(|group| group.len() != 3) {
+                return None;
+            }
+        }
+        if text
+            .split_once('.')
+            .is_some_and(|(_, fraction)| fraction.contains(','))
+        {
+            return None;
+        }
+        let text = text.replace(',', "");
         let (whole, fraction) = match text.split_once('.') {
             Some((whole, fraction)) => (whole.to_owned(), fraction.to_owned()),
             None => (text.clone(), String::new()),
@@ -364,6 +381,13 @@ mod tests {
         assert_eq!(parse("EUR", ""), None);
         assert_eq!(parse("EUR", "abc"), None);
         assert_eq!(parse("EUR", "9999999999999"), None);
+        // A comma only separates thousands: a decimal comma is refused, never read as 1 250.
+        assert_eq!(parse("EUR", "12,50"), None);
+        assert_eq!(parse("EUR", "1,2"), None);
+        assert_eq!(parse("EUR", ",500"), None);
+        assert_eq!(parse("EUR", "1234,567"), None);
+        assert_eq!(parse("EUR", "1.23,4"), None);
+        assert_eq!(parse("EUR", "1,234,567.89"), Some(123_456_789));
     }
 
     #[test]

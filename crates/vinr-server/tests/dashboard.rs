@@ -173,13 +173,14 @@ async fn sessions_expire_and_end_with_their_key() {
     browser.get("/dashboard/payments").await.expect(200);
     server.revoke(&key_id).await;
     assert_eq!(browser.get("/dashboard/payments").await.status, 303);
-    // And a revoked key cannot sign in.
+    // And a revoked key cannot sign in; the page does not tell it from a key never made.
     let mut again = Dashboard::new(&server.base);
     again
         .sign_in(&api.key)
         .await
         .expect(401)
-        .contains("revoked");
+        .contains("This is not a valid API key.")
+        .lacks("revoked");
     server.stop().await;
 }
 
@@ -880,6 +881,15 @@ async fn the_payments_list_pages_by_cursor_and_filters_as_the_api() {
         .contains("order 1<")
         .contains("id=\"newer\"")
         .lacks("id=\"next\"");
+    // Back to the newest page: the same 25 rows, an older link again, no newer one.
+    let back = browser.get(&second.field_href("newer")).await;
+    back.expect(200);
+    assert_eq!(back.body.matches("class=\"payment-link\"").count(), 25);
+    back.contains("order 26")
+        .contains("order 2<")
+        .lacks("order 1<")
+        .lacks("id=\"newer\"");
+    assert!(back.field_href("next").contains("starting_after=pay_"));
     // The API's status filter, and its error for a status that does not exist.
     let failed = browser.get("/dashboard/payments?status=failed").await;
     failed.expect(200);

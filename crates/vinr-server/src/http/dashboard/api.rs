@@ -19,7 +19,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 use vinr_domain::Mode;
 
-use crate::auth::{self, RequiredScope};
+use crate::auth::{self, PlatformRoute, RequiredScope};
 use crate::http::error::ApiError;
 use crate::http::routes;
 use crate::state::AppState;
@@ -39,12 +39,15 @@ pub struct Api {
 }
 
 /// The stand-in for `http/auth.rs`'s `require_key`: the caller the dashboard attached, checked
-/// as a key would be (revoked, mode served, the route's scope). No rate limit: pages issue a
-/// few reads each, and the session's sign-in was the key's one presentation.
+/// as a key would be (revoked, mode served, the route's scope) and counted against the key's
+/// rate limit like any API call (a 429 shows as the page's error). Never the platform routes.
 async fn session_caller(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
     let Some(caller) = request.extensions().get::<Caller>().copied() else {
         return ApiError::from(auth::AuthFailure::NoKey).into_response();
     };
+    if request.extensions().get::<PlatformRoute>().is_some() {
+        return ApiError::from(auth::AuthFailure::PlatformKeyRequired).into_response();
+    }
     let needed = request
         .extensions()
         .get::<RequiredScope>()
@@ -59,6 +62,12 @@ async fn session_caller(State(app): State<AppState>, mut request: Request, next:
     .await
     {
         Ok((context, _)) => {
+            let is_read = matches!(*request.method(), Method::GET | Method::HEAD);
+            if let Some(limits) = &app.rate_limits {
+                if let Err(limited) = limits.check(&context.key_id, context.mode(), is_read) {
+                    return ApiError::rate_limited(limited.retry_after_s).into_response();
+                }
+            }
             request.extensions_mut().insert(context);
             next.run(request).await
         }

@@ -441,7 +441,6 @@ pub async fn sign_in(
         Err(AuthFailure::Store(error)) => return store_failure(error),
         Err(failure) => {
             let message = match failure {
-                AuthFailure::Revoked => "This key has been revoked.",
                 AuthFailure::ModeNotServed(_) => "This server does not serve this key's mode.",
                 AuthFailure::AccountKeyRequired => {
                     "A platform key cannot sign in: use an account's secret or restricted key."
@@ -456,6 +455,20 @@ pub async fn sign_in(
             );
         }
     };
+    // A sign-in counts against the key's rate limit as a write does on the API.
+    if let Some(limits) = &app.rate_limits {
+        if limits
+            .check(&context.key_id, context.mode(), false)
+            .is_err()
+        {
+            return sign_in_form(
+                &app,
+                &request_headers,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some("Too many requests with this key: wait a second and sign in again."),
+            );
+        }
+    }
     let id = random_base62(DASHBOARD_SESSION_ID_RANDOM_CHARS);
     let now = app.clock.now();
     let record = DashboardSession {
@@ -515,9 +528,10 @@ pub async fn sign_out(
     {
         return store_failure(error);
     }
+    let secure = if secure_cookies(&app) { "; Secure" } else { "" };
     let mut response = see_other("/dashboard/sign-in");
     if let Ok(cookie) = HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}=; Path={COOKIE_PATH}; Max-Age=0; HttpOnly; SameSite=Strict"
+        "{SESSION_COOKIE}=; Path={COOKIE_PATH}; Max-Age=0; HttpOnly; SameSite=Strict{secure}"
     )) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }

@@ -153,23 +153,29 @@ pub async fn list(
     let data = rows(&list);
     page.payments = data.iter().map(payment_row).collect();
     let sep = if filters_query.is_empty() { "" } else { "&" };
-    if list.get("has_more").and_then(Value::as_bool) == Some(true) {
-        if let Some(cursor) = list.get("next_cursor").and_then(Value::as_str) {
-            page.next = Some(format!(
-                "/dashboard/payments?{filters_query}{sep}starting_after={cursor}"
-            ));
-        }
+    // The API's `has_more` looks the way the page was asked for: older rows after
+    // `starting_after` (or on the first page), newer rows before `ending_before`.
+    let has_more = list.get("has_more").and_then(Value::as_bool) == Some(true);
+    let asked = |name: &str| pairs.iter().any(|(k, v)| k == name && !v.is_empty());
+    let (older, newer) = if asked("ending_before") {
+        (true, has_more)
+    } else {
+        (has_more, asked("starting_after"))
+    };
+    let link = |direction: &str, id: &str| {
+        format!("/dashboard/payments?{filters_query}{sep}{direction}={id}")
+    };
+    if older {
+        page.next = page
+            .payments
+            .last()
+            .map(|last| link("starting_after", &last.id));
     }
-    let paged = pairs
-        .iter()
-        .any(|(k, v)| (k == "starting_after" || k == "ending_before") && !v.is_empty());
-    if paged {
-        if let Some(first) = page.payments.first() {
-            page.newer = Some(format!(
-                "/dashboard/payments?{filters_query}{sep}ending_before={}",
-                first.id
-            ));
-        }
+    if newer {
+        page.newer = page
+            .payments
+            .first()
+            .map(|first| link("ending_before", &first.id));
     }
     session.html(StatusCode::OK, &page)
 }
