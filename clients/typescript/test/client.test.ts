@@ -253,6 +253,30 @@ describe("vinr TypeScript client against vinr serve", { skip }, () => {
     });
   }
 
+  test("a create that outlives the timeout is retried with its key: one payment", async () => {
+    const platform = createVinrClient({ apiKey: served.platformKey, baseUrl: served.base });
+    const account = await unwrap(platform.POST("/v1/accounts", { body: { name: "ts timeout test" } }));
+    const retries: RetryInfo[] = [];
+    const client = createVinrClient({
+      apiKey: account.secretKey!,
+      baseUrl: served.base,
+      retry: FAST_RETRY,
+      timeoutMs: 500,
+      onRetry: (info) => retries.push(info),
+    });
+    await unwrap(
+      client.POST("/v1/test_helpers/faults", { body: { method: "POST", path: "/v1/payments", fault: "latency=1500", count: 1 } }),
+    );
+    const payment = await createPayment(client, { amount: 1234 });
+    assert.ok(retries.length >= 1 && retries[0]!.status === undefined, JSON.stringify(retries));
+    // Let the first attempt finish on the server (it waits 1.5 s, then runs), if it still runs.
+    await new Promise((done) => setTimeout(done, 1500));
+    assert.deepEqual(
+      (await allPayments(client)).map((listed) => listed.id),
+      [payment.id],
+    );
+  });
+
   test("a 429 storm is waited out, honouring Retry-After", async () => {
     const retries: RetryInfo[] = [];
     const client = await freshClient((info) => retries.push(info));

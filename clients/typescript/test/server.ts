@@ -1,13 +1,15 @@
 /**
  * A real `vinr serve` for the tests: the debug binary of the Rust build (`VINR_BIN`, else
  * `$CARGO_TARGET_DIR/debug/vinr`, else `target/debug/vinr` at the repository root), on
- * `127.0.0.1:0` with a fresh SQLite database in a temporary directory, rate limits off,
+ * `127.0.0.1:0` with a fresh SQLite database in a temporary directory (or, with
+ * `VINR_TEST_DATABASE_URL=postgres://…/db`, a fresh PostgreSQL database next to that one, made
+ * and dropped with `psql`, as the Rust suite does), rate limits off,
  * settlements on demand only, and a fixed sandbox key and platform key chosen here.
  *
  * Without the binary the tests skip with the reason, unless `VINR_REQUIRE_SERVER=1` (CI) says
  * they must run.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
@@ -47,11 +49,22 @@ export async function startServer(): Promise<Served> {
   writeFileSync(config, '[rate_limit]\nenabled = false\n\n[settlements]\ntest_schedule = "manual"\n');
   const secretKey = `sk_test_${randomBytes(24).toString("hex")}`;
   const platformKey = `plk_${randomBytes(24).toString("hex")}`;
+  const postgres = process.env.VINR_TEST_DATABASE_URL;
+  let databaseUrl = `sqlite://${join(dir, "vinr.db")}`;
+  let dropDatabase = () => {};
+  if (postgres) {
+    // Named like the Rust suite's databases, so a leftover one is recognisable.
+    const name = `vinr_t_ts_${randomBytes(6).toString("hex")}`;
+    execFileSync("psql", [postgres, "-qc", `CREATE DATABASE ${name}`], { stdio: "inherit" });
+    databaseUrl = postgres.replace(/\/[^/]*$/, `/${name}`);
+    dropDatabase = () =>
+      execFileSync("psql", [postgres, "-qc", `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`], { stdio: "inherit" });
+  }
   const env: NodeJS.ProcessEnv = { ...process.env, VINR_SANDBOX_SECRET_KEY: secretKey, VINR_PLATFORM_KEY: platformKey };
   delete env.VINR_PUBLIC_URL;
   const child: ChildProcess = spawn(
     vinrBinary(),
-    ["serve", "--listen", "127.0.0.1:0", "--database-url", `sqlite://${join(dir, "vinr.db")}`, "--config", config],
+    ["serve", "--listen", "127.0.0.1:0", "--database-url", databaseUrl, "--config", config],
     { env, stdio: ["ignore", "pipe", "pipe"] },
   );
   let stderr = "";
@@ -81,6 +94,7 @@ export async function startServer(): Promise<Served> {
         child.kill("SIGTERM");
         await exited;
       }
+      dropDatabase();
       rmSync(dir, { recursive: true, force: true });
     },
   };

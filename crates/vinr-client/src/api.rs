@@ -38,7 +38,9 @@ impl Client {
         Call::new(self, Method::POST, segments, json::<T>).body(body)
     }
 
-    /// A `DELETE` of `segments`.
+    /// A `DELETE` of `segments`. A DELETE takes no idempotency key: when a retry follows an
+    /// attempt that went through but lost its answer, the retry answers
+    /// [`Error::NotFound`](crate::Error::NotFound), which the caller may take as done.
     pub fn delete<T: DeserializeOwned>(&self, segments: &[&str]) -> Call<'_, T> {
         Call::new(self, Method::DELETE, segments, json::<T>)
     }

@@ -86,10 +86,6 @@ impl ApiError {
         body: &[u8],
         attempts: u32,
     ) -> ApiError {
-        let header_request_id = headers
-            .get("x-request-id")
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
         let retry_after = headers
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
@@ -104,7 +100,7 @@ impl ApiError {
                     code: detail.code,
                     message: detail.message,
                     param: detail.param,
-                    request_id: Some(detail.request_id).or(header_request_id),
+                    request_id: Some(detail.request_id),
                     retry_after,
                     attempts,
                 }
@@ -125,7 +121,10 @@ impl ApiError {
                     code: "unexpected_response".to_owned(),
                     message: format!("HTTP {status} without an API error body: {text}"),
                     param: None,
-                    request_id: header_request_id,
+                    request_id: headers
+                        .get("x-request-id")
+                        .and_then(|value| value.to_str().ok())
+                        .map(str::to_owned),
                     retry_after,
                     attempts,
                 }

@@ -765,3 +765,31 @@ async fn a_persistent_503_is_retried_then_surfaced_typed() {
     );
     server.stop().await;
 }
+
+/// A create that outlives the client's timeout (`latency=1500` on the first attempt, a 500 ms
+/// timeout) is retried with the same key: one payment, whether or not the first attempt ran.
+#[tokio::test]
+async fn a_timed_out_create_is_retried_with_its_key_and_makes_one_payment() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let client = Client::builder(&api.key)
+        .base_url(&server.base)
+        .timeout(Duration::from_millis(500))
+        .retry(fast_retry())
+        .build()
+        .expect("a client");
+    client
+        .create_test_fault_rule(&fault_rule("latency=1500", 1))
+        .await
+        .expect("a rule");
+    let answered = client
+        .create_payment(&payment(1234))
+        .send_with_info()
+        .await
+        .expect("created by the retry");
+    assert!(answered.attempts >= 2, "the first attempt timed out");
+    // Let the first attempt finish on the server (it waits 1.5 s, then runs), if it still runs.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(payment_ids(&client).await, vec![answered.value.id]);
+    server.stop().await;
+}
