@@ -71,8 +71,8 @@ pub struct Call<'a, T> {
     body: Option<Bytes>,
     idempotency_key: Option<String>,
     headers: HeaderMap,
-    /// A header value that did not parse, reported when the call is sent.
-    invalid_header: Option<String>,
+    /// A header or body that could not be made, reported when the call is sent (nothing is).
+    invalid: Option<String>,
     accept: Option<&'static str>,
     decode: Decoder<T>,
     _answer: PhantomData<fn() -> T>,
@@ -88,7 +88,7 @@ impl<T> Clone for Call<'_, T> {
             body: self.body.clone(),
             idempotency_key: self.idempotency_key.clone(),
             headers: self.headers.clone(),
-            invalid_header: self.invalid_header.clone(),
+            invalid: self.invalid.clone(),
             accept: self.accept,
             decode: self.decode,
             _answer: PhantomData,
@@ -114,7 +114,7 @@ impl<'a, T> Call<'a, T> {
             body: None,
             idempotency_key: None,
             headers: HeaderMap::new(),
-            invalid_header: None,
+            invalid: None,
             accept: None,
             decode,
             _answer: PhantomData,
@@ -124,9 +124,7 @@ impl<'a, T> Call<'a, T> {
     pub(crate) fn body<B: serde::Serialize>(mut self, body: &B) -> Self {
         match serde_json::to_vec(body) {
             Ok(bytes) => self.body = Some(Bytes::from(bytes)),
-            Err(error) => {
-                self.invalid_header = Some(format!("the body does not serialize: {error}"))
-            }
+            Err(error) => self.invalid = Some(format!("the body does not serialize: {error}")),
         }
         self
     }
@@ -158,7 +156,7 @@ impl<'a, T> Call<'a, T> {
             (Ok(name), Ok(value)) => {
                 self.headers.insert(name, value);
             }
-            _ => self.invalid_header = Some(format!("the header {name:?} is not valid")),
+            _ => self.invalid = Some(format!("the header {name:?} is not valid")),
         }
         self
     }
@@ -172,7 +170,7 @@ impl<'a, T> Call<'a, T> {
     /// Sends the call (with retries) and answers the decoded value with the answer's request
     /// id, whether it was a replay, and how many attempts it took.
     pub async fn send_with_info(&self) -> Result<Answered<T>, Error> {
-        if let Some(problem) = &self.invalid_header {
+        if let Some(problem) = &self.invalid {
             return Err(Error::Config(problem.clone()));
         }
         let client = self.client;
