@@ -105,8 +105,8 @@ export class VinrError extends Error {
     this.code = code;
     this.param = detail?.param ?? null;
     this.requestId = detail?.request_id ?? headers.get("x-request-id");
-    const retryAfter = Number.parseInt(headers.get("retry-after") ?? "", 10);
-    this.retryAfterSeconds = Number.isFinite(retryAfter) ? retryAfter : null;
+    const retryAfterMs = retryAfterMsOf(headers.get("retry-after"));
+    this.retryAfterSeconds = retryAfterMs === undefined ? null : Math.ceil(retryAfterMs / 1000);
   }
 }
 
@@ -183,6 +183,30 @@ async function retryableCode(response: Response): Promise<boolean> {
 }
 
 /**
+ * `Retry-After` in milliseconds: delay-seconds (`120`) or an HTTP-date (as a proxy may send
+ * it; a date in the past is no wait); `undefined` for anything else.
+ */
+export function retryAfterMsOf(value: string | null, now: number = Date.now()): number | undefined {
+  const text = (value ?? "").trim();
+  if (/^[0-9]+$/.test(text)) return Number(text) * 1000;
+  if (text === "" || !/[a-z]/i.test(text)) return undefined;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** The `idempotencyKey` of a JSON body, if it has one. */
+function bodyIdempotencyKey(body: ArrayBuffer | undefined): string | undefined {
+  if (body === undefined) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(new TextDecoder().decode(body));
+    const key = (parsed as { idempotencyKey?: unknown } | null)?.idempotencyKey;
+    return typeof key === "string" ? key : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * A fetch that retries what is safe to retry. The request's body is read once and sent again
  * as the same bytes; a POST without an `Idempotency-Key` gets one, the same on every attempt.
  * It answers the first answer that is final, or the last one when the policy stops; it throws
@@ -194,10 +218,12 @@ export function retryingFetch(options: Omit<VinrClientOptions, "apiKey" | "baseU
   const timeoutMs = options.timeoutMs ?? 30_000;
   return async (request: Request): Promise<Response> => {
     const headers = new Headers(request.headers);
-    if (request.method === "POST" && !headers.has("idempotency-key")) {
-      headers.set("idempotency-key", generateIdempotencyKey());
-    }
     const body = request.body === null ? undefined : await request.arrayBuffer();
+    if (request.method === "POST" && !headers.has("idempotency-key")) {
+      // A key given in the body (`idempotencyKey`, as `POST /v1/payments` takes it) is the
+      // key: a different generated header would make the server refuse the request.
+      headers.set("idempotency-key", bodyIdempotencyKey(body) ?? generateIdempotencyKey());
+    }
     const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       const signal = AbortSignal.any([request.signal, AbortSignal.timeout(timeoutMs)]);
@@ -213,8 +239,7 @@ export function retryingFetch(options: Omit<VinrClientOptions, "apiKey" | "baseU
       let retryAfterMs: number | undefined;
       if (response !== undefined) {
         if (response.ok || !(await retryableCode(response))) return response;
-        const retryAfter = Number.parseInt(response.headers.get("retry-after") ?? "", 10);
-        retryAfterMs = Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined;
+        retryAfterMs = retryAfterMsOf(response.headers.get("retry-after"));
       }
       const waitMs = waitBeforeMs(policy, attempt, Date.now() - started, retryAfterMs);
       if (waitMs === undefined) {

@@ -9,6 +9,7 @@ import { after, before, describe, test } from "node:test";
 import {
   createVinrClient,
   paginate,
+  retryAfterMsOf,
   TEST_FAULT_HEADER,
   unwrap,
   verifyWebhook,
@@ -83,6 +84,17 @@ async function expectError(call: Promise<unknown>, status: number, type: string,
   assert.match(error.requestId ?? "", /^req_/);
   return error;
 }
+
+test("Retry-After is read as seconds or as an HTTP-date", () => {
+  const now = Date.parse("2026-12-02T10:00:00Z");
+  assert.equal(retryAfterMsOf("1", now), 1000);
+  assert.equal(retryAfterMsOf(" 120 ", now), 120_000);
+  assert.equal(retryAfterMsOf("Wed, 02 Dec 2026 10:00:30 GMT", now), 30_000);
+  assert.equal(retryAfterMsOf("Wed, 02 Dec 2026 09:59:00 GMT", now), 0);
+  assert.equal(retryAfterMsOf("12abc", now), undefined);
+  assert.equal(retryAfterMsOf("-1", now), undefined);
+  assert.equal(retryAfterMsOf(null, now), undefined);
+});
 
 describe("vinr TypeScript client against vinr serve", { skip }, () => {
   test("create, pay, capture, refund, list with paging, settle and reconcile", async () => {
@@ -252,6 +264,26 @@ describe("vinr TypeScript client against vinr serve", { skip }, () => {
       assert.equal(payment.description, fault);
     });
   }
+
+  test("a key given in the body is the key every attempt sends", async () => {
+    const retries: RetryInfo[] = [];
+    const client = await freshClient((info) => retries.push(info));
+    await unwrap(
+      client.POST("/v1/test_helpers/faults", {
+        body: { method: "POST", path: "/v1/payments", fault: "commit-then-500", count: 1 },
+      }),
+    );
+    const body = { amount: 777, currency: "EUR" as const, returnUrl: RETURN_URL, idempotencyKey: "order-ts-1" };
+    const result = await client.POST("/v1/payments", { body });
+    assert.equal(result.response.status, 201, JSON.stringify(result.error));
+    assert.equal(result.response.headers.get("idempotent-replayed"), "true");
+    assert.equal(retries.length, 1);
+    assert.equal(retries[0]!.idempotencyKey, "order-ts-1");
+    // The same order sent again later, as a fresh call: the same payment.
+    const again = await unwrap(client.POST("/v1/payments", { body }));
+    assert.equal(again.id, result.data!.id);
+    assert.equal((await allPayments(client)).length, 1);
+  });
 
   test("a create that outlives the timeout is retried with its key: one payment", async () => {
     const platform = createVinrClient({ apiKey: served.platformKey, baseUrl: served.base });

@@ -103,6 +103,8 @@ impl<'a, T> Call<'a, T> {
         segments: &[&str],
         decode: Decoder<T>,
     ) -> Self {
+        let idempotency_key =
+            (method == Method::POST).then(crate::client::generated_idempotency_key);
         Call {
             client,
             method,
@@ -112,7 +114,8 @@ impl<'a, T> Call<'a, T> {
                 .collect(),
             query: Vec::new(),
             body: None,
-            idempotency_key: None,
+            // Made once with the call, so that every send of it (and of a clone) reuses it.
+            idempotency_key,
             headers: HeaderMap::new(),
             invalid: None,
             accept: None,
@@ -143,12 +146,28 @@ impl<'a, T> Call<'a, T> {
     /// random key; either way every retry of this call sends the same key. Pass your own
     /// (an order id) to make a repeat of the whole operation, even from another process, safe.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
-        self.idempotency_key = Some(key.into());
+        let key = key.into();
+        if HeaderValue::from_str(&key).is_err() {
+            self.invalid = Some(format!(
+                "the idempotency key {key:?} is not a valid header value"
+            ));
+        }
+        self.idempotency_key = Some(key);
         self
     }
 
-    /// An extra header on every attempt of this call.
+    /// The `Idempotency-Key` this POST sends on every attempt: the caller's, or the one the
+    /// client made for it.
+    pub fn key(&self) -> Option<&str> {
+        self.idempotency_key.as_deref()
+    }
+
+    /// An extra header on every attempt of this call (`Idempotency-Key` is the same as
+    /// [`Call::idempotency_key`]).
     pub fn header(mut self, name: &str, value: &str) -> Self {
+        if name.eq_ignore_ascii_case("idempotency-key") {
+            return self.idempotency_key(value);
+        }
         match (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(value),
@@ -175,11 +194,10 @@ impl<'a, T> Call<'a, T> {
         }
         let client = self.client;
         let url = client.url(&self.segments, &self.query)?;
-        let key = (self.method == Method::POST).then(|| {
-            self.idempotency_key
-                .clone()
-                .unwrap_or_else(crate::client::generated_idempotency_key)
-        });
+        let key = self
+            .idempotency_key
+            .as_ref()
+            .filter(|_| self.method == Method::POST);
         let started = Instant::now();
         let mut attempts = 0u32;
         loop {
@@ -190,7 +208,7 @@ impl<'a, T> Call<'a, T> {
                 .headers(self.headers.clone())
                 .header(reqwest::header::AUTHORIZATION, client.authorization.clone());
             if let Some(key) = &key {
-                request = request.header("Idempotency-Key", key);
+                request = request.header("Idempotency-Key", key.as_str());
             }
             if let Some(accept) = self.accept {
                 request = request.header(ACCEPT, accept);
@@ -313,5 +331,29 @@ impl<'a, T: Send + 'a> Call<'a, Page<T>> {
         self.query.retain(|(name, _)| name != direction);
         self.query.push((direction.to_owned(), cursor));
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Client;
+
+    #[test]
+    fn a_post_has_one_key_for_every_send_and_clone() {
+        let client = Client::new("sk_test_x", "http://127.0.0.1:9").expect("a client");
+        let call = client.cancel_payment("pay_1");
+        let key = call
+            .key()
+            .expect("a POST gets a key when it is made")
+            .to_owned();
+        assert_eq!(call.clone().key(), Some(key.as_str()));
+        assert_ne!(client.cancel_payment("pay_1").key(), Some(key.as_str()));
+        let mine = client.cancel_payment("pay_1").idempotency_key("order-7");
+        assert_eq!(mine.key(), Some("order-7"));
+        let by_header = client
+            .cancel_payment("pay_1")
+            .header("Idempotency-Key", "order-8");
+        assert_eq!(by_header.key(), Some("order-8"));
+        assert_eq!(client.get_payment("pay_1").key(), None);
     }
 }

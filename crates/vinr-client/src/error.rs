@@ -77,6 +77,17 @@ pub struct ApiError {
     pub attempts: u32,
 }
 
+/// `Retry-After` as delay-seconds (`120`) or an HTTP-date (`Wed, 02 Dec 2026 10:00:00 GMT`,
+/// as a proxy may send it), measured from `now`; a date in the past is no wait.
+fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse::<u64>().ok().map(Duration::from_secs);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
 impl ApiError {
     /// Reads an error answer; a body that is not the API's error body (a proxy's page, an empty
     /// answer) still gives an error with the status, code `unexpected_response` and the text.
@@ -89,8 +100,7 @@ impl ApiError {
         let retry_after = headers
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|value| retry_after(value, std::time::SystemTime::now()));
         match serde_json::from_slice::<vinr_types::ErrorBody>(body) {
             Ok(parsed) => {
                 let detail = parsed.error;
@@ -289,5 +299,25 @@ impl std::error::Error for Error {
             Error::Decode { source, .. } => Some(source),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(retry_after("1", now), Some(Duration::from_secs(1)));
+        assert_eq!(retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(retry_after(&later, now), Some(Duration::from_secs(30)));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(retry_after(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(retry_after("12abc", now), None);
+        assert_eq!(retry_after("-1", now), None);
+        assert_eq!(retry_after("", now), None);
     }
 }
