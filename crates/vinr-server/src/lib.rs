@@ -27,6 +27,7 @@ pub mod charge;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connectors;
 pub mod flows;
 pub mod http;
 pub mod idempotency;

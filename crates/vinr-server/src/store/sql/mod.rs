@@ -16,6 +16,7 @@
 //! this module sees the SQL that runs, which is what one reviews in a database layer.
 
 mod accounts;
+mod attempts;
 mod disputes;
 mod events;
 mod faults;
@@ -35,6 +36,7 @@ use vinr_domain::{Currency, Mode, UnixMillis};
 
 use super::{Scope, StoreError};
 
+pub use attempts::AttemptRecord;
 pub(crate) use list::Listed;
 
 /// Which SQL engine a connection speaks.
