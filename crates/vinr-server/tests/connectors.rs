@@ -139,7 +139,11 @@ impl LocalStripe {
 
     async fn only_intent_of(&self, payment_id: &str) -> Value {
         let intents = self.intents_of(payment_id).await;
-        assert_eq!(intents.len(), 1, "one PaymentIntent for {payment_id}: {intents:?}");
+        assert_eq!(
+            intents.len(),
+            1,
+            "one PaymentIntent for {payment_id}: {intents:?}"
+        );
         intents.into_iter().next().expect("one")
     }
 
@@ -149,8 +153,15 @@ impl LocalStripe {
         let secret = intent["client_secret"].as_str().expect("a client secret");
         let answer = self
             .http
-            .post(format!("{}/v1/payment_intents/{id}/_authenticate", self.base))
-            .form(&[("client_secret", secret), ("success", &success.to_string())])
+            .post(format!(
+                "{}/v1/payment_intents/{id}/_authenticate",
+                self.base
+            ))
+            .form(&[
+                ("key", "pk_test_localstripe"),
+                ("client_secret", secret),
+                ("success", &success.to_string()),
+            ])
             .send()
             .await
             .expect("localstripe answers");
@@ -167,10 +178,7 @@ fn stripe_processor(api_base: &str, timeout_ms: u64) -> ProcessorConfig {
     }
 }
 
-fn connectors(
-    processors: &[(&str, ProcessorConfig)],
-    routing: RoutingConfig,
-) -> ConnectorSettings {
+fn connectors(processors: &[(&str, ProcessorConfig)], routing: RoutingConfig) -> ConnectorSettings {
     let processors: BTreeMap<String, ProcessorConfig> = processors
         .iter()
         .map(|(name, config)| ((*name).to_owned(), config.clone()))
@@ -267,7 +275,10 @@ impl Shopper {
 
     /// Opens the payment's checkout page and submits `card`; answers the POST's answer.
     async fn pay(&mut self, payment: &Value, card: &str) -> Page {
-        let url = payment["checkoutUrl"].as_str().expect("a checkoutUrl").to_owned();
+        let url = payment["checkoutUrl"]
+            .as_str()
+            .expect("a checkoutUrl")
+            .to_owned();
         let page = self.send(self.http.get(&url)).await;
         assert_eq!(page.status, 200, "{}", page.text);
         let csrf = page.csrf();
@@ -312,7 +323,9 @@ fn outcomes(attempts: &[Value]) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approved_with_automatic_capture_reaches_localstripe() {
-    let Some(stripe) = LocalStripe::start().await else { return };
+    let Some(stripe) = LocalStripe::start().await else {
+        return;
+    };
     let (server, api) = live_server(&stripe, None).await;
     let payment = api
         .create_payment(json!({"amount": 2599, "currency": "EUR", "returnUrl": RETURN_URL}))
@@ -321,7 +334,10 @@ async fn approved_with_automatic_capture_reaches_localstripe() {
     let answer = Shopper::new().pay(&payment, CARD_APPROVED).await;
     assert_eq!(answer.status, 303, "{}", answer.text);
     assert!(
-        answer.location.as_deref().is_some_and(|l| l.starts_with(RETURN_URL)),
+        answer
+            .location
+            .as_deref()
+            .is_some_and(|l| l.starts_with(RETURN_URL)),
         "{:?}",
         answer.location
     );
@@ -345,7 +361,9 @@ async fn approved_with_automatic_capture_reaches_localstripe() {
         .await
         .expect("text");
     assert!(
-        metrics.contains("vinr_processor_attempts_total{processor=\"stripe_eu\",outcome=\"approved\"}"),
+        metrics.contains(
+            "vinr_processor_attempts_total{processor=\"stripe_eu\",outcome=\"approved\"}"
+        ),
         "{metrics}"
     );
     server.stop().await;
@@ -353,14 +371,21 @@ async fn approved_with_automatic_capture_reaches_localstripe() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_capture_partly_then_refund_at_localstripe() {
-    let Some(stripe) = LocalStripe::start().await else { return };
+    let Some(stripe) = LocalStripe::start().await else {
+        return;
+    };
     let (server, api) = live_server(&stripe, None).await;
     let payment = api
-        .create_payment(json!({"amount": 5000, "currency": "EUR", "returnUrl": RETURN_URL,
-            "capture": false}))
+        .create_payment(
+            json!({"amount": 5000, "currency": "EUR", "returnUrl": RETURN_URL,
+            "capture": false}),
+        )
         .await;
     let id = id_of(&payment);
-    assert_eq!(Shopper::new().pay(&payment, CARD_APPROVED).await.status, 303);
+    assert_eq!(
+        Shopper::new().pay(&payment, CARD_APPROVED).await.status,
+        303
+    );
     assert_eq!(api.payment(&id).await["status"], "authorized");
     let intent = stripe.only_intent_of(&id).await;
     assert_eq!(intent["status"], "requires_capture");
@@ -373,7 +398,10 @@ async fn manual_capture_partly_then_refund_at_localstripe() {
     let charge = &intent["latest_charge"];
     let charge = if charge.is_string() {
         stripe
-            .get(&format!("/v1/charges/{}", charge.as_str().unwrap_or_default()))
+            .get(&format!(
+                "/v1/charges/{}",
+                charge.as_str().unwrap_or_default()
+            ))
             .await
     } else {
         charge.clone()
@@ -389,7 +417,9 @@ async fn manual_capture_partly_then_refund_at_localstripe() {
     let refund_id = id_of(refund.expect_status(201));
     server.finish_refunds(&api).await;
     assert_eq!(
-        api.get(&format!("/v1/refunds/{refund_id}")).await.expect_status(200)["status"],
+        api.get(&format!("/v1/refunds/{refund_id}"))
+            .await
+            .expect_status(200)["status"],
         "succeeded"
     );
     let pi = intent["id"].as_str().expect("an id");
@@ -409,13 +439,21 @@ async fn manual_capture_partly_then_refund_at_localstripe() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_decline_fails_and_three_d_secure_asks_for_authentication() {
-    let Some(stripe) = LocalStripe::start().await else { return };
+    let Some(stripe) = LocalStripe::start().await else {
+        return;
+    };
     let (server, api) = live_server(&stripe, None).await;
     let new = || json!({"amount": 1000, "currency": "EUR", "returnUrl": RETURN_URL});
 
     let declined = api.create_payment(new()).await;
     let id = id_of(&declined);
-    assert_eq!(Shopper::new().pay(&declined, CARD_CHARGE_DECLINED).await.status, 303);
+    assert_eq!(
+        Shopper::new()
+            .pay(&declined, CARD_CHARGE_DECLINED)
+            .await
+            .status,
+        303
+    );
     let failed = api.payment(&id).await;
     assert_eq!(failed["status"], "failed", "{failed}");
     assert_eq!(failed["failureCode"], "card_declined");
@@ -434,7 +472,10 @@ async fn a_decline_fails_and_three_d_secure_asks_for_authentication() {
         let intent = stripe.only_intent_of(&id).await;
         assert_eq!(intent["status"], "requires_action");
         // Back on our page before the bank answered: nothing changes.
-        let url = challenged["checkoutUrl"].as_str().expect("a url").to_owned();
+        let url = challenged["checkoutUrl"]
+            .as_str()
+            .expect("a url")
+            .to_owned();
         let page = shopper.send(shopper.http.get(&url)).await;
         let csrf = page.csrf();
         let form = [("csrf", csrf.as_str()), ("outcome", "approve")];
@@ -462,7 +503,9 @@ async fn a_decline_fails_and_three_d_secure_asks_for_authentication() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_from_a_dead_processor_but_never_after_a_decline() {
-    let Some(stripe) = LocalStripe::start().await else { return };
+    let Some(stripe) = LocalStripe::start().await else {
+        return;
+    };
     let dead = format!("http://127.0.0.1:{}", free_port());
     let settings = connectors(
         &[
@@ -482,13 +525,15 @@ async fn failover_from_a_dead_processor_but_never_after_a_decline() {
         },
     );
     let (server, api) = live_server(&stripe, Some(settings)).await;
-    let new = |currency: &str| {
-        json!({"amount": 1500, "currency": currency, "returnUrl": RETURN_URL})
-    };
+    let new =
+        |currency: &str| json!({"amount": 1500, "currency": currency, "returnUrl": RETURN_URL});
 
     let payment = api.create_payment(new("EUR")).await;
     let id = id_of(&payment);
-    assert_eq!(Shopper::new().pay(&payment, CARD_APPROVED).await.status, 303);
+    assert_eq!(
+        Shopper::new().pay(&payment, CARD_APPROVED).await.status,
+        303
+    );
     let paid = api.payment(&id).await;
     assert_eq!(paid["status"], "completed", "{paid}");
     assert_eq!(paid["processor"], "stripe_eu");
@@ -518,7 +563,10 @@ async fn failover_from_a_dead_processor_but_never_after_a_decline() {
     // A second error of `dead` opens its breaker: the next payment skips it.
     let payment = api.create_payment(new("EUR")).await;
     Shopper::new().pay(&payment, CARD_APPROVED).await;
-    assert_eq!(outcomes(&attempts(&api, &id_of(&payment)).await)[0].1, "processor_error");
+    assert_eq!(
+        outcomes(&attempts(&api, &id_of(&payment)).await)[0].1,
+        "processor_error"
+    );
     let payment = api.create_payment(new("EUR")).await;
     let id = id_of(&payment);
     Shopper::new().pay(&payment, CARD_APPROVED).await;
@@ -532,7 +580,9 @@ async fn failover_from_a_dead_processor_but_never_after_a_decline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_submits_on_two_nodes_make_one_payment_intent() {
-    let Some(stripe) = LocalStripe::start().await else { return };
+    let Some(stripe) = LocalStripe::start().await else {
+        return;
+    };
     let settings = || {
         connectors(
             &[("stripe_eu", stripe_processor(&stripe.base, 5_000))],
@@ -552,7 +602,9 @@ async fn simultaneous_submits_on_two_nodes_make_one_payment_intent() {
         ..Options::default()
     })
     .await;
-    let (_, api) = first.new_key(&first.sandbox_account(), Mode::Live, &[]).await;
+    let (_, api) = first
+        .new_key(&first.sandbox_account(), Mode::Live, &[])
+        .await;
     let payment = api
         .create_payment(json!({"amount": 4200, "currency": "EUR", "returnUrl": RETURN_URL}))
         .await;
@@ -629,7 +681,9 @@ async fn read_message(stream: &mut TcpStream) -> Option<Vec<u8>> {
 
 impl HoldingProxy {
     async fn start(upstream: String) -> HoldingProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a proxy port");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a proxy port");
         let base = format!("http://{}", listener.local_addr().expect("an address"));
         let held = Arc::new(tokio::sync::Notify::new());
         let notify = held.clone();
@@ -670,7 +724,9 @@ impl HoldingProxy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_after_the_acquirer_answered_is_repaired_after_restart() {
-    let Some(stripe) = LocalStripe::start().await else { return };
+    let Some(stripe) = LocalStripe::start().await else {
+        return;
+    };
     let proxy = HoldingProxy::start(stripe.base.clone()).await;
     let database = fresh_database().await;
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -731,7 +787,11 @@ async fn a_server_killed_after_the_acquirer_answered_is_repaired_after_restart()
     assert_eq!(repaired["amountCaptured"], 777);
     stripe.only_intent_of(&id).await;
     let tried = outcomes(&attempts(&api, &id).await);
-    assert_eq!(tried.last().map(|t| t.1.as_str()), Some("approved"), "{tried:?}");
+    assert_eq!(
+        tried.last().map(|t| t.1.as_str()),
+        Some("approved"),
+        "{tried:?}"
+    );
     drop(served);
     drop(database);
 }
@@ -784,6 +844,10 @@ async fn bad_processor_config_stops_vinr_serve_naming_it() {
             "`{expected}` not in: {}",
             out.stderr
         );
-        assert!(!out.stderr.contains("sk_test_x"), "a secret in {}", out.stderr);
+        assert!(
+            !out.stderr.contains("sk_test_x"),
+            "a secret in {}",
+            out.stderr
+        );
     }
 }
