@@ -648,6 +648,8 @@ async fn simultaneous_submits_on_two_nodes_make_one_payment_intent() {
 struct HoldingProxy {
     base: String,
     held: Arc<tokio::sync::Notify>,
+    /// The head of every request it forwarded (request line and headers).
+    heads: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 async fn read_message(stream: &mut TcpStream) -> Option<Vec<u8>> {
@@ -686,13 +688,17 @@ impl HoldingProxy {
             .expect("a proxy port");
         let base = format!("http://{}", listener.local_addr().expect("an address"));
         let held = Arc::new(tokio::sync::Notify::new());
-        let notify = held.clone();
+        let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (notify, seen) = (held.clone(), heads.clone());
         let upstream = upstream.trim_start_matches("http://").to_owned();
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
-                let (notify, upstream) = (notify.clone(), upstream.clone());
+                let (notify, upstream, seen) = (notify.clone(), upstream.clone(), seen.clone());
                 tokio::spawn(async move {
                     while let Some(request) = read_message(&mut client).await {
+                        let text = String::from_utf8_lossy(&request).into_owned();
+                        let head = text.split("\r\n\r\n").next().unwrap_or_default();
+                        seen.lock().expect("the heads").push(head.to_owned());
                         let confirm = request
                             .split(|b| *b == b'\n')
                             .next()
@@ -718,7 +724,7 @@ impl HoldingProxy {
                 });
             }
         });
-        HoldingProxy { base, held }
+        HoldingProxy { base, held, heads }
     }
 }
 
@@ -752,16 +758,37 @@ async fn a_server_killed_after_the_acquirer_answered_is_repaired_after_restart()
         .await;
     let id = id_of(&payment);
     let mut shopper = Shopper::new();
-    let submit = {
-        let payment = payment.clone();
-        tokio::spawn(async move { shopper.pay(&payment, CARD_APPROVED).await.status })
-    };
+    let url = payment["checkoutUrl"].as_str().expect("a url").to_owned();
+    let csrf = shopper.send(shopper.http.get(&url)).await.csrf();
+    let request = shopper
+        .http
+        .post(format!("{url}/pay"))
+        .header("cookie", shopper.cookie.clone().expect("a cookie"))
+        .form(&card_form(&csrf, CARD_APPROVED));
+    // Its answer never comes: the server is killed while it waits for the acquirer's.
+    let submit = tokio::spawn(async move { request.send().await.map(|r| r.status()) });
     // The acquirer answered the confirm; kill -9 before the server hears of it.
     tokio::time::timeout(Duration::from_secs(30), proxy.held.notified())
         .await
         .expect("the confirm reached localstripe");
     served.kill_9();
     submit.abort();
+    // Every call carried an idempotency key derived from our ids, and the key, never in a
+    // URL, only as the bearer token.
+    let heads = proxy.heads.lock().expect("the heads").clone();
+    let posts: Vec<&String> = heads.iter().filter(|h| h.starts_with("POST")).collect();
+    assert_eq!(posts.len(), 3, "payment method, intent, confirm: {heads:?}");
+    for (post, step) in posts.iter().zip(["pm", "pi", "confirm"]) {
+        let expected = format!("idempotency-key: vinr_{id}_stripe_eu_{step}").to_ascii_lowercase();
+        assert!(
+            post.to_ascii_lowercase().contains(&expected),
+            "{expected} in {post}"
+        );
+        assert!(post
+            .lines()
+            .next()
+            .is_some_and(|line| !line.contains(STRIPE_KEY)));
+    }
     let intent = stripe.only_intent_of(&id).await;
     assert_eq!(intent["status"], "succeeded", "the acquirer charged");
 
@@ -850,4 +877,128 @@ async fn bad_processor_config_stops_vinr_serve_naming_it() {
             out.stderr
         );
     }
+}
+
+/// A TCP port that accepts connections and never answers (a hung acquirer).
+async fn black_hole() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let base = format!("http://{}", listener.local_addr().expect("an address"));
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_and_wrong_keys_are_processor_errors_not_declines() {
+    let Some(stripe) = LocalStripe::start().await else {
+        return;
+    };
+    let hung = black_hole().await;
+    let processors: BTreeMap<String, ProcessorConfig> = [
+        ("hung", stripe_processor(&hung, 300)),
+        (
+            "wrong_key",
+            ProcessorConfig {
+                secret_key_env: "VINR_TEST_WRONG_KEY".into(),
+                ..stripe_processor(&stripe.base, 5_000)
+            },
+        ),
+        ("stripe_eu", stripe_processor(&stripe.base, 5_000)),
+    ]
+    .into_iter()
+    .map(|(name, config)| (name.to_owned(), config))
+    .collect();
+    let routing = RoutingConfig {
+        rules: vec![RuleConfig {
+            currency: Some("GBP".into()),
+            live: Some(vec!["wrong_key".into()]),
+            ..RuleConfig::default()
+        }],
+        ..live(&["hung", "stripe_eu"])
+    };
+    // localstripe refuses a key that is not `sk_…` with 401.
+    let settings = ConnectorSettings::with_env(&processors, &routing, |name| match name {
+        KEY_VAR => Some(STRIPE_KEY.to_owned()),
+        "VINR_TEST_WRONG_KEY" => Some("not_a_secret_key".to_owned()),
+        _ => None,
+    })
+    .expect("valid settings");
+    let (server, api) = live_server(&stripe, Some(settings)).await;
+
+    let payment = api
+        .create_payment(json!({"amount": 900, "currency": "EUR", "returnUrl": RETURN_URL}))
+        .await;
+    let id = id_of(&payment);
+    assert_eq!(
+        Shopper::new().pay(&payment, CARD_APPROVED).await.status,
+        303
+    );
+    assert_eq!(api.payment(&id).await["status"], "completed");
+    let tried = attempts(&api, &id).await;
+    assert_eq!(
+        outcomes(&tried),
+        [
+            ("hung".into(), "processor_error".into()),
+            ("stripe_eu".into(), "approved".into())
+        ]
+    );
+    assert!(
+        tried[0]["latencyMs"].as_i64().is_some_and(|ms| ms >= 300),
+        "{tried:?}"
+    );
+
+    // Only a processor that refuses our key: nothing charged, the payment stays pending,
+    // and the page says so.
+    let payment = api
+        .create_payment(json!({"amount": 900, "currency": "GBP", "returnUrl": RETURN_URL}))
+        .await;
+    let id = id_of(&payment);
+    let page = Shopper::new().pay(&payment, CARD_APPROVED).await;
+    assert_eq!(page.status, 503, "{}", page.text);
+    assert!(page.text.contains("unavailable"), "{}", page.text);
+    let after = api.payment(&id).await;
+    assert_eq!(after["status"], "pending", "{after}");
+    assert_eq!(after["failureCode"], Value::Null);
+    let tried = attempts(&api, &id).await;
+    assert_eq!(
+        outcomes(&tried),
+        [("wrong_key".into(), "processor_error".into())]
+    );
+    assert!(!serde_json::to_string(&tried)
+        .expect("json")
+        .contains("not_a_secret_key"));
+    // The shopper may try again once the processor is back; meanwhile nothing is held.
+    assert!(stripe.intents_of(&id).await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_goes_to_the_acquirer() {
+    let Some(stripe) = LocalStripe::start().await else {
+        return;
+    };
+    let (server, api) = live_server(&stripe, None).await;
+    let payment = api
+        .create_payment(
+            json!({"amount": 3100, "currency": "EUR", "returnUrl": RETURN_URL,
+            "capture": false}),
+        )
+        .await;
+    let id = id_of(&payment);
+    assert_eq!(
+        Shopper::new().pay(&payment, CARD_APPROVED).await.status,
+        303
+    );
+    assert_eq!(
+        stripe.only_intent_of(&id).await["status"],
+        "requires_capture"
+    );
+    api.cancel(&id).await.expect_status(200);
+    assert_eq!(api.payment(&id).await["status"], "cancelled");
+    assert_eq!(stripe.only_intent_of(&id).await["status"], "canceled");
+    server.stop().await;
 }
