@@ -812,6 +812,7 @@ async fn a_server_killed_after_the_acquirer_answered_is_repaired_after_restart()
     assert_eq!(repaired["status"], "completed", "{repaired}");
     assert_eq!(repaired["processorReference"], intent["id"]);
     assert_eq!(repaired["amountCaptured"], 777);
+    assert_eq!(repaired["paymentMethod"]["last4"], "4242");
     stripe.only_intent_of(&id).await;
     let tried = outcomes(&attempts(&api, &id).await);
     assert_eq!(

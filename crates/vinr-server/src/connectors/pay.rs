@@ -150,9 +150,10 @@ pub async fn pay(
     let until = app.clock.now().plus_ms(app.connectors.claim_ms(route));
     let scope = scope_of(payment);
     let id = payment.id.clone();
+    let kept = method.clone();
     let claimed = app
         .store
-        .write(move |tx| flow::claim(tx, &scope, &id, until))
+        .write(move |tx| flow::claim(tx, &scope, &id, until, &kept))
         .await?;
     let Some(payment) = claimed else {
         return Ok(PayOutcome::Taken);

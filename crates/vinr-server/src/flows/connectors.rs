@@ -3,18 +3,20 @@
 //! attempt, and end the claim (the answer itself is recorded by `payments::transition`,
 //! whose step ends the claim too).
 
-use vinr_domain::{Payment, PaymentStatus, UnixMillis};
+use vinr_domain::{Payment, PaymentMethod, PaymentStatus, UnixMillis};
 
 use super::FlowError;
 use crate::store::{AttemptRecord, Scope, Tx};
 
-/// Claims a `pending` payment for one submission's calls until `until`. Answers the payment,
+/// Claims a `pending` payment for one submission's calls until `until`, keeping the card
+/// it is paid with (`method`). Answers the payment,
 /// or `None` when it is not pending or another submission (on any node) holds it.
 pub fn claim(
     tx: &mut Tx<'_>,
     scope: &Scope,
     payment_id: &str,
     until: UnixMillis,
+    method: &PaymentMethod,
 ) -> Result<Option<Payment>, FlowError> {
     let Some(mut payment) = tx.get_payment_for_update(scope, payment_id)? else {
         return Err(FlowError::NotFound {
@@ -25,10 +27,11 @@ pub fn claim(
     if payment.status != PaymentStatus::Pending || payment.processor_claimed_until.is_some() {
         return Ok(None);
     }
-    if !tx.claim_payment_for_processor(payment_id, until)? {
+    if !tx.claim_payment_for_processor(payment_id, until, method)? {
         return Ok(None);
     }
     payment.processor_claimed_until = Some(until);
+    payment.payment_method = Some(method.clone());
     Ok(Some(payment))
 }
 

@@ -217,16 +217,29 @@ impl Tx<'_> {
     /// Claims a `pending`, unclaimed payment for a call to its acquirer until `until`
     /// (SPEC §15): answers whether this transaction got it. One conditional statement, so
     /// of any number of submissions on any number of nodes exactly one gets it.
+    /// The card the shopper entered (brand, last4, expiry, fingerprint) is kept with the
+    /// claim, so a payment settled by a repair shows it too.
     pub fn claim_payment_for_processor(
         &mut self,
         payment_id: &str,
         until: UnixMillis,
+        method: &PaymentMethod,
     ) -> Result<bool, StoreError> {
         static CLAIM: Sql = Sql::new(
-            "UPDATE payments SET processor_claimed_until = $2
+            "UPDATE payments SET processor_claimed_until = $2, pm_brand = $3, pm_last4 = $4,
+                 pm_exp_month = $5, pm_exp_year = $6, pm_fingerprint = $7
              WHERE id = $1 AND status = 'pending' AND processor_claimed_until IS NULL",
         );
-        Ok(self.execute(&CLAIM, &args![payment_id, until])? == 1)
+        let params = args![
+            payment_id,
+            until,
+            &method.brand,
+            &method.last4,
+            method.exp_month,
+            method.exp_year,
+            &method.fingerprint,
+        ];
+        Ok(self.execute(&CLAIM, &params)? == 1)
     }
 
     /// Takes over a claim whose holder's time ran out (`before`), until `until`: answers
