@@ -469,15 +469,22 @@ async fn acquirer_first(
     id: &str,
     operation: Operation,
 ) -> Result<(), ApiError> {
-    require_payment_id(id)?;
-    if stored_step_answer(app, auth, headers, path, fingerprint)
-        .await?
-        .is_some()
+    if !looks_like(Prefix::Payment, id)
+        || stored_step_answer(app, auth, headers, path, fingerprint)
+            .await?
+            .is_some()
     {
         return Ok(());
     }
-    let payment = load(app, &auth.scope, id).await?;
-    tell_acquirer(app, &payment, operation).await
+    // A missing payment is the step's to answer (its 404 is kept for the key).
+    match app
+        .store
+        .read_one(OneRead::payment(&auth.scope, id))
+        .await?
+    {
+        Some(payment) => tell_acquirer(app, &payment, operation).await,
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn test_mode_only(auth: &AuthContext, method: &str, path: &str) -> Result<(), ApiError> {
