@@ -287,6 +287,13 @@ pub async fn pay(
 /// payments it settled.
 pub async fn repair(app: &AppState) -> Result<usize, FlowError> {
     let now = app.clock.now();
+    if !app
+        .store
+        .read(move |reader| reader.any_stale_processor_claim(now))
+        .await?
+    {
+        return Ok(0);
+    }
     let until = now.plus_ms(app.connectors.longest_claim_ms());
     let taken = app
         .store

@@ -350,6 +350,16 @@ impl Reader<'_> {
         first(self.query_opt(&BY_TOKEN, &args![token])?, payment)
     }
 
+    /// Whether any payment's processor claim ran out before `before` (the repair's cheap
+    /// look, so an idle server does not write every second).
+    pub fn any_stale_processor_claim(&mut self, before: UnixMillis) -> Result<bool, StoreError> {
+        static ANY: Sql = Sql::new(
+            "SELECT id FROM payments WHERE processor_claimed_until IS NOT NULL
+                 AND processor_claimed_until < $1 LIMIT 1",
+        );
+        Ok(self.query_opt(&ANY, &args![before])?.is_some())
+    }
+
     pub fn list_payments(
         &mut self,
         scope: &Scope,
