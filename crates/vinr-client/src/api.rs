@@ -13,10 +13,10 @@ use vinr_types::{
     CapturePaymentRequest, CloseDisputeRequest, CreateAccountRequest, CreateFaultRuleRequest,
     CreatePaymentRequest, CreateRefundRequest, CreateWebhookRequest, DeletedAccount,
     DeletedWebhookEndpoint, Dispute, Event, EventResend, FaultRule, FaultRulesCleared, Health,
-    OwnAccount, Payment, Refund, ResendEventRequest, Reset, ResetRequest, ResolveDisputeRequest,
-    RunSettlementsRequest, Settlement, TestAuthenticateRequest, TestClock, TestDisputeRequest,
-    TestPayRequest, TestWebhookRequest, UpdateAccountRequest, UpdateDisputeRequest,
-    UpdateWebhookRequest, WebhookAttempt, WebhookEndpoint,
+    OwnAccount, Payment, PaymentAttemptList, Refund, ResendEventRequest, Reset, ResetRequest,
+    ResolveDisputeRequest, RunSettlementsRequest, Settlement, TestAuthenticateRequest, TestClock,
+    TestDisputeRequest, TestPayRequest, TestWebhookRequest, UpdateAccountRequest,
+    UpdateDisputeRequest, UpdateWebhookRequest, WebhookAttempt, WebhookEndpoint,
 };
 
 use crate::call::{json, text, Call, Page};
@@ -93,6 +93,12 @@ impl Client {
     /// `GET /v1/payments/{id}`.
     pub fn get_payment(&self, id: &str) -> Call<'_, Payment> {
         self.get(&["v1", "payments", id])
+    }
+
+    /// `GET /v1/payments/{id}/attempts`: every call made to a processor for the payment, oldest
+    /// first (SPEC §15).
+    pub fn list_payment_attempts(&self, id: &str) -> Call<'_, PaymentAttemptList> {
+        self.get(&["v1", "payments", id, "attempts"])
     }
 
     /// `GET /v1/payments` (filter `status`).

@@ -445,6 +445,9 @@ mod tests {
             cancelled_at: None,
             failed_at: None,
             expired_at: None,
+            processor: None,
+            processor_reference: None,
+            processor_claimed_until: None,
         };
         payment
             .apply(Operation::Approve { capture: true }, UnixMillis(3))

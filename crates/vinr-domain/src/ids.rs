@@ -27,6 +27,7 @@ pub enum Prefix {
     WebhookAttempt,
     Dispute,
     FaultRule,
+    PaymentAttempt,
 }
 
 impl Prefix {
@@ -45,6 +46,7 @@ impl Prefix {
             Prefix::WebhookAttempt => "wha_",
             Prefix::Dispute => "dp_",
             Prefix::FaultRule => "flt_",
+            Prefix::PaymentAttempt => "patt_",
         }
     }
 }

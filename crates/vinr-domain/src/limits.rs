@@ -357,3 +357,25 @@ pub const TEST_FAULT_RULE_PATH_CHARS_MAX: usize = 256;
 pub const TEST_FAULT_CHARS_MAX: usize = 64;
 // A request delayed by the longest latency fault still finishes within the shutdown grace.
 const _: () = assert!((TEST_FAULT_LATENCY_MS_MAX as u64) < HTTP_SHUTDOWN_GRACE_MS);
+
+/// A connector's request timeout when `timeout_ms` is not given (SPEC §15), and its bounds.
+pub const PROCESSOR_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+pub const PROCESSOR_TIMEOUT_MS_MIN: u64 = 100;
+pub const PROCESSOR_TIMEOUT_MS_MAX: u64 = 120_000;
+/// Consecutive processor errors after which a processor is skipped (the circuit breaker)…
+pub const PROCESSOR_BREAKER_ERRORS_DEFAULT: u32 = 5;
+/// …for this long.
+pub const PROCESSOR_BREAKER_COOLDOWN_MS_DEFAULT: u64 = 30_000;
+pub const PROCESSOR_BREAKER_COOLDOWN_MS_MAX: u64 = 3_600_000;
+/// Calls a claimed payment may make to one processor (payment method, intent, confirm, and a
+/// look after a failed confirm): its claim lasts this many timeouts per processor of its route,
+/// plus [`PROCESSOR_CLAIM_MARGIN_MS`], before a repair may take it over.
+pub const PROCESSOR_CLAIM_CALLS_PER_PROCESSOR: u64 = 5;
+pub const PROCESSOR_CLAIM_MARGIN_MS: u64 = 5_000;
+/// How often the repair worker looks for claims whose holder died, and how many per pass.
+pub const PROCESSOR_REPAIR_INTERVAL_MS: u64 = 1_000;
+pub const PROCESSOR_REPAIR_BATCH_PAYMENTS_MAX: usize = 20;
+/// Most attempts `GET /v1/payments/{id}/attempts` lists (a route has a few processors).
+pub const PAYMENT_ATTEMPTS_LISTED_MAX: usize = 100;
+/// Longest processor name in `[processors.<name>]`.
+pub const PROCESSOR_NAME_CHARS_MAX: usize = 64;

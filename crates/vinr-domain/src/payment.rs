@@ -264,6 +264,14 @@ pub struct Payment {
     pub cancelled_at: Option<UnixMillis>,
     pub failed_at: Option<UnixMillis>,
     pub expired_at: Option<UnixMillis>,
+    /// The name of the configured processor that has (or last tried) this payment's card.
+    pub processor: Option<String>,
+    /// That processor's id for it (e.g. a Stripe `pi_…`).
+    pub processor_reference: Option<String>,
+    /// Set while a submission holds the payment for a call to its acquirer (SPEC §15,
+    /// exactly once): until then no other submission, node or operation touches it; a claim
+    /// past this time belongs to a process that died and is repaired.
+    pub processor_claimed_until: Option<UnixMillis>,
 }
 
 /// What a merchant asks for when creating a payment (`POST /v1/payments`), each part already
@@ -310,6 +318,9 @@ impl Payment {
             cancelled_at: None,
             failed_at: None,
             expired_at: None,
+            processor: None,
+            processor_reference: None,
+            processor_claimed_until: None,
         }
     }
 
@@ -489,6 +500,9 @@ mod tests {
             cancelled_at: None,
             failed_at: None,
             expired_at: None,
+            processor: None,
+            processor_reference: None,
+            processor_claimed_until: None,
         }
     }
 

@@ -210,6 +210,9 @@ mod tests {
             cancelled_at: None,
             failed_at: None,
             expired_at: None,
+            processor: None,
+            processor_reference: None,
+            processor_claimed_until: None,
         };
         payment
             .apply(Operation::Approve { capture: false }, UnixMillis(3))

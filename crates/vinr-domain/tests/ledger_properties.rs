@@ -62,6 +62,9 @@ fn new_payment(amount: u64, currency: &str) -> Payment {
         cancelled_at: None,
         failed_at: None,
         expired_at: None,
+        processor: None,
+        processor_reference: None,
+        processor_claimed_until: None,
     }
 }
 

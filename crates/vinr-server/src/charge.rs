@@ -14,7 +14,7 @@ use vinr_domain::{
     CaptureMethod, Operation, Payment, PaymentMethod, PaymentStatus, StateError, UnixMillis,
 };
 
-use crate::processor::{Authorization, CardInput, Processor};
+use crate::processor::{Authorization, CardInput, Prepared, Processor, ProcessorError};
 
 /// A shopper pays only a `pending` payment (one awaiting 3-D Secure already has its card).
 pub const PAY_FROM: &[PaymentStatus] = &[PaymentStatus::Pending];
@@ -31,6 +31,10 @@ pub struct Charge {
     /// The card as the payment keeps it, when the shopper paid with one.
     pub payment_method: Option<PaymentMethod>,
     pub processor_reference: String,
+    /// The configured name of the processor that answered (`sandbox` for the simulator).
+    pub processor: String,
+    /// How long the processor took to answer (its attempt's latency).
+    pub latency_ms: i64,
 }
 
 /// Why a payment was not charged. Nothing was sent to the processor.
@@ -40,6 +44,10 @@ pub enum ChargeError {
     State(StateError),
     /// The card's fingerprint could not be made.
     Internal(String),
+    /// The processor did not decide (SPEC §15): nothing is recorded.
+    Processor(ProcessorError),
+    /// The acquirer's 3-D Secure is not finished yet: nothing changes.
+    StillAuthenticating,
 }
 
 /// Refuses before calling the processor: a final payment must not be charged again.
@@ -60,8 +68,10 @@ fn refuse_unless(
 
 /// Pays a `pending` payment with `card`: asks the processor to authorize it and answers the
 /// step its answer calls for, with the card as the payment keeps it.
+/// The processor is one that answers at once and changes nothing elsewhere (the sandbox):
+/// an acquirer connector goes through `connectors::pay`, which claims the payment first.
 pub async fn pay(
-    processor: &dyn Processor,
+    processor: (&str, &dyn Processor),
     fingerprint_secret: &str,
     payment: &Payment,
     card: &CardInput,
@@ -69,32 +79,61 @@ pub async fn pay(
     refuse_unless(payment, PAY_FROM, "pay")?;
     // Before the processor: a card whose fingerprint cannot be kept is not charged.
     let method = payment_method(fingerprint_secret, card).map_err(ChargeError::Internal)?;
-    let answer = processor.authorize(payment, card).await;
-    let (operation, reference) = operation_for(&answer, payment.capture_method);
-    Ok(Charge {
+    let (name, processor) = processor;
+    let answer = match processor
+        .prepare(payment, card)
+        .await
+        .map_err(ChargeError::Processor)?
+    {
+        Prepared::Ready { reference } => processor
+            .authorize(payment, &reference)
+            .await
+            .map_err(ChargeError::Processor)?,
+        Prepared::Declined { code } => Authorization::Declined {
+            code,
+            reference: String::new(),
+        },
+    };
+    Ok(charge_of(&answer, payment, PAY_FROM, Some(method), name))
+}
+
+/// The step recording `answer` for `payment`.
+pub fn charge_of(
+    answer: &Authorization,
+    payment: &Payment,
+    only_from: &'static [PaymentStatus],
+    payment_method: Option<PaymentMethod>,
+    processor: &str,
+) -> Charge {
+    let (operation, reference) = operation_for(answer, payment.capture_method);
+    Charge {
         operation,
-        only_from: PAY_FROM,
-        payment_method: Some(method),
+        only_from,
+        payment_method,
         processor_reference: reference.to_owned(),
-    })
+        processor: processor.to_owned(),
+        latency_ms: 0,
+    }
 }
 
 /// Answers a payment's 3-D Secure challenge (`approved` or not) through the processor and
 /// answers the step its answer calls for.
 pub async fn authenticate(
-    processor: &dyn Processor,
+    processor: (&str, &dyn Processor),
     payment: &Payment,
     approved: bool,
 ) -> Result<Charge, ChargeError> {
     refuse_unless(payment, AUTHENTICATE_FROM, "authenticate")?;
-    let answer = processor.complete_challenge(payment, approved).await;
-    let (operation, reference) = operation_for(&answer, payment.capture_method);
-    Ok(Charge {
-        operation,
-        only_from: AUTHENTICATE_FROM,
-        payment_method: None,
-        processor_reference: reference.to_owned(),
-    })
+    let (name, processor) = processor;
+    let reference = payment.processor_reference.as_deref().unwrap_or_default();
+    let answer = processor
+        .complete_challenge(payment, reference, approved)
+        .await
+        .map_err(ChargeError::Processor)?;
+    if matches!(answer, Authorization::ChallengeRequired { .. }) {
+        return Err(ChargeError::StillAuthenticating);
+    }
+    Ok(charge_of(&answer, payment, AUTHENTICATE_FROM, None, name))
 }
 
 /// The (year, month) of `now` in UTC: a card is valid through the end of its expiry month.
@@ -137,7 +176,7 @@ pub fn operation_for(answer: &Authorization, capture_method: CaptureMethod) -> (
             },
             reference,
         ),
-        Authorization::ChallengeRequired { reference } => {
+        Authorization::ChallengeRequired { reference, .. } => {
             (Operation::RequireAuthentication, reference)
         }
         Authorization::Declined { code, reference } => {

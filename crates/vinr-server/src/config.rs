@@ -415,6 +415,9 @@ pub fn sandbox_key_from_env(file: &mut FileConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// The `[processors.<name>]` tables live with the connectors they configure (SPEC §15).
+pub use crate::connectors::config::{ProcessorConfig, RoutingConfig, RuleConfig};
+
 /// The TOML file named by `--config`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -429,6 +432,10 @@ pub struct FileConfig {
     pub pricing: PricingConfig,
     pub settlements: SettlementsConfig,
     pub sandbox: SandboxConfig,
+    /// Acquirer connectors by name (SPEC §15).
+    pub processors: BTreeMap<String, ProcessorConfig>,
+    /// Which processors each mode's payments go to.
+    pub routing: RoutingConfig,
 }
 
 impl Default for FileConfig {
@@ -443,6 +450,8 @@ impl Default for FileConfig {
             pricing: PricingConfig::default(),
             settlements: SettlementsConfig::default(),
             sandbox: SandboxConfig::default(),
+            processors: BTreeMap::new(),
+            routing: RoutingConfig::default(),
         }
     }
 }
@@ -471,6 +480,8 @@ pub struct Settings {
     pub platform_key: Option<Redacted<String>>,
     /// The sandbox account's fixed test key (`None`: generated on first start).
     pub sandbox_key: Option<SandboxKey>,
+    /// The processors and routes, checked, with their secrets read from the environment.
+    pub connectors: crate::connectors::config::ConnectorSettings,
 }
 
 impl Settings {
@@ -536,6 +547,8 @@ impl Settings {
         let pricing = Pricings::new(&file.pricing)?;
         let settlements = SettlementSettings::new(&file.settlements)?;
         let sandbox_key = file.sandbox.key()?;
+        let connectors =
+            crate::connectors::config::ConnectorSettings::new(&file.processors, &file.routing)?;
         if let Some(key) = &sandbox_key {
             if !test_mode_enabled {
                 return Err(format!(
@@ -568,6 +581,7 @@ impl Settings {
             settlements,
             platform_key: None,
             sandbox_key,
+            connectors,
         })
     }
 

@@ -21,7 +21,11 @@
 //! Webhooks: [`webhooks`] holds the pure parts (event types, URL rules, Standard Webhooks
 //! signatures, the retry schedule, SSRF address rules) and the signed sender.
 //!
-//! Around them: [`processor`] (the card processor trait and the sandbox simulator), [`render`]
+//! Card processing: [`processor`] (the card processor trait and the sandbox simulator) and
+//! [`connectors`] (acquirer connectors such as `stripe`, routing, failover, circuit breakers,
+//! the claim before any acquirer call and the repair after a crash; SPEC §15).
+//!
+//! Around them: [`render`]
 //! (domain → wire JSON), [`config`], [`clock`], [`server`] (start and stop), [`cli`].
 
 pub mod auth;
@@ -29,6 +33,7 @@ pub mod charge;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connectors;
 pub mod flows;
 pub mod http;
 pub mod idempotency;

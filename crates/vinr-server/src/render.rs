@@ -9,7 +9,7 @@ use vinr_domain::settlement::Settlement;
 use vinr_domain::{Mode, Payment, Refund, UnixMillis};
 use vinr_types as wire;
 
-use crate::store::{BalanceAmounts, BalanceTransactionRecord, EventRecord};
+use crate::store::{AttemptRecord, BalanceAmounts, BalanceTransactionRecord, EventRecord};
 
 const RFC3339_SECONDS: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
@@ -59,6 +59,21 @@ pub fn payment(p: &Payment, public_url: &str) -> wire::Payment {
         cancelled_at: p.cancelled_at.map(timestamp),
         failed_at: p.failed_at.map(timestamp),
         expired_at: p.expired_at.map(timestamp),
+        processor: p.processor.clone(),
+        processor_reference: p.processor_reference.clone().filter(|r| !r.is_empty()),
+    }
+}
+
+pub fn payment_attempt(a: &AttemptRecord) -> wire::PaymentAttempt {
+    wire::PaymentAttempt {
+        id: a.id.clone(),
+        object: "payment_attempt".into(),
+        payment: a.payment_id.clone(),
+        processor: a.processor.clone(),
+        outcome: a.outcome.clone(),
+        failure_code: a.failure_code.clone(),
+        latency_ms: a.latency_ms,
+        created_at: timestamp(a.created_at),
     }
 }
 

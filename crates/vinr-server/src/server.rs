@@ -11,11 +11,12 @@ use tokio::task::JoinHandle;
 use crate::auth::rate_limit::RateLimits;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::connectors::Connectors;
 use crate::flows;
 use crate::flows::accounts::SandboxStart;
 use crate::http::connections::{self, ConnectionLimits};
 use crate::inflight::Inflight;
-use crate::processor::{Processor, SandboxProcessor};
+use crate::processor::Processor;
 use crate::redacted::Redacted;
 use crate::state::{App, AppState};
 use crate::store::Store;
@@ -109,6 +110,7 @@ pub async fn start_with_workers(
     // Everything that can fail without the database first: a first start that stopped after
     // bootstrapping the sandbox account would have made a key nobody was ever shown.
     let webhooks = Arc::new(Sender::new(&settings.webhooks)?);
+    let connectors = Connectors::new(&settings.connectors, live_processor)?;
     if let Some(platform_key) = &settings.platform_key {
         if !crate::keys::is_platform_key_shape(platform_key.expose()) {
             return Err(format!(
@@ -170,8 +172,7 @@ pub async fn start_with_workers(
         rate_limits: RateLimits::new(&settings.rate_limit),
         settings,
         clock,
-        test_processor: Arc::new(SandboxProcessor),
-        live_processor,
+        connectors,
         inflight: Arc::new(Inflight::default()),
         checkout_submissions: Arc::new(Inflight::default()),
         metrics: metrics_handle()?,
@@ -202,6 +203,7 @@ pub async fn start_with_workers(
             tokio::spawn(workers::expiry::run(app.clone(), stopped.clone())),
             tokio::spawn(workers::clock::run(app.clone(), stopped.clone())),
             tokio::spawn(workers::refunds::run(app.clone(), stopped.clone())),
+            tokio::spawn(workers::connectors::run(app.clone(), stopped.clone())),
             tokio::spawn(workers::settlements::run(app.clone(), stopped.clone())),
             tokio::spawn(workers::maintenance::run(app.clone(), stopped.clone())),
             tokio::spawn(workers::webhooks::run(app.clone(), stopped)),

@@ -8,8 +8,8 @@ use vinr_domain::Mode;
 use crate::auth::rate_limit::RateLimits;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::connectors::Connectors;
 use crate::inflight::Inflight;
-use crate::processor::Processor;
 use crate::redacted::Redacted;
 use crate::store::{IdempotencyScope, Store};
 use crate::webhooks::send::Sender;
@@ -18,10 +18,9 @@ pub struct App {
     pub store: Store,
     pub settings: Settings,
     pub clock: Arc<dyn Clock>,
-    /// The sandbox simulator.
-    pub test_processor: Arc<dyn Processor>,
-    /// A real acquirer connector; `None` until one is configured.
-    pub live_processor: Option<Arc<dyn Processor>>,
+    /// The processors (the sandbox simulator and the configured acquirer connectors), their
+    /// routes and circuit breakers (SPEC §15).
+    pub connectors: Connectors,
     pub rate_limits: Option<RateLimits>,
     /// Idempotency keys whose first request is running on this node.
     pub inflight: Arc<Inflight<IdempotencyScope>>,
@@ -37,10 +36,8 @@ pub struct App {
 pub type AppState = Arc<App>;
 
 impl App {
-    pub fn processor(&self, mode: Mode) -> Option<&Arc<dyn Processor>> {
-        match mode {
-            Mode::Test => Some(&self.test_processor),
-            Mode::Live => self.live_processor.as_ref(),
-        }
+    /// Whether cards of `mode` can be paid at all (some route is configured).
+    pub fn processing_available(&self, mode: Mode) -> bool {
+        self.connectors.available(mode)
     }
 }

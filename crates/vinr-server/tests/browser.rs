@@ -7,6 +7,8 @@
 //! and passes; with `VINR_REQUIRE_BROWSER=1` (set by `.ci/run`) their absence fails it.
 
 mod common;
+#[path = "support/localstripe.rs"]
+mod localstripe;
 
 use common::browser::{Browser, WAIT};
 use common::*;
@@ -329,6 +331,68 @@ async fn an_expired_payment_shows_a_clear_page() {
     browser
         .wait_for_url("the return URL", |url| url.contains("paymentId="))
         .await;
+    browser.close().await;
+    server.stop().await;
+}
+
+/// Through the `stripe` connector (SPEC §15) against localstripe: test mode routed to it, so
+/// the merchant's `http://` return page works; the card reaches the emulator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paying_through_the_stripe_connector() {
+    let Some(stripe) = localstripe::LocalStripe::start().await else {
+        return;
+    };
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let settings = localstripe::connectors(
+        &[(
+            "stripe_eu",
+            localstripe::stripe_processor(&stripe.base, 5_000),
+        )],
+        vinr_server::connectors::config::RoutingConfig {
+            test: vec!["stripe_eu".into()],
+            ..Default::default()
+        },
+    );
+    let server = TestServer::start_with(Options {
+        connectors: Some(settings),
+        ..Options::default()
+    })
+    .await;
+    let api = server.api();
+    let return_url = merchant().await;
+
+    let payment = new_payment(&api, &return_url, json!({})).await;
+    let id = id_of(&payment);
+    browser.goto(checkout_url(&payment)).await;
+    browser.pay_with("4242 4242 4242 4242").await;
+    let landed = browser
+        .wait_for_url("the return URL", |url| url.contains("paymentId="))
+        .await;
+    assert_eq!(landed, format!("{return_url}&paymentId={id}"));
+    let paid = api.payment(&id).await;
+    assert_eq!(paid["status"], "completed", "{paid}");
+    assert_eq!(paid["processor"], "stripe_eu");
+    let intent = stripe.only_intent_of(&id).await;
+    assert_eq!(intent["status"], "succeeded");
+    assert_eq!(intent["amount"], 1999);
+    assert_eq!(paid["processorReference"], intent["id"]);
+
+    let declined = new_payment(&api, &return_url, json!({})).await;
+    browser.goto(checkout_url(&declined)).await;
+    browser.pay_with("4000 0000 0000 0341").await;
+    browser
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("status"))
+        .await
+        .expect("the outcome page");
+    browser.screenshot("20-stripe-connector-declined").await;
+    let failed = api.payment(&id_of(&declined)).await;
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["failureCode"], "card_declined");
     browser.close().await;
     server.stop().await;
 }

@@ -293,6 +293,13 @@ async fn every_other_operation_answers() {
         client.get_payment(&pending.id).await.expect("it").amount,
         700
     );
+    // Not sent to any processor yet: no attempts.
+    assert!(client
+        .list_payment_attempts(&pending.id)
+        .await
+        .expect("attempts")
+        .data
+        .is_empty());
     assert_eq!(
         client
             .cancel_payment(&pending.id)

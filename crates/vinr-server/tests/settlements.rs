@@ -629,6 +629,15 @@ async fn migration_8_books_the_payouts_made_before_it() {
     // 16: dashboard sessions and the events-by-object index.
     execute(url, "DROP TABLE dashboard_sessions").await;
     execute(url, "DROP INDEX events_object").await;
+    // 17: connectors (the processor claim and the attempts).
+    execute(url, "DROP TABLE payment_attempts").await;
+    execute(url, "DROP INDEX payments_processor_claimed").await;
+    execute(
+        url,
+        "ALTER TABLE payments DROP COLUMN processor_claimed_until",
+    )
+    .await;
+    execute(url, "ALTER TABLE payments DROP COLUMN processor").await;
     // 15: the auth version (its fault_rules triggers go with that table below).
     if url.starts_with("postgres") {
         execute(url, "DROP TRIGGER api_keys_auth ON api_keys").await;

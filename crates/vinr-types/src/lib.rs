@@ -265,6 +265,45 @@ pub struct Payment {
     pub failed_at: Option<String>,
     #[serde(rename = "expiredAt")]
     pub expired_at: Option<String>,
+    /// The configured processor that has (or last tried) the card: `sandbox`, or the name of
+    /// an acquirer connector (e.g. `stripe_eu`); `null` before the shopper paid.
+    #[serde(default)]
+    pub processor: Option<String>,
+    /// That processor's id for this payment (e.g. a Stripe `pi_…`).
+    #[serde(rename = "processorReference", default)]
+    pub processor_reference: Option<String>,
+}
+
+/// One call to a processor for a payment (SPEC §15).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PaymentAttempt {
+    #[schema(example = "patt_3kTz8gW1qYbN5cVxR2mLp0aD")]
+    pub id: String,
+    /// Always `payment_attempt`.
+    pub object: String,
+    pub payment: String,
+    /// The configured processor's name.
+    pub processor: String,
+    /// `approved`, `requires_authentication`, `declined`, `processor_error` (the processor did
+    /// not decide: unreachable, 401, 5xx, timeout, a bad answer), `repaired` or
+    /// `not_authorized`; clients must tolerate new values.
+    pub outcome: String,
+    /// For `declined`, the payment's failure code; for `processor_error`, `processing_error`.
+    #[serde(rename = "failureCode")]
+    pub failure_code: Option<String>,
+    /// How long the processor took, in milliseconds.
+    #[serde(rename = "latencyMs")]
+    pub latency_ms: i64,
+    pub created_at: String,
+}
+
+/// A payment's attempts, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PaymentAttemptList {
+    /// Always `list`.
+    pub object: String,
+    pub data: Vec<PaymentAttempt>,
+    pub has_more: bool,
 }
 
 /// A page of payments, newest first.

@@ -322,6 +322,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/payments/{id}/attempts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a payment's attempts: every call to a processor for it, oldest first (SPEC §15). */
+        get: operations["listPaymentAttempts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/payments/{id}/cancel": {
         parameters: {
             query?: never;
@@ -1267,12 +1284,50 @@ export interface components {
             /** @description Always `payment`. */
             object: string;
             paymentMethod?: null | components["schemas"]["PaymentMethod"];
+            /**
+             * @description The configured processor that has (or last tried) the card: `sandbox`, or the name of
+             *     an acquirer connector (e.g. `stripe_eu`); `null` before the shopper paid.
+             */
+            processor?: string | null;
+            /** @description That processor's id for this payment (e.g. a Stripe `pi_…`). */
+            processorReference?: string | null;
             returnUrl: string;
             /**
              * @description `pending`, `requires_authentication`, `authorized`, `completed`, `failed`, `cancelled`
              *     or `expired`; clients must tolerate new values.
              */
             status: string;
+        };
+        /** @description One call to a processor for a payment (SPEC §15). */
+        PaymentAttempt: {
+            created_at: string;
+            /** @description For `declined`, the payment's failure code; for `processor_error`, `processing_error`. */
+            failureCode?: string | null;
+            /** @example patt_3kTz8gW1qYbN5cVxR2mLp0aD */
+            id: string;
+            /**
+             * Format: int64
+             * @description How long the processor took, in milliseconds.
+             */
+            latencyMs: number;
+            /** @description Always `payment_attempt`. */
+            object: string;
+            /**
+             * @description `approved`, `requires_authentication`, `declined`, `processor_error` (the processor did
+             *     not decide: unreachable, 401, 5xx, timeout, a bad answer), `repaired` or
+             *     `not_authorized`; clients must tolerate new values.
+             */
+            outcome: string;
+            payment: string;
+            /** @description The configured processor's name. */
+            processor: string;
+        };
+        /** @description A payment's attempts, oldest first. */
+        PaymentAttemptList: {
+            data: components["schemas"]["PaymentAttempt"][];
+            has_more: boolean;
+            /** @description Always `list`. */
+            object: string;
         };
         /** @description A page of payments, newest first. */
         PaymentList: {
@@ -3636,6 +3691,92 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Payment"];
+                };
+            };
+            /** @description Invalid parameters: a body field, query parameter or header is malformed, out of bounds or unknown (`param` names it) */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or invalid API key */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The key lacks `payments:read` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such payment in this account and mode */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable or refuses (restart, failover, full disk), or card processing is unavailable; retry after `Retry-After` when given */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listPaymentAttempts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The payment id (`pay_…`) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The payment's attempts */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentAttemptList"];
                 };
             };
             /** @description Invalid parameters: a body field, query parameter or header is malformed, out of bounds or unknown (`param` names it) */

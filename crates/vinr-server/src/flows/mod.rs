@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod clock;
+pub mod connectors;
 pub mod dashboard;
 pub mod disputes;
 pub mod faults;

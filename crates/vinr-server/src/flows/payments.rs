@@ -3,6 +3,7 @@
 //! step that completes a payment also books the captured amount and its fee in the ledger,
 //! and, for the sandbox's disputed test card, opens its dispute (SPEC §11).
 
+use vinr_domain::ids::{new_id, Prefix};
 use vinr_domain::ledger::{Movement, Pricing};
 use vinr_domain::{DisputeReason, Operation, Payment, PaymentMethod, PaymentStatus, UnixMillis};
 
@@ -11,7 +12,7 @@ use crate::charge::Charge;
 use crate::outbox;
 use crate::processor::SANDBOX_DISPUTED_REFERENCE;
 use crate::render;
-use crate::store::{Due, DueOn, Scope, Tx};
+use crate::store::{AttemptRecord, Due, DueOn, Scope, Tx};
 
 /// Inserts a new payment and its `payment.created` event. `json` is the payment rendered
 /// once by the caller (outside the writer), reused as the event snapshot.
@@ -43,6 +44,11 @@ pub struct Transition<'a> {
     /// The card, when this step is the shopper paying.
     pub payment_method: Option<PaymentMethod>,
     pub processor_reference: Option<&'a str>,
+    /// The processor that answered, when this step records its answer: it is named on the
+    /// payment, and its claim on the payment (if any) ends with this step.
+    pub processor: Option<&'a str>,
+    /// The processor call this step records, if any (SPEC §15 attempts).
+    pub attempt: Option<AttemptRecord>,
     pub now: UnixMillis,
     pub public_url: &'a str,
     /// What the account pays, should this step capture money.
@@ -66,10 +72,32 @@ impl<'a> Transition<'a> {
             only_from: Some(charge.only_from),
             payment_method: charge.payment_method.clone(),
             processor_reference: Some(&charge.processor_reference),
+            processor: Some(&charge.processor),
+            attempt: Some(attempt_of(charge, payment_id, now)),
             now,
             public_url,
             pricing,
         }
+    }
+}
+
+/// The attempt a charge's answer is: its outcome is the step it calls for.
+pub fn attempt_of(charge: &Charge, payment_id: &str, now: UnixMillis) -> AttemptRecord {
+    let (outcome, failure_code) = match charge.operation {
+        Operation::Approve { .. } => ("approved", None),
+        Operation::RequireAuthentication => ("requires_authentication", None),
+        Operation::Decline { code } => ("declined", Some(code.as_str().to_owned())),
+        other => (other.name(), None),
+    };
+    AttemptRecord {
+        id: new_id(Prefix::PaymentAttempt, now),
+        payment_id: payment_id.to_owned(),
+        processor: charge.processor.clone(),
+        outcome: outcome.to_owned(),
+        failure_code,
+        detail: None,
+        latency_ms: charge.latency_ms,
+        created_at: now,
     }
 }
 
@@ -81,13 +109,21 @@ pub fn transition(tx: &mut Tx<'_>, step: Transition<'_>) -> Result<String, FlowE
             object: "payment",
             id: step.payment_id.to_owned(),
         })?;
-    if let Some(allowed) = step.only_from {
+    // A payment held for a call to its acquirer changes only with that call's answer.
+    let claimed = payment.processor_claimed_until.is_some() && step.processor.is_none();
+    if let Some(allowed) = step.only_from.filter(|_| !claimed) {
         if !allowed.contains(&payment.status) {
             return Err(FlowError::State(vinr_domain::StateError::NotAllowed {
                 from: payment.status,
                 operation: step.operation.name(),
             }));
         }
+    }
+    if claimed {
+        return Err(FlowError::State(vinr_domain::StateError::NotAllowed {
+            from: payment.status,
+            operation: step.operation.name(),
+        }));
     }
     apply(tx, payment, step)
 }
@@ -98,7 +134,17 @@ fn apply(tx: &mut Tx<'_>, mut payment: Payment, step: Transition<'_>) -> Result<
     if let Some(method) = step.payment_method {
         payment.payment_method = Some(method);
     }
+    if let Some(processor) = step.processor {
+        payment.processor = Some(processor.to_owned());
+        payment.processor_claimed_until = None;
+    }
+    if let Some(reference) = step.processor_reference {
+        payment.processor_reference = Some(reference.to_owned());
+    }
     tx.update_payment(&payment, step.processor_reference)?;
+    if let Some(attempt) = &step.attempt {
+        tx.insert_payment_attempt(attempt)?;
+    }
     if reached == PaymentStatus::Completed {
         ledger::book(
             tx,
@@ -187,6 +233,8 @@ pub fn sweep(
                 only_from: None,
                 payment_method: None,
                 processor_reference: None,
+                processor: None,
+                attempt: None,
                 now,
                 public_url,
                 // Expiry and auto-cancel never capture.

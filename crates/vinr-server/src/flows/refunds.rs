@@ -63,7 +63,15 @@ pub fn create(tx: &mut Tx<'_>, new: NewRefund) -> Result<String, FlowError> {
     Ok(json)
 }
 
-/// Leases up to `limit` pending refunds until `lease_until`, each with the processor's
+/// A leased refund with where it goes: the processor that has its payment (`None`: the
+/// sandbox, for payments from before connectors) and that processor's reference.
+pub struct LeasedRefund {
+    pub refund: Refund,
+    pub processor: Option<String>,
+    pub reference: Option<String>,
+}
+
+/// Leases up to `limit` pending refunds until `lease_until`, each with the processor and
 /// reference of its payment (what the refund is made against).
 pub fn lease_pending(
     tx: &mut Tx<'_>,
@@ -71,13 +79,17 @@ pub fn lease_pending(
     now: UnixMillis,
     lease_until: UnixMillis,
     limit: usize,
-) -> Result<Vec<(Refund, Option<String>)>, FlowError> {
+) -> Result<Vec<LeasedRefund>, FlowError> {
     let refunds = tx.lease_pending_refunds(on, now, lease_until, limit)?;
     refunds
         .into_iter()
         .map(|refund| {
-            let reference = tx.payment_processor_reference(&refund.payment_id)?;
-            Ok((refund, reference))
+            let (processor, reference) = tx.payment_processor_of(&refund.payment_id)?;
+            Ok(LeasedRefund {
+                refund,
+                processor,
+                reference,
+            })
         })
         .collect()
 }

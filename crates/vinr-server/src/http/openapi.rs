@@ -39,6 +39,8 @@ mod contract;
         wire::Payment,
         wire::PaymentMethod,
         wire::PaymentList,
+        wire::PaymentAttempt,
+        wire::PaymentAttemptList,
         wire::CreateRefundRequest,
         wire::Refund,
         wire::RefundList,

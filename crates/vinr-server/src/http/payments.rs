@@ -6,7 +6,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use vinr_domain::card::{CardNumber, CardNumberError, Expiry, ExpiryError};
 use vinr_domain::ids::{looks_like, Prefix};
-use vinr_domain::limits::{PAYMENT_DESCRIPTION_CHARS_MAX, RETURN_URL_LEN_MAX};
+use vinr_domain::limits::{
+    PAYMENT_ATTEMPTS_LISTED_MAX, PAYMENT_DESCRIPTION_CHARS_MAX, RETURN_URL_LEN_MAX,
+};
 use vinr_domain::{
     metadata, Amount, AmountError, CaptureMethod, Currency, Mode, NewPayment, Operation, Payment,
     PaymentStatus, UnixMillis,
@@ -15,12 +17,13 @@ use vinr_types as wire;
 
 use crate::auth::AuthContext;
 use crate::charge::{self, Charge, ChargeError};
+use crate::connectors::{self, pay::PayOutcome};
 use crate::flows::payments::{self as flow, Transition};
 use crate::http::body::{fingerprint, idempotency_key, validate_idempotency_key, ApiBody, PathId};
 use crate::http::error::ApiError;
 use crate::http::idempotency::{self, Answer};
 use crate::http::list::{next_cursor, parse_query, NoQuery, PaymentListParams};
-use crate::processor::CardInput;
+use crate::processor::{CardInput, ProcessorError};
 use crate::render;
 use crate::state::AppState;
 use crate::store::{OneRead, Scope};
@@ -191,6 +194,39 @@ pub async fn retrieve(
     Ok(Json(render::payment(&payment, &app.settings.public_url)))
 }
 
+/// List a payment's attempts: every call to a processor for it, oldest first (SPEC §15).
+#[utoipa::path(get, path = "/v1/payments/{id}/attempts", tag = "payments",
+    params(("id" = String, Path, description = "The payment id (`pay_…`)")),
+    responses(
+        (status = 200, description = "The payment's attempts", body = wire::PaymentAttemptList),
+        (status = 401, description = "Missing or invalid API key", body = wire::ErrorBody),
+        (status = 403, description = "The key lacks `payments:read`", body = wire::ErrorBody),
+        (status = 404, description = "No such payment in this account and mode", body = wire::ErrorBody),
+        (status = 429, description = "Rate limited", body = wire::ErrorBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn attempts(
+    State(app): State<AppState>,
+    Extension(auth): Extension<AuthContext>,
+    PathId(id): PathId,
+    _: NoQuery,
+) -> Result<Json<wire::PaymentAttemptList>, ApiError> {
+    let payment = load(&app, &auth.scope, &id).await?;
+    let attempts = app
+        .store
+        .read(move |reader| reader.payment_attempts(&payment.id, PAYMENT_ATTEMPTS_LISTED_MAX + 1))
+        .await?;
+    let has_more = attempts.len() > PAYMENT_ATTEMPTS_LISTED_MAX;
+    Ok(Json(wire::PaymentAttemptList {
+        object: "list".into(),
+        data: attempts
+            .iter()
+            .take(PAYMENT_ATTEMPTS_LISTED_MAX)
+            .map(render::payment_attempt)
+            .collect(),
+        has_more,
+    }))
+}
+
 async fn load(app: &AppState, scope: &Scope, id: &str) -> Result<Payment, ApiError> {
     require_payment_id(id)?;
     app.store
@@ -289,6 +325,8 @@ async fn step(
                 only_from: None,
                 payment_method: None,
                 processor_reference: None,
+                processor: None,
+                attempt: None,
                 now,
                 public_url: &public_url,
                 pricing,
@@ -347,7 +385,18 @@ pub async fn capture(
         .map(|value| amount("amount", value).map(Amount::minor_units))
         .transpose()?;
     let path = format!("/v1/payments/{id}/capture");
-    let change = Change::Operation(Operation::Capture { amount });
+    let operation = Operation::Capture { amount };
+    acquirer_first(
+        &app,
+        &auth,
+        &headers,
+        &path,
+        body.fingerprint,
+        &id,
+        operation,
+    )
+    .await?;
+    let change = Change::Operation(operation);
     step(
         &app,
         &auth,
@@ -385,6 +434,16 @@ pub async fn cancel(
     body: ApiBody<wire::CancelPaymentRequest>,
 ) -> Result<Answer, ApiError> {
     let path = format!("/v1/payments/{id}/cancel");
+    acquirer_first(
+        &app,
+        &auth,
+        &headers,
+        &path,
+        body.fingerprint,
+        &id,
+        Operation::Cancel,
+    )
+    .await?;
     step(
         &app,
         &auth,
@@ -397,6 +456,35 @@ pub async fn cancel(
         },
     )
     .await
+}
+
+/// A capture or cancel of a payment an acquirer has goes to it first, unless this request is
+/// a retry whose answer is stored (replayed by the step without calling anyone).
+async fn acquirer_first(
+    app: &AppState,
+    auth: &AuthContext,
+    headers: &HeaderMap,
+    path: &str,
+    fingerprint: [u8; 32],
+    id: &str,
+    operation: Operation,
+) -> Result<(), ApiError> {
+    if !looks_like(Prefix::Payment, id)
+        || stored_step_answer(app, auth, headers, path, fingerprint)
+            .await?
+            .is_some()
+    {
+        return Ok(());
+    }
+    // A missing payment is the step's to answer (its 404 is kept for the key).
+    match app
+        .store
+        .read_one(OneRead::payment(&auth.scope, id))
+        .await?
+    {
+        Some(payment) => tell_acquirer(app, &payment, operation).await,
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn test_mode_only(auth: &AuthContext, method: &str, path: &str) -> Result<(), ApiError> {
@@ -437,7 +525,11 @@ fn card_input(request: &wire::TestPayRequest, now: UnixMillis) -> Result<CardInp
             return Err(ApiError::invalid("cvc", "`cvc` must be 3 or 4 digits."));
         }
     }
-    Ok(CardInput { number, expiry })
+    Ok(CardInput {
+        number,
+        expiry,
+        cvc: request.cvc.clone().map(crate::redacted::Redacted::new),
+    })
 }
 
 /// A payment not charged: 422 when its status refuses the step (the flow checks again under
@@ -446,7 +538,57 @@ fn charge_error(error: ChargeError) -> ApiError {
     match error {
         ChargeError::State(error) => ApiError::state(error),
         ChargeError::Internal(detail) => ApiError::internal(&detail),
+        ChargeError::Processor(error) => processor_error(&error),
+        ChargeError::StillAuthenticating => ApiError::unavailable(
+            "The acquirer's 3-D Secure authentication is not finished yet; try again.",
+        ),
     }
+}
+
+/// The acquirer did not decide (SPEC §15): 503, nothing changed here.
+fn processor_error(error: &ProcessorError) -> ApiError {
+    tracing::warn!(%error, "processor error");
+    ApiError::unavailable("The card processor did not answer; nothing changed. Try again.")
+}
+
+/// Sends a merchant's capture or cancel to the acquirer that authorized the payment, before
+/// the step records it (SPEC §15: capture, cancel and refunds go to that processor). The
+/// sandbox, and steps the payment's status refuses anyway (the step answers 422), send
+/// nothing. Calls carry idempotency keys of the payment, so a retry never acts twice.
+async fn tell_acquirer(
+    app: &AppState,
+    payment: &Payment,
+    operation: Operation,
+) -> Result<(), ApiError> {
+    let Some(routed) = app
+        .connectors
+        .of_payment(payment.processor.as_deref())
+        .filter(|routed| routed.processor.remote())
+    else {
+        return Ok(());
+    };
+    let Some(reference) = payment.processor_reference.as_deref() else {
+        return Ok(());
+    };
+    let sent = match operation {
+        Operation::Capture { amount } if payment.status == PaymentStatus::Authorized => {
+            let amount = amount.unwrap_or(payment.amount_capturable);
+            if amount > payment.amount_capturable {
+                return Ok(());
+            }
+            routed.processor.capture(payment, reference, amount).await
+        }
+        Operation::Cancel
+            if matches!(
+                payment.status,
+                PaymentStatus::Authorized | PaymentStatus::RequiresAuthentication
+            ) =>
+        {
+            routed.processor.cancel(payment, reference).await
+        }
+        _ => return Ok(()),
+    };
+    sent.map_err(|error| processor_error(&error))
 }
 
 /// Test mode: pay a pending payment with a sandbox test card, as a shopper would at checkout.
@@ -477,11 +619,41 @@ pub async fn test_pay(
         return Ok(answer);
     }
     let payment = load(&app, &auth.scope, &id).await?;
-    let processor = app
-        .processor(auth.mode())
+    let route = app.connectors.route(
+        payment.mode,
+        payment.currency,
+        card.number.brand(),
+        payment.amount,
+    );
+    let first = route
+        .first()
         .ok_or_else(|| ApiError::unavailable("Card processing is unavailable."))?;
+    if first.processor.remote() {
+        // Test mode routed to an acquirer's test environment: claimed and sent exactly once.
+        if payment.status != PaymentStatus::Pending {
+            return Err(ApiError::state(vinr_domain::StateError::NotAllowed {
+                from: payment.status,
+                operation: "pay",
+            }));
+        }
+        let offset = auth.now(app.clock.now()).0 - app.clock.now().0;
+        match connectors::pay::pay(&app, &payment, &card, &route, offset).await? {
+            PayOutcome::Recorded { .. } | PayOutcome::Taken => {}
+            PayOutcome::Unavailable | PayOutcome::Unknown => {
+                return Err(ApiError::unavailable(
+                    "Card processing is unavailable right now; nothing was charged.",
+                ))
+            }
+        }
+        let payment = load(&app, &auth.scope, &id).await?;
+        return Ok(Answer {
+            status: StatusCode::OK,
+            body: render::payment_json(&payment, &app.settings.public_url).into_bytes(),
+            replayed: false,
+        });
+    }
     let charge = charge::pay(
-        processor.as_ref(),
+        (first.name.as_str(), first.processor.as_ref()),
         app.fingerprint_secret.expose(),
         &payment,
         &card,
@@ -529,11 +701,13 @@ pub async fn test_authenticate(
         return Ok(answer);
     }
     let payment = load(&app, &auth.scope, &id).await?;
-    let processor = app
-        .processor(auth.mode())
+    let routed = app
+        .connectors
+        .of_payment(payment.processor.as_deref())
         .ok_or_else(|| ApiError::unavailable("Card processing is unavailable."))?;
     let approved = body.value.outcome == wire::ChallengeOutcome::Approve;
-    let charge = charge::authenticate(processor.as_ref(), &payment, approved)
+    let processor = (routed.name.as_str(), routed.processor.as_ref());
+    let charge = charge::authenticate(processor, &payment, approved)
         .await
         .map_err(charge_error)?;
     step(

@@ -71,6 +71,11 @@ pub fn table() -> Table {
             Scope("payments:read"),
         )
         .route(
+            payments::__path_attempts,
+            payments::attempts,
+            Scope("payments:read"),
+        )
+        .route(
             payments::__path_capture,
             payments::capture,
             Scope("payments:write"),

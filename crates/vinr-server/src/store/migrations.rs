@@ -56,6 +56,7 @@ const MIGRATIONS: &[(i64, &str, Ddl)] = &[
         "dashboard_sessions",
         common!("0016_dashboard_sessions.sql"),
     ),
+    (17, "connectors", common!("0017_connectors.sql")),
 ];
 
 impl Ddl {

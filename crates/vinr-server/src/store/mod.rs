@@ -21,7 +21,7 @@ pub mod postgres;
 mod sql;
 pub mod sqlite;
 
-pub use sql::{OneRead, Reader, Tx};
+pub use sql::{AttemptRecord, OneRead, Reader, Tx};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -453,7 +453,11 @@ impl Due {
     /// The `WHERE` clause for this work; `before` is the first parameter.
     pub(crate) fn condition(self) -> &'static str {
         match self {
-            Due::Expiry => "status IN ('pending', 'requires_authentication') AND expires_at <= ",
+            // A payment held for a call to its acquirer expires only once its answer is in.
+            Due::Expiry => {
+                "status IN ('pending', 'requires_authentication') \
+                 AND processor_claimed_until IS NULL AND expires_at <= "
+            }
             Due::AutoCancel => "status = 'authorized' AND authorized_at <= ",
         }
     }

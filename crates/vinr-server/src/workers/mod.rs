@@ -2,6 +2,7 @@
 //! and stops on the shared shutdown signal. Tests call a worker's `step` by hand.
 
 pub mod clock;
+pub mod connectors;
 pub mod expiry;
 pub mod maintenance;
 pub mod metrics;

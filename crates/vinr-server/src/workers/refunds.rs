@@ -1,5 +1,5 @@
 //! Refund processing: asks the processor about each `pending` refund and records its answer
-//! (sandbox: within a second). A refund is leased in one transaction, sent to the processor
+//! (sandbox: within a second), from the processor that has the refund's payment. A refund is leased in one transaction, sent to the processor
 //! outside any transaction, and finished in another; the lease keeps a second worker (on this
 //! or another node) from asking about it at the same time, and an expired lease (a crash in
 //! between) lets it be asked again.
@@ -38,9 +38,23 @@ pub async fn process(app: &AppState, on: &DueOn, clock_offset_ms: i64) -> Result
         })
         .await?;
     let mut finished = 0;
-    for (refund, reference) in leased {
-        let answer = match app.processor(refund.mode) {
-            Some(processor) => processor.refund(reference.as_deref(), &refund).await,
+    for leased in leased {
+        let refund = leased.refund;
+        // The refund goes to the processor that has the payment (SPEC §15).
+        let answer = match app.connectors.of_payment(leased.processor.as_deref()) {
+            Some(routed) => match routed
+                .processor
+                .refund(leased.reference.as_deref(), &refund)
+                .await
+            {
+                Ok(answer) => answer,
+                Err(error) => {
+                    // The processor did not decide: the lease runs out and it is asked again.
+                    tracing::warn!(refund_id = %refund.id, processor = %routed.name, %error,
+                        "refund: processor error; retrying after the lease");
+                    continue;
+                }
+            },
             None => Err("processor_unavailable".to_owned()),
         };
         let now = app.clock.now().plus_ms(clock_offset_ms);

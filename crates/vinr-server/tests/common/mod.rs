@@ -87,6 +87,8 @@ pub struct Options {
     pub stepped_workers: bool,
     /// `VINR_PLATFORM_KEY`: a platform key the server makes sure of at start.
     pub platform_key: Option<String>,
+    /// `[processors]` and `[routing]` (SPEC §15), checked, instead of the sandbox alone.
+    pub connectors: Option<vinr_server::connectors::config::ConnectorSettings>,
 }
 
 pub struct TestServer {
@@ -143,6 +145,9 @@ impl TestServer {
         settings.platform_key = options
             .platform_key
             .map(vinr_server::redacted::Redacted::new);
+        if let Some(connectors) = options.connectors {
+            settings.connectors = connectors;
+        }
         let clock = options.clock.unwrap_or_else(manual_clock);
         let live: Option<Arc<dyn Processor>> = options
             .live_sandbox

@@ -175,7 +175,11 @@ pub fn validate(form: &FormBody, today: (u16, u8)) -> Result<CardInput, Box<Inva
         errors.name = Some("The name on the card is not valid.");
     }
     match (number, expiry) {
-        (Some(number), Some(expiry)) if !errors.any() => Ok(CardInput { number, expiry }),
+        (Some(number), Some(expiry)) if !errors.any() => Ok(CardInput {
+            number,
+            expiry,
+            cvc: Some(crate::redacted::Redacted::new(kept.cvc.clone())),
+        }),
         _ => Err(Box::new(Invalid { errors, kept })),
     }
 }

@@ -33,6 +33,7 @@ use vinr_domain::limits::{
 use vinr_domain::{Mode, Payment, PaymentStatus, UnixMillis};
 
 use crate::charge::{self, Charge, ChargeError};
+use crate::connectors::{self, pay::PayOutcome};
 use crate::flows::payments::{self as flow, Transition};
 use crate::flows::FlowError;
 use crate::http::request_id;
@@ -336,7 +337,7 @@ fn pay_page(
         summary: &loaded.summary,
         action: loaded.action("pay"),
         csrf: csrf_key(app).sign(csrf_cookie, &loaded.payment.checkout_token),
-        unavailable: app.processor(loaded.payment.mode).is_none(),
+        unavailable: !app.processing_available(loaded.payment.mode),
         error_list: errors.list(),
         errors,
         kept,
@@ -390,7 +391,7 @@ pub async fn page(
             (StatusCode::OK, challenge_page(&app, &loaded, &cookie, None))
         }
         _ => {
-            let status = if app.processor(loaded.payment.mode).is_some() {
+            let status = if app.processing_available(loaded.payment.mode) {
                 StatusCode::OK
             } else {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -535,6 +536,46 @@ async fn record(app: &AppState, loaded: &Loaded, charge: Charge) -> Result<(), R
     }
 }
 
+/// The card form saying card processing is unavailable (nothing was charged), 503.
+fn unavailable_page(app: &AppState, loaded: &Loaded, cookie: &str) -> Response {
+    let page = PayPage {
+        test_mode: loaded.test_mode(),
+        summary: &loaded.summary,
+        action: loaded.action("pay"),
+        csrf: csrf_key(app).sign(cookie, &loaded.payment.checkout_token),
+        unavailable: true,
+        error_list: Vec::new(),
+        errors: FieldErrors::default(),
+        kept: Kept::default(),
+        test_cards: pages::TEST_CARDS,
+        back: loaded.return_link(),
+    };
+    match page.render() {
+        Ok(body) => loaded.html(StatusCode::SERVICE_UNAVAILABLE, body, None),
+        Err(error) => internal(&error),
+    }
+}
+
+/// Another submission (on this or another node) holds the payment for its acquirer call:
+/// wait for its outcome, then follow it.
+async fn follow_other_submission(app: &AppState, loaded: &Loaded, token: &str) -> Response {
+    for _ in 0..CHECKOUT_CONCURRENT_SUBMIT_WAIT_MS / CHECKOUT_CONCURRENT_SUBMIT_POLL_MS {
+        match load(app, token).await {
+            Ok(Some(fresh))
+                if fresh.payment.status != PaymentStatus::Pending
+                    || fresh.payment.processor_claimed_until.is_none() =>
+            {
+                return after(&fresh)
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return not_found(),
+            Err(response) => return response,
+        }
+        tokio::time::sleep(Duration::from_millis(CHECKOUT_CONCURRENT_SUBMIT_POLL_MS)).await;
+    }
+    busy(loaded)
+}
+
 fn busy(loaded: &Loaded) -> Response {
     error_page(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -558,18 +599,9 @@ pub async fn pay(
     if loaded.payment.status != PaymentStatus::Pending || !open(&app, &loaded) {
         return after(&loaded);
     }
-    let Some(processor) = app.processor(loaded.payment.mode).cloned() else {
-        return match pay_page(
-            &app,
-            &loaded,
-            &cookie,
-            FieldErrors::default(),
-            Kept::default(),
-        ) {
-            Ok(body) => loaded.html(StatusCode::SERVICE_UNAVAILABLE, body, None),
-            Err(error) => internal(&error),
-        };
-    };
+    if !app.processing_available(loaded.payment.mode) {
+        return unavailable_page(&app, &loaded, &cookie);
+    }
     let today = match charge::year_month(loaded.now(&app)) {
         Ok(today) => today,
         Err(error) => return internal(&error),
@@ -588,8 +620,35 @@ pub async fn pay(
         Ok(claim) => claim,
         Err(page) => return page,
     };
+    let payment = &loaded.payment;
+    let route = app.connectors.route(
+        payment.mode,
+        payment.currency,
+        card.number.brand(),
+        payment.amount,
+    );
+    let Some(first) = route.first() else {
+        // Every processor of the route is skipped for now (circuit breakers).
+        return unavailable_page(&app, &loaded, &cookie);
+    };
+    if first.processor.remote() {
+        let outcome =
+            connectors::pay::pay(&app, payment, &card, &route, loaded.clock_offset_ms).await;
+        drop(card);
+        return match outcome {
+            Ok(PayOutcome::Recorded {
+                redirect_url: Some(url),
+            }) => see_other(&url),
+            Ok(PayOutcome::Recorded { redirect_url: None }) => reload(&app, &token).await,
+            Ok(PayOutcome::Taken) => follow_other_submission(&app, &loaded, &token).await,
+            Ok(PayOutcome::Unavailable) => unavailable_page(&app, &loaded, &cookie),
+            Ok(PayOutcome::Unknown) => busy(&loaded),
+            Err(FlowError::Store(error)) => store_failure(error),
+            Err(error) => internal(&format!("{error:?}")),
+        };
+    }
     let charged = charge::pay(
-        processor.as_ref(),
+        (first.name.as_str(), first.processor.as_ref()),
         app.fingerprint_secret.expose(),
         &loaded.payment,
         &card,
@@ -601,6 +660,9 @@ pub async fn pay(
         // `loaded` was checked to be pending above, so not reached; nothing was charged.
         Err(ChargeError::State(_)) => return after(&loaded),
         Err(ChargeError::Internal(error)) => return internal(&error),
+        Err(ChargeError::Processor(_) | ChargeError::StillAuthenticating) => {
+            return unavailable_page(&app, &loaded, &cookie)
+        }
     };
     let operation = charge.operation;
     if let Err(response) = record(&app, &loaded, charge).await {
@@ -639,7 +701,12 @@ pub async fn authenticate(
             }
         }
     };
-    let Some(processor) = app.processor(loaded.payment.mode).cloned() else {
+    // The 3-D Secure result comes from the processor that asked for it (SPEC §15).
+    let Some(routed) = app
+        .connectors
+        .of_payment(loaded.payment.processor.as_deref())
+        .filter(|_| app.processing_available(loaded.payment.mode))
+    else {
         return error_page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Card processing is unavailable",
@@ -651,10 +718,22 @@ pub async fn authenticate(
         Ok(claim) => claim,
         Err(page) => return page,
     };
-    let charge = match charge::authenticate(processor.as_ref(), &loaded.payment, approved).await {
+    let processor = (routed.name.as_str(), routed.processor.as_ref());
+    let charge = match charge::authenticate(processor, &loaded.payment, approved).await {
         Ok(charge) => charge,
         Err(ChargeError::State(_)) => return after(&loaded),
         Err(ChargeError::Internal(error)) => return internal(&error),
+        Err(ChargeError::StillAuthenticating) => {
+            let error = Some("Authentication with your bank is not finished yet.");
+            return match challenge_page(&app, &loaded, &cookie, error) {
+                Ok(body) => loaded.html(StatusCode::CONFLICT, body, None),
+                Err(error) => internal(&error),
+            };
+        }
+        Err(ChargeError::Processor(error)) => {
+            tracing::warn!(payment_id = %loaded.payment.id, %error, "3-D Secure result unknown");
+            return busy(&loaded);
+        }
     };
     if let Err(response) = record(&app, &loaded, charge).await {
         return response;

@@ -47,6 +47,7 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("get", "/v1/payments/{id}", "getPayment"),
     ("post", "/v1/payments/{id}/capture", "capturePayment"),
     ("post", "/v1/payments/{id}/cancel", "cancelPayment"),
+    ("get", "/v1/payments/{id}/attempts", "listPaymentAttempts"),
     (
         "post",
         "/v1/test_helpers/payments/{id}/pay",

@@ -16,6 +16,7 @@
 //! this module sees the SQL that runs, which is what one reviews in a database layer.
 
 mod accounts;
+mod attempts;
 mod dashboard;
 mod disputes;
 mod events;
@@ -36,6 +37,7 @@ use vinr_domain::{Currency, Mode, UnixMillis};
 
 use super::{Scope, StoreError};
 
+pub use attempts::AttemptRecord;
 pub(crate) use list::Listed;
 
 /// Which SQL engine a connection speaks.

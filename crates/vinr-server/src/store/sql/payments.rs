@@ -13,7 +13,7 @@ pub const COLUMNS: &str = "id, account_id, mode, status, amount, currency, descr
     return_url, checkout_token, metadata, capture_method, amount_capturable, amount_captured, \
     amount_refunded, amount_disputed, pm_brand, pm_last4, pm_exp_month, pm_exp_year, pm_fingerprint, \
     failure_code, created_at, expires_at, authorized_at, captured_at, cancelled_at, failed_at, \
-    expired_at";
+    expired_at, processor, processor_reference, processor_claimed_until";
 
 /// The row reader: the columns of [`COLUMNS`], in order.
 fn payment(row: &mut Row) -> Result<Payment, StoreError> {
@@ -72,6 +72,9 @@ fn payment(row: &mut Row) -> Result<Payment, StoreError> {
         cancelled_at: row.opt_at()?,
         failed_at: row.opt_at()?,
         expired_at: row.opt_at()?,
+        processor: row.opt_text()?,
+        processor_reference: row.opt_text()?,
+        processor_claimed_until: row.opt_at()?,
     })
 }
 
@@ -154,7 +157,7 @@ impl Tx<'_> {
                  authorized_at = $12, captured_at = $13, cancelled_at = $14, failed_at = $15,
                  expired_at = $16,
                  processor_reference = coalesce($17, processor_reference),
-                 amount_disputed = $18
+                 amount_disputed = $18, processor = $19, processor_claimed_until = $20
              WHERE id = $1",
         );
         let pm = p.payment_method.as_ref();
@@ -179,6 +182,8 @@ impl Tx<'_> {
                 p.expired_at,
                 processor_reference,
                 p.amount_disputed,
+                p.processor.as_ref(),
+                p.processor_claimed_until,
             ],
             Changed::Exactly(1),
         )
@@ -207,6 +212,102 @@ impl Tx<'_> {
         let mut params = args![before, limit].to_vec();
         params.extend(on.account().map(Value::from));
         rows(self.conn.query(&sql, &params)?, payment)
+    }
+
+    /// Claims a `pending`, unclaimed payment for a call to its acquirer until `until`
+    /// (SPEC §15): answers whether this transaction got it. One conditional statement, so
+    /// of any number of submissions on any number of nodes exactly one gets it.
+    /// The card the shopper entered (brand, last4, expiry, fingerprint) is kept with the
+    /// claim, so a payment settled by a repair shows it too.
+    pub fn claim_payment_for_processor(
+        &mut self,
+        payment_id: &str,
+        until: UnixMillis,
+        method: &PaymentMethod,
+    ) -> Result<bool, StoreError> {
+        static CLAIM: Sql = Sql::new(
+            "UPDATE payments SET processor_claimed_until = $2, pm_brand = $3, pm_last4 = $4,
+                 pm_exp_month = $5, pm_exp_year = $6, pm_fingerprint = $7
+             WHERE id = $1 AND status = 'pending' AND processor_claimed_until IS NULL",
+        );
+        let params = args![
+            payment_id,
+            until,
+            &method.brand,
+            &method.last4,
+            method.exp_month,
+            method.exp_year,
+            &method.fingerprint,
+        ];
+        Ok(self.execute(&CLAIM, &params)? == 1)
+    }
+
+    /// Takes over a claim whose holder's time ran out (`before`), until `until`: answers
+    /// whether this transaction got it (another node's repair may have been first).
+    pub fn reclaim_stale_processor_claim(
+        &mut self,
+        payment_id: &str,
+        before: UnixMillis,
+        until: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        static RECLAIM: Sql = Sql::new(
+            "UPDATE payments SET processor_claimed_until = $3
+             WHERE id = $1 AND processor_claimed_until IS NOT NULL
+                 AND processor_claimed_until < $2",
+        );
+        Ok(self.execute(&RECLAIM, &args![payment_id, before, until])? == 1)
+    }
+
+    /// Names the processor (and, once it gave one, its reference) of a claimed payment.
+    pub fn set_payment_processor(
+        &mut self,
+        payment_id: &str,
+        processor: &str,
+        reference: Option<&str>,
+    ) -> Result<(), StoreError> {
+        static SET: Sql =
+            Sql::new("UPDATE payments SET processor = $2, processor_reference = $3 WHERE id = $1");
+        self.defer(
+            &SET,
+            &args![payment_id, processor, reference],
+            Changed::Exactly(1),
+        )
+    }
+
+    /// Ends a payment's processor claim (its outcome is recorded, or nothing was sent).
+    pub fn release_processor_claim(&mut self, payment_id: &str) -> Result<(), StoreError> {
+        static RELEASE: Sql =
+            Sql::new("UPDATE payments SET processor_claimed_until = NULL WHERE id = $1");
+        self.defer(&RELEASE, &args![payment_id], Changed::Exactly(1))
+    }
+
+    /// Payments (id, scope) whose processor claim ran out before `before` (their holder
+    /// died).
+    pub fn stale_processor_claims(
+        &mut self,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<(String, Scope)>, StoreError> {
+        static STALE: Sql = Sql::new(
+            "SELECT id, account_id, mode FROM payments WHERE processor_claimed_until IS NOT NULL
+                 AND processor_claimed_until < $1 ORDER BY processor_claimed_until LIMIT $2",
+        );
+        rows(self.query(&STALE, &args![before, limit])?, |row| {
+            Ok((row.text()?, row.scope()?))
+        })
+    }
+
+    /// The processor that has a payment and its reference (what its refunds go to).
+    pub fn payment_processor_of(
+        &mut self,
+        payment_id: &str,
+    ) -> Result<(Option<String>, Option<String>), StoreError> {
+        static OF: Sql =
+            Sql::new("SELECT processor, processor_reference FROM payments WHERE id = $1");
+        Ok(first(self.query_opt(&OF, &args![payment_id])?, |row| {
+            Ok((row.opt_text()?, row.opt_text()?))
+        })?
+        .unwrap_or_default())
     }
 
     /// The reference the processor gave a payment (what its refunds are made against).
@@ -247,6 +348,16 @@ impl Reader<'_> {
         static BY_TOKEN: Sql =
             Sql::new("SELECT {payment_columns} FROM payments WHERE checkout_token = $1");
         first(self.query_opt(&BY_TOKEN, &args![token])?, payment)
+    }
+
+    /// Whether any payment's processor claim ran out before `before` (the repair's cheap
+    /// look, so an idle server does not write every second).
+    pub fn any_stale_processor_claim(&mut self, before: UnixMillis) -> Result<bool, StoreError> {
+        static ANY: Sql = Sql::new(
+            "SELECT id FROM payments WHERE processor_claimed_until IS NOT NULL
+                 AND processor_claimed_until < $1 LIMIT 1",
+        );
+        Ok(self.query_opt(&ANY, &args![before])?.is_some())
     }
 
     pub fn list_payments(

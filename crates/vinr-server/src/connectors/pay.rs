@@ -1,0 +1,360 @@
+//! A card payment through an acquirer connector (SPEC §15), exactly once:
+//!
+//! 1. the payment is claimed in the database (one conditional statement: of any number of
+//!    submissions on any number of nodes, one gets it; the others wait and follow it);
+//! 2. for each processor of its route, in order: the processor is named on the payment,
+//!    [`Processor::prepare`] makes the acquirer's object (no money moves) and its reference
+//!    is committed, then [`Processor::authorize`] runs and its answer is recorded together
+//!    with the end of the claim;
+//! 3. a processor error *before any authorization* (the object could not be made, or the
+//!    acquirer says the confirm did not go through) moves to the next processor; a decline
+//!    never does; an error whose outcome is unknown stops, and the payment stays claimed
+//!    until the repair ([`repair`]) has asked the acquirer.
+//!
+//! A crash anywhere leaves a claim that runs out; the repair worker then asks the named
+//! processor about the recorded reference before anything else is done with the payment.
+
+use std::time::Instant;
+
+use vinr_domain::ids::{new_id, Prefix};
+use vinr_domain::limits::PROCESSOR_REPAIR_BATCH_PAYMENTS_MAX;
+use vinr_domain::{Payment, PaymentStatus, UnixMillis};
+
+use super::Routed;
+use crate::charge::{self, Charge, PAY_FROM};
+use crate::flows::payments::{self as payment_flow, Transition};
+use crate::flows::{connectors as flow, FlowError};
+use crate::processor::{Authorization, CardInput, Prepared, ProcessorError, Retrieved};
+use crate::state::AppState;
+use crate::store::{AttemptRecord, Scope};
+
+/// What became of a submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayOutcome {
+    /// The acquirer's answer is recorded (approved, declined or 3-D Secure); `redirect_url`
+    /// is where the acquirer wants the shopper to authenticate, if it gave one.
+    Recorded { redirect_url: Option<String> },
+    /// Another submission holds the payment, or it is no longer pending.
+    Taken,
+    /// No processor of the route could take the card; nothing was authorized and the
+    /// payment stays `pending`.
+    Unavailable,
+    /// The acquirer's answer is not known; the payment stays claimed until the repair has
+    /// asked the acquirer.
+    Unknown,
+}
+
+fn elapsed_ms(start: Instant) -> i64 {
+    i64::try_from(start.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
+fn attempt(
+    payment: &Payment,
+    processor: &str,
+    outcome: &str,
+    error: Option<&ProcessorError>,
+    latency_ms: i64,
+    now: UnixMillis,
+) -> AttemptRecord {
+    AttemptRecord {
+        id: new_id(Prefix::PaymentAttempt, now),
+        payment_id: payment.id.clone(),
+        processor: processor.to_owned(),
+        outcome: outcome.to_owned(),
+        failure_code: error.map(|_| "processing_error".to_owned()),
+        detail: error.map(ToString::to_string),
+        latency_ms,
+        created_at: now,
+    }
+}
+
+fn scope_of(payment: &Payment) -> Scope {
+    Scope {
+        account_id: payment.account_id.clone(),
+        mode: payment.mode,
+    }
+}
+
+/// The step recording `answer` from `routed` for a claimed payment, with its latency.
+fn answered(
+    payment: &Payment,
+    routed: &Routed,
+    answer: &Authorization,
+    method: Option<vinr_domain::PaymentMethod>,
+    only_from: &'static [PaymentStatus],
+    latency_ms: i64,
+) -> Charge {
+    let mut charge = charge::charge_of(answer, payment, only_from, method, &routed.name);
+    charge.latency_ms = latency_ms;
+    charge
+}
+
+/// Records a claimed payment's answer (its step ends the claim) with its attempt.
+async fn finish(
+    app: &AppState,
+    payment: &Payment,
+    charge: Charge,
+    clock_offset_ms: i64,
+) -> Result<(), FlowError> {
+    let scope = scope_of(payment);
+    let id = payment.id.clone();
+    let now = app.clock.now().plus_ms(clock_offset_ms);
+    let public_url = app.settings.public_url.clone();
+    let pricing = app.settings.pricing.for_account(&scope.account_id);
+    app.store
+        .write(move |tx| {
+            payment_flow::transition(
+                tx,
+                Transition::charged(&charge, &scope, &id, now, &public_url, pricing),
+            )
+        })
+        .await?;
+    Ok(())
+}
+
+fn outcome_of(answer: &Authorization) -> &'static str {
+    match answer {
+        Authorization::Approved { .. } => "approved",
+        Authorization::ChallengeRequired { .. } => "requires_authentication",
+        Authorization::Declined { .. } => "declined",
+    }
+}
+
+fn redirect_of(answer: &Authorization) -> Option<String> {
+    match answer {
+        Authorization::ChallengeRequired { redirect_url, .. } => redirect_url.clone(),
+        _ => None,
+    }
+}
+
+/// Pays a `pending` payment with `card` over `route` (acquirer connectors), exactly once.
+/// `clock_offset_ms` is the account's test clock (0 in live mode).
+pub async fn pay(
+    app: &AppState,
+    payment: &Payment,
+    card: &CardInput,
+    route: &[Routed],
+    clock_offset_ms: i64,
+) -> Result<PayOutcome, FlowError> {
+    if route.is_empty() {
+        return Ok(PayOutcome::Unavailable);
+    }
+    // Before anything is sent: a card whose fingerprint cannot be kept is not charged.
+    let method =
+        charge::payment_method(app.fingerprint_secret.expose(), card).map_err(|detail| {
+            FlowError::Invalid {
+                param: "card",
+                message: detail,
+            }
+        })?;
+    let until = app.clock.now().plus_ms(app.connectors.claim_ms(route));
+    let scope = scope_of(payment);
+    let id = payment.id.clone();
+    let kept = method.clone();
+    let claimed = app
+        .store
+        .write(move |tx| flow::claim(tx, &scope, &id, until, &kept))
+        .await?;
+    let Some(payment) = claimed else {
+        return Ok(PayOutcome::Taken);
+    };
+    let mut failed: Option<AttemptRecord> = None;
+    for routed in route {
+        let (id, name, before) = (payment.id.clone(), routed.name.clone(), failed.take());
+        app.store
+            .write(move |tx| flow::name_processor(tx, &id, &name, None, before.as_ref()))
+            .await?;
+        let start = Instant::now();
+        let now = || app.clock.now().plus_ms(clock_offset_ms);
+        let reference = match routed.processor.prepare(&payment, card).await {
+            Err(error) => {
+                tracing::warn!(payment_id = %payment.id, processor = %routed.name, %error,
+                    "processor error before authorization; trying the next processor");
+                app.connectors
+                    .record(&routed.name, "processor_error", start.elapsed());
+                failed = Some(attempt(
+                    &payment,
+                    &routed.name,
+                    "processor_error",
+                    Some(&error),
+                    elapsed_ms(start),
+                    now(),
+                ));
+                continue;
+            }
+            Ok(Prepared::Declined { code }) => {
+                let answer = Authorization::Declined {
+                    code,
+                    reference: String::new(),
+                };
+                app.connectors
+                    .record(&routed.name, "declined", start.elapsed());
+                finish(
+                    app,
+                    &payment,
+                    answered(
+                        &payment,
+                        routed,
+                        &answer,
+                        Some(method),
+                        PAY_FROM,
+                        elapsed_ms(start),
+                    ),
+                    clock_offset_ms,
+                )
+                .await?;
+                return Ok(PayOutcome::Recorded { redirect_url: None });
+            }
+            Ok(Prepared::Ready { reference }) => reference,
+        };
+        // The reference is committed before the call that can move money.
+        let (id, name, at) = (payment.id.clone(), routed.name.clone(), reference.clone());
+        app.store
+            .write(move |tx| flow::name_processor(tx, &id, &name, Some(&at), None))
+            .await?;
+        let answer = match routed.processor.authorize(&payment, &reference).await {
+            Ok(answer) => answer,
+            Err(error) => match routed.processor.retrieve(&payment, &reference).await {
+                Ok(Retrieved::Decided(answer)) => answer,
+                Ok(Retrieved::NotAuthorized) => {
+                    tracing::warn!(payment_id = %payment.id, processor = %routed.name, %error,
+                        "the confirm did not go through; trying the next processor");
+                    app.connectors
+                        .record(&routed.name, "processor_error", start.elapsed());
+                    let _ = routed.processor.cancel(&payment, &reference).await;
+                    failed = Some(attempt(
+                        &payment,
+                        &routed.name,
+                        "processor_error",
+                        Some(&error),
+                        elapsed_ms(start),
+                        now(),
+                    ));
+                    continue;
+                }
+                Err(look) => {
+                    // The acquirer may have authorized: never another processor now.
+                    tracing::error!(payment_id = %payment.id, processor = %routed.name,
+                        %error, %look, "the acquirer's answer is unknown; left to the repair");
+                    app.connectors
+                        .record(&routed.name, "processor_error", start.elapsed());
+                    let record = attempt(
+                        &payment,
+                        &routed.name,
+                        "processor_error",
+                        Some(&error),
+                        elapsed_ms(start),
+                        now(),
+                    );
+                    app.store
+                        .write(move |tx| flow::record_attempt(tx, &record))
+                        .await?;
+                    return Ok(PayOutcome::Unknown);
+                }
+            },
+        };
+        app.connectors
+            .record(&routed.name, outcome_of(&answer), start.elapsed());
+        finish(
+            app,
+            &payment,
+            answered(
+                &payment,
+                routed,
+                &answer,
+                Some(method),
+                PAY_FROM,
+                elapsed_ms(start),
+            ),
+            clock_offset_ms,
+        )
+        .await?;
+        return Ok(PayOutcome::Recorded {
+            redirect_url: redirect_of(&answer),
+        });
+    }
+    // Every processor failed before authorizing: nothing was charged anywhere.
+    let id = payment.id.clone();
+    app.store
+        .write(move |tx| flow::release(tx, &id, failed.as_ref()))
+        .await?;
+    Ok(PayOutcome::Unavailable)
+}
+
+/// One pass of the repair (SPEC §15): every claim whose holder died (its time ran out) is
+/// taken over and its acquirer asked, by the recorded reference, what became of the
+/// payment; that answer is recorded before anything else happens to it. Answers how many
+/// payments it settled.
+pub async fn repair(app: &AppState) -> Result<usize, FlowError> {
+    let now = app.clock.now();
+    if !app
+        .store
+        .read(move |reader| reader.any_stale_processor_claim(now))
+        .await?
+    {
+        return Ok(0);
+    }
+    let until = now.plus_ms(app.connectors.longest_claim_ms());
+    let taken = app
+        .store
+        .write(move |tx| flow::reclaim_stale(tx, now, until, PROCESSOR_REPAIR_BATCH_PAYMENTS_MAX))
+        .await?;
+    let mut settled = 0;
+    for payment in taken {
+        let routed = app.connectors.of_payment(payment.processor.as_deref());
+        let (Some(routed), Some(reference)) = (routed, payment.processor_reference.clone()) else {
+            // Nothing was sent for money (no reference): the claim simply ends.
+            tracing::warn!(payment_id = %payment.id, "repair: nothing was authorized");
+            let id = payment.id.clone();
+            app.store
+                .write(move |tx| flow::release(tx, &id, None))
+                .await?;
+            settled += 1;
+            continue;
+        };
+        let start = Instant::now();
+        match routed.processor.retrieve(&payment, &reference).await {
+            Ok(Retrieved::Decided(answer)) => {
+                tracing::warn!(payment_id = %payment.id, processor = %routed.name,
+                    outcome = outcome_of(&answer), "repair: recorded the acquirer's answer");
+                app.connectors
+                    .record(&routed.name, "repaired", start.elapsed());
+                let from: &'static [PaymentStatus] = &[PaymentStatus::Pending];
+                finish(
+                    app,
+                    &payment,
+                    answered(&payment, &routed, &answer, None, from, elapsed_ms(start)),
+                    0,
+                )
+                .await?;
+                settled += 1;
+            }
+            Ok(Retrieved::NotAuthorized) => {
+                tracing::warn!(payment_id = %payment.id, processor = %routed.name,
+                    "repair: the acquirer authorized nothing");
+                let _ = routed.processor.cancel(&payment, &reference).await;
+                let record = attempt(
+                    &payment,
+                    &routed.name,
+                    "not_authorized",
+                    None,
+                    elapsed_ms(start),
+                    app.clock.now(),
+                );
+                let id = payment.id.clone();
+                app.store
+                    .write(move |tx| flow::release(tx, &id, Some(&record)))
+                    .await?;
+                settled += 1;
+            }
+            Err(error) => {
+                // Asked again once this claim runs out.
+                tracing::warn!(payment_id = %payment.id, processor = %routed.name, %error,
+                    "repair: the acquirer could not be asked; trying later");
+                app.connectors
+                    .record(&routed.name, "processor_error", start.elapsed());
+            }
+        }
+    }
+    Ok(settled)
+}

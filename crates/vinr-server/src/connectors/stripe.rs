@@ -1,0 +1,468 @@
+//! The `stripe` connector (SPEC §15): the PaymentIntents API over reqwest, form-encoded as
+//! Stripe takes it. A PaymentMethod is made from the card, then a PaymentIntent with the
+//! payment's `capture_method` (this is [`Processor::prepare`]: its `pi_…` is recorded before
+//! any money can move), then the intent is confirmed ([`Processor::authorize`]). Every call
+//! carries an `Idempotency-Key` derived from our own ids (`vinr_<payment>_<processor>_<step>`,
+//! `vinr_<refund>`), so a retried call never charges twice.
+//!
+//! A 402 is a decline, its `decline_code` (or `code`) mapped to our `failureCode`; anything
+//! else that is not a 2xx with a JSON object of the expected shape is a processor error.
+//! The secret key is sent as a bearer token and held [`Redacted`].
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use vinr_domain::{CaptureMethod, FailureCode, Payment, Refund};
+
+use super::config::ProcessorSettings;
+use crate::processor::{
+    Authorization, CardInput, Prepared, Processor, ProcessorError, ProcessorErrorKind as Kind,
+    ProcessorFuture, RefundAnswer, Retrieved,
+};
+use crate::redacted::Redacted;
+
+#[derive(Debug)]
+pub struct StripeConnector {
+    name: String,
+    api_base: String,
+    secret_key: Redacted<String>,
+    client: reqwest::Client,
+}
+
+/// A Stripe answer: the object, or a 402 decline with its codes.
+enum Answer {
+    Object(Value),
+    Declined {
+        code: FailureCode,
+        /// The intent the decline belongs to, when the error names one.
+        intent: Option<Value>,
+    },
+}
+
+/// Our failure code for Stripe's `decline_code` / `code`.
+pub fn failure_code(decline_code: Option<&str>, code: Option<&str>) -> FailureCode {
+    for value in [decline_code, code].into_iter().flatten() {
+        match value {
+            "insufficient_funds" => return FailureCode::InsufficientFunds,
+            "expired_card" => return FailureCode::ExpiredCard,
+            "processing_error" => return FailureCode::ProcessingError,
+            "payment_intent_authentication_failure"
+            | "authentication_required"
+            | "authentication_failed" => return FailureCode::AuthenticationFailed,
+            _ => {}
+        }
+    }
+    FailureCode::CardDeclined
+}
+
+fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+fn bad(detail: impl Into<String>) -> ProcessorError {
+    ProcessorError::new(Kind::BadAnswer, detail)
+}
+
+impl StripeConnector {
+    pub fn new(settings: &ProcessorSettings) -> Result<StripeConnector, String> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(settings.timeout_ms))
+            .connect_timeout(Duration::from_millis(settings.timeout_ms))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("vinr/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| format!("processors.{}: {error}", settings.name))?;
+        Ok(StripeConnector {
+            name: settings.name.clone(),
+            api_base: settings.api_base.as_str().trim_end_matches('/').to_owned(),
+            secret_key: settings.secret_key.clone(),
+            client,
+        })
+    }
+
+    /// The key of one call for a payment: the same on every retry of that call.
+    fn key(&self, payment: &Payment, step: &str) -> String {
+        format!("vinr_{}_{}_{step}", payment.id, self.name)
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        form: &[(&str, String)],
+        idempotency_key: Option<&str>,
+    ) -> Result<Answer, ProcessorError> {
+        let url = format!("{}{path}", self.api_base);
+        let mut request = self
+            .client
+            .request(method.clone(), &url)
+            .bearer_auth(self.secret_key.expose());
+        if method == Method::POST {
+            let body = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
+                .finish();
+            request = request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body);
+        }
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
+        let response = request.send().await.map_err(|error| {
+            let what = if error.is_timeout() {
+                "timed out"
+            } else if error.is_connect() {
+                "cannot connect"
+            } else {
+                "request failed"
+            };
+            // reqwest's message names the URL (the base is configuration, not a secret).
+            ProcessorError::new(
+                Kind::Unreachable,
+                format!("{method} {path}: {what}: {error}"),
+            )
+        })?;
+        let status = response.status();
+        let text = response.text().await.map_err(|error| {
+            ProcessorError::new(
+                Kind::Unreachable,
+                format!("{method} {path}: reading the answer: {error}"),
+            )
+        })?;
+        let body: Option<Value> = serde_json::from_str(&text).ok();
+        let message = body
+            .as_ref()
+            .and_then(|b| b.get("error"))
+            .and_then(|e| str_field(e, "message"))
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect::<String>();
+        match status {
+            s if s.is_success() => match body {
+                Some(object @ Value::Object(_)) => Ok(Answer::Object(object)),
+                _ => Err(bad(format!("{method} {path}: {s} without a JSON object"))),
+            },
+            StatusCode::PAYMENT_REQUIRED => {
+                let error = body
+                    .as_ref()
+                    .and_then(|b| b.get("error"))
+                    .ok_or_else(|| bad(format!("{method} {path}: 402 without an error")))?;
+                Ok(Answer::Declined {
+                    code: failure_code(str_field(error, "decline_code"), str_field(error, "code")),
+                    intent: error.get("payment_intent").cloned(),
+                })
+            }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(ProcessorError::new(
+                Kind::Unauthorized,
+                format!("{method} {path}: {status} {message}"),
+            )),
+            s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => Err(
+                ProcessorError::new(Kind::Server, format!("{method} {path}: {s} {message}")),
+            ),
+            s => Err(ProcessorError::new(
+                Kind::Refused,
+                format!("{method} {path}: {s} {message}"),
+            )),
+        }
+    }
+
+    async fn object(
+        &self,
+        method: Method,
+        path: &str,
+        form: &[(&str, String)],
+        idempotency_key: Option<&str>,
+    ) -> Result<Value, ProcessorError> {
+        match self
+            .call(method.clone(), path, form, idempotency_key)
+            .await?
+        {
+            Answer::Object(object) => Ok(object),
+            Answer::Declined { .. } => Err(bad(format!("{method} {path}: an unexpected 402"))),
+        }
+    }
+
+    async fn prepare_card(
+        &self,
+        payment: &Payment,
+        card: &CardInput,
+    ) -> Result<Prepared, ProcessorError> {
+        let mut form = vec![
+            ("type", "card".to_owned()),
+            ("card[number]", card.number.digits().to_owned()),
+            ("card[exp_month]", card.expiry.month.to_string()),
+            ("card[exp_year]", card.expiry.year.to_string()),
+        ];
+        if let Some(cvc) = &card.cvc {
+            form.push(("card[cvc]", cvc.expose().clone()));
+        }
+        let method = match self
+            .call(
+                Method::POST,
+                "/v1/payment_methods",
+                &form,
+                Some(&self.key(payment, "pm")),
+            )
+            .await?
+        {
+            Answer::Object(object) => object,
+            Answer::Declined { code, .. } => return Ok(Prepared::Declined { code }),
+        };
+        let pm = str_field(&method, "id")
+            .filter(|id| id.starts_with("pm_"))
+            .ok_or_else(|| bad("a payment method without a pm_ id"))?;
+        let capture = match payment.capture_method {
+            CaptureMethod::Automatic => "automatic",
+            CaptureMethod::Manual => "manual",
+        };
+        let form = [
+            ("amount", payment.amount.to_string()),
+            ("currency", payment.currency.code().to_ascii_lowercase()),
+            ("payment_method", pm.to_owned()),
+            ("payment_method_types[]", "card".to_owned()),
+            ("capture_method", capture.to_owned()),
+            ("metadata[vinr_payment]", payment.id.clone()),
+        ];
+        let intent = self
+            .object(
+                Method::POST,
+                "/v1/payment_intents",
+                &form,
+                Some(&self.key(payment, "pi")),
+            )
+            .await?;
+        let reference = str_field(&intent, "id")
+            .filter(|id| id.starts_with("pi_"))
+            .ok_or_else(|| bad("a payment intent without a pi_ id"))?;
+        Ok(Prepared::Ready {
+            reference: reference.to_owned(),
+        })
+    }
+
+    async fn intent(&self, reference: &str) -> Result<Value, ProcessorError> {
+        self.object(
+            Method::GET,
+            &format!("/v1/payment_intents/{reference}"),
+            &[],
+            None,
+        )
+        .await
+    }
+}
+
+/// What an intent's status says, or `None` when nothing was authorized (and nothing will
+/// be without another confirm).
+fn decided(intent: &Value, reference: &str) -> Result<Option<Authorization>, ProcessorError> {
+    let reference = reference.to_owned();
+    let status = str_field(intent, "status").ok_or_else(|| bad("an intent without a status"))?;
+    Ok(match status {
+        "succeeded" | "requires_capture" => Some(Authorization::Approved { reference }),
+        "requires_action" => Some(Authorization::ChallengeRequired {
+            reference,
+            redirect_url: intent
+                .get("next_action")
+                .and_then(|a| a.get("redirect_to_url"))
+                .and_then(|r| str_field(r, "url"))
+                .map(str::to_owned),
+        }),
+        "requires_payment_method" => match intent.get("last_payment_error") {
+            Some(error) if error.is_object() => Some(Authorization::Declined {
+                code: failure_code(str_field(error, "decline_code"), str_field(error, "code")),
+                reference,
+            }),
+            _ => None,
+        },
+        "requires_confirmation" | "canceled" => None,
+        other => return Err(bad(format!("intent status `{other}`"))),
+    })
+}
+
+impl Processor for StripeConnector {
+    fn remote(&self) -> bool {
+        true
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        payment: &'a Payment,
+        card: &'a CardInput,
+    ) -> ProcessorFuture<'a, Result<Prepared, ProcessorError>> {
+        Box::pin(self.prepare_card(payment, card))
+    }
+
+    fn authorize<'a>(
+        &'a self,
+        payment: &'a Payment,
+        reference: &'a str,
+    ) -> ProcessorFuture<'a, Result<Authorization, ProcessorError>> {
+        Box::pin(async move {
+            let path = format!("/v1/payment_intents/{reference}/confirm");
+            match self
+                .call(
+                    Method::POST,
+                    &path,
+                    &[],
+                    Some(&self.key(payment, "confirm")),
+                )
+                .await?
+            {
+                Answer::Object(intent) => decided(&intent, reference)?
+                    .ok_or_else(|| bad("a confirmed intent that is not authorized")),
+                Answer::Declined { code, intent } => {
+                    // A decline of another intent than ours is not an answer about ours.
+                    if let Some(id) = intent.as_ref().and_then(|i| str_field(i, "id")) {
+                        if id != reference {
+                            return Err(bad("a decline naming another intent"));
+                        }
+                    }
+                    Ok(Authorization::Declined {
+                        code,
+                        reference: reference.to_owned(),
+                    })
+                }
+            }
+        })
+    }
+
+    fn complete_challenge<'a>(
+        &'a self,
+        _payment: &'a Payment,
+        reference: &'a str,
+        _approved: bool,
+    ) -> ProcessorFuture<'a, Result<Authorization, ProcessorError>> {
+        // The shopper authenticated with the bank, not on our page: the intent says how.
+        Box::pin(async move {
+            let intent = self.intent(reference).await?;
+            decided(&intent, reference)?.ok_or_else(|| bad("an intent neither paid nor declined"))
+        })
+    }
+
+    fn capture<'a>(
+        &'a self,
+        payment: &'a Payment,
+        reference: &'a str,
+        amount: u64,
+    ) -> ProcessorFuture<'a, Result<(), ProcessorError>> {
+        Box::pin(async move {
+            let path = format!("/v1/payment_intents/{reference}/capture");
+            let form = [("amount_to_capture", amount.to_string())];
+            self.object(
+                Method::POST,
+                &path,
+                &form,
+                Some(&self.key(payment, "capture")),
+            )
+            .await
+            .map(drop)
+        })
+    }
+
+    fn cancel<'a>(
+        &'a self,
+        payment: &'a Payment,
+        reference: &'a str,
+    ) -> ProcessorFuture<'a, Result<(), ProcessorError>> {
+        Box::pin(async move {
+            let path = format!("/v1/payment_intents/{reference}/cancel");
+            self.object(Method::POST, &path, &[], Some(&self.key(payment, "cancel")))
+                .await
+                .map(drop)
+        })
+    }
+
+    fn refund<'a>(
+        &'a self,
+        payment_reference: Option<&'a str>,
+        refund: &'a Refund,
+    ) -> ProcessorFuture<'a, Result<RefundAnswer, ProcessorError>> {
+        Box::pin(async move {
+            let Some(reference) = payment_reference else {
+                return Ok(Err("processor_reference_missing".to_owned()));
+            };
+            let form = [
+                ("payment_intent", reference.to_owned()),
+                ("amount", refund.amount.to_string()),
+                ("metadata[vinr_refund]", refund.id.clone()),
+            ];
+            let key = format!("vinr_{}", refund.id);
+            match self
+                .call(Method::POST, "/v1/refunds", &form, Some(&key))
+                .await
+            {
+                Ok(Answer::Object(object)) => match str_field(&object, "status") {
+                    Some("succeeded" | "pending") => Ok(Ok(())),
+                    Some("failed" | "canceled") => Ok(Err("declined".to_owned())),
+                    other => Err(bad(format!("refund status {other:?}"))),
+                },
+                Ok(Answer::Declined { .. }) => Ok(Err("declined".to_owned())),
+                // Stripe refused this refund itself (e.g. more than is left): final.
+                Err(error) if error.kind == Kind::Refused => Ok(Err("declined".to_owned())),
+                Err(error) => Err(error),
+            }
+        })
+    }
+
+    fn retrieve<'a>(
+        &'a self,
+        _payment: &'a Payment,
+        reference: &'a str,
+    ) -> ProcessorFuture<'a, Result<Retrieved, ProcessorError>> {
+        Box::pin(async move {
+            let intent = self.intent(reference).await?;
+            Ok(match decided(&intent, reference)? {
+                Some(answer) => Retrieved::Decided(answer),
+                None => Retrieved::NotAuthorized,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decline_codes_map_to_failure_codes() {
+        assert_eq!(
+            failure_code(Some("insufficient_funds"), Some("card_declined")),
+            FailureCode::InsufficientFunds
+        );
+        assert_eq!(
+            failure_code(None, Some("expired_card")),
+            FailureCode::ExpiredCard
+        );
+        assert_eq!(
+            failure_code(Some("generic_decline"), Some("card_declined")),
+            FailureCode::CardDeclined
+        );
+        assert_eq!(
+            failure_code(None, Some("payment_intent_authentication_failure")),
+            FailureCode::AuthenticationFailed
+        );
+    }
+
+    #[test]
+    fn intent_statuses() {
+        let intent = |status: &str| serde_json::json!({"id": "pi_1", "status": status});
+        assert!(matches!(
+            decided(&intent("succeeded"), "pi_1"),
+            Ok(Some(Authorization::Approved { .. }))
+        ));
+        assert!(matches!(
+            decided(&intent("requires_confirmation"), "pi_1"),
+            Ok(None)
+        ));
+        assert!(decided(&intent("weird"), "pi_1").is_err());
+        let declined = serde_json::json!({"status": "requires_payment_method",
+            "last_payment_error": {"code": "card_declined", "decline_code": "insufficient_funds"}});
+        assert_eq!(
+            decided(&declined, "pi_1").expect("an answer"),
+            Some(Authorization::Declined {
+                code: FailureCode::InsufficientFunds,
+                reference: "pi_1".into()
+            })
+        );
+    }
+}

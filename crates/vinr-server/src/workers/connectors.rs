@@ -1,0 +1,24 @@
+//! The repair of payments whose call to an acquirer was interrupted (SPEC §15): a claim that
+//! ran out belongs to a process that died between its call and its commit (or before it
+//! called); the acquirer is asked what became of the payment, and that is recorded before
+//! anything else is done with it. Runs on every node; the claim is taken over in one
+//! conditional statement, so one node repairs each payment.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use vinr_domain::limits::PROCESSOR_REPAIR_INTERVAL_MS;
+
+use crate::connectors::pay;
+use crate::flows::FlowError;
+use crate::state::AppState;
+
+/// One pass: answers how many payments it settled.
+pub async fn step(app: &AppState) -> Result<usize, FlowError> {
+    pay::repair(app).await
+}
+
+pub async fn run(app: AppState, shutdown: watch::Receiver<bool>) {
+    let interval = Duration::from_millis(PROCESSOR_REPAIR_INTERVAL_MS);
+    super::every("processor repair", interval, shutdown, || step(&app)).await;
+}
