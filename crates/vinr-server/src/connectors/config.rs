@@ -152,6 +152,14 @@ impl ConnectorSettings {
             checked.push(processor(name, config, &env)?);
         }
         let known = |list: &[String], at: &str| -> Result<Vec<String>, String> {
+            // The simulator approves 4242… without moving money: in a live list (even as a
+            // failover after a real processor) it would complete live payments for nothing.
+            if at.ends_with("live") && list.iter().any(|name| name == SANDBOX) {
+                return Err(format!(
+                    "{at}: \"{SANDBOX}\" (the simulator) cannot take live payments; name a real \
+                     processor"
+                ));
+            }
             for name in list {
                 if name != SANDBOX && !processors.contains_key(name) {
                     return Err(format!(
@@ -334,7 +342,7 @@ mod tests {
     fn the_documented_tables_parse() {
         let settings = parse(&format!(
             "{STRIPE}[routing]\nlive = [\"stripe_eu\"]\n[[routing.rules]]\ncurrency = \"usd\"\n\
-             amount_max = 5000\nlive = [\"sandbox\", \"stripe_eu\"]\n"
+             amount_max = 5000\nlive = [\"stripe_eu\"]\n"
         ))
         .expect("valid");
         assert_eq!(settings.live, ["stripe_eu"]);
@@ -366,6 +374,14 @@ mod tests {
             (
                 "[[routing.rules]]\ncurrency = \"XXQ\"\nlive = []\n",
                 "routing.rules[0].currency",
+            ),
+            (
+                "[routing]\nlive = [\"sandbox\"]\n",
+                "routing.live: \"sandbox\" (the simulator) cannot take live payments",
+            ),
+            (
+                &format!("{STRIPE}[[routing.rules]]\ncurrency = \"USD\"\nlive = [\"stripe_eu\", \"sandbox\"]\n"),
+                "routing.rules[0].live: \"sandbox\"",
             ),
         ];
         for (text, expected) in cases {

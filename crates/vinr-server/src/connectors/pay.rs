@@ -216,40 +216,38 @@ pub async fn pay(
             Ok(answer) => answer,
             Err(error) => match routed.processor.retrieve(&payment, &reference).await {
                 Ok(Retrieved::Decided(answer)) => answer,
+                // Nothing authorized yet, but the confirm may still be running at the
+                // acquirer: only a cancel it accepted makes trying the next processor safe.
                 Ok(Retrieved::NotAuthorized) => {
-                    tracing::warn!(payment_id = %payment.id, processor = %routed.name, %error,
-                        "the confirm did not go through; trying the next processor");
-                    app.connectors
-                        .record(&routed.name, "processor_error", start.elapsed());
-                    let _ = routed.processor.cancel(&payment, &reference).await;
-                    failed = Some(attempt(
-                        &payment,
-                        &routed.name,
-                        "processor_error",
-                        Some(&error),
-                        elapsed_ms(start),
-                        now(),
-                    ));
-                    continue;
+                    match routed.processor.cancel(&payment, &reference).await {
+                        Ok(()) => {
+                            tracing::warn!(payment_id = %payment.id, processor = %routed.name,
+                                %error, "the confirm did not go through; trying the next processor");
+                            app.connectors
+                                .record(&routed.name, "processor_error", start.elapsed());
+                            failed = Some(attempt(
+                                &payment,
+                                &routed.name,
+                                "processor_error",
+                                Some(&error),
+                                elapsed_ms(start),
+                                now(),
+                            ));
+                            continue;
+                        }
+                        Err(cancel) => {
+                            tracing::error!(payment_id = %payment.id, processor = %routed.name,
+                                %error, %cancel, "the confirm failed and the cancel too");
+                            return left_to_repair(app, &payment, routed, &error, start, now())
+                                .await;
+                        }
+                    }
                 }
                 Err(look) => {
                     // The acquirer may have authorized: never another processor now.
                     tracing::error!(payment_id = %payment.id, processor = %routed.name,
                         %error, %look, "the acquirer's answer is unknown; left to the repair");
-                    app.connectors
-                        .record(&routed.name, "processor_error", start.elapsed());
-                    let record = attempt(
-                        &payment,
-                        &routed.name,
-                        "processor_error",
-                        Some(&error),
-                        elapsed_ms(start),
-                        now(),
-                    );
-                    app.store
-                        .write(move |tx| flow::record_attempt(tx, &record))
-                        .await?;
-                    return Ok(PayOutcome::Unknown);
+                    return left_to_repair(app, &payment, routed, &error, start, now()).await;
                 }
             },
         };
@@ -281,6 +279,33 @@ pub async fn pay(
     Ok(PayOutcome::Unavailable)
 }
 
+/// A payment whose acquirer may have authorized it: the attempt is recorded and the claim
+/// kept, so that no other processor is tried and the repair asks the acquirer once the claim
+/// runs out.
+async fn left_to_repair(
+    app: &AppState,
+    payment: &Payment,
+    routed: &Routed,
+    error: &ProcessorError,
+    start: Instant,
+    at: UnixMillis,
+) -> Result<PayOutcome, FlowError> {
+    app.connectors
+        .record(&routed.name, "processor_error", start.elapsed());
+    let record = attempt(
+        payment,
+        &routed.name,
+        "processor_error",
+        Some(error),
+        elapsed_ms(start),
+        at,
+    );
+    app.store
+        .write(move |tx| flow::record_attempt(tx, &record))
+        .await?;
+    Ok(PayOutcome::Unknown)
+}
+
 /// One pass of the repair (SPEC §15): every claim whose holder died (its time ran out) is
 /// taken over and its acquirer asked, by the recorded reference, what became of the
 /// payment; that answer is recorded before anything else happens to it. Answers how many
@@ -302,6 +327,13 @@ pub async fn repair(app: &AppState) -> Result<usize, FlowError> {
     let mut settled = 0;
     for payment in taken {
         let routed = app.connectors.of_payment(payment.processor.as_deref());
+        if routed.is_none() && payment.processor_reference.is_some() {
+            // Sent to a processor this server no longer has: it may have authorized, so the
+            // payment stays claimed (never sent elsewhere) until the processor is configured.
+            tracing::error!(payment_id = %payment.id, processor = ?payment.processor,
+                "repair: the payment's processor is not configured; cannot ask it");
+            continue;
+        }
         let (Some(routed), Some(reference)) = (routed, payment.processor_reference.clone()) else {
             // Nothing was sent for money (no reference): the claim simply ends.
             tracing::warn!(payment_id = %payment.id, "repair: nothing was authorized");
@@ -332,7 +364,12 @@ pub async fn repair(app: &AppState) -> Result<usize, FlowError> {
             Ok(Retrieved::NotAuthorized) => {
                 tracing::warn!(payment_id = %payment.id, processor = %routed.name,
                     "repair: the acquirer authorized nothing");
-                let _ = routed.processor.cancel(&payment, &reference).await;
+                if let Err(error) = routed.processor.cancel(&payment, &reference).await {
+                    // Not provably dead at the acquirer: asked again once this claim runs out.
+                    tracing::warn!(payment_id = %payment.id, processor = %routed.name, %error,
+                        "repair: the acquirer would not cancel; trying later");
+                    continue;
+                }
                 let record = attempt(
                     &payment,
                     &routed.name,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use vinr_domain::{CaptureMethod, FailureCode, Payment, Refund};
+use vinr_domain::{CaptureMethod, Currency, FailureCode, Payment, Refund};
 
 use super::config::ProcessorSettings;
 use crate::processor::{
@@ -218,7 +218,7 @@ impl StripeConnector {
             CaptureMethod::Manual => "manual",
         };
         let form = [
-            ("amount", payment.amount.to_string()),
+            ("amount", stripe_amount(payment.currency, payment.amount)?),
             ("currency", payment.currency.code().to_ascii_lowercase()),
             ("payment_method", pm.to_owned()),
             ("payment_method_types[]", "card".to_owned()),
@@ -347,7 +347,10 @@ impl Processor for StripeConnector {
     ) -> ProcessorFuture<'a, Result<(), ProcessorError>> {
         Box::pin(async move {
             let path = format!("/v1/payment_intents/{reference}/capture");
-            let form = [("amount_to_capture", amount.to_string())];
+            let form = [(
+                "amount_to_capture",
+                stripe_amount(payment.currency, amount)?,
+            )];
             self.object(
                 Method::POST,
                 &path,
@@ -383,7 +386,7 @@ impl Processor for StripeConnector {
             };
             let form = [
                 ("payment_intent", reference.to_owned()),
-                ("amount", refund.amount.to_string()),
+                ("amount", stripe_amount(refund.currency, refund.amount)?),
                 ("metadata[vinr_refund]", refund.id.clone()),
             ];
             let key = format!("vinr_{}", refund.id);
@@ -419,8 +422,43 @@ impl Processor for StripeConnector {
     }
 }
 
+/// An amount in our minor units as Stripe's API takes it. Stripe keeps two of the currencies
+/// apart from ISO 4217: ISK (zero-decimal for us and for ISO) is sent as if it had two decimals
+/// (5 ISK = `500`), and a three-decimal currency (BHD, JOD, KWD, OMR, TND) must end in 0. An
+/// amount Stripe cannot take is refused here, before any call.
+fn stripe_amount(currency: Currency, minor: u64) -> Result<String, ProcessorError> {
+    if currency.code() == "ISK" {
+        return minor
+            .checked_mul(100)
+            .map(|amount| amount.to_string())
+            .ok_or_else(|| ProcessorError::new(Kind::Refused, "amount too large"));
+    }
+    if currency.minor_digits() == 3 && minor % 10 != 0 {
+        return Err(ProcessorError::new(
+            Kind::Refused,
+            format!(
+                "Stripe takes {} amounts in multiples of 10 minor units",
+                currency.code()
+            ),
+        ));
+    }
+    Ok(minor.to_string())
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn amounts_as_stripe_takes_them() {
+        let of = |code: &str, minor: u64| {
+            stripe_amount(Currency::parse(code).expect("a currency"), minor).ok()
+        };
+        assert_eq!(of("EUR", 1234).as_deref(), Some("1234"));
+        assert_eq!(of("JPY", 1500).as_deref(), Some("1500"));
+        assert_eq!(of("ISK", 5).as_deref(), Some("500"));
+        assert_eq!(of("KWD", 1230).as_deref(), Some("1230"));
+        assert_eq!(of("KWD", 1234), None);
+    }
     use super::*;
 
     #[test]
