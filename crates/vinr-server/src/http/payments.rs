@@ -560,15 +560,29 @@ async fn tell_acquirer(
     payment: &Payment,
     operation: Operation,
 ) -> Result<(), ApiError> {
-    let Some(routed) = app
-        .connectors
-        .of_payment(payment.processor.as_deref())
-        .filter(|routed| routed.processor.remote())
-    else {
-        return Ok(());
+    let Some(routed) = app.connectors.of_payment(payment.processor.as_deref()) else {
+        // Authorized by a processor this server no longer has: recording the step without it
+        // would book money the acquirer never moved.
+        tracing::error!(payment_id = %payment.id, processor = ?payment.processor,
+            "the payment's processor is not configured");
+        return Err(ApiError::unavailable(
+            "The processor that has this payment is not configured on this server; nothing \
+             changed.",
+        ));
     };
-    let Some(reference) = payment.processor_reference.as_deref() else {
+    if !routed.processor.remote() {
         return Ok(());
+    }
+    let Some(reference) = payment.processor_reference.as_deref() else {
+        return match payment.status {
+            // Nothing at the acquirer to act on, and the step refuses these states anyway.
+            PaymentStatus::Authorized | PaymentStatus::RequiresAuthentication => {
+                Err(ApiError::unavailable(
+                    "The processor's reference of this payment is missing; nothing changed.",
+                ))
+            }
+            _ => Ok(()),
+        };
     };
     let sent = match operation {
         Operation::Capture { amount } if payment.status == PaymentStatus::Authorized => {
