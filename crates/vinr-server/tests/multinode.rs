@@ -254,9 +254,9 @@ async fn a_key_revoked_from_another_process_fails_on_both_nodes_at_once() {
     cluster.stop().await;
 }
 
-/// A new key used on both nodes (so both cache it), revoked by `vinr keys revoke`: at once
-/// 401 on both, while the sandbox key still works.
-async fn revoke_from_another_process(cluster: &Cluster, db: &str, account: &str) {
+/// A new key (`vinr keys create`) used twice on each node, so that both hold it in their key
+/// caches: its id, a client per node, and the path of a payment it made.
+async fn cached_key(cluster: &Cluster, db: &str, account: &str) -> (String, Vec<Api>, String) {
     let output =
         process::vinr(&["keys", "create", "--account", account, "--database-url", db]).await;
     let stdout = output.expect_success();
@@ -270,6 +270,13 @@ async fn revoke_from_another_process(cluster: &Cluster, db: &str, account: &str)
             client.get(&path).await.expect_status(200);
         }
     }
+    (key_id, clients, path)
+}
+
+/// A new key used on both nodes (so both cache it), revoked by `vinr keys revoke`: at once
+/// 401 on both, while the sandbox key still works.
+async fn revoke_from_another_process(cluster: &Cluster, db: &str, account: &str) {
+    let (key_id, clients, path) = cached_key(cluster, db, account).await;
     process::vinr(&["keys", "revoke", &key_id, "--database-url", db])
         .await
         .expect_success();
@@ -326,27 +333,8 @@ async fn a_key_revoked_while_the_listeners_are_down_fails_once_they_are_back() {
         .expect("a node made the sandbox account");
     let db = node.database_url().to_owned();
     let account = node.sandbox_account();
-    let output = process::vinr(&[
-        "keys",
-        "create",
-        "--account",
-        &account,
-        "--database-url",
-        &db,
-    ])
-    .await;
-    let stdout = output.expect_success();
-    let key_id = word_with_prefix(stdout, "key_").expect("a key id on stdout");
-    let secret = word_with_prefix(stdout, "sk_test_").expect("a key on stdout");
-    let clients: Vec<Api> = cluster.nodes.iter().map(|n| n.client(&secret)).collect();
-    let payment = clients[0].new_payment().await;
-    let path = format!("/v1/payments/{}", id_of(&payment));
+    let (key_id, clients, path) = cached_key(&cluster, &db, &account).await;
     let before = wait_for_listeners(&db, |pids| pids.len() == 2).await;
-    for client in &clients {
-        for _ in 0..2 {
-            client.get(&path).await.expect_status(200);
-        }
-    }
 
     // Cut both notification connections, and revoke while neither listens: the notification
     // reaches nobody. (The retry after a lost connection waits a second, which leaves the

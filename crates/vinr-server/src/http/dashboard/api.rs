@@ -191,3 +191,25 @@ impl Api {
             .await
     }
 }
+
+/// A field of an API object as text (`""` when absent or null; numbers and booleans as JSON).
+pub fn text(value: &Value, name: &str) -> String {
+    match value.get(name) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// An integer field of an API object (0 when absent).
+pub fn int(value: &Value, name: &str) -> i64 {
+    value.get(name).and_then(Value::as_i64).unwrap_or_default()
+}
+
+/// The `data` of an API list.
+pub fn rows(list: &Value) -> Vec<Value> {
+    list.get("data")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}

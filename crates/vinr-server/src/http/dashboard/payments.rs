@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use vinr_domain::limits::{CHECKOUT_FORM_BYTES_MAX, DASHBOARD_TIMELINE_EVENTS_MAX};
 use vinr_domain::Currency;
 
-use super::api::{Api, Problem};
+use super::api::{int, rows, text, Api, Problem};
 use super::pages::{
     ActionError, DisputeRow, LedgerRow, PaymentPage, PaymentRow, PaymentsPage, RefundRow,
     TimelineRow, TEST_CARD_CHOICES,
@@ -20,25 +20,6 @@ use super::{encode, forbidden_form, form_key, id_ok, money, problem_page, sessio
 use crate::http::checkout::form::FormBody;
 use crate::state::AppState;
 use crate::store::Scope;
-
-fn text(value: &Value, name: &str) -> String {
-    value
-        .get(name)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn int(value: &Value, name: &str) -> i64 {
-    value.get(name).and_then(Value::as_i64).unwrap_or_default()
-}
-
-fn rows(list: &Value) -> Vec<Value> {
-    list.get("data")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-}
 
 pub fn payment_row(payment: &Value) -> PaymentRow {
     PaymentRow {

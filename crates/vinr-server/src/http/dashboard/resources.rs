@@ -16,7 +16,7 @@ use vinr_domain::limits::{
     CHECKOUT_FORM_BYTES_MAX, DASHBOARD_CHART_DAYS, DASHBOARD_CHART_PAYMENTS_MAX,
 };
 
-use super::api::{Api, Caller, Problem};
+use super::api::{int, rows, text, Api, Caller, Problem};
 use super::pages::{
     ActionError, AttemptRow, Bar, Chart, ClockPage, EndpointRow, EventPage, EventRow, EventsPage,
     LedgerRow, OverviewPage, SettlementPage, SettlementRow, SettlementsPage, WebhookPage,
@@ -27,25 +27,6 @@ use super::{
 };
 use crate::http::checkout::{form::FormBody, headers};
 use crate::state::AppState;
-
-fn text(value: &Value, name: &str) -> String {
-    match value.get(name) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
-}
-
-fn int(value: &Value, name: &str) -> i64 {
-    value.get(name).and_then(Value::as_i64).unwrap_or_default()
-}
-
-fn rows(list: &Value) -> Vec<Value> {
-    list.get("data")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-}
 
 /// Every page of a list (at most `max` objects).
 async fn list_all(
