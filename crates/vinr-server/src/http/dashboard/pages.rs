@@ -188,9 +188,13 @@ pub struct PaymentPage {
     pub metadata: Vec<(String, String)>,
     pub can_capture: bool,
     pub capturable_major: String,
+    /// The same, as people read it (`€749.50`).
+    pub capturable_shown: String,
     pub can_cancel: bool,
     pub can_refund: bool,
     pub refundable_major: String,
+    /// The same, as people read it.
+    pub refundable_shown: String,
     pub can_pay: bool,
     pub can_dispute: bool,
     pub test_cards: &'static [(&'static str, &'static str)],

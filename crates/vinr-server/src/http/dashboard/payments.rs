@@ -331,6 +331,7 @@ async fn render_payment(
         metadata,
         can_capture: writes && status_text == "authorized",
         capturable_major: major(capturable),
+        capturable_shown: money(capturable, &currency),
         can_cancel: writes
             && matches!(
                 status_text.as_str(),
@@ -338,6 +339,7 @@ async fn render_payment(
             ),
         can_refund: session.can("refunds:write") && status_text == "completed" && refundable > 0,
         refundable_major: major(refundable.max(0)),
+        refundable_shown: money(refundable.max(0), &currency),
         can_pay: writes && session.test_mode() && status_text == "pending",
         can_dispute: session.can("disputes:write")
             && session.test_mode()
