@@ -194,12 +194,20 @@ async fn an_engineer_works_through_the_dashboard() {
     browser.fill("url", &receiver.url()).await;
     browser.fill("description", "Order service").await;
     browser.click("create-endpoint").await;
-    browser
-        .wait_for_url("the webhooks page", |url| {
-            url.ends_with("/dashboard/webhooks")
-        })
-        .await;
-    assert!(browser.text("#secret").await.starts_with("whsec_"));
+    // The form posts to the page it is on, so the URL cannot tell the answer has come: wait
+    // for the secret the answer shows.
+    let secret = browser
+        .client
+        .wait()
+        .at_most(std::time::Duration::from_secs(15))
+        .for_element(Locator::Css("#secret"))
+        .await
+        .expect("the new endpoint's secret is shown")
+        .text()
+        .await
+        .expect("text");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert!(browser.url().await.ends_with("/dashboard/webhooks"));
     browser.screenshot("06-webhooks").await;
     click_css(&browser, "#endpoints a.endpoint-link").await;
     browser

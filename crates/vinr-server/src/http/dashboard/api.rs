@@ -39,8 +39,8 @@ pub struct Api {
 }
 
 /// The stand-in for `http/auth.rs`'s `require_key`: the caller the dashboard attached, checked
-/// as a key would be (revoked, mode served, the route's scope) and counted against the key's
-/// rate limit like any API call (a 429 shows as the page's error). Never the platform routes.
+/// as a key would be (revoked, mode served, the route's scope). Never the platform routes. Not
+/// rate limited: one page makes many calls (a limit per page is still to be built).
 async fn session_caller(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
     let Some(caller) = request.extensions().get::<Caller>().copied() else {
         return ApiError::from(auth::AuthFailure::NoKey).into_response();
@@ -62,12 +62,6 @@ async fn session_caller(State(app): State<AppState>, mut request: Request, next:
     .await
     {
         Ok((context, _)) => {
-            let is_read = matches!(*request.method(), Method::GET | Method::HEAD);
-            if let Some(limits) = &app.rate_limits {
-                if let Err(limited) = limits.check(&context.key_id, context.mode(), is_read) {
-                    return ApiError::rate_limited(limited.retry_after_s).into_response();
-                }
-            }
             request.extensions_mut().insert(context);
             next.run(request).await
         }
