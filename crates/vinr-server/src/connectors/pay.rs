@@ -187,23 +187,16 @@ pub async fn pay(
                     code,
                     reference: String::new(),
                 };
-                app.connectors
-                    .record(&routed.name, "declined", start.elapsed());
-                finish(
+                return record_answer(
                     app,
                     &payment,
-                    answered(
-                        &payment,
-                        routed,
-                        &answer,
-                        Some(method),
-                        PAY_FROM,
-                        elapsed_ms(start),
-                    ),
+                    routed,
+                    answer,
+                    method,
+                    start,
                     clock_offset_ms,
                 )
-                .await?;
-                return Ok(PayOutcome::Recorded { redirect_url: None });
+                .await;
             }
             Ok(Prepared::Ready { reference }) => reference,
         };
@@ -251,25 +244,16 @@ pub async fn pay(
                 }
             },
         };
-        app.connectors
-            .record(&routed.name, outcome_of(&answer), start.elapsed());
-        finish(
+        return record_answer(
             app,
             &payment,
-            answered(
-                &payment,
-                routed,
-                &answer,
-                Some(method),
-                PAY_FROM,
-                elapsed_ms(start),
-            ),
+            routed,
+            answer,
+            method,
+            start,
             clock_offset_ms,
         )
-        .await?;
-        return Ok(PayOutcome::Recorded {
-            redirect_url: redirect_of(&answer),
-        });
+        .await;
     }
     // Every processor failed before authorizing: nothing was charged anywhere.
     let id = payment.id.clone();
@@ -277,6 +261,33 @@ pub async fn pay(
         .write(move |tx| flow::release(tx, &id, failed.as_ref()))
         .await?;
     Ok(PayOutcome::Unavailable)
+}
+
+/// Records the acquirer's answer (the payment's step, its attempt, the processor's metrics)
+/// and answers where the shopper goes next.
+async fn record_answer(
+    app: &AppState,
+    payment: &Payment,
+    routed: &Routed,
+    answer: Authorization,
+    method: vinr_domain::PaymentMethod,
+    start: Instant,
+    clock_offset_ms: i64,
+) -> Result<PayOutcome, FlowError> {
+    app.connectors
+        .record(&routed.name, outcome_of(&answer), start.elapsed());
+    let recorded = answered(
+        payment,
+        routed,
+        &answer,
+        Some(method),
+        PAY_FROM,
+        elapsed_ms(start),
+    );
+    finish(app, payment, recorded, clock_offset_ms).await?;
+    Ok(PayOutcome::Recorded {
+        redirect_url: redirect_of(&answer),
+    })
 }
 
 /// A payment whose acquirer may have authorized it: the attempt is recorded and the claim
