@@ -57,6 +57,11 @@ const MIGRATIONS: &[(i64, &str, Ddl)] = &[
         common!("0016_dashboard_sessions.sql"),
     ),
     (17, "connectors", common!("0017_connectors.sql")),
+    (
+        18,
+        "partial_claim_index",
+        common!("0018_partial_claim_index.sql"),
+    ),
 ];
 
 impl Ddl {
