@@ -57,6 +57,11 @@ const MIGRATIONS: &[(i64, &str, Ddl)] = &[
         common!("0016_dashboard_sessions.sql"),
     ),
     (17, "connectors", common!("0017_connectors.sql")),
+    (
+        18,
+        "webhook_request_headers",
+        common!("0018_webhook_request_headers.sql"),
+    ),
 ];
 
 impl Ddl {
