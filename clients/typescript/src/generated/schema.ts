@@ -3161,6 +3161,8 @@ export interface operations {
                 "created[lt]"?: number | string;
                 /** @description Only events of this type, e.g. `payment.completed` */
                 type?: string;
+                /** @description Only events about this payment (`pay_…`): its own, its refunds' and its disputes' (a payment's timeline) */
+                payment?: string;
             };
             header?: never;
             path?: never;
