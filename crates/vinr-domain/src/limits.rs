@@ -130,8 +130,12 @@ pub const CHECKOUT_FORM_BYTES_MAX: usize = 8 * 1024;
 pub const DASHBOARD_SESSION_ID_RANDOM_CHARS: usize = 43;
 /// How long a dashboard session lasts after sign-in; it is never extended.
 pub const DASHBOARD_SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
-/// Events shown on one payment's timeline (its own, its refunds' and its disputes').
-pub const DASHBOARD_TIMELINE_EVENTS_MAX: usize = 200;
+/// Events shown on one payment's timeline (its own, its refunds' and its disputes'); the
+/// older ones are a link away, on the events page.
+pub const DASHBOARD_TIMELINE_EVENTS_MAX: usize = 500;
+/// Events per API page the timeline reads (the API's largest page): so at most
+/// `DASHBOARD_TIMELINE_EVENTS_MAX / DASHBOARD_TIMELINE_PAGE_EVENTS` calls.
+pub const DASHBOARD_TIMELINE_PAGE_EVENTS: usize = 100;
 /// Days of the overview's chart of payments per day.
 pub const DASHBOARD_CHART_DAYS: i64 = 30;
 /// Payments the overview's chart reads at most (100 per API page).
@@ -303,6 +307,7 @@ const _: () = assert!(API_KEY_RANDOM_CHARS * 595 / 100 >= 192);
 const _: () = assert!(CSRF_COOKIE_RANDOM_CHARS * 595 / 100 >= 128);
 const _: () = assert!(DASHBOARD_SESSION_ID_RANDOM_CHARS * 595 / 100 >= 192);
 const _: () = assert!(DASHBOARD_SESSION_TTL_MS > 0);
+const _: () = assert!(DASHBOARD_TIMELINE_EVENTS_MAX >= DASHBOARD_TIMELINE_PAGE_EVENTS);
 const _: () = assert!(PLATFORM_KEY_RANDOM_CHARS * 595 / 100 >= 192);
 const _: () = assert!(
     PLATFORM_KEY_SECRET_CHARS_MIN <= PLATFORM_KEY_RANDOM_CHARS

@@ -10,7 +10,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -72,6 +72,7 @@ async fn session_caller(State(app): State<AppState>, mut request: Request, next:
 /// What the API answered.
 pub struct Answer {
     pub status: StatusCode,
+    pub headers: HeaderMap,
     pub body: Bytes,
 }
 
@@ -146,10 +147,27 @@ impl Api {
         body: Option<&Value>,
         idempotency_key: Option<&str>,
     ) -> Answer {
+        self.call_accepting(caller, method, path_and_query, body, idempotency_key, None)
+            .await
+    }
+
+    /// [`Api::call`] with an `Accept` header (`text/csv` for a settlement's CSV).
+    pub async fn call_accepting(
+        &self,
+        caller: Caller,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+        accept: Option<&'static str>,
+    ) -> Answer {
         let mut builder = axum::http::Request::builder()
             .method(method)
             .uri(path_and_query)
             .extension(caller);
+        if let Some(accept) = accept {
+            builder = builder.header(header::ACCEPT, accept);
+        }
         if let Some(key) = idempotency_key {
             builder = builder.header("idempotency-key", key);
         }
@@ -165,6 +183,7 @@ impl Api {
             Err(_) => {
                 return Answer {
                     status: StatusCode::NOT_FOUND,
+                    headers: HeaderMap::new(),
                     body: Bytes::new(),
                 }
             }
@@ -173,11 +192,15 @@ impl Api {
             Ok(response) => response,
             Err(never) => match never {},
         };
-        let status = response.status();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        let (parts, body) = response.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX)
             .await
             .unwrap_or_default();
-        Answer { status, body }
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
     }
 
     pub async fn get(&self, caller: Caller, path_and_query: &str) -> Answer {

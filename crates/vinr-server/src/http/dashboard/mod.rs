@@ -12,6 +12,7 @@
 //! ([`super::checkout::csrf`]) bound to the session on every form.
 
 pub mod api;
+pub mod disputes;
 pub mod pages;
 pub mod payments;
 pub mod resources;
@@ -56,6 +57,8 @@ pub fn router(app: AppState) -> Router<AppState> {
         .route("/dashboard/payments", get(payments::list))
         .route("/dashboard/payments/{id}", get(payments::page))
         .route("/dashboard/payments/{id}/{action}", post(payments::act))
+        .route("/dashboard/disputes", get(disputes::list))
+        .route("/dashboard/disputes/{id}", get(disputes::dispute))
         .route("/dashboard/events", get(resources::events))
         .route("/dashboard/events/{id}", get(resources::event))
         .route("/dashboard/events/{id}/resend", post(resources::resend))
@@ -240,6 +243,12 @@ impl Session {
                 "Payments",
                 "/dashboard/payments",
                 Some("payments:read"),
+            ),
+            (
+                "disputes",
+                "Disputes",
+                "/dashboard/disputes",
+                Some("disputes:read"),
             ),
             ("events", "Events", "/dashboard/events", Some("events:read")),
             (

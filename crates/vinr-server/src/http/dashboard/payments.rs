@@ -8,7 +8,9 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use axum::Extension;
 use serde_json::{json, Value};
-use vinr_domain::limits::{CHECKOUT_FORM_BYTES_MAX, DASHBOARD_TIMELINE_EVENTS_MAX};
+use vinr_domain::limits::{
+    CHECKOUT_FORM_BYTES_MAX, DASHBOARD_TIMELINE_EVENTS_MAX, DASHBOARD_TIMELINE_PAGE_EVENTS,
+};
 use vinr_domain::Currency;
 
 use super::api::{int, rows, text, Api, Problem};
@@ -19,7 +21,6 @@ use super::pages::{
 use super::{encode, forbidden_form, form_key, id_ok, money, problem_page, session, when, Session};
 use crate::http::checkout::form::FormBody;
 use crate::state::AppState;
-use crate::store::Scope;
 
 pub fn payment_row(payment: &Value) -> PaymentRow {
     PaymentRow {
@@ -127,7 +128,10 @@ pub async fn list(
         if problem.status == 403 {
             return problem_page(&session, &app, &problem);
         }
-        page.error = Some(ActionError::of(&problem));
+        page.error = Some(ActionError {
+            action: "filters".into(),
+            ..ActionError::of(&problem)
+        });
         return session.html(StatusCode::BAD_REQUEST, &page);
     }
     let list = answer.json().unwrap_or_default();
@@ -236,51 +240,13 @@ async fn render_payment(
     } else {
         None
     };
-    let timeline = if session.can("events:read") {
-        let scope = Scope {
-            account_id: session.key.account_id.clone(),
-            mode: session.mode(),
-        };
-        let ids = object_ids.clone();
-        let read = app
-            .store
-            .read(move |reader| {
-                let mut events = Vec::new();
-                for object_id in &ids {
-                    events.extend(reader.events_of_object(
-                        &scope,
-                        object_id,
-                        DASHBOARD_TIMELINE_EVENTS_MAX,
-                    )?);
-                }
-                Ok::<_, crate::store::StoreError>(events)
-            })
-            .await;
-        match read {
-            Ok(mut events) => {
-                // Stable: each object's events stay in commit order (`seq`) within one instant.
-                events.sort_by_key(|event| event.created_at);
-                events.truncate(DASHBOARD_TIMELINE_EVENTS_MAX);
-                Some(
-                    events
-                        .into_iter()
-                        .map(|event| TimelineRow {
-                            id: event.id,
-                            kind: event.kind,
-                            object_id: event.object_id,
-                            created: crate::render::timestamp(event.created_at),
-                        })
-                        .map(|mut row| {
-                            row.created = when(&row.created);
-                            row
-                        })
-                        .collect(),
-                )
-            }
-            Err(error) => return super::store_failure(error),
+    let (timeline, timeline_older) = if session.can("events:read") {
+        match timeline(api, session, id).await {
+            Ok((rows, older)) => (Some(rows), older),
+            Err(problem) => return problem_page(session, app, &problem),
         }
     } else {
-        None
+        (None, None)
     };
     let status_text = text(&payment, "status");
     let captured = int(&payment, "amountCaptured");
@@ -390,8 +356,63 @@ async fn render_payment(
                 .collect()
         }),
         timeline,
+        timeline_older,
     };
     session.html(status, &page)
+}
+
+/// A payment's timeline: the API's events about it (its own, its refunds', its disputes'),
+/// page by page, oldest first. At most `DASHBOARD_TIMELINE_EVENTS_MAX` (a bounded number of
+/// calls); past that, the link to the older ones on the events page.
+async fn timeline(
+    api: &Api,
+    session: &Session,
+    id: &str,
+) -> Result<(Vec<TimelineRow>, Option<String>), Problem> {
+    let mut events = Vec::new();
+    let mut cursor: Option<String> = None;
+    let older = loop {
+        let mut path = format!("/v1/events?payment={id}&limit={DASHBOARD_TIMELINE_PAGE_EVENTS}");
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&starting_after={}", encode(cursor)));
+        }
+        let answer = api.get(session.caller, &path).await;
+        if !answer.ok() {
+            return Err(answer.problem());
+        }
+        let list = answer.json().unwrap_or_default();
+        events.extend(rows(&list));
+        cursor = list
+            .get("next_cursor")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let more = list.get("has_more").and_then(Value::as_bool) == Some(true);
+        match &cursor {
+            Some(next) if more && events.len() >= DASHBOARD_TIMELINE_EVENTS_MAX => {
+                break Some(format!(
+                    "/dashboard/events?payment={id}&starting_after={}",
+                    encode(next)
+                ))
+            }
+            Some(_) if more => continue,
+            _ => break None,
+        }
+    };
+    events.reverse();
+    let rows = events
+        .iter()
+        .map(|event| TimelineRow {
+            id: text(event, "id"),
+            kind: text(event, "type"),
+            object_id: event
+                .get("data")
+                .and_then(|d| d.get("object"))
+                .map(|o| text(o, "id"))
+                .unwrap_or_default(),
+            created: when(&text(event, "created_at")),
+        })
+        .collect();
+    Ok((rows, older))
 }
 
 /// `POST /dashboard/payments/{id}/{action}`: `capture`, `cancel`, `refund`, and in test mode

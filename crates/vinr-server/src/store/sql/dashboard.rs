@@ -1,9 +1,9 @@
-//! Dashboard sessions (SPEC §13) and the dashboard's own reads: a payment's timeline.
+//! Dashboard sessions (SPEC §13). Everything a page shows is read through the API.
 
 use vinr_domain::UnixMillis;
 
-use super::{args, events, first, rows, Reader, Row, Run, Sql, Tx};
-use crate::store::{DashboardSession, EventRecord, Scope, StoreError};
+use super::{args, first, Reader, Row, Run, Sql, Tx};
+use crate::store::{DashboardSession, StoreError};
 
 fn session(row: &mut Row) -> Result<DashboardSession, StoreError> {
     Ok(DashboardSession {
@@ -63,26 +63,5 @@ impl Reader<'_> {
              FROM dashboard_sessions WHERE id_hash = $1",
         );
         first(self.query_opt(&GET, &args![id_hash])?, session)
-    }
-
-    /// The events about one object of `scope`, oldest first, at most `limit`.
-    pub fn events_of_object(
-        &mut self,
-        scope: &Scope,
-        object_id: &str,
-        limit: usize,
-    ) -> Result<Vec<EventRecord>, StoreError> {
-        static LIST: Sql = Sql::new(
-            "SELECT {event_columns} FROM events
-             WHERE account_id = $1 AND mode = $2 AND object_id = $3
-             ORDER BY created_at, seq LIMIT $4",
-        );
-        rows(
-            self.query(
-                &LIST,
-                &args![&scope.account_id, scope.mode, object_id, limit],
-            )?,
-            events::event,
-        )
     }
 }
