@@ -1207,3 +1207,76 @@ async fn an_endpoint_is_made_for_the_event_types_ticked_and_errors_stay_by_their
         .lacks("id=\"error\"");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_view_takes_one_token_of_the_keys_rate_limit_whatever_it_calls() {
+    let server = TestServer::start_with(Options {
+        rate_limit: Some(vinr_server::config::RateLimitConfig {
+            enabled: true,
+            test_per_second: 1,
+            test_burst: 5,
+            ..vinr_server::config::RateLimitConfig::default()
+        }),
+        ..Options::default()
+    })
+    .await;
+    let api = server.api();
+    let mut browser = Dashboard::signed_in(&server.base, &api.key).await;
+    // The overview makes several API calls in-process (account, clock, payments, balance,
+    // events): were each counted, the second view would already be refused.
+    for view in 0..4 {
+        let page = browser.get("/dashboard").await;
+        assert_eq!(page.status, 200, "view {view}: {}", page.body);
+    }
+    let mut refused = None;
+    for _ in 0..6 {
+        let page = browser.get("/dashboard").await;
+        if page.status == 429 {
+            refused = Some(page);
+            break;
+        }
+    }
+    let refused = refused.expect("a 429 once the burst of 5 is spent");
+    assert!(!refused.header("retry-after").is_empty());
+    refused.contains("Too many requests");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_are_throttled_per_address_and_a_key_keeps_a_bounded_number_of_sessions() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let cap = vinr_domain::limits::DASHBOARD_SESSIONS_PER_KEY_MAX;
+    let throttle = vinr_domain::limits::DASHBOARD_SIGN_INS_PER_ADDRESS_PER_MINUTE as usize;
+    assert!(
+        cap < throttle,
+        "the test signs in cap + 1 times within the throttle"
+    );
+    let mut browsers = Vec::new();
+    for _ in 0..=cap {
+        browsers.push(Dashboard::signed_in(&server.base, &api.key).await);
+        // Sessions are ordered by when they were opened.
+        server.clock.advance_ms(1000);
+    }
+    // One sign-in past the cap ended the oldest session; the others live.
+    assert_eq!(browsers[0].get("/dashboard").await.status, 303);
+    for browser in &mut browsers[1..] {
+        browser.get("/dashboard").await.expect(200);
+    }
+    // The rest of the minute's sign-ins from this address, then a 429 (wrong key or not).
+    let mut tries = Vec::new();
+    for _ in (cap + 1)..throttle {
+        tries.push(Dashboard::new(&server.base).sign_in(&api.key).await.status);
+    }
+    assert!(tries.iter().all(|status| *status == 303), "{tries:?}");
+    let mut late = Dashboard::new(&server.base);
+    for key in [api.key.as_str(), "sk_test_wrong"] {
+        let page = late.sign_in(key).await;
+        page.expect(429).contains("Too many sign-in attempts");
+        assert!(page
+            .set_cookies()
+            .iter()
+            .all(|c| !c.starts_with("vinr_session")));
+    }
+    server.stop().await;
+}

@@ -53,7 +53,7 @@ pub async fn list(
     if !cursor.is_empty() {
         path.push_str(&format!("&starting_after={}", encode(&cursor)));
     }
-    let answer = api.get(session.caller, &path).await;
+    let answer = api.get(&session.caller, &path).await;
     let mut page = DisputesPage {
         frame: session.frame(&app, "disputes"),
         statuses: STATUSES.iter().map(|s| (*s, *s == status)).collect(),
@@ -116,7 +116,9 @@ pub async fn dispute(
         };
         return problem_page(&session, &app, &problem);
     }
-    let answer = api.get(session.caller, &format!("/v1/disputes/{id}")).await;
+    let answer = api
+        .get(&session.caller, &format!("/v1/disputes/{id}"))
+        .await;
     if !answer.ok() {
         return problem_page(&session, &app, &answer.problem());
     }

@@ -258,6 +258,8 @@ pub struct PaymentPage {
     pub timeline: Option<Vec<TimelineRow>>,
     /// The events page with the payment's older events, when there are more than shown.
     pub timeline_older: Option<String>,
+    /// The ledger shows the rows of the first `DASHBOARD_LEDGER_SOURCES_MAX` objects only.
+    pub ledger_partial: bool,
 }
 
 impl PaymentPage {
@@ -417,6 +419,8 @@ pub struct SettlementPage {
     /// Its transactions (`ledger.html` shows them).
     pub ledger: Vec<LedgerRow>,
     pub period: String,
+    /// Fewer rows shown than it has (`DASHBOARD_SETTLEMENT_ROWS_MAX`): the CSV has them all.
+    pub partial: bool,
 }
 
 #[derive(Template)]

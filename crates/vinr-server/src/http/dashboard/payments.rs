@@ -9,7 +9,8 @@ use axum::response::Response;
 use axum::Extension;
 use serde_json::{json, Value};
 use vinr_domain::limits::{
-    CHECKOUT_FORM_BYTES_MAX, DASHBOARD_TIMELINE_EVENTS_MAX, DASHBOARD_TIMELINE_PAGE_EVENTS,
+    CHECKOUT_FORM_BYTES_MAX, DASHBOARD_LEDGER_SOURCES_MAX, DASHBOARD_TIMELINE_EVENTS_MAX,
+    DASHBOARD_TIMELINE_PAGE_EVENTS,
 };
 use vinr_domain::Currency;
 
@@ -18,7 +19,10 @@ use super::pages::{
     ActionError, DisputeRow, LedgerRow, PaymentPage, PaymentRow, PaymentsPage, RefundRow,
     TimelineRow, TEST_CARD_CHOICES,
 };
-use super::{encode, forbidden_form, form_key, id_ok, money, problem_page, session, when, Session};
+use super::{
+    encode, forbidden_form, form_key, id_ok, money, problem_page, session, session_for_action,
+    when, Session,
+};
 use crate::http::checkout::form::FormBody;
 use crate::state::AppState;
 
@@ -88,7 +92,7 @@ pub async fn list(
     let pairs = query_pairs(raw.as_deref());
     let (query, kept) = api_query(&pairs);
     let answer = api
-        .get(session.caller, &format!("/v1/payments?limit=25&{query}"))
+        .get(&session.caller, &format!("/v1/payments?limit=25&{query}"))
         .await;
     let filter = |name: &str| {
         kept.iter()
@@ -195,7 +199,9 @@ async fn render_payment(
     if !id_ok(id) {
         return problem_page(session, app, &not_found());
     }
-    let answer = api.get(session.caller, &format!("/v1/payments/{id}")).await;
+    let answer = api
+        .get(&session.caller, &format!("/v1/payments/{id}"))
+        .await;
     if !answer.ok() {
         return problem_page(session, app, &answer.problem());
     }
@@ -203,9 +209,9 @@ async fn render_payment(
     let currency = text(&payment, "currency");
     let list = |path: String| {
         let api = api.clone();
-        let caller = session.caller;
+        let caller = session.caller.clone();
         async move {
-            let answer = api.get(caller, &path).await;
+            let answer = api.get(&caller, &path).await;
             answer
                 .ok()
                 .then(|| rows(&answer.json().unwrap_or_default()))
@@ -226,7 +232,7 @@ async fn render_payment(
     object_ids.extend(disputes.iter().flatten().map(|d| text(d, "id")));
     let ledger = if session.can("balance:read") {
         let mut ledger = Vec::new();
-        for source in &object_ids {
+        for source in object_ids.iter().take(DASHBOARD_LEDGER_SOURCES_MAX) {
             if let Some(found) = list(format!(
                 "/v1/balance_transactions?source={source}&limit=100"
             ))
@@ -357,6 +363,7 @@ async fn render_payment(
         }),
         timeline,
         timeline_older,
+        ledger_partial: object_ids.len() > DASHBOARD_LEDGER_SOURCES_MAX,
     };
     session.html(status, &page)
 }
@@ -376,7 +383,7 @@ async fn timeline(
         if let Some(cursor) = &cursor {
             path.push_str(&format!("&starting_after={}", encode(cursor)));
         }
-        let answer = api.get(session.caller, &path).await;
+        let answer = api.get(&session.caller, &path).await;
         if !answer.ok() {
             return Err(answer.problem());
         }
@@ -424,7 +431,7 @@ pub async fn act(
     request_headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let session = match session(&app, &request_headers).await {
+    let session = match session_for_action(&app, &request_headers).await {
         Ok(session) => session,
         Err(response) => return response,
     };
@@ -442,7 +449,9 @@ pub async fn act(
         message,
     };
     // The payment's currency, to read an amount typed in major units.
-    let payment = api.get(session.caller, &format!("/v1/payments/{id}")).await;
+    let payment = api
+        .get(&session.caller, &format!("/v1/payments/{id}"))
+        .await;
     if !payment.ok() {
         return problem_page(&session, &app, &payment.problem());
     }
@@ -510,7 +519,7 @@ pub async fn act(
             let dispute = form.get("dispute").unwrap_or("").trim().to_owned();
             let own = api
                 .get(
-                    session.caller,
+                    &session.caller,
                     &format!("/v1/disputes?payment={id}&limit=100"),
                 )
                 .await
@@ -537,7 +546,7 @@ pub async fn act(
     };
     let answer = api
         .call(
-            session.caller,
+            &session.caller,
             Method::POST,
             &path,
             Some(&Value::Object(body)),

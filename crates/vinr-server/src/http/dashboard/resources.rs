@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 use vinr_domain::limits::{
     CHECKOUT_FORM_BYTES_MAX, DASHBOARD_CHART_DAYS, DASHBOARD_CHART_PAYMENTS_MAX,
+    DASHBOARD_SETTLEMENT_ROWS_MAX,
 };
 
 use super::api::{int, rows, text, Api, Caller, Problem};
@@ -23,7 +24,8 @@ use super::pages::{
     WebhooksPage,
 };
 use super::{
-    encode, forbidden_form, form_key, id_ok, money, problem_page, see_other, session, when, Session,
+    encode, forbidden_form, form_key, id_ok, money, problem_page, see_other, session,
+    session_for_action, when, Session,
 };
 use crate::http::checkout::{form::FormBody, headers};
 use crate::state::AppState;
@@ -32,7 +34,7 @@ use crate::webhooks::EVENT_TYPES;
 /// Every page of a list (at most `max` objects).
 async fn list_all(
     api: &Api,
-    caller: Caller,
+    caller: &Caller,
     path: &str,
     max: usize,
 ) -> Result<Vec<Value>, Problem> {
@@ -56,6 +58,7 @@ async fn list_all(
             .map(str::to_owned);
         let more = list.get("has_more").and_then(Value::as_bool) == Some(true);
         if !more || cursor.is_none() || all.len() >= max {
+            all.truncate(max);
             return Ok(all);
         }
     }
@@ -78,7 +81,7 @@ fn event_row(event: &Value) -> EventRow {
 /// The account's time now: its test clock in test mode.
 async fn account_now(api: &Api, session: &Session, app: &AppState) -> String {
     if session.test_mode() {
-        let answer = api.get(session.caller, "/v1/test_helpers/clock").await;
+        let answer = api.get(&session.caller, "/v1/test_helpers/clock").await;
         if let Some(now) = answer
             .json()
             .map(|c| text(&c, "now"))
@@ -104,7 +107,7 @@ pub async fn overview(
         Ok(session) => session,
         Err(response) => return response,
     };
-    let account = api.get(session.caller, "/v1/account").await;
+    let account = api.get(&session.caller, "/v1/account").await;
     let account = account.json().map(|a| text(&a, "name")).unwrap_or_default();
     let charts = if session.can("payments:read") {
         let now = account_now(&api, &session, &app).await;
@@ -114,7 +117,7 @@ pub async fn overview(
         let since = format!("{first_day}T00:00:00Z");
         match list_all(
             &api,
-            session.caller,
+            &session.caller,
             &format!("/v1/payments?created[gte]={}", encode(&since)),
             DASHBOARD_CHART_PAYMENTS_MAX,
         )
@@ -127,7 +130,7 @@ pub async fn overview(
         None
     };
     let (available, pending) = if session.can("balance:read") {
-        let balance = api.get(session.caller, "/v1/balance").await.json();
+        let balance = api.get(&session.caller, "/v1/balance").await.json();
         let amounts = |name: &str| {
             balance.as_ref().map(|b| {
                 b.get(name)
@@ -145,7 +148,7 @@ pub async fn overview(
         (None, None)
     };
     let recent = if session.can("events:read") {
-        let answer = api.get(session.caller, "/v1/events?limit=10").await;
+        let answer = api.get(&session.caller, "/v1/events?limit=10").await;
         answer.ok().then(|| {
             rows(&answer.json().unwrap_or_default())
                 .iter()
@@ -271,7 +274,7 @@ pub async fn events(
     if let Some(cursor) = get("starting_after") {
         query.push_str(&format!("&starting_after={}", encode(&cursor)));
     }
-    let answer = api.get(session.caller, &query).await;
+    let answer = api.get(&session.caller, &query).await;
     let mut page = EventsPage {
         frame: session.frame(&app, "events"),
         kind,
@@ -312,7 +315,7 @@ async fn render_event(
     if !id_ok(id) {
         return problem_page(session, app, &not_found("event", id));
     }
-    let answer = api.get(session.caller, &format!("/v1/events/{id}")).await;
+    let answer = api.get(&session.caller, &format!("/v1/events/{id}")).await;
     if !answer.ok() {
         return problem_page(session, app, &answer.problem());
     }
@@ -356,7 +359,7 @@ async fn begin_post(
     request_headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(Session, FormBody), Response> {
-    let session = session(app, request_headers).await?;
+    let session = session_for_action(app, request_headers).await?;
     let form = FormBody::parse(body);
     if body.len() > CHECKOUT_FORM_BYTES_MAX || !session.csrf_ok(app, &form) {
         return Err(forbidden_form());
@@ -388,7 +391,7 @@ pub async fn resend(
     }
     let answer = api
         .call(
-            session.caller,
+            &session.caller,
             Method::POST,
             &format!("/v1/events/{id}/resend"),
             Some(&json!({})),
@@ -441,7 +444,7 @@ async fn render_webhooks(
     secret: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let answer = api.get(session.caller, "/v1/webhooks?limit=100").await;
+    let answer = api.get(&session.caller, "/v1/webhooks?limit=100").await;
     if !answer.ok() {
         return problem_page(session, app, &answer.problem());
     }
@@ -513,7 +516,7 @@ pub async fn create_webhook(
     }
     let answer = api
         .call(
-            session.caller,
+            &session.caller,
             Method::POST,
             "/v1/webhooks",
             Some(&request),
@@ -567,14 +570,16 @@ async fn render_webhook(
     if !id_ok(id) {
         return problem_page(session, app, &not_found("webhook endpoint", id));
     }
-    let answer = api.get(session.caller, &format!("/v1/webhooks/{id}")).await;
+    let answer = api
+        .get(&session.caller, &format!("/v1/webhooks/{id}"))
+        .await;
     if !answer.ok() {
         return problem_page(session, app, &answer.problem());
     }
     let endpoint = answer.json().unwrap_or_default();
     let attempts = api
         .get(
-            session.caller,
+            &session.caller,
             &format!("/v1/webhooks/{id}/deliveries?limit=50"),
         )
         .await;
@@ -587,7 +592,7 @@ async fn render_webhook(
                 continue;
             }
             let event = api
-                .get(session.caller, &format!("/v1/events/{event_id}"))
+                .get(&session.caller, &format!("/v1/events/{event_id}"))
                 .await;
             let body = if event.ok() {
                 String::from_utf8_lossy(&event.body).into_owned()
@@ -706,7 +711,7 @@ pub async fn webhook_action(
     };
     let body = (method != Method::DELETE).then_some(&request);
     let answer = api
-        .call(session.caller, method, &path, body, key.as_deref())
+        .call(&session.caller, method, &path, body, key.as_deref())
         .await;
     if !answer.ok() {
         let problem = answer.problem();
@@ -754,7 +759,7 @@ pub async fn settlements(
     if let Some(cursor) = cursor {
         path.push_str(&format!("&starting_after={}", encode(&cursor)));
     }
-    let answer = api.get(session.caller, &path).await;
+    let answer = api.get(&session.caller, &path).await;
     if !answer.ok() {
         return problem_page(&session, &app, &answer.problem());
     }
@@ -796,7 +801,7 @@ async fn load_settlement(
         return Err(problem_page(session, app, &not_found("settlement", id)));
     }
     let answer = api
-        .get(session.caller, &format!("/v1/settlements/{id}"))
+        .get(&session.caller, &format!("/v1/settlements/{id}"))
         .await;
     if !answer.ok() {
         return Err(problem_page(session, app, &answer.problem()));
@@ -804,9 +809,9 @@ async fn load_settlement(
     let settlement = answer.json().unwrap_or_default();
     let transactions = list_all(
         api,
-        session.caller,
+        &session.caller,
         &format!("/v1/settlements/{id}/transactions"),
-        usize::MAX,
+        DASHBOARD_SETTLEMENT_ROWS_MAX,
     )
     .await
     .map_err(|problem| problem_page(session, app, &problem))?;
@@ -836,6 +841,7 @@ pub async fn settlement(
             when(&text(&settlement, "periodStart")),
             when(&text(&settlement, "periodEnd"))
         ),
+        partial: (transactions.len() as u64) < settlement_row(&settlement).count,
         ledger: transactions.iter().map(ledger_row).collect(),
     };
     session.html(StatusCode::OK, &page)
@@ -859,7 +865,7 @@ pub async fn settlement_csv(
     }
     let answer = api
         .call_accepting(
-            session.caller,
+            &session.caller,
             Method::GET,
             &format!("/v1/settlements/{id}/transactions"),
             None,
@@ -891,7 +897,7 @@ async fn render_clock(
     if !session.test_mode() {
         return problem_page(session, app, &not_found("page", "test clock"));
     }
-    let answer = api.get(session.caller, "/v1/test_helpers/clock").await;
+    let answer = api.get(&session.caller, "/v1/test_helpers/clock").await;
     if !answer.ok() {
         return problem_page(session, app, &answer.problem());
     }
@@ -1011,7 +1017,7 @@ pub async fn clock_action(
     };
     let answer = api
         .call(
-            session.caller,
+            &session.caller,
             Method::POST,
             path,
             Some(&request),

@@ -42,6 +42,21 @@ impl Tx<'_> {
         Ok(self.execute(&DELETE, &args![id_hash])? == 1)
     }
 
+    /// Ends the sessions of the key hashing to `key_hash` but its newest `keep`; answers how
+    /// many ended.
+    pub fn delete_oldest_dashboard_sessions(
+        &mut self,
+        key_hash: &str,
+        keep: usize,
+    ) -> Result<u64, StoreError> {
+        static DELETE: Sql = Sql::new(
+            "DELETE FROM dashboard_sessions WHERE key_hash = $1 AND id_hash NOT IN (
+                 SELECT id_hash FROM dashboard_sessions WHERE key_hash = $1
+                 ORDER BY created_at DESC, id_hash DESC LIMIT $2)",
+        );
+        self.execute(&DELETE, &args![key_hash, keep])
+    }
+
     /// Forgets sessions that expired before `now`; answers how many.
     pub fn delete_expired_dashboard_sessions(
         &mut self,
