@@ -1280,3 +1280,215 @@ async fn sign_ins_are_throttled_per_address_and_a_key_keeps_a_bounded_number_of_
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_accounts_ids_in_dashboard_urls_are_404_and_change_nothing() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let (_, other) = server.new_account("Other shop").await;
+    // Theirs: a disputed payment, an authorized one, an endpoint, events and a settlement.
+    let disputed = other.completed_payment().await;
+    let disputed_id = id_of(&disputed);
+    let dispute = other
+        .post_json(
+            &format!("/v1/test_helpers/payments/{disputed_id}/dispute"),
+            json!({"amount": 100}),
+        )
+        .await;
+    let their_dispute = id_of(dispute.expect_status(201));
+    let held = authorized(&other, 555, json!({})).await;
+    let held_id = id_of(&held);
+    let endpoint = other
+        .post_json("/v1/webhooks", json!({"url": "http://localhost:9/theirs"}))
+        .await;
+    let their_endpoint = id_of(endpoint.expect_status(201));
+    other
+        .post_json("/v1/test_helpers/settlements/run", json!({}))
+        .await
+        .expect_status(200);
+    let their_settlement = id_of(&other.list_all("/v1/settlements").await[0]);
+    let their_event = id_of(&other.events().await[0]);
+    let before = other.state().await;
+
+    let mut ours = Dashboard::signed_in(&server.base, &api.key).await;
+    for path in [
+        format!("/dashboard/payments/{disputed_id}"),
+        format!("/dashboard/payments/{held_id}"),
+        format!("/dashboard/events/{their_event}"),
+        format!("/dashboard/webhooks/{their_endpoint}"),
+        format!("/dashboard/settlements/{their_settlement}"),
+        format!("/dashboard/settlements/{their_settlement}/transactions.csv"),
+        format!("/dashboard/disputes/{their_dispute}"),
+    ] {
+        let page = ours.get(&path).await;
+        assert_eq!(page.status, 404, "{path}: {}", page.body);
+        // (The page may name the id asked for; nothing of theirs beyond it.)
+        page.lacks("localhost:9/theirs");
+    }
+    for path in [
+        "/dashboard/disputes".to_owned(),
+        format!("/dashboard/disputes?payment={disputed_id}"),
+        format!("/dashboard/events?payment={disputed_id}"),
+        "/dashboard/settlements".to_owned(),
+    ] {
+        ours.get(&path)
+            .await
+            .expect(200)
+            .lacks(&their_dispute)
+            .lacks(&their_event)
+            .lacks(&their_settlement);
+    }
+    // Their ids in our actions: 404, nothing done.
+    let csrf = ours.get("/dashboard").await.field("csrf");
+    for (path, fields) in [
+        (format!("/dashboard/payments/{held_id}/capture"), vec![]),
+        (format!("/dashboard/payments/{held_id}/cancel"), vec![]),
+        (
+            format!("/dashboard/payments/{disputed_id}/refund"),
+            vec![("amount", "1")],
+        ),
+        (
+            format!("/dashboard/payments/{disputed_id}/dispute-accept"),
+            vec![("dispute", their_dispute.as_str())],
+        ),
+        (
+            format!("/dashboard/webhooks/{their_endpoint}/delete"),
+            vec![],
+        ),
+        (
+            format!("/dashboard/webhooks/{their_endpoint}/disable"),
+            vec![],
+        ),
+        (format!("/dashboard/events/{their_event}/resend"), vec![]),
+    ] {
+        let mut form = vec![("csrf", csrf.as_str()), ("idempotency_key", "cross-1")];
+        form.extend(fields);
+        let answer = ours.post(&path, &form).await;
+        assert_eq!(answer.status, 404, "{path}: {}", answer.body);
+    }
+    other
+        .expect_unchanged(&before, "another account's actions")
+        .await;
+    let endpoint = other.get(&format!("/v1/webhooks/{their_endpoint}")).await;
+    assert_eq!(endpoint.expect_status(200)["status"], "enabled");
+    let dispute = other.get(&format!("/v1/disputes/{their_dispute}")).await;
+    assert_eq!(dispute.expect_status(200)["status"], "needs_response");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_refund_or_delete_changes_nothing() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let paid = api.completed_payment().await;
+    let id = id_of(&paid);
+    let endpoint = api
+        .post_json("/v1/webhooks", json!({"url": "http://localhost:9/ours"}))
+        .await;
+    let we = id_of(endpoint.expect_status(201));
+    let mut browser = Dashboard::signed_in(&server.base, &api.key).await;
+    let page = browser.get(&format!("/dashboard/payments/{id}")).await;
+    let key = page.field_in(
+        "idempotency_key",
+        &format!("/dashboard/payments/{id}/refund"),
+    );
+    let before = api.state().await;
+    for csrf in ["", "forged"] {
+        browser
+            .post(
+                &format!("/dashboard/payments/{id}/refund"),
+                &[("csrf", csrf), ("idempotency_key", &key), ("amount", "1")],
+            )
+            .await
+            .expect(403);
+        for action in ["delete", "disable", "test"] {
+            browser
+                .post(
+                    &format!("/dashboard/webhooks/{we}/{action}"),
+                    &[("csrf", csrf), ("idempotency_key", "forged-1")],
+                )
+                .await
+                .expect(403);
+        }
+    }
+    api.expect_unchanged(&before, "forged refund and endpoint actions")
+        .await;
+    assert!(api
+        .list_all(&format!("/v1/refunds?payment={id}"))
+        .await
+        .is_empty());
+    let endpoint = api.get(&format!("/v1/webhooks/{we}")).await;
+    assert_eq!(endpoint.expect_status(200)["status"], "enabled");
+    assert!(api.webhook_attempts(&we).await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_its_scopes_a_key_gets_the_apis_403_and_nothing_changes() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let paid = api.completed_payment().await;
+    let id = id_of(&paid);
+    let endpoint = api
+        .post_json("/v1/webhooks", json!({"url": "http://localhost:9/ours"}))
+        .await;
+    let we = id_of(endpoint.expect_status(201));
+    let account = server.sandbox_account();
+    let (_, narrow) = server
+        .new_key(&account, Mode::Test, &["payments:write", "webhooks:read"])
+        .await;
+    let mut browser = Dashboard::signed_in(&server.base, &narrow.key).await;
+    for (path, scope) in [
+        ("/dashboard/events", "events:read"),
+        ("/dashboard/settlements", "settlements:read"),
+        ("/dashboard/disputes", "disputes:read"),
+    ] {
+        browser
+            .get(path)
+            .await
+            .expect(403)
+            .contains("Not allowed with this key")
+            .contains(scope);
+    }
+    let page = browser.get(&format!("/dashboard/payments/{id}")).await;
+    page.expect(200).lacks("id=\"refund-form\"");
+    browser
+        .get(&format!("/dashboard/webhooks/{we}"))
+        .await
+        .expect(200)
+        .lacks("id=\"delete\"");
+    let csrf = page.field("csrf");
+    let before = api.state().await;
+    let refund = browser
+        .post(
+            &format!("/dashboard/payments/{id}/refund"),
+            &[
+                ("csrf", &csrf),
+                ("idempotency_key", "narrow-1"),
+                ("amount", "1"),
+            ],
+        )
+        .await;
+    refund.expect(403).contains("refunds:write");
+    let dispute = browser
+        .post(
+            &format!("/dashboard/payments/{id}/dispute"),
+            &[("csrf", &csrf), ("idempotency_key", "narrow-2")],
+        )
+        .await;
+    dispute.expect(403).contains("disputes:write");
+    for action in ["delete", "disable"] {
+        let answer = browser
+            .post(
+                &format!("/dashboard/webhooks/{we}/{action}"),
+                &[("csrf", &csrf), ("idempotency_key", "narrow-3")],
+            )
+            .await;
+        answer.contains("webhooks:write");
+    }
+    api.expect_unchanged(&before, "actions outside the key's scopes")
+        .await;
+    let endpoint = api.get(&format!("/v1/webhooks/{we}")).await;
+    assert_eq!(endpoint.expect_status(200)["status"], "enabled");
+    server.stop().await;
+}
