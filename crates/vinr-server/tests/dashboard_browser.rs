@@ -231,7 +231,13 @@ async fn an_engineer_works_through_the_dashboard() {
         attempts.contains("answer 500 for evt_"),
         "the receiver's body: {attempts}"
     );
-    assert!(attempts.contains("webhook-id"), "{attempts}");
+    // The headers as sent: the signature itself, not a description of it.
+    assert!(
+        attempts.contains("webhook-id") && attempts.contains("webhook-signature"),
+        "{attempts}"
+    );
+    assert!(attempts.contains("v1,"), "the signature sent: {attempts}");
+    assert!(attempts.contains("vinr-webhooks/1"), "the user agent: {attempts}");
     // A payment's event fails the same way; resend it from its attempt: this time the
     // receiver takes it.
     api.create_payment(payment_body(700, json!({"description": "Saucer"})))
