@@ -237,7 +237,10 @@ async fn an_engineer_works_through_the_dashboard() {
         "{attempts}"
     );
     assert!(attempts.contains("v1,"), "the signature sent: {attempts}");
-    assert!(attempts.contains("vinr-webhooks/1"), "the user agent: {attempts}");
+    assert!(
+        attempts.contains("vinr-webhooks/1"),
+        "the user agent: {attempts}"
+    );
     // A payment's event fails the same way; resend it from its attempt: this time the
     // receiver takes it.
     api.create_payment(payment_body(700, json!({"description": "Saucer"})))
