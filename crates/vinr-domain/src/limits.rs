@@ -130,8 +130,28 @@ pub const CHECKOUT_FORM_BYTES_MAX: usize = 8 * 1024;
 pub const DASHBOARD_SESSION_ID_RANDOM_CHARS: usize = 43;
 /// How long a dashboard session lasts after sign-in; it is never extended.
 pub const DASHBOARD_SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
-/// Events shown on one payment's timeline (its own, its refunds' and its disputes').
-pub const DASHBOARD_TIMELINE_EVENTS_MAX: usize = 200;
+/// Live dashboard sessions one key may have; signing in once more ends its oldest.
+pub const DASHBOARD_SESSIONS_PER_KEY_MAX: usize = 8;
+/// Sign-ins one client address may try per minute (a burst of as many), valid key or not:
+/// each costs a key lookup and a session write.
+pub const DASHBOARD_SIGN_INS_PER_ADDRESS_PER_MINUTE: u32 = 10;
+/// Client addresses the sign-in throttle remembers before it forgets the idle ones.
+pub const DASHBOARD_SIGN_IN_ADDRESSES_MAX: usize = 10_000;
+/// In-process API calls one dashboard page makes at most (the overview's chart reads up to
+/// `DASHBOARD_CHART_PAYMENTS_MAX / 100` pages); the page view itself takes one token of the
+/// key's rate limit, whatever it calls.
+pub const DASHBOARD_PAGE_CALLS_MAX: usize = 64;
+/// Objects (the payment, then its refunds and disputes) whose ledger rows a payment's page
+/// reads, one API list each.
+pub const DASHBOARD_LEDGER_SOURCES_MAX: usize = 20;
+/// Transactions a settlement's page shows (100 per API page); the CSV has every one.
+pub const DASHBOARD_SETTLEMENT_ROWS_MAX: usize = 2_000;
+/// Events shown on one payment's timeline (its own, its refunds' and its disputes'); the
+/// older ones are a link away, on the events page.
+pub const DASHBOARD_TIMELINE_EVENTS_MAX: usize = 500;
+/// Events per API page the timeline reads (the API's largest page): so at most
+/// `DASHBOARD_TIMELINE_EVENTS_MAX / DASHBOARD_TIMELINE_PAGE_EVENTS` calls.
+pub const DASHBOARD_TIMELINE_PAGE_EVENTS: usize = 100;
 /// Days of the overview's chart of payments per day.
 pub const DASHBOARD_CHART_DAYS: i64 = 30;
 /// Payments the overview's chart reads at most (100 per API page).
@@ -303,6 +323,20 @@ const _: () = assert!(API_KEY_RANDOM_CHARS * 595 / 100 >= 192);
 const _: () = assert!(CSRF_COOKIE_RANDOM_CHARS * 595 / 100 >= 128);
 const _: () = assert!(DASHBOARD_SESSION_ID_RANDOM_CHARS * 595 / 100 >= 192);
 const _: () = assert!(DASHBOARD_SESSION_TTL_MS > 0);
+const _: () = assert!(DASHBOARD_TIMELINE_EVENTS_MAX >= DASHBOARD_TIMELINE_PAGE_EVENTS);
+const _: () = assert!(DASHBOARD_SESSIONS_PER_KEY_MAX >= 1);
+const _: () = assert!(
+    DASHBOARD_LEDGER_SOURCES_MAX
+        + DASHBOARD_TIMELINE_EVENTS_MAX / DASHBOARD_TIMELINE_PAGE_EVENTS
+        + 8
+        <= DASHBOARD_PAGE_CALLS_MAX
+);
+const _: () = assert!(DASHBOARD_SETTLEMENT_ROWS_MAX / 100 + 8 <= DASHBOARD_PAGE_CALLS_MAX);
+const _: () = assert!(DASHBOARD_SIGN_INS_PER_ADDRESS_PER_MINUTE >= 1);
+const _: () = assert!(DASHBOARD_CHART_PAYMENTS_MAX / 100 + 8 <= DASHBOARD_PAGE_CALLS_MAX);
+const _: () = assert!(
+    DASHBOARD_TIMELINE_EVENTS_MAX / DASHBOARD_TIMELINE_PAGE_EVENTS + 8 <= DASHBOARD_PAGE_CALLS_MAX
+);
 const _: () = assert!(PLATFORM_KEY_RANDOM_CHARS * 595 / 100 >= 192);
 const _: () = assert!(
     PLATFORM_KEY_SECRET_CHARS_MIN <= PLATFORM_KEY_RANDOM_CHARS

@@ -657,12 +657,44 @@ async fn settlement_csv_adds_up_and_the_clock_advances_and_resets() {
     csv.expect(200);
     assert!(csv.header("content-type").starts_with("text/csv"));
     assert!(csv.header("content-disposition").contains("attachment"));
+    // The API's own CSV, byte for byte, and its file name.
+    let from_api = api
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/settlements/{setl}/transactions"),
+        )
+        .header("accept", "text/csv")
+        .send()
+        .await;
+    assert_eq!(from_api.status, 200, "{}", from_api.text);
+    assert_eq!(csv.body, from_api.text, "the dashboard's CSV is the API's");
+    assert_eq!(
+        csv.header("content-disposition"),
+        from_api.header("content-disposition").unwrap_or("")
+    );
     let mut lines = csv.body.lines();
     let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
-    let net_at = header
-        .iter()
-        .position(|h| *h == "net")
-        .expect("a net column");
+    assert_eq!(
+        header,
+        [
+            "id",
+            "type",
+            "source",
+            "amount",
+            "fee",
+            "net",
+            "currency",
+            "created_at",
+            "availableOn"
+        ]
+    );
+    let column = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (kind_at, amount_at, fee_at, net_at) = (
+        column("type"),
+        column("amount"),
+        column("fee"),
+        column("net"),
+    );
     let rows: Vec<Vec<String>> = lines
         .map(|line| line.split(',').map(str::to_owned).collect())
         .collect();
@@ -670,11 +702,25 @@ async fn settlement_csv_adds_up_and_the_clock_advances_and_resets() {
         rows.len() as i64,
         settlement["transactionCount"].as_i64().expect("a count")
     );
-    let sum: i64 = rows
-        .iter()
-        .map(|row| row[net_at].parse::<i64>().expect("an integer"))
-        .sum();
-    assert_eq!(sum, settlement["net"].as_i64().expect("a net"));
+    let number = |row: &Vec<String>, at: usize| row[at].parse::<i64>().expect("an integer");
+    let total = |kind: &str, at: usize| -> i64 {
+        rows.iter()
+            .filter(|row| row[kind_at] == kind)
+            .map(|row| number(row, at))
+            .sum()
+    };
+    let net: i64 = rows.iter().map(|row| number(row, net_at)).sum();
+    let fees: i64 = rows.iter().map(|row| number(row, fee_at)).sum();
+    assert_eq!(net, settlement["net"].as_i64().expect("a net"));
+    assert_eq!(fees, settlement["fees"].as_i64().expect("fees"));
+    assert_eq!(
+        total("payment", amount_at),
+        settlement["gross"].as_i64().expect("gross")
+    );
+    assert_eq!(
+        -total("refund", amount_at),
+        settlement["refunds"].as_i64().expect("refunds")
+    );
 
     // The test clock: advance a day, then reset.
     let page = browser.get("/dashboard/test-clock").await;
@@ -765,12 +811,42 @@ async fn webhook_endpoints_are_made_tested_disabled_and_deleted_from_the_dashboa
         .expect(200)
         .contains("A test event was queued");
     server.deliver_due_webhooks().await;
-    assert_eq!(receiver.received().len(), 1);
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
     let page = browser.get(&format!("/dashboard/webhooks/{we}")).await;
-    page.expect(200)
-        .contains("HTTP 200")
-        .contains("webhook-id")
-        .contains("succeeded");
+    page.expect(200).contains("HTTP 200").contains("succeeded");
+    // The attempt shows the headers exactly as the receiver got them, signature included,
+    // and never the endpoint's secret.
+    for name in [
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "x-vinr-signature",
+        "x-vinr-timestamp",
+        "content-type",
+        "user-agent",
+    ] {
+        let value = received[0].header(name);
+        assert!(!value.is_empty(), "{name} was sent");
+        page.contains(&format!("<dt>{name}</dt><dd class=\"wrap\">{value}</dd>"));
+    }
+    let secret = created
+        .body
+        .split("whsec_")
+        .nth(1)
+        .and_then(|rest| rest.split(['<', '"']).next())
+        .expect("the secret on the creation page")
+        .to_owned();
+    page.lacks(&secret);
+    // The API's attempt object carries them too.
+    let attempts = api.get(&format!("/v1/webhooks/{we}/deliveries")).await;
+    let headers = &attempts.expect_status(200)["data"][0]["requestHeaders"];
+    assert_eq!(
+        headers["webhook-signature"],
+        received[0].header("webhook-signature")
+    );
+    assert_eq!(headers["webhook-id"], received[0].header("webhook-id"));
+    assert!(!headers.to_string().contains(&secret), "{headers}");
     browser
         .submit(&page, &format!("/dashboard/webhooks/{we}/disable"), &[])
         .await
@@ -896,14 +972,25 @@ async fn the_payments_list_pages_by_cursor_and_filters_as_the_api() {
     assert_eq!(failed.body.matches("class=\"payment-link\"").count(), 3);
     failed.contains("<option value=\"failed\" selected>");
     let wrong = browser.get("/dashboard/payments?status=nonsense").await;
+    // The API's message next to the field it names, not as a banner.
     wrong
         .expect(400)
-        .contains("id=\"filters-error\"")
-        .contains("status");
+        .contains("id=\"status-error\"")
+        .contains("aria-describedby=\"status-error\"")
+        .lacks("id=\"filters-error\"");
     let wrong = browser
         .get("/dashboard/payments?created_gte=yesterday")
         .await;
-    wrong.expect(400).contains("id=\"filters-error\"");
+    wrong
+        .expect(400)
+        .contains("id=\"created-gte-error\"")
+        .lacks("id=\"filters-error\"");
+    browser
+        .get("/dashboard/events?type=Not%20A%20Type")
+        .await
+        .expect(400)
+        .contains("id=\"type-error\"")
+        .lacks("id=\"filters-error\"");
     // Events by type.
     browser
         .get("/dashboard/events?type=payment.failed")
@@ -911,5 +998,497 @@ async fn the_payments_list_pages_by_cursor_and_filters_as_the_api() {
         .expect(200)
         .contains("payment.failed")
         .lacks(">payment.created<");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payments_timeline_reads_every_event_through_the_api_page_by_page() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let payment = api
+        .create_payment(payment_body(10_000, json!({"description": "many refunds"})))
+        .await;
+    let id = id_of(&payment);
+    api.pay(&id, CARD_APPROVED).await.expect_status(200);
+    // 51 refunds of one cent, each created and then succeeded: more than one API page (100)
+    // of events about the payment.
+    for n in 0..51 {
+        api.call(reqwest::Method::POST, "/v1/refunds")
+            .json(json!({"payment": id, "amount": 1}))
+            .idempotency_key(&format!("timeline-refund-{n}"))
+            .send()
+            .await
+            .expect_status(201);
+    }
+    server.finish_refunds(&api).await;
+    // Another payment's events are not on this timeline.
+    api.completed_payment().await;
+    let about = api.list_all(&format!("/v1/events?payment={id}")).await;
+    assert!(about.len() > 100, "{} events", about.len());
+    let everything = api.events().await;
+    assert!(everything.len() > about.len());
+    let mut browser = Dashboard::signed_in(&server.base, &api.key).await;
+    let page = browser.get(&format!("/dashboard/payments/{id}")).await;
+    page.expect(200).lacks("id=\"timeline-older\"");
+    let timeline = page
+        .body
+        .split("id=\"timeline\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</ol>").next())
+        .expect("a timeline")
+        .to_owned();
+    assert_eq!(timeline.matches("<li>").count(), about.len());
+    // Oldest first, each named by its type.
+    let oldest = about.last().expect("an event");
+    let newest = about.first().expect("an event");
+    let at = |event: &Value| {
+        timeline
+            .find(event["id"].as_str().expect("an id"))
+            .unwrap_or_else(|| panic!("{event} on the timeline"))
+    };
+    assert!(at(oldest) < at(newest));
+    assert_eq!(oldest["type"], "payment.created");
+    assert_eq!(timeline.matches(">refund.succeeded<").count(), 51);
+    // The events page takes the same filter, 25 a page with a cursor.
+    let mut seen = 0;
+    let mut next = format!("/dashboard/events?payment={id}");
+    loop {
+        let events = browser.get(&next).await;
+        events.expect(200);
+        seen += events.body.matches("class=\"mono event-type\"").count();
+        if !events.body.contains("id=\"next\"") {
+            break;
+        }
+        next = events.field_href("next");
+        assert!(next.contains(&format!("payment={id}")), "{next}");
+    }
+    assert_eq!(seen, about.len());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disputes_are_listed_with_the_apis_filters_and_lead_to_their_payment() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let mut disputed = Vec::new();
+    for n in 0..3 {
+        let payment = api.completed_payment().await;
+        let id = id_of(&payment);
+        let reason = if n == 0 { "fraudulent" } else { "duplicate" };
+        let dispute = api
+            .post_json(
+                &format!("/v1/test_helpers/payments/{id}/dispute"),
+                json!({"reason": reason}),
+            )
+            .await;
+        disputed.push((id, id_of(dispute.expect_status(201))));
+    }
+    let mut browser = Dashboard::signed_in(&server.base, &api.key).await;
+    let list = browser.get("/dashboard/disputes").await;
+    list.expect(200).contains("id=\"nav-disputes\"");
+    for (payment, dispute) in &disputed {
+        list.contains(dispute)
+            .contains(&format!("href=\"/dashboard/payments/{payment}\""));
+    }
+    let (payment, dispute) = &disputed[0];
+    let one = browser
+        .get(&format!("/dashboard/disputes?payment={payment}"))
+        .await;
+    one.expect(200).contains(dispute);
+    assert_eq!(one.body.matches("class=\"dispute-link\"").count(), 1);
+    browser
+        .get("/dashboard/disputes?status=won")
+        .await
+        .expect(200)
+        .contains("No disputes match.");
+    // The API's error, next to the field it names.
+    browser
+        .get("/dashboard/disputes?status=nonsense")
+        .await
+        .expect(400)
+        .contains("id=\"status-error\"")
+        .lacks("id=\"filters-error\"");
+    // A dispute's own URL leads to its payment's page, which links back to the list.
+    let found = browser.get(&format!("/dashboard/disputes/{dispute}")).await;
+    found.expect(303);
+    assert_eq!(
+        found.location(),
+        format!("/dashboard/payments/{payment}#{dispute}")
+    );
+    browser
+        .get(&format!("/dashboard/payments/{payment}"))
+        .await
+        .expect(200)
+        .contains(&format!("<tr id=\"{dispute}\">"))
+        .contains("id=\"payment-disputes\"");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_is_made_for_the_event_types_ticked_and_errors_stay_by_their_field() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let mut browser = Dashboard::signed_in(&server.base, &api.key).await;
+    let page = browser.get("/dashboard/webhooks").await;
+    page.expect(200)
+        .contains("id=\"event-types\"")
+        .contains("value=\"settlement.paid\"");
+    let created = browser
+        .submit(
+            &page,
+            "/dashboard/webhooks",
+            &[
+                ("url", "http://localhost:9/hooks"),
+                ("events", "payment.completed"),
+                ("events", "refund.succeeded"),
+            ],
+        )
+        .await;
+    created.expect(201).contains("whsec_");
+    let endpoints = api.list_all("/v1/webhooks").await;
+    assert_eq!(endpoints.len(), 1);
+    assert_eq!(
+        endpoints[0]["events"],
+        json!(["payment.completed", "refund.succeeded"])
+    );
+    // None ticked: every type.
+    let page = browser.get("/dashboard/webhooks").await;
+    browser
+        .submit(
+            &page,
+            "/dashboard/webhooks",
+            &[("url", "http://localhost:9/all")],
+        )
+        .await
+        .expect(201);
+    let all = api.list_all("/v1/webhooks").await;
+    assert!(all.iter().any(|e| e["events"] == json!(["*"])), "{all:?}");
+    // A type the API does not know: its message by the event types, what was typed kept.
+    let page = browser.get("/dashboard/webhooks").await;
+    let refused = browser
+        .submit(
+            &page,
+            "/dashboard/webhooks",
+            &[
+                ("url", "http://localhost:9/x"),
+                ("description", "kept"),
+                ("events", "payment.completed"),
+                ("events", "payment.nonsense"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    refused
+        .contains("id=\"events-error\"")
+        .contains("value=\"kept\"")
+        .contains("value=\"payment.completed\" checked");
+    assert_eq!(api.list_all("/v1/webhooks").await.len(), 2);
+    // The test clock's errors sit by their field too.
+    let clock = browser.get("/dashboard/test-clock").await;
+    let csrf = clock.field("csrf");
+    browser
+        .post(
+            "/dashboard/test-clock",
+            &[("csrf", &csrf), ("action", "advance"), ("hours", "soon")],
+        )
+        .await
+        .expect(400)
+        .contains("id=\"hours-error\"")
+        .contains("aria-describedby=\"hours-error\"")
+        .lacks("id=\"error\"");
+    browser
+        .post(
+            "/dashboard/test-clock",
+            &[("csrf", &csrf), ("action", "reset")],
+        )
+        .await
+        .expect(422)
+        .contains("id=\"confirm-error\"")
+        .lacks("id=\"error\"");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_view_takes_one_token_of_the_keys_rate_limit_whatever_it_calls() {
+    let server = TestServer::start_with(Options {
+        rate_limit: Some(vinr_server::config::RateLimitConfig {
+            enabled: true,
+            test_per_second: 1,
+            test_burst: 5,
+            ..vinr_server::config::RateLimitConfig::default()
+        }),
+        ..Options::default()
+    })
+    .await;
+    let api = server.api();
+    let mut browser = Dashboard::signed_in(&server.base, &api.key).await;
+    // The overview makes several API calls in-process (account, clock, payments, balance,
+    // events): were each counted, the second view would already be refused.
+    for view in 0..4 {
+        let page = browser.get("/dashboard").await;
+        assert_eq!(page.status, 200, "view {view}: {}", page.body);
+    }
+    let mut refused = None;
+    for _ in 0..6 {
+        let page = browser.get("/dashboard").await;
+        if page.status == 429 {
+            refused = Some(page);
+            break;
+        }
+    }
+    let refused = refused.expect("a 429 once the burst of 5 is spent");
+    assert!(!refused.header("retry-after").is_empty());
+    refused.contains("Too many requests");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_are_throttled_per_address_and_a_key_keeps_a_bounded_number_of_sessions() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let cap = vinr_domain::limits::DASHBOARD_SESSIONS_PER_KEY_MAX;
+    let throttle = vinr_domain::limits::DASHBOARD_SIGN_INS_PER_ADDRESS_PER_MINUTE as usize;
+    assert!(
+        cap < throttle,
+        "the test signs in cap + 1 times within the throttle"
+    );
+    let mut browsers = Vec::new();
+    for _ in 0..=cap {
+        browsers.push(Dashboard::signed_in(&server.base, &api.key).await);
+        // Sessions are ordered by when they were opened.
+        server.clock.advance_ms(1000);
+    }
+    // One sign-in past the cap ended the oldest session; the others live.
+    assert_eq!(browsers[0].get("/dashboard").await.status, 303);
+    for browser in &mut browsers[1..] {
+        browser.get("/dashboard").await.expect(200);
+    }
+    // The rest of the minute's sign-ins from this address, then a 429 (wrong key or not).
+    let mut tries = Vec::new();
+    for _ in (cap + 1)..throttle {
+        tries.push(Dashboard::new(&server.base).sign_in(&api.key).await.status);
+    }
+    assert!(tries.iter().all(|status| *status == 303), "{tries:?}");
+    let mut late = Dashboard::new(&server.base);
+    for key in [api.key.as_str(), "sk_test_wrong"] {
+        let page = late.sign_in(key).await;
+        page.expect(429).contains("Too many sign-in attempts");
+        assert!(page
+            .set_cookies()
+            .iter()
+            .all(|c| !c.starts_with("vinr_session")));
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_accounts_ids_in_dashboard_urls_are_404_and_change_nothing() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let (_, other) = server.new_account("Other shop").await;
+    // Theirs: a disputed payment, an authorized one, an endpoint, events and a settlement.
+    let disputed = other.completed_payment().await;
+    let disputed_id = id_of(&disputed);
+    let dispute = other
+        .post_json(
+            &format!("/v1/test_helpers/payments/{disputed_id}/dispute"),
+            json!({"amount": 100}),
+        )
+        .await;
+    let their_dispute = id_of(dispute.expect_status(201));
+    let held = authorized(&other, 555, json!({})).await;
+    let held_id = id_of(&held);
+    let endpoint = other
+        .post_json("/v1/webhooks", json!({"url": "http://localhost:9/theirs"}))
+        .await;
+    let their_endpoint = id_of(endpoint.expect_status(201));
+    other
+        .post_json("/v1/test_helpers/settlements/run", json!({}))
+        .await
+        .expect_status(200);
+    let their_settlement = id_of(&other.list_all("/v1/settlements").await[0]);
+    let their_event = id_of(&other.events().await[0]);
+    let before = other.state().await;
+
+    let mut ours = Dashboard::signed_in(&server.base, &api.key).await;
+    for path in [
+        format!("/dashboard/payments/{disputed_id}"),
+        format!("/dashboard/payments/{held_id}"),
+        format!("/dashboard/events/{their_event}"),
+        format!("/dashboard/webhooks/{their_endpoint}"),
+        format!("/dashboard/settlements/{their_settlement}"),
+        format!("/dashboard/settlements/{their_settlement}/transactions.csv"),
+        format!("/dashboard/disputes/{their_dispute}"),
+    ] {
+        let page = ours.get(&path).await;
+        assert_eq!(page.status, 404, "{path}: {}", page.body);
+        // (The page may name the id asked for; nothing of theirs beyond it.)
+        page.lacks("localhost:9/theirs");
+    }
+    for path in [
+        "/dashboard/disputes".to_owned(),
+        format!("/dashboard/disputes?payment={disputed_id}"),
+        format!("/dashboard/events?payment={disputed_id}"),
+        "/dashboard/settlements".to_owned(),
+    ] {
+        ours.get(&path)
+            .await
+            .expect(200)
+            .lacks(&their_dispute)
+            .lacks(&their_event)
+            .lacks(&their_settlement);
+    }
+    // Their ids in our actions: 404, nothing done.
+    let csrf = ours.get("/dashboard").await.field("csrf");
+    for (path, fields) in [
+        (format!("/dashboard/payments/{held_id}/capture"), vec![]),
+        (format!("/dashboard/payments/{held_id}/cancel"), vec![]),
+        (
+            format!("/dashboard/payments/{disputed_id}/refund"),
+            vec![("amount", "1")],
+        ),
+        (
+            format!("/dashboard/payments/{disputed_id}/dispute-accept"),
+            vec![("dispute", their_dispute.as_str())],
+        ),
+        (
+            format!("/dashboard/webhooks/{their_endpoint}/delete"),
+            vec![],
+        ),
+        (
+            format!("/dashboard/webhooks/{their_endpoint}/disable"),
+            vec![],
+        ),
+        (format!("/dashboard/events/{their_event}/resend"), vec![]),
+    ] {
+        let mut form = vec![("csrf", csrf.as_str()), ("idempotency_key", "cross-1")];
+        form.extend(fields);
+        let answer = ours.post(&path, &form).await;
+        assert_eq!(answer.status, 404, "{path}: {}", answer.body);
+    }
+    other
+        .expect_unchanged(&before, "another account's actions")
+        .await;
+    let endpoint = other.get(&format!("/v1/webhooks/{their_endpoint}")).await;
+    assert_eq!(endpoint.expect_status(200)["status"], "enabled");
+    let dispute = other.get(&format!("/v1/disputes/{their_dispute}")).await;
+    assert_eq!(dispute.expect_status(200)["status"], "needs_response");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_refund_or_delete_changes_nothing() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let paid = api.completed_payment().await;
+    let id = id_of(&paid);
+    let endpoint = api
+        .post_json("/v1/webhooks", json!({"url": "http://localhost:9/ours"}))
+        .await;
+    let we = id_of(endpoint.expect_status(201));
+    let mut browser = Dashboard::signed_in(&server.base, &api.key).await;
+    let page = browser.get(&format!("/dashboard/payments/{id}")).await;
+    let key = page.field_in(
+        "idempotency_key",
+        &format!("/dashboard/payments/{id}/refund"),
+    );
+    let before = api.state().await;
+    for csrf in ["", "forged"] {
+        browser
+            .post(
+                &format!("/dashboard/payments/{id}/refund"),
+                &[("csrf", csrf), ("idempotency_key", &key), ("amount", "1")],
+            )
+            .await
+            .expect(403);
+        for action in ["delete", "disable", "test"] {
+            browser
+                .post(
+                    &format!("/dashboard/webhooks/{we}/{action}"),
+                    &[("csrf", csrf), ("idempotency_key", "forged-1")],
+                )
+                .await
+                .expect(403);
+        }
+    }
+    api.expect_unchanged(&before, "forged refund and endpoint actions")
+        .await;
+    assert!(api
+        .list_all(&format!("/v1/refunds?payment={id}"))
+        .await
+        .is_empty());
+    let endpoint = api.get(&format!("/v1/webhooks/{we}")).await;
+    assert_eq!(endpoint.expect_status(200)["status"], "enabled");
+    assert!(api.webhook_attempts(&we).await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_its_scopes_a_key_gets_the_apis_403_and_nothing_changes() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let paid = api.completed_payment().await;
+    let id = id_of(&paid);
+    let endpoint = api
+        .post_json("/v1/webhooks", json!({"url": "http://localhost:9/ours"}))
+        .await;
+    let we = id_of(endpoint.expect_status(201));
+    let account = server.sandbox_account();
+    let (_, narrow) = server
+        .new_key(&account, Mode::Test, &["payments:write", "webhooks:read"])
+        .await;
+    let mut browser = Dashboard::signed_in(&server.base, &narrow.key).await;
+    for (path, scope) in [
+        ("/dashboard/events", "events:read"),
+        ("/dashboard/settlements", "settlements:read"),
+        ("/dashboard/disputes", "disputes:read"),
+    ] {
+        browser
+            .get(path)
+            .await
+            .expect(403)
+            .contains("Not allowed with this key")
+            .contains(scope);
+    }
+    let page = browser.get(&format!("/dashboard/payments/{id}")).await;
+    page.expect(200).lacks("id=\"refund-form\"");
+    browser
+        .get(&format!("/dashboard/webhooks/{we}"))
+        .await
+        .expect(200)
+        .lacks("id=\"delete\"");
+    let csrf = page.field("csrf");
+    let before = api.state().await;
+    let refund = browser
+        .post(
+            &format!("/dashboard/payments/{id}/refund"),
+            &[
+                ("csrf", &csrf),
+                ("idempotency_key", "narrow-1"),
+                ("amount", "1"),
+            ],
+        )
+        .await;
+    refund.expect(403).contains("refunds:write");
+    let dispute = browser
+        .post(
+            &format!("/dashboard/payments/{id}/dispute"),
+            &[("csrf", &csrf), ("idempotency_key", "narrow-2")],
+        )
+        .await;
+    dispute.expect(403).contains("disputes:write");
+    for action in ["delete", "disable"] {
+        let answer = browser
+            .post(
+                &format!("/dashboard/webhooks/{we}/{action}"),
+                &[("csrf", &csrf), ("idempotency_key", "narrow-3")],
+            )
+            .await;
+        answer.contains("webhooks:write");
+    }
+    api.expect_unchanged(&before, "actions outside the key's scopes")
+        .await;
+    let endpoint = api.get(&format!("/v1/webhooks/{we}")).await;
+    assert_eq!(endpoint.expect_status(200)["status"], "enabled");
     server.stop().await;
 }

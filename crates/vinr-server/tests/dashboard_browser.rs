@@ -231,7 +231,16 @@ async fn an_engineer_works_through_the_dashboard() {
         attempts.contains("answer 500 for evt_"),
         "the receiver's body: {attempts}"
     );
-    assert!(attempts.contains("webhook-id"), "{attempts}");
+    // The headers as sent: the signature itself, not a description of it.
+    assert!(
+        attempts.contains("webhook-id") && attempts.contains("webhook-signature"),
+        "{attempts}"
+    );
+    assert!(attempts.contains("v1,"), "the signature sent: {attempts}");
+    assert!(
+        attempts.contains("vinr-webhooks/1"),
+        "the user agent: {attempts}"
+    );
     // A payment's event fails the same way; resend it from its attempt: this time the
     // receiver takes it.
     api.create_payment(payment_body(700, json!({"description": "Saucer"})))
@@ -341,6 +350,36 @@ async fn an_engineer_works_through_the_dashboard() {
         nets.iter().sum::<i64>(),
         settlement["net"].as_i64().expect("a net")
     );
+
+    // A dispute, found in the disputes list and followed to its payment.
+    let disputed = api.completed_payment().await;
+    let dispute = api
+        .post_json(
+            &format!("/v1/test_helpers/payments/{}/dispute", id_of(&disputed)),
+            json!({"reason": "product_not_received"}),
+        )
+        .await;
+    let dispute = id_of(dispute.expect_status(201));
+    browser
+        .goto(&format!("{}/dashboard/disputes", server.base))
+        .await;
+    assert!(browser.text("#disputes").await.contains(&dispute));
+    browser.screenshot("12-disputes").await;
+    let link = browser
+        .client
+        .find(Locator::Css("#disputes a.dispute-link"))
+        .await
+        .expect("the dispute's link")
+        .attr("href")
+        .await
+        .expect("an href")
+        .expect("an href");
+    assert_eq!(
+        link,
+        format!("/dashboard/payments/{}#{dispute}", id_of(&disputed))
+    );
+    browser.goto(&format!("{}{link}", server.base)).await;
+    assert!(browser.text("#disputes").await.contains("needs_response"));
 
     browser.click("nav-clock").await;
     assert!(!browser.text("#clock-now").await.is_empty());

@@ -204,3 +204,71 @@ async fn refused_requests_write_no_event() {
     assert_eq!(api.events().await, before);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_listed_by_payment_with_its_refunds_and_disputes() {
+    let server = TestServer::start().await;
+    let api = server.api();
+    let paid = api.completed_payment().await;
+    let id = id_of(&paid);
+    let refund = api
+        .post_json("/v1/refunds", json!({"payment": id, "amount": 100}))
+        .await;
+    let refund = id_of(refund.expect_status(201));
+    let dispute = api
+        .post_json(
+            &format!("/v1/test_helpers/payments/{id}/dispute"),
+            json!({"amount": 100}),
+        )
+        .await;
+    let dispute = id_of(dispute.expect_status(201));
+    let other = api.completed_payment().await;
+    let (_, stranger) = server.new_account("Other shop").await;
+    let theirs = id_of(&stranger.completed_payment().await);
+
+    let about = api.list_all(&format!("/v1/events?payment={id}")).await;
+    let objects: Vec<&str> = about
+        .iter()
+        .filter_map(|e| e["data"]["object"]["id"].as_str())
+        .collect();
+    assert!(objects.contains(&id.as_str()), "{objects:?}");
+    assert!(objects.contains(&refund.as_str()), "{objects:?}");
+    assert!(objects.contains(&dispute.as_str()), "{objects:?}");
+    assert!(
+        objects
+            .iter()
+            .all(|o| [&id, &refund, &dispute].contains(&&o.to_string())),
+        "only this payment's: {objects:?}"
+    );
+    let all = api.list_all("/v1/events").await;
+    let expected: Vec<&Value> = all
+        .iter()
+        .filter(|e| {
+            let object = e["data"]["object"]["id"].as_str().unwrap_or("");
+            [&id, &refund, &dispute].contains(&&object.to_owned())
+        })
+        .collect();
+    assert_eq!(about.iter().collect::<Vec<_>>(), expected, "newest first");
+    // With the type filter, and paged by one.
+    let typed = api
+        .list_all(&format!("/v1/events?payment={id}&type=refund.created"))
+        .await;
+    assert_eq!(typed.len(), 1);
+    let first = api.get(&format!("/v1/events?payment={id}&limit=1")).await;
+    let first = first.expect_status(200).clone();
+    assert_eq!(first["has_more"], true);
+    let cursor = first["next_cursor"].as_str().expect("a cursor");
+    let second = api
+        .get(&format!(
+            "/v1/events?payment={id}&limit=1&starting_after={cursor}"
+        ))
+        .await;
+    assert_eq!(second.expect_status(200)["data"][0], about[1]);
+    // Another payment's events are not among them; another account's payment has none here.
+    assert!(!about
+        .iter()
+        .any(|e| e["data"]["object"]["id"] == other["id"]));
+    let none = api.get(&format!("/v1/events?payment={theirs}")).await;
+    assert_eq!(none.expect_status(200)["data"], json!([]));
+    server.stop().await;
+}

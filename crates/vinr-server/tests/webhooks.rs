@@ -734,6 +734,8 @@ async fn live_mode_never_delivers_to_private_addresses() {
         let error = tested["error"].as_str().expect("an error");
         assert!(error.starts_with("refused:"), "{error}");
         assert!(tested["livemode"] == true);
+        // Refused before connecting: nothing was sent, so no request headers.
+        assert_eq!(tested["requestHeaders"], Value::Null, "{tested}");
     }
     // Through the outbox too: a live payment's event is refused, recorded, retried later.
     live.create_payment(payment_body(1000, json!({}))).await;

@@ -815,6 +815,12 @@ pub struct WebhookAttempt {
     /// The fault this attempt carried on purpose (test mode, SPEC §12): `duplicate`,
     /// `badSignature`, `delay`, `outOfOrder`, or `null`.
     pub fault: Option<String>,
+    /// The request headers sent, name (lower case) to value: `webhook-id`,
+    /// `webhook-timestamp`, `webhook-signature`, `content-type`, `user-agent`, … (never the
+    /// endpoint's secret). `null` when nothing was sent (an address refused before connecting)
+    /// or for attempts recorded before the headers were kept.
+    #[serde(rename = "requestHeaders", default)]
+    pub request_headers: Option<BTreeMap<String, String>>,
     pub created_at: String,
     pub livemode: bool,
 }

@@ -1673,6 +1673,15 @@ export interface components {
             nextAttemptAt?: string | null;
             /** @description Always `webhook_attempt`. */
             object: string;
+            /**
+             * @description The request headers sent, name (lower case) to value: `webhook-id`,
+             *     `webhook-timestamp`, `webhook-signature`, `content-type`, `user-agent`, … (never the
+             *     endpoint's secret). `null` when nothing was sent (an address refused before connecting)
+             *     or for attempts recorded before the headers were kept.
+             */
+            requestHeaders?: {
+                [key: string]: string;
+            } | null;
             /** @description The start of the receiver's answer (at most 1 KiB). */
             responseExcerpt?: string | null;
             /** @description `succeeded` (a 2xx in time) or `failed`. */
@@ -3152,6 +3161,8 @@ export interface operations {
                 "created[lt]"?: number | string;
                 /** @description Only events of this type, e.g. `payment.completed` */
                 type?: string;
+                /** @description Only events about this payment (`pay_…`): its own, its refunds' and its disputes' (a payment's timeline) */
+                payment?: string;
             };
             header?: never;
             path?: never;

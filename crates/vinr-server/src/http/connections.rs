@@ -106,8 +106,8 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             _ = stop.changed() => break,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok((stream, peer)) => (stream, peer),
             Err(error) if is_connection_error(&error) => continue,
             Err(error) => {
                 // EMFILE and kin: the error repeats until a descriptor is freed, so pause
@@ -128,7 +128,7 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let watched = serve_connection(stream, router.clone(), limits, &graceful);
+        let watched = serve_connection(stream, peer, router.clone(), limits, &graceful);
         tokio::spawn(async move {
             metrics::gauge!("vinr_http_connections_open").increment(1.0);
             if let Err(error) = watched.await {
@@ -156,6 +156,7 @@ pub async fn serve(
 /// One connection, watched by `graceful`: it resolves when the connection closes.
 fn serve_connection(
     stream: TcpStream,
+    peer: SocketAddr,
     router: Router,
     limits: ConnectionLimits,
     graceful: &GracefulShutdown,
@@ -173,8 +174,12 @@ fn serve_connection(
     // request waits forever while the connection is dropped, closing the socket unanswered.
     let dropped = Arc::new(Notify::new());
     let drop_signal = dropped.clone();
-    let service = hyper::service::service_fn(move |request| {
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
         activity.requests.fetch_add(1, Ordering::Relaxed);
+        // The peer's address, as axum's `ConnectInfo` (the dashboard's sign-in throttle).
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
         let (router, drop_signal) = (router.clone(), drop_signal.clone());
         async move {
             let response = router.oneshot(request).await?;

@@ -50,7 +50,8 @@ pub async fn retrieve(
         ("ending_before" = Option<String>, Query, description = "An event id: the page before it (newer)"),
         ("created[gte]" = Option<String>, Query, description = "Created at or after (Unix seconds or RFC 3339)"),
         ("created[lt]" = Option<String>, Query, description = "Created before (Unix seconds or RFC 3339)"),
-        ("type" = Option<String>, Query, description = "Only events of this type, e.g. `payment.completed`")),
+        ("type" = Option<String>, Query, description = "Only events of this type, e.g. `payment.completed`"),
+        ("payment" = Option<String>, Query, description = "Only events about this payment (`pay_…`): its own, its refunds' and its disputes' (a payment's timeline)")),
     responses(
         (status = 200, description = "A page of events", body = wire::EventList),
         (status = 400, description = "Invalid parameters", body = wire::ErrorBody),
@@ -77,8 +78,13 @@ pub async fn list(
     let page = app
         .store
         .read({
-            let (scope, kind, query) = (auth.scope.clone(), params.kind.clone(), query.clone());
-            move |reader| reader.list_events(&scope, kind.as_deref(), &query)
+            let (scope, kind, payment, query) = (
+                auth.scope.clone(),
+                params.kind.clone(),
+                params.payment.clone(),
+                query.clone(),
+            );
+            move |reader| reader.list_events(&scope, kind.as_deref(), payment.as_deref(), &query)
         })
         .await?;
     let next_cursor = next_cursor(&query, &page, |e| e.id.as_str());

@@ -102,6 +102,7 @@ list_params! {
     EventListParams {
         #[serde(rename = "type")]
         kind: Option<String>,
+        payment: Option<String>,
     }
 }
 

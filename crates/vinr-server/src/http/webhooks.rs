@@ -458,6 +458,7 @@ pub async fn test(
         error: outcome.error,
         next_attempt_at: None,
         fault: None,
+        request_headers: outcome.request_headers,
         created_at: now,
     };
     idempotency::run_claimed(

@@ -59,8 +59,13 @@ const MIGRATIONS: &[(i64, &str, Ddl)] = &[
     (17, "connectors", common!("0017_connectors.sql")),
     (
         18,
+        "webhook_request_headers",
+        common!("0018_webhook_request_headers.sql"),
+    ),
+    (
+        19,
         "partial_claim_index",
-        common!("0018_partial_claim_index.sql"),
+        common!("0019_partial_claim_index.sql"),
     ),
 ];
 

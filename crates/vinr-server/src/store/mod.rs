@@ -342,6 +342,8 @@ pub struct WebhookAttemptRecord {
     pub next_attempt_at: Option<UnixMillis>,
     /// The fault it carried on purpose, if any (SPEC §12).
     pub fault: Option<WebhookFault>,
+    /// The headers sent, name to value (empty when nothing was sent); never the secret.
+    pub request_headers: BTreeMap<String, String>,
     pub created_at: UnixMillis,
 }
 

@@ -6,9 +6,10 @@
 //! before any of them connects. None follows redirects (a 3xx is a failed attempt) nor uses an
 //! environment proxy (which would connect to an address nobody checked).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use vinr_domain::limits::{
     WEBHOOK_CONNECT_TIMEOUT_S_MAX, WEBHOOK_POOL_IDLE_PER_HOST_CONNECTIONS_MAX,
     WEBHOOK_RESPONSE_EXCERPT_BYTES_MAX,
@@ -46,6 +47,9 @@ pub struct Outcome {
     /// `succeeded`, `failed` (an answer that is not a 2xx), `timeout`, `refused` (SSRF) or
     /// `error` (no answer): the label of the attempts counter.
     pub result: &'static str,
+    /// The headers sent (or being sent when it failed), name to value; empty when nothing was
+    /// sent. The signature is among them, the secret never.
+    pub request_headers: BTreeMap<String, String>,
 }
 
 /// A message to deliver: the event id (the `webhook-id`) and its JSON.
@@ -171,6 +175,7 @@ impl Sender {
             error: Some(error),
             retry_after_s: None,
             result,
+            request_headers: BTreeMap::new(),
         };
         let Ok(parsed) = url::Url::parse(url) else {
             return failed("error", "the endpoint's URL does not parse".into());
@@ -196,42 +201,39 @@ impl Sender {
         if message.bad_signature {
             signature = spoil_signature(&signature);
         }
-        let timestamp = timestamp_s.to_string();
-        let sent = client
-            .post(url)
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header(USER_AGENT, HeaderValue::from_static("vinr-webhooks/1"))
-            .header("webhook-id", message.event_id)
-            .header("webhook-timestamp", &timestamp)
-            .header("webhook-signature", &signature)
-            .header("x-vinr-signature", &signature)
-            .header("x-vinr-timestamp", &timestamp)
-            .body(message.body.to_vec())
-            .send()
-            .await;
+        let request_headers = request_headers(message, &signature, timestamp_s);
+        let mut request = client.post(url);
+        for (name, value) in &request_headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let sent = request.body(message.body.to_vec()).send().await;
         let mut response = match sent {
             Ok(response) => response,
             Err(error) => {
-                if let Some(refused) = refused_cause(&error) {
+                let failure = if let Some(refused) = refused_cause(&error) {
+                    // Refused at resolution: nothing left this server.
                     return failed("refused", refused);
-                }
-                // Name the limit that ran out: the connection's, or the whole attempt's.
-                if error.is_timeout() && error.is_connect() {
-                    return failed(
+                } else if error.is_timeout() && error.is_connect() {
+                    // Name the limit that ran out: the connection's, or the whole attempt's.
+                    failed(
                         "timeout",
                         format!(
                             "could not connect within {} s",
                             self.connect_timeout.as_secs()
                         ),
-                    );
-                }
-                if error.is_timeout() {
-                    return failed(
+                    )
+                } else if error.is_timeout() {
+                    failed(
                         "timeout",
                         format!("no answer within {} s", self.timeout.as_secs()),
-                    );
-                }
-                return failed("error", describe(&error));
+                    )
+                } else {
+                    failed("error", describe(&error))
+                };
+                return Outcome {
+                    request_headers,
+                    ..failure
+                };
             }
         };
         let status = response.status();
@@ -275,8 +277,31 @@ impl Sender {
             }),
             retry_after_s,
             result: if succeeded { "succeeded" } else { "failed" },
+            request_headers,
         }
     }
+}
+
+/// The headers of a delivery (SPEC §6: Standard Webhooks, and the same signature as
+/// `x-vinr-*`), exactly as sent and as recorded with the attempt.
+fn request_headers(
+    message: &Message<'_>,
+    signature: &str,
+    timestamp_s: i64,
+) -> BTreeMap<String, String> {
+    let timestamp = timestamp_s.to_string();
+    [
+        (CONTENT_TYPE.as_str(), "application/json"),
+        (USER_AGENT.as_str(), "vinr-webhooks/1"),
+        ("webhook-id", message.event_id),
+        ("webhook-timestamp", &timestamp),
+        ("webhook-signature", signature),
+        ("x-vinr-signature", signature),
+        ("x-vinr-timestamp", &timestamp),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .collect()
 }
 
 fn elapsed_ms(started: Instant) -> u64 {

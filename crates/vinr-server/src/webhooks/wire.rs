@@ -41,6 +41,7 @@ pub fn attempt(a: &WebhookAttemptRecord) -> wire::WebhookAttempt {
         error: a.error.clone(),
         next_attempt_at: a.next_attempt_at.map(timestamp),
         fault: a.fault.map(|fault| fault.as_str().to_owned()),
+        request_headers: (!a.request_headers.is_empty()).then(|| a.request_headers.clone()),
         created_at: timestamp(a.created_at),
         livemode: a.scope.mode == Mode::Live,
     }

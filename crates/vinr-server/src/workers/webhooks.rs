@@ -183,6 +183,7 @@ async fn attempt(app: &AppState, job: DeliveryJob) -> Vec<AttemptOutcome> {
                 error: Some("the event no longer exists".into()),
                 retry_after_s: None,
                 result: "error",
+                request_headers: Default::default(),
             },
         ),
     };
@@ -211,6 +212,7 @@ async fn attempt(app: &AppState, job: DeliveryJob) -> Vec<AttemptOutcome> {
         error: outcome.error,
         next_attempt_at,
         fault,
+        request_headers: outcome.request_headers,
         created_at: shown(at),
     };
     let next_attempt_at = match next {

@@ -33,6 +33,15 @@ impl FormBody {
             .and_then(|(_, value)| value.as_deref())
     }
 
+    /// Every valid value of the fields named `name` (a group of checkboxes), in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(field, _)| field == name)
+            .filter_map(|(_, value)| value.as_deref())
+            .collect()
+    }
+
     /// Whether the first field `name` is present but not valid UTF-8.
     pub fn is_invalid(&self, name: &str) -> bool {
         self.0

@@ -8,15 +8,19 @@
 //! for the API's key check, answering the same [`AuthContext`] by the key's hash
 //! ([`auth::authenticate_hash`]), scope checked against the route's [`RequiredScope`].
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tower::ServiceExt;
+use vinr_domain::limits::DASHBOARD_PAGE_CALLS_MAX;
 use vinr_domain::Mode;
 
 use crate::auth::{self, PlatformRoute, RequiredScope};
@@ -25,11 +29,23 @@ use crate::http::routes;
 use crate::state::AppState;
 
 /// Who a dashboard request acts for: attached by the dashboard to each in-process request
-/// (never taken from the network: extensions are not headers).
-#[derive(Clone, Copy)]
+/// (never taken from the network: extensions are not headers). One per page view, with the
+/// count of the calls it made: a page makes at most `DASHBOARD_PAGE_CALLS_MAX`.
+#[derive(Clone)]
 pub struct Caller {
     pub key_hash: [u8; 32],
     pub mode: Mode,
+    pub calls: Arc<AtomicUsize>,
+}
+
+impl Caller {
+    pub fn new(key_hash: [u8; 32], mode: Mode) -> Caller {
+        Caller {
+            key_hash,
+            mode,
+            calls: Arc::new(AtomicUsize::new(0)),
+        }
+    }
 }
 
 /// The API's keyed routes with [`session_caller`] in place of the key check.
@@ -40,9 +56,10 @@ pub struct Api {
 
 /// The stand-in for `http/auth.rs`'s `require_key`: the caller the dashboard attached, checked
 /// as a key would be (revoked, mode served, the route's scope). Never the platform routes. Not
-/// rate limited: one page makes many calls (a limit per page is still to be built).
+/// rate limited per call: the page view took one token of the key's limit
+/// ([`super::session`]), and its calls are bounded by `DASHBOARD_PAGE_CALLS_MAX`.
 async fn session_caller(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
-    let Some(caller) = request.extensions().get::<Caller>().copied() else {
+    let Some(caller) = request.extensions().get::<Caller>().cloned() else {
         return ApiError::from(auth::AuthFailure::NoKey).into_response();
     };
     if request.extensions().get::<PlatformRoute>().is_some() {
@@ -72,6 +89,7 @@ async fn session_caller(State(app): State<AppState>, mut request: Request, next:
 /// What the API answered.
 pub struct Answer {
     pub status: StatusCode,
+    pub headers: HeaderMap,
     pub body: Bytes,
 }
 
@@ -85,6 +103,17 @@ pub struct Problem {
 }
 
 impl Answer {
+    /// An answer the API never gave: an error body of its shape.
+    fn refused(status: StatusCode, message: &str) -> Answer {
+        let body = serde_json::json!({"error": {"type": "api_error", "code": "page_too_large",
+            "message": message}});
+        Answer {
+            status,
+            headers: HeaderMap::new(),
+            body: Bytes::from(body.to_string()),
+        }
+    }
+
     pub fn ok(&self) -> bool {
         self.status.is_success()
     }
@@ -140,16 +169,42 @@ impl Api {
     /// header (each dashboard form carries one, so a double submit has one effect).
     pub async fn call(
         &self,
-        caller: Caller,
+        caller: &Caller,
         method: Method,
         path_and_query: &str,
         body: Option<&Value>,
         idempotency_key: Option<&str>,
     ) -> Answer {
+        self.call_accepting(caller, method, path_and_query, body, idempotency_key, None)
+            .await
+    }
+
+    /// [`Api::call`] with an `Accept` header (`text/csv` for a settlement's CSV).
+    pub async fn call_accepting(
+        &self,
+        caller: &Caller,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+        accept: Option<&'static str>,
+    ) -> Answer {
+        if caller.calls.fetch_add(1, Ordering::Relaxed) >= DASHBOARD_PAGE_CALLS_MAX {
+            return Answer::refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "This page needs more than {DASHBOARD_PAGE_CALLS_MAX} API requests; \
+                     narrow it down (filters, the CSV, the events list)."
+                ),
+            );
+        }
         let mut builder = axum::http::Request::builder()
             .method(method)
             .uri(path_and_query)
-            .extension(caller);
+            .extension(caller.clone());
+        if let Some(accept) = accept {
+            builder = builder.header(header::ACCEPT, accept);
+        }
         if let Some(key) = idempotency_key {
             builder = builder.header("idempotency-key", key);
         }
@@ -165,6 +220,7 @@ impl Api {
             Err(_) => {
                 return Answer {
                     status: StatusCode::NOT_FOUND,
+                    headers: HeaderMap::new(),
                     body: Bytes::new(),
                 }
             }
@@ -173,14 +229,18 @@ impl Api {
             Ok(response) => response,
             Err(never) => match never {},
         };
-        let status = response.status();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        let (parts, body) = response.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX)
             .await
             .unwrap_or_default();
-        Answer { status, body }
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
     }
 
-    pub async fn get(&self, caller: Caller, path_and_query: &str) -> Answer {
+    pub async fn get(&self, caller: &Caller, path_and_query: &str) -> Answer {
         self.call(caller, Method::GET, path_and_query, None, None)
             .await
     }

@@ -12,13 +12,18 @@
 //! ([`super::checkout::csrf`]) bound to the session on every form.
 
 pub mod api;
+pub mod disputes;
 pub mod pages;
 pub mod payments;
 pub mod resources;
 
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -27,6 +32,7 @@ use sha2::{Digest, Sha256};
 use vinr_domain::ids::random_base62;
 use vinr_domain::limits::{
     CHECKOUT_FORM_BYTES_MAX, DASHBOARD_SESSION_ID_RANDOM_CHARS, DASHBOARD_SESSION_TTL_MS,
+    DASHBOARD_SIGN_INS_PER_ADDRESS_PER_MINUTE, DASHBOARD_SIGN_IN_ADDRESSES_MAX,
 };
 use vinr_domain::{Currency, Mode};
 
@@ -45,9 +51,34 @@ pub const STYLESHEET_PATH: &str = "/dashboard/assets/dashboard.css";
 pub const SESSION_COOKIE: &str = "vinr_session";
 const COOKIE_PATH: &str = "/dashboard";
 
+/// Sign-ins per client address (`DASHBOARD_SIGN_INS_PER_ADDRESS_PER_MINUTE`), tried before
+/// the key is looked up, valid key or not. Behind a proxy every client shares its address:
+/// the limit is then the proxy's.
+#[derive(Clone)]
+pub struct SignInThrottle(Arc<governor::DefaultKeyedRateLimiter<IpAddr>>);
+
+impl SignInThrottle {
+    fn new() -> SignInThrottle {
+        let per_minute =
+            NonZeroU32::new(DASHBOARD_SIGN_INS_PER_ADDRESS_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
+        SignInThrottle(Arc::new(governor::RateLimiter::keyed(
+            governor::Quota::per_minute(per_minute),
+        )))
+    }
+
+    /// Whether `address` may try one more sign-in now.
+    fn allows(&self, address: IpAddr) -> bool {
+        if self.0.len() > DASHBOARD_SIGN_IN_ADDRESSES_MAX {
+            self.0.retain_recent();
+        }
+        self.0.check_key(&address).is_ok()
+    }
+}
+
 /// The dashboard's routes, merged into the server's router.
 pub fn router(app: AppState) -> Router<AppState> {
     let api = Api::new(app);
+    let throttle = SignInThrottle::new();
     Router::new()
         .route(STYLESHEET_PATH, get(stylesheet))
         .route("/dashboard", get(resources::overview))
@@ -56,6 +87,8 @@ pub fn router(app: AppState) -> Router<AppState> {
         .route("/dashboard/payments", get(payments::list))
         .route("/dashboard/payments/{id}", get(payments::page))
         .route("/dashboard/payments/{id}/{action}", post(payments::act))
+        .route("/dashboard/disputes", get(disputes::list))
+        .route("/dashboard/disputes/{id}", get(disputes::dispute))
         .route("/dashboard/events", get(resources::events))
         .route("/dashboard/events/{id}", get(resources::event))
         .route("/dashboard/events/{id}/resend", post(resources::resend))
@@ -79,6 +112,7 @@ pub fn router(app: AppState) -> Router<AppState> {
             get(resources::clock).post(resources::clock_action),
         )
         .layer(Extension(api))
+        .layer(Extension(throttle))
 }
 
 pub async fn stylesheet() -> Response {
@@ -241,6 +275,12 @@ impl Session {
                 "/dashboard/payments",
                 Some("payments:read"),
             ),
+            (
+                "disputes",
+                "Disputes",
+                "/dashboard/disputes",
+                Some("disputes:read"),
+            ),
             ("events", "Events", "/dashboard/events", Some("events:read")),
             (
                 "webhooks",
@@ -314,9 +354,37 @@ fn session_cookie(request_headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// The session of this browser, or the answer to give instead: to the sign-in page when there
-/// is none (or it expired, or its key was revoked).
+/// The session of this browser for a page view, or the answer to give instead: to the
+/// sign-in page when there is none (or it expired, or its key was revoked), 429 when the
+/// key's rate limit is spent. A page view takes one read token, whatever it calls.
 pub async fn session(app: &AppState, request_headers: &HeaderMap) -> Result<Session, Response> {
+    session_counted(app, request_headers, true).await
+}
+
+/// [`session`] for a form's POST: one write token of the key's rate limit.
+pub async fn session_for_action(
+    app: &AppState,
+    request_headers: &HeaderMap,
+) -> Result<Session, Response> {
+    session_counted(app, request_headers, false).await
+}
+
+fn too_many_requests(retry_after_s: u64) -> Response {
+    let mut page = plain_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many requests",
+        "This key's rate limit is spent for the moment. Wait a few seconds and reload.",
+    );
+    page.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+    page
+}
+
+async fn session_counted(
+    app: &AppState,
+    request_headers: &HeaderMap,
+    is_read: bool,
+) -> Result<Session, Response> {
     let to_sign_in = || see_other("/dashboard/sign-in");
     let Some(id) = session_cookie(request_headers) else {
         return Err(to_sign_in());
@@ -337,23 +405,25 @@ pub async fn session(app: &AppState, request_headers: &HeaderMap) -> Result<Sess
     let Some(key_hash) = unhex(&found.key_hash) else {
         return Err(internal(&"a session's key hash is not hex"));
     };
-    let key =
+    let (key_id, key) =
         match auth::authenticate_hash(&app.store, &app.settings, key_hash, found.scope.mode, None)
             .await
         {
-            Ok((context, key)) if context.scope == found.scope => key,
+            Ok((context, key)) if context.scope == found.scope => (context.key_id, key),
             Ok(_) => return Err(to_sign_in()),
             Err(AuthFailure::Store(error)) => return Err(store_failure(error)),
             Err(_) => return Err(to_sign_in()),
         };
+    if let Some(limits) = &app.rate_limits {
+        if let Err(limited) = limits.check(&key_id, found.scope.mode, is_read) {
+            return Err(too_many_requests(limited.retry_after_s));
+        }
+    }
     let (csrf_cookie, set_csrf) =
         csrf::cookie_or_new_at(request_headers, secure_cookies(app), COOKIE_PATH);
     Ok(Session {
         id_hash,
-        caller: Caller {
-            key_hash,
-            mode: found.scope.mode,
-        },
+        caller: Caller::new(key_hash, found.scope.mode),
         key,
         csrf_cookie,
         set_csrf,
@@ -392,9 +462,27 @@ pub async fn sign_in_page(State(app): State<AppState>, request_headers: HeaderMa
 /// checks it, then dropped: only its hash is kept with the session.
 pub async fn sign_in(
     State(app): State<AppState>,
+    Extension(throttle): Extension<SignInThrottle>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     request_headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // In-process (no peer): one shared address, so still bounded.
+    let address = peer.map_or(
+        IpAddr::from([0, 0, 0, 0]),
+        |Extension(ConnectInfo(peer))| peer.ip(),
+    );
+    if !throttle.allows(address) {
+        let mut page = sign_in_form(
+            &app,
+            &request_headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("Too many sign-in attempts from this address: wait a minute and try again."),
+        );
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(60u32));
+        return page;
+    }
     if body.len() > CHECKOUT_FORM_BYTES_MAX {
         return sign_in_form(
             &app,
@@ -512,7 +600,7 @@ pub async fn sign_out(
     request_headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let session = match session(&app, &request_headers).await {
+    let session = match session_for_action(&app, &request_headers).await {
         Ok(session) => session,
         Err(response) => return response,
     };

@@ -25,7 +25,7 @@ pub struct Frame {
 }
 
 /// An API error shown by the form (and the field) it belongs to.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ActionError {
     /// Which form: `capture`, `refund`, `filters`, …
     pub action: String,
@@ -128,9 +128,23 @@ pub struct PaymentsPage {
     /// Each status the filter offers, and whether it is the one chosen.
     pub statuses: Vec<(&'static str, bool)>,
     pub payments: Vec<PaymentRow>,
+    /// The API's error about the filters; its `param` is the API's name (`created[gte]`).
     pub error: Option<ActionError>,
     pub next: Option<String>,
     pub newer: Option<String>,
+}
+
+impl PaymentsPage {
+    /// The message for the filter `param` names (as the API spells it).
+    pub fn err(&self, param: &str) -> Option<&str> {
+        self.error.as_ref().and_then(|e| e.at("filters", param))
+    }
+
+    pub fn general(&self) -> Option<&str> {
+        self.error
+            .as_ref()
+            .and_then(|e| e.general("filters", &["status", "created[gte]", "created[lt]"]))
+    }
 }
 
 pub struct RefundRow {
@@ -151,6 +165,41 @@ pub struct DisputeRow {
     pub open: bool,
     /// The idempotency key of its forms.
     pub key: String,
+}
+
+pub struct DisputeListRow {
+    pub id: String,
+    pub payment: String,
+    pub amount: String,
+    pub status: String,
+    pub reason: String,
+    pub due: String,
+    pub created: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/disputes.html")]
+pub struct DisputesPage {
+    pub frame: Frame,
+    pub status: String,
+    pub payment: String,
+    pub statuses: Vec<(&'static str, bool)>,
+    pub disputes: Vec<DisputeListRow>,
+    /// The API's error about the filters (by the field it names).
+    pub error: Option<ActionError>,
+    pub next: Option<String>,
+}
+
+impl DisputesPage {
+    pub fn err(&self, field: &str) -> Option<&str> {
+        self.error.as_ref().and_then(|e| e.at("filters", field))
+    }
+
+    pub fn general(&self) -> Option<&str> {
+        self.error
+            .as_ref()
+            .and_then(|e| e.general("filters", &["status", "payment"]))
+    }
 }
 
 pub struct LedgerRow {
@@ -205,7 +254,12 @@ pub struct PaymentPage {
     pub refunds: Option<Vec<RefundRow>>,
     pub disputes: Option<Vec<DisputeRow>>,
     pub ledger: Option<Vec<LedgerRow>>,
+    /// Oldest first; `None`: the key may not read events.
     pub timeline: Option<Vec<TimelineRow>>,
+    /// The events page with the payment's older events, when there are more than shown.
+    pub timeline_older: Option<String>,
+    /// The ledger shows the rows of the first `DASHBOARD_LEDGER_SOURCES_MAX` objects only.
+    pub ledger_partial: bool,
 }
 
 impl PaymentPage {
@@ -232,9 +286,23 @@ pub struct EventRow {
 pub struct EventsPage {
     pub frame: Frame,
     pub kind: String,
+    pub payment: String,
     pub events: Vec<EventRow>,
-    pub error: Option<String>,
+    /// The API's error about the filters (by the field it names).
+    pub error: Option<ActionError>,
     pub next: Option<String>,
+}
+
+impl EventsPage {
+    pub fn err(&self, field: &str) -> Option<&str> {
+        self.error.as_ref().and_then(|e| e.at("filters", field))
+    }
+
+    pub fn general(&self) -> Option<&str> {
+        self.error
+            .as_ref()
+            .and_then(|e| e.general("filters", &["type", "payment"]))
+    }
 }
 
 #[derive(Template)]
@@ -265,20 +333,32 @@ pub struct WebhooksPage {
     pub can_write: bool,
     pub key: String,
     pub url: String,
+    pub description: String,
+    /// Each event type an endpoint may subscribe to, and whether the form ticked it.
+    pub event_types: Vec<(&'static str, bool)>,
     pub error: Option<ActionError>,
     /// The new endpoint's signing secret, shown once after creation.
     pub secret: Option<String>,
 }
 
 impl WebhooksPage {
+    /// The message for `field`; the API's `events[3]` is the `events` group's.
     pub fn err(&self, field: &str) -> Option<&str> {
-        self.error.as_ref().and_then(|e| e.at("create", field))
+        let error = self.error.as_ref()?;
+        let named = error.field.as_deref()?;
+        let group = named.split('[').next().unwrap_or(named);
+        (error.action == "create" && group == field).then_some(error.message.as_str())
     }
 
     pub fn general(&self) -> Option<&str> {
-        self.error
-            .as_ref()
-            .and_then(|e| e.general("create", &["url"]))
+        let error = self.error.as_ref()?;
+        let named = error
+            .field
+            .as_deref()
+            .map(|f| f.split('[').next().unwrap_or(f));
+        (error.action == "create"
+            && named.is_none_or(|f| !["url", "description", "events"].contains(&f)))
+        .then_some(error.message.as_str())
     }
 }
 
@@ -339,6 +419,8 @@ pub struct SettlementPage {
     /// Its transactions (`ledger.html` shows them).
     pub ledger: Vec<LedgerRow>,
     pub period: String,
+    /// Fewer rows shown than it has (`DASHBOARD_SETTLEMENT_ROWS_MAX`): the CSV has them all.
+    pub partial: bool,
 }
 
 #[derive(Template)]
@@ -348,8 +430,22 @@ pub struct ClockPage {
     pub now: String,
     pub can_write: bool,
     pub keys: [String; 3],
-    pub error: Option<String>,
+    /// By form (`advance`, `reset`) and field (`days`, `hours`, `minutes`, `confirm`; the
+    /// API's `seconds` is the advance form's own).
+    pub error: Option<ActionError>,
     pub notice: Option<String>,
+}
+
+impl ClockPage {
+    pub fn err(&self, action: &str, field: &str) -> Option<&str> {
+        self.error.as_ref().and_then(|e| e.at(action, field))
+    }
+
+    pub fn general(&self, action: &str) -> Option<&str> {
+        self.error
+            .as_ref()
+            .and_then(|e| e.general(action, &["days", "hours", "minutes", "confirm"]))
+    }
 }
 
 pub struct Bar {

@@ -8,7 +8,10 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use axum::Extension;
 use serde_json::{json, Value};
-use vinr_domain::limits::{CHECKOUT_FORM_BYTES_MAX, DASHBOARD_TIMELINE_EVENTS_MAX};
+use vinr_domain::limits::{
+    CHECKOUT_FORM_BYTES_MAX, DASHBOARD_LEDGER_SOURCES_MAX, DASHBOARD_TIMELINE_EVENTS_MAX,
+    DASHBOARD_TIMELINE_PAGE_EVENTS,
+};
 use vinr_domain::Currency;
 
 use super::api::{int, rows, text, Api, Problem};
@@ -16,10 +19,12 @@ use super::pages::{
     ActionError, DisputeRow, LedgerRow, PaymentPage, PaymentRow, PaymentsPage, RefundRow,
     TimelineRow, TEST_CARD_CHOICES,
 };
-use super::{encode, forbidden_form, form_key, id_ok, money, problem_page, session, when, Session};
+use super::{
+    encode, forbidden_form, form_key, id_ok, money, problem_page, session, session_for_action,
+    when, Session,
+};
 use crate::http::checkout::form::FormBody;
 use crate::state::AppState;
-use crate::store::Scope;
 
 pub fn payment_row(payment: &Value) -> PaymentRow {
     PaymentRow {
@@ -87,7 +92,7 @@ pub async fn list(
     let pairs = query_pairs(raw.as_deref());
     let (query, kept) = api_query(&pairs);
     let answer = api
-        .get(session.caller, &format!("/v1/payments?limit=25&{query}"))
+        .get(&session.caller, &format!("/v1/payments?limit=25&{query}"))
         .await;
     let filter = |name: &str| {
         kept.iter()
@@ -127,7 +132,10 @@ pub async fn list(
         if problem.status == 403 {
             return problem_page(&session, &app, &problem);
         }
-        page.error = Some(ActionError::of(&problem));
+        page.error = Some(ActionError {
+            action: "filters".into(),
+            ..ActionError::of(&problem)
+        });
         return session.html(StatusCode::BAD_REQUEST, &page);
     }
     let list = answer.json().unwrap_or_default();
@@ -191,7 +199,9 @@ async fn render_payment(
     if !id_ok(id) {
         return problem_page(session, app, &not_found());
     }
-    let answer = api.get(session.caller, &format!("/v1/payments/{id}")).await;
+    let answer = api
+        .get(&session.caller, &format!("/v1/payments/{id}"))
+        .await;
     if !answer.ok() {
         return problem_page(session, app, &answer.problem());
     }
@@ -199,9 +209,9 @@ async fn render_payment(
     let currency = text(&payment, "currency");
     let list = |path: String| {
         let api = api.clone();
-        let caller = session.caller;
+        let caller = session.caller.clone();
         async move {
-            let answer = api.get(caller, &path).await;
+            let answer = api.get(&caller, &path).await;
             answer
                 .ok()
                 .then(|| rows(&answer.json().unwrap_or_default()))
@@ -222,7 +232,7 @@ async fn render_payment(
     object_ids.extend(disputes.iter().flatten().map(|d| text(d, "id")));
     let ledger = if session.can("balance:read") {
         let mut ledger = Vec::new();
-        for source in &object_ids {
+        for source in object_ids.iter().take(DASHBOARD_LEDGER_SOURCES_MAX) {
             if let Some(found) = list(format!(
                 "/v1/balance_transactions?source={source}&limit=100"
             ))
@@ -236,51 +246,13 @@ async fn render_payment(
     } else {
         None
     };
-    let timeline = if session.can("events:read") {
-        let scope = Scope {
-            account_id: session.key.account_id.clone(),
-            mode: session.mode(),
-        };
-        let ids = object_ids.clone();
-        let read = app
-            .store
-            .read(move |reader| {
-                let mut events = Vec::new();
-                for object_id in &ids {
-                    events.extend(reader.events_of_object(
-                        &scope,
-                        object_id,
-                        DASHBOARD_TIMELINE_EVENTS_MAX,
-                    )?);
-                }
-                Ok::<_, crate::store::StoreError>(events)
-            })
-            .await;
-        match read {
-            Ok(mut events) => {
-                // Stable: each object's events stay in commit order (`seq`) within one instant.
-                events.sort_by_key(|event| event.created_at);
-                events.truncate(DASHBOARD_TIMELINE_EVENTS_MAX);
-                Some(
-                    events
-                        .into_iter()
-                        .map(|event| TimelineRow {
-                            id: event.id,
-                            kind: event.kind,
-                            object_id: event.object_id,
-                            created: crate::render::timestamp(event.created_at),
-                        })
-                        .map(|mut row| {
-                            row.created = when(&row.created);
-                            row
-                        })
-                        .collect(),
-                )
-            }
-            Err(error) => return super::store_failure(error),
+    let (timeline, timeline_older) = if session.can("events:read") {
+        match timeline(api, session, id).await {
+            Ok((rows, older)) => (Some(rows), older),
+            Err(problem) => return problem_page(session, app, &problem),
         }
     } else {
-        None
+        (None, None)
     };
     let status_text = text(&payment, "status");
     let captured = int(&payment, "amountCaptured");
@@ -390,8 +362,64 @@ async fn render_payment(
                 .collect()
         }),
         timeline,
+        timeline_older,
+        ledger_partial: object_ids.len() > DASHBOARD_LEDGER_SOURCES_MAX,
     };
     session.html(status, &page)
+}
+
+/// A payment's timeline: the API's events about it (its own, its refunds', its disputes'),
+/// page by page, oldest first. At most `DASHBOARD_TIMELINE_EVENTS_MAX` (a bounded number of
+/// calls); past that, the link to the older ones on the events page.
+async fn timeline(
+    api: &Api,
+    session: &Session,
+    id: &str,
+) -> Result<(Vec<TimelineRow>, Option<String>), Problem> {
+    let mut events = Vec::new();
+    let mut cursor: Option<String> = None;
+    let older = loop {
+        let mut path = format!("/v1/events?payment={id}&limit={DASHBOARD_TIMELINE_PAGE_EVENTS}");
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&starting_after={}", encode(cursor)));
+        }
+        let answer = api.get(&session.caller, &path).await;
+        if !answer.ok() {
+            return Err(answer.problem());
+        }
+        let list = answer.json().unwrap_or_default();
+        events.extend(rows(&list));
+        cursor = list
+            .get("next_cursor")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let more = list.get("has_more").and_then(Value::as_bool) == Some(true);
+        match &cursor {
+            Some(next) if more && events.len() >= DASHBOARD_TIMELINE_EVENTS_MAX => {
+                break Some(format!(
+                    "/dashboard/events?payment={id}&starting_after={}",
+                    encode(next)
+                ))
+            }
+            Some(_) if more => continue,
+            _ => break None,
+        }
+    };
+    events.reverse();
+    let rows = events
+        .iter()
+        .map(|event| TimelineRow {
+            id: text(event, "id"),
+            kind: text(event, "type"),
+            object_id: event
+                .get("data")
+                .and_then(|d| d.get("object"))
+                .map(|o| text(o, "id"))
+                .unwrap_or_default(),
+            created: when(&text(event, "created_at")),
+        })
+        .collect();
+    Ok((rows, older))
 }
 
 /// `POST /dashboard/payments/{id}/{action}`: `capture`, `cancel`, `refund`, and in test mode
@@ -403,7 +431,7 @@ pub async fn act(
     request_headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let session = match session(&app, &request_headers).await {
+    let session = match session_for_action(&app, &request_headers).await {
         Ok(session) => session,
         Err(response) => return response,
     };
@@ -421,7 +449,9 @@ pub async fn act(
         message,
     };
     // The payment's currency, to read an amount typed in major units.
-    let payment = api.get(session.caller, &format!("/v1/payments/{id}")).await;
+    let payment = api
+        .get(&session.caller, &format!("/v1/payments/{id}"))
+        .await;
     if !payment.ok() {
         return problem_page(&session, &app, &payment.problem());
     }
@@ -489,7 +519,7 @@ pub async fn act(
             let dispute = form.get("dispute").unwrap_or("").trim().to_owned();
             let own = api
                 .get(
-                    session.caller,
+                    &session.caller,
                     &format!("/v1/disputes?payment={id}&limit=100"),
                 )
                 .await
@@ -516,7 +546,7 @@ pub async fn act(
     };
     let answer = api
         .call(
-            session.caller,
+            &session.caller,
             Method::POST,
             &path,
             Some(&Value::Object(body)),

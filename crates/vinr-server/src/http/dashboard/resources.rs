@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use vinr_domain::limits::{
     CHECKOUT_FORM_BYTES_MAX, DASHBOARD_CHART_DAYS, DASHBOARD_CHART_PAYMENTS_MAX,
+    DASHBOARD_SETTLEMENT_ROWS_MAX,
 };
 
 use super::api::{int, rows, text, Api, Caller, Problem};
@@ -23,15 +24,17 @@ use super::pages::{
     WebhooksPage,
 };
 use super::{
-    encode, forbidden_form, form_key, id_ok, money, problem_page, see_other, session, when, Session,
+    encode, forbidden_form, form_key, id_ok, money, problem_page, see_other, session,
+    session_for_action, when, Session,
 };
 use crate::http::checkout::{form::FormBody, headers};
 use crate::state::AppState;
+use crate::webhooks::EVENT_TYPES;
 
 /// Every page of a list (at most `max` objects).
 async fn list_all(
     api: &Api,
-    caller: Caller,
+    caller: &Caller,
     path: &str,
     max: usize,
 ) -> Result<Vec<Value>, Problem> {
@@ -55,6 +58,7 @@ async fn list_all(
             .map(str::to_owned);
         let more = list.get("has_more").and_then(Value::as_bool) == Some(true);
         if !more || cursor.is_none() || all.len() >= max {
+            all.truncate(max);
             return Ok(all);
         }
     }
@@ -77,7 +81,7 @@ fn event_row(event: &Value) -> EventRow {
 /// The account's time now: its test clock in test mode.
 async fn account_now(api: &Api, session: &Session, app: &AppState) -> String {
     if session.test_mode() {
-        let answer = api.get(session.caller, "/v1/test_helpers/clock").await;
+        let answer = api.get(&session.caller, "/v1/test_helpers/clock").await;
         if let Some(now) = answer
             .json()
             .map(|c| text(&c, "now"))
@@ -103,7 +107,7 @@ pub async fn overview(
         Ok(session) => session,
         Err(response) => return response,
     };
-    let account = api.get(session.caller, "/v1/account").await;
+    let account = api.get(&session.caller, "/v1/account").await;
     let account = account.json().map(|a| text(&a, "name")).unwrap_or_default();
     let charts = if session.can("payments:read") {
         let now = account_now(&api, &session, &app).await;
@@ -113,7 +117,7 @@ pub async fn overview(
         let since = format!("{first_day}T00:00:00Z");
         match list_all(
             &api,
-            session.caller,
+            &session.caller,
             &format!("/v1/payments?created[gte]={}", encode(&since)),
             DASHBOARD_CHART_PAYMENTS_MAX,
         )
@@ -126,7 +130,7 @@ pub async fn overview(
         None
     };
     let (available, pending) = if session.can("balance:read") {
-        let balance = api.get(session.caller, "/v1/balance").await.json();
+        let balance = api.get(&session.caller, "/v1/balance").await.json();
         let amounts = |name: &str| {
             balance.as_ref().map(|b| {
                 b.get(name)
@@ -144,7 +148,7 @@ pub async fn overview(
         (None, None)
     };
     let recent = if session.can("events:read") {
-        let answer = api.get(session.caller, "/v1/events?limit=10").await;
+        let answer = api.get(&session.caller, "/v1/events?limit=10").await;
         answer.ok().then(|| {
             rows(&answer.json().unwrap_or_default())
                 .iter()
@@ -232,7 +236,7 @@ fn charts(payments: &[Value], first_day: time::Date) -> Vec<Chart> {
         .collect()
 }
 
-/// `GET /dashboard/events` (filter `type`).
+/// `GET /dashboard/events` (the API's filters `type` and `payment`, and its cursor).
 pub async fn events(
     State(app): State<AppState>,
     Extension(api): Extension<Api>,
@@ -254,17 +258,27 @@ pub async fn events(
             .map(|(_, v)| v.trim().to_owned())
     };
     let kind = get("type").unwrap_or_default();
-    let mut query = String::from("/v1/events?limit=25");
+    let payment = get("payment").unwrap_or_default();
+    let mut filters = Vec::new();
     if !kind.is_empty() {
-        query.push_str(&format!("&type={}", encode(&kind)));
+        filters.push(format!("type={}", encode(&kind)));
+    }
+    if !payment.is_empty() {
+        filters.push(format!("payment={}", encode(&payment)));
+    }
+    let mut query = String::from("/v1/events?limit=25");
+    for filter in &filters {
+        query.push('&');
+        query.push_str(filter);
     }
     if let Some(cursor) = get("starting_after") {
         query.push_str(&format!("&starting_after={}", encode(&cursor)));
     }
-    let answer = api.get(session.caller, &query).await;
+    let answer = api.get(&session.caller, &query).await;
     let mut page = EventsPage {
         frame: session.frame(&app, "events"),
-        kind: kind.clone(),
+        kind,
+        payment,
         events: Vec::new(),
         error: None,
         next: None,
@@ -274,17 +288,18 @@ pub async fn events(
         if problem.status == 403 {
             return problem_page(&session, &app, &problem);
         }
-        page.error = Some(problem.message);
+        page.error = Some(ActionError {
+            action: "filters".into(),
+            ..ActionError::of(&problem)
+        });
         return session.html(StatusCode::BAD_REQUEST, &page);
     }
     let list = answer.json().unwrap_or_default();
     page.events = rows(&list).iter().map(event_row).collect();
     if list.get("has_more").and_then(Value::as_bool) == Some(true) {
         if let Some(cursor) = list.get("next_cursor").and_then(Value::as_str) {
-            page.next = Some(format!(
-                "/dashboard/events?type={}&starting_after={cursor}",
-                encode(&kind)
-            ));
+            filters.push(format!("starting_after={}", encode(cursor)));
+            page.next = Some(format!("/dashboard/events?{}", filters.join("&")));
         }
     }
     session.html(StatusCode::OK, &page)
@@ -300,7 +315,7 @@ async fn render_event(
     if !id_ok(id) {
         return problem_page(session, app, &not_found("event", id));
     }
-    let answer = api.get(session.caller, &format!("/v1/events/{id}")).await;
+    let answer = api.get(&session.caller, &format!("/v1/events/{id}")).await;
     if !answer.ok() {
         return problem_page(session, app, &answer.problem());
     }
@@ -344,7 +359,7 @@ async fn begin_post(
     request_headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(Session, FormBody), Response> {
-    let session = session(app, request_headers).await?;
+    let session = session_for_action(app, request_headers).await?;
     let form = FormBody::parse(body);
     if body.len() > CHECKOUT_FORM_BYTES_MAX || !session.csrf_ok(app, &form) {
         return Err(forbidden_form());
@@ -376,7 +391,7 @@ pub async fn resend(
     }
     let answer = api
         .call(
-            session.caller,
+            &session.caller,
             Method::POST,
             &format!("/v1/events/{id}/resend"),
             Some(&json!({})),
@@ -412,16 +427,24 @@ fn endpoint_row(endpoint: &Value) -> EndpointRow {
     }
 }
 
+/// What the creation form was sent with, to show it again with the API's error.
+#[derive(Default)]
+struct CreateForm {
+    url: String,
+    description: String,
+    events: Vec<String>,
+}
+
 async fn render_webhooks(
     app: &AppState,
     api: &Api,
     session: &Session,
-    url: String,
+    typed: CreateForm,
     error: Option<ActionError>,
     secret: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let answer = api.get(session.caller, "/v1/webhooks?limit=100").await;
+    let answer = api.get(&session.caller, "/v1/webhooks?limit=100").await;
     if !answer.ok() {
         return problem_page(session, app, &answer.problem());
     }
@@ -433,7 +456,12 @@ async fn render_webhooks(
             .collect(),
         can_write: session.can("webhooks:write"),
         key: form_key(),
-        url,
+        event_types: EVENT_TYPES
+            .iter()
+            .map(|kind| (*kind, typed.events.iter().any(|t| t == kind)))
+            .collect(),
+        url: typed.url,
+        description: typed.description,
         error,
         secret,
     };
@@ -454,7 +482,7 @@ pub async fn webhooks(
         &app,
         &api,
         &session,
-        String::new(),
+        CreateForm::default(),
         None,
         None,
         StatusCode::OK,
@@ -473,18 +501,22 @@ pub async fn create_webhook(
         Ok(begun) => begun,
         Err(response) => return response,
     };
-    let url = form.get("url").unwrap_or("").trim().to_owned();
-    let mut request = json!({"url": url});
-    if let Some(description) = form
-        .get("description")
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-    {
-        request["description"] = json!(description);
+    let typed = CreateForm {
+        url: form.get("url").unwrap_or("").trim().to_owned(),
+        description: form.get("description").unwrap_or("").trim().to_owned(),
+        events: form.all("events").into_iter().map(str::to_owned).collect(),
+    };
+    let mut request = json!({"url": typed.url});
+    if !typed.description.is_empty() {
+        request["description"] = json!(typed.description);
+    }
+    // None ticked: the API's default, every type.
+    if !typed.events.is_empty() {
+        request["events"] = json!(typed.events);
     }
     let answer = api
         .call(
-            session.caller,
+            &session.caller,
             Method::POST,
             "/v1/webhooks",
             Some(&request),
@@ -497,7 +529,7 @@ pub async fn create_webhook(
             &app,
             &api,
             &session,
-            String::new(),
+            CreateForm::default(),
             None,
             secret,
             StatusCode::CREATED,
@@ -510,25 +542,21 @@ pub async fn create_webhook(
         action: "create".into(),
         ..ActionError::of(&problem)
     };
-    render_webhooks(&app, &api, &session, url, Some(error), None, status).await
+    render_webhooks(&app, &api, &session, typed, Some(error), None, status).await
 }
 
-/// The headers a delivery carries (SPEC §6). The signature and timestamp values of past
-/// attempts are not stored; they are shown as such.
-fn sent_headers(event_id: &str) -> Vec<(String, String)> {
-    vec![
-        ("content-type".into(), "application/json".into()),
-        ("webhook-id".into(), event_id.to_owned()),
-        (
-            "webhook-timestamp".into(),
-            "(the attempt's time, in seconds)".into(),
-        ),
-        (
-            "webhook-signature".into(),
-            "v1,(HMAC-SHA256 of id.timestamp.body with the endpoint's secret)".into(),
-        ),
-        ("x-vinr-signature".into(), "(the same signature)".into()),
-    ]
+/// The headers an attempt sent, as the API records them (none when nothing was sent).
+fn sent_headers(attempt: &Value) -> Vec<(String, String)> {
+    attempt
+        .get("requestHeaders")
+        .and_then(Value::as_object)
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|(name, value)| (name.clone(), value.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 async fn render_webhook(
@@ -542,14 +570,16 @@ async fn render_webhook(
     if !id_ok(id) {
         return problem_page(session, app, &not_found("webhook endpoint", id));
     }
-    let answer = api.get(session.caller, &format!("/v1/webhooks/{id}")).await;
+    let answer = api
+        .get(&session.caller, &format!("/v1/webhooks/{id}"))
+        .await;
     if !answer.ok() {
         return problem_page(session, app, &answer.problem());
     }
     let endpoint = answer.json().unwrap_or_default();
     let attempts = api
         .get(
-            session.caller,
+            &session.caller,
             &format!("/v1/webhooks/{id}/deliveries?limit=50"),
         )
         .await;
@@ -562,7 +592,7 @@ async fn render_webhook(
                 continue;
             }
             let event = api
-                .get(session.caller, &format!("/v1/events/{event_id}"))
+                .get(&session.caller, &format!("/v1/events/{event_id}"))
                 .await;
             let body = if event.ok() {
                 String::from_utf8_lossy(&event.body).into_owned()
@@ -578,7 +608,7 @@ async fn render_webhook(
             let event = text(a, "event");
             AttemptRow {
                 id: text(a, "id"),
-                request_headers: sent_headers(&event),
+                request_headers: sent_headers(a),
                 request_body: bodies.get(&event).cloned().unwrap_or_default(),
                 event,
                 event_type: text(a, "eventType"),
@@ -681,7 +711,7 @@ pub async fn webhook_action(
     };
     let body = (method != Method::DELETE).then_some(&request);
     let answer = api
-        .call(session.caller, method, &path, body, key.as_deref())
+        .call(&session.caller, method, &path, body, key.as_deref())
         .await;
     if !answer.ok() {
         let problem = answer.problem();
@@ -729,7 +759,7 @@ pub async fn settlements(
     if let Some(cursor) = cursor {
         path.push_str(&format!("&starting_after={}", encode(&cursor)));
     }
-    let answer = api.get(session.caller, &path).await;
+    let answer = api.get(&session.caller, &path).await;
     if !answer.ok() {
         return problem_page(&session, &app, &answer.problem());
     }
@@ -771,7 +801,7 @@ async fn load_settlement(
         return Err(problem_page(session, app, &not_found("settlement", id)));
     }
     let answer = api
-        .get(session.caller, &format!("/v1/settlements/{id}"))
+        .get(&session.caller, &format!("/v1/settlements/{id}"))
         .await;
     if !answer.ok() {
         return Err(problem_page(session, app, &answer.problem()));
@@ -779,9 +809,9 @@ async fn load_settlement(
     let settlement = answer.json().unwrap_or_default();
     let transactions = list_all(
         api,
-        session.caller,
+        &session.caller,
         &format!("/v1/settlements/{id}/transactions"),
-        usize::MAX,
+        DASHBOARD_SETTLEMENT_ROWS_MAX,
     )
     .await
     .map_err(|problem| problem_page(session, app, &problem))?;
@@ -811,28 +841,15 @@ pub async fn settlement(
             when(&text(&settlement, "periodStart")),
             when(&text(&settlement, "periodEnd"))
         ),
+        partial: (transactions.len() as u64) < settlement_row(&settlement).count,
         ledger: transactions.iter().map(ledger_row).collect(),
     };
     session.html(StatusCode::OK, &page)
 }
 
-/// A CSV field: quoted when it holds a separator, a quote or a line break; a leading `=`, `+`,
-/// `-` or `@` of text is prefixed with `'` so a spreadsheet never runs it as a formula.
-fn csv_field(value: &str, numeric: bool) -> String {
-    let value = if !numeric && value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
-}
-
-/// `GET /dashboard/settlements/{id}/transactions.csv`: every transaction, amounts in minor
-/// units (as the API), one row each; the `net` column adds up to the settlement's `net`.
+/// `GET /dashboard/settlements/{id}/transactions.csv`: the API's own CSV
+/// (`GET /v1/settlements/{id}/transactions` with `Accept: text/csv`), byte for byte, with its
+/// file name: one CSV, made in one place.
 pub async fn settlement_csv(
     State(app): State<AppState>,
     Extension(api): Extension<Api>,
@@ -843,40 +860,28 @@ pub async fn settlement_csv(
         Ok(session) => session,
         Err(response) => return response,
     };
-    let (_, transactions) = match load_settlement(&app, &api, &session, &id).await {
-        Ok(loaded) => loaded,
-        Err(response) => return response,
-    };
-    let mut csv =
-        String::from("id,type,source,amount,fee,net,currency,created_at,available_on\r\n");
-    for b in &transactions {
-        let fields = [
-            csv_field(&text(b, "id"), false),
-            csv_field(&text(b, "type"), false),
-            csv_field(&text(b, "source"), false),
-            int(b, "amount").to_string(),
-            int(b, "fee").to_string(),
-            int(b, "net").to_string(),
-            csv_field(&text(b, "currency"), false),
-            csv_field(&text(b, "created_at"), false),
-            csv_field(&text(b, "availableOn"), false),
-        ];
-        csv.push_str(&fields.join(","));
-        csv.push_str("\r\n");
+    if !id_ok(&id) {
+        return problem_page(&session, &app, &not_found("settlement", &id));
     }
-    let mut response = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-        csv,
-    )
-        .into_response();
+    let answer = api
+        .call_accepting(
+            &session.caller,
+            Method::GET,
+            &format!("/v1/settlements/{id}/transactions"),
+            None,
+            None,
+            Some("text/csv"),
+        )
+        .await;
+    if !answer.ok() {
+        return problem_page(&session, &app, &answer.problem());
+    }
+    let mut response = (StatusCode::OK, answer.body).into_response();
     headers::apply(response.headers_mut(), None);
-    if let Ok(value) =
-        HeaderValue::from_str(&format!("attachment; filename=\"{id}-transactions.csv\""))
-    {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_DISPOSITION, value);
+    for name in [header::CONTENT_TYPE, header::CONTENT_DISPOSITION] {
+        if let Some(value) = answer.headers.get(&name) {
+            response.headers_mut().insert(name, value.clone());
+        }
     }
     response
 }
@@ -886,13 +891,13 @@ async fn render_clock(
     api: &Api,
     session: &Session,
     notice: Option<String>,
-    error: Option<String>,
+    error: Option<ActionError>,
     status: StatusCode,
 ) -> Response {
     if !session.test_mode() {
         return problem_page(session, app, &not_found("page", "test clock"));
     }
-    let answer = api.get(session.caller, "/v1/test_helpers/clock").await;
+    let answer = api.get(&session.caller, "/v1/test_helpers/clock").await;
     if !answer.ok() {
         return problem_page(session, app, &answer.problem());
     }
@@ -938,7 +943,7 @@ pub async fn clock_action(
     let key = form_idempotency_key(&form);
     let (path, request) = match form.get("action") {
         Some("advance") => {
-            let part = |name: &str, scale: i64| -> Result<i64, String> {
+            let part = |name: &str, scale: i64| -> Result<i64, ActionError> {
                 let value = form.get(name).map(str::trim).unwrap_or("");
                 if value.is_empty() {
                     return Ok(0);
@@ -948,7 +953,11 @@ pub async fn clock_action(
                     .ok()
                     .filter(|v| (0..=100_000).contains(v))
                     .map(|v| v * scale)
-                    .ok_or_else(|| format!("`{name}` must be a whole number of {name}."))
+                    .ok_or_else(|| ActionError {
+                        action: "advance".into(),
+                        field: Some(name.to_owned()),
+                        message: format!("Enter a whole number of {name} (0 to 100,000)."),
+                    })
             };
             let seconds = part("days", 86_400)
                 .and_then(|d| Ok(d + part("hours", 3_600)? + part("minutes", 60)?));
@@ -957,13 +966,13 @@ pub async fn clock_action(
                     "/v1/test_helpers/clock/advance",
                     json!({"seconds": seconds}),
                 ),
-                Err(message) => {
+                Err(error) => {
                     return render_clock(
                         &app,
                         &api,
                         &session,
                         None,
-                        Some(message),
+                        Some(error),
                         StatusCode::BAD_REQUEST,
                     )
                     .await
@@ -977,7 +986,11 @@ pub async fn clock_action(
                     &api,
                     &session,
                     None,
-                    Some("Tick the box to confirm the reset.".into()),
+                    Some(ActionError {
+                        action: "reset".into(),
+                        field: Some("confirm".into()),
+                        message: "Tick the box to confirm the reset.".into(),
+                    }),
                     StatusCode::UNPROCESSABLE_ENTITY,
                 )
                 .await;
@@ -993,7 +1006,10 @@ pub async fn clock_action(
                 &api,
                 &session,
                 None,
-                Some("Choose what to do.".into()),
+                Some(ActionError {
+                    message: "Choose what to do.".into(),
+                    ..ActionError::default()
+                }),
                 StatusCode::BAD_REQUEST,
             )
             .await
@@ -1001,7 +1017,7 @@ pub async fn clock_action(
     };
     let answer = api
         .call(
-            session.caller,
+            &session.caller,
             Method::POST,
             path,
             Some(&request),
@@ -1011,7 +1027,17 @@ pub async fn clock_action(
     if !answer.ok() {
         let problem = answer.problem();
         let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST);
-        return render_clock(&app, &api, &session, None, Some(problem.message), status).await;
+        // The API's `seconds` (or none) is the advance form's as a whole.
+        let action = if path.ends_with("reset") {
+            "reset"
+        } else {
+            "advance"
+        };
+        let error = ActionError {
+            action: action.into(),
+            ..ActionError::of(&problem)
+        };
+        return render_clock(&app, &api, &session, None, Some(error), status).await;
     }
     let notice = if path.ends_with("reset") {
         let deleted = answer
@@ -1030,18 +1056,4 @@ pub async fn clock_action(
         "The clock moved forward; everything that came due has happened.".into()
     };
     render_clock(&app, &api, &session, Some(notice), None, StatusCode::OK).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::csv_field;
-
-    #[test]
-    fn csv_fields_are_quoted_and_never_formulas() {
-        assert_eq!(csv_field("pay_1", false), "pay_1");
-        assert_eq!(csv_field("a,b", false), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\"", false), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=1+1", false), "'=1+1");
-        assert_eq!(csv_field("-5", true), "-5");
-    }
 }

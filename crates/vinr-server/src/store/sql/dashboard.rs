@@ -1,9 +1,9 @@
-//! Dashboard sessions (SPEC §13) and the dashboard's own reads: a payment's timeline.
+//! Dashboard sessions (SPEC §13). Everything a page shows is read through the API.
 
 use vinr_domain::UnixMillis;
 
-use super::{args, events, first, rows, Reader, Row, Run, Sql, Tx};
-use crate::store::{DashboardSession, EventRecord, Scope, StoreError};
+use super::{args, first, Reader, Row, Run, Sql, Tx};
+use crate::store::{DashboardSession, StoreError};
 
 fn session(row: &mut Row) -> Result<DashboardSession, StoreError> {
     Ok(DashboardSession {
@@ -42,6 +42,21 @@ impl Tx<'_> {
         Ok(self.execute(&DELETE, &args![id_hash])? == 1)
     }
 
+    /// Ends the sessions of the key hashing to `key_hash` but its newest `keep`; answers how
+    /// many ended.
+    pub fn delete_oldest_dashboard_sessions(
+        &mut self,
+        key_hash: &str,
+        keep: usize,
+    ) -> Result<u64, StoreError> {
+        static DELETE: Sql = Sql::new(
+            "DELETE FROM dashboard_sessions WHERE key_hash = $1 AND id_hash NOT IN (
+                 SELECT id_hash FROM dashboard_sessions WHERE key_hash = $1
+                 ORDER BY created_at DESC, id_hash DESC LIMIT $2)",
+        );
+        self.execute(&DELETE, &args![key_hash, keep])
+    }
+
     /// Forgets sessions that expired before `now`; answers how many.
     pub fn delete_expired_dashboard_sessions(
         &mut self,
@@ -63,26 +78,5 @@ impl Reader<'_> {
              FROM dashboard_sessions WHERE id_hash = $1",
         );
         first(self.query_opt(&GET, &args![id_hash])?, session)
-    }
-
-    /// The events about one object of `scope`, oldest first, at most `limit`.
-    pub fn events_of_object(
-        &mut self,
-        scope: &Scope,
-        object_id: &str,
-        limit: usize,
-    ) -> Result<Vec<EventRecord>, StoreError> {
-        static LIST: Sql = Sql::new(
-            "SELECT {event_columns} FROM events
-             WHERE account_id = $1 AND mode = $2 AND object_id = $3
-             ORDER BY created_at, seq LIMIT $4",
-        );
-        rows(
-            self.query(
-                &LIST,
-                &args![&scope.account_id, scope.mode, object_id, limit],
-            )?,
-            events::event,
-        )
     }
 }

@@ -83,13 +83,24 @@ impl Reader<'_> {
         Ok(found.filter(|event| &event.scope == scope))
     }
 
+    /// The events of `scope`, newest first; only those of one type, and only those about one
+    /// payment (the payment itself, its refunds and its disputes: a payment's timeline), when
+    /// asked.
     pub fn list_events(
         &mut self,
         scope: &Scope,
         kind: Option<&str>,
+        payment: Option<&str>,
         query: &ListQuery,
     ) -> Result<Page<EventRecord>, ListError> {
+        // By `events_object`; the refunds and disputes by their `*_by_payment` indexes.
+        const ABOUT_PAYMENT: &str = "(object_id = {value}
+             OR object_id IN (SELECT id FROM refunds
+                 WHERE account_id = $1 AND mode = $2 AND payment_id = {value})
+             OR object_id IN (SELECT id FROM disputes
+                 WHERE account_id = $1 AND mode = $2 AND payment_id = {value}))";
         let filters: Vec<_> = kind.map(|kind| ("type", kind)).into_iter().collect();
-        self.list(&EVENTS, scope, &filters, query)
+        let condition = payment.map(|payment| (ABOUT_PAYMENT, payment));
+        self.list_matching(&EVENTS, scope, &filters, condition, query)
     }
 }

@@ -38,12 +38,32 @@ impl Reader<'_> {
         filters: &[(&str, &str)],
         query: &ListQuery,
     ) -> Result<Page<T>, ListError> {
+        self.list_matching(listed, scope, filters, None, query)
+    }
+
+    /// As [`Reader::list`], with one more condition over one more value: `condition` is SQL
+    /// in which `{value}` stands for that value's placeholder (it may appear more than once;
+    /// `$1` and `$2` are the scope's account and mode).
+    pub(super) fn list_matching<T>(
+        &mut self,
+        listed: &Listed<T>,
+        scope: &Scope,
+        filters: &[(&str, &str)],
+        condition: Option<(&str, &str)>,
+        query: &ListQuery,
+    ) -> Result<Page<T>, ListError> {
         let mut conditions = "account_id = $1 AND mode = $2".to_owned();
         let mut args: Vec<Value<'_>> =
             vec![Value::from(&scope.account_id), Value::from(scope.mode)];
         for (column, value) in filters {
             args.push(Value::from(*value));
             conditions.push_str(&format!(" AND {column} = ${}", args.len()));
+        }
+        if let Some((condition, value)) = condition {
+            args.push(Value::from(value));
+            let placeholder = format!("${}", args.len());
+            conditions.push_str(" AND ");
+            conditions.push_str(&condition.replace("{value}", &placeholder));
         }
         let cursor_seq = match query.cursor.id() {
             None => None,

@@ -9,6 +9,8 @@
 //! `held_at` mark of a delivery held back for a later one (`outOfOrder`), with the statements
 //! that hold, find and release it.
 
+use std::collections::BTreeMap;
+
 use vinr_domain::webhook::{WebhookFault, WebhookFaults};
 use vinr_domain::{Mode, UnixMillis};
 
@@ -27,7 +29,7 @@ pub const ENDPOINT_COLUMNS: &str =
 
 pub const ATTEMPT_COLUMNS: &str = "id, account_id, mode, endpoint_id, delivery_seq, event_id, \
     event_type, attempt, succeeded, status_code, latency_ms, response_excerpt, error, \
-    next_attempt_at, created_at, fault";
+    next_attempt_at, created_at, fault, request_headers";
 
 /// The columns of a leased delivery joined with its endpoint and event, in order.
 pub const JOB_COLUMNS: &str = "d.seq, d.endpoint_id, e.url, e.secret, d.attempts, d.created_at, \
@@ -52,6 +54,18 @@ fn decode_events(text: &str) -> Vec<String> {
         .filter(|kind| !kind.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// An attempt's request headers as stored: a JSON object, NULL when none were sent.
+fn encode_headers(headers: &BTreeMap<String, String>) -> Option<String> {
+    (!headers.is_empty()).then(|| serde_json::to_string(headers).unwrap_or_default())
+}
+
+fn decode_headers(text: Option<String>) -> Result<BTreeMap<String, String>, StoreError> {
+    match text {
+        None => Ok(BTreeMap::new()),
+        Some(text) => serde_json::from_str(&text).map_err(|_| corrupt("request headers", &text)),
+    }
 }
 
 fn status(enabled: bool) -> &'static str {
@@ -124,6 +138,7 @@ fn attempt(row: &mut Row) -> Result<WebhookAttemptRecord, StoreError> {
             .opt_text()?
             .map(|text| WebhookFault::parse(&text).ok_or_else(|| corrupt("fault", &text)))
             .transpose()?,
+        request_headers: decode_headers(row.opt_text()?)?,
     })
 }
 
@@ -488,8 +503,8 @@ impl Tx<'_> {
         static INSERT: Sql = Sql::new(
             "INSERT INTO webhook_attempts (id, account_id, mode, endpoint_id, delivery_seq,
                  event_id, event_type, attempt, succeeded, status_code, latency_ms,
-                 response_excerpt, error, next_attempt_at, created_at, fault)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16
+                 response_excerpt, error, next_attempt_at, created_at, fault, request_headers)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17
              WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $4)
                AND ($5 IS NULL OR EXISTS (SELECT 1 FROM webhook_deliveries WHERE seq = $5))",
         );
@@ -515,6 +530,7 @@ impl Tx<'_> {
             a.next_attempt_at,
             a.created_at,
             a.fault.map(WebhookFault::as_str),
+            encode_headers(&a.request_headers),
         ];
         self.defer(&INSERT, &params, Changed::Any)?;
         let Some((seq, status, next_at)) = delivery_update(a, next) else {
@@ -531,17 +547,18 @@ impl Tx<'_> {
         static INSERT: Sql = Sql::new(
             "INSERT INTO webhook_attempts (id, account_id, mode, endpoint_id, delivery_seq,
                  event_id, event_type, attempt, succeeded, status_code, latency_ms,
-                 response_excerpt, error, next_attempt_at, created_at, fault)
+                 response_excerpt, error, next_attempt_at, created_at, fault, request_headers)
              SELECT a.id, a.account_id, a.mode, a.endpoint_id, a.delivery_seq, a.event_id,
                  a.event_type, a.attempt, a.succeeded <> 0, a.status_code, a.latency_ms,
-                 a.response_excerpt, a.error, a.next_attempt_at, a.created_at, a.fault
+                 a.response_excerpt, a.error, a.next_attempt_at, a.created_at, a.fault,
+                 a.request_headers
              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
                  $5::bigint[], $6::text[], $7::text[], $8::bigint[], $9::bigint[],
                  $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bigint[],
-                 $15::bigint[], $16::text[])
+                 $15::bigint[], $16::text[], $17::text[])
                  AS a (id, account_id, mode, endpoint_id, delivery_seq, event_id, event_type,
                        attempt, succeeded, status_code, latency_ms, response_excerpt, error,
-                       next_attempt_at, created_at, fault)
+                       next_attempt_at, created_at, fault, request_headers)
              WHERE EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = a.endpoint_id)
                AND (a.delivery_seq IS NULL OR EXISTS (
                    SELECT 1 FROM webhook_deliveries d WHERE d.seq = a.delivery_seq))",
@@ -583,6 +600,7 @@ impl Tx<'_> {
             ints(|a| a.next_attempt_at.map(|at| at.0)),
             ints(|a| Some(a.created_at.0)),
             texts(|a| a.fault.map(|f| f.as_str().to_owned())),
+            texts(|a| encode_headers(&a.request_headers)),
         ];
         // The deliveries first: an update waits for a reset deleting them to commit, and the
         // insert after it (a statement of its own, so a fresh snapshot) then sees them gone and
