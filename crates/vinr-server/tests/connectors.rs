@@ -623,7 +623,9 @@ async fn a_server_killed_after_the_acquirer_answered_is_repaired_after_restart()
     let posts: Vec<&String> = heads.iter().filter(|h| h.starts_with("POST")).collect();
     assert_eq!(posts.len(), 3, "payment method, intent, confirm: {heads:?}");
     for (post, step) in posts.iter().zip(["pm", "pi", "confirm"]) {
-        let expected = format!("idempotency-key: vinr_{id}_stripe_eu_{step}").to_ascii_lowercase();
+        // The payment's first claim: its attempt 1.
+        let expected =
+            format!("idempotency-key: vinr_{id}_a1_stripe_eu_{step}").to_ascii_lowercase();
         assert!(
             post.to_ascii_lowercase().contains(&expected),
             "{expected} in {post}"

@@ -629,6 +629,13 @@ async fn migration_8_books_the_payouts_made_before_it() {
     // 16: dashboard sessions and the events-by-object index.
     execute(url, "DROP TABLE dashboard_sessions").await;
     execute(url, "DROP INDEX events_object").await;
+    // 18: the processor claim's attempt and owner.
+    execute(
+        url,
+        "ALTER TABLE payments DROP COLUMN processor_claim_owner",
+    )
+    .await;
+    execute(url, "ALTER TABLE payments DROP COLUMN processor_attempt").await;
     // 17: connectors (the processor claim and the attempts).
     execute(url, "DROP TABLE payment_attempts").await;
     execute(url, "DROP INDEX payments_processor_claimed").await;

@@ -57,6 +57,11 @@ const MIGRATIONS: &[(i64, &str, Ddl)] = &[
         common!("0016_dashboard_sessions.sql"),
     ),
     (17, "connectors", common!("0017_connectors.sql")),
+    (
+        18,
+        "processor_claim_owner",
+        common!("0018_processor_claim_owner.sql"),
+    ),
 ];
 
 impl Ddl {
