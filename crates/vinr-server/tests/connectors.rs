@@ -691,6 +691,20 @@ async fn bad_processor_config_stops_vinr_serve_naming_it() {
             vec![("K", "sk_test_x")],
             "processors.stripe_eu.api_base",
         ),
+        // A test key routed in live mode (live payments would never be paid).
+        (
+            "[processors.stripe_eu]\nkind = \"stripe\"\napi_base = \"https://api.stripe.com\"\n\
+             secret_key_env = \"K\"\n[routing]\nlive = [\"stripe_eu\"]\n",
+            vec![("K", "sk_test_x")],
+            "processors.stripe_eu: `K` holds a test key",
+        ),
+        // A live key routed in test mode (test payments would move real money).
+        (
+            "[processors.stripe_eu]\nkind = \"stripe\"\napi_base = \"https://api.stripe.com\"\n\
+             secret_key_env = \"K\"\n[routing]\ntest = [\"stripe_eu\"]\n",
+            vec![("K", "sk_live_x")],
+            "processors.stripe_eu: `K` holds a live key",
+        ),
     ];
     for (text, env, expected) in cases {
         let config = dir.path().join("bad.toml");
@@ -719,7 +733,7 @@ async fn bad_processor_config_stops_vinr_serve_naming_it() {
             out.stderr
         );
         assert!(
-            !out.stderr.contains("sk_test_x"),
+            !out.stderr.contains("sk_test_x") && !out.stderr.contains("sk_live_x"),
             "a secret in {}",
             out.stderr
         );
