@@ -385,6 +385,8 @@ pub const PROCESSOR_CLAIM_OWNER_CHARS: usize = 16;
 /// How often the repair worker looks for claims whose holder died, and how many per pass.
 pub const PROCESSOR_REPAIR_INTERVAL_MS: u64 = 1_000;
 pub const PROCESSOR_REPAIR_BATCH_PAYMENTS_MAX: usize = 20;
+/// Acquirer cancels of expired payments sent per pass of that worker.
+pub const PROCESSOR_CANCEL_BATCH_PAYMENTS_MAX: usize = 20;
 /// Most attempts `GET /v1/payments/{id}/attempts` lists (a route has a few processors).
 pub const PAYMENT_ATTEMPTS_LISTED_MAX: usize = 100;
 /// Longest processor name in `[processors.<name>]`.

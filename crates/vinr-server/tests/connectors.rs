@@ -863,3 +863,86 @@ async fn a_cancel_goes_to_the_acquirer() {
     assert_eq!(stripe.only_intent_of(&id).await["status"], "canceled");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_and_auto_cancelled_payments_are_cancelled_at_the_acquirer() {
+    let Some(stripe) = LocalStripe::start().await else {
+        return;
+    };
+    // The workers run only when stepped: the expiry, then the connectors' pass.
+    let server = TestServer::start_with(Options {
+        connectors: Some(connectors(
+            &[("stripe_eu", stripe_processor(&stripe.base, 5_000))],
+            live(&["stripe_eu"]),
+        )),
+        stepped_workers: true,
+        ..Options::default()
+    })
+    .await;
+    let (_, api) = server
+        .new_key(&server.sandbox_account(), Mode::Live, &[])
+        .await;
+    let challenged = api
+        .create_payment(json!({"amount": 1500, "currency": "EUR", "returnUrl": RETURN_URL}))
+        .await;
+    let challenged_id = id_of(&challenged);
+    assert_eq!(
+        Shopper::new()
+            .pay(&challenged, CARD_STRIPE_3DS)
+            .await
+            .status,
+        303
+    );
+    let held = api
+        .create_payment(
+            json!({"amount": 2500, "currency": "EUR", "returnUrl": RETURN_URL, "capture": false}),
+        )
+        .await;
+    let held_id = id_of(&held);
+    assert_eq!(Shopper::new().pay(&held, CARD_APPROVED).await.status, 303);
+    assert_eq!(api.payment(&held_id).await["status"], "authorized");
+    assert_eq!(
+        stripe.only_intent_of(&held_id).await["status"],
+        "requires_capture"
+    );
+
+    // The checkout expires in 3-D Secure: cancelled here, then at the acquirer.
+    server.clock.advance_ms(61 * 60 * 1000);
+    let swept = vinr_server::workers::expiry::step(server.app())
+        .await
+        .expect("an expiry pass");
+    assert_eq!(swept.expired, 1);
+    assert_eq!(api.payment(&challenged_id).await["status"], "expired");
+    assert_eq!(
+        stripe.only_intent_of(&challenged_id).await["status"],
+        "requires_action",
+        "not before the connectors' pass"
+    );
+    let done = vinr_server::workers::connectors::step(server.app())
+        .await
+        .expect("a connectors pass");
+    assert_eq!(done, 1);
+    assert_eq!(
+        stripe.only_intent_of(&challenged_id).await["status"],
+        "canceled"
+    );
+
+    // The authorization left uncaptured is auto-cancelled, and released at the acquirer.
+    server.clock.advance_ms(8 * 24 * 60 * 60 * 1000);
+    let swept = vinr_server::workers::expiry::step(server.app())
+        .await
+        .expect("an expiry pass");
+    assert_eq!(swept.auto_cancelled, 1);
+    assert_eq!(api.payment(&held_id).await["status"], "cancelled");
+    let done = vinr_server::workers::connectors::step(server.app())
+        .await
+        .expect("a connectors pass");
+    assert_eq!(done, 1);
+    assert_eq!(stripe.only_intent_of(&held_id).await["status"], "canceled");
+    // Done once: the next pass has nothing to send.
+    let again = vinr_server::workers::connectors::step(server.app())
+        .await
+        .expect("a connectors pass");
+    assert_eq!(again, 0);
+    server.stop().await;
+}

@@ -6,3 +6,8 @@
 -- claim ran out can no longer write its answer over the one that took it over.
 ALTER TABLE payments ADD COLUMN processor_attempt BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE payments ADD COLUMN processor_claim_owner TEXT;
+-- Set when the expiry worker ended a payment the acquirer still holds (an authorization or an
+-- unfinished 3-D Secure): the acquirer cancel due from then on, leased like a claim (the
+-- time the next try may start), cleared once the acquirer cancelled it.
+ALTER TABLE payments ADD COLUMN processor_cancel_due BIGINT;
+CREATE INDEX payments_processor_cancel_due ON payments (processor_cancel_due);

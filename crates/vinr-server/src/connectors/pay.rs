@@ -16,8 +16,11 @@
 
 use std::time::Instant;
 
+use crate::processor::ProcessorErrorKind;
 use vinr_domain::ids::{new_id, Prefix};
-use vinr_domain::limits::PROCESSOR_REPAIR_BATCH_PAYMENTS_MAX;
+use vinr_domain::limits::{
+    PROCESSOR_CANCEL_BATCH_PAYMENTS_MAX, PROCESSOR_REPAIR_BATCH_PAYMENTS_MAX,
+};
 use vinr_domain::{Payment, PaymentStatus, UnixMillis};
 
 use super::Routed;
@@ -460,4 +463,51 @@ pub async fn repair(app: &AppState) -> Result<usize, FlowError> {
         }
     }
     Ok(settled)
+}
+
+/// One pass of the acquirer cancels the expiry left due: each payment is cancelled at the
+/// processor that has it. A processor error leaves it due (tried again after its lease); a
+/// cancel the acquirer refuses (it was already cancelled or released there) ends the tries.
+/// Answers how many it finished.
+pub async fn cancel_expired(app: &AppState) -> Result<usize, FlowError> {
+    let now = app.clock.now();
+    let until = now.plus_ms(app.connectors.longest_claim_ms());
+    let leased = app
+        .store
+        .write(move |tx| {
+            flow::lease_acquirer_cancels(tx, now, until, PROCESSOR_CANCEL_BATCH_PAYMENTS_MAX)
+        })
+        .await?;
+    let mut done = 0;
+    for payment in leased {
+        let (Some(routed), Some(reference)) = (
+            app.connectors.of_payment(payment.processor.as_deref()),
+            payment.processor_reference.as_deref(),
+        ) else {
+            tracing::error!(payment_id = %payment.id, processor = ?payment.processor,
+                "expired payment: its processor is not configured; cannot cancel it there");
+            continue;
+        };
+        match routed.processor.cancel(&payment, reference).await {
+            Ok(()) => {
+                tracing::info!(payment_id = %payment.id, processor = %routed.name,
+                    status = payment.status.as_str(), "cancelled at the acquirer");
+            }
+            Err(error) if error.kind == ProcessorErrorKind::Refused => {
+                tracing::warn!(payment_id = %payment.id, processor = %routed.name, %error,
+                    "the acquirer refused the cancel of an ended payment; not tried again");
+            }
+            Err(error) => {
+                tracing::warn!(payment_id = %payment.id, processor = %routed.name, %error,
+                    "cancel at the acquirer failed; trying again later");
+                continue;
+            }
+        }
+        let id = payment.id.clone();
+        app.store
+            .write(move |tx| flow::acquirer_cancelled(tx, &id))
+            .await?;
+        done += 1;
+    }
+    Ok(done)
 }

@@ -110,6 +110,31 @@ pub fn end_claim(tx: &mut Tx<'_>, payment_id: &str, owner: &ClaimOwner) -> Resul
     Ok(tx.release_processor_claim(payment_id, owner.as_str())?)
 }
 
+/// Leases up to `limit` acquirer cancels due by `now` (payments the expiry ended that the
+/// acquirer still holds) until `until`: answers those payments.
+pub fn lease_acquirer_cancels(
+    tx: &mut Tx<'_>,
+    now: UnixMillis,
+    until: UnixMillis,
+    limit: usize,
+) -> Result<Vec<Payment>, FlowError> {
+    let mut leased = Vec::new();
+    for (id, scope) in tx.due_processor_cancels(now, limit)? {
+        if tx.lease_processor_cancel(&id, now, until)? {
+            if let Some(payment) = tx.get_payment_for_update(&scope, &id)? {
+                leased.push(payment);
+            }
+        }
+    }
+    Ok(leased)
+}
+
+/// A payment's acquirer cancel is done (or can never be): no more tries.
+pub fn acquirer_cancelled(tx: &mut Tx<'_>, payment_id: &str) -> Result<(), FlowError> {
+    tx.clear_processor_cancel(payment_id)?;
+    Ok(())
+}
+
 /// Takes over up to `limit` claims that ran out before `now` (their holder died), each until
 /// `until`, each with a new owner. Answers those payments (their `processor_attempt` the one
 /// that was in flight) and owners: what a repair must ask their acquirer about first.

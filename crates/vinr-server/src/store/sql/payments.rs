@@ -296,6 +296,53 @@ impl Tx<'_> {
         Ok(self.execute(&RELEASE, &args![payment_id, owner])? == 1)
     }
 
+    /// Marks a payment the expiry ended as still to be cancelled at its acquirer from `due`.
+    pub fn mark_processor_cancel_due(
+        &mut self,
+        payment_id: &str,
+        due: UnixMillis,
+    ) -> Result<(), StoreError> {
+        static MARK: Sql = Sql::new("UPDATE payments SET processor_cancel_due = $2 WHERE id = $1");
+        self.defer(&MARK, &args![payment_id, due], Changed::Exactly(1))
+    }
+
+    /// Payments (id, scope) whose acquirer cancel is due by `before`, oldest first.
+    pub fn due_processor_cancels(
+        &mut self,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<(String, Scope)>, StoreError> {
+        static DUE: Sql = Sql::new(
+            "SELECT id, account_id, mode FROM payments WHERE processor_cancel_due IS NOT NULL
+                 AND processor_cancel_due <= $1 ORDER BY processor_cancel_due LIMIT $2",
+        );
+        rows(self.query(&DUE, &args![before, limit])?, |row| {
+            Ok((row.text()?, row.scope()?))
+        })
+    }
+
+    /// Leases a due acquirer cancel until `until` (the next try): answers whether this
+    /// transaction got it (another node may have been first).
+    pub fn lease_processor_cancel(
+        &mut self,
+        payment_id: &str,
+        before: UnixMillis,
+        until: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        static LEASE: Sql = Sql::new(
+            "UPDATE payments SET processor_cancel_due = $3
+             WHERE id = $1 AND processor_cancel_due IS NOT NULL AND processor_cancel_due <= $2",
+        );
+        Ok(self.execute(&LEASE, &args![payment_id, before, until])? == 1)
+    }
+
+    /// The acquirer cancel of a payment is done (or can never be).
+    pub fn clear_processor_cancel(&mut self, payment_id: &str) -> Result<(), StoreError> {
+        static CLEAR: Sql =
+            Sql::new("UPDATE payments SET processor_cancel_due = NULL WHERE id = $1");
+        self.defer(&CLEAR, &args![payment_id], Changed::Exactly(1))
+    }
+
     /// Payments (id, scope) whose processor claim ran out before `before` (their holder
     /// died).
     pub fn stale_processor_claims(
