@@ -580,7 +580,7 @@ async fn a_server_killed_after_the_acquirer_answered_is_repaired_after_restart()
     let proxy = HoldingProxy::start(stripe.base.clone()).await;
     let database = fresh_database().await;
     let dir = tempfile::tempdir().expect("a temp dir");
-    // Test mode routed to the acquirer (the printed sandbox key pays through it); a short
+    // Live mode routed to the acquirer (a live key made with `vinr keys create`); a short
     // timeout keeps the claim, and so the wait for the repair, short.
     let config = dir.path().join("vinr.toml");
     std::fs::write(
@@ -588,14 +588,31 @@ async fn a_server_killed_after_the_acquirer_answered_is_repaired_after_restart()
         format!(
             "[rate_limit]\nenabled = false\n[processors.stripe_eu]\nkind = \"stripe\"\n\
              api_base = \"{}\"\nsecret_key_env = \"{KEY_VAR}\"\ntimeout_ms = 1000\n\
-             [routing]\ntest = [\"stripe_eu\"]\n",
+             [routing]\nlive = [\"stripe_eu\"]\n",
             proxy.base
         ),
     )
     .expect("config written");
     let env = [(KEY_VAR, STRIPE_KEY)];
     let served = process::Served::start_with_env(dir.path(), &database.url, &config, &env);
-    let key = served.printed_key.clone().expect("a key");
+    let account = word_with_prefix(&served.printed.join("\n"), "acct_")
+        .unwrap_or_else(|| panic!("the sandbox account in {:?}", served.printed));
+    let made = process::vinr_with(
+        Some(dir.path()),
+        &env,
+        &[
+            "keys",
+            "create",
+            "--account",
+            &account,
+            "--mode",
+            "live",
+            "--database-url",
+            &database.url,
+        ],
+    )
+    .await;
+    let key = word_with_prefix(made.expect_success(), "sk_live_").expect("a live key");
     let api = Api::new(&served.base, &key);
     let payment = api
         .create_payment(json!({"amount": 777, "currency": "EUR", "returnUrl": RETURN_URL}))
@@ -656,6 +673,7 @@ async fn a_server_killed_after_the_acquirer_answered_is_repaired_after_restart()
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(repaired["status"], "completed", "{repaired}");
+    assert_eq!(repaired["livemode"], true, "{repaired}");
     assert_eq!(repaired["processorReference"], intent["id"]);
     assert_eq!(repaired["amountCaptured"], 777);
     assert_eq!(repaired["paymentMethod"]["last4"], "4242");
