@@ -110,7 +110,7 @@ pub async fn start_with_workers(
     // Everything that can fail without the database first: a first start that stopped after
     // bootstrapping the sandbox account would have made a key nobody was ever shown.
     let webhooks = Arc::new(Sender::new(&settings.webhooks)?);
-    let connectors = Connectors::new(&settings.connectors, live_processor)?;
+    let connectors = Connectors::new(&settings.connectors, live_processor, &settings.public_url)?;
     if let Some(platform_key) = &settings.platform_key {
         if !crate::keys::is_platform_key_shape(platform_key.expose()) {
             return Err(format!(

@@ -321,6 +321,9 @@ async fn a_decline_fails_and_three_d_secure_asks_for_authentication() {
             .expect("a url")
             .to_owned();
         let page = shopper.send(shopper.http.get(&url)).await;
+        // Live mode: the bank decides, not the simulator's buttons.
+        assert!(page.text.contains("id=\"continue\""), "{}", page.text);
+        assert!(!page.text.contains("id=\"fail\""), "{}", page.text);
         let csrf = page.csrf();
         let form = [("csrf", csrf.as_str()), ("outcome", "approve")];
         let early = shopper
@@ -328,11 +331,19 @@ async fn a_decline_fails_and_three_d_secure_asks_for_authentication() {
             .await;
         assert_eq!(early.status, 409, "{}", early.text);
         assert_eq!(api.payment(&id).await["status"], "requires_authentication");
-        // The shopper authenticates with the bank; our page then asks the acquirer.
+        // The shopper authenticates with the bank; our page then asks the acquirer: coming
+        // back through the return page (where a Stripe redirect sends them), or with the
+        // page's Continue.
         stripe.authenticate(&intent, success).await;
-        let done = shopper
-            .send(shopper.http.post(format!("{url}/authenticate")).form(&form))
-            .await;
+        let done = if success {
+            shopper
+                .send(shopper.http.get(format!("{url}/return")))
+                .await
+        } else {
+            shopper
+                .send(shopper.http.post(format!("{url}/authenticate")).form(&form))
+                .await
+        };
         assert_eq!(done.status, 303, "{}", done.text);
         let after = api.payment(&id).await;
         if success {
@@ -588,6 +599,7 @@ async fn a_server_killed_after_the_acquirer_answered_is_repaired_after_restart()
         format!(
             "[rate_limit]\nenabled = false\n[processors.stripe_eu]\nkind = \"stripe\"\n\
              api_base = \"{}\"\nsecret_key_env = \"{KEY_VAR}\"\ntimeout_ms = 1000\n\
+             send_return_url = false\n\
              [routing]\nlive = [\"stripe_eu\"]\n",
             proxy.base
         ),

@@ -32,6 +32,10 @@ pub struct ProcessorConfig {
     /// The name of the environment variable holding the secret key.
     pub secret_key_env: String,
     pub timeout_ms: Option<u64>,
+    /// Whether the confirm carries a `return_url` (our checkout's return page), so that a
+    /// 3-D Secure redirect brings the shopper back (default true; false for an emulator that
+    /// refuses the parameter, as localstripe 1.15.10 does).
+    pub send_return_url: Option<bool>,
 }
 
 /// `[routing]`.
@@ -85,6 +89,7 @@ pub struct ProcessorSettings {
     /// Where the key came from (for messages, never the key).
     pub secret_key_env: String,
     pub timeout_ms: u64,
+    pub send_return_url: bool,
 }
 
 /// A rule, checked.
@@ -372,6 +377,7 @@ fn processor(
         secret_key: Redacted::new(secret),
         secret_key_env: var.clone(),
         timeout_ms,
+        send_return_url: config.send_return_url.unwrap_or(true),
     })
 }
 

@@ -94,10 +94,12 @@ pub struct Connectors {
 
 impl Connectors {
     /// The connectors `settings` configure, the sandbox among them. `live` stands in for
-    /// live mode's route when given (tests serve live mode with the simulator).
+    /// live mode's route when given (tests serve live mode with the simulator). An acquirer's
+    /// 3-D Secure page sends the shopper back to the checkout under `public_url`.
     pub fn new(
         settings: &ConnectorSettings,
         live: Option<Arc<dyn Processor>>,
+        public_url: &str,
     ) -> Result<Connectors, String> {
         let mut processors: HashMap<String, Arc<dyn Processor>> = HashMap::new();
         let mut timeouts_ms = HashMap::new();
@@ -111,7 +113,7 @@ impl Connectors {
         );
         for processor in &settings.processors {
             let connector: Arc<dyn Processor> = match processor.kind.as_str() {
-                "stripe" => Arc::new(stripe::StripeConnector::new(processor)?),
+                "stripe" => Arc::new(stripe::StripeConnector::new(processor, public_url)?),
                 other => {
                     return Err(format!(
                         "processors.{}: unknown kind `{other}`",

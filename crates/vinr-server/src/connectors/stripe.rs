@@ -31,6 +31,8 @@ pub struct StripeConnector {
     api_base: String,
     secret_key: Redacted<String>,
     client: reqwest::Client,
+    /// `<public_url>/checkout/`, when the confirm carries a `return_url` (SPEC §15).
+    return_base: Option<String>,
 }
 
 /// A Stripe answer: the object, or a 402 decline with its codes.
@@ -68,7 +70,7 @@ fn bad(detail: impl Into<String>) -> ProcessorError {
 }
 
 impl StripeConnector {
-    pub fn new(settings: &ProcessorSettings) -> Result<StripeConnector, String> {
+    pub fn new(settings: &ProcessorSettings, public_url: &str) -> Result<StripeConnector, String> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_millis(settings.timeout_ms))
             .connect_timeout(Duration::from_millis(settings.timeout_ms))
@@ -81,6 +83,9 @@ impl StripeConnector {
             api_base: settings.api_base.as_str().trim_end_matches('/').to_owned(),
             secret_key: settings.secret_key.clone(),
             client,
+            return_base: settings
+                .send_return_url
+                .then(|| format!("{}/checkout/", public_url.trim_end_matches('/'))),
         })
     }
 
@@ -341,11 +346,21 @@ impl Processor for StripeConnector {
     ) -> ProcessorFuture<'a, Result<Authorization, ProcessorError>> {
         Box::pin(async move {
             let path = format!("/v1/payment_intents/{reference}/confirm");
+            // Where a 3-D Secure redirect brings the shopper back: our checkout's return
+            // page, which asks the intent what the bank decided.
+            let form: Vec<(&str, String)> = self
+                .return_base
+                .iter()
+                .map(|base| {
+                    let url = format!("{base}{}/return", payment.checkout_token);
+                    ("return_url", url)
+                })
+                .collect();
             match self
                 .call(
                     Method::POST,
                     &path,
-                    &[],
+                    &form,
                     Some(&self.key(payment, "confirm")),
                 )
                 .await?

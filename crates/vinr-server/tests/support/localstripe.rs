@@ -157,6 +157,8 @@ pub fn stripe_processor(api_base: &str, timeout_ms: u64) -> ProcessorConfig {
         api_base: api_base.into(),
         secret_key_env: KEY_VAR.into(),
         timeout_ms: Some(timeout_ms),
+        // localstripe 1.15.10 answers 400 to a confirm with `return_url`.
+        send_return_url: Some(false),
     }
 }
 
