@@ -976,3 +976,267 @@ async fn expired_and_auto_cancelled_payments_are_cancelled_at_the_acquirer() {
     assert_eq!(again, 0);
     server.stop().await;
 }
+
+/// A Stripe-shaped acquirer of our own for what localstripe cannot show (it ignores
+/// idempotency keys and never answers 409 or too much): payment methods and intents are
+/// made and approved, refunds answered 409 (the same key still running), and, while `huge`,
+/// every answer is 2 MiB; while `fail_intents`, intents are answered 500. It records each
+/// POST's path and `Idempotency-Key`.
+#[derive(Clone, Default)]
+struct FakeAcquirer {
+    posts: Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    huge: Arc<std::sync::atomic::AtomicBool>,
+    fail_intents: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FakeAcquirer {
+    async fn start(self) -> String {
+        use axum::http::{HeaderMap, StatusCode, Uri};
+        use std::sync::atomic::Ordering;
+        let fake = self.clone();
+        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+            let fake = fake.clone();
+            async move {
+                let path = uri.path().to_owned();
+                let key = headers
+                    .get("idempotency-key")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                fake.posts.lock().expect("posts").push((path.clone(), key));
+                let (status, mut body) = match path.as_str() {
+                    "/v1/payment_methods" => (StatusCode::OK, json!({"id": "pm_fake"})),
+                    "/v1/payment_intents" if fake.fail_intents.load(Ordering::SeqCst) => (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        json!({"error": {"message": "down"}}),
+                    ),
+                    "/v1/payment_intents" => (
+                        StatusCode::OK,
+                        json!({"id": "pi_fake", "status": "requires_confirmation"}),
+                    ),
+                    "/v1/payment_intents/pi_fake/confirm" => (
+                        StatusCode::OK,
+                        json!({"id": "pi_fake", "status": "succeeded"}),
+                    ),
+                    "/v1/refunds" => (
+                        StatusCode::CONFLICT,
+                        json!({"error": {"type": "idempotency_error",
+                            "message": "a request with this key is in progress"}}),
+                    ),
+                    _ => (StatusCode::NOT_FOUND, json!({"error": {"message": "no"}})),
+                };
+                // The same answers, each 2 MiB long: without the cap they would be taken.
+                if fake.huge.load(Ordering::SeqCst) {
+                    body["padding"] = Value::String("x".repeat(2 * 1024 * 1024));
+                }
+                (status, body.to_string())
+            }
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        base
+    }
+
+    fn keys_of(&self, path: &str) -> Vec<String> {
+        let posts = self.posts.lock().expect("posts");
+        posts
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, key)| key.clone())
+            .collect()
+    }
+}
+
+/// Starts a live server over `processors` (each a fake acquirer's base), routed in order.
+async fn fake_server(processors: &[(&str, &str)]) -> (TestServer, Api) {
+    let configs: Vec<(&str, ProcessorConfig)> = processors
+        .iter()
+        .map(|(name, base)| (*name, stripe_processor(base, 5_000)))
+        .collect();
+    let names: Vec<&str> = processors.iter().map(|(name, _)| *name).collect();
+    let server = TestServer::start_with(Options {
+        connectors: Some(connectors(&configs, live(&names))),
+        stepped_workers: true,
+        ..Options::default()
+    })
+    .await;
+    let (_, api) = server
+        .new_key(&server.sandbox_account(), Mode::Live, &[])
+        .await;
+    (server, api)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_long_answers_fail_over_and_a_refund_answered_409_stays_pending() {
+    let huge = FakeAcquirer::default();
+    huge.huge.store(true, std::sync::atomic::Ordering::SeqCst);
+    let huge_base = huge.clone().start().await;
+    let fine = FakeAcquirer::default();
+    let fine_base = fine.clone().start().await;
+    let (server, api) = fake_server(&[("huge", &huge_base), ("fine", &fine_base)]).await;
+    let payment = api
+        .create_payment(json!({"amount": 900, "currency": "EUR", "returnUrl": RETURN_URL}))
+        .await;
+    let id = id_of(&payment);
+    assert_eq!(
+        Shopper::new().pay(&payment, CARD_APPROVED).await.status,
+        303
+    );
+    let paid = api.payment(&id).await;
+    assert_eq!(paid["status"], "completed", "{paid}");
+    assert_eq!(paid["processor"], "fine");
+    let tried = attempts(&api, &id).await;
+    assert_eq!(
+        outcomes(&tried),
+        [
+            ("huge".into(), "processor_error".into()),
+            ("fine".into(), "approved".into())
+        ]
+    );
+    // Only the payment method's call was made there: its answer was too long.
+    assert_eq!(huge.posts.lock().expect("posts").len(), 1);
+
+    // A 409 from the acquirer is not a refusal: the refund stays pending, to be sent again
+    // with the same key.
+    let refund = api
+        .post_json("/v1/refunds", json!({"payment": id, "amount": 300}))
+        .await;
+    let refund_id = id_of(refund.expect_status(201));
+    for _ in 0..2 {
+        vinr_server::workers::refunds::step(server.app())
+            .await
+            .expect("a refunds pass");
+        server.clock.advance_ms(10 * 60 * 1000);
+    }
+    let now = api
+        .get(&format!("/v1/refunds/{refund_id}"))
+        .await
+        .expect_status(200)
+        .clone();
+    assert_eq!(now["status"], "pending", "{now}");
+    let keys = fine.keys_of("/v1/refunds");
+    assert_eq!(keys.len(), 2, "sent again after its lease: {keys:?}");
+    assert!(
+        keys.iter().all(|k| *k == format!("vinr_{refund_id}")),
+        "{keys:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_attempt_sends_new_idempotency_keys() {
+    let flaky = FakeAcquirer::default();
+    flaky
+        .fail_intents
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let base = flaky.clone().start().await;
+    let (server, api) = fake_server(&[("flaky", &base)]).await;
+    let payment = api
+        .create_payment(json!({"amount": 900, "currency": "EUR", "returnUrl": RETURN_URL}))
+        .await;
+    let id = id_of(&payment);
+    // Every processor failed before authorizing: nothing charged, the payment stays pending.
+    let first = Shopper::new().pay(&payment, CARD_APPROVED).await;
+    assert_eq!(first.status, 503, "{}", first.text);
+    assert_eq!(api.payment(&id).await["status"], "pending");
+    // The shopper tries again: a new claim, a new attempt, new keys (the first attempt's
+    // would get Stripe's replay of the 500, or a 400 for other parameters).
+    flaky
+        .fail_intents
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        Shopper::new().pay(&payment, CARD_APPROVED).await.status,
+        303
+    );
+    assert_eq!(api.payment(&id).await["status"], "completed");
+    assert_eq!(
+        flaky.keys_of("/v1/payment_intents"),
+        [
+            format!("vinr_{id}_a1_flaky_pi"),
+            format!("vinr_{id}_a2_flaky_pi")
+        ]
+    );
+    assert_eq!(
+        flaky.keys_of("/v1/payment_methods"),
+        [
+            format!("vinr_{id}_a1_flaky_pm"),
+            format!("vinr_{id}_a2_flaky_pm")
+        ]
+    );
+    assert_eq!(
+        flaky.keys_of("/v1/payment_intents/pi_fake/confirm"),
+        [format!("vinr_{id}_a2_flaky_confirm")]
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_taken_over_is_no_longer_its_first_holders() {
+    use vinr_server::flows::connectors as flow;
+    use vinr_server::store::Scope;
+    let server = TestServer::start_with(Options {
+        stepped_workers: true,
+        ..Options::default()
+    })
+    .await;
+    let api = server.api();
+    let id = id_of(&api.new_payment().await);
+    let store = &server.app().store;
+    let scope = Scope {
+        account_id: server.sandbox_account(),
+        mode: Mode::Test,
+    };
+    let method = vinr_domain::PaymentMethod {
+        brand: "visa".into(),
+        last4: "4242".into(),
+        exp_month: 12,
+        exp_year: 2040,
+        fingerprint: "fp".into(),
+    };
+    let now = server.app().clock.now();
+    let (at, claimed_id) = (now.plus_ms(1_000), id.clone());
+    let (payment, first) = store
+        .write(move |tx| flow::claim(tx, &scope, &claimed_id, at, &method))
+        .await
+        .expect("a claim")
+        .expect("claimed");
+    assert_eq!(payment.processor_attempt, 1);
+    // The first holder stalls past its claim; a repair takes it over.
+    server.clock.advance_ms(2_000);
+    let later = server.app().clock.now();
+    let taken = store
+        .write(move |tx| flow::reclaim_stale(tx, later, later.plus_ms(60_000), 10))
+        .await
+        .expect("a takeover");
+    assert_eq!(taken.len(), 1);
+    let (repaired, second) = taken.into_iter().next().expect("one");
+    assert_eq!(
+        repaired.processor_attempt, 1,
+        "the attempt that was in flight"
+    );
+    // Every write of the first holder is refused, in SQL; the repair's are not.
+    let (a, o) = (id.clone(), first.clone());
+    let named = store
+        .write(move |tx| flow::name_processor(tx, &a, &o, "stripe_eu", Some("pi_x"), None))
+        .await
+        .expect("a write");
+    assert!(!named);
+    let (a, o) = (id.clone(), first.clone());
+    assert!(!store
+        .write(move |tx| flow::end_claim(tx, &a, &o))
+        .await
+        .expect("a write"));
+    let (a, o) = (id.clone(), first);
+    assert!(!store
+        .write(move |tx| flow::release(tx, &a, &o, None))
+        .await
+        .expect("a write"));
+    assert!(api.payment(&id).await["processorReference"].is_null());
+    let (a, o) = (id.clone(), second);
+    assert!(store
+        .write(move |tx| flow::release(tx, &a, &o, None))
+        .await
+        .expect("a write"));
+    server.stop().await;
+}
