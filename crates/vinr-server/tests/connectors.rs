@@ -980,58 +980,79 @@ async fn expired_and_auto_cancelled_payments_are_cancelled_at_the_acquirer() {
 /// A Stripe-shaped acquirer of our own for what localstripe cannot show (it ignores
 /// idempotency keys and never answers 409 or too much): payment methods and intents are
 /// made and approved, refunds answered 409 (the same key still running), and, while `huge`,
-/// every answer is 2 MiB; while `fail_intents`, intents are answered 500. It records each
-/// POST's path and `Idempotency-Key`.
+/// every answer is 2 MiB; while `fail_intents`, intents are answered 500; while `redirect`,
+/// the confirm asks for 3-D Secure on the bank's page (`redirect_to_url`) and the intent,
+/// looked up, has succeeded. It records each call's path and `Idempotency-Key`, and each
+/// confirm's form.
 #[derive(Clone, Default)]
 struct FakeAcquirer {
     posts: Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    confirms: Arc<std::sync::Mutex<Vec<String>>>,
     huge: Arc<std::sync::atomic::AtomicBool>,
     fail_intents: Arc<std::sync::atomic::AtomicBool>,
+    redirect: Arc<std::sync::atomic::AtomicBool>,
 }
+
+const BANK_PAGE: &str = "https://bank.example/acs/1";
 
 impl FakeAcquirer {
     async fn start(self) -> String {
         use axum::http::{HeaderMap, StatusCode, Uri};
         use std::sync::atomic::Ordering;
         let fake = self.clone();
-        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
-            let fake = fake.clone();
-            async move {
-                let path = uri.path().to_owned();
-                let key = headers
-                    .get("idempotency-key")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                fake.posts.lock().expect("posts").push((path.clone(), key));
-                let (status, mut body) = match path.as_str() {
-                    "/v1/payment_methods" => (StatusCode::OK, json!({"id": "pm_fake"})),
-                    "/v1/payment_intents" if fake.fail_intents.load(Ordering::SeqCst) => (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        json!({"error": {"message": "down"}}),
-                    ),
-                    "/v1/payment_intents" => (
-                        StatusCode::OK,
-                        json!({"id": "pi_fake", "status": "requires_confirmation"}),
-                    ),
-                    "/v1/payment_intents/pi_fake/confirm" => (
-                        StatusCode::OK,
-                        json!({"id": "pi_fake", "status": "succeeded"}),
-                    ),
-                    "/v1/refunds" => (
-                        StatusCode::CONFLICT,
-                        json!({"error": {"type": "idempotency_error",
+        let app =
+            axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: String| {
+                let fake = fake.clone();
+                async move {
+                    let redirect = fake.redirect.load(Ordering::SeqCst);
+                    let path = uri.path().to_owned();
+                    let key = headers
+                        .get("idempotency-key")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    fake.posts.lock().expect("posts").push((path.clone(), key));
+                    let (status, mut body) = match path.as_str() {
+                        "/v1/payment_methods" => (StatusCode::OK, json!({"id": "pm_fake"})),
+                        "/v1/payment_intents" if fake.fail_intents.load(Ordering::SeqCst) => (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            json!({"error": {"message": "down"}}),
+                        ),
+                        "/v1/payment_intents" => (
+                            StatusCode::OK,
+                            json!({"id": "pi_fake", "status": "requires_confirmation"}),
+                        ),
+                        "/v1/payment_intents/pi_fake/confirm" if redirect => {
+                            fake.confirms.lock().expect("confirms").push(body);
+                            (
+                                StatusCode::OK,
+                                json!({"id": "pi_fake", "status": "requires_action",
+                                "next_action": {"type": "redirect_to_url",
+                                    "redirect_to_url": {"url": BANK_PAGE}}}),
+                            )
+                        }
+                        "/v1/payment_intents/pi_fake/confirm" => (
+                            StatusCode::OK,
+                            json!({"id": "pi_fake", "status": "succeeded"}),
+                        ),
+                        "/v1/payment_intents/pi_fake" if redirect => (
+                            StatusCode::OK,
+                            json!({"id": "pi_fake", "status": "succeeded"}),
+                        ),
+                        "/v1/refunds" => (
+                            StatusCode::CONFLICT,
+                            json!({"error": {"type": "idempotency_error",
                             "message": "a request with this key is in progress"}}),
-                    ),
-                    _ => (StatusCode::NOT_FOUND, json!({"error": {"message": "no"}})),
-                };
-                // The same answers, each 2 MiB long: without the cap they would be taken.
-                if fake.huge.load(Ordering::SeqCst) {
-                    body["padding"] = Value::String("x".repeat(2 * 1024 * 1024));
+                        ),
+                        _ => (StatusCode::NOT_FOUND, json!({"error": {"message": "no"}})),
+                    };
+                    // The same answers, each 2 MiB long: without the cap they would be taken.
+                    if fake.huge.load(Ordering::SeqCst) {
+                        body["padding"] = Value::String("x".repeat(2 * 1024 * 1024));
+                    }
+                    (status, body.to_string())
                 }
-                (status, body.to_string())
-            }
-        });
+            });
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
         let base = format!("http://{}", listener.local_addr().expect("an address"));
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -1238,5 +1259,68 @@ async fn a_claim_taken_over_is_no_longer_its_first_holders() {
         .write(move |tx| flow::release(tx, &a, &o, None))
         .await
         .expect("a write"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_d_secure_redirect_comes_back_to_the_checkout() {
+    let bank = FakeAcquirer::default();
+    bank.redirect
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let base = bank.clone().start().await;
+    let config = ProcessorConfig {
+        send_return_url: Some(true),
+        ..stripe_processor(&base, 5_000)
+    };
+    let server = TestServer::start_with(Options {
+        connectors: Some(connectors(&[("stripe_eu", config)], live(&["stripe_eu"]))),
+        ..Options::default()
+    })
+    .await;
+    let (_, api) = server
+        .new_key(&server.sandbox_account(), Mode::Live, &[])
+        .await;
+    let payment = api
+        .create_payment(json!({"amount": 1200, "currency": "EUR", "returnUrl": RETURN_URL}))
+        .await;
+    let id = id_of(&payment);
+    let checkout = payment["checkoutUrl"].as_str().expect("a url").to_owned();
+    let mut shopper = Shopper::new();
+    // The shopper is sent to the bank's page…
+    let sent = shopper.pay(&payment, CARD_APPROVED).await;
+    assert_eq!(sent.status, 303, "{}", sent.text);
+    assert_eq!(sent.location.as_deref(), Some(BANK_PAGE));
+    assert_eq!(api.payment(&id).await["status"], "requires_authentication");
+    // …with the confirm telling the acquirer where to send them back.
+    let confirms = bank.confirms.lock().expect("confirms").clone();
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(confirms[0].as_bytes())
+        .into_owned()
+        .collect();
+    assert_eq!(
+        form,
+        [("return_url".to_owned(), format!("{checkout}/return"))]
+    );
+    // The bank sends them back: the intent is asked, the payment completes, and the
+    // shopper goes on to the merchant.
+    let back = shopper
+        .send(shopper.http.get(format!("{checkout}/return")))
+        .await;
+    assert_eq!(back.status, 303, "{}", back.text);
+    assert!(
+        back.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with(RETURN_URL)),
+        "{:?}",
+        back.location
+    );
+    let paid = api.payment(&id).await;
+    assert_eq!(paid["status"], "completed", "{paid}");
+    assert_eq!(paid["processorReference"], "pi_fake");
+    // Coming back again changes nothing.
+    let again = shopper
+        .send(shopper.http.get(format!("{checkout}/return")))
+        .await;
+    assert_eq!(again.status, 303);
+    assert_eq!(api.payment(&id).await["status"], "completed");
     server.stop().await;
 }
