@@ -217,8 +217,7 @@ pub async fn pay(
                 };
                 return record_answer(
                     app,
-                    &payment,
-                    &owner,
+                    (&payment, &owner),
                     routed,
                     answer,
                     method,
@@ -283,8 +282,7 @@ pub async fn pay(
         };
         return record_answer(
             app,
-            &payment,
-            &owner,
+            (&payment, &owner),
             routed,
             answer,
             method,
@@ -308,11 +306,9 @@ pub async fn pay(
 
 /// Records the acquirer's answer (the payment's step, its attempt, the processor's metrics)
 /// and answers where the shopper goes next.
-#[allow(clippy::too_many_arguments)]
 async fn record_answer(
     app: &AppState,
-    payment: &Payment,
-    owner: &ClaimOwner,
+    (payment, owner): (&Payment, &ClaimOwner),
     routed: &Routed,
     answer: Authorization,
     method: vinr_domain::PaymentMethod,
