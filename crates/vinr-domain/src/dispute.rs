@@ -448,6 +448,7 @@ mod tests {
             processor: None,
             processor_reference: None,
             processor_claimed_until: None,
+            processor_attempt: 0,
         };
         payment
             .apply(Operation::Approve { capture: true }, UnixMillis(3))

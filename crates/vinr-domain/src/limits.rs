@@ -276,7 +276,8 @@ pub const WEBHOOK_OUT_OF_ORDER_HOLD_MS: i64 = 5_000;
 pub const REFUND_WORKER_INTERVAL_MS: u64 = 200;
 /// Refunds leased per transaction: bounds how long one step holds the writer or row locks.
 pub const REFUND_WORKER_BATCH_REFUNDS_MAX: usize = 100;
-/// How long a leased refund is left to its worker before another may take it.
+/// How long a leased refund is left to its worker before another may take it, at least (a
+/// processor with a long timeout gets longer: [`REFUND_LEASE_PROCESSOR_TIMEOUTS`]).
 pub const REFUND_LEASE_MS: i64 = 60_000;
 /// How often the expiry worker looks for due payments: expiry is accurate to about a second.
 pub const EXPIRY_WORKER_INTERVAL_MS: u64 = 1_000;
@@ -406,9 +407,20 @@ pub const PROCESSOR_BREAKER_COOLDOWN_MS_MAX: u64 = 3_600_000;
 /// plus [`PROCESSOR_CLAIM_MARGIN_MS`], before a repair may take it over.
 pub const PROCESSOR_CLAIM_CALLS_PER_PROCESSOR: u64 = 5;
 pub const PROCESSOR_CLAIM_MARGIN_MS: u64 = 5_000;
+/// The longest answer body read from an acquirer: a longer one is a processor error.
+pub const PROCESSOR_RESPONSE_BYTES_MAX: usize = 1024 * 1024;
+/// A leased refund's lease: this many of its processor's timeouts (the call, and a repeat
+/// that Stripe answers 409 while the first still runs), plus [`REFUND_LEASE_MARGIN_MS`],
+/// and never less than [`REFUND_LEASE_MS`].
+pub const REFUND_LEASE_PROCESSOR_TIMEOUTS: u64 = 3;
+pub const REFUND_LEASE_MARGIN_MS: u64 = 5_000;
+/// Random characters of a processor claim's owner token (base62: ~95 bits).
+pub const PROCESSOR_CLAIM_OWNER_CHARS: usize = 16;
 /// How often the repair worker looks for claims whose holder died, and how many per pass.
 pub const PROCESSOR_REPAIR_INTERVAL_MS: u64 = 1_000;
 pub const PROCESSOR_REPAIR_BATCH_PAYMENTS_MAX: usize = 20;
+/// Acquirer cancels of expired payments sent per pass of that worker.
+pub const PROCESSOR_CANCEL_BATCH_PAYMENTS_MAX: usize = 20;
 /// Most attempts `GET /v1/payments/{id}/attempts` lists (a route has a few processors).
 pub const PAYMENT_ATTEMPTS_LISTED_MAX: usize = 100;
 /// Longest processor name in `[processors.<name>]`.

@@ -272,6 +272,9 @@ pub struct Payment {
     /// exactly once): until then no other submission, node or operation touches it; a claim
     /// past this time belongs to a process that died and is repaired.
     pub processor_claimed_until: Option<UnixMillis>,
+    /// How many times the payment was claimed for its acquirer: the attempt the idempotency
+    /// keys of its calls carry (0 before its first claim).
+    pub processor_attempt: u32,
 }
 
 /// What a merchant asks for when creating a payment (`POST /v1/payments`), each part already
@@ -321,6 +324,7 @@ impl Payment {
             processor: None,
             processor_reference: None,
             processor_claimed_until: None,
+            processor_attempt: 0,
         }
     }
 
@@ -503,6 +507,7 @@ mod tests {
             processor: None,
             processor_reference: None,
             processor_claimed_until: None,
+            processor_attempt: 0,
         }
     }
 

@@ -213,6 +213,7 @@ mod tests {
             processor: None,
             processor_reference: None,
             processor_claimed_until: None,
+            processor_attempt: 0,
         };
         payment
             .apply(Operation::Approve { capture: false }, UnixMillis(3))

@@ -65,6 +65,7 @@ fn new_payment(amount: u64, currency: &str) -> Payment {
         processor: None,
         processor_reference: None,
         processor_claimed_until: None,
+        processor_attempt: 0,
     }
 }
 

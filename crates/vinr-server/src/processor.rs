@@ -98,8 +98,26 @@ pub enum ProcessorErrorKind {
     Server,
     /// Another 4xx: the acquirer refused the request itself (not the card).
     Refused,
-    /// An answer that does not parse or says something impossible.
+    /// 409: a call with the same idempotency key is still running at the acquirer (or
+    /// conflicts with it); asked again later, it answers.
+    Conflict,
+    /// An answer that does not parse, is too long, or says something impossible.
     BadAnswer,
+}
+
+impl ProcessorErrorKind {
+    /// Whether the error says the processor is failing (what its circuit breaker counts):
+    /// no answer, a 5xx or 429, a key it refuses, an answer that does not parse. A request
+    /// it refused (another 4xx) or a call still running says nothing about its health.
+    pub fn processor_failing(self) -> bool {
+        match self {
+            ProcessorErrorKind::Unreachable
+            | ProcessorErrorKind::Unauthorized
+            | ProcessorErrorKind::Server
+            | ProcessorErrorKind::BadAnswer => true,
+            ProcessorErrorKind::Refused | ProcessorErrorKind::Conflict => false,
+        }
+    }
 }
 
 impl ProcessorError {

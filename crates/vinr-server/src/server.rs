@@ -110,7 +110,13 @@ pub async fn start_with_workers(
     // Everything that can fail without the database first: a first start that stopped after
     // bootstrapping the sandbox account would have made a key nobody was ever shown.
     let webhooks = Arc::new(Sender::new(&settings.webhooks)?);
-    let connectors = Connectors::new(&settings.connectors, live_processor)?;
+    // Checked now; made again below once the public URL is known (the connectors' 3-D
+    // Secure return pages are under it, and a default one names the bound port).
+    Connectors::new(
+        &settings.connectors,
+        live_processor.clone(),
+        &settings.public_url,
+    )?;
     if let Some(platform_key) = &settings.platform_key {
         if !crate::keys::is_platform_key_shape(platform_key.expose()) {
             return Err(format!(
@@ -127,6 +133,7 @@ pub async fn start_with_workers(
     if settings.public_url_is_default {
         settings.public_url = format!("http://{addr}");
     }
+    let connectors = Connectors::new(&settings.connectors, live_processor, &settings.public_url)?;
     let store = Store::open(&settings.database_url)
         .await
         .map_err(|error| format!("cannot open {}: {error}", settings.database_url))?;

@@ -396,3 +396,64 @@ async fn paying_through_the_stripe_connector() {
     browser.close().await;
     server.stop().await;
 }
+
+/// Live mode through the hosted checkout (SPEC §15): a live key, `live = ["stripe_eu"]`, no
+/// test banner or test cards; 4242… is charged at localstripe. A live `returnUrl` must be
+/// https, and no shop listens on this one: the test follows the browser off the checkout
+/// and checks the payment and the acquirer's intent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paying_in_live_mode_through_the_stripe_connector() {
+    let Some(stripe) = localstripe::LocalStripe::start().await else {
+        return;
+    };
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let settings = localstripe::connectors(
+        &[(
+            "stripe_eu",
+            localstripe::stripe_processor(&stripe.base, 5_000),
+        )],
+        vinr_server::connectors::config::RoutingConfig {
+            live: vec!["stripe_eu".into()],
+            ..Default::default()
+        },
+    );
+    let server = TestServer::start_with(Options {
+        connectors: Some(settings),
+        ..Options::default()
+    })
+    .await;
+    let (_, api) = server
+        .new_key(&server.sandbox_account(), vinr_domain::Mode::Live, &[])
+        .await;
+    let return_url = "https://127.0.0.1:9/return?order=8";
+    let payment = new_payment(&api, return_url, json!({})).await;
+    assert_eq!(payment["livemode"], true, "{payment}");
+    let id = id_of(&payment);
+    browser.goto(checkout_url(&payment)).await;
+    assert_eq!(browser.text(".amount").await, "€19.99");
+    let page = browser.client.source().await.expect("the page source");
+    assert!(!page.contains("Test mode"), "a test banner in live mode");
+    assert!(
+        !page.contains("4242 4242 4242 4242"),
+        "test cards in live mode"
+    );
+    browser.screenshot("21-live-pay-form").await;
+    browser.pay_with("4242 4242 4242 4242").await;
+    let landed = browser
+        .wait_for_url("off the checkout", |url| !url.contains("/checkout/"))
+        .await;
+    assert!(!landed.contains("/checkout/"), "{landed}");
+    let paid = api.payment(&id).await;
+    assert_eq!(paid["status"], "completed", "{paid}");
+    assert_eq!(paid["livemode"], true);
+    assert_eq!(paid["processor"], "stripe_eu");
+    let intent = stripe.only_intent_of(&id).await;
+    assert_eq!(intent["status"], "succeeded");
+    assert_eq!(intent["amount"], 1999);
+    assert_eq!(intent["currency"], "eur");
+    assert_eq!(paid["processorReference"], intent["id"]);
+    browser.close().await;
+    server.stop().await;
+}

@@ -321,6 +321,9 @@ async fn a_decline_fails_and_three_d_secure_asks_for_authentication() {
             .expect("a url")
             .to_owned();
         let page = shopper.send(shopper.http.get(&url)).await;
+        // Live mode: the bank decides, not the simulator's buttons.
+        assert!(page.text.contains("id=\"continue\""), "{}", page.text);
+        assert!(!page.text.contains("id=\"fail\""), "{}", page.text);
         let csrf = page.csrf();
         let form = [("csrf", csrf.as_str()), ("outcome", "approve")];
         let early = shopper
@@ -328,11 +331,19 @@ async fn a_decline_fails_and_three_d_secure_asks_for_authentication() {
             .await;
         assert_eq!(early.status, 409, "{}", early.text);
         assert_eq!(api.payment(&id).await["status"], "requires_authentication");
-        // The shopper authenticates with the bank; our page then asks the acquirer.
+        // The shopper authenticates with the bank; our page then asks the acquirer: coming
+        // back through the return page (where a Stripe redirect sends them), or with the
+        // page's Continue.
         stripe.authenticate(&intent, success).await;
-        let done = shopper
-            .send(shopper.http.post(format!("{url}/authenticate")).form(&form))
-            .await;
+        let done = if success {
+            shopper
+                .send(shopper.http.get(format!("{url}/return")))
+                .await
+        } else {
+            shopper
+                .send(shopper.http.post(format!("{url}/authenticate")).form(&form))
+                .await
+        };
         assert_eq!(done.status, 303, "{}", done.text);
         let after = api.payment(&id).await;
         if success {
@@ -580,7 +591,7 @@ async fn a_server_killed_after_the_acquirer_answered_is_repaired_after_restart()
     let proxy = HoldingProxy::start(stripe.base.clone()).await;
     let database = fresh_database().await;
     let dir = tempfile::tempdir().expect("a temp dir");
-    // Test mode routed to the acquirer (the printed sandbox key pays through it); a short
+    // Live mode routed to the acquirer (a live key made with `vinr keys create`); a short
     // timeout keeps the claim, and so the wait for the repair, short.
     let config = dir.path().join("vinr.toml");
     std::fs::write(
@@ -588,14 +599,32 @@ async fn a_server_killed_after_the_acquirer_answered_is_repaired_after_restart()
         format!(
             "[rate_limit]\nenabled = false\n[processors.stripe_eu]\nkind = \"stripe\"\n\
              api_base = \"{}\"\nsecret_key_env = \"{KEY_VAR}\"\ntimeout_ms = 1000\n\
-             [routing]\ntest = [\"stripe_eu\"]\n",
+             send_return_url = false\n\
+             [routing]\nlive = [\"stripe_eu\"]\n",
             proxy.base
         ),
     )
     .expect("config written");
     let env = [(KEY_VAR, STRIPE_KEY)];
     let served = process::Served::start_with_env(dir.path(), &database.url, &config, &env);
-    let key = served.printed_key.clone().expect("a key");
+    let account = word_with_prefix(&served.printed.join("\n"), "acct_")
+        .unwrap_or_else(|| panic!("the sandbox account in {:?}", served.printed));
+    let made = process::vinr_with(
+        Some(dir.path()),
+        &env,
+        &[
+            "keys",
+            "create",
+            "--account",
+            &account,
+            "--mode",
+            "live",
+            "--database-url",
+            &database.url,
+        ],
+    )
+    .await;
+    let key = word_with_prefix(made.expect_success(), "sk_live_").expect("a live key");
     let api = Api::new(&served.base, &key);
     let payment = api
         .create_payment(json!({"amount": 777, "currency": "EUR", "returnUrl": RETURN_URL}))
@@ -623,7 +652,9 @@ async fn a_server_killed_after_the_acquirer_answered_is_repaired_after_restart()
     let posts: Vec<&String> = heads.iter().filter(|h| h.starts_with("POST")).collect();
     assert_eq!(posts.len(), 3, "payment method, intent, confirm: {heads:?}");
     for (post, step) in posts.iter().zip(["pm", "pi", "confirm"]) {
-        let expected = format!("idempotency-key: vinr_{id}_stripe_eu_{step}").to_ascii_lowercase();
+        // The payment's first claim: its attempt 1.
+        let expected =
+            format!("idempotency-key: vinr_{id}_a1_stripe_eu_{step}").to_ascii_lowercase();
         assert!(
             post.to_ascii_lowercase().contains(&expected),
             "{expected} in {post}"
@@ -654,6 +685,7 @@ async fn a_server_killed_after_the_acquirer_answered_is_repaired_after_restart()
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(repaired["status"], "completed", "{repaired}");
+    assert_eq!(repaired["livemode"], true, "{repaired}");
     assert_eq!(repaired["processorReference"], intent["id"]);
     assert_eq!(repaired["amountCaptured"], 777);
     assert_eq!(repaired["paymentMethod"]["last4"], "4242");
@@ -689,6 +721,20 @@ async fn bad_processor_config_stops_vinr_serve_naming_it() {
             vec![("K", "sk_test_x")],
             "processors.stripe_eu.api_base",
         ),
+        // A test key routed in live mode (live payments would never be paid).
+        (
+            "[processors.stripe_eu]\nkind = \"stripe\"\napi_base = \"https://api.stripe.com\"\n\
+             secret_key_env = \"K\"\n[routing]\nlive = [\"stripe_eu\"]\n",
+            vec![("K", "sk_test_x")],
+            "processors.stripe_eu: `K` holds a test key",
+        ),
+        // A live key routed in test mode (test payments would move real money).
+        (
+            "[processors.stripe_eu]\nkind = \"stripe\"\napi_base = \"https://api.stripe.com\"\n\
+             secret_key_env = \"K\"\n[routing]\ntest = [\"stripe_eu\"]\n",
+            vec![("K", "sk_live_x")],
+            "processors.stripe_eu: `K` holds a live key",
+        ),
     ];
     for (text, env, expected) in cases {
         let config = dir.path().join("bad.toml");
@@ -717,7 +763,7 @@ async fn bad_processor_config_stops_vinr_serve_naming_it() {
             out.stderr
         );
         assert!(
-            !out.stderr.contains("sk_test_x"),
+            !out.stderr.contains("sk_test_x") && !out.stderr.contains("sk_live_x"),
             "a secret in {}",
             out.stderr
         );
@@ -845,5 +891,436 @@ async fn a_cancel_goes_to_the_acquirer() {
     api.cancel(&id).await.expect_status(200);
     assert_eq!(api.payment(&id).await["status"], "cancelled");
     assert_eq!(stripe.only_intent_of(&id).await["status"], "canceled");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_and_auto_cancelled_payments_are_cancelled_at_the_acquirer() {
+    let Some(stripe) = LocalStripe::start().await else {
+        return;
+    };
+    // The workers run only when stepped: the expiry, then the connectors' pass.
+    let server = TestServer::start_with(Options {
+        connectors: Some(connectors(
+            &[("stripe_eu", stripe_processor(&stripe.base, 5_000))],
+            live(&["stripe_eu"]),
+        )),
+        stepped_workers: true,
+        ..Options::default()
+    })
+    .await;
+    let (_, api) = server
+        .new_key(&server.sandbox_account(), Mode::Live, &[])
+        .await;
+    let challenged = api
+        .create_payment(json!({"amount": 1500, "currency": "EUR", "returnUrl": RETURN_URL}))
+        .await;
+    let challenged_id = id_of(&challenged);
+    assert_eq!(
+        Shopper::new()
+            .pay(&challenged, CARD_STRIPE_3DS)
+            .await
+            .status,
+        303
+    );
+    let held = api
+        .create_payment(
+            json!({"amount": 2500, "currency": "EUR", "returnUrl": RETURN_URL, "capture": false}),
+        )
+        .await;
+    let held_id = id_of(&held);
+    assert_eq!(Shopper::new().pay(&held, CARD_APPROVED).await.status, 303);
+    assert_eq!(api.payment(&held_id).await["status"], "authorized");
+    assert_eq!(
+        stripe.only_intent_of(&held_id).await["status"],
+        "requires_capture"
+    );
+
+    // The checkout expires in 3-D Secure: cancelled here, then at the acquirer.
+    server.clock.advance_ms(61 * 60 * 1000);
+    let swept = vinr_server::workers::expiry::step(server.app())
+        .await
+        .expect("an expiry pass");
+    assert_eq!(swept.expired, 1);
+    assert_eq!(api.payment(&challenged_id).await["status"], "expired");
+    assert_eq!(
+        stripe.only_intent_of(&challenged_id).await["status"],
+        "requires_action",
+        "not before the connectors' pass"
+    );
+    let done = vinr_server::workers::connectors::step(server.app())
+        .await
+        .expect("a connectors pass");
+    assert_eq!(done, 1);
+    assert_eq!(
+        stripe.only_intent_of(&challenged_id).await["status"],
+        "canceled"
+    );
+
+    // The authorization left uncaptured is auto-cancelled, and released at the acquirer.
+    server.clock.advance_ms(8 * 24 * 60 * 60 * 1000);
+    let swept = vinr_server::workers::expiry::step(server.app())
+        .await
+        .expect("an expiry pass");
+    assert_eq!(swept.auto_cancelled, 1);
+    assert_eq!(api.payment(&held_id).await["status"], "cancelled");
+    let done = vinr_server::workers::connectors::step(server.app())
+        .await
+        .expect("a connectors pass");
+    assert_eq!(done, 1);
+    assert_eq!(stripe.only_intent_of(&held_id).await["status"], "canceled");
+    // Done once: the next pass has nothing to send.
+    let again = vinr_server::workers::connectors::step(server.app())
+        .await
+        .expect("a connectors pass");
+    assert_eq!(again, 0);
+    server.stop().await;
+}
+
+/// A Stripe-shaped acquirer of our own for what localstripe cannot show (it ignores
+/// idempotency keys and never answers 409 or too much): payment methods and intents are
+/// made and approved, refunds answered 409 (the same key still running), and, while `huge`,
+/// every answer is 2 MiB; while `fail_intents`, intents are answered 500; while `redirect`,
+/// the confirm asks for 3-D Secure on the bank's page (`redirect_to_url`) and the intent,
+/// looked up, has succeeded. It records each call's path and `Idempotency-Key`, and each
+/// confirm's form.
+#[derive(Clone, Default)]
+struct FakeAcquirer {
+    posts: Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    confirms: Arc<std::sync::Mutex<Vec<String>>>,
+    huge: Arc<std::sync::atomic::AtomicBool>,
+    fail_intents: Arc<std::sync::atomic::AtomicBool>,
+    redirect: Arc<std::sync::atomic::AtomicBool>,
+}
+
+const BANK_PAGE: &str = "https://bank.example/acs/1";
+
+impl FakeAcquirer {
+    async fn start(self) -> String {
+        use axum::http::{HeaderMap, StatusCode, Uri};
+        use std::sync::atomic::Ordering;
+        let fake = self.clone();
+        let app =
+            axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: String| {
+                let fake = fake.clone();
+                async move {
+                    let redirect = fake.redirect.load(Ordering::SeqCst);
+                    let path = uri.path().to_owned();
+                    let key = headers
+                        .get("idempotency-key")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    fake.posts.lock().expect("posts").push((path.clone(), key));
+                    let (status, mut body) = match path.as_str() {
+                        "/v1/payment_methods" => (StatusCode::OK, json!({"id": "pm_fake"})),
+                        "/v1/payment_intents" if fake.fail_intents.load(Ordering::SeqCst) => (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            json!({"error": {"message": "down"}}),
+                        ),
+                        "/v1/payment_intents" => (
+                            StatusCode::OK,
+                            json!({"id": "pi_fake", "status": "requires_confirmation"}),
+                        ),
+                        "/v1/payment_intents/pi_fake/confirm" if redirect => {
+                            fake.confirms.lock().expect("confirms").push(body);
+                            (
+                                StatusCode::OK,
+                                json!({"id": "pi_fake", "status": "requires_action",
+                                "next_action": {"type": "redirect_to_url",
+                                    "redirect_to_url": {"url": BANK_PAGE}}}),
+                            )
+                        }
+                        "/v1/payment_intents/pi_fake/confirm" => (
+                            StatusCode::OK,
+                            json!({"id": "pi_fake", "status": "succeeded"}),
+                        ),
+                        "/v1/payment_intents/pi_fake" if redirect => (
+                            StatusCode::OK,
+                            json!({"id": "pi_fake", "status": "succeeded"}),
+                        ),
+                        "/v1/refunds" => (
+                            StatusCode::CONFLICT,
+                            json!({"error": {"type": "idempotency_error",
+                            "message": "a request with this key is in progress"}}),
+                        ),
+                        _ => (StatusCode::NOT_FOUND, json!({"error": {"message": "no"}})),
+                    };
+                    // The same answers, each 2 MiB long: without the cap they would be taken.
+                    if fake.huge.load(Ordering::SeqCst) {
+                        body["padding"] = Value::String("x".repeat(2 * 1024 * 1024));
+                    }
+                    (status, body.to_string())
+                }
+            });
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        base
+    }
+
+    fn keys_of(&self, path: &str) -> Vec<String> {
+        let posts = self.posts.lock().expect("posts");
+        posts
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, key)| key.clone())
+            .collect()
+    }
+}
+
+/// Starts a live server over `processors` (each a fake acquirer's base), routed in order.
+async fn fake_server(processors: &[(&str, &str)]) -> (TestServer, Api) {
+    let configs: Vec<(&str, ProcessorConfig)> = processors
+        .iter()
+        .map(|(name, base)| (*name, stripe_processor(base, 5_000)))
+        .collect();
+    let names: Vec<&str> = processors.iter().map(|(name, _)| *name).collect();
+    let server = TestServer::start_with(Options {
+        connectors: Some(connectors(&configs, live(&names))),
+        stepped_workers: true,
+        ..Options::default()
+    })
+    .await;
+    let (_, api) = server
+        .new_key(&server.sandbox_account(), Mode::Live, &[])
+        .await;
+    (server, api)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_long_answers_fail_over_and_a_refund_answered_409_stays_pending() {
+    let huge = FakeAcquirer::default();
+    huge.huge.store(true, std::sync::atomic::Ordering::SeqCst);
+    let huge_base = huge.clone().start().await;
+    let fine = FakeAcquirer::default();
+    let fine_base = fine.clone().start().await;
+    let (server, api) = fake_server(&[("huge", &huge_base), ("fine", &fine_base)]).await;
+    let payment = api
+        .create_payment(json!({"amount": 900, "currency": "EUR", "returnUrl": RETURN_URL}))
+        .await;
+    let id = id_of(&payment);
+    assert_eq!(
+        Shopper::new().pay(&payment, CARD_APPROVED).await.status,
+        303
+    );
+    let paid = api.payment(&id).await;
+    assert_eq!(paid["status"], "completed", "{paid}");
+    assert_eq!(paid["processor"], "fine");
+    let tried = attempts(&api, &id).await;
+    assert_eq!(
+        outcomes(&tried),
+        [
+            ("huge".into(), "processor_error".into()),
+            ("fine".into(), "approved".into())
+        ]
+    );
+    // Only the payment method's call was made there: its answer was too long.
+    assert_eq!(huge.posts.lock().expect("posts").len(), 1);
+
+    // A 409 from the acquirer is not a refusal: the refund stays pending, to be sent again
+    // with the same key.
+    let refund = api
+        .post_json("/v1/refunds", json!({"payment": id, "amount": 300}))
+        .await;
+    let refund_id = id_of(refund.expect_status(201));
+    for _ in 0..2 {
+        vinr_server::workers::refunds::step(server.app())
+            .await
+            .expect("a refunds pass");
+        server.clock.advance_ms(10 * 60 * 1000);
+    }
+    let now = api
+        .get(&format!("/v1/refunds/{refund_id}"))
+        .await
+        .expect_status(200)
+        .clone();
+    assert_eq!(now["status"], "pending", "{now}");
+    let keys = fine.keys_of("/v1/refunds");
+    assert_eq!(keys.len(), 2, "sent again after its lease: {keys:?}");
+    assert!(
+        keys.iter().all(|k| *k == format!("vinr_{refund_id}")),
+        "{keys:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_attempt_sends_new_idempotency_keys() {
+    let flaky = FakeAcquirer::default();
+    flaky
+        .fail_intents
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let base = flaky.clone().start().await;
+    let (server, api) = fake_server(&[("flaky", &base)]).await;
+    let payment = api
+        .create_payment(json!({"amount": 900, "currency": "EUR", "returnUrl": RETURN_URL}))
+        .await;
+    let id = id_of(&payment);
+    // Every processor failed before authorizing: nothing charged, the payment stays pending.
+    let first = Shopper::new().pay(&payment, CARD_APPROVED).await;
+    assert_eq!(first.status, 503, "{}", first.text);
+    assert_eq!(api.payment(&id).await["status"], "pending");
+    // The shopper tries again: a new claim, a new attempt, new keys (the first attempt's
+    // would get Stripe's replay of the 500, or a 400 for other parameters).
+    flaky
+        .fail_intents
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        Shopper::new().pay(&payment, CARD_APPROVED).await.status,
+        303
+    );
+    assert_eq!(api.payment(&id).await["status"], "completed");
+    assert_eq!(
+        flaky.keys_of("/v1/payment_intents"),
+        [
+            format!("vinr_{id}_a1_flaky_pi"),
+            format!("vinr_{id}_a2_flaky_pi")
+        ]
+    );
+    assert_eq!(
+        flaky.keys_of("/v1/payment_methods"),
+        [
+            format!("vinr_{id}_a1_flaky_pm"),
+            format!("vinr_{id}_a2_flaky_pm")
+        ]
+    );
+    assert_eq!(
+        flaky.keys_of("/v1/payment_intents/pi_fake/confirm"),
+        [format!("vinr_{id}_a2_flaky_confirm")]
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_taken_over_is_no_longer_its_first_holders() {
+    use vinr_server::flows::connectors as flow;
+    use vinr_server::store::Scope;
+    let server = TestServer::start_with(Options {
+        stepped_workers: true,
+        ..Options::default()
+    })
+    .await;
+    let api = server.api();
+    let id = id_of(&api.new_payment().await);
+    let store = &server.app().store;
+    let scope = Scope {
+        account_id: server.sandbox_account(),
+        mode: Mode::Test,
+    };
+    let method = vinr_domain::PaymentMethod {
+        brand: "visa".into(),
+        last4: "4242".into(),
+        exp_month: 12,
+        exp_year: 2040,
+        fingerprint: "fp".into(),
+    };
+    let now = server.app().clock.now();
+    let (at, claimed_id) = (now.plus_ms(1_000), id.clone());
+    let (payment, first) = store
+        .write(move |tx| flow::claim(tx, &scope, &claimed_id, at, &method))
+        .await
+        .expect("a claim")
+        .expect("claimed");
+    assert_eq!(payment.processor_attempt, 1);
+    // The first holder stalls past its claim; a repair takes it over.
+    server.clock.advance_ms(2_000);
+    let later = server.app().clock.now();
+    let taken = store
+        .write(move |tx| flow::reclaim_stale(tx, later, later.plus_ms(60_000), 10))
+        .await
+        .expect("a takeover");
+    assert_eq!(taken.len(), 1);
+    let (repaired, second) = taken.into_iter().next().expect("one");
+    assert_eq!(
+        repaired.processor_attempt, 1,
+        "the attempt that was in flight"
+    );
+    // Every write of the first holder is refused, in SQL; the repair's are not.
+    let (a, o) = (id.clone(), first.clone());
+    let named = store
+        .write(move |tx| flow::name_processor(tx, &a, &o, "stripe_eu", Some("pi_x"), None))
+        .await
+        .expect("a write");
+    assert!(!named);
+    let (a, o) = (id.clone(), first.clone());
+    assert!(!store
+        .write(move |tx| flow::end_claim(tx, &a, &o))
+        .await
+        .expect("a write"));
+    let (a, o) = (id.clone(), first);
+    assert!(!store
+        .write(move |tx| flow::release(tx, &a, &o, None))
+        .await
+        .expect("a write"));
+    assert!(api.payment(&id).await["processorReference"].is_null());
+    let (a, o) = (id.clone(), second);
+    assert!(store
+        .write(move |tx| flow::release(tx, &a, &o, None))
+        .await
+        .expect("a write"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_d_secure_redirect_comes_back_to_the_checkout() {
+    let bank = FakeAcquirer::default();
+    bank.redirect
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let base = bank.clone().start().await;
+    let config = ProcessorConfig {
+        send_return_url: Some(true),
+        ..stripe_processor(&base, 5_000)
+    };
+    let server = TestServer::start_with(Options {
+        connectors: Some(connectors(&[("stripe_eu", config)], live(&["stripe_eu"]))),
+        ..Options::default()
+    })
+    .await;
+    let (_, api) = server
+        .new_key(&server.sandbox_account(), Mode::Live, &[])
+        .await;
+    let payment = api
+        .create_payment(json!({"amount": 1200, "currency": "EUR", "returnUrl": RETURN_URL}))
+        .await;
+    let id = id_of(&payment);
+    let checkout = payment["checkoutUrl"].as_str().expect("a url").to_owned();
+    let mut shopper = Shopper::new();
+    // The shopper is sent to the bank's page…
+    let sent = shopper.pay(&payment, CARD_APPROVED).await;
+    assert_eq!(sent.status, 303, "{}", sent.text);
+    assert_eq!(sent.location.as_deref(), Some(BANK_PAGE));
+    assert_eq!(api.payment(&id).await["status"], "requires_authentication");
+    // …with the confirm telling the acquirer where to send them back.
+    let confirms = bank.confirms.lock().expect("confirms").clone();
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(confirms[0].as_bytes())
+        .into_owned()
+        .collect();
+    assert_eq!(
+        form,
+        [("return_url".to_owned(), format!("{checkout}/return"))]
+    );
+    // The bank sends them back: the intent is asked, the payment completes, and the
+    // shopper goes on to the merchant.
+    let back = shopper
+        .send(shopper.http.get(format!("{checkout}/return")))
+        .await;
+    assert_eq!(back.status, 303, "{}", back.text);
+    assert!(
+        back.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with(RETURN_URL)),
+        "{:?}",
+        back.location
+    );
+    let paid = api.payment(&id).await;
+    assert_eq!(paid["status"], "completed", "{paid}");
+    assert_eq!(paid["processorReference"], "pi_fake");
+    // Coming back again changes nothing.
+    let again = shopper
+        .send(shopper.http.get(format!("{checkout}/return")))
+        .await;
+    assert_eq!(again.status, 303);
+    assert_eq!(api.payment(&id).await["status"], "completed");
     server.stop().await;
 }

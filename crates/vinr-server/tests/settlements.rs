@@ -629,6 +629,15 @@ async fn migration_8_books_the_payouts_made_before_it() {
     // 16: dashboard sessions and the events-by-object index.
     execute(url, "DROP TABLE dashboard_sessions").await;
     execute(url, "DROP INDEX events_object").await;
+    // 19: the processor claim's attempt and owner, and the acquirer cancels due.
+    execute(url, "DROP INDEX payments_processor_cancel_due").await;
+    execute(url, "ALTER TABLE payments DROP COLUMN processor_cancel_due").await;
+    execute(
+        url,
+        "ALTER TABLE payments DROP COLUMN processor_claim_owner",
+    )
+    .await;
+    execute(url, "ALTER TABLE payments DROP COLUMN processor_attempt").await;
     // 18: the request headers of webhook attempts.
     execute(
         url,

@@ -32,6 +32,10 @@ pub struct ProcessorConfig {
     /// The name of the environment variable holding the secret key.
     pub secret_key_env: String,
     pub timeout_ms: Option<u64>,
+    /// Whether the confirm carries a `return_url` (our checkout's return page), so that a
+    /// 3-D Secure redirect brings the shopper back (default true; false for an emulator that
+    /// refuses the parameter, as localstripe 1.15.10 does).
+    pub send_return_url: Option<bool>,
 }
 
 /// `[routing]`.
@@ -85,6 +89,7 @@ pub struct ProcessorSettings {
     /// Where the key came from (for messages, never the key).
     pub secret_key_env: String,
     pub timeout_ms: u64,
+    pub send_return_url: bool,
 }
 
 /// A rule, checked.
@@ -245,6 +250,9 @@ impl ConnectorSettings {
                 "routing.breaker_cooldown_ms must be at most {PROCESSOR_BREAKER_COOLDOWN_MS_MAX}"
             ));
         }
+        for processor in &checked {
+            key_fits_modes(processor, &live, &test, &rules)?;
+        }
         Ok(ConnectorSettings {
             processors: checked,
             live,
@@ -254,6 +262,61 @@ impl ConnectorSettings {
             breaker_cooldown_ms: routing.breaker_cooldown_ms,
         })
     }
+}
+
+/// The mode a Stripe secret key is for, by its prefix (`sk_live_`/`rk_live_`,
+/// `sk_test_`/`rk_test_`); `None` for a key that looks like neither (an emulator's:
+/// localstripe takes any key).
+fn key_mode(secret: &str) -> Option<Mode> {
+    if secret.starts_with("sk_live_") || secret.starts_with("rk_live_") {
+        Some(Mode::Live)
+    } else if secret.starts_with("sk_test_") || secret.starts_with("rk_test_") {
+        Some(Mode::Test)
+    } else {
+        None
+    }
+}
+
+/// Refuses a clear mismatch between a processor's key and the modes it is routed in: a test
+/// key in a live list (live payments would go to the acquirer's test mode and never be
+/// paid) or a live key in a test list (test payments would move real money). A key that
+/// looks like neither is taken as it is (an emulator). The message names the processor and
+/// the variable, never the key.
+fn key_fits_modes(
+    processor: &ProcessorSettings,
+    live: &[String],
+    test: &[String],
+    rules: &[Rule],
+) -> Result<(), String> {
+    let Some(key) = key_mode(processor.secret_key.expose()) else {
+        return Ok(());
+    };
+    let name = &processor.name;
+    let routed_in = |mode: Mode| {
+        let top = match mode {
+            Mode::Live => live,
+            Mode::Test => test,
+        };
+        top.contains(name)
+            || rules
+                .iter()
+                .any(|rule| rule.list(mode).is_some_and(|l| l.contains(name)))
+    };
+    let (other, prefix) = match key {
+        Mode::Live => (Mode::Test, "a live key (sk_live_/rk_live_)"),
+        Mode::Test => (Mode::Live, "a test key (sk_test_/rk_test_)"),
+    };
+    if routed_in(other) {
+        return Err(format!(
+            "processors.{name}: `{}` holds {prefix}, but the processor is routed in {} mode; \
+             give it a {} key or route it in {} mode only",
+            processor.secret_key_env,
+            other.as_str(),
+            other.as_str(),
+            key.as_str(),
+        ));
+    }
+    Ok(())
 }
 
 fn processor(
@@ -314,6 +377,7 @@ fn processor(
         secret_key: Redacted::new(secret),
         secret_key_env: var.clone(),
         timeout_ms,
+        send_return_url: config.send_return_url.unwrap_or(true),
     })
 }
 
@@ -330,8 +394,11 @@ mod tests {
             routing: RoutingConfig,
         }
         let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
-        ConnectorSettings::with_env(&file.processors, &file.routing, |name| {
-            (name == "KEY").then(|| "sk_test_secret".to_owned())
+        ConnectorSettings::with_env(&file.processors, &file.routing, |name| match name {
+            "KEY" => Some("emulator_secret".to_owned()),
+            "TEST_KEY" => Some("sk_test_secret".to_owned()),
+            "LIVE_KEY" => Some("rk_live_secret".to_owned()),
+            _ => None,
         })
     }
 
@@ -352,7 +419,52 @@ mod tests {
         assert!(settings.rules[0].matches(usd, "visa", 5000));
         assert!(!settings.rules[0].matches(usd, "visa", 5001));
         // The secret never shows.
-        assert!(!format!("{settings:?}").contains("sk_test_secret"));
+        assert!(!format!("{settings:?}").contains("emulator_secret"));
+    }
+
+    #[test]
+    fn keys_must_fit_the_modes_they_are_routed_in() {
+        let stripe = |var: &str| {
+            format!(
+                "[processors.p]\nkind = \"stripe\"\napi_base = \"http://h\"\n\
+                 secret_key_env = \"{var}\"\n"
+            )
+        };
+        let cases = [
+            ("TEST_KEY", "[routing]\ntest = [\"p\"]\n", None),
+            ("LIVE_KEY", "[routing]\nlive = [\"p\"]\n", None),
+            // An emulator's key (neither prefix) goes anywhere.
+            ("KEY", "[routing]\nlive = [\"p\"]\ntest = [\"p\"]\n", None),
+            (
+                "TEST_KEY",
+                "[routing]\nlive = [\"p\"]\n",
+                Some("processors.p: `TEST_KEY` holds a test key"),
+            ),
+            (
+                "LIVE_KEY",
+                "[routing]\ntest = [\"p\"]\n",
+                Some("processors.p: `LIVE_KEY` holds a live key"),
+            ),
+            (
+                "TEST_KEY",
+                "[[routing.rules]]\ncurrency = \"EUR\"\nlive = [\"p\"]\n",
+                Some("routed in live mode"),
+            ),
+        ];
+        for (var, routing, expected) in cases {
+            let text = format!("{}{routing}", stripe(var));
+            match (parse(&text), expected) {
+                (Ok(_), None) => {}
+                (Err(error), Some(expected)) => {
+                    assert!(
+                        error.contains(expected),
+                        "{error} should contain {expected}"
+                    );
+                    assert!(!error.contains("secret"), "the key in {error}");
+                }
+                (got, expected) => panic!("{text}: {got:?}, expected {expected:?}"),
+            }
+        }
     }
 
     #[test]

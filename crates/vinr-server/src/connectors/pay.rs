@@ -16,14 +16,18 @@
 
 use std::time::Instant;
 
+use crate::processor::ProcessorErrorKind;
 use vinr_domain::ids::{new_id, Prefix};
-use vinr_domain::limits::PROCESSOR_REPAIR_BATCH_PAYMENTS_MAX;
+use vinr_domain::limits::{
+    PROCESSOR_CANCEL_BATCH_PAYMENTS_MAX, PROCESSOR_REPAIR_BATCH_PAYMENTS_MAX,
+};
 use vinr_domain::{Payment, PaymentStatus, UnixMillis};
 
 use super::Routed;
 use crate::charge::{self, Charge, PAY_FROM};
+use crate::flows::connectors::{self as flow, ClaimOwner};
 use crate::flows::payments::{self as payment_flow, Transition};
-use crate::flows::{connectors as flow, FlowError};
+use crate::flows::FlowError;
 use crate::processor::{Authorization, CardInput, Prepared, ProcessorError, Retrieved};
 use crate::state::AppState;
 use crate::store::{AttemptRecord, Scope};
@@ -89,27 +93,45 @@ fn answered(
     charge
 }
 
-/// Records a claimed payment's answer (its step ends the claim) with its attempt.
+/// Records a claimed payment's answer (its step ends the claim) with its attempt. Answers
+/// whether it was recorded: not when `owner`'s claim ran out and was taken over.
 async fn finish(
     app: &AppState,
     payment: &Payment,
+    owner: &ClaimOwner,
     charge: Charge,
     clock_offset_ms: i64,
-) -> Result<(), FlowError> {
+) -> Result<bool, FlowError> {
     let scope = scope_of(payment);
     let id = payment.id.clone();
     let now = app.clock.now().plus_ms(clock_offset_ms);
     let public_url = app.settings.public_url.clone();
     let pricing = app.settings.pricing.for_account(&scope.account_id);
-    app.store
+    let owner = owner.clone();
+    let recorded = app
+        .store
         .write(move |tx| {
+            if !flow::end_claim(tx, &id, &owner)? {
+                return Ok::<bool, FlowError>(false);
+            }
             payment_flow::transition(
                 tx,
                 Transition::charged(&charge, &scope, &id, now, &public_url, pricing),
-            )
+            )?;
+            Ok(true)
         })
         .await?;
-    Ok(())
+    if !recorded {
+        claim_lost(payment);
+    }
+    Ok(recorded)
+}
+
+/// A claim that ran out while its holder still worked (and was taken over): what the
+/// holder knows is not written; the one that took it over asks the acquirer.
+fn claim_lost(payment: &Payment) {
+    tracing::error!(payment_id = %payment.id,
+        "the payment's processor claim ran out and was taken over; its answer is left to the repair");
 }
 
 fn outcome_of(answer: &Authorization) -> &'static str {
@@ -155,15 +177,21 @@ pub async fn pay(
         .store
         .write(move |tx| flow::claim(tx, &scope, &id, until, &kept))
         .await?;
-    let Some(payment) = claimed else {
+    let Some((payment, owner)) = claimed else {
         return Ok(PayOutcome::Taken);
     };
     let mut failed: Option<AttemptRecord> = None;
     for routed in route {
         let (id, name, before) = (payment.id.clone(), routed.name.clone(), failed.take());
-        app.store
-            .write(move |tx| flow::name_processor(tx, &id, &name, None, before.as_ref()))
-            .await?;
+        let held = owner.clone();
+        if !app
+            .store
+            .write(move |tx| flow::name_processor(tx, &id, &held, &name, None, before.as_ref()))
+            .await?
+        {
+            claim_lost(&payment);
+            return Ok(PayOutcome::Taken);
+        }
         let start = Instant::now();
         let now = || app.clock.now().plus_ms(clock_offset_ms);
         let reference = match routed.processor.prepare(&payment, card).await {
@@ -171,7 +199,7 @@ pub async fn pay(
                 tracing::warn!(payment_id = %payment.id, processor = %routed.name, %error,
                     "processor error before authorization; trying the next processor");
                 app.connectors
-                    .record(&routed.name, "processor_error", start.elapsed());
+                    .record_error(&routed.name, &error, start.elapsed());
                 failed = Some(attempt(
                     &payment,
                     &routed.name,
@@ -189,7 +217,7 @@ pub async fn pay(
                 };
                 return record_answer(
                     app,
-                    &payment,
+                    (&payment, &owner),
                     routed,
                     answer,
                     method,
@@ -202,9 +230,17 @@ pub async fn pay(
         };
         // The reference is committed before the call that can move money.
         let (id, name, at) = (payment.id.clone(), routed.name.clone(), reference.clone());
-        app.store
-            .write(move |tx| flow::name_processor(tx, &id, &name, Some(&at), None))
-            .await?;
+        let held = owner.clone();
+        if !app
+            .store
+            .write(move |tx| flow::name_processor(tx, &id, &held, &name, Some(&at), None))
+            .await?
+        {
+            // Nothing was sent that can move money: the one that took the claim over finds
+            // the reference of the intent before (or none) and cancels or releases it.
+            claim_lost(&payment);
+            return Ok(PayOutcome::Taken);
+        }
         let answer = match routed.processor.authorize(&payment, &reference).await {
             Ok(answer) => answer,
             Err(error) => match routed.processor.retrieve(&payment, &reference).await {
@@ -217,7 +253,7 @@ pub async fn pay(
                             tracing::warn!(payment_id = %payment.id, processor = %routed.name,
                                 %error, "the confirm did not go through; trying the next processor");
                             app.connectors
-                                .record(&routed.name, "processor_error", start.elapsed());
+                                .record_error(&routed.name, &error, start.elapsed());
                             failed = Some(attempt(
                                 &payment,
                                 &routed.name,
@@ -246,7 +282,7 @@ pub async fn pay(
         };
         return record_answer(
             app,
-            &payment,
+            (&payment, &owner),
             routed,
             answer,
             method,
@@ -257,9 +293,14 @@ pub async fn pay(
     }
     // Every processor failed before authorizing: nothing was charged anywhere.
     let id = payment.id.clone();
-    app.store
-        .write(move |tx| flow::release(tx, &id, failed.as_ref()))
-        .await?;
+    if !app
+        .store
+        .write(move |tx| flow::release(tx, &id, &owner, failed.as_ref()))
+        .await?
+    {
+        claim_lost(&payment);
+        return Ok(PayOutcome::Taken);
+    }
     Ok(PayOutcome::Unavailable)
 }
 
@@ -267,7 +308,7 @@ pub async fn pay(
 /// and answers where the shopper goes next.
 async fn record_answer(
     app: &AppState,
-    payment: &Payment,
+    (payment, owner): (&Payment, &ClaimOwner),
     routed: &Routed,
     answer: Authorization,
     method: vinr_domain::PaymentMethod,
@@ -284,7 +325,9 @@ async fn record_answer(
         PAY_FROM,
         elapsed_ms(start),
     );
-    finish(app, payment, recorded, clock_offset_ms).await?;
+    if !finish(app, payment, owner, recorded, clock_offset_ms).await? {
+        return Ok(PayOutcome::Taken);
+    }
     Ok(PayOutcome::Recorded {
         redirect_url: redirect_of(&answer),
     })
@@ -302,7 +345,7 @@ async fn left_to_repair(
     at: UnixMillis,
 ) -> Result<PayOutcome, FlowError> {
     app.connectors
-        .record(&routed.name, "processor_error", start.elapsed());
+        .record_error(&routed.name, error, start.elapsed());
     let record = attempt(
         payment,
         &routed.name,
@@ -336,7 +379,7 @@ pub async fn repair(app: &AppState) -> Result<usize, FlowError> {
         .write(move |tx| flow::reclaim_stale(tx, now, until, PROCESSOR_REPAIR_BATCH_PAYMENTS_MAX))
         .await?;
     let mut settled = 0;
-    for payment in taken {
+    for (payment, owner) in taken {
         let routed = app.connectors.of_payment(payment.processor.as_deref());
         if routed.is_none() && payment.processor_reference.is_some() {
             // Sent to a processor this server no longer has: it may have authorized, so the
@@ -348,11 +391,14 @@ pub async fn repair(app: &AppState) -> Result<usize, FlowError> {
         let (Some(routed), Some(reference)) = (routed, payment.processor_reference.clone()) else {
             // Nothing was sent for money (no reference): the claim simply ends.
             tracing::warn!(payment_id = %payment.id, "repair: nothing was authorized");
-            let id = payment.id.clone();
-            app.store
-                .write(move |tx| flow::release(tx, &id, None))
-                .await?;
-            settled += 1;
+            let (id, held) = (payment.id.clone(), owner.clone());
+            if app
+                .store
+                .write(move |tx| flow::release(tx, &id, &held, None))
+                .await?
+            {
+                settled += 1;
+            }
             continue;
         };
         let start = Instant::now();
@@ -363,14 +409,17 @@ pub async fn repair(app: &AppState) -> Result<usize, FlowError> {
                 app.connectors
                     .record(&routed.name, "repaired", start.elapsed());
                 let from: &'static [PaymentStatus] = &[PaymentStatus::Pending];
-                finish(
+                if finish(
                     app,
                     &payment,
+                    &owner,
                     answered(&payment, &routed, &answer, None, from, elapsed_ms(start)),
                     0,
                 )
-                .await?;
-                settled += 1;
+                .await?
+                {
+                    settled += 1;
+                }
             }
             Ok(Retrieved::NotAuthorized) => {
                 tracing::warn!(payment_id = %payment.id, processor = %routed.name,
@@ -390,19 +439,71 @@ pub async fn repair(app: &AppState) -> Result<usize, FlowError> {
                     app.clock.now(),
                 );
                 let id = payment.id.clone();
-                app.store
-                    .write(move |tx| flow::release(tx, &id, Some(&record)))
-                    .await?;
-                settled += 1;
+                if app
+                    .store
+                    .write(move |tx| flow::release(tx, &id, &owner, Some(&record)))
+                    .await?
+                {
+                    settled += 1;
+                } else {
+                    claim_lost(&payment);
+                }
             }
             Err(error) => {
                 // Asked again once this claim runs out.
                 tracing::warn!(payment_id = %payment.id, processor = %routed.name, %error,
                     "repair: the acquirer could not be asked; trying later");
                 app.connectors
-                    .record(&routed.name, "processor_error", start.elapsed());
+                    .record_error(&routed.name, &error, start.elapsed());
             }
         }
     }
     Ok(settled)
+}
+
+/// One pass of the acquirer cancels the expiry left due: each payment is cancelled at the
+/// processor that has it. A processor error leaves it due (tried again after its lease); a
+/// cancel the acquirer refuses (it was already cancelled or released there) ends the tries.
+/// Answers how many it finished.
+pub async fn cancel_expired(app: &AppState) -> Result<usize, FlowError> {
+    let now = app.clock.now();
+    let until = now.plus_ms(app.connectors.longest_claim_ms());
+    let leased = app
+        .store
+        .write(move |tx| {
+            flow::lease_acquirer_cancels(tx, now, until, PROCESSOR_CANCEL_BATCH_PAYMENTS_MAX)
+        })
+        .await?;
+    let mut done = 0;
+    for payment in leased {
+        let (Some(routed), Some(reference)) = (
+            app.connectors.of_payment(payment.processor.as_deref()),
+            payment.processor_reference.as_deref(),
+        ) else {
+            tracing::error!(payment_id = %payment.id, processor = ?payment.processor,
+                "expired payment: its processor is not configured; cannot cancel it there");
+            continue;
+        };
+        match routed.processor.cancel(&payment, reference).await {
+            Ok(()) => {
+                tracing::info!(payment_id = %payment.id, processor = %routed.name,
+                    status = payment.status.as_str(), "cancelled at the acquirer");
+            }
+            Err(error) if error.kind == ProcessorErrorKind::Refused => {
+                tracing::warn!(payment_id = %payment.id, processor = %routed.name, %error,
+                    "the acquirer refused the cancel of an ended payment; not tried again");
+            }
+            Err(error) => {
+                tracing::warn!(payment_id = %payment.id, processor = %routed.name, %error,
+                    "cancel at the acquirer failed; trying again later");
+                continue;
+            }
+        }
+        let id = payment.id.clone();
+        app.store
+            .write(move |tx| flow::acquirer_cancelled(tx, &id))
+            .await?;
+        done += 1;
+    }
+    Ok(done)
 }

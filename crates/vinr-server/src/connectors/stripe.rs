@@ -2,8 +2,10 @@
 //! Stripe takes it. A PaymentMethod is made from the card, then a PaymentIntent with the
 //! payment's `capture_method` (this is [`Processor::prepare`]: its `pi_…` is recorded before
 //! any money can move), then the intent is confirmed ([`Processor::authorize`]). Every call
-//! carries an `Idempotency-Key` derived from our own ids (`vinr_<payment>_<processor>_<step>`,
-//! `vinr_<refund>`), so a retried call never charges twice.
+//! carries an `Idempotency-Key` derived from our own ids and the payment's claim attempt
+//! (`vinr_<payment>_a<attempt>_<processor>_<step>`, `vinr_<refund>`): a retried call of one
+//! attempt reuses its key (Stripe answers it once), and a later attempt (another card, after
+//! a failover or a processor error) gets new keys instead of Stripe's replay of the old answer.
 //!
 //! A 402 is a decline, its `decline_code` (or `code`) mapped to our `failureCode`; anything
 //! else that is not a 2xx with a JSON object of the expected shape is a processor error.
@@ -13,6 +15,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use vinr_domain::limits::PROCESSOR_RESPONSE_BYTES_MAX;
 use vinr_domain::{CaptureMethod, Currency, FailureCode, Payment, Refund};
 
 use super::config::ProcessorSettings;
@@ -28,6 +31,8 @@ pub struct StripeConnector {
     api_base: String,
     secret_key: Redacted<String>,
     client: reqwest::Client,
+    /// `<public_url>/checkout/`, when the confirm carries a `return_url` (SPEC §15).
+    return_base: Option<String>,
 }
 
 /// A Stripe answer: the object, or a 402 decline with its codes.
@@ -65,7 +70,7 @@ fn bad(detail: impl Into<String>) -> ProcessorError {
 }
 
 impl StripeConnector {
-    pub fn new(settings: &ProcessorSettings) -> Result<StripeConnector, String> {
+    pub fn new(settings: &ProcessorSettings, public_url: &str) -> Result<StripeConnector, String> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_millis(settings.timeout_ms))
             .connect_timeout(Duration::from_millis(settings.timeout_ms))
@@ -78,12 +83,16 @@ impl StripeConnector {
             api_base: settings.api_base.as_str().trim_end_matches('/').to_owned(),
             secret_key: settings.secret_key.clone(),
             client,
+            return_base: settings
+                .send_return_url
+                .then(|| format!("{}/checkout/", public_url.trim_end_matches('/'))),
         })
     }
 
-    /// The key of one call for a payment: the same on every retry of that call.
+    /// The key of one call for a payment: the same on every retry of that call within the
+    /// payment's claim attempt, another in the next attempt.
     fn key(&self, payment: &Payment, step: &str) -> String {
-        format!("vinr_{}_{}_{step}", payment.id, self.name)
+        idempotency_key(&payment.id, payment.processor_attempt, &self.name, step)
     }
 
     async fn call(
@@ -124,13 +133,12 @@ impl StripeConnector {
             )
         })?;
         let status = response.status();
-        let text = response.text().await.map_err(|error| {
-            ProcessorError::new(
-                Kind::Unreachable,
-                format!("{method} {path}: reading the answer: {error}"),
-            )
-        })?;
-        let body: Option<Value> = serde_json::from_str(&text).ok();
+        let text = read_capped(response, PROCESSOR_RESPONSE_BYTES_MAX)
+            .await
+            .map_err(|error| {
+                ProcessorError::new(error.kind, format!("{method} {path}: {}", error.detail))
+            })?;
+        let body: Option<Value> = serde_json::from_slice(&text).ok();
         let message = body
             .as_ref()
             .and_then(|b| b.get("error"))
@@ -156,6 +164,10 @@ impl StripeConnector {
             }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(ProcessorError::new(
                 Kind::Unauthorized,
+                format!("{method} {path}: {status} {message}"),
+            )),
+            StatusCode::CONFLICT => Err(ProcessorError::new(
+                Kind::Conflict,
                 format!("{method} {path}: {status} {message}"),
             )),
             s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => Err(
@@ -252,6 +264,41 @@ impl StripeConnector {
     }
 }
 
+/// An answer's body, at most `cap` bytes: a longer one is a processor error (never read
+/// whole into memory).
+async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, ProcessorError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > cap as u64)
+    {
+        return Err(bad(format!("an answer longer than {cap} bytes")));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|error| {
+        ProcessorError::new(Kind::Unreachable, format!("reading the answer: {error}"))
+    })? {
+        if body.len() + chunk.len() > cap {
+            return Err(bad(format!("an answer longer than {cap} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The `Idempotency-Key` of call `step` of `attempt` of a payment to processor `name`. The
+/// keys of attempt 0 (payments claimed before attempts were counted) keep their old form, so
+/// a repair of such a claim asks with the keys that were sent.
+fn idempotency_key(payment_id: &str, attempt: u32, name: &str, step: &str) -> String {
+    if attempt == 0 {
+        format!("vinr_{payment_id}_{name}_{step}")
+    } else {
+        format!("vinr_{payment_id}_a{attempt}_{name}_{step}")
+    }
+}
+
 /// What an intent's status says, or `None` when nothing was authorized (and nothing will
 /// be without another confirm).
 fn decided(intent: &Value, reference: &str) -> Result<Option<Authorization>, ProcessorError> {
@@ -299,11 +346,21 @@ impl Processor for StripeConnector {
     ) -> ProcessorFuture<'a, Result<Authorization, ProcessorError>> {
         Box::pin(async move {
             let path = format!("/v1/payment_intents/{reference}/confirm");
+            // Where a 3-D Secure redirect brings the shopper back: our checkout's return
+            // page, which asks the intent what the bank decided.
+            let form: Vec<(&str, String)> = self
+                .return_base
+                .iter()
+                .map(|base| {
+                    let url = format!("{base}{}/return", payment.checkout_token);
+                    ("return_url", url)
+                })
+                .collect();
             match self
                 .call(
                     Method::POST,
                     &path,
-                    &[],
+                    &form,
                     Some(&self.key(payment, "confirm")),
                 )
                 .await?
@@ -400,7 +457,8 @@ impl Processor for StripeConnector {
                     other => Err(bad(format!("refund status {other:?}"))),
                 },
                 Ok(Answer::Declined { .. }) => Ok(Err("declined".to_owned())),
-                // Stripe refused this refund itself (e.g. more than is left): final.
+                // Stripe refused this refund itself (e.g. more than is left): final. A 409 (the
+                // same key still running, after a lease ran out) is not: asked again later.
                 Err(error) if error.kind == Kind::Refused => Ok(Err("declined".to_owned())),
                 Err(error) => Err(error),
             }
@@ -460,6 +518,22 @@ mod tests {
         assert_eq!(of("KWD", 1234), None);
     }
     use super::*;
+
+    #[test]
+    fn keys_are_per_attempt() {
+        assert_eq!(
+            idempotency_key("pay_1", 0, "stripe_eu", "pi"),
+            "vinr_pay_1_stripe_eu_pi"
+        );
+        assert_eq!(
+            idempotency_key("pay_1", 1, "stripe_eu", "pi"),
+            "vinr_pay_1_a1_stripe_eu_pi"
+        );
+        assert_ne!(
+            idempotency_key("pay_1", 1, "stripe_eu", "confirm"),
+            idempotency_key("pay_1", 2, "stripe_eu", "confirm")
+        );
+    }
 
     #[test]
     fn decline_codes_map_to_failure_codes() {

@@ -218,6 +218,16 @@ pub fn sweep(
     let payments = tx.claim_due_payments(due, on, before, limit)?;
     let swept = payments.len();
     for payment in payments {
+        // The acquirer still holds what ends here (an authorization, an unfinished 3-D
+        // Secure): its cancel is due, sent by the connectors worker (SPEC §15).
+        if payment.processor_reference.is_some()
+            && payment
+                .processor
+                .as_deref()
+                .is_some_and(|name| name != crate::connectors::config::SANDBOX)
+        {
+            tx.mark_processor_cancel_due(&payment.id, now)?;
+        }
         let scope = Scope {
             account_id: payment.account_id.clone(),
             mode: payment.mode,

@@ -56,6 +56,7 @@ pub fn router(app: AppState) -> Router {
             "/checkout/{token}/authenticate",
             post(checkout::authenticate),
         )
+        .route(checkout::RETURN_PATH, get(checkout::acquirer_return))
         // Dashboard (SPEC §13): its session cookie is the credential.
         .merge(dashboard::router(app.clone()))
         .merge(keyed)

@@ -64,8 +64,13 @@ const MIGRATIONS: &[(i64, &str, Ddl)] = &[
     ),
     (
         19,
+        "processor_claim_owner",
+        common!("0019_processor_claim_owner.sql"),
+    ),
+    (
+        20,
         "partial_claim_index",
-        common!("0019_partial_claim_index.sql"),
+        common!("0020_partial_claim_index.sql"),
     ),
 ];
 

@@ -7,9 +7,7 @@
 use std::time::Duration;
 
 use tokio::sync::watch;
-use vinr_domain::limits::{
-    REFUND_LEASE_MS, REFUND_WORKER_BATCH_REFUNDS_MAX, REFUND_WORKER_INTERVAL_MS,
-};
+use vinr_domain::limits::{REFUND_WORKER_BATCH_REFUNDS_MAX, REFUND_WORKER_INTERVAL_MS};
 
 use crate::flows::{refunds, FlowError};
 use crate::state::AppState;
@@ -25,6 +23,7 @@ pub async fn step(app: &AppState) -> Result<usize, FlowError> {
 pub async fn process(app: &AppState, on: &DueOn, clock_offset_ms: i64) -> Result<usize, FlowError> {
     let now = app.clock.now();
     let on = on.clone();
+    let lease_ms = app.connectors.refund_lease_ms();
     let leased = app
         .store
         .write(move |tx| {
@@ -32,7 +31,7 @@ pub async fn process(app: &AppState, on: &DueOn, clock_offset_ms: i64) -> Result
                 tx,
                 &on,
                 now,
-                now.plus_ms(REFUND_LEASE_MS),
+                now.plus_ms(lease_ms),
                 REFUND_WORKER_BATCH_REFUNDS_MAX,
             )
         })

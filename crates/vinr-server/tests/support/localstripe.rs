@@ -14,7 +14,9 @@ use vinr_server::connectors::config::{ConnectorSettings, ProcessorConfig, Routin
 
 pub const REQUIRE_VAR: &str = "VINR_REQUIRE_LOCALSTRIPE";
 pub const KEY_VAR: &str = "VINR_TEST_STRIPE_KEY";
-pub const STRIPE_KEY: &str = "sk_test_localstripe";
+/// localstripe takes any key starting `sk_`; this one is neither a test nor a live key, so it
+/// may be routed in either mode (SPEC §15: only a clear mismatch is refused).
+pub const STRIPE_KEY: &str = "sk_localstripe";
 pub const CARD_CHARGE_DECLINED: &str = "4000000000000341";
 pub const CARD_STRIPE_3DS: &str = "4000002760003184";
 
@@ -155,6 +157,8 @@ pub fn stripe_processor(api_base: &str, timeout_ms: u64) -> ProcessorConfig {
         api_base: api_base.into(),
         secret_key_env: KEY_VAR.into(),
         timeout_ms: Some(timeout_ms),
+        // localstripe 1.15.10 answers 400 to a confirm with `return_url`.
+        send_return_url: Some(false),
     }
 }
 

@@ -353,8 +353,13 @@ fn challenge_page(
     csrf_cookie: &str,
     error: Option<&'static str>,
 ) -> Result<String, askama::Error> {
+    let acquirer = app
+        .connectors
+        .of_payment(loaded.payment.processor.as_deref())
+        .is_some_and(|routed| routed.processor.remote());
     ChallengePage {
         test_mode: loaded.test_mode(),
+        acquirer,
         summary: &loaded.summary,
         action: loaded.action("authenticate"),
         csrf: csrf_key(app).sign(csrf_cookie, &loaded.payment.checkout_token),
@@ -674,6 +679,50 @@ pub async fn pay(
         operation = operation.name(),
         "checkout payment submitted"
     );
+    reload(&app, &token).await
+}
+
+/// Where an acquirer's 3-D Secure page sends the shopper back (the connector's `return_url`).
+pub const RETURN_PATH: &str = "/checkout/{token}/return";
+
+/// `GET /checkout/{token}/return`: back from the acquirer's authentication page. The
+/// acquirer is asked what became of the payment (the shopper chose nothing here, so there is
+/// no form to forge) and its answer recorded; then the shopper goes where a submission would.
+pub async fn acquirer_return(State(app): State<AppState>, Path(token): Path<String>) -> Response {
+    let loaded = match load(&app, &token).await {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) => return not_found(),
+        Err(response) => return response,
+    };
+    if loaded.payment.status != PaymentStatus::RequiresAuthentication || !open(&app, &loaded) {
+        return after(&loaded);
+    }
+    let Some(routed) = app
+        .connectors
+        .of_payment(loaded.payment.processor.as_deref())
+        .filter(|routed| routed.processor.remote())
+        .filter(|_| app.processing_available(loaded.payment.mode))
+    else {
+        // The simulator's challenge is answered on our page.
+        return after(&loaded);
+    };
+    let _claim = match claim(&app, &loaded, &token, PaymentStatus::RequiresAuthentication).await {
+        Ok(claim) => claim,
+        Err(page) => return page,
+    };
+    let processor = (routed.name.as_str(), routed.processor.as_ref());
+    let charge = match charge::authenticate(processor, &loaded.payment, true).await {
+        Ok(charge) => charge,
+        Err(ChargeError::State(_) | ChargeError::StillAuthenticating) => return after(&loaded),
+        Err(ChargeError::Internal(error)) => return internal(&error),
+        Err(ChargeError::Processor(error)) => {
+            tracing::warn!(payment_id = %loaded.payment.id, %error, "3-D Secure result unknown");
+            return busy(&loaded);
+        }
+    };
+    if let Err(response) = record(&app, &loaded, charge).await {
+        return response;
+    }
     reload(&app, &token).await
 }
 

@@ -52,6 +52,9 @@ pub struct PayPage<'a> {
 #[template(path = "checkout/challenge.html")]
 pub struct ChallengePage<'a> {
     pub test_mode: bool,
+    /// The acquirer's own authentication decides (a connector): one button that asks it,
+    /// not the simulator's approve/fail answers.
+    pub acquirer: bool,
     pub summary: &'a Summary,
     pub action: String,
     pub csrf: String,

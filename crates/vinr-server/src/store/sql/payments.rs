@@ -13,7 +13,7 @@ pub const COLUMNS: &str = "id, account_id, mode, status, amount, currency, descr
     return_url, checkout_token, metadata, capture_method, amount_capturable, amount_captured, \
     amount_refunded, amount_disputed, pm_brand, pm_last4, pm_exp_month, pm_exp_year, pm_fingerprint, \
     failure_code, created_at, expires_at, authorized_at, captured_at, cancelled_at, failed_at, \
-    expired_at, processor, processor_reference, processor_claimed_until";
+    expired_at, processor, processor_reference, processor_claimed_until, processor_attempt";
 
 /// The row reader: the columns of [`COLUMNS`], in order.
 fn payment(row: &mut Row) -> Result<Payment, StoreError> {
@@ -75,6 +75,7 @@ fn payment(row: &mut Row) -> Result<Payment, StoreError> {
         processor: row.opt_text()?,
         processor_reference: row.opt_text()?,
         processor_claimed_until: row.opt_at()?,
+        processor_attempt: small(Some(row.int()?), "processor attempt")?,
     })
 }
 
@@ -216,18 +217,21 @@ impl Tx<'_> {
 
     /// Claims a `pending`, unclaimed payment for a call to its acquirer until `until`
     /// (SPEC §15): answers whether this transaction got it. One conditional statement, so
-    /// of any number of submissions on any number of nodes exactly one gets it.
+    /// of any number of submissions on any number of nodes exactly one gets it. The claim is
+    /// `owner`'s (random per claim) and starts the payment's next attempt.
     /// The card the shopper entered (brand, last4, expiry, fingerprint) is kept with the
     /// claim, so a payment settled by a repair shows it too.
     pub fn claim_payment_for_processor(
         &mut self,
         payment_id: &str,
         until: UnixMillis,
+        owner: &str,
         method: &PaymentMethod,
     ) -> Result<bool, StoreError> {
         static CLAIM: Sql = Sql::new(
             "UPDATE payments SET processor_claimed_until = $2, pm_brand = $3, pm_last4 = $4,
-                 pm_exp_month = $5, pm_exp_year = $6, pm_fingerprint = $7
+                 pm_exp_month = $5, pm_exp_year = $6, pm_fingerprint = $7,
+                 processor_claim_owner = $8, processor_attempt = processor_attempt + 1
              WHERE id = $1 AND status = 'pending' AND processor_claimed_until IS NULL",
         );
         let params = args![
@@ -238,47 +242,105 @@ impl Tx<'_> {
             method.exp_month,
             method.exp_year,
             &method.fingerprint,
+            owner,
         ];
         Ok(self.execute(&CLAIM, &params)? == 1)
     }
 
-    /// Takes over a claim whose holder's time ran out (`before`), until `until`: answers
-    /// whether this transaction got it (another node's repair may have been first).
+    /// Takes over a claim whose holder's time ran out (`before`), until `until`, for
+    /// `owner`: answers whether this transaction got it (another node's repair may have
+    /// been first). The attempt stays the one that was in flight.
     pub fn reclaim_stale_processor_claim(
         &mut self,
         payment_id: &str,
         before: UnixMillis,
         until: UnixMillis,
+        owner: &str,
     ) -> Result<bool, StoreError> {
         static RECLAIM: Sql = Sql::new(
-            "UPDATE payments SET processor_claimed_until = $3
+            "UPDATE payments SET processor_claimed_until = $3, processor_claim_owner = $4
              WHERE id = $1 AND processor_claimed_until IS NOT NULL
                  AND processor_claimed_until < $2",
         );
-        Ok(self.execute(&RECLAIM, &args![payment_id, before, until])? == 1)
+        Ok(self.execute(&RECLAIM, &args![payment_id, before, until, owner])? == 1)
     }
 
-    /// Names the processor (and, once it gave one, its reference) of a claimed payment.
+    /// Names the processor (and, once it gave one, its reference) of a payment claimed by
+    /// `owner`: answers whether the claim was still `owner`'s (nothing changed otherwise).
     pub fn set_payment_processor(
         &mut self,
         payment_id: &str,
+        owner: &str,
         processor: &str,
         reference: Option<&str>,
-    ) -> Result<(), StoreError> {
-        static SET: Sql =
-            Sql::new("UPDATE payments SET processor = $2, processor_reference = $3 WHERE id = $1");
-        self.defer(
-            &SET,
-            &args![payment_id, processor, reference],
-            Changed::Exactly(1),
-        )
+    ) -> Result<bool, StoreError> {
+        static SET: Sql = Sql::new(
+            "UPDATE payments SET processor = $3, processor_reference = $4
+             WHERE id = $1 AND processor_claim_owner = $2 AND processor_claimed_until IS NOT NULL",
+        );
+        Ok(self.execute(&SET, &args![payment_id, owner, processor, reference])? == 1)
     }
 
-    /// Ends a payment's processor claim (its outcome is recorded, or nothing was sent).
-    pub fn release_processor_claim(&mut self, payment_id: &str) -> Result<(), StoreError> {
-        static RELEASE: Sql =
-            Sql::new("UPDATE payments SET processor_claimed_until = NULL WHERE id = $1");
-        self.defer(&RELEASE, &args![payment_id], Changed::Exactly(1))
+    /// Ends `owner`'s claim on a payment, nothing else changing (its outcome is recorded in
+    /// this transaction, or nothing was sent): answers whether the claim was still `owner`'s
+    /// (a claim that ran out may have been taken over; then nothing changed).
+    pub fn release_processor_claim(
+        &mut self,
+        payment_id: &str,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        static RELEASE: Sql = Sql::new(
+            "UPDATE payments SET processor_claimed_until = NULL, processor_claim_owner = NULL
+             WHERE id = $1 AND processor_claim_owner = $2 AND processor_claimed_until IS NOT NULL",
+        );
+        Ok(self.execute(&RELEASE, &args![payment_id, owner])? == 1)
+    }
+
+    /// Marks a payment the expiry ended as still to be cancelled at its acquirer from `due`.
+    pub fn mark_processor_cancel_due(
+        &mut self,
+        payment_id: &str,
+        due: UnixMillis,
+    ) -> Result<(), StoreError> {
+        static MARK: Sql = Sql::new("UPDATE payments SET processor_cancel_due = $2 WHERE id = $1");
+        self.defer(&MARK, &args![payment_id, due], Changed::Exactly(1))
+    }
+
+    /// Payments (id, scope) whose acquirer cancel is due by `before`, oldest first.
+    pub fn due_processor_cancels(
+        &mut self,
+        before: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<(String, Scope)>, StoreError> {
+        static DUE: Sql = Sql::new(
+            "SELECT id, account_id, mode FROM payments WHERE processor_cancel_due IS NOT NULL
+                 AND processor_cancel_due <= $1 ORDER BY processor_cancel_due LIMIT $2",
+        );
+        rows(self.query(&DUE, &args![before, limit])?, |row| {
+            Ok((row.text()?, row.scope()?))
+        })
+    }
+
+    /// Leases a due acquirer cancel until `until` (the next try): answers whether this
+    /// transaction got it (another node may have been first).
+    pub fn lease_processor_cancel(
+        &mut self,
+        payment_id: &str,
+        before: UnixMillis,
+        until: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        static LEASE: Sql = Sql::new(
+            "UPDATE payments SET processor_cancel_due = $3
+             WHERE id = $1 AND processor_cancel_due IS NOT NULL AND processor_cancel_due <= $2",
+        );
+        Ok(self.execute(&LEASE, &args![payment_id, before, until])? == 1)
+    }
+
+    /// The acquirer cancel of a payment is done (or can never be).
+    pub fn clear_processor_cancel(&mut self, payment_id: &str) -> Result<(), StoreError> {
+        static CLEAR: Sql =
+            Sql::new("UPDATE payments SET processor_cancel_due = NULL WHERE id = $1");
+        self.defer(&CLEAR, &args![payment_id], Changed::Exactly(1))
     }
 
     /// Payments (id, scope) whose processor claim ran out before `before` (their holder
