@@ -923,6 +923,20 @@ async fn expired_and_auto_cancelled_payments_are_cancelled_at_the_acquirer() {
             .status,
         303
     );
+    // A shopper who authenticates at the bank and never comes back: the money moved there.
+    let gone = api
+        .create_payment(json!({"amount": 1700, "currency": "EUR", "returnUrl": RETURN_URL}))
+        .await;
+    let gone_id = id_of(&gone);
+    assert_eq!(Shopper::new().pay(&gone, CARD_STRIPE_3DS).await.status, 303);
+    stripe
+        .authenticate(&stripe.only_intent_of(&gone_id).await, true)
+        .await;
+    assert_eq!(stripe.only_intent_of(&gone_id).await["status"], "succeeded");
+    assert_eq!(
+        api.payment(&gone_id).await["status"],
+        "requires_authentication"
+    );
     let held = api
         .create_payment(
             json!({"amount": 2500, "currency": "EUR", "returnUrl": RETURN_URL, "capture": false}),
@@ -936,13 +950,21 @@ async fn expired_and_auto_cancelled_payments_are_cancelled_at_the_acquirer() {
         "requires_capture"
     );
 
-    // The checkout expires in 3-D Secure: cancelled here, then at the acquirer.
+    // The checkouts expire in 3-D Secure: the expiry hands them to the connectors' pass,
+    // which asks the acquirer first. The one still waiting is cancelled there, then expired
+    // here; the one the bank approved is recorded as paid (its money moved), not expired.
     server.clock.advance_ms(61 * 60 * 1000);
     let swept = vinr_server::workers::expiry::step(server.app())
         .await
         .expect("an expiry pass");
-    assert_eq!(swept.expired, 1);
-    assert_eq!(api.payment(&challenged_id).await["status"], "expired");
+    assert_eq!(swept.expired, 2);
+    for id in [&challenged_id, &gone_id] {
+        assert_eq!(
+            api.payment(id).await["status"],
+            "requires_authentication",
+            "not before the connectors' pass"
+        );
+    }
     assert_eq!(
         stripe.only_intent_of(&challenged_id).await["status"],
         "requires_action",
@@ -951,11 +973,21 @@ async fn expired_and_auto_cancelled_payments_are_cancelled_at_the_acquirer() {
     let done = vinr_server::workers::connectors::step(server.app())
         .await
         .expect("a connectors pass");
-    assert_eq!(done, 1);
+    assert_eq!(done, 2);
+    assert_eq!(api.payment(&challenged_id).await["status"], "expired");
     assert_eq!(
         stripe.only_intent_of(&challenged_id).await["status"],
         "canceled"
     );
+    let paid = api.payment(&gone_id).await;
+    assert_eq!(paid["status"], "completed", "{paid}");
+    assert_eq!(paid["amountCaptured"], 1700);
+    assert_eq!(stripe.only_intent_of(&gone_id).await["status"], "succeeded");
+    // A later expiry pass leaves both alone.
+    let swept = vinr_server::workers::expiry::step(server.app())
+        .await
+        .expect("an expiry pass");
+    assert_eq!(swept.expired, 0);
 
     // The authorization left uncaptured is auto-cancelled, and released at the acquirer.
     server.clock.advance_ms(8 * 24 * 60 * 60 * 1000);
@@ -1215,6 +1247,7 @@ async fn a_claim_taken_over_is_no_longer_its_first_holders() {
         exp_year: 2040,
         fingerprint: "fp".into(),
     };
+    let scope_again = scope.clone();
     let now = server.app().clock.now();
     let (at, claimed_id) = (now.plus_ms(1_000), id.clone());
     let (payment, first) = store
@@ -1243,9 +1276,17 @@ async fn a_claim_taken_over_is_no_longer_its_first_holders() {
         .await
         .expect("a write");
     assert!(!named);
-    let (a, o) = (id.clone(), first.clone());
+    let (a, o, s) = (id.clone(), first.clone(), scope_again.clone());
     assert!(!store
-        .write(move |tx| flow::end_claim(tx, &a, &o))
+        .write(move |tx| {
+            let step = vinr_server::flows::payments::Transition::expired_at_acquirer(
+                &s,
+                &a,
+                later,
+                "http://127.0.0.1",
+            );
+            flow::end_claim(tx, &o, step)
+        })
         .await
         .expect("a write"));
     let (a, o) = (id.clone(), first);

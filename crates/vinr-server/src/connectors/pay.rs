@@ -26,7 +26,7 @@ use vinr_domain::{Payment, PaymentStatus, UnixMillis};
 use super::Routed;
 use crate::charge::{self, Charge, PAY_FROM};
 use crate::flows::connectors::{self as flow, ClaimOwner};
-use crate::flows::payments::{self as payment_flow, Transition};
+use crate::flows::payments::Transition;
 use crate::flows::FlowError;
 use crate::processor::{Authorization, CardInput, Prepared, ProcessorError, Retrieved};
 use crate::state::AppState;
@@ -111,14 +111,8 @@ async fn finish(
     let recorded = app
         .store
         .write(move |tx| {
-            if !flow::end_claim(tx, &id, &owner)? {
-                return Ok::<bool, FlowError>(false);
-            }
-            payment_flow::transition(
-                tx,
-                Transition::charged(&charge, &scope, &id, now, &public_url, pricing),
-            )?;
-            Ok(true)
+            let step = Transition::charged(&charge, &scope, &id, now, &public_url, pricing);
+            flow::end_claim(tx, &owner, step)
         })
         .await?;
     if !recorded {
@@ -464,7 +458,8 @@ pub async fn repair(app: &AppState) -> Result<usize, FlowError> {
 /// One pass of the acquirer cancels the expiry left due: each payment is cancelled at the
 /// processor that has it. A processor error leaves it due (tried again after its lease); a
 /// cancel the acquirer refuses (it was already cancelled or released there) ends the tries.
-/// Answers how many it finished.
+/// An unfinished 3-D Secure is not expired by the expiry itself: it is ended here
+/// ([`end_expired_challenge`]). Answers how many it finished.
 pub async fn cancel_expired(app: &AppState) -> Result<usize, FlowError> {
     let now = app.clock.now();
     let until = now.plus_ms(app.connectors.longest_claim_ms());
@@ -484,6 +479,12 @@ pub async fn cancel_expired(app: &AppState) -> Result<usize, FlowError> {
                 "expired payment: its processor is not configured; cannot cancel it there");
             continue;
         };
+        if payment.status == PaymentStatus::RequiresAuthentication {
+            if end_expired_challenge(app, &payment, &routed, reference).await? {
+                done += 1;
+            }
+            continue;
+        }
         match routed.processor.cancel(&payment, reference).await {
             Ok(()) => {
                 tracing::info!(payment_id = %payment.id, processor = %routed.name,
@@ -506,4 +507,83 @@ pub async fn cancel_expired(app: &AppState) -> Result<usize, FlowError> {
         done += 1;
     }
     Ok(done)
+}
+
+/// An unfinished 3-D Secure past its checkout's expiry. The shopper may have authenticated at
+/// the bank and never come back, so the acquirer is asked first: an answer it gave (approved,
+/// captured or not, or declined) is recorded as the shopper's return would have; what it has
+/// not authorized is cancelled there, and only then expired here. A processor error, or a
+/// cancel refused while the intent still waited (it moved meanwhile), leaves it for the next
+/// lease. Answers whether it is finished.
+async fn end_expired_challenge(
+    app: &AppState,
+    payment: &Payment,
+    routed: &Routed,
+    reference: &str,
+) -> Result<bool, FlowError> {
+    let start = Instant::now();
+    let decided = match routed.processor.retrieve(payment, reference).await {
+        Ok(Retrieved::Decided(Authorization::ChallengeRequired { .. })) => None,
+        Ok(Retrieved::Decided(answer)) => Some(answer),
+        // Never confirmed, or cancelled already: nothing can move money any more.
+        Ok(Retrieved::NotAuthorized) => None,
+        Err(error) => {
+            tracing::warn!(payment_id = %payment.id, processor = %routed.name, %error,
+                "expired 3-D Secure: the acquirer could not be asked; trying again later");
+            app.connectors
+                .record_error(&routed.name, &error, start.elapsed());
+            return Ok(false);
+        }
+    };
+    let operation = match decided {
+        Some(answer) => {
+            tracing::warn!(payment_id = %payment.id, processor = %routed.name,
+                outcome = outcome_of(&answer),
+                "expired 3-D Secure: the acquirer decided after all; its answer is recorded");
+            Some(answered(
+                payment,
+                routed,
+                &answer,
+                None,
+                charge::AUTHENTICATE_FROM,
+                elapsed_ms(start),
+            ))
+        }
+        None => match routed.processor.cancel(payment, reference).await {
+            Ok(()) => None,
+            Err(error) if error.kind == ProcessorErrorKind::Refused => {
+                // Refused while we saw it waiting: it moved; the next pass asks again.
+                tracing::warn!(payment_id = %payment.id, processor = %routed.name, %error,
+                    "expired 3-D Secure: the acquirer refused the cancel; asking again later");
+                return Ok(false);
+            }
+            Err(error) => {
+                tracing::warn!(payment_id = %payment.id, processor = %routed.name, %error,
+                    "expired 3-D Secure: cancel at the acquirer failed; trying again later");
+                app.connectors
+                    .record_error(&routed.name, &error, start.elapsed());
+                return Ok(false);
+            }
+        },
+    };
+    let scope = scope_of(payment);
+    let id = payment.id.clone();
+    let public_url = app.settings.public_url.clone();
+    let pricing = app.settings.pricing.for_account(&scope.account_id);
+    let now = app.clock.now();
+    let recorded = app
+        .store
+        .write(move |tx| {
+            let step = match &operation {
+                Some(charge) => Transition::charged(charge, &scope, &id, now, &public_url, pricing),
+                None => Transition::expired_at_acquirer(&scope, &id, now, &public_url),
+            };
+            flow::end_expired_challenge(tx, step)
+        })
+        .await?;
+    if !recorded {
+        tracing::info!(payment_id = %payment.id,
+            "expired 3-D Secure: recorded meanwhile (the shopper came back)");
+    }
+    Ok(true)
 }

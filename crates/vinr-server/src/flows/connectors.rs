@@ -11,6 +11,7 @@ use vinr_domain::ids::random_base62;
 use vinr_domain::limits::PROCESSOR_CLAIM_OWNER_CHARS;
 use vinr_domain::{Payment, PaymentMethod, PaymentStatus, UnixMillis};
 
+use super::payments::{self, Transition};
 use super::FlowError;
 use crate::store::{AttemptRecord, Scope, Tx};
 
@@ -94,7 +95,7 @@ pub fn release(
     owner: &ClaimOwner,
     attempt: Option<&AttemptRecord>,
 ) -> Result<bool, FlowError> {
-    if !end_claim(tx, payment_id, owner)? {
+    if !tx.release_processor_claim(payment_id, owner.as_str())? {
         return Ok(false);
     }
     if let Some(attempt) = attempt {
@@ -103,11 +104,19 @@ pub fn release(
     Ok(true)
 }
 
-/// Ends `owner`'s claim, for the step recording the acquirer's answer that follows in the
-/// same transaction; answers whether the claim was still `owner`'s. When it was not, nothing
-/// changed and the answer must not be recorded: the claim ran out and was taken over.
-pub fn end_claim(tx: &mut Tx<'_>, payment_id: &str, owner: &ClaimOwner) -> Result<bool, FlowError> {
-    Ok(tx.release_processor_claim(payment_id, owner.as_str())?)
+/// Records the acquirer's answer (`step`) and ends `owner`'s claim in one transaction;
+/// answers whether the claim was still `owner`'s. When it was not, nothing changed and the
+/// answer is not recorded: the claim ran out and was taken over.
+pub fn end_claim(
+    tx: &mut Tx<'_>,
+    owner: &ClaimOwner,
+    step: Transition<'_>,
+) -> Result<bool, FlowError> {
+    if !tx.release_processor_claim(step.payment_id, owner.as_str())? {
+        return Ok(false);
+    }
+    payments::transition(tx, step)?;
+    Ok(true)
 }
 
 /// Leases up to `limit` acquirer cancels due by `now` (payments the expiry ended that the
@@ -133,6 +142,22 @@ pub fn lease_acquirer_cancels(
 pub fn acquirer_cancelled(tx: &mut Tx<'_>, payment_id: &str) -> Result<(), FlowError> {
     tx.clear_processor_cancel(payment_id)?;
     Ok(())
+}
+
+/// An unfinished 3-D Secure past its checkout's expiry, as its acquirer left it: `step`
+/// records the acquirer's answer if it decided after all, or expires the payment once the
+/// acquirer cancelled it; either way no cancel is due any more. Answers `false`, changing
+/// nothing, when the payment left `requires_authentication` meanwhile (the shopper's return
+/// recorded it first).
+pub fn end_expired_challenge(tx: &mut Tx<'_>, step: Transition<'_>) -> Result<bool, FlowError> {
+    let payment_id = step.payment_id.to_owned();
+    let recorded = match payments::transition(tx, step) {
+        Ok(_) => true,
+        Err(FlowError::State(_)) => false,
+        Err(error) => return Err(error),
+    };
+    tx.clear_processor_cancel(&payment_id)?;
+    Ok(recorded)
 }
 
 /// Takes over up to `limit` claims that ran out before `now` (their holder died), each until

@@ -56,6 +56,29 @@ pub struct Transition<'a> {
 }
 
 impl<'a> Transition<'a> {
+    /// The step that expires an unfinished 3-D Secure its acquirer cancelled (the connectors
+    /// worker, after the checkout's expiry).
+    pub fn expired_at_acquirer(
+        scope: &'a Scope,
+        payment_id: &'a str,
+        now: UnixMillis,
+        public_url: &'a str,
+    ) -> Transition<'a> {
+        Transition {
+            scope,
+            payment_id,
+            operation: Operation::Expire,
+            only_from: Some(&[PaymentStatus::RequiresAuthentication]),
+            payment_method: None,
+            processor_reference: None,
+            processor: None,
+            attempt: None,
+            now,
+            public_url,
+            pricing: Pricing::default(),
+        }
+    }
+
     /// The step that records a card charge's outcome (checkout, the sandbox test helpers).
     pub fn charged(
         charge: &'a Charge,
@@ -201,7 +224,8 @@ fn sandbox_disputed(
 }
 
 /// Expires unfinished checkouts, or cancels authorizations left uncaptured, that are due by
-/// `now`: at most `limit` payments, each with its event. Answers how many it changed.
+/// `now`: at most `limit` payments, each with its event. Answers how many it took (an
+/// acquirer's unfinished 3-D Secure among them is handed to the connectors worker instead).
 pub fn sweep(
     tx: &mut Tx<'_>,
     due: Due,
@@ -219,14 +243,22 @@ pub fn sweep(
     let swept = payments.len();
     for payment in payments {
         // The acquirer still holds what ends here (an authorization, an unfinished 3-D
-        // Secure): its cancel is due, sent by the connectors worker (SPEC §15).
+        // Secure): its cancel is due at once, sent by the connectors worker (SPEC §15), which
+        // runs on real time whatever the account's test clock says.
         if payment.processor_reference.is_some()
             && payment
                 .processor
                 .as_deref()
                 .is_some_and(|name| name != crate::connectors::config::SANDBOX)
         {
-            tx.mark_processor_cancel_due(&payment.id, now)?;
+            tx.mark_processor_cancel_due(&payment.id, UnixMillis(0))?;
+            // An unfinished 3-D Secure may have been finished at the bank by a shopper who
+            // never came back: the money may have moved. It is not expired here; the worker
+            // asks the acquirer first, records its answer if it decided, and only expires
+            // what it cancelled there (`connectors::pay::cancel_expired`).
+            if payment.status == PaymentStatus::RequiresAuthentication {
+                continue;
+            }
         }
         let scope = Scope {
             account_id: payment.account_id.clone(),

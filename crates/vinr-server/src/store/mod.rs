@@ -455,10 +455,12 @@ impl Due {
     /// The `WHERE` clause for this work; `before` is the first parameter.
     pub(crate) fn condition(self) -> &'static str {
         match self {
-            // A payment held for a call to its acquirer expires only once its answer is in.
+            // A payment held for a call to its acquirer expires only once its answer is in;
+            // one handed to the connectors worker (its acquirer cancel due) is the worker's.
             Due::Expiry => {
                 "status IN ('pending', 'requires_authentication') \
-                 AND processor_claimed_until IS NULL AND expires_at <= "
+                 AND processor_claimed_until IS NULL AND processor_cancel_due IS NULL \
+                 AND expires_at <= "
             }
             Due::AutoCancel => "status = 'authorized' AND authorized_at <= ",
         }
