@@ -270,5 +270,15 @@ async fn events_are_listed_by_payment_with_its_refunds_and_disputes() {
         .any(|e| e["data"]["object"]["id"] == other["id"]));
     let none = api.get(&format!("/v1/events?payment={theirs}")).await;
     assert_eq!(none.expect_status(200)["data"], json!([]));
+    // Values that cannot be a payment id name none: an empty list, never an error or a 500.
+    let long = "x".repeat(2_000);
+    for bad in ["re_123", "pay_short", "pay_%27%20OR%201%3D1", long.as_str()] {
+        let none = api.get(&format!("/v1/events?payment={bad}")).await;
+        assert_eq!(
+            none.expect_status(200)["data"],
+            json!([]),
+            "payment={bad:.20}"
+        );
+    }
     server.stop().await;
 }

@@ -817,8 +817,9 @@ pub struct WebhookAttempt {
     pub fault: Option<String>,
     /// The request headers sent, name (lower case) to value: `webhook-id`,
     /// `webhook-timestamp`, `webhook-signature`, `content-type`, `user-agent`, … (never the
-    /// endpoint's secret). `null` when nothing was sent (an address refused before connecting)
-    /// or for attempts recorded before the headers were kept.
+    /// endpoint's secret), also when the connection then failed. `null` when no request was
+    /// made (an address refused before connecting) or for attempts recorded before the headers
+    /// were kept.
     #[serde(rename = "requestHeaders", default)]
     pub request_headers: Option<BTreeMap<String, String>>,
     pub created_at: String,

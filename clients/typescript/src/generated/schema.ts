@@ -1676,8 +1676,9 @@ export interface components {
             /**
              * @description The request headers sent, name (lower case) to value: `webhook-id`,
              *     `webhook-timestamp`, `webhook-signature`, `content-type`, `user-agent`, … (never the
-             *     endpoint's secret). `null` when nothing was sent (an address refused before connecting)
-             *     or for attempts recorded before the headers were kept.
+             *     endpoint's secret), also when the connection then failed. `null` when no request was
+             *     made (an address refused before connecting) or for attempts recorded before the headers
+             *     were kept.
              */
             requestHeaders?: {
                 [key: string]: string;

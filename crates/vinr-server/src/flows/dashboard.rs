@@ -16,8 +16,12 @@ pub fn open_session(
 ) -> Result<(), StoreError> {
     tx.delete_expired_dashboard_sessions(now)?;
     tx.insert_dashboard_session(session)?;
-    tx.delete_oldest_dashboard_sessions(&session.key_hash, DASHBOARD_SESSIONS_PER_KEY_MAX)
-        .map(drop)
+    tx.delete_oldest_dashboard_sessions(
+        &session.key_hash,
+        &session.id_hash,
+        DASHBOARD_SESSIONS_PER_KEY_MAX,
+    )
+    .map(drop)
 }
 
 /// Ends the session whose id hashes to `id_hash`; answers whether there was one.

@@ -75,6 +75,18 @@ pub async fn list(
         }
     }
     let query = params.page()?;
+    // An id that cannot be a payment's names none: an empty list, as `refunds?payment=` answers,
+    // without a query.
+    if let Some(payment) = &params.payment {
+        if !looks_like(Prefix::Payment, payment) {
+            return Ok(Json(wire::EventList {
+                object: "list".into(),
+                has_more: false,
+                next_cursor: None,
+                data: Vec::new(),
+            }));
+        }
+    }
     let page = app
         .store
         .read({

@@ -127,7 +127,13 @@ pub async fn dispute(
         .map(|d| text(&d, "payment"))
         .unwrap_or_default();
     if !id_ok(&payment) {
-        return problem_page(&session, &app, &answer.problem());
+        let problem = Problem {
+            status: 500,
+            code: "unreadable".into(),
+            message: format!("The API's answer for dispute `{id}` names no payment."),
+            param: None,
+        };
+        return problem_page(&session, &app, &problem);
     }
     see_other(&format!("/dashboard/payments/{payment}#{id}"))
 }

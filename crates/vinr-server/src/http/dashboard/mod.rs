@@ -51,9 +51,10 @@ pub const STYLESHEET_PATH: &str = "/dashboard/assets/dashboard.css";
 pub const SESSION_COOKIE: &str = "vinr_session";
 const COOKIE_PATH: &str = "/dashboard";
 
-/// Sign-ins per client address (`DASHBOARD_SIGN_INS_PER_ADDRESS_PER_MINUTE`), tried before
-/// the key is looked up, valid key or not. Behind a proxy every client shares its address:
-/// the limit is then the proxy's.
+/// Sign-ins per client network (`DASHBOARD_SIGN_INS_PER_ADDRESS_PER_MINUTE`), tried before
+/// the key is looked up, valid key or not: an IPv4 address, or an IPv6 /64 (one host holds a
+/// whole /64, so its addresses count as one). Behind a proxy every client shares its address:
+/// the limit is then the proxy's. Per node.
 #[derive(Clone)]
 pub struct SignInThrottle(Arc<governor::DefaultKeyedRateLimiter<IpAddr>>);
 
@@ -66,12 +67,32 @@ impl SignInThrottle {
         )))
     }
 
-    /// Whether `address` may try one more sign-in now.
+    /// Whether `address` may try one more sign-in now. Past
+    /// `DASHBOARD_SIGN_IN_ADDRESSES_MAX` networks seen within the minute, new ones are refused
+    /// (the limiter's memory stays bounded under a spread-out flood).
     fn allows(&self, address: IpAddr) -> bool {
-        if self.0.len() > DASHBOARD_SIGN_IN_ADDRESSES_MAX {
+        if self.0.len() >= DASHBOARD_SIGN_IN_ADDRESSES_MAX {
             self.0.retain_recent();
+            if self.0.len() >= DASHBOARD_SIGN_IN_ADDRESSES_MAX {
+                return false;
+            }
         }
-        self.0.check_key(&address).is_ok()
+        self.0.check_key(&sign_in_network(address)).is_ok()
+    }
+}
+
+/// The network a sign-in counts against: an IPv4 address (IPv4-mapped IPv6 included) or the
+/// /64 of an IPv6 address.
+fn sign_in_network(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
     }
 }
 
@@ -358,7 +379,7 @@ fn session_cookie(request_headers: &HeaderMap) -> Option<String> {
 /// sign-in page when there is none (or it expired, or its key was revoked), 429 when the
 /// key's rate limit is spent. A page view takes one read token, whatever it calls.
 pub async fn session(app: &AppState, request_headers: &HeaderMap) -> Result<Session, Response> {
-    session_counted(app, request_headers, true).await
+    session_counted(app, request_headers, Some(true)).await
 }
 
 /// [`session`] for a form's POST: one write token of the key's rate limit.
@@ -366,7 +387,7 @@ pub async fn session_for_action(
     app: &AppState,
     request_headers: &HeaderMap,
 ) -> Result<Session, Response> {
-    session_counted(app, request_headers, false).await
+    session_counted(app, request_headers, Some(false)).await
 }
 
 fn too_many_requests(retry_after_s: u64) -> Response {
@@ -380,10 +401,12 @@ fn too_many_requests(retry_after_s: u64) -> Response {
     page
 }
 
+/// `is_read`: which token of the key's rate limit the request takes (`None`: none, signing
+/// out is never refused for a spent limit).
 async fn session_counted(
     app: &AppState,
     request_headers: &HeaderMap,
-    is_read: bool,
+    is_read: Option<bool>,
 ) -> Result<Session, Response> {
     let to_sign_in = || see_other("/dashboard/sign-in");
     let Some(id) = session_cookie(request_headers) else {
@@ -414,7 +437,7 @@ async fn session_counted(
             Err(AuthFailure::Store(error)) => return Err(store_failure(error)),
             Err(_) => return Err(to_sign_in()),
         };
-    if let Some(limits) = &app.rate_limits {
+    if let (Some(limits), Some(is_read)) = (&app.rate_limits, is_read) {
         if let Err(limited) = limits.check(&key_id, found.scope.mode, is_read) {
             return Err(too_many_requests(limited.retry_after_s));
         }
@@ -600,7 +623,7 @@ pub async fn sign_out(
     request_headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let session = match session_for_action(&app, &request_headers).await {
+    let session = match session_counted(&app, &request_headers, None).await {
         Ok(session) => session,
         Err(response) => return response,
     };
@@ -693,6 +716,18 @@ pub fn encode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sign_ins_count_per_ipv4_address_and_ipv6_64() {
+        let network = |text: &str| sign_in_network(text.parse().expect("an address"));
+        assert_eq!(network("203.0.113.7"), network("::ffff:203.0.113.7"));
+        assert_ne!(network("203.0.113.7"), network("203.0.113.8"));
+        assert_eq!(
+            network("2001:db8:1:2:aaaa::1"),
+            network("2001:db8:1:2:ffff:1:2:3")
+        );
+        assert_ne!(network("2001:db8:1:2::1"), network("2001:db8:1:3::1"));
+    }
 
     #[test]
     fn hex_round_trips() {

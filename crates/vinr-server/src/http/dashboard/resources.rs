@@ -714,8 +714,15 @@ pub async fn webhook_action(
         .call(&session.caller, method, &path, body, key.as_deref())
         .await;
     if !answer.ok() {
+        // The endpoint's page with the API's message, under the API's status (403, 404, …).
         let problem = answer.problem();
-        return render_webhook(&app, &api, &session, &id, None, Some(problem.message)).await;
+        let mut page = render_webhook(&app, &api, &session, &id, None, Some(problem.message)).await;
+        if page.status() == StatusCode::OK {
+            if let Ok(status) = StatusCode::from_u16(problem.status) {
+                *page.status_mut() = status;
+            }
+        }
+        return page;
     }
     if action == "delete" {
         return see_other("/dashboard/webhooks");

@@ -42,19 +42,25 @@ impl Tx<'_> {
         Ok(self.execute(&DELETE, &args![id_hash])? == 1)
     }
 
-    /// Ends the sessions of the key hashing to `key_hash` but its newest `keep`; answers how
+    /// Ends the sessions of the key hashing to `key_hash` but `new_id_hash` (the one just
+    /// opened, kept whatever its place in a tie) and its `keep - 1` newest others; answers how
     /// many ended.
     pub fn delete_oldest_dashboard_sessions(
         &mut self,
         key_hash: &str,
+        new_id_hash: &str,
         keep: usize,
     ) -> Result<u64, StoreError> {
         static DELETE: Sql = Sql::new(
-            "DELETE FROM dashboard_sessions WHERE key_hash = $1 AND id_hash NOT IN (
-                 SELECT id_hash FROM dashboard_sessions WHERE key_hash = $1
-                 ORDER BY created_at DESC, id_hash DESC LIMIT $2)",
+            "DELETE FROM dashboard_sessions WHERE key_hash = $1 AND id_hash <> $2
+                 AND id_hash NOT IN (
+                     SELECT id_hash FROM dashboard_sessions WHERE key_hash = $1 AND id_hash <> $2
+                     ORDER BY created_at DESC, id_hash DESC LIMIT $3)",
         );
-        self.execute(&DELETE, &args![key_hash, keep])
+        self.execute(
+            &DELETE,
+            &args![key_hash, new_id_hash, keep.saturating_sub(1)],
+        )
     }
 
     /// Forgets sessions that expired before `now`; answers how many.
