@@ -73,6 +73,9 @@ pub enum Prepared {
 pub enum Retrieved {
     /// Nothing was authorized, and nothing will be without another call from us.
     NotAuthorized,
+    /// Cancelled at the acquirer: nothing was authorized, and nothing ever will be (no cancel
+    /// to send).
+    Cancelled,
     /// The acquirer decided (or waits for the shopper's 3-D Secure).
     Decided(Authorization),
 }

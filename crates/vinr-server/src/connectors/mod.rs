@@ -50,6 +50,15 @@ impl Default for Breaker {
 }
 
 impl Breaker {
+    /// Whether a call could go to the processor now, without taking a half-open trial (a
+    /// route lists it; the call itself takes the trial, [`Breaker::allow`]).
+    fn may_allow(&self, now: Instant) -> bool {
+        match *self {
+            Breaker::Closed { .. } => true,
+            Breaker::Open { until } | Breaker::HalfOpen { trial_until: until } => now >= until,
+        }
+    }
+
     /// Whether a call may go to the processor now; taking the half-open trial if it is that.
     fn allow(&mut self, now: Instant, cooldown: Duration) -> bool {
         match *self {
@@ -174,21 +183,31 @@ impl Connectors {
                 .any(|rule| rule.list(mode).is_some_and(|l| !l.is_empty()))
     }
 
-    /// The processors a payment goes to, in order, without those whose breaker is open (a
-    /// half-open one is in it for its one trial call).
+    /// The processors a payment may go to, in order, without those whose breaker is open (a
+    /// half-open one is in it; its one trial is taken by the call, [`Connectors::begin_call`],
+    /// not by being listed).
     pub fn route(&self, mode: Mode, currency: Currency, brand: &str, amount: u64) -> Vec<Routed> {
         let now = Instant::now();
-        let cooldown = Duration::from_millis(self.settings.breaker_cooldown_ms);
-        let mut breakers = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
+        let breakers = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
         self.list(mode, currency, brand, amount)
             .iter()
             .filter(|name| {
                 breakers
-                    .get_mut(name.as_str())
-                    .is_none_or(|breaker| breaker.allow(now, cooldown))
+                    .get(name.as_str())
+                    .is_none_or(|breaker| breaker.may_allow(now))
             })
             .filter_map(|name| self.get(name))
             .collect()
+    }
+
+    /// Whether a payment's call may go to `name` now (its breaker closed, or this the
+    /// half-open trial, which it takes); else the route moves to the next processor.
+    pub fn begin_call(&self, name: &str) -> bool {
+        let cooldown = Duration::from_millis(self.settings.breaker_cooldown_ms);
+        let mut breakers = self.breakers.lock().unwrap_or_else(|e| e.into_inner());
+        breakers
+            .get_mut(name)
+            .is_none_or(|breaker| breaker.allow(Instant::now(), cooldown))
     }
 
     /// How long a claim on a payment routed over `route` lasts before a repair may take it.
@@ -390,6 +409,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn listing_a_half_open_processor_leaves_its_trial_to_the_call() {
+        let (start, cooldown) = (Instant::now(), Duration::from_millis(100));
+        let mut breaker = Breaker::default();
+        breaker.record(true, start, 1, cooldown);
+        let after = start + cooldown;
+        assert!(!breaker.may_allow(start), "open");
+        for _ in 0..3 {
+            assert!(
+                breaker.may_allow(after),
+                "listed as often as routes are made"
+            );
+        }
+        assert!(
+            breaker.allow(after, cooldown),
+            "the first call takes the trial"
+        );
+        assert!(
+            !breaker.may_allow(after),
+            "no longer listed while the trial runs"
+        );
+        assert!(!breaker.allow(after, cooldown), "and no second trial");
     }
 
     #[test]

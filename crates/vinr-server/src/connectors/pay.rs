@@ -176,6 +176,11 @@ pub async fn pay(
     };
     let mut failed: Option<AttemptRecord> = None;
     for routed in route {
+        // Its breaker may have opened since the route was made, or another call took the
+        // half-open trial: the next processor, then.
+        if !app.connectors.begin_call(&routed.name) {
+            continue;
+        }
         let (id, name, before) = (payment.id.clone(), routed.name.clone(), failed.take());
         let held = owner.clone();
         if !app
@@ -240,9 +245,14 @@ pub async fn pay(
             Err(error) => match routed.processor.retrieve(&payment, &reference).await {
                 Ok(Retrieved::Decided(answer)) => answer,
                 // Nothing authorized yet, but the confirm may still be running at the
-                // acquirer: only a cancel it accepted makes trying the next processor safe.
-                Ok(Retrieved::NotAuthorized) => {
-                    match routed.processor.cancel(&payment, &reference).await {
+                // acquirer: only a cancel it accepted (or one already done there) makes
+                // trying the next processor safe.
+                Ok(found @ (Retrieved::NotAuthorized | Retrieved::Cancelled)) => {
+                    let cancelled = match found {
+                        Retrieved::Cancelled => Ok(()),
+                        _ => routed.processor.cancel(&payment, &reference).await,
+                    };
+                    match cancelled {
                         Ok(()) => {
                             tracing::warn!(payment_id = %payment.id, processor = %routed.name,
                                 %error, "the confirm did not go through; trying the next processor");
@@ -415,10 +425,14 @@ pub async fn repair(app: &AppState) -> Result<usize, FlowError> {
                     settled += 1;
                 }
             }
-            Ok(Retrieved::NotAuthorized) => {
+            Ok(found @ (Retrieved::NotAuthorized | Retrieved::Cancelled)) => {
                 tracing::warn!(payment_id = %payment.id, processor = %routed.name,
                     "repair: the acquirer authorized nothing");
-                if let Err(error) = routed.processor.cancel(&payment, &reference).await {
+                let cancelled = match found {
+                    Retrieved::Cancelled => Ok(()),
+                    _ => routed.processor.cancel(&payment, &reference).await,
+                };
+                if let Err(error) = cancelled {
                     // Not provably dead at the acquirer: asked again once this claim runs out.
                     tracing::warn!(payment_id = %payment.id, processor = %routed.name, %error,
                         "repair: the acquirer would not cancel; trying later");
@@ -462,6 +476,13 @@ pub async fn repair(app: &AppState) -> Result<usize, FlowError> {
 /// ([`end_expired_challenge`]). Answers how many it finished.
 pub async fn cancel_expired(app: &AppState) -> Result<usize, FlowError> {
     let now = app.clock.now();
+    if !app
+        .store
+        .read(move |reader| reader.any_processor_cancel_due(now))
+        .await?
+    {
+        return Ok(0);
+    }
     let until = now.plus_ms(app.connectors.longest_claim_ms());
     let leased = app
         .store
@@ -522,11 +543,12 @@ async fn end_expired_challenge(
     reference: &str,
 ) -> Result<bool, FlowError> {
     let start = Instant::now();
-    let decided = match routed.processor.retrieve(payment, reference).await {
-        Ok(Retrieved::Decided(Authorization::ChallengeRequired { .. })) => None,
-        Ok(Retrieved::Decided(answer)) => Some(answer),
-        // Never confirmed, or cancelled already: nothing can move money any more.
-        Ok(Retrieved::NotAuthorized) => None,
+    let (decided, cancelled) = match routed.processor.retrieve(payment, reference).await {
+        Ok(Retrieved::Decided(Authorization::ChallengeRequired { .. })) => (None, false),
+        Ok(Retrieved::Decided(answer)) => (Some(answer), false),
+        Ok(Retrieved::NotAuthorized) => (None, false),
+        // Cancelled there already: nothing can move money any more.
+        Ok(Retrieved::Cancelled) => (None, true),
         Err(error) => {
             tracing::warn!(payment_id = %payment.id, processor = %routed.name, %error,
                 "expired 3-D Secure: the acquirer could not be asked; trying again later");
@@ -549,6 +571,7 @@ async fn end_expired_challenge(
                 elapsed_ms(start),
             ))
         }
+        None if cancelled => None,
         None => match routed.processor.cancel(payment, reference).await {
             Ok(()) => None,
             Err(error) if error.kind == ProcessorErrorKind::Refused => {

@@ -312,7 +312,7 @@ fn decided(intent: &Value, reference: &str) -> Result<Option<Authorization>, Pro
                 .get("next_action")
                 .and_then(|a| a.get("redirect_to_url"))
                 .and_then(|r| str_field(r, "url"))
-                .map(str::to_owned),
+                .and_then(bank_page),
         }),
         "requires_payment_method" => match intent.get("last_payment_error") {
             Some(error) if error.is_object() => Some(Authorization::Declined {
@@ -324,6 +324,14 @@ fn decided(intent: &Value, reference: &str) -> Result<Option<Authorization>, Pro
         "requires_confirmation" | "canceled" => None,
         other => return Err(bad(format!("intent status `{other}`"))),
     })
+}
+
+/// The bank's 3-D Secure page the shopper is sent to: only an `https` URL with a host (as
+/// the URL library writes it, so it is a valid `Location`); anything else is not followed
+/// (the checkout's challenge page stays, and the payment expires unless the acquirer decides).
+fn bank_page(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    (parsed.scheme() == "https" && parsed.host().is_some()).then(|| parsed.to_string())
 }
 
 impl Processor for StripeConnector {
@@ -472,6 +480,9 @@ impl Processor for StripeConnector {
     ) -> ProcessorFuture<'a, Result<Retrieved, ProcessorError>> {
         Box::pin(async move {
             let intent = self.intent(reference).await?;
+            if str_field(&intent, "status") == Some("canceled") {
+                return Ok(Retrieved::Cancelled);
+            }
             Ok(match decided(&intent, reference)? {
                 Some(answer) => Retrieved::Decided(answer),
                 None => Retrieved::NotAuthorized,
@@ -505,6 +516,24 @@ fn stripe_amount(currency: Currency, minor: u64) -> Result<String, ProcessorErro
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_https_bank_pages_are_followed() {
+        use super::bank_page;
+        assert_eq!(
+            bank_page("https://bank.example/acs/1?x=1").as_deref(),
+            Some("https://bank.example/acs/1?x=1")
+        );
+        for refused in [
+            "http://bank.example/acs",
+            "javascript:alert(1)",
+            "//bank.example/acs",
+            "not a url",
+            "data:text/html,hi",
+        ] {
+            assert_eq!(bank_page(refused), None, "{refused}");
+        }
+    }
 
     #[test]
     fn amounts_as_stripe_takes_them() {

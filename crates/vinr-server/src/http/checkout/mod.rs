@@ -448,13 +448,28 @@ async fn claim(
     token: &str,
     expected: PaymentStatus,
 ) -> Result<InflightGuard<String>, Response> {
+    claim_or_follow(app, loaded, token, expected, false).await
+}
+
+/// [`claim`]; with `follow`, a request that had to wait for another one on the same payment
+/// does not repeat its work: it shows the page as that one left it (the acquirer's return
+/// page, so that a burst of reloads asks the acquirer once per node, not once per request).
+async fn claim_or_follow(
+    app: &AppState,
+    loaded: &Loaded,
+    token: &str,
+    expected: PaymentStatus,
+    follow: bool,
+) -> Result<InflightGuard<String>, Response> {
     let key = loaded.payment.id.clone();
     let mut waited = false;
     for _ in 0..CHECKOUT_CONCURRENT_SUBMIT_WAIT_MS / CHECKOUT_CONCURRENT_SUBMIT_POLL_MS {
         if let Some(guard) = app.checkout_submissions.claim(&key) {
             if waited {
                 match load(app, token).await? {
-                    Some(fresh) if fresh.payment.status != expected => return Err(after(&fresh)),
+                    Some(fresh) if follow || fresh.payment.status != expected => {
+                        return Err(after(&fresh))
+                    }
                     Some(_) => {}
                     None => return Err(not_found()),
                 }
@@ -706,7 +721,14 @@ pub async fn acquirer_return(State(app): State<AppState>, Path(token): Path<Stri
         // The simulator's challenge is answered on our page.
         return after(&loaded);
     };
-    let _claim = match claim(&app, &loaded, &token, PaymentStatus::RequiresAuthentication).await {
+    let follow = claim_or_follow(
+        &app,
+        &loaded,
+        &token,
+        PaymentStatus::RequiresAuthentication,
+        true,
+    );
+    let _claim = match follow.await {
         Ok(claim) => claim,
         Err(page) => return page,
     };

@@ -422,6 +422,16 @@ impl Reader<'_> {
         Ok(self.query_opt(&ANY, &args![before])?.is_some())
     }
 
+    /// Whether any acquirer cancel is due by `now` (a read before the write that leases them,
+    /// so an idle worker writes nothing).
+    pub fn any_processor_cancel_due(&mut self, now: UnixMillis) -> Result<bool, StoreError> {
+        static ANY: Sql = Sql::new(
+            "SELECT id FROM payments WHERE processor_cancel_due IS NOT NULL
+                 AND processor_cancel_due <= $1 LIMIT 1",
+        );
+        Ok(self.query_opt(&ANY, &args![now])?.is_some())
+    }
+
     pub fn list_payments(
         &mut self,
         scope: &Scope,
