@@ -56,19 +56,21 @@ pub struct Transition<'a> {
 }
 
 impl<'a> Transition<'a> {
-    /// The step that expires an unfinished 3-D Secure its acquirer cancelled (the connectors
-    /// worker, after the checkout's expiry).
-    pub fn expired_at_acquirer(
+    /// A step that ends a payment without money moving (expiry, auto-cancel): no card, no
+    /// processor answer, no capture.
+    fn ending(
         scope: &'a Scope,
         payment_id: &'a str,
+        operation: Operation,
+        only_from: Option<&'a [PaymentStatus]>,
         now: UnixMillis,
         public_url: &'a str,
     ) -> Transition<'a> {
         Transition {
             scope,
             payment_id,
-            operation: Operation::Expire,
-            only_from: Some(&[PaymentStatus::RequiresAuthentication]),
+            operation,
+            only_from,
             payment_method: None,
             processor_reference: None,
             processor: None,
@@ -77,6 +79,25 @@ impl<'a> Transition<'a> {
             public_url,
             pricing: Pricing::default(),
         }
+    }
+
+    /// The step that expires an unfinished 3-D Secure its acquirer cancelled (the connectors
+    /// worker, after the checkout's expiry).
+    pub fn expired_at_acquirer(
+        scope: &'a Scope,
+        payment_id: &'a str,
+        now: UnixMillis,
+        public_url: &'a str,
+    ) -> Transition<'a> {
+        let from: &'a [PaymentStatus] = &[PaymentStatus::RequiresAuthentication];
+        Transition::ending(
+            scope,
+            payment_id,
+            Operation::Expire,
+            Some(from),
+            now,
+            public_url,
+        )
     }
 
     /// The step that records a card charge's outcome (checkout, the sandbox test helpers).
@@ -265,24 +286,9 @@ pub fn sweep(
             mode: payment.mode,
         };
         let payment_id = payment.id.clone();
-        apply(
-            tx,
-            payment,
-            Transition {
-                scope: &scope,
-                payment_id: &payment_id,
-                operation,
-                only_from: None,
-                payment_method: None,
-                processor_reference: None,
-                processor: None,
-                attempt: None,
-                now,
-                public_url,
-                // Expiry and auto-cancel never capture.
-                pricing: Pricing::default(),
-            },
-        )?;
+        // Expiry and auto-cancel never capture.
+        let step = Transition::ending(&scope, &payment_id, operation, None, now, public_url);
+        apply(tx, payment, step)?;
     }
     Ok(swept)
 }

@@ -6,11 +6,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Extension;
-use serde_json::Value;
 
 use super::api::{int, rows, text, Api, Problem};
 use super::pages::{ActionError, DisputeListRow, DisputesPage};
-use super::{encode, id_ok, money, problem_page, see_other, session, when};
+use super::{id_ok, money, next_page, problem_page, see_other, session, when, ListQuery};
 use crate::state::AppState;
 
 /// The statuses the filter offers (SPEC §11).
@@ -27,32 +26,10 @@ pub async fn list(
         Ok(session) => session,
         Err(response) => return response,
     };
-    let pairs: Vec<(String, String)> =
-        url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, v)| k == name && !v.trim().is_empty())
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default()
-    };
-    let (status, payment) = (get("status"), get("payment"));
-    let filters: Vec<String> = [("status", &status), ("payment", &payment)]
-        .into_iter()
-        .filter(|(_, value)| !value.is_empty())
-        .map(|(name, value)| format!("{name}={}", encode(value)))
-        .collect();
-    let mut path = String::from("/v1/disputes?limit=25");
-    for filter in &filters {
-        path.push('&');
-        path.push_str(filter);
-    }
-    let cursor = get("starting_after");
-    if !cursor.is_empty() {
-        path.push_str(&format!("&starting_after={}", encode(&cursor)));
-    }
+    let query = ListQuery::parse(raw.as_deref());
+    let (status, payment) = (query.get("status"), query.get("payment"));
+    let filters = query.filters(&["status", "payment"]);
+    let path = query.api_path("/v1/disputes", &filters);
     let answer = api.get(&session.caller, &path).await;
     let mut page = DisputesPage {
         frame: session.frame(&app, "disputes"),
@@ -87,13 +64,7 @@ pub async fn list(
             created: when(&text(d, "created_at")),
         })
         .collect();
-    if list.get("has_more").and_then(Value::as_bool) == Some(true) {
-        if let Some(cursor) = list.get("next_cursor").and_then(Value::as_str) {
-            let mut query = filters;
-            query.push(format!("starting_after={}", encode(cursor)));
-            page.next = Some(format!("/dashboard/disputes?{}", query.join("&")));
-        }
-    }
+    page.next = next_page("/dashboard/disputes", &filters, &list);
     session.html(StatusCode::OK, &page)
 }
 

@@ -708,6 +708,67 @@ pub fn id_ok(id: &str) -> bool {
     (3..=80).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// A list page's query string: the API filters it passes on and its cursor.
+pub struct ListQuery(Vec<(String, String)>);
+
+impl ListQuery {
+    pub fn parse(raw: Option<&str>) -> ListQuery {
+        ListQuery(
+            url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    /// The trimmed value of `name`, empty when absent or blank.
+    pub fn get(&self, name: &str) -> String {
+        self.0
+            .iter()
+            .find(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// `name=value` of each filter of `names` that is set, encoded, in order.
+    pub fn filters(&self, names: &[&str]) -> Vec<String> {
+        names
+            .iter()
+            .map(|name| (name, self.get(name)))
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(name, value)| format!("{name}={}", encode(&value)))
+            .collect()
+    }
+
+    /// The API's list call for `resource` (`/v1/disputes`): a page of 25 with `filters` and
+    /// this query's cursor.
+    pub fn api_path(&self, resource: &str, filters: &[String]) -> String {
+        let mut path = format!("{resource}?limit=25");
+        for filter in filters {
+            path.push('&');
+            path.push_str(filter);
+        }
+        let cursor = self.get("starting_after");
+        if !cursor.is_empty() {
+            path.push_str(&format!("&starting_after={}", encode(&cursor)));
+        }
+        path
+    }
+}
+
+/// The link to the next (older) page of a list answered by the API, if it has one: `page`
+/// (`/dashboard/disputes`) with `filters` and the API's cursor.
+pub fn next_page(page: &str, filters: &[String], list: &serde_json::Value) -> Option<String> {
+    if list.get("has_more").and_then(serde_json::Value::as_bool) != Some(true) {
+        return None;
+    }
+    let cursor = list
+        .get("next_cursor")
+        .and_then(serde_json::Value::as_str)?;
+    let mut query = filters.to_vec();
+    query.push(format!("starting_after={}", encode(cursor)));
+    Some(format!("{page}?{}", query.join("&")))
+}
+
 /// Percent-encodes a query value.
 pub fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()

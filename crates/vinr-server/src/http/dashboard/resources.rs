@@ -24,8 +24,8 @@ use super::pages::{
     WebhooksPage,
 };
 use super::{
-    encode, forbidden_form, form_key, id_ok, money, problem_page, see_other, session,
-    session_for_action, when, Session,
+    encode, forbidden_form, form_key, id_ok, money, next_page, problem_page, see_other, session,
+    session_for_action, when, ListQuery, Session,
 };
 use crate::http::checkout::{form::FormBody, headers};
 use crate::state::AppState;
@@ -247,34 +247,11 @@ pub async fn events(
         Ok(session) => session,
         Err(response) => return response,
     };
-    let pairs: Vec<(String, String)> =
-        url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, v)| k == name && !v.trim().is_empty())
-            .map(|(_, v)| v.trim().to_owned())
-    };
-    let kind = get("type").unwrap_or_default();
-    let payment = get("payment").unwrap_or_default();
-    let mut filters = Vec::new();
-    if !kind.is_empty() {
-        filters.push(format!("type={}", encode(&kind)));
-    }
-    if !payment.is_empty() {
-        filters.push(format!("payment={}", encode(&payment)));
-    }
-    let mut query = String::from("/v1/events?limit=25");
-    for filter in &filters {
-        query.push('&');
-        query.push_str(filter);
-    }
-    if let Some(cursor) = get("starting_after") {
-        query.push_str(&format!("&starting_after={}", encode(&cursor)));
-    }
-    let answer = api.get(&session.caller, &query).await;
+    let query = ListQuery::parse(raw.as_deref());
+    let (kind, payment) = (query.get("type"), query.get("payment"));
+    let filters = query.filters(&["type", "payment"]);
+    let path = query.api_path("/v1/events", &filters);
+    let answer = api.get(&session.caller, &path).await;
     let mut page = EventsPage {
         frame: session.frame(&app, "events"),
         kind,
@@ -296,12 +273,7 @@ pub async fn events(
     }
     let list = answer.json().unwrap_or_default();
     page.events = rows(&list).iter().map(event_row).collect();
-    if list.get("has_more").and_then(Value::as_bool) == Some(true) {
-        if let Some(cursor) = list.get("next_cursor").and_then(Value::as_str) {
-            filters.push(format!("starting_after={}", encode(cursor)));
-            page.next = Some(format!("/dashboard/events?{}", filters.join("&")));
-        }
-    }
+    page.next = next_page("/dashboard/events", &filters, &list);
     session.html(StatusCode::OK, &page)
 }
 
