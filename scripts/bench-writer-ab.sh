@@ -33,7 +33,7 @@ for _ in $(seq "$tries"); do
         sleep 6
         after="$(writer_ticks)"
         wait "$load"
-        rate="$(grep -oE '[0-9.]+ ok/s' "$out" | head -1 | cut -d' ' -f1)"
+        rate="$(grep -m1 -oE '[0-9.]+ ok/s' "$out" | cut -d' ' -f1)"
         cpu="$(grep -oE 'server CPU +[0-9.]+' "$out" | grep -oE '[0-9.]+$')"
         awk -v b="$bin" -v r="$rate" -v c="$cpu" -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
             printf "%-32s create %8.1f ok/s  server %6.1f µs/req  writer thread %6.1f µs/req\n",

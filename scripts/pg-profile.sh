@@ -94,7 +94,7 @@ wait "$bench_pid" || { cat "$out_dir/bench.txt" "$out_dir/bench.err" >&2; exit 1
 bench_pid=""
 
 sed -n '/^==/,$p' "$out_dir/bench.txt"
-rate="$(grep -oE '[0-9.]+ ok/s' "$out_dir/bench.txt" | head -1 | cut -d' ' -f1)"
+rate="$(grep -m1 -oE '[0-9.]+ ok/s' "$out_dir/bench.txt" | cut -d' ' -f1)"
 hz="$(getconf CLK_TCK)"
 awk -v t=$((ticks_after - ticks_before)) -v hz="$hz" -v s="$seconds" -v r="${rate:-0}" 'BEGIN {
     cpu = t / hz
@@ -115,4 +115,4 @@ echo "== PostgreSQL client backends of the bench database, sampled every 10 ms (
 cat "$out_dir/waits.txt"
 echo "== PostgreSQL's hottest functions (share of all samples; kernel = [k])"
 perf report -i "$out_dir/perf.data" --comm postgres --sort dso,sym --stdio 2> /dev/null \
-    | grep -E '^ +[0-9.]+%' | head -"${VINR_PROFILE_SYMBOLS:-20}"
+    | grep -E '^ +[0-9.]+%' | awk -v n="${VINR_PROFILE_SYMBOLS:-20}" 'NR <= n'
